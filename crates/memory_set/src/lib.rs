@@ -1,0 +1,2 @@
+//! memory_set (skeleton, being written)
+#![cfg_attr(not(test), no_std)]
