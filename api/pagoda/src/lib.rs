@@ -1,0 +1,2 @@
+//! The Pagoda API that applications use (skeleton, being written)
+#![cfg_attr(not(test), no_std)]
