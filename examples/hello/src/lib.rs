@@ -1,0 +1,2 @@
+//! hello (skeleton)
+#![cfg_attr(not(test), no_std)]
