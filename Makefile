@@ -1,0 +1,72 @@
+# Pagoda — every CI job is a make target anyone can run.
+#   make run   [ARCH=riscv64|x86_64] [A=examples/tour]   boot one example under QEMU
+#   make test                                           host tests + every example on both arches
+#   make check                                          fmt, clippy (host + both targets), docs
+#   make bench                                          criterion benchmarks (not part of test)
+#   make miri                                           Miri over crates/ (needs a nightly toolchain)
+
+ARCH ?= riscv64
+A ?= examples/tour
+MODE ?= release
+
+TARGET_riscv64 := riscv64gc-unknown-none-elf
+TARGET_x86_64 := x86_64-unknown-none
+TARGET := $(TARGET_$(ARCH))
+APP := $(notdir $(A))
+PKG := pagoda-$(APP)
+
+# Library crates that also build for the bare-metal targets.
+NOSTD_CRATES := memory_addr page_table_entry page_table_multiarch memory_set \
+	pagoda_alloc pagoda_mm
+KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda
+EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/Cargo.toml))
+
+.PHONY: all run build test test-host test-qemu check fmt clippy doc bench miri targets clean
+
+all: build
+
+targets:
+	@rustup target add $(TARGET_riscv64) $(TARGET_x86_64) >/dev/null 2>&1 || \
+		rustup target add $(TARGET_riscv64) $(TARGET_x86_64)
+
+build: targets
+	scripts/build_example.sh $(ARCH) $(APP)
+
+run: build
+	scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP))
+
+test: targets test-host test-qemu
+
+test-host:
+	cargo test --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
+		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-features
+
+test-qemu: targets
+	scripts/test_examples.sh riscv64 x86_64
+
+check: targets fmt clippy doc
+
+fmt:
+	cargo fmt --all -- --check
+
+clippy:
+	cargo clippy --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
+		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-targets --all-features -- -D warnings
+	for t in $(TARGET_riscv64) $(TARGET_x86_64); do \
+		cargo clippy --target $$t $(addprefix -p ,$(NOSTD_CRATES) $(KERNEL_CRATES)) -- -D warnings || exit 1; \
+		scripts/build_example.sh --clippy $$t || exit 1; \
+	done
+
+doc:
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(addprefix -p ,$(NOSTD_CRATES))
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target $(TARGET_riscv64) $(addprefix -p ,$(KERNEL_CRATES))
+
+bench:
+	cargo bench -p pagoda-bench
+	cargo bench -p pagoda_mm
+
+miri:
+	cargo +nightly miri test -p memory_addr -p page_table_entry -p page_table_multiarch -p memory_set --all-features
+
+clean:
+	cargo clean

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build one example kernel image for one arch.
+#   scripts/build_example.sh ARCH APP              build, print nothing but cargo output
+#   scripts/build_example.sh --print-path ARCH APP print the ELF path (after building)
+#   scripts/build_example.sh --clippy TARGET       clippy every example for TARGET
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target_of() {
+    case "$1" in
+        riscv64) echo riscv64gc-unknown-none-elf ;;
+        x86_64) echo x86_64-unknown-none ;;
+        *) echo "unknown ARCH '$1' (riscv64 or x86_64)" >&2; exit 2 ;;
+    esac
+}
+
+example_pkgs() {
+    for manifest in examples/*/Cargo.toml; do
+        sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -n1
+    done
+}
+
+target_dir() { echo "${CARGO_TARGET_DIR:-target}"; }
+
+build() {
+    local arch=$1 app=$2 target
+    target=$(target_of "$arch")
+    if [[ -x "examples/$app/prebuild.sh" ]]; then
+        "examples/$app/prebuild.sh" "$arch" "$target" >&2
+    fi
+    cargo build --release -p "pagoda-$app" --target "$target" >&2
+}
+
+case "${1:-}" in
+    --print-path)
+        build "$2" "$3"
+        echo "$(target_dir)/$(target_of "$2")/release/pagoda-$3"
+        ;;
+    --clippy)
+        args=()
+        for pkg in $(example_pkgs); do args+=(-p "$pkg"); done
+        cargo clippy --release --target "$2" "${args[@]}" -- -D warnings
+        ;;
+    *)
+        build "$1" "$2"
+        ;;
+esac
