@@ -39,6 +39,7 @@ test: targets test-host test-qemu
 
 test-host:
 	cargo test --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
+		--exclude pagoda-bench \
 		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-features
 
 test-qemu: targets

@@ -468,9 +468,11 @@ impl<T> MemoryAddr for T where T: Copy + From<usize> + Into<usize> + Ord {}
 
 crate::def_usize_addr! {
     /// A physical memory address.
+    #[derive(Hash)]
     pub type PhysAddr;
 
     /// A virtual memory address.
+    #[derive(Hash)]
     pub type VirtAddr;
 }
 
