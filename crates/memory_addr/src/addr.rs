@@ -5,7 +5,7 @@ use crate::PAGE_SIZE_4K;
 
 /// Panics unless `align` is a power of two (0 is not).
 ///
-/// Kept out of line so the common path of the align functions stays small.
+/// Shared by the panicking align functions so they report the same message.
 #[inline]
 #[track_caller]
 const fn assert_power_of_two(align: usize) {
@@ -508,7 +508,9 @@ impl VirtAddr {
     #[inline]
     #[must_use]
     pub const fn as_ptr_of<T>(self) -> *const T {
-        core::ptr::with_exposed_provenance(self.as_usize())
+        // An `as` cast has exposed-provenance semantics and, unlike
+        // `ptr::with_exposed_provenance`, is const on our MSRV.
+        self.as_usize() as *const T
     }
 
     /// Converts the address to a mutable raw byte pointer.
@@ -522,6 +524,6 @@ impl VirtAddr {
     #[inline]
     #[must_use]
     pub const fn as_mut_ptr_of<T>(self) -> *mut T {
-        core::ptr::with_exposed_provenance_mut(self.as_usize())
+        self.as_usize() as *mut T
     }
 }
