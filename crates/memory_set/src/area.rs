@@ -1,0 +1,161 @@
+//! One contiguous memory area with uniform flags and its backend.
+
+use core::fmt;
+
+use memory_addr::{AddrRange, MemoryAddr};
+
+use crate::{MappingBackend, MappingError, MappingResult};
+
+/// A contiguous range of addresses `[start, start + size)` mapped with the same flags by one
+/// backend.
+///
+/// Areas are never merged automatically: two neighbouring areas with equal flags stay two
+/// areas, because their backends may hold unrelated state (different files, offsets, frame
+/// owners). Splitting only happens on [`MemorySet::unmap`](crate::MemorySet::unmap),
+/// [`MemorySet::protect`](crate::MemorySet::protect) and replacing
+/// [`MemorySet::map`](crate::MemorySet::map).
+pub struct MemoryArea<B: MappingBackend> {
+    start: B::Addr,
+    size: usize,
+    flags: B::Flags,
+    backend: B,
+}
+
+#[inline]
+pub(crate) fn addr_usize<A: MemoryAddr>(a: A) -> usize {
+    a.into()
+}
+
+impl<B: MappingBackend> MemoryArea<B> {
+    /// Creates an area `[start, start + size)`. It is not mapped until it is passed to
+    /// [`MemorySet::map`](crate::MemorySet::map).
+    ///
+    /// This does not validate: `MemorySet::map` rejects a size of 0 or a range whose end
+    /// does not fit in the address type with [`MappingError::InvalidParam`] (until then
+    /// [`end`](Self::end) of such an area wraps around). Use [`try_new`](Self::try_new) to
+    /// validate up front.
+    pub fn new(start: B::Addr, size: usize, flags: B::Flags, backend: B) -> Self {
+        Self {
+            start,
+            size,
+            flags,
+            backend,
+        }
+    }
+
+    /// Creates an area `[start, start + size)`, checking the range.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] if `size` is 0 or `start + size` overflows `usize`
+    /// (so an area never ends exactly at the top of the address space).
+    pub fn try_new(
+        start: B::Addr,
+        size: usize,
+        flags: B::Flags,
+        backend: B,
+    ) -> MappingResult<Self> {
+        let area = Self::new(start, size, flags, backend);
+        area.checked_end().ok_or(MappingError::InvalidParam)?;
+        Ok(area)
+    }
+
+    /// The end if the area is valid (non-empty, end representable).
+    pub(crate) fn checked_end(&self) -> Option<B::Addr> {
+        if self.size == 0 {
+            return None;
+        }
+        addr_usize(self.start)
+            .checked_add(self.size)
+            .map(B::Addr::from)
+    }
+
+    /// The first address of the area.
+    pub fn start(&self) -> B::Addr {
+        self.start
+    }
+
+    /// The first address past the area.
+    pub fn end(&self) -> B::Addr {
+        B::Addr::from(addr_usize(self.start).wrapping_add(self.size))
+    }
+
+    /// The size of the area in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The address range `[start, end)` of the area.
+    pub fn va_range(&self) -> AddrRange<B::Addr> {
+        AddrRange {
+            start: self.start,
+            end: self.end(),
+        }
+    }
+
+    /// The flags of the area.
+    pub fn flags(&self) -> B::Flags {
+        self.flags
+    }
+
+    /// The backend of the area.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The backend of the area, mutable (for example to fill a lazily mapped page on a fault).
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
+    /// Maps the whole area through the backend.
+    pub(crate) fn map_whole(&mut self, pt: &mut B::PageTable) -> MappingResult {
+        self.backend.map(self.start, self.size, self.flags, pt)
+    }
+
+    pub(crate) fn set_flags(&mut self, flags: B::Flags) {
+        self.flags = flags;
+    }
+
+    /// Splits at `at` (`start < at < end`): `self` keeps `[start, at)`, the result is
+    /// `[at, end)` with the same flags.
+    pub(crate) fn split(&mut self, at: B::Addr) -> Self {
+        let left = addr_usize(at) - addr_usize(self.start);
+        debug_assert!(left > 0 && left < self.size);
+        let backend = self.backend.split(self.start, at);
+        let right = Self::new(at, self.size - left, self.flags, backend);
+        self.size = left;
+        right
+    }
+
+    /// Drops the front: the area now starts at `new_start` (`start < new_start < end`).
+    pub(crate) fn shrink_front(&mut self, new_start: B::Addr) {
+        let cut = addr_usize(new_start) - addr_usize(self.start);
+        debug_assert!(cut > 0 && cut < self.size);
+        self.backend.shrink_front(self.start, new_start);
+        self.start = new_start;
+        self.size -= cut;
+    }
+
+    /// Drops the back: the area now ends at `new_end` (`start < new_end < end`).
+    pub(crate) fn shrink_back(&mut self, new_end: B::Addr) {
+        let keep = addr_usize(new_end) - addr_usize(self.start);
+        debug_assert!(keep > 0 && keep < self.size);
+        self.backend.shrink_back(self.start, new_end);
+        self.size = keep;
+    }
+}
+
+impl<B: MappingBackend> fmt::Debug for MemoryArea<B>
+where
+    B::Addr: fmt::Debug,
+    B::Flags: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryArea")
+            .field("start", &self.start)
+            .field("end", &self.end())
+            .field("flags", &self.flags)
+            .finish_non_exhaustive()
+    }
+}
