@@ -1,2 +1,135 @@
-//! page_table_entry (skeleton, being written)
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(test), no_std)]
+
+mod arch;
+
+use core::fmt::Debug;
+
+use memory_addr::PhysAddr;
+
+pub use self::arch::{aarch64, loongarch64, riscv, x86_64};
+
+bitflags::bitflags! {
+    /// Architecture-neutral permissions and attributes of a mapping.
+    ///
+    /// Empty flags mean `PROT_NONE`: [`GenericPTE::new_page`] then builds a
+    /// reserved entry that hardware treats as not present. Flags that grant no
+    /// access (none of `READ`, `WRITE`, `EXECUTE`) are treated the same way.
+    /// Each PTE format documents in its `normalize` function which other
+    /// combinations it widens or drops; no combination panics.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub struct MappingFlags: usize {
+        /// The memory is readable.
+        const READ = 1 << 0;
+        /// The memory is writable.
+        const WRITE = 1 << 1;
+        /// The memory is executable.
+        const EXECUTE = 1 << 2;
+        /// The memory is accessible from user mode.
+        const USER = 1 << 3;
+        /// Device memory (MMIO): uncached, strongly ordered.
+        const DEVICE = 1 << 4;
+        /// Normal memory that is not cached.
+        const UNCACHED = 1 << 5;
+        /// The mapping is present in every address space and survives
+        /// address-space switches (not tagged by ASID/PCID).
+        const GLOBAL = 1 << 6;
+        /// Software bit: the page is shared copy-on-write; a write fault
+        /// copies it. Stored in a bit each format leaves to software.
+        const COW = 1 << 7;
+    }
+}
+
+impl Default for MappingFlags {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl MappingFlags {
+    /// The access permission bits (`READ | WRITE | EXECUTE`).
+    pub const ACCESS: Self = Self::READ.union(Self::WRITE).union(Self::EXECUTE);
+
+    /// Whether the flags grant any access; flags that do not are mapped as
+    /// reserved-not-present entries.
+    pub const fn grants_access(self) -> bool {
+        self.intersects(Self::ACCESS)
+    }
+
+    /// The normalization every format applies: unknown bits are dropped,
+    /// flags without access become empty, and `DEVICE | UNCACHED` becomes
+    /// `DEVICE` (device memory is already uncached).
+    pub(crate) const fn normalize_common(self) -> Self {
+        let f = Self::from_bits_truncate(self.bits());
+        if !f.grants_access() {
+            return Self::empty();
+        }
+        if f.contains(Self::DEVICE) {
+            f.difference(Self::UNCACHED)
+        } else {
+            f
+        }
+    }
+}
+
+/// A page table entry of one hardware format.
+///
+/// Entries come in four kinds, told apart by [`is_unused`](Self::is_unused)
+/// and [`is_present`](Self::is_present):
+///
+/// | kind | `is_unused` | `is_present` | made by |
+/// |---|---|---|---|
+/// | unused | true | false | [`clear`](Self::clear) |
+/// | table | false | true | [`new_table`](Self::new_table) |
+/// | present leaf | false | true | `new_page` with access flags |
+/// | reserved leaf | false | false | `new_page` with empty flags (`PROT_NONE`) |
+///
+/// A reserved leaf is not present to hardware (any access faults) but keeps
+/// its [`paddr`](Self::paddr) and [`is_huge`](Self::is_huge); its
+/// [`flags`](Self::flags) are empty. Walkers treat
+/// `!is_unused() && !is_present()` as a leaf.
+pub trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized {
+    /// Creates a leaf entry mapping `paddr` (a 4K page, or a block when
+    /// `is_huge`). Empty flags give a reserved-not-present leaf. Address
+    /// bits the format cannot hold (beyond its PA width, below the page or
+    /// block alignment) are dropped.
+    fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self;
+    /// Creates an entry pointing to a next-level table at `paddr`.
+    fn new_table(paddr: PhysAddr) -> Self;
+    /// The physical address this entry maps or points to.
+    fn paddr(&self) -> PhysAddr;
+    /// The mapping flags of a leaf (empty for unused and reserved entries).
+    /// Only meaningful for leaves: formats whose table entries look like
+    /// 4K leaves (x86-64) report the permissions the table grants.
+    fn flags(&self) -> MappingFlags;
+    /// Replaces the physical address, keeping flags and kind.
+    fn set_paddr(&mut self, paddr: PhysAddr);
+    /// Makes this entry a leaf with `flags`, keeping the physical address.
+    fn set_flags(&mut self, flags: MappingFlags, is_huge: bool);
+    /// The raw bits of the entry.
+    fn bits(self) -> usize;
+    /// Whether all bits are zero.
+    fn is_unused(&self) -> bool;
+    /// Whether hardware treats the entry as valid (a table or a present leaf).
+    fn is_present(&self) -> bool;
+    /// Whether the entry is a block leaf when found above the last level.
+    /// Formats that cannot tell a 4K leaf from a block by its bits (RISC-V)
+    /// report `true` for every present leaf; see each format's docs.
+    fn is_huge(&self) -> bool;
+    /// Sets all bits to zero.
+    fn clear(&mut self);
+
+    /// Whether this is a reserved-not-present leaf (`!is_unused() && !is_present()`).
+    fn is_reserved(&self) -> bool {
+        !self.is_unused() && !self.is_present()
+    }
+
+    /// The flags [`flags`](Self::flags) reports after `new_page(_, flags, _)`:
+    /// what this format can express of `flags`.
+    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
+        Self::new_page(PhysAddr::from_usize(0), flags, false).flags()
+    }
+}
+
+#[cfg(test)]
+mod tests;

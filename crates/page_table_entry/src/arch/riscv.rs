@@ -1,0 +1,348 @@
+//! RISC-V Sv39/Sv48/Sv57 page table entries (the PTE format is shared).
+//!
+//! Layout (RISC-V privileged spec, "Sv39" PTE): `V`=0, `R`=1, `W`=2, `X`=3,
+//! `U`=4, `G`=5, `A`=6, `D`=7, `RSW`=8..=9 (software), PPN=10..=53,
+//! bits 54..=63 reserved/extensions (left zero).
+//!
+//! Encoding choices:
+//! - `A` is always set and `D` is set for writable leaves, so harts that
+//!   fault instead of updating A/D (Svade) never take spurious faults.
+//! - Memory type: Svpbmt (bits 61..=62) is optional and must be zero on
+//!   harts without it, so it is never set; physical memory attributes (PMAs)
+//!   decide cacheability. `DEVICE`/`UNCACHED`/`COW` are recorded in the
+//!   two `RSW` bits as a field: 0 normal, 1 `COW`, 2 `DEVICE`, 3 `UNCACHED`.
+//! - Reserved-not-present leaves have `V`=0 (hardware ignores every other
+//!   bit), [`PTEFlags::RSW_LO`] set as the marker and [`PTEFlags::RSW_HI`]
+//!   recording `is_huge`.
+//! - A present leaf and a superpage have the same bits, so
+//!   [`GenericPTE::is_huge`] is `true` for every present leaf; walkers ask it
+//!   only above the last level.
+//!
+//! See [`Rv64PTE::normalize`] for what `flags()` reports.
+
+use core::fmt;
+
+use memory_addr::PhysAddr;
+
+use super::{bit_range, debug_pte};
+use crate::{GenericPTE, MappingFlags};
+
+bitflags::bitflags! {
+    /// Hardware bits of an Sv39/Sv48 PTE.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct PTEFlags: u64 {
+        /// Valid.
+        const V = 1 << 0;
+        /// Readable.
+        const R = 1 << 1;
+        /// Writable.
+        const W = 1 << 2;
+        /// Executable.
+        const X = 1 << 3;
+        /// Accessible in U-mode.
+        const U = 1 << 4;
+        /// Global mapping.
+        const G = 1 << 5;
+        /// Accessed.
+        const A = 1 << 6;
+        /// Dirty.
+        const D = 1 << 7;
+        /// Reserved for software, low bit.
+        const RSW_LO = 1 << 8;
+        /// Reserved for software, high bit.
+        const RSW_HI = 1 << 9;
+    }
+}
+
+/// An Sv39/Sv48 page table entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Rv64PTE(u64);
+
+const PPN_SHIFT: u32 = 10;
+const PPN_MASK: u64 = bit_range(10, 54);
+const RSW_SHIFT: u32 = 8;
+const RSW_MASK: u64 = 0b11 << RSW_SHIFT;
+const SW_COW: u64 = 1;
+const SW_DEVICE: u64 = 2;
+const SW_UNCACHED: u64 = 3;
+const RWX: u64 = PTEFlags::R.bits() | PTEFlags::W.bits() | PTEFlags::X.bits();
+const RESERVED_MARK: u64 = PTEFlags::RSW_LO.bits();
+const RESERVED_HUGE: u64 = PTEFlags::RSW_HI.bits();
+
+impl Rv64PTE {
+    /// Physical address width: a 44-bit PPN of 4K pages.
+    pub const PA_MAX_BITS: usize = 56;
+
+    /// An all-zero (unused) entry.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// Wraps raw bits.
+    pub const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
+    /// The raw bits.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// What [`GenericPTE::flags`] reports after `new_page(_, flags, _)`:
+    ///
+    /// | request | result |
+    /// |---|---|
+    /// | none of `READ`/`WRITE`/`EXECUTE` (incl. empty) | empty (reserved leaf) |
+    /// | `WRITE` without `READ` | `READ` added (W without R is reserved) |
+    /// | `DEVICE \| UNCACHED` | `DEVICE` |
+    /// | `COW` with `DEVICE`/`UNCACHED` | `DEVICE`/`UNCACHED` dropped (one RSW field) |
+    /// | unknown bits | dropped |
+    pub const fn normalize(flags: MappingFlags) -> MappingFlags {
+        let f = flags.normalize_common();
+        if f.is_empty() {
+            return f;
+        }
+        let f = if f.contains(MappingFlags::WRITE) {
+            f.union(MappingFlags::READ)
+        } else {
+            f
+        };
+        if f.contains(MappingFlags::COW) {
+            f.difference(MappingFlags::DEVICE.union(MappingFlags::UNCACHED))
+        } else {
+            f
+        }
+    }
+
+    const fn pa_bits(paddr: usize) -> u64 {
+        ((paddr as u64 >> 12) << PPN_SHIFT) & PPN_MASK
+    }
+
+    const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
+        let f = Self::normalize(flags);
+        if f.is_empty() {
+            return RESERVED_MARK | if is_huge { RESERVED_HUGE } else { 0 };
+        }
+        let mut b = PTEFlags::V.bits() | PTEFlags::A.bits();
+        if f.contains(MappingFlags::READ) {
+            b |= PTEFlags::R.bits();
+        }
+        if f.contains(MappingFlags::WRITE) {
+            b |= PTEFlags::W.bits() | PTEFlags::D.bits();
+        }
+        if f.contains(MappingFlags::EXECUTE) {
+            b |= PTEFlags::X.bits();
+        }
+        if f.contains(MappingFlags::USER) {
+            b |= PTEFlags::U.bits();
+        }
+        if f.contains(MappingFlags::GLOBAL) {
+            b |= PTEFlags::G.bits();
+        }
+        let sw = if f.contains(MappingFlags::COW) {
+            SW_COW
+        } else if f.contains(MappingFlags::DEVICE) {
+            SW_DEVICE
+        } else if f.contains(MappingFlags::UNCACHED) {
+            SW_UNCACHED
+        } else {
+            0
+        };
+        b | (sw << RSW_SHIFT)
+    }
+
+    /// `const` form of [`GenericPTE::new_page`].
+    pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
+        Self(Self::pa_bits(paddr.as_usize()) | Self::leaf_attr(flags, is_huge))
+    }
+
+    /// `const` form of [`GenericPTE::new_table`]: only `V` is set (A, D, U
+    /// must be zero in non-leaf PTEs).
+    pub const fn table(paddr: PhysAddr) -> Self {
+        Self(Self::pa_bits(paddr.as_usize()) | PTEFlags::V.bits())
+    }
+
+    const fn is_valid(self) -> bool {
+        self.0 & PTEFlags::V.bits() != 0
+    }
+}
+
+impl GenericPTE for Rv64PTE {
+    fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
+        Self::page(paddr, flags, is_huge)
+    }
+    fn new_table(paddr: PhysAddr) -> Self {
+        Self::table(paddr)
+    }
+    fn paddr(&self) -> PhysAddr {
+        PhysAddr::from_usize((((self.0 & PPN_MASK) >> PPN_SHIFT) << 12) as usize)
+    }
+    fn flags(&self) -> MappingFlags {
+        if !self.is_valid() || self.0 & RWX == 0 {
+            return MappingFlags::empty();
+        }
+        let b = PTEFlags::from_bits_truncate(self.0);
+        let mut f = MappingFlags::empty();
+        if b.contains(PTEFlags::R) {
+            f = f.union(MappingFlags::READ);
+        }
+        if b.contains(PTEFlags::W) {
+            f = f.union(MappingFlags::WRITE);
+        }
+        if b.contains(PTEFlags::X) {
+            f = f.union(MappingFlags::EXECUTE);
+        }
+        if b.contains(PTEFlags::U) {
+            f = f.union(MappingFlags::USER);
+        }
+        if b.contains(PTEFlags::G) {
+            f = f.union(MappingFlags::GLOBAL);
+        }
+        f.union(match (self.0 & RSW_MASK) >> RSW_SHIFT {
+            SW_COW => MappingFlags::COW,
+            SW_DEVICE => MappingFlags::DEVICE,
+            SW_UNCACHED => MappingFlags::UNCACHED,
+            _ => MappingFlags::empty(),
+        })
+    }
+    fn set_paddr(&mut self, paddr: PhysAddr) {
+        self.0 = (self.0 & !PPN_MASK) | Self::pa_bits(paddr.as_usize());
+    }
+    fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
+        self.0 = (self.0 & PPN_MASK) | Self::leaf_attr(flags, is_huge);
+    }
+    fn bits(self) -> usize {
+        self.0 as usize
+    }
+    fn is_unused(&self) -> bool {
+        self.0 == 0
+    }
+    fn is_present(&self) -> bool {
+        self.is_valid()
+    }
+    fn is_huge(&self) -> bool {
+        if self.is_valid() {
+            self.0 & RWX != 0
+        } else {
+            self.0 & RESERVED_MARK != 0 && self.0 & RESERVED_HUGE != 0
+        }
+    }
+    fn clear(&mut self) {
+        self.0 = 0;
+    }
+    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
+        Self::normalize(flags)
+    }
+}
+
+impl From<PTEFlags> for MappingFlags {
+    /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
+    fn from(f: PTEFlags) -> Self {
+        Rv64PTE(f.bits()).flags()
+    }
+}
+
+impl From<MappingFlags> for PTEFlags {
+    /// The attribute bits of a 4K leaf with `f` (see [`Rv64PTE::normalize`]).
+    fn from(f: MappingFlags) -> Self {
+        Self::from_bits_retain(Rv64PTE::leaf_attr(f, false))
+    }
+}
+
+impl fmt::Debug for Rv64PTE {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_pte(self, "Rv64PTE", self.0, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use memory_addr::pa;
+
+    use super::*;
+    use crate::MappingFlags as MF;
+
+    // Literal bit values from the privileged spec's Sv39 PTE figure.
+    const V: u64 = 1;
+    const R: u64 = 1 << 1;
+    const W: u64 = 1 << 2;
+    const X: u64 = 1 << 3;
+    const U: u64 = 1 << 4;
+    const G: u64 = 1 << 5;
+    const A: u64 = 1 << 6;
+    const D: u64 = 1 << 7;
+
+    fn leaf(f: MF) -> u64 {
+        Rv64PTE::new_page(pa!(0), f, false).as_u64()
+    }
+
+    #[test]
+    fn flag_bits_match_spec() {
+        assert_eq!(PTEFlags::V.bits(), 0x1);
+        assert_eq!(PTEFlags::D.bits(), 0x80);
+        assert_eq!(PTEFlags::RSW_HI.bits(), 0x200);
+        assert_eq!(leaf(MF::READ), V | R | A);
+        assert_eq!(leaf(MF::READ | MF::WRITE), V | R | W | A | D);
+        assert_eq!(leaf(MF::EXECUTE), V | X | A);
+        assert_eq!(leaf(MF::READ | MF::USER), V | R | U | A);
+        assert_eq!(leaf(MF::READ | MF::GLOBAL), V | R | G | A);
+        assert_eq!(leaf(MF::READ | MF::COW), V | R | A | (1 << 8));
+        assert_eq!(leaf(MF::READ | MF::DEVICE), V | R | A | (2 << 8));
+        assert_eq!(leaf(MF::READ | MF::UNCACHED), V | R | A | (3 << 8));
+    }
+
+    #[test]
+    fn ppn_at_bit_10() {
+        let p = Rv64PTE::new_page(pa!(0x8020_3000), MF::READ, false);
+        assert_eq!(p.as_u64(), (0x80203 << 10) | V | R | A);
+        // Highest PA bit of the 44-bit PPN lands on bit 53.
+        let top = Rv64PTE::new_page(pa!(1 << 55), MF::READ, false);
+        assert_eq!(top.as_u64(), (1 << 53) | V | R | A);
+        assert_eq!(top.paddr(), pa!(1 << 55));
+        // Bits beyond the PA width never leak into reserved bits 54..=63.
+        let wide = Rv64PTE::new_page(pa!(usize::MAX), MF::READ, false);
+        assert_eq!(wide.as_u64() >> 54, 0);
+    }
+
+    #[test]
+    fn write_only_widens_and_does_not_panic() {
+        assert_eq!(leaf(MF::WRITE), V | R | W | A | D);
+        let p = Rv64PTE::new_page(pa!(0x1000), MF::WRITE | MF::USER, false);
+        assert_eq!(p.flags(), MF::READ | MF::WRITE | MF::USER);
+    }
+
+    #[test]
+    fn table_entry_only_valid() {
+        let t = Rv64PTE::new_table(pa!(0x8000_1000));
+        assert_eq!(t.as_u64(), (0x80001 << 10) | V);
+        assert!(t.is_present() && !t.is_huge());
+        assert_eq!(t.flags(), MF::empty());
+    }
+
+    #[test]
+    fn reserved_entries() {
+        let r = Rv64PTE::new_page(pa!(0), MF::empty(), false);
+        assert_eq!(r.as_u64(), 1 << 8);
+        assert!(!r.is_unused() && !r.is_present() && !r.is_huge());
+        let h = Rv64PTE::new_page(pa!(0x4000_0000), MF::USER, true);
+        assert_eq!(h.as_u64(), (0x40000 << 10) | (1 << 8) | (1 << 9));
+        assert!(h.is_huge() && !h.is_present());
+        assert_eq!(h.paddr(), pa!(0x4000_0000));
+        assert_eq!(h.flags(), MF::empty());
+    }
+
+    #[test]
+    fn present_leaves_report_huge() {
+        assert!(Rv64PTE::new_page(pa!(0x1000), MF::READ, false).is_huge());
+        assert!(Rv64PTE::new_page(pa!(0x20_0000), MF::READ, true).is_huge());
+    }
+
+    #[test]
+    fn debug_shows_paddr_and_flags() {
+        let s = format!("{:?}", Rv64PTE::new_page(pa!(0x8020_0000), MF::READ, false));
+        assert!(s.contains("paddr: 0x80200000"), "{s}");
+        assert!(s.contains("READ"), "{s}");
+        assert!(s.contains("present"), "{s}");
+    }
+}

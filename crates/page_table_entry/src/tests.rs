@@ -1,0 +1,278 @@
+//! Format-independent properties, checked for every PTE format against a
+//! small reference model of each format's normalization.
+
+use memory_addr::PhysAddr;
+use proptest::prelude::*;
+
+use crate::aarch64::A64PTE;
+use crate::loongarch64::LA64PTE;
+use crate::riscv::Rv64PTE;
+use crate::x86_64::X64PTE;
+use crate::{GenericPTE, MappingFlags as MF};
+
+#[derive(Clone, Copy, Debug)]
+enum Arch {
+    Rv,
+    X86,
+    Arm,
+    La,
+}
+
+/// Reference model of `normalize`, written from the format docs.
+fn model(arch: Arch, raw: usize) -> MF {
+    let mut f = MF::from_bits_truncate(raw);
+    if !f.intersects(MF::READ | MF::WRITE | MF::EXECUTE) {
+        return MF::empty();
+    }
+    if f.contains(MF::DEVICE) {
+        f.remove(MF::UNCACHED);
+    }
+    match arch {
+        Arch::Rv => {
+            if f.contains(MF::WRITE) {
+                f.insert(MF::READ);
+            }
+            if f.contains(MF::COW) {
+                f.remove(MF::DEVICE | MF::UNCACHED);
+            }
+        }
+        Arch::X86 | Arch::Arm => f.insert(MF::READ),
+        Arch::La => {}
+    }
+    f
+}
+
+struct Spec {
+    arch: Arch,
+    pa_bits: u32,
+    /// Whether `is_huge` distinguishes present 4K leaves from blocks.
+    huge_exact: bool,
+}
+
+const RV: Spec = Spec {
+    arch: Arch::Rv,
+    pa_bits: 56,
+    huge_exact: false,
+};
+const X86: Spec = Spec {
+    arch: Arch::X86,
+    pa_bits: 52,
+    huge_exact: true,
+};
+const ARM: Spec = Spec {
+    arch: Arch::Arm,
+    pa_bits: 48,
+    huge_exact: true,
+};
+const LA: Spec = Spec {
+    arch: Arch::La,
+    pa_bits: 48,
+    huge_exact: true,
+};
+
+/// An address aligned for the entry kind, within the PA width.
+fn addr(spec: &Spec, seed: u64, huge: bool) -> PhysAddr {
+    let align = if huge { 21 } else { 12 };
+    let mask = ((1u64 << spec.pa_bits) - 1) & !((1u64 << align) - 1);
+    PhysAddr::from_usize((seed & mask) as usize)
+}
+
+fn check_leaf<P: GenericPTE>(spec: &Spec, raw: usize, pa: PhysAddr, huge: bool) {
+    let want = model(spec.arch, raw);
+    let f = MF::from_bits_retain(raw);
+    let e = P::new_page(pa, f, huge);
+    assert_eq!(e.flags(), want, "{:?} flags {f:?} -> {e:?}", spec.arch);
+    assert_eq!(P::normalize_flags(f), want);
+    assert_eq!(e.paddr(), pa, "{e:?}");
+    assert!(!e.is_unused(), "{e:?}");
+    assert_eq!(e.is_present(), !want.is_empty(), "{e:?}");
+    assert_eq!(e.is_reserved(), want.is_empty(), "{e:?}");
+    if !e.is_present() || spec.huge_exact {
+        assert_eq!(e.is_huge(), huge, "{e:?}");
+    } else {
+        assert!(e.is_huge(), "{e:?}");
+    }
+    // Rebuilding from the normalized flags gives the same bits.
+    assert_eq!(P::new_page(pa, want, huge).bits(), e.bits());
+}
+
+fn check_updates<P: GenericPTE>(
+    spec: &Spec,
+    raw: usize,
+    raw2: usize,
+    pa: PhysAddr,
+    pa2: PhysAddr,
+    huge: bool,
+) {
+    let mut e = P::new_page(pa, MF::from_bits_retain(raw), huge);
+    let before = e;
+    e.set_flags(MF::from_bits_retain(raw2), huge);
+    assert_eq!(e.paddr(), pa);
+    assert_eq!(e.flags(), model(spec.arch, raw2));
+    e.set_flags(MF::from_bits_retain(raw), huge);
+    assert_eq!(
+        e.bits(),
+        before.bits(),
+        "set_flags is not a pure function of its inputs"
+    );
+    e.set_paddr(pa2);
+    assert_eq!(e.paddr(), pa2);
+    assert_eq!(e.flags(), before.flags());
+    assert_eq!(e.is_huge(), before.is_huge());
+    assert_eq!(e.is_present(), before.is_present());
+    e.clear();
+    assert!(e.is_unused() && !e.is_present());
+    assert_eq!(e.bits(), 0);
+    assert_eq!(e.flags(), MF::empty());
+}
+
+fn check_table<P: GenericPTE>(pa: PhysAddr) {
+    let t = P::new_table(pa);
+    assert!(t.is_present() && !t.is_unused() && !t.is_huge(), "{t:?}");
+    assert_eq!(t.paddr(), pa);
+}
+
+fn all_formats(raw: usize, raw2: usize, seed: u64, seed2: u64, huge: bool) {
+    macro_rules! run {
+        ($pte:ty, $spec:expr) => {{
+            let (pa, pa2) = (addr(&$spec, seed, huge), addr(&$spec, seed2, huge));
+            check_leaf::<$pte>(&$spec, raw, pa, huge);
+            check_updates::<$pte>(&$spec, raw, raw2, pa, pa2, huge);
+            let table_pa = addr(&$spec, seed | 0x1000, false);
+            check_table::<$pte>(table_pa);
+        }};
+    }
+    run!(Rv64PTE, RV);
+    run!(X64PTE, X86);
+    run!(A64PTE, ARM);
+    run!(LA64PTE, LA);
+}
+
+#[test]
+fn every_flag_combination() {
+    // Bits 8..=9 are unknown to MappingFlags and must be ignored.
+    for raw in 0..0x400 {
+        for huge in [false, true] {
+            all_formats(
+                raw,
+                raw ^ 0x3,
+                0x8765_4321_0000 + raw as u64 * 0x1000,
+                0x1000,
+                huge,
+            );
+        }
+    }
+}
+
+#[test]
+fn reserved_leaves_clear_the_hardware_valid_bit() {
+    let pa = PhysAddr::from_usize(0x20_0000);
+    for huge in [false, true] {
+        // Bit 0 is the hardware valid/present bit in every format.
+        for bits in [
+            Rv64PTE::new_page(pa, MF::USER, huge).bits(),
+            X64PTE::new_page(pa, MF::USER, huge).bits(),
+            A64PTE::new_page(pa, MF::USER, huge).bits(),
+            LA64PTE::new_page(pa, MF::USER, huge).bits(),
+        ] {
+            assert_eq!(bits & 1, 0);
+            assert_ne!(bits, 0);
+        }
+    }
+}
+
+#[test]
+fn flag_type_conversions_match_entries() {
+    use crate::aarch64::DescriptorAttr;
+    use crate::loongarch64::PTEFlags as LaFlags;
+    use crate::riscv::PTEFlags as RvFlags;
+    use crate::x86_64::PTF;
+    for raw in 0..0x100 {
+        let f = MF::from_bits_retain(raw);
+        assert_eq!(MF::from(RvFlags::from(f)), model(Arch::Rv, raw));
+        assert_eq!(MF::from(PTF::from(f)), model(Arch::X86, raw));
+        assert_eq!(MF::from(DescriptorAttr::from(f)), model(Arch::Arm, raw));
+        assert_eq!(MF::from(LaFlags::from(f)), model(Arch::La, raw));
+    }
+}
+
+#[test]
+fn debug_dump_is_exact() {
+    let pa = PhysAddr::from_usize(0x8020_0000);
+    let e = Rv64PTE::new_page(pa, MF::READ | MF::WRITE, false);
+    assert_eq!(
+        format!("{e:?}"),
+        "Rv64PTE { raw: 0x00000000200800c7, kind: present, paddr: 0x80200000, \
+         huge: true, flags: MappingFlags(READ | WRITE) }"
+    );
+    let r = X64PTE::new_page(pa, MF::empty(), true);
+    assert_eq!(
+        format!("{r:?}"),
+        "X64PTE { raw: 0x0000000080200480, kind: reserved, paddr: 0x80200000, \
+         huge: true, flags: MappingFlags(0x0) }"
+    );
+    assert_eq!(
+        format!("{:?}", A64PTE::empty()),
+        "A64PTE { raw: 0x0000000000000000, kind: unused, paddr: 0x0, huge: false, \
+         flags: MappingFlags(0x0) }"
+    );
+}
+
+#[test]
+fn hardware_invariants_of_present_leaves() {
+    for raw in 0..0x100 {
+        let f = MF::from_bits_retain(raw);
+        let pa = PhysAddr::from_usize(0x4000_0000);
+        // RISC-V: never the reserved W-without-R encoding.
+        let rv = Rv64PTE::new_page(pa, f, false).as_u64();
+        assert_ne!(rv & 0b111, 0b101, "{f:?}");
+        assert_eq!(rv >> 54, 0, "reserved/PBMT/N bits must stay zero");
+        // x86: a 4K leaf never sets bit 7 (PAT); a huge one never bit 12.
+        assert_eq!(X64PTE::new_page(pa, f, false).as_u64() & 0x80, 0);
+        assert_eq!(X64PTE::new_page(pa, f, true).as_u64() & 0x1000, 0);
+        // AArch64: a level-3 page must have descriptor bits 1:0 = 0b11 when valid.
+        let a = A64PTE::new_page(pa, f, false).as_u64();
+        assert!(a & 1 == 0 || a & 0b11 == 0b11);
+        // LoongArch: V and P agree.
+        let l = LA64PTE::new_page(pa, f, false).as_u64();
+        assert_eq!(l & 1, (l >> 7) & 1);
+    }
+}
+
+#[test]
+fn pa_widths_match_the_manuals() {
+    assert_eq!(Rv64PTE::PA_MAX_BITS, RV.pa_bits as usize);
+    assert_eq!(X64PTE::PA_MAX_BITS, X86.pa_bits as usize);
+    assert_eq!(A64PTE::PA_MAX_BITS, ARM.pa_bits as usize);
+    assert_eq!(LA64PTE::PA_MAX_BITS, LA.pa_bits as usize);
+}
+
+/// Any address: the entry keeps exactly the aligned in-width part (RISC-V
+/// keeps 4K alignment for blocks too) and never spills into flag bits.
+fn check_truncation<P: GenericPTE>(spec: &Spec, raw_pa: u64, huge: bool) {
+    let block_align = huge && !matches!(spec.arch, Arch::Rv);
+    let want = addr(spec, raw_pa, block_align);
+    let f = MF::READ | MF::WRITE;
+    let e = P::new_page(PhysAddr::from_usize(raw_pa as usize), f, huge);
+    assert_eq!(e.paddr(), want, "{e:?}");
+    assert_eq!(e.flags(), f);
+    assert_eq!(e.bits(), P::new_page(want, f, huge).bits());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn out_of_range_address_bits_are_dropped(raw_pa in any::<u64>(), huge in any::<bool>()) {
+        check_truncation::<Rv64PTE>(&RV, raw_pa, huge);
+        check_truncation::<X64PTE>(&X86, raw_pa, huge);
+        check_truncation::<A64PTE>(&ARM, raw_pa, huge);
+        check_truncation::<LA64PTE>(&LA, raw_pa, huge);
+    }
+
+    #[test]
+    fn round_trips(raw in 0usize..0x400, raw2 in 0usize..0x400, seed in any::<u64>(),
+                   seed2 in any::<u64>(), huge in any::<bool>()) {
+        all_formats(raw, raw2, seed, seed2, huge);
+    }
+}
