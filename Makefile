@@ -18,7 +18,7 @@ PKG := pagoda-$(APP)
 # Library crates that also build for the bare-metal targets.
 NOSTD_CRATES := memory_addr page_table_entry page_table_multiarch memory_set \
 	pagoda_alloc pagoda_mm
-KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda
+KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda pagoda-usys pagoda-user-prog
 EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/Cargo.toml))
 
 .PHONY: all run build test test-host test-qemu check fmt clippy doc bench miri targets clean
@@ -39,7 +39,7 @@ test: targets test-host test-qemu
 
 test-host:
 	cargo test --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
-		--exclude pagoda-bench \
+		--exclude pagoda-bench --exclude pagoda-user-prog \
 		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-features
 
 test-qemu: targets
@@ -52,7 +52,8 @@ fmt:
 
 clippy:
 	cargo clippy --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
-		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-targets --all-features -- -D warnings
+		--exclude pagoda-user-prog $(addprefix --exclude ,$(EXAMPLE_PKGS)) \
+		--all-targets --all-features -- -D warnings
 	for t in $(TARGET_riscv64) $(TARGET_x86_64); do \
 		cargo clippy --target $$t $(addprefix -p ,$(NOSTD_CRATES) $(KERNEL_CRATES)) -- -D warnings || exit 1; \
 		scripts/build_example.sh --clippy $$t || exit 1; \

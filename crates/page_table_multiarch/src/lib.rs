@@ -1,2 +1,174 @@
-//! page_table_multiarch (skeleton, being written)
 #![cfg_attr(not(test), no_std)]
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+#[cfg(all(feature = "testing", not(test)))]
+extern crate std;
+
+mod arch;
+mod flush;
+pub mod frame;
+mod iter;
+mod region;
+mod table;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use core::fmt;
+
+use memory_addr::{MemoryAddr, PhysAddr, VirtAddr};
+
+pub use self::arch::{aarch64, loongarch64, riscv, x86_64};
+pub use self::flush::{FLUSH_BATCH_PAGES, FlushBatch, TlbFlush};
+pub use self::iter::{Mapping, Mappings};
+pub use self::table::{OnPresent, PageTable64};
+#[doc(no_inline)]
+pub use page_table_entry::{GenericPTE, MappingFlags};
+
+/// Architecture facts of one paging mode, and the only place that runs
+/// TLB-maintenance instructions.
+///
+/// Virtual addresses are `VA_MAX_BITS`-bit canonical addresses: the bits
+/// above bit `VA_MAX_BITS - 1` repeat it (lower and upper half).
+/// [`vaddr_is_valid`](Self::vaddr_is_valid) may restrict them further.
+/// `PageTable64` requires `2 <= LEVELS <= 5`, `VA_MAX_BITS <= 12 + 9 * LEVELS`
+/// and `PA_MAX_BITS < 64` (checked at compile time when the table type is
+/// used).
+pub trait PagingMetaData: Sync + Send {
+    /// Number of translation levels (3 for Sv39, 4 for Sv48/x86-64/AArch64/LoongArch64).
+    const LEVELS: usize;
+    /// Physical address width: frames must lie below `1 << PA_MAX_BITS`.
+    const PA_MAX_BITS: usize;
+    /// Virtual address width.
+    const VA_MAX_BITS: usize;
+    /// The virtual address type (usually [`VirtAddr`]).
+    type VirtAddr: MemoryAddr;
+
+    /// Whether `vaddr` may be translated. Default: canonical (sign-extended
+    /// from bit `VA_MAX_BITS - 1`).
+    fn vaddr_is_valid(vaddr: usize) -> bool {
+        let top = vaddr >> (Self::VA_MAX_BITS - 1);
+        top == 0 || top == usize::MAX >> (Self::VA_MAX_BITS - 1)
+    }
+
+    /// Invalidates the TLB entry of `vaddr`, or every entry (including global
+    /// ones) when `None`. The arch types run the instruction only when built
+    /// for `target_os = "none"` on their own arch; elsewhere this is a no-op,
+    /// so host tests never execute a privileged instruction.
+    fn flush_tlb(vaddr: Option<Self::VirtAddr>);
+}
+
+/// Services of the OS: physical frames and the kernel's view of them.
+///
+/// # Safety
+///
+/// Implementations promise that
+/// - `alloc_frame` returns 4 KiB-aligned frames of 4 KiB that the caller owns
+///   exclusively until it passes them to `dealloc_frame`, and never returns a
+///   frame twice without it being freed in between;
+/// - `phys_to_virt(pa)` of an allocated frame gives a pointer through which
+///   the whole frame can be read and written for as long as the frame is
+///   allocated;
+/// - `dealloc_frame` accepts every frame `alloc_frame` returned.
+///
+/// The page table writes table frames through `phys_to_virt` and hands their
+/// physical addresses to hardware, so a wrong implementation corrupts memory.
+pub unsafe trait PagingHandler: Sized {
+    /// Allocates one 4K frame (contents unspecified), or `None` when out of memory.
+    fn alloc_frame() -> Option<PhysAddr>;
+    /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).
+    fn dealloc_frame(paddr: PhysAddr);
+    /// The virtual address through which the kernel accesses `paddr`.
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr;
+}
+
+/// The size of a leaf mapping.
+#[repr(usize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PageSize {
+    /// 4 KiB page (last-level entry).
+    Size4K = 0x1000,
+    /// 2 MiB huge page (entry one level above the last).
+    Size2M = 0x20_0000,
+    /// 1 GiB huge page (entry two levels above the last).
+    Size1G = 0x4000_0000,
+}
+
+impl PageSize {
+    /// Whether this is a huge page (larger than 4K).
+    pub const fn is_huge(self) -> bool {
+        !matches!(self, Self::Size4K)
+    }
+
+    /// Whether `addr_or_size` is a multiple of this page size.
+    pub const fn is_aligned(self, addr_or_size: usize) -> bool {
+        addr_or_size & (self as usize - 1) == 0
+    }
+
+    /// The level (0 = last level) whose leaves have this size.
+    pub const fn level(self) -> usize {
+        match self {
+            Self::Size4K => 0,
+            Self::Size2M => 1,
+            Self::Size1G => 2,
+        }
+    }
+
+    /// The page size of leaves at `level` (0 = last level), if any.
+    pub const fn from_level(level: usize) -> Option<Self> {
+        match level {
+            0 => Some(Self::Size4K),
+            1 => Some(Self::Size2M),
+            2 => Some(Self::Size1G),
+            _ => None,
+        }
+    }
+}
+
+impl From<PageSize> for usize {
+    fn from(size: PageSize) -> usize {
+        size as usize
+    }
+}
+
+/// Why a page-table operation failed. A failed operation changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PagingError {
+    /// A table frame could not be allocated (the operation was rolled back).
+    NoMemory,
+    /// An address, size or physical address is not aligned to the page size.
+    NotAligned,
+    /// Nothing is mapped at the address.
+    NotMapped,
+    /// Something is already mapped where a new mapping was requested, or a
+    /// present frame would be replaced without being asked to.
+    AlreadyMapped,
+    /// The address lies inside a huge page but not at its start (use the
+    /// range operations, which split huge pages).
+    MappedToHugePage,
+    /// Bad input: empty or overflowing range, a virtual address outside the
+    /// paging mode's range (non-canonical), a physical address at or beyond
+    /// `1 << PA_MAX_BITS`, or a range touching top-level entries shared with
+    /// [`PageTable64::copy_from`] where that is not allowed.
+    InvalidAddress,
+}
+
+impl fmt::Display for PagingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoMemory => "out of memory for page-table frames",
+            Self::NotAligned => "address or size not aligned to the page size",
+            Self::NotMapped => "address not mapped",
+            Self::AlreadyMapped => "address already mapped",
+            Self::MappedToHugePage => "address inside a huge page",
+            Self::InvalidAddress => "invalid address or range",
+        })
+    }
+}
+
+impl core::error::Error for PagingError {}
+
+/// The result of a page-table operation.
+pub type PagingResult<T = ()> = Result<T, PagingError>;

@@ -1,0 +1,48 @@
+//! AArch64 VMSAv8-64, 4K granule, 4 levels.
+
+use memory_addr::VirtAddr;
+pub use page_table_entry::aarch64::A64PTE;
+
+use crate::{PageTable64, PagingMetaData};
+
+/// AArch64 4-level translation (4K granule): 48-bit virtual and physical addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct A64PagingMetaData;
+
+impl PagingMetaData for A64PagingMetaData {
+    const LEVELS: usize = 4;
+    const PA_MAX_BITS: usize = 48;
+    const VA_MAX_BITS: usize = 48;
+    type VirtAddr = VirtAddr;
+
+    /// `tlbi vaae1is` (by VA, all ASIDs, inner shareable) or `tlbi vmalle1is`,
+    /// preceded by `dsb ishst` (table stores visible to the walker) and
+    /// followed by `dsb ish; isb`.
+    #[inline]
+    fn flush_tlb(vaddr: Option<VirtAddr>) {
+        #[cfg(all(target_os = "none", target_arch = "aarch64"))]
+        // SAFETY: TLB invalidation and barriers only; EL1 is required, which
+        // is where a `target_os = "none"` kernel runs this.
+        unsafe {
+            match vaddr {
+                Some(va) => {
+                    let arg = (va.as_usize() >> 12) & ((1 << 44) - 1);
+                    core::arch::asm!("dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb", in(reg) arg, options(nostack));
+                }
+                None => core::arch::asm!(
+                    "dsb ishst",
+                    "tlbi vmalle1is",
+                    "dsb ish",
+                    "isb",
+                    options(nostack)
+                ),
+            }
+        }
+        #[cfg(not(all(target_os = "none", target_arch = "aarch64")))]
+        let _ = vaddr;
+    }
+}
+
+/// AArch64 4-level page table. Use [`page_table_entry::aarch64::MAIR_VALUE`]
+/// for `MAIR_EL1`.
+pub type A64PageTable<H> = PageTable64<A64PagingMetaData, A64PTE, H>;

@@ -1,0 +1,672 @@
+//! The page table: layout helpers, the core walk, single-page operations,
+//! sharing of top-level entries and `Drop`.
+//!
+//! Internally a virtual address is handled in its *truncated* form
+//! `t = va & (2^VA_MAX_BITS - 1)`: table indices are bit fields of `t`, the
+//! lower half comes first and ranges never wrap. [`PageTable64::sext`] turns
+//! `t` back into the canonical address.
+//!
+//! Invariants (all operations keep them, tests check them):
+//! - every table that is not the root and not directly below the root has at
+//!   least one used entry (empty tables are freed at once);
+//! - tables directly below the root are kept until `Drop`, so top-level
+//!   entries shared with [`PageTable64::copy_from`] never dangle;
+//! - a top-level slot marked shared holds a table entry borrowed from another
+//!   page table; it is never rewritten (except by `copy_from`) nor freed.
+
+use core::marker::PhantomData;
+use core::ptr;
+
+use memory_addr::{PAGE_SIZE_4K, PhysAddr};
+
+use crate::{
+    FlushBatch, GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData,
+    PagingResult, TlbFlush,
+};
+
+/// Entries per table (4K tables of 8-byte entries).
+pub(crate) const ENTRIES: usize = 512;
+/// Deepest supported paging mode (5 levels).
+pub(crate) const MAX_LEVELS: usize = 5;
+
+/// Bit position of the index of `level` (0 = last level).
+#[inline(always)]
+pub(crate) const fn shift(level: usize) -> usize {
+    12 + 9 * level
+}
+
+/// Bytes covered by one entry of `level`.
+#[inline(always)]
+pub(crate) const fn block(level: usize) -> usize {
+    1 << shift(level)
+}
+
+/// Index of `t` in the table of `level`.
+#[inline(always)]
+pub(crate) const fn index(t: usize, level: usize) -> usize {
+    (t >> shift(level)) & (ENTRIES - 1)
+}
+
+/// Size of a leaf at `level` (leaves exist only at levels 0..=2).
+#[inline(always)]
+pub(crate) const fn leaf_size(level: usize) -> PageSize {
+    match level {
+        0 => PageSize::Size4K,
+        1 => PageSize::Size2M,
+        _ => PageSize::Size1G,
+    }
+}
+
+/// Reads entry `idx` of `table`.
+///
+/// # Safety
+/// `table` points to a live table of this page table and `idx < ENTRIES`.
+#[inline(always)]
+pub(crate) unsafe fn get<PTE: GenericPTE>(table: *mut PTE, idx: usize) -> PTE {
+    // SAFETY: guaranteed by the caller.
+    unsafe { table.add(idx).read() }
+}
+
+/// Writes entry `idx` of `table` with one store (hardware may walk it).
+///
+/// # Safety
+/// As for [`get`].
+#[inline(always)]
+pub(crate) unsafe fn set<PTE: GenericPTE>(table: *mut PTE, idx: usize, pte: PTE) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { table.add(idx).write_volatile(pte) }
+}
+
+/// Clears entry `idx` of `table`.
+///
+/// # Safety
+/// As for [`get`].
+#[inline(always)]
+pub(crate) unsafe fn clear<PTE: GenericPTE>(table: *mut PTE, idx: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let mut e = get(table, idx);
+        e.clear();
+        set(table, idx, e);
+    }
+}
+
+/// Whether every entry of `table` is unused.
+///
+/// # Safety
+/// `table` points to a live table.
+pub(crate) unsafe fn table_is_empty<PTE: GenericPTE>(table: *mut PTE) -> bool {
+    // SAFETY: guaranteed by the caller; all indices are below ENTRIES.
+    (0..ENTRIES).all(|i| unsafe { get(table, i) }.is_unused())
+}
+
+/// What [`PageTable64::remap`] does when the entry maps a present frame other
+/// than the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OnPresent {
+    /// Refuse with [`PagingError::AlreadyMapped`] (the safe default: a present
+    /// frame is usually still in use).
+    Fail,
+    /// Replace the frame (e.g. copy-on-write resolution); the old frame is
+    /// returned and may be freed after the flush.
+    Replace,
+}
+
+/// A multi-level page table with 4K entries of 8 bytes and 512 entries per
+/// table: `M` gives the paging mode, `PTE` the entry format, `H` the frames.
+///
+/// Every operation that changes a translation returns a `#[must_use]`
+/// [`TlbFlush`] or [`FlushBatch`]. Every failing operation leaves the table
+/// unchanged. Dropping the table frees every table frame it owns (never the
+/// mapped frames, never tables shared through [`copy_from`](Self::copy_from)).
+pub struct PageTable64<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> {
+    root: PhysAddr,
+    /// Top-level slots whose table is borrowed from another page table.
+    shared: [u64; ENTRIES / 64],
+    _phantom: Marker<M, PTE, H>,
+}
+
+/// Variance/auto-trait marker: the table owns PTEs, not `M` or `H` values.
+type Marker<M, PTE, H> = PhantomData<(fn() -> M, PTE, fn() -> H)>;
+
+/// A leaf found by [`PageTable64::find`], with the tables on the way.
+pub(crate) struct Leaf<PTE> {
+    pub(crate) level: usize,
+    pub(crate) table: *mut PTE,
+    pub(crate) idx: usize,
+    pub(crate) path: [*mut PTE; MAX_LEVELS],
+}
+
+impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H> {
+    /// Level of the root table.
+    pub(crate) const ROOT: usize = M::LEVELS - 1;
+    /// Size of the truncated address space (`2^VA_MAX_BITS`).
+    pub(crate) const SPACE: usize = 1 << M::VA_MAX_BITS;
+    const PA_LIMIT: usize = 1 << M::PA_MAX_BITS;
+    const CHECKS: () = assert!(
+        M::LEVELS >= 2
+            && M::LEVELS <= MAX_LEVELS
+            && M::VA_MAX_BITS > 12
+            && M::VA_MAX_BITS <= shift(M::LEVELS)
+            && M::PA_MAX_BITS < usize::BITS as usize
+            && size_of::<PTE>() == 8,
+        "unsupported paging metadata or PTE format"
+    );
+
+    /// Creates an empty table (allocates the root frame).
+    ///
+    /// # Errors
+    /// [`PagingError::NoMemory`] if the root frame cannot be allocated.
+    pub fn try_new() -> PagingResult<Self> {
+        let () = Self::CHECKS;
+        Ok(Self {
+            root: Self::alloc_table()?,
+            shared: [0; ENTRIES / 64],
+            _phantom: PhantomData,
+        })
+    }
+
+    /// Physical address of the root table (for `satp`, `CR3`, `TTBR`, `PGDL`).
+    pub fn root_paddr(&self) -> PhysAddr {
+        self.root
+    }
+
+    // ---- address helpers -------------------------------------------------
+
+    #[inline(always)]
+    pub(crate) fn trunc(va: usize) -> usize {
+        va & (Self::SPACE - 1)
+    }
+
+    /// Canonical (sign-extended) form of a truncated address.
+    #[inline(always)]
+    pub(crate) fn sext(t: usize) -> usize {
+        let s = usize::BITS as usize - M::VA_MAX_BITS;
+        (((t << s) as isize) >> s) as usize
+    }
+
+    /// Validates one address; returns its truncated form.
+    #[inline(always)]
+    pub(crate) fn check_va(va: usize) -> PagingResult<usize> {
+        let t = Self::trunc(va);
+        if Self::sext(t) == va && M::vaddr_is_valid(va) {
+            Ok(t)
+        } else {
+            Err(PagingError::InvalidAddress)
+        }
+    }
+
+    /// Validates `[va, va + size)` (4K-aligned, non-empty, inside one half of
+    /// the address space); returns the truncated `(lo, hi)`.
+    pub(crate) fn check_range(va: usize, size: usize) -> PagingResult<(usize, usize)> {
+        let lo = Self::check_va(va)?;
+        if size == 0 {
+            return Err(PagingError::InvalidAddress);
+        }
+        if !va.is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
+            return Err(PagingError::NotAligned);
+        }
+        let limit = if lo < Self::SPACE / 2 {
+            Self::SPACE / 2
+        } else {
+            Self::SPACE
+        };
+        let hi = lo
+            .checked_add(size)
+            .filter(|&hi| hi <= limit)
+            .ok_or(PagingError::InvalidAddress)?;
+        if !M::vaddr_is_valid(Self::sext(hi - 1)) {
+            return Err(PagingError::InvalidAddress);
+        }
+        Ok((lo, hi))
+    }
+
+    /// Validates a physical address of a leaf of `size` bytes.
+    #[inline(always)]
+    pub(crate) fn check_pa(pa: usize, size: usize) -> PagingResult {
+        if pa & (size - 1) != 0 {
+            Err(PagingError::NotAligned)
+        } else if pa > Self::PA_LIMIT - size {
+            Err(PagingError::InvalidAddress)
+        } else {
+            Ok(())
+        }
+    }
+
+    // ---- table frames ----------------------------------------------------
+
+    #[inline(always)]
+    pub(crate) fn table_of(pa: PhysAddr) -> *mut PTE {
+        H::phys_to_virt(pa).as_mut_ptr().cast()
+    }
+
+    #[inline(always)]
+    pub(crate) fn root_table(&self) -> *mut PTE {
+        Self::table_of(self.root)
+    }
+
+    /// Allocates a zeroed table frame.
+    pub(crate) fn alloc_table() -> PagingResult<PhysAddr> {
+        let pa = H::alloc_frame().ok_or(PagingError::NoMemory)?;
+        // SAFETY: the handler gives us exclusive use of a 4K frame that is
+        // writable through `phys_to_virt`.
+        unsafe { ptr::write_bytes(Self::table_of(pa).cast::<u8>(), 0, PAGE_SIZE_4K) };
+        Ok(pa)
+    }
+
+    /// Whether a used entry at `level` points to a next-level table (leaves
+    /// are only created at levels 0..=2).
+    #[inline(always)]
+    pub(crate) fn is_table(e: &PTE, level: usize) -> bool {
+        level > 0 && e.is_present() && (level > 2 || !e.is_huge())
+    }
+
+    #[inline(always)]
+    pub(crate) fn is_shared(&self, root_idx: usize) -> bool {
+        self.shared[root_idx / 64] & (1 << (root_idx % 64)) != 0
+    }
+
+    /// Whether the top-level slots covering truncated `[lo, hi)` include a shared one.
+    pub(crate) fn any_shared(&self, lo: usize, hi: usize) -> bool {
+        (index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT)).any(|i| self.is_shared(i))
+    }
+
+    /// The top-level slots of truncated `[lo, hi)` that are unused now.
+    pub(crate) fn unused_slots(&self, lo: usize, hi: usize) -> [u64; ENTRIES / 64] {
+        let mut fresh = [0; ENTRIES / 64];
+        let root = self.root_table();
+        for i in index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT) {
+            // SAFETY: the root is live; i < ENTRIES.
+            if unsafe { get(root, i) }.is_unused() {
+                fresh[i / 64] |= 1 << (i % 64);
+            }
+        }
+        fresh
+    }
+
+    /// After a failed operation was undone, frees the (empty) tables it
+    /// created directly below the root in the `fresh` slots, so the table is
+    /// exactly as before. Returns whether a table was freed.
+    ///
+    /// # Safety
+    /// Nothing is mapped below the `fresh` slots.
+    pub(crate) unsafe fn free_fresh_slots(&mut self, fresh: &[u64; ENTRIES / 64]) -> bool {
+        let root = self.root_table();
+        let mut freed = false;
+        for i in (0..ENTRIES).filter(|i| fresh[i / 64] & (1 << (i % 64)) != 0) {
+            // SAFETY: the root is live; the child is an owned, empty table.
+            unsafe {
+                let e = get(root, i);
+                if Self::is_table(&e, Self::ROOT) && table_is_empty(Self::table_of(e.paddr())) {
+                    clear(root, i);
+                    H::dealloc_frame(e.paddr());
+                    freed = true;
+                }
+            }
+        }
+        freed
+    }
+
+    // ---- core walk ---------------------------------------------------------
+
+    /// Finds the leaf covering `t`, or `Err(level)` of the unused entry met.
+    ///
+    /// # Safety
+    /// `t` is a truncated address; the table must be well formed.
+    #[inline(always)]
+    pub(crate) unsafe fn find(&self, t: usize) -> Result<Leaf<PTE>, usize> {
+        let mut path = [ptr::null_mut(); MAX_LEVELS];
+        let mut table = self.root_table();
+        let mut level = Self::ROOT;
+        loop {
+            path[level] = table;
+            let idx = index(t, level);
+            // SAFETY: `table` is a live table of ours and idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if e.is_unused() {
+                return Err(level);
+            }
+            if !Self::is_table(&e, level) {
+                return Ok(Leaf {
+                    level,
+                    table,
+                    idx,
+                    path,
+                });
+            }
+            table = Self::table_of(e.paddr());
+            level -= 1;
+        }
+    }
+
+    /// Descends to the table at `level` covering `t`, creating missing tables.
+    ///
+    /// # Errors
+    /// `AlreadyMapped` if a leaf sits above `level`; `NoMemory` if a table
+    /// cannot be allocated (tables created by this call are freed again).
+    ///
+    /// # Safety
+    /// `t` is a truncated address; `level <= ROOT`.
+    pub(crate) unsafe fn ensure_table(&mut self, t: usize, level: usize) -> PagingResult<*mut PTE> {
+        let mut table = self.root_table();
+        let mut lvl = Self::ROOT;
+        let mut created = [PhysAddr::from_usize(0); MAX_LEVELS];
+        let mut n = 0;
+        let mut link: (*mut PTE, usize) = (ptr::null_mut(), 0);
+        while lvl > level {
+            let idx = index(t, lvl);
+            // SAFETY: `table` is a live table of ours and idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if e.is_unused() {
+                let Ok(pa) = Self::alloc_table() else {
+                    if n > 0 {
+                        // SAFETY: `link` is the entry that received the first new table.
+                        unsafe { clear(link.0, link.1) };
+                        created[..n].iter().for_each(|&pa| H::dealloc_frame(pa));
+                    }
+                    return Err(PagingError::NoMemory);
+                };
+                // SAFETY: as above.
+                unsafe { set(table, idx, PTE::new_table(pa)) };
+                if n == 0 {
+                    link = (table, idx);
+                }
+                created[n] = pa;
+                n += 1;
+                table = Self::table_of(pa);
+            } else if Self::is_table(&e, lvl) {
+                table = Self::table_of(e.paddr());
+            } else {
+                // New tables are empty, so nothing was created before this.
+                return Err(PagingError::AlreadyMapped);
+            }
+            lvl -= 1;
+        }
+        Ok(table)
+    }
+
+    /// After clearing an entry of `path[level]`, frees the tables on the path
+    /// that became empty (never the root nor the tables directly below it).
+    /// Returns whether a table was freed.
+    ///
+    /// # Safety
+    /// `path` comes from [`find`](Self::find) for `t` and is still valid.
+    unsafe fn prune_path(&mut self, t: usize, level: usize, path: &[*mut PTE; MAX_LEVELS]) -> bool {
+        let mut freed = false;
+        let mut l = level;
+        // SAFETY: every path[l] is a live table; the parent entry points to it.
+        while l + 1 < Self::ROOT && unsafe { table_is_empty(path[l]) } {
+            let (parent, idx) = (path[l + 1], index(t, l + 1));
+            // SAFETY: as above.
+            unsafe {
+                let pa = get(parent, idx).paddr();
+                clear(parent, idx);
+                H::dealloc_frame(pa);
+            }
+            freed = true;
+            l += 1;
+        }
+        freed
+    }
+
+    /// Finds the leaf that starts at the 4K-aligned `va`.
+    fn leaf_at(&self, va: usize) -> PagingResult<(Leaf<PTE>, usize)> {
+        let t = Self::check_va(va)?;
+        if !va.is_multiple_of(PAGE_SIZE_4K) {
+            return Err(PagingError::NotAligned);
+        }
+        // SAFETY: `t` is a checked truncated address.
+        let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
+        if t & (block(leaf.level) - 1) != 0 {
+            return Err(PagingError::MappedToHugePage);
+        }
+        Ok((leaf, t))
+    }
+
+    // ---- single-page operations -------------------------------------------
+
+    /// Maps the page `[vaddr, vaddr + page_size)` to `paddr`.
+    ///
+    /// # Errors
+    /// `NotAligned` (vaddr or paddr not aligned to `page_size`),
+    /// `InvalidAddress` (vaddr outside the VA range, paddr beyond
+    /// `PA_MAX_BITS`), `AlreadyMapped` (anything mapped in the page, or a huge
+    /// page around it), `NoMemory`.
+    pub fn map(
+        &mut self,
+        vaddr: M::VirtAddr,
+        paddr: PhysAddr,
+        page_size: PageSize,
+        flags: MappingFlags,
+    ) -> PagingResult<TlbFlush<M>> {
+        let va: usize = vaddr.into();
+        let (size, level) = (page_size as usize, page_size.level());
+        Self::check_va(va)?;
+        if va & (size - 1) != 0 {
+            return Err(PagingError::NotAligned);
+        }
+        let (t, _) = Self::check_range(va, size)?;
+        Self::check_pa(paddr.as_usize(), size)?;
+        if level > Self::ROOT {
+            return Err(PagingError::InvalidAddress);
+        }
+        let mut flush = TlbFlush::page(va);
+        // SAFETY: `t` is checked; tables reached through our root are live.
+        unsafe {
+            let table = self.ensure_table(t, level)?;
+            let idx = index(t, level);
+            let e = get(table, idx);
+            if !e.is_unused() {
+                // An empty owned table directly below the root (kept for
+                // sharing) may give way to a huge leaf.
+                let replaceable = level == Self::ROOT
+                    && Self::is_table(&e, level)
+                    && !self.is_shared(idx)
+                    && table_is_empty(Self::table_of(e.paddr()));
+                if !replaceable {
+                    return Err(PagingError::AlreadyMapped);
+                }
+                H::dealloc_frame(e.paddr());
+                flush = TlbFlush::all();
+            }
+            set(table, idx, PTE::new_page(paddr, flags, level > 0));
+        }
+        Ok(flush)
+    }
+
+    /// Unmaps the page (4K or huge) that starts at `vaddr`; frees tables that
+    /// become empty.
+    ///
+    /// Returns the frame, the flags and the size of the removed page. Empty
+    /// flags mean it was a reserved (`PROT_NONE`) entry.
+    ///
+    /// # Errors
+    /// `NotAligned`, `InvalidAddress`, `NotMapped`, `MappedToHugePage` (vaddr
+    /// inside a huge page: use [`unmap_region`](Self::unmap_region) to split).
+    pub fn unmap(
+        &mut self,
+        vaddr: M::VirtAddr,
+    ) -> PagingResult<(PhysAddr, MappingFlags, PageSize, TlbFlush<M>)> {
+        let va: usize = vaddr.into();
+        let (leaf, t) = self.leaf_at(va)?;
+        // SAFETY: `leaf` was just found in this table.
+        unsafe {
+            let e = get(leaf.table, leaf.idx);
+            clear(leaf.table, leaf.idx);
+            let flush = if self.prune_path(t, leaf.level, &leaf.path) {
+                TlbFlush::all()
+            } else {
+                TlbFlush::page(va)
+            };
+            Ok((e.paddr(), e.flags(), leaf_size(leaf.level), flush))
+        }
+    }
+
+    /// Changes the flags of the page that starts at `vaddr` (empty flags make
+    /// it a reserved `PROT_NONE` entry that keeps its frame).
+    ///
+    /// # Errors
+    /// As for [`unmap`](Self::unmap).
+    pub fn protect(
+        &mut self,
+        vaddr: M::VirtAddr,
+        flags: MappingFlags,
+    ) -> PagingResult<(PageSize, TlbFlush<M>)> {
+        let va: usize = vaddr.into();
+        let (leaf, _) = self.leaf_at(va)?;
+        // SAFETY: `leaf` was just found in this table.
+        unsafe {
+            let mut e = get(leaf.table, leaf.idx);
+            e.set_flags(flags, leaf.level > 0);
+            set(leaf.table, leaf.idx, e);
+        }
+        Ok((leaf_size(leaf.level), TlbFlush::page(va)))
+    }
+
+    /// Points the existing page at `vaddr` (any size) to `paddr` with `flags`.
+    ///
+    /// A reserved (`PROT_NONE`) entry or the same frame is always updated; a
+    /// present entry with a different frame only with [`OnPresent::Replace`].
+    /// Returns the previous frame and the page size.
+    ///
+    /// # Errors
+    /// As for [`unmap`](Self::unmap); `NotAligned`/`InvalidAddress` for a bad
+    /// `paddr`; `AlreadyMapped` when a present frame would be replaced with
+    /// [`OnPresent::Fail`].
+    pub fn remap(
+        &mut self,
+        vaddr: M::VirtAddr,
+        paddr: PhysAddr,
+        flags: MappingFlags,
+        on_present: OnPresent,
+    ) -> PagingResult<(PhysAddr, PageSize, TlbFlush<M>)> {
+        let va: usize = vaddr.into();
+        let (leaf, _) = self.leaf_at(va)?;
+        Self::check_pa(paddr.as_usize(), block(leaf.level))?;
+        // SAFETY: `leaf` was just found in this table.
+        unsafe {
+            let e = get(leaf.table, leaf.idx);
+            if e.is_present() && e.paddr() != paddr && on_present == OnPresent::Fail {
+                return Err(PagingError::AlreadyMapped);
+            }
+            set(
+                leaf.table,
+                leaf.idx,
+                PTE::new_page(paddr, flags, leaf.level > 0),
+            );
+            Ok((e.paddr(), leaf_size(leaf.level), TlbFlush::page(va)))
+        }
+    }
+
+    /// Translates `vaddr`: the physical address it maps to (offset included),
+    /// the flags and the size of the page. Empty flags mean a reserved
+    /// (`PROT_NONE`) entry: not accessible, but its frame is kept.
+    ///
+    /// # Errors
+    /// `InvalidAddress` (outside the VA range), `NotMapped`.
+    #[inline]
+    pub fn query(&self, vaddr: M::VirtAddr) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
+        let t = Self::check_va(vaddr.into())?;
+        // SAFETY: `t` is checked.
+        let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
+        // SAFETY: `leaf` was just found in this table.
+        let e = unsafe { get(leaf.table, leaf.idx) };
+        let off = t & (block(leaf.level) - 1);
+        let pa = PhysAddr::from_usize(e.paddr().as_usize() + off);
+        Ok((pa, e.flags(), leaf_size(leaf.level)))
+    }
+
+    // ---- sharing -------------------------------------------------------------
+
+    /// Shares `other`'s top-level entries covering `[start, start + size)`
+    /// (e.g. the kernel half in every user table). The shared tables stay
+    /// owned by `other`: this table never frees them, and `other` keeps its
+    /// tables directly below the root until it is dropped, so it must outlive
+    /// the borrowers (a kernel table is usually `'static`). Mappings changed
+    /// through either table are seen by both.
+    ///
+    /// Slots that `other` does not use become unused here; slots already
+    /// shared are replaced (the batch is then a full flush).
+    ///
+    /// # Errors
+    /// `NotAligned` (start or size not a multiple of a top-level entry's
+    /// span), `InvalidAddress`, `AlreadyMapped` (this table owns mappings in
+    /// a slot of the range).
+    pub fn copy_from(
+        &mut self,
+        other: &Self,
+        start: M::VirtAddr,
+        size: usize,
+    ) -> PagingResult<FlushBatch<M>> {
+        let (lo, hi) = Self::check_range(start.into(), size)?;
+        let top = block(Self::ROOT);
+        if lo % top != 0 || hi % top != 0 {
+            return Err(PagingError::NotAligned);
+        }
+        let slots = index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT);
+        let (mine, theirs) = (self.root_table(), other.root_table());
+        // SAFETY: both roots are live tables; indices < ENTRIES.
+        unsafe {
+            if slots
+                .clone()
+                .any(|i| !self.is_shared(i) && !get(mine, i).is_unused())
+            {
+                return Err(PagingError::AlreadyMapped);
+            }
+            let mut batch = FlushBatch::new();
+            for i in slots {
+                if !get(mine, i).is_unused() {
+                    batch.add_all();
+                }
+                let e = get(theirs, i);
+                set(mine, i, e);
+                // Only tables are borrowed; a copied leaf is an ordinary entry.
+                let bit = 1 << (i % 64);
+                if Self::is_table(&e, Self::ROOT) {
+                    self.shared[i / 64] |= bit;
+                } else {
+                    self.shared[i / 64] &= !bit;
+                }
+            }
+            Ok(batch)
+        }
+    }
+
+    /// Frees `table` (at `level`) and every table below it.
+    ///
+    /// # Safety
+    /// `pa` is an owned table of this page table, unreachable afterwards.
+    unsafe fn free_tree(pa: PhysAddr, level: usize) {
+        if level > 0 {
+            let table = Self::table_of(pa);
+            for i in 0..ENTRIES {
+                // SAFETY: `table` is live until freed below.
+                let e = unsafe { get(table, i) };
+                if Self::is_table(&e, level) {
+                    // SAFETY: the child is owned and only reachable from here.
+                    unsafe { Self::free_tree(e.paddr(), level - 1) };
+                }
+            }
+        }
+        H::dealloc_frame(pa);
+    }
+}
+
+impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<M, PTE, H> {
+    fn drop(&mut self) {
+        let root = self.root_table();
+        for i in 0..ENTRIES {
+            if self.is_shared(i) {
+                continue;
+            }
+            // SAFETY: the root is live; owned children are freed exactly once.
+            unsafe {
+                let e = get(root, i);
+                if Self::is_table(&e, Self::ROOT) {
+                    Self::free_tree(e.paddr(), Self::ROOT - 1);
+                }
+            }
+        }
+        H::dealloc_frame(self.root);
+    }
+}

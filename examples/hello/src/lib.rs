@@ -1,2 +1,0 @@
-//! hello (skeleton)
-#![cfg_attr(not(test), no_std)]

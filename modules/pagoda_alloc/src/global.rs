@@ -1,0 +1,161 @@
+//! The kernel's global frame allocator and its `PagingHandler`.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use kspin::SpinNoIrq;
+use memory_addr::{PAGE_SIZE_4K, PhysAddr, PhysAddrRange, VirtAddr};
+use page_table_multiarch::PagingHandler;
+
+use crate::FrameError;
+use crate::frame::{FrameAllocator, FrameStats, usable_frames, words_for};
+
+static FRAMES: SpinNoIrq<Option<FrameAllocator<'static>>> = SpinNoIrq::new(None);
+static PHYS_VIRT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+
+/// Initializes the global frame allocator over `ram` minus `reserved`. Its bitmap is placed
+/// in the first usable frames large enough (and those frames are withheld).
+///
+/// # Errors
+/// [`FrameError::AlreadyInitialized`] on a second call, [`FrameError::TooManyRegions`], or
+/// [`FrameError::NoMemory`] if no usable range can hold the bitmap. Nothing changes on error.
+///
+/// # Safety
+/// - Every byte of `ram` outside `reserved` is memory that nothing else uses, now or later:
+///   from here on the allocator owns it.
+/// - That memory is mapped readable and writable at `pa + phys_virt_offset` in every address
+///   space the kernel runs in, for the rest of the program.
+pub unsafe fn init(
+    ram: &[PhysAddrRange],
+    reserved: &[PhysAddrRange],
+    phys_virt_offset: usize,
+) -> Result<(), FrameError> {
+    let mut slot = FRAMES.lock();
+    if slot.is_some() {
+        return Err(FrameError::AlreadyInitialized);
+    }
+    let mut usable = usable_frames(ram, reserved)?;
+    let words = words_for(&usable);
+    let storage: &'static mut [u64] = if words == 0 {
+        &mut []
+    } else {
+        let frames = (words * size_of::<u64>()).div_ceil(PAGE_SIZE_4K);
+        let &(start, _) = usable
+            .as_slice()
+            .iter()
+            .find(|&&(s, e)| e - s >= frames)
+            .ok_or(FrameError::NoMemory)?;
+        // Removing the head of a range never splits it, so this cannot run out of slots;
+        // the span (and so the bitmap size) can only shrink.
+        usable.remove(start, start + frames)?;
+        let ptr = (start * PAGE_SIZE_4K).wrapping_add(phys_virt_offset) as *mut u64;
+        // SAFETY: by the caller's contract these usable frames are unused memory mapped
+        // writable at `ptr`, 4 KiB aligned; we zero them before forming the slice and they
+        // were just removed from `usable`, so nothing else will ever hand them out.
+        unsafe {
+            ptr.write_bytes(0, words);
+            core::slice::from_raw_parts_mut(ptr, words)
+        }
+    };
+    let frames = FrameAllocator::from_usable(storage, usable)?;
+    PHYS_VIRT_OFFSET.store(phys_virt_offset, Ordering::Release);
+    *slot = Some(frames);
+    Ok(())
+}
+
+/// Whether [`init`] succeeded.
+pub fn is_initialized() -> bool {
+    FRAMES.lock().is_some()
+}
+
+fn with<T>(
+    f: impl FnOnce(&mut FrameAllocator<'static>) -> Result<T, FrameError>,
+) -> Result<T, FrameError> {
+    FRAMES
+        .lock()
+        .as_mut()
+        .map_or(Err(FrameError::Uninitialized), f)
+}
+
+/// Allocates one frame from the global allocator.
+///
+/// # Errors
+/// [`FrameError::Uninitialized`] or [`FrameError::NoMemory`].
+pub fn alloc_frame() -> Result<PhysAddr, FrameError> {
+    with(|a| a.alloc())
+}
+
+/// Allocates `count` contiguous frames aligned to `align` bytes
+/// (see [`FrameAllocator::alloc_contiguous`]).
+///
+/// # Errors
+/// [`FrameError::Uninitialized`], [`FrameError::InvalidRequest`] or [`FrameError::NoMemory`].
+pub fn alloc_frames(count: usize, align: usize) -> Result<PhysAddr, FrameError> {
+    with(|a| a.alloc_contiguous(count, align))
+}
+
+/// Frees one frame.
+///
+/// # Errors
+/// As [`FrameAllocator::dealloc`], or [`FrameError::Uninitialized`].
+pub fn dealloc_frame(paddr: PhysAddr) -> Result<(), FrameError> {
+    with(|a| a.dealloc(paddr))
+}
+
+/// Frees `count` contiguous frames (all or nothing).
+///
+/// # Errors
+/// As [`FrameAllocator::dealloc_contiguous`], or [`FrameError::Uninitialized`].
+pub fn dealloc_frames(paddr: PhysAddr, count: usize) -> Result<(), FrameError> {
+    with(|a| a.dealloc_contiguous(paddr, count))
+}
+
+/// Statistics of the global allocator (all zero before [`init`]).
+pub fn frame_stats() -> FrameStats {
+    FRAMES
+        .lock()
+        .as_ref()
+        .map(FrameAllocator::stats)
+        .unwrap_or_default()
+}
+
+/// The direct-map address of `paddr` (the offset given to [`init`]).
+pub fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+    VirtAddr::from_usize(
+        paddr
+            .as_usize()
+            .wrapping_add(PHYS_VIRT_OFFSET.load(Ordering::Acquire)),
+    )
+}
+
+/// The physical address of a direct-map address.
+pub fn virt_to_phys(vaddr: VirtAddr) -> PhysAddr {
+    PhysAddr::from_usize(
+        vaddr
+            .as_usize()
+            .wrapping_sub(PHYS_VIRT_OFFSET.load(Ordering::Acquire)),
+    )
+}
+
+/// The kernel's [`PagingHandler`]: frames from the global allocator, reached through the
+/// direct map given to [`init`].
+#[derive(Debug, Clone, Copy)]
+pub struct KernelFrames;
+
+// SAFETY: frames come from the global allocator, which hands each usable 4 KiB frame to one
+// owner until it is freed; `init`'s contract makes `phys_to_virt` a writable mapping of it.
+// Before `init`, `alloc_frame` fails, so no frame is ever handed out unmapped.
+unsafe impl PagingHandler for KernelFrames {
+    fn alloc_frame() -> Option<PhysAddr> {
+        alloc_frame().ok()
+    }
+
+    fn dealloc_frame(paddr: PhysAddr) {
+        if let Err(e) = dealloc_frame(paddr) {
+            log::error!("page table freed frame {paddr:?}: {e}");
+        }
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        phys_to_virt(paddr)
+    }
+}

@@ -1,0 +1,65 @@
+//! Architecture selection: the only place in the workspace that says `cfg(target_arch)`.
+//!
+//! Every arch module (`riscv64`, `x86_64`) exports exactly these names (docs/DESIGN.md,
+//! "HAL arch interface"); generic code in this crate uses nothing else from it:
+//!
+//! - `pub type PagingMeta`, `pub type Pte` — page_table_multiarch metadata and PTE of this arch.
+//! - `pub const PHYS_VIRT_OFFSET: usize` (direct map `va = pa + PHYS_VIRT_OFFSET`),
+//!   `pub const USER_VA_START: usize`, `pub const USER_VA_END: usize`,
+//!   `pub const KERNEL_HALF_START: usize`.
+//! - Added here beyond DESIGN.md: `pub const KERNEL_IMAGE_VIRT_OFFSET: usize` (kernel image
+//!   `va = pa + KERNEL_IMAGE_VIRT_OFFSET`; equal to `PHYS_VIRT_OFFSET` where the image lies in
+//!   the direct map, as on riscv64) and `pub fn max_page_size() -> PageSize` (largest leaf the
+//!   kernel address space may use: x86_64 CPUs may lack 1 GiB pages).
+//! - `pub fn mmio_regions() -> &'static [(usize, usize)]` — `(paddr, size)` pairs the kernel
+//!   address space maps (direct-mapped, `DEVICE`).
+//! - `pub fn console_write_byte(b: u8)`.
+//! - `pub fn exit(success: bool, code: u8) -> !`.
+//! - `pub fn activate_page_table(root: PhysAddr)`, `pub fn current_page_table() -> PhysAddr`,
+//!   `pub fn flush_tlb(va: Option<VirtAddr>)`. `activate_page_table` stays crate-private
+//!   (`lib.rs` does not re-export it): the safe public entry is
+//!   [`crate::kernel_space::install`], which keeps the table alive forever.
+//! - `pub fn init_traps()` — idempotent. Kernel-mode page faults call
+//!   [`crate::trap::handle_kernel_page_fault`]; unexpected kernel traps print the registers
+//!   and `exit(false, crate::trap::FATAL_TRAP_EXIT_CODE)`.
+//! - `pub fn probe_read_u8(va: VirtAddr) -> Result<u8, Fault>`, `probe_read_u64`,
+//!   `pub fn probe_write_u8(va: VirtAddr, v: u8) -> Result<(), Fault>`, `probe_write_u64`
+//!   ([`crate::trap::Fault`]). They return `Err` without touching memory when the access is
+//!   not entirely inside `USER_VA_START..USER_VA_END` or (u64) not 8-byte aligned.
+//! - `pub struct UserContext` with `new(entry: usize, sp: usize)`, `run(&mut self) -> UserTrap`,
+//!   `syscall_number(&self) -> usize`, `syscall_args(&self) -> [usize; 6]`,
+//!   `set_syscall_return(&mut self, usize)` ([`crate::trap::UserTrap`]). When `run` returns `UserTrap::Syscall` the pc already points
+//!   past the syscall instruction.
+//! - Boot: the entry builds a [`crate::BootInfo`] with its `pub(crate)` builder
+//!   (`BootInfo::new()` already holds the kernel image region from the linker symbols; then
+//!   `add_region(start, size, MemRegionKind)` for RAM, firmware-reserved ranges and boot data
+//!   such as the FDT or multiboot info; `set_fdt(paddr)`), stores it with
+//!   `crate::boot::set_boot_info` and calls [`crate::boot::rust_main`].
+//!
+//! The linker script (`linker/<arch>.ld`) defines these symbols, each 4 KiB aligned, as
+//! linked virtual addresses (`pa = va - KERNEL_IMAGE_VIRT_OFFSET`):
+//! `_skernel` ≤ `_stext` < `_etext` ≤ `_srodata` < `_erodata` ≤ `_sdata` < `_ekernel`.
+//! [`crate::kernel_space`] maps `[_skernel, _etext)` RX, `[_srodata, _erodata)` R and
+//! `[_sdata, _ekernel)` RW (data, bss and the boot stack).
+//!
+//! IRQ-safe locks: `kspin` 0.2 (without its `preempt` feature) disables interrupts through
+//! `kernel_guard`'s own per-arch code, so no `KernelGuardIf` impl and no `irq_save` /
+//! `irq_restore` exports are needed.
+
+/// Name of the running architecture (`"riscv64"` or `"x86_64"`), for choosing data such as
+/// test machine code at run time.
+#[cfg(target_arch = "riscv64")]
+pub const ARCH: &str = "riscv64";
+/// Name of the running architecture.
+#[cfg(target_arch = "x86_64")]
+pub const ARCH: &str = "x86_64";
+
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+#[cfg(target_arch = "riscv64")]
+pub use riscv64::*;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub use x86_64::*;

@@ -1,0 +1,165 @@
+//! User mode: `UserContext::run` enters U-mode with `sret` and comes back at the next trap.
+
+use core::arch::{asm, global_asm};
+use core::mem::offset_of;
+
+use memory_addr::VirtAddr;
+
+use super::trap::page_fault_access;
+use crate::trap::UserTrap;
+
+const SSTATUS_SIE: usize = 1 << 1;
+const SSTATUS_SPIE: usize = 1 << 5;
+const SSTATUS_SPP: usize = 1 << 8;
+const SCAUSE_ECALL_U: usize = 8;
+
+/// The registers of a user thread, plus the kernel registers saved while it runs.
+#[repr(C)]
+#[derive(Clone, Debug)]
+pub struct UserContext {
+    /// x0..x31 (x2 = user sp).
+    regs: [usize; 32],
+    sepc: usize,
+    sstatus: usize,
+    fregs: [u64; 32],
+    fcsr: usize,
+    scause: usize,
+    stval: usize,
+    /// ra, sp, gp, tp, s0..s11 of the kernel inside `run`.
+    kregs: [usize; 16],
+    /// Kernel FP registers (only the callee-saved fs0..fs11 slots are used).
+    kfregs: [u64; 32],
+    kfcsr: usize,
+}
+
+pub(super) const OFF_SEPC: usize = offset_of!(UserContext, sepc);
+pub(super) const OFF_SSTATUS: usize = offset_of!(UserContext, sstatus);
+pub(super) const OFF_FREGS: usize = offset_of!(UserContext, fregs);
+pub(super) const OFF_FCSR: usize = offset_of!(UserContext, fcsr);
+pub(super) const OFF_SCAUSE: usize = offset_of!(UserContext, scause);
+pub(super) const OFF_STVAL: usize = offset_of!(UserContext, stval);
+pub(super) const OFF_KREGS: usize = offset_of!(UserContext, kregs);
+pub(super) const OFF_KFREGS: usize = offset_of!(UserContext, kfregs);
+pub(super) const OFF_KFCSR: usize = offset_of!(UserContext, kfcsr);
+
+global_asm!(
+    r#"
+    .section .text.trap, "ax"
+    .option push
+    .option arch, +d
+    .balign 4
+    .global __pagoda_enter_user
+__pagoda_enter_user:
+    // a0 = &mut UserContext. Save the kernel's callee-saved state.
+    sd ra, {kregs}+0*8(a0)
+    sd sp, {kregs}+1*8(a0)
+    sd gp, {kregs}+2*8(a0)
+    sd tp, {kregs}+3*8(a0)
+    sd s0, {kregs}+4*8(a0)
+    sd s1, {kregs}+5*8(a0)
+    .irp n, 2,3,4,5,6,7,8,9,10,11
+    sd s\n, {kregs}+(4+\n)*8(a0)
+    .endr
+    .irp n, 8,9,18,19,20,21,22,23,24,25,26,27
+    fsd f\n, {kfregs}+\n*8(a0)
+    .endr
+    frcsr t0
+    sd t0, {kfcsr}(a0)
+    // Load the user state.
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    fld f\n, {fregs}+\n*8(a0)
+    .endr
+    ld t0, {fcsr}(a0)
+    fscsr t0
+    ld t0, {sepc}(a0)
+    csrw sepc, t0
+    ld t0, {sstatus}(a0)
+    csrw sstatus, t0
+    // From here a trap comes back through the user path of __pagoda_trap_entry.
+    csrw sscratch, a0
+    .irp n, 1,2,3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    ld x\n, \n*8(a0)
+    .endr
+    ld a0, 10*8(a0)
+    sret
+    .option pop
+    "#,
+    kregs = const OFF_KREGS,
+    kfregs = const OFF_KFREGS,
+    kfcsr = const OFF_KFCSR,
+    fregs = const OFF_FREGS,
+    fcsr = const OFF_FCSR,
+    sepc = const OFF_SEPC,
+    sstatus = const OFF_SSTATUS,
+);
+
+unsafe extern "C" {
+    /// Enters user mode with `ctx`; "returns" when the next user trap has saved into `ctx`.
+    fn __pagoda_enter_user(ctx: *mut UserContext);
+}
+
+impl UserContext {
+    /// A context that starts at `entry` with stack pointer `sp`, all other registers zero.
+    pub fn new(entry: usize, sp: usize) -> Self {
+        let mut regs = [0; 32];
+        regs[2] = sp;
+        Self {
+            regs,
+            sepc: entry,
+            sstatus: 0,
+            fregs: [0; 32],
+            fcsr: 0,
+            scause: 0,
+            stval: 0,
+            kregs: [0; 16],
+            kfregs: [0; 32],
+            kfcsr: 0,
+        }
+    }
+
+    /// Runs the thread in user mode (with the active page table) until its next trap.
+    /// Interrupts stay disabled in user mode.
+    pub fn run(&mut self) -> UserTrap {
+        let sstatus: usize;
+        // SAFETY: reading `sstatus` has no side effects.
+        unsafe { asm!("csrr {0}, sstatus", out(reg) sstatus) };
+        // Return to U-mode (SPP = 0) with interrupts off afterwards (SPIE = 0); SUM and FS
+        // are kept.
+        self.sstatus = sstatus & !(SSTATUS_SPP | SSTATUS_SPIE | SSTATUS_SIE);
+        // SAFETY: the context lives across the call (`&mut self`); user code runs in U-mode
+        // and can only come back through the trap entry, which saves its registers here and
+        // restores every kernel callee-saved register, `sp`, `gp` and `tp` before returning.
+        unsafe { __pagoda_enter_user(self) };
+        if self.scause == SCAUSE_ECALL_U {
+            self.sepc += 4;
+            return UserTrap::Syscall;
+        }
+        match page_fault_access(self.scause) {
+            Some(access) => UserTrap::PageFault {
+                addr: VirtAddr::from_usize(self.stval),
+                access,
+            },
+            None => UserTrap::Exception {
+                cause: self.scause,
+                tval: self.stval,
+            },
+        }
+    }
+
+    /// The system-call number (a7).
+    pub fn syscall_number(&self) -> usize {
+        self.regs[17]
+    }
+
+    /// The six system-call arguments (a0..a5).
+    pub fn syscall_args(&self) -> [usize; 6] {
+        let mut args = [0; 6];
+        args.copy_from_slice(&self.regs[10..16]);
+        args
+    }
+
+    /// Sets the system-call return value (a0).
+    pub fn set_syscall_return(&mut self, value: usize) {
+        self.regs[10] = value;
+    }
+}

@@ -1,0 +1,307 @@
+//! User mode: [`UserContext::run`] enters ring 3 and returns at the next trap.
+//!
+//! The saved user registers are a [`TrapFrame`] at the start of the context. Before
+//! entering ring 3, TSS.rsp0 is pointed at the end of that frame, so an exception from
+//! ring 3 makes the CPU and the stubs write the frame straight into the context. The
+//! `syscall` entry (LSTAR) builds the same frame by hand there. Both paths then reload the
+//! kernel stack pointer saved by `__pagoda_enter_user` and return from it.
+//!
+//! The way back into ring 3 is `sysretq` after a `syscall` (the registers it clobbers, rcx
+//! and r11, are the ones `syscall` clobbered), otherwise `iretq`.
+
+use core::arch::{asm, global_asm};
+use core::fmt;
+
+use memory_addr::VirtAddr;
+
+use super::gdt::{self, CpuCell, KERNEL_CS, SYSRET_BASE, TSS, TSS_RSP0_OFFSET, USER_CS, USER_DS};
+use super::trap::{PAGE_FAULT, TrapFrame, page_fault_access};
+use super::{USER_VA_END, rdmsr, wrmsr};
+use crate::trap::UserTrap;
+
+/// Pseudo vector recorded in [`TrapFrame::vector`] for a `syscall`.
+pub(super) const SYSCALL_VECTOR: u64 = 0x100;
+
+const IA32_EFER: u32 = 0xc000_0080;
+const IA32_STAR: u32 = 0xc000_0081;
+const IA32_LSTAR: u32 = 0xc000_0082;
+const IA32_FMASK: u32 = 0xc000_0084;
+const EFER_SCE: u64 = 1 << 0;
+
+/// RFLAGS bits.
+const RFLAGS_FIXED: u64 = 1 << 1; // always set
+const RFLAGS_TF: u64 = 1 << 8;
+const RFLAGS_IF: u64 = 1 << 9;
+const RFLAGS_DF: u64 = 1 << 10;
+const RFLAGS_NT: u64 = 1 << 14;
+const RFLAGS_AC: u64 = 1 << 18;
+/// Flags user code may own: CF PF AF ZF SF TF DF OF AC ID. IF, IOPL, NT, RF and VM are
+/// never taken from a saved context, so ring 3 runs with interrupts off and no port access.
+const USER_RFLAGS: u64 =
+    0x1 | 0x4 | 0x10 | 0x40 | 0x80 | RFLAGS_TF | RFLAGS_DF | 0x800 | RFLAGS_AC | (1 << 21);
+/// Flags cleared on `syscall` entry.
+const SYSCALL_FMASK: u64 = RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC;
+
+/// #GP, reported for a context whose pc cannot be entered.
+const GENERAL_PROTECTION: u64 = 13;
+
+/// Whether `addr` is a canonical 48-bit virtual address (bits 63..47 all equal).
+fn is_canonical(addr: u64) -> bool {
+    let top = addr >> 47;
+    top == 0 || top == (1 << 17) - 1
+}
+
+/// Kernel stack pointer saved by `__pagoda_enter_user` while ring 3 runs.
+static KERNEL_RSP: CpuCell<u64> = CpuCell::new(0);
+/// The user stack pointer, parked by the `syscall` entry while it switches stacks.
+static SYSCALL_USER_RSP: CpuCell<u64> = CpuCell::new(0);
+/// CR2 captured on every return from ring 3, before any kernel code could fault.
+static USER_TRAP_CR2: CpuCell<u64> = CpuCell::new(0);
+
+global_asm!(
+    r#"
+    .pushsection .text.pagoda_user, "ax"
+    .balign 16
+    .global __pagoda_enter_user
+__pagoda_enter_user:
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rip + {kernel_rsp}], rsp
+    mov rsp, rdi
+    test sil, sil
+    jnz 1f
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    iretq
+1:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    mov rcx, [rsp + 16]
+    mov r11, [rsp + 32]
+    mov rsp, [rsp + 40]
+    sysretq
+
+    .balign 16
+    .global __pagoda_syscall_entry
+__pagoda_syscall_entry:
+    mov [rip + {user_rsp}], rsp
+    mov rsp, [rip + {tss} + {rsp0}]
+    push {user_ds}
+    push qword ptr [rip + {user_rsp}]
+    push r11
+    push {user_cs}
+    push rcx
+    push 0
+    push {syscall_vector}
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+
+    .global __pagoda_user_trap_exit
+__pagoda_user_trap_exit:
+    mov rax, cr2
+    mov [rip + {user_cr2}], rax
+    mov rsp, [rip + {kernel_rsp}]
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    ret
+    .popsection
+"#,
+    kernel_rsp = sym KERNEL_RSP,
+    user_rsp = sym SYSCALL_USER_RSP,
+    user_cr2 = sym USER_TRAP_CR2,
+    tss = sym TSS,
+    rsp0 = const TSS_RSP0_OFFSET,
+    user_ds = const USER_DS,
+    user_cs = const USER_CS,
+    syscall_vector = const SYSCALL_VECTOR,
+);
+
+unsafe extern "C" {
+    /// Enters ring 3 with the registers in `frame` (`iretq`, or `sysretq` if `sysret`);
+    /// returns when the next trap from ring 3 has been saved into `frame`.
+    fn __pagoda_enter_user(frame: *mut TrapFrame, sysret: bool);
+    fn __pagoda_syscall_entry();
+}
+
+/// Programs EFER.SCE, STAR, LSTAR and FMASK for `syscall`/`sysretq`.
+pub(super) fn init_syscall() {
+    let star = (u64::from(SYSRET_BASE) << 48) | (u64::from(KERNEL_CS) << 32);
+    // SAFETY: these MSRs exist on every x86-64 CPU; the values enable `syscall` with the GDT
+    // layout of `gdt.rs` and the entry point above, and mask IF/TF/DF/AC/NT on entry.
+    unsafe {
+        wrmsr(IA32_EFER, rdmsr(IA32_EFER) | EFER_SCE);
+        wrmsr(IA32_STAR, star);
+        wrmsr(IA32_LSTAR, __pagoda_syscall_entry as *const () as u64);
+        wrmsr(IA32_FMASK, SYSCALL_FMASK);
+    }
+}
+
+/// Legacy FXSAVE area: x87/SSE state of a user context.
+#[repr(C, align(16))]
+#[derive(Clone)]
+struct FxState([u8; 512]);
+
+impl fmt::Debug for FxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fcw = u16::from_le_bytes([self.0[0], self.0[1]]);
+        let mxcsr = u32::from_le_bytes([self.0[24], self.0[25], self.0[26], self.0[27]]);
+        f.debug_struct("FxState")
+            .field("fcw", &format_args!("{fcw:#06x}"))
+            .field("mxcsr", &format_args!("{mxcsr:#010x}"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FxState {
+    /// The power-on state: FCW 0x037f (all x87 exceptions masked), MXCSR 0x1f80.
+    fn initial() -> Self {
+        let mut area = [0u8; 512];
+        area[0..2].copy_from_slice(&0x037f_u16.to_le_bytes());
+        area[24..28].copy_from_slice(&0x1f80_u32.to_le_bytes());
+        Self(area)
+    }
+}
+
+/// The saved state of a user thread: general registers, rip/rsp/rflags and the x87/SSE
+/// state. Not `fs`/`gs` bases (user TLS is not supported yet).
+#[repr(C, align(16))]
+#[derive(Clone, Debug)]
+pub struct UserContext {
+    frame: TrapFrame,
+    fx: FxState,
+}
+
+impl UserContext {
+    /// A context that starts at `entry` with stack pointer `sp`, all other registers zero,
+    /// interrupts off.
+    pub fn new(entry: usize, sp: usize) -> Self {
+        let frame = TrapFrame {
+            rip: entry as u64,
+            rsp: sp as u64,
+            cs: u64::from(USER_CS),
+            ss: u64::from(USER_DS),
+            rflags: RFLAGS_FIXED,
+            ..TrapFrame::default()
+        };
+        Self {
+            frame,
+            fx: FxState::initial(),
+        }
+    }
+
+    /// Runs the context in ring 3 until the next trap and reports it.
+    ///
+    /// On [`UserTrap::Syscall`] the saved rip already points past the `syscall`
+    /// instruction. Page faults report CR2 and the access kind; other exceptions report
+    /// `cause` = vector and `tval` = the CPU's error code (0 when it pushes none). A
+    /// non-canonical pc is reported as #GP (`cause` 13) without entering ring 3, as the CPU
+    /// would report a jump there (`iretq` itself would fault in ring 0).
+    pub fn run(&mut self) -> UserTrap {
+        let frame = &mut self.frame;
+        if !is_canonical(frame.rip) {
+            frame.vector = GENERAL_PROTECTION;
+            frame.error_code = 0;
+            return UserTrap::Exception {
+                cause: GENERAL_PROTECTION as usize,
+                tval: 0,
+            };
+        }
+        frame.rflags = (frame.rflags & USER_RFLAGS) | RFLAGS_FIXED;
+        frame.cs = u64::from(USER_CS);
+        frame.ss = u64::from(USER_DS);
+        // `sysretq` to a non-canonical rip would fault in ring 0 on the user stack.
+        let sysret = frame.vector == SYSCALL_VECTOR && (frame.rip as usize) < USER_VA_END;
+        let frame_ptr: *mut TrapFrame = frame;
+        gdt::set_user_trap_stack(frame_ptr as u64 + size_of::<TrapFrame>() as u64);
+        let fx: *mut FxState = &mut self.fx;
+        // SAFETY: `fx` is a 16-byte aligned 512-byte area holding a state built by
+        // `FxState::initial` or saved by `fxsave64`, so `fxrstor64` cannot fault; the kernel
+        // itself never uses x87/SSE registers (soft-float target).
+        unsafe { asm!("fxrstor64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
+        // SAFETY: `frame_ptr` is a valid, 16-byte aligned frame holding user selectors and
+        // sanitised rflags, so the CPU enters ring 3 and cannot gain privileges; TSS.rsp0 was
+        // just set to the frame's end, so the next trap saves the user state into it, and the
+        // exit path restores the callee-saved registers and stack pushed by the entry.
+        unsafe { __pagoda_enter_user(frame_ptr, sysret) };
+        // SAFETY: `fx` is valid and 16-byte aligned; `fxsave64` only writes those 512 bytes.
+        unsafe { asm!("fxsave64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
+        // SAFETY: plain read of a cell only the user-trap exit path writes, and that path
+        // cannot run while the kernel executes here (single CPU, interrupts off).
+        let cr2 = unsafe { *USER_TRAP_CR2.get() };
+        match self.frame.vector {
+            SYSCALL_VECTOR => UserTrap::Syscall,
+            PAGE_FAULT => UserTrap::PageFault {
+                addr: VirtAddr::from_usize(cr2 as usize),
+                access: page_fault_access(self.frame.error_code),
+            },
+            vector => UserTrap::Exception {
+                cause: vector as usize,
+                tval: self.frame.error_code as usize,
+            },
+        }
+    }
+
+    /// The syscall number (rax).
+    pub fn syscall_number(&self) -> usize {
+        self.frame.rax as usize
+    }
+
+    /// The six syscall arguments: rdi, rsi, rdx, r10, r8, r9.
+    pub fn syscall_args(&self) -> [usize; 6] {
+        let f = &self.frame;
+        [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9].map(|r| r as usize)
+    }
+
+    /// Sets the syscall return value (rax). The rip already points past `syscall`.
+    pub fn set_syscall_return(&mut self, value: usize) {
+        self.frame.rax = value as u64;
+    }
+}

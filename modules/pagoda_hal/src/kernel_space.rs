@@ -1,0 +1,248 @@
+//! The kernel address space: built after boot, then installed for good.
+//!
+//! Layout (all `GLOBAL`): the direct map of RAM (`va = pa + PHYS_VIRT_OFFSET`, read-write,
+//! huge leaves up to the arch's `max_page_size()` where aligned) minus the kernel image's
+//! frames (no writable alias of the text); the image section by section with its permissions
+//! at its linked addresses (`pa = va - KERNEL_IMAGE_VIRT_OFFSET`, which on riscv64 is the
+//! direct map itself); the MMIO regions as `DEVICE`.
+
+use kspin::SpinNoIrq;
+use memory_addr::{PhysAddr, VirtAddr, align_down_4k, align_up_4k};
+use page_table_entry::MappingFlags;
+use page_table_multiarch::{Mapping, PageSize};
+
+use page_table_multiarch::PagingMetaData;
+
+use crate::arch::{
+    KERNEL_HALF_START, PagingMeta, activate_page_table, current_page_table, max_page_size,
+    mmio_regions,
+};
+use crate::boot::MAX_MEM_REGIONS;
+use crate::mem::{image_virt_to_phys, kernel_image, kernel_sections, phys_to_virt, virt_to_phys};
+use crate::paging::KernelPageTable;
+use crate::{BootInfo, HalError};
+
+static KERNEL_SPACE: SpinNoIrq<Option<KernelPageTable>> = SpinNoIrq::new(None);
+
+/// Maps physical `[start, end)` (page-aligned, non-empty) into the direct map.
+fn map_direct(
+    pt: &mut KernelPageTable,
+    start: usize,
+    end: usize,
+    flags: MappingFlags,
+) -> Result<(), HalError> {
+    if start >= end {
+        return Ok(());
+    }
+    let va = phys_to_virt(PhysAddr::from_usize(start));
+    // The table is not active yet: nothing to flush.
+    pt.map_region(
+        va,
+        virt_to_phys,
+        end - start,
+        flags | MappingFlags::GLOBAL,
+        max_page_size(),
+    )?
+    .ignore();
+    Ok(())
+}
+
+/// RAM ranges of `info`, 4 KiB aligned inwards, sorted and merged.
+fn merged_ram(info: &BootInfo) -> ([(usize, usize); MAX_MEM_REGIONS], usize) {
+    let mut out = [(0, 0); MAX_MEM_REGIONS];
+    let mut n = 0;
+    for r in info.ram_regions() {
+        let range = r.range();
+        let (s, e) = (
+            align_up_4k(range.start.as_usize()),
+            align_down_4k(range.end.as_usize()),
+        );
+        if s < e {
+            out[n] = (s, e);
+            n += 1;
+        }
+    }
+    out[..n].sort_unstable();
+    let mut m = 0;
+    for i in 0..n {
+        if m > 0 && out[i].0 <= out[m - 1].1 {
+            out[m - 1].1 = out[m - 1].1.max(out[i].1);
+        } else {
+            out[m] = out[i];
+            m += 1;
+        }
+    }
+    (out, m)
+}
+
+/// Builds the kernel address space for `info` (not yet active).
+///
+/// # Errors
+/// [`HalError::Paging`] if a mapping fails (e.g. no frames for tables).
+pub fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
+    let mut pt = KernelPageTable::try_new()?;
+    let rw = MappingFlags::READ | MappingFlags::WRITE;
+    let image = kernel_image();
+    let (img_s, img_e) = (image.start.as_usize(), image.end.as_usize());
+    let (ram, n) = merged_ram(info);
+    for &(s, e) in &ram[..n] {
+        // RAM minus the kernel image (mapped below with per-section permissions).
+        map_direct(&mut pt, s, e.min(img_s), rw)?;
+        map_direct(&mut pt, s.max(img_e), e, rw)?;
+    }
+    for sec in kernel_sections() {
+        let size = sec.range.size();
+        if size > 0 {
+            let flags = sec.flags | MappingFlags::GLOBAL;
+            pt.map_region(
+                sec.range.start,
+                image_virt_to_phys,
+                size,
+                flags,
+                max_page_size(),
+            )?
+            .ignore();
+        }
+    }
+    for &(pa, size) in mmio_regions() {
+        let (s, e) = (align_down_4k(pa), align_up_4k(pa + size));
+        map_direct(&mut pt, s, e, rw | MappingFlags::DEVICE)?;
+    }
+    Ok(pt)
+}
+
+/// Activates `table` and keeps it as the kernel address space for the rest of the program.
+///
+/// # Errors
+/// [`HalError::AlreadyInitialized`] if a table was installed before (`table` is dropped).
+pub fn install(table: KernelPageTable) -> Result<(), HalError> {
+    let mut slot = KERNEL_SPACE.lock();
+    if slot.is_some() {
+        return Err(HalError::AlreadyInitialized);
+    }
+    activate_page_table(table.root_paddr());
+    *slot = Some(table);
+    Ok(())
+}
+
+/// Runs `f` on the installed kernel page table (`None` before [`install`]). Read-only: the
+/// live table cannot be replaced or dropped. `f` must not call back into this module.
+pub fn with_kernel_space<R>(f: impl FnOnce(&KernelPageTable) -> R) -> Option<R> {
+    KERNEL_SPACE.lock().as_ref().map(f)
+}
+
+/// Root of the installed kernel page table.
+pub fn kernel_root() -> Option<PhysAddr> {
+    with_kernel_space(KernelPageTable::root_paddr)
+}
+
+/// Root-table slots of the kernel half.
+fn kernel_slots() -> core::ops::Range<usize> {
+    let bits = PagingMeta::VA_MAX_BITS;
+    let first = (KERNEL_HALF_START & ((1 << bits) - 1)) >> (bits - 9);
+    first..512
+}
+
+/// Bytes of the kernel half (from `KERNEL_HALF_START` to the top of the address space).
+fn kernel_half_size() -> usize {
+    KERNEL_HALF_START.wrapping_neg()
+}
+
+/// A new page table for a user address space: empty user half, kernel half shared with the
+/// installed kernel table (`copy_from`).
+///
+/// # Errors
+/// [`HalError::NotInstalled`] before [`install`]; [`HalError::Paging`] (no memory).
+pub fn new_user_table() -> Result<KernelPageTable, HalError> {
+    let mut pt = KernelPageTable::try_new()?;
+    let start = VirtAddr::from_usize(KERNEL_HALF_START);
+    with_kernel_space(|k| pt.copy_from(k, start, kernel_half_size()))
+        .ok_or(HalError::NotInstalled)??
+        .ignore();
+    Ok(pt)
+}
+
+/// Whether `pt` has exactly the kernel table's root entries in the kernel half.
+fn shares_kernel_half(pt: &KernelPageTable, kernel_root: PhysAddr) -> bool {
+    let entries = |root: PhysAddr| pagoda_alloc::phys_to_virt(root).as_ptr_of::<u64>();
+    let (mine, kernel) = (entries(pt.root_paddr()), entries(kernel_root));
+    kernel_slots().all(|i| {
+        // SAFETY: both roots are live 4 KiB tables of 512 entries (the kernel table is never
+        // freed, `pt` is borrowed), reached through the direct map; `i < 512`.
+        unsafe { mine.add(i).read_volatile() == kernel.add(i).read_volatile() }
+    })
+}
+
+/// Runs `f` with `pt` as the active page table, then re-activates the previous one. `pt`
+/// (made by [`new_user_table`]) stays borrowed, so it lives and keeps its mappings meanwhile.
+/// Use it to run user code ([`UserContext::run`](crate::UserContext::run)) and uaccess probes.
+///
+/// # Errors
+/// [`HalError::NotInstalled`] before [`install`]; [`HalError::KernelHalfMismatch`] if `pt`
+/// does not share the kernel half with the kernel table (`f` is not run).
+pub fn with_user_table<R>(pt: &KernelPageTable, f: impl FnOnce() -> R) -> Result<R, HalError> {
+    let kernel_root = kernel_root().ok_or(HalError::NotInstalled)?;
+    if !shares_kernel_half(pt, kernel_root) {
+        return Err(HalError::KernelHalfMismatch);
+    }
+    let previous = current_page_table();
+    activate_page_table(pt.root_paddr());
+    let r = f();
+    activate_page_table(previous);
+    Ok(r)
+}
+
+/// A run of leaf mappings with the same page size and flags, contiguous in both address spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappingRun {
+    /// First virtual address.
+    pub vaddr: VirtAddr,
+    /// First physical address.
+    pub paddr: PhysAddr,
+    /// Bytes covered.
+    pub size: usize,
+    /// Size of each leaf.
+    pub page_size: PageSize,
+    /// Flags of every leaf.
+    pub flags: MappingFlags,
+}
+
+impl MappingRun {
+    fn extend(&mut self, m: &Mapping<VirtAddr>) -> bool {
+        let same = m.size == self.page_size
+            && m.flags == self.flags
+            && m.vaddr.as_usize() == self.vaddr.as_usize().wrapping_add(self.size)
+            && m.paddr.as_usize() == self.paddr.as_usize().wrapping_add(self.size);
+        if same {
+            self.size += m.size as usize;
+        }
+        same
+    }
+}
+
+/// Calls `f` for each [`MappingRun`] of the installed kernel page table, in address order.
+/// Returns `false` if no table is installed. `f` must not call back into this module.
+pub fn for_each_run(mut f: impl FnMut(&MappingRun)) -> bool {
+    with_kernel_space(|pt| {
+        let mut cur: Option<MappingRun> = None;
+        for m in pt.iter() {
+            if cur.as_mut().is_some_and(|run| run.extend(&m)) {
+                continue;
+            }
+            if let Some(run) = cur.take() {
+                f(&run);
+            }
+            cur = Some(MappingRun {
+                vaddr: m.vaddr,
+                paddr: m.paddr,
+                size: m.size as usize,
+                page_size: m.size,
+                flags: m.flags,
+            });
+        }
+        if let Some(run) = cur {
+            f(&run);
+        }
+    })
+    .is_some()
+}

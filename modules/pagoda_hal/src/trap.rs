@@ -1,0 +1,63 @@
+//! Arch-independent trap plumbing: fault descriptions, user traps, the kernel page-fault hook.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use memory_addr::VirtAddr;
+use page_table_entry::MappingFlags;
+
+/// Exit code (`exit(false, code)`) after an unexpected kernel trap.
+pub const FATAL_TRAP_EXIT_CODE: u8 = 2;
+
+/// A memory access that faulted and was not resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The faulting address.
+    pub addr: VirtAddr,
+    /// The access: exactly one of `READ`, `WRITE`, `EXECUTE`.
+    pub access: MappingFlags,
+}
+
+/// Why [`UserContext::run`](crate::UserContext::run) returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserTrap {
+    /// A system call; the context's pc already points past the syscall instruction.
+    Syscall,
+    /// A page fault in user mode.
+    PageFault {
+        /// The faulting address.
+        addr: VirtAddr,
+        /// `READ`, `WRITE` or `EXECUTE`.
+        access: MappingFlags,
+    },
+    /// Any other exception or interrupt, with the arch's raw cause and value registers
+    /// (riscv: `scause` / `stval`; x86_64: vector / error code).
+    Exception {
+        /// Raw cause.
+        cause: usize,
+        /// Raw trap value.
+        tval: usize,
+    },
+}
+
+/// The kernel page-fault handler: returns `true` if it resolved the fault (retry the access).
+pub type PageFaultHandler = fn(VirtAddr, MappingFlags) -> bool;
+
+/// 0 = none, else a `PageFaultHandler` cast to `usize`.
+static HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers the handler that kernel-mode page faults (including uaccess probes) call.
+pub fn set_kernel_page_fault_handler(handler: PageFaultHandler) {
+    HANDLER.store(handler as usize, Ordering::Release);
+}
+
+/// Asks the registered handler about a kernel-mode page fault; `false` if none is registered.
+/// Called by the arch trap code.
+pub fn handle_kernel_page_fault(addr: VirtAddr, access: MappingFlags) -> bool {
+    let raw = HANDLER.load(Ordering::Acquire);
+    if raw == 0 {
+        return false;
+    }
+    // SAFETY: non-zero values of `HANDLER` are only ever stored from a `PageFaultHandler`.
+    let handler: PageFaultHandler = unsafe { core::mem::transmute::<usize, PageFaultHandler>(raw) };
+    handler(addr, access)
+}

@@ -1,0 +1,105 @@
+//! fork: a copy-on-write clone of an address space.
+
+use axerrno::{LinuxError, LinuxResult};
+use memory_addr::VirtAddr;
+use memory_set::{MemoryArea, OnOverlap};
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PagingHandler, PagingMetaData};
+
+use super::{AddrSpace, errno};
+use crate::backend::{Backend, Inner};
+
+/// The entry flags of a private page shared by two spaces.
+fn cow(flags: MappingFlags) -> MappingFlags {
+    if flags.contains(MappingFlags::WRITE) {
+        (flags - MappingFlags::WRITE) | MappingFlags::COW
+    } else {
+        flags
+    }
+}
+
+impl<M, P, H> AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    /// Clones this address space for `fork`.
+    ///
+    /// Private pages (anonymous and file-private) become copy-on-write: read-only in both
+    /// spaces, their frames shared (reference count up); the next write copies the page,
+    /// or reuses it when the writer is its only owner. Shared areas stay shared and are
+    /// never marked COW. Page-table entries are copied leaf by leaf
+    /// (`clone_range_into`); this space's changes cost one TLB flush.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::ENOMEM`] if a page table of the child cannot be allocated; then this
+    /// space is unchanged and nothing leaks.
+    pub fn fork(&mut self) -> LinuxResult<Self> {
+        let mut child = Self::new(self.va_range)?;
+        child.mmap_top = self.mmap_top;
+        child.heap = self.heap;
+        for &(start, size) in &self.borrowed {
+            let batch = child
+                .mmu
+                .pt_mut()
+                .copy_from(self.mmu.page_table(), start, size)
+                .map_err(|_| LinuxError::ENOMEM)?;
+            batch.ignore(); // the child is not active anywhere
+            child.borrowed.push((start, size));
+        }
+        // The areas first (bookkeeping only), then the entries, child side only: until
+        // everything succeeded this space is untouched.
+        child.mmu.bookkeeping_only = true;
+        for area in self.areas.iter() {
+            let backend = Backend::from_fork(area.backend(), &child.mmu.reclaim);
+            let copy = MemoryArea::new(area.start(), area.size(), area.flags(), backend);
+            if let Err(err) = child.areas.map(copy, &mut child.mmu, OnOverlap::Fail) {
+                child.mmu.bookkeeping_only = false;
+                return Err(errno(err));
+            }
+        }
+        child.mmu.bookkeeping_only = false;
+        for area in self.areas.iter() {
+            let private = area.backend().paged().is_some_and(|p| p.source.is_private());
+            let r = self.mmu.pt_mut().clone_range_into(
+                child.mmu.pt_mut(),
+                area.start(),
+                area.size(),
+                |_va, _pa, _size, flags| {
+                    let dst = if private { cow(flags) } else { flags };
+                    (flags, dst)
+                },
+            );
+            match r {
+                Ok(batch) => batch.ignore(), // this side did not change
+                Err(_) => return Err(LinuxError::ENOMEM),
+            }
+        }
+        // Commit: write-protect this side's private pages, one flush for all of them.
+        for area in self.areas.iter() {
+            let flags = area.flags();
+            let protect = area.backend().paged().is_some_and(|p| {
+                p.source.is_private() && flags.contains(MappingFlags::WRITE) && p.frames.len() > 0
+            });
+            if protect {
+                // Cannot fail: private areas hold 4K leaves only, so nothing is split.
+                if let Err(err) = self.mmu.protect_range(area.start(), area.size(), cow(flags)) {
+                    log::error!("fork: write-protecting failed: {err}");
+                }
+            }
+        }
+        self.mmu.commit();
+        Ok(child)
+    }
+}
+
+impl<M, P, H: PagingHandler> Backend<M, P, H> {
+    fn from_fork(&self, reclaim: &alloc::sync::Arc<crate::frame::Reclaim<H>>) -> Self {
+        match &self.inner {
+            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear { pa_delta: *pa_delta }),
+            Inner::Paged(p) => Self::from_paged(p.fork(reclaim.clone())),
+        }
+    }
+}

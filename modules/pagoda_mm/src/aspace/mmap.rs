@@ -1,0 +1,372 @@
+//! The mmap family with Linux semantics: `mmap`, `munmap`, `mprotect`, `msync`, `madvise`,
+//! `brk`.
+
+use alloc::sync::Arc;
+
+use axerrno::{LinuxError, LinuxResult};
+use memory_addr::{MemoryAddr, PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
+use memory_set::OnOverlap;
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PagingHandler, PagingMetaData};
+
+use super::{AddrSpace, errno, page_range};
+use crate::backend::{SharedMem, Source};
+use crate::file::File;
+use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
+use crate::mmu::vpn;
+
+/// Rounds `len` up to whole pages; `None` for 0 or overflow.
+fn page_len(len: usize) -> Option<usize> {
+    if len == 0 {
+        return None;
+    }
+    len.checked_add(PAGE_SIZE_4K - 1).map(|l| l & !(PAGE_SIZE_4K - 1))
+}
+
+impl<M, P, H> AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    /// Chooses where a new mapping of `len` bytes goes, and whether it replaces what is
+    /// there. Without `MAP_FIXED*`, a free page-aligned hint is used as is, otherwise the
+    /// highest free range below the mmap top (Linux's top-down layout).
+    fn place(&self, addr: VirtAddr, len: usize, flags: MmapFlags) -> LinuxResult<(VirtAddr, OnOverlap)> {
+        if flags.intersects(MmapFlags::FIXED | MmapFlags::FIXED_NOREPLACE) {
+            let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
+            if !self.va_range.contains_range(range) {
+                return Err(LinuxError::ENOMEM);
+            }
+            if flags.contains(MmapFlags::FIXED_NOREPLACE) {
+                if self.areas.overlaps(range) {
+                    return Err(LinuxError::EEXIST);
+                }
+                return Ok((addr, OnOverlap::Fail));
+            }
+            return Ok((addr, OnOverlap::Replace));
+        }
+        let hint = addr.align_down_4k();
+        if hint.as_usize() != 0 {
+            if let Some(range) = page_range(hint, len) {
+                if self.va_range.contains_range(range) && !self.areas.overlaps(range) {
+                    return Ok((hint, OnOverlap::Fail));
+                }
+            }
+        }
+        let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
+        self.areas
+            .find_free_area_top_down(self.mmap_top, len, limit, PAGE_SIZE_4K)
+            .map(|start| (start, OnOverlap::Fail))
+            .ok_or(LinuxError::ENOMEM)
+    }
+
+    /// `mmap`: maps `len` bytes of anonymous memory or of `file` at `offset`, and returns
+    /// the address.
+    ///
+    /// `prot` is `READ`/`WRITE`/`EXECUTE` (empty for `PROT_NONE`); areas get `USER` too.
+    /// Exactly one of `MAP_PRIVATE` / `MAP_SHARED` (or `MAP_SHARED_VALIDATE`) is required.
+    /// `file` is ignored with `MAP_ANONYMOUS`. The tail of the last file page past EOF
+    /// reads as zeros; touching a page wholly past EOF is a bus error.
+    ///
+    /// # Errors
+    ///
+    /// - [`LinuxError::EINVAL`]: `len` 0, unknown `prot` bits, not exactly one mapping
+    ///   type, `offset` not page-aligned or overflowing, `MAP_FIXED*` with an unaligned
+    ///   address.
+    /// - [`LinuxError::EBADF`]: a file mapping without a file.
+    /// - [`LinuxError::EOPNOTSUPP`]: unknown flags with `MAP_SHARED_VALIDATE`.
+    /// - [`LinuxError::EEXIST`]: `MAP_FIXED_NOREPLACE` over an existing mapping.
+    /// - [`LinuxError::ENOMEM`]: no room, a fixed range outside the space, or out of memory
+    ///   while populating (then nothing stays mapped).
+    pub fn mmap(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        prot: MappingFlags,
+        flags: MmapFlags,
+        file: Option<Arc<dyn File>>,
+        offset: u64,
+    ) -> LinuxResult<VirtAddr>
+    where
+        H: 'static,
+    {
+        let len = page_len(len).ok_or(LinuxError::EINVAL)?;
+        if !MappingFlags::ACCESS.contains(prot) {
+            return Err(LinuxError::EINVAL);
+        }
+        let shared = match (flags & MmapFlags::SHARED_VALIDATE).bits() {
+            1 => true,
+            2 => false,
+            3 => {
+                if !MmapFlags::all().contains(flags) {
+                    return Err(LinuxError::EOPNOTSUPP);
+                }
+                true
+            }
+            _ => return Err(LinuxError::EINVAL),
+        };
+        let (start, on_overlap) = self.place(addr, len, flags)?;
+        let source = if flags.contains(MmapFlags::ANONYMOUS) {
+            if shared {
+                Source::Shared {
+                    obj: SharedMem::new(len)?,
+                    base_vpn: vpn(start),
+                    base_idx: 0,
+                    attach: None,
+                }
+            } else {
+                Source::Anon
+            }
+        } else {
+            let file = file.ok_or(LinuxError::EBADF)?;
+            if offset.checked_add(len as u64).is_none() {
+                return Err(LinuxError::EINVAL);
+            }
+            Source::file(file, start, offset, shared)?
+        };
+        let populate = if flags.contains(MmapFlags::POPULATE) {
+            Populate::Eager
+        } else {
+            Populate::Lazy
+        };
+        let area_flags = prot | MappingFlags::USER;
+        self.map_source(start, len, area_flags, source, populate, on_overlap)?;
+        Ok(start)
+    }
+
+    /// Maps (part of) a shared memory object (`shmat`): `[offset, offset + len)` of `obj`,
+    /// placed and replaced as [`mmap`](Self::mmap) does with `flags` (only the placement
+    /// flags and `MAP_POPULATE` matter). `offset` and `len` are rounded to pages.
+    ///
+    /// # Errors
+    ///
+    /// As [`mmap`](Self::mmap); [`LinuxError::EINVAL`] also if the range exceeds the
+    /// object.
+    pub fn mmap_shared(
+        &mut self,
+        addr: VirtAddr,
+        obj: &Arc<SharedMem<H>>,
+        offset: usize,
+        len: usize,
+        prot: MappingFlags,
+        flags: MmapFlags,
+    ) -> LinuxResult<VirtAddr> {
+        let len = page_len(len).ok_or(LinuxError::EINVAL)?;
+        if !MappingFlags::ACCESS.contains(prot)
+            || offset % PAGE_SIZE_4K != 0
+            || offset.checked_add(len).is_none_or(|end| end > obj.size())
+        {
+            return Err(LinuxError::EINVAL);
+        }
+        let (start, on_overlap) = self.place(addr, len, flags)?;
+        let source = Source::Shared {
+            obj: obj.clone(),
+            base_vpn: vpn(start),
+            base_idx: offset / PAGE_SIZE_4K,
+            attach: None,
+        };
+        let populate = if flags.contains(MmapFlags::POPULATE) {
+            Populate::Eager
+        } else {
+            Populate::Lazy
+        };
+        self.map_source(start, len, prot | MappingFlags::USER, source, populate, on_overlap)?;
+        Ok(start)
+    }
+
+    /// Checks an `addr`/`len` pair of `munmap`-like calls: `addr` page-aligned, `len`
+    /// rounded up, the range inside the space.
+    fn user_range(&self, addr: VirtAddr, len: usize) -> LinuxResult<VirtAddrRange> {
+        let len = page_len(len).ok_or(LinuxError::EINVAL)?;
+        let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
+        if !self.va_range.contains_range(range) {
+            return Err(LinuxError::EINVAL);
+        }
+        Ok(range)
+    }
+
+    /// Whether every page of `range` belongs to some area.
+    fn fully_mapped(&self, range: VirtAddrRange) -> bool {
+        let mut cur = range.start;
+        for area in self.areas.iter_range(range) {
+            if area.start() > cur {
+                return false;
+            }
+            cur = area.end();
+        }
+        cur >= range.end
+    }
+
+    /// `munmap`: unmaps every page of `[addr, addr + len)`; holes are fine. Shared file
+    /// pages are written back first.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`]: `len` 0, `addr` unaligned, or the range outside the space.
+    pub fn munmap(&mut self, addr: VirtAddr, len: usize) -> LinuxResult {
+        let range = self.user_range(addr, len)?;
+        let r = self.areas.unmap(range.start, range.size(), &mut self.mmu);
+        self.mmu.commit();
+        r.map_err(errno)
+    }
+
+    /// `mprotect`: sets the protection of `[addr, addr + len)` to `prot`, in the areas (so
+    /// later faults obey it) and in the page table.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for an unaligned `addr` or unknown `prot` bits,
+    /// [`LinuxError::ENOMEM`] if part of the range is unmapped (then nothing changes).
+    pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
+        if !addr.is_aligned_4k() || !MappingFlags::ACCESS.contains(prot) {
+            return Err(LinuxError::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        if !self.fully_mapped(range) {
+            return Err(LinuxError::ENOMEM);
+        }
+        let update = |old: MappingFlags| Some((old - MappingFlags::ACCESS) | prot);
+        let r = self
+            .areas
+            .protect(range.start, range.size(), update, &mut self.mmu);
+        self.mmu.commit();
+        r.map_err(errno)
+    }
+
+    /// `msync`: writes the pages of shared file mappings in `[addr, addr + len)` back to
+    /// their files (never past EOF; private mappings are never written back).
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for an unaligned `addr`, unknown flags or both `MS_ASYNC` and
+    /// `MS_SYNC`; [`LinuxError::ENOMEM`] if part of the range is unmapped (mapped parts are
+    /// still written); [`LinuxError::EIO`] if a write failed.
+    pub fn msync(&mut self, addr: VirtAddr, len: usize, flags: MsyncFlags) -> LinuxResult {
+        if !addr.is_aligned_4k()
+            || !MsyncFlags::all().contains(flags)
+            || flags.contains(MsyncFlags::ASYNC | MsyncFlags::SYNC)
+        {
+            return Err(LinuxError::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        let mut result = Ok(());
+        for area in self.areas.iter_range(range) {
+            let Some(paged) = area.backend().paged() else {
+                continue;
+            };
+            if let Source::File {
+                file,
+                cache,
+                shared: true,
+                ..
+            } = &paged.source
+            {
+                let lo = vpn(area.start().max(range.start));
+                let hi = vpn(area.end().min(range.end));
+                let (Some(a), Some(b)) = (paged.source.file_index(lo), paged.source.file_index(hi))
+                else {
+                    continue;
+                };
+                if cache.write_back(file.as_ref(), a, b).is_err() {
+                    result = Err(LinuxError::EIO);
+                }
+            }
+        }
+        if !self.fully_mapped(range) {
+            return Err(LinuxError::ENOMEM);
+        }
+        result
+    }
+
+    /// `madvise`. Only [`Advice::DontNeed`] does something: it drops the pages of the
+    /// range, so private anonymous memory reads zero afterwards, private file pages show
+    /// the file again and shared pages keep their contents.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for an unaligned `addr` or `DONTNEED` on a linear area;
+    /// [`LinuxError::ENOMEM`] if part of the range is unmapped (mapped parts are still
+    /// advised) or a huge page could not be split.
+    pub fn madvise(&mut self, addr: VirtAddr, len: usize, advice: Advice) -> LinuxResult {
+        if !addr.is_aligned_4k() {
+            return Err(LinuxError::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        let mut result = Ok(());
+        if advice == Advice::DontNeed {
+            for area in self.areas.iter_range_mut(range) {
+                let lo = vpn(area.start().max(range.start));
+                let hi = vpn(area.end().min(range.end));
+                match area.backend_mut().paged_mut() {
+                    Some(paged) => {
+                        if paged.discard(lo, hi, &mut self.mmu).is_err() {
+                            result = Err(LinuxError::ENOMEM);
+                        }
+                    }
+                    None => result = Err(LinuxError::EINVAL),
+                }
+            }
+            self.mmu.commit();
+        }
+        result?;
+        if !self.fully_mapped(range) {
+            return Err(LinuxError::ENOMEM);
+        }
+        Ok(())
+    }
+
+    /// `brk`: moves the program break to `addr` and returns the new break, or returns the
+    /// current break unchanged if `addr` is below the heap start, overlaps another mapping,
+    /// leaves the space, or memory runs out (Linux's semantics). The heap is lazily
+    /// allocated, readable and writable. Returns 0 before
+    /// [`set_heap_start`](Self::set_heap_start).
+    pub fn brk(&mut self, addr: VirtAddr) -> VirtAddr {
+        let Some(heap) = self.heap else {
+            return VirtAddr::from_usize(0);
+        };
+        if addr < heap.start || addr > self.va_range.end {
+            return heap.brk;
+        }
+        let old_top = heap.brk.align_up_4k();
+        let new_top = addr.align_up_4k();
+        if new_top < old_top {
+            if self.munmap(new_top, old_top - new_top).is_err() {
+                return heap.brk;
+            }
+        } else if new_top > old_top {
+            if self.areas.overlaps(VirtAddrRange::new(old_top, new_top)) {
+                return heap.brk;
+            }
+            let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
+            // Grow the heap area if it ends at the old top, else start one.
+            let heap_area = old_top > heap.start
+                && self.areas.find(old_top.sub(1)).is_some_and(|a| {
+                    a.end() == old_top
+                        && a.start() >= heap.start
+                        && a.flags() == flags
+                        && a.backend().kind() == crate::BackendKind::Alloc
+                });
+            let r = if heap_area {
+                self.grow_area(old_top.sub(1), new_top)
+            } else {
+                let size = new_top - old_top;
+                self.map_source(old_top, size, flags, Source::Anon, Populate::Lazy, OnOverlap::Fail)
+            };
+            if r.is_err() {
+                return heap.brk;
+            }
+        }
+        self.heap = Some(super::Heap { start: heap.start, brk: addr });
+        addr
+    }
+}

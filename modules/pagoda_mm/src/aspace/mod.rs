@@ -1,0 +1,383 @@
+//! [`AddrSpace`]: areas + page table, and the operations on them.
+
+mod display;
+mod fault;
+mod fork;
+mod mmap;
+mod remap;
+mod uaccess;
+
+use alloc::vec::Vec;
+
+use axerrno::{LinuxError, LinuxResult};
+use memory_addr::{MemoryAddr, PAGE_SIZE_4K, PhysAddr, VirtAddr, VirtAddrRange};
+use memory_set::{MappingError, MemoryArea, MemorySet, OnOverlap};
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PageTable64, PagingHandler, PagingMetaData};
+
+use alloc::sync::Arc;
+
+use crate::backend::{Backend, Paged, SharedMem, Source};
+use crate::shm::ShmAttachment;
+use crate::file::File;
+use crate::flags::Populate;
+use crate::frame::FrameRef;
+use crate::mmu::{Mmu, vpn};
+
+/// One area of an [`AddrSpace`].
+pub type Area<M, P, H> = MemoryArea<Backend<M, P, H>>;
+
+/// The program break state (`brk`).
+#[derive(Debug, Clone, Copy)]
+struct Heap {
+    start: VirtAddr,
+    brk: VirtAddr,
+}
+
+/// A virtual address space: its range, its areas and their page table.
+///
+/// Generic over the paging metadata `M`, the PTE format `P` and the frame source `H`, so the
+/// same code runs in the kernel and on the host with
+/// `page_table_multiarch::testing::CountingHandler`.
+///
+/// Every operation either succeeds or leaves the space unchanged, flushes the TLB entries
+/// it changed once at its end, and frees released frames only after that flush.
+pub struct AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    va_range: VirtAddrRange,
+    areas: MemorySet<Backend<M, P, H>>,
+    mmu: Mmu<M, P, H>,
+    /// `mmap` without an address places areas top-down below this.
+    mmap_top: VirtAddr,
+    heap: Option<Heap>,
+    /// Ranges whose top-level entries are shared with another table (the kernel half).
+    borrowed: Vec<(VirtAddr, usize)>,
+}
+
+/// `MappingError` as the errno a Linux syscall returns.
+pub(crate) fn errno(err: MappingError) -> LinuxError {
+    match err {
+        MappingError::InvalidParam => LinuxError::EINVAL,
+        MappingError::AlreadyExists => LinuxError::EEXIST,
+        MappingError::NoMemory => LinuxError::ENOMEM,
+        MappingError::BadState => LinuxError::EFAULT,
+    }
+}
+
+/// Whether an area with `flags` allows `access` (`READ`/`WRITE`/`EXECUTE`, optionally with
+/// `USER` for a user-mode access). As on Linux, a writable area is also readable.
+pub(crate) fn permits(flags: MappingFlags, access: MappingFlags) -> bool {
+    let mut allowed = flags & (MappingFlags::ACCESS | MappingFlags::USER);
+    if allowed.contains(MappingFlags::WRITE) {
+        allowed |= MappingFlags::READ;
+    }
+    let wanted = access & (MappingFlags::ACCESS | MappingFlags::USER);
+    allowed.contains(wanted)
+}
+
+/// `[start, start + size)` if both are page-aligned, non-empty and without overflow.
+pub(crate) fn page_range(start: VirtAddr, size: usize) -> Option<VirtAddrRange> {
+    if !start.is_aligned_4k() || size == 0 || size % PAGE_SIZE_4K != 0 {
+        return None;
+    }
+    let end = start.as_usize().checked_add(size)?;
+    Some(VirtAddrRange::new(start, VirtAddr::from_usize(end)))
+}
+
+impl<M, P, H> AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    /// An empty address space covering `va_range` (page-aligned, non-empty).
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for a bad range, [`LinuxError::ENOMEM`] if the root table
+    /// cannot be allocated.
+    pub fn new(va_range: VirtAddrRange) -> LinuxResult<Self> {
+        if va_range.is_empty() || !va_range.start.is_aligned_4k() || !va_range.end.is_aligned_4k()
+        {
+            return Err(LinuxError::EINVAL);
+        }
+        let mmu = Mmu::try_new().map_err(|_| LinuxError::ENOMEM)?;
+        Ok(Self {
+            va_range,
+            areas: MemorySet::new(),
+            mmu,
+            mmap_top: va_range.end,
+            heap: None,
+            borrowed: Vec::new(),
+        })
+    }
+
+    /// The range of addresses areas may occupy.
+    pub fn va_range(&self) -> VirtAddrRange {
+        self.va_range
+    }
+
+    /// The page table (activate it with its `root_paddr()`).
+    pub fn page_table(&self) -> &PageTable64<M, P, H> {
+        self.mmu.page_table()
+    }
+
+    /// The physical address of the root table.
+    pub fn root_paddr(&self) -> PhysAddr {
+        self.mmu.page_table().root_paddr()
+    }
+
+    /// The areas, in address order.
+    pub fn areas(&self) -> impl DoubleEndedIterator<Item = &Area<M, P, H>> {
+        self.areas.iter()
+    }
+
+    /// The area containing `va`.
+    pub fn find_area(&self, va: VirtAddr) -> Option<&Area<M, P, H>> {
+        self.areas.find(va)
+    }
+
+    /// The frame mapped at `va` by a frame-owning area, if the page has been touched.
+    pub fn frame_at(&self, va: VirtAddr) -> Option<&FrameRef<H>> {
+        self.areas.find(va)?.backend().paged()?.frames.get(vpn(va))
+    }
+
+    /// Sets the address below which `mmap` places areas top-down (clamped to the range).
+    pub fn set_mmap_top(&mut self, top: VirtAddr) {
+        self.mmap_top = top.align_down_4k().clamp(self.va_range.start, self.va_range.end);
+    }
+
+    /// Shares the top-level entries of `other` covering `[start, start + size)` (the kernel
+    /// half); fork shares them again in the child. Those tables stay owned by `other`.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] if the range is not aligned to top-level entries or this space
+    /// has mappings there.
+    pub fn share_kernel_mappings(
+        &mut self,
+        other: &PageTable64<M, P, H>,
+        start: VirtAddr,
+        size: usize,
+    ) -> LinuxResult {
+        let batch = self
+            .mmu
+            .pt_mut()
+            .copy_from(other, start, size)
+            .map_err(|_| LinuxError::EINVAL)?;
+        self.mmu.record(batch);
+        self.mmu.commit();
+        self.borrowed.push((start, size));
+        Ok(())
+    }
+
+    fn check_fixed(&self, start: VirtAddr, size: usize) -> LinuxResult<VirtAddrRange> {
+        let range = page_range(start, size).ok_or(LinuxError::EINVAL)?;
+        if !self.va_range.contains_range(range) {
+            return Err(LinuxError::EINVAL);
+        }
+        Ok(range)
+    }
+
+    /// Maps `[start, start + size)` to the physical range at `pa` (huge leaves where
+    /// aligned). Fails on overlap.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for an unaligned range or one outside the space,
+    /// [`LinuxError::EEXIST`] on overlap, [`LinuxError::ENOMEM`] without memory for tables.
+    pub fn map_linear(
+        &mut self,
+        start: VirtAddr,
+        pa: PhysAddr,
+        size: usize,
+        flags: MappingFlags,
+    ) -> LinuxResult {
+        self.check_fixed(start, size)?;
+        if !pa.is_aligned_4k() {
+            return Err(LinuxError::EINVAL);
+        }
+        let area = MemoryArea::new(start, size, flags, Backend::linear(start, pa));
+        let r = self.areas.map(area, &mut self.mmu, OnOverlap::Fail);
+        self.mmu.commit();
+        r.map_err(errno)
+    }
+
+    /// Maps private anonymous memory at `[start, start + size)`, lazily or populated.
+    /// Fails on overlap.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_linear`](Self::map_linear); with [`Populate::Eager`], running out of frames
+    /// is [`LinuxError::ENOMEM`] and nothing stays mapped or allocated.
+    pub fn map_alloc(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        populate: Populate,
+    ) -> LinuxResult {
+        self.check_fixed(start, size)?;
+        self.map_source(start, size, flags, Source::Anon, populate, OnOverlap::Fail)
+    }
+
+    /// Maps `[start, start + size)` to a private copy-on-write view of `file` from byte
+    /// `offset` (page-aligned), lazily. Fails on overlap.
+    ///
+    /// # Errors
+    ///
+    /// As [`map_linear`](Self::map_linear); [`LinuxError::EINVAL`] for an unaligned offset.
+    pub fn map_file_private(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        file: Arc<dyn File>,
+        offset: u64,
+    ) -> LinuxResult
+    where
+        H: 'static,
+    {
+        self.check_fixed(start, size)?;
+        let source = Source::file(file, start, offset, false)?;
+        self.map_source(start, size, flags, source, Populate::Lazy, OnOverlap::Fail)
+    }
+
+    /// Maps pages `first_page..` of the shared object `obj` at `[start, start + size)`
+    /// (`shmat` at a known address), lazily; `attach` rides along with the area and its
+    /// pieces. Fails if anything is mapped there.
+    ///
+    /// # Errors
+    ///
+    /// [`LinuxError::EINVAL`] for an unaligned range, one outside the space or past the end
+    /// of `obj`; [`LinuxError::EEXIST`] on overlap; [`LinuxError::ENOMEM`] without memory.
+    pub fn map_shared(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        obj: Arc<SharedMem<H>>,
+        first_page: usize,
+        attach: Option<ShmAttachment>,
+    ) -> LinuxResult {
+        self.check_fixed(start, size)?;
+        let end_page = first_page
+            .checked_add(size / PAGE_SIZE_4K)
+            .ok_or(LinuxError::EINVAL)?;
+        if end_page * PAGE_SIZE_4K > obj.size() {
+            return Err(LinuxError::EINVAL);
+        }
+        let source = Source::Shared {
+            obj,
+            base_vpn: vpn(start),
+            base_idx: first_page,
+            attach,
+        };
+        self.map_source(start, size, flags, source, Populate::Lazy, OnOverlap::Fail)
+    }
+
+    /// The areas overlapping `range`, in address order.
+    pub fn areas_in(&self, range: VirtAddrRange) -> impl DoubleEndedIterator<Item = &Area<M, P, H>> {
+        self.areas.iter_range(range)
+    }
+
+    /// The highest free page-aligned range of `size` bytes at or below `hint` and below the
+    /// mmap top (`hint` 0: the mmap top), as `mmap` without an address would choose.
+    pub fn find_free_area(&self, hint: VirtAddr, size: usize) -> Option<VirtAddr> {
+        let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
+        let hint = if hint.as_usize() == 0 { self.mmap_top } else { hint };
+        self.areas
+            .find_free_area_top_down(hint, size, limit, PAGE_SIZE_4K)
+    }
+
+    /// Adds an area backed by `source`: populates it first if asked (so running out of
+    /// memory changes nothing), then maps it.
+    pub(crate) fn map_source(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        source: Source<H>,
+        populate: Populate,
+        on_overlap: OnOverlap,
+    ) -> LinuxResult {
+        if on_overlap == OnOverlap::Fail
+            && self.areas.overlaps(VirtAddrRange::from_start_size(start, size))
+        {
+            return Err(LinuxError::EEXIST);
+        }
+        let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
+        let r = match populate {
+            Populate::Lazy => Ok(()),
+            Populate::Eager => populate_all(&mut paged, start, size),
+        };
+        let r = r.and_then(|()| {
+            let area = MemoryArea::new(start, size, flags, Backend::from_paged(paged));
+            self.areas
+                .map(area, &mut self.mmu, on_overlap)
+                .map_err(errno)
+        });
+        self.mmu.commit();
+        r
+    }
+
+    /// Sets the start of the heap (`brk` area) to `start` rounded up to a page; the break
+    /// starts there.
+    pub fn set_heap_start(&mut self, start: VirtAddr) {
+        let start = start.align_up_4k();
+        self.heap = Some(Heap { start, brk: start });
+    }
+
+    /// The heap range `[start, brk)`, once [`set_heap_start`](Self::set_heap_start) was
+    /// called.
+    pub fn heap(&self) -> Option<VirtAddrRange> {
+        self.heap.map(|h| VirtAddrRange::new(h.start, h.brk))
+    }
+}
+
+/// Fetches every page of a new area into its frame map. Pages of a file wholly past EOF
+/// stay lazy (an access there is a bus error, as on Linux).
+fn populate_all<H: PagingHandler>(paged: &mut Paged<H>, start: VirtAddr, size: usize) -> LinuxResult {
+    let lo = vpn(start);
+    for vpn in lo..lo + size / PAGE_SIZE_4K {
+        match paged.source.fetch(vpn) {
+            Ok(frame) => paged.frames.insert(vpn, frame),
+            Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
+            Err(_) => break,
+        }
+    }
+    Ok(())
+}
+
+impl<M, P, H> Drop for AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    fn drop(&mut self) {
+        // Unmapping writes shared file pages back; on failure the tables go with the table.
+        if self.areas.clear(&mut self.mmu).is_err() {
+            log::warn!("address space teardown: unmapping failed");
+        }
+        self.mmu.commit();
+    }
+}
+
+impl<M, P, H> core::fmt::Debug for AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AddrSpace")
+            .field("va_range", &self.va_range)
+            .field("areas", &self.areas)
+            .finish_non_exhaustive()
+    }
+}

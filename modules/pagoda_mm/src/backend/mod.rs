@@ -1,0 +1,269 @@
+//! The backends of the areas of an [`AddrSpace`](crate::AddrSpace).
+
+mod paged;
+mod shared;
+
+use alloc::sync::Arc;
+use core::fmt;
+use core::marker::PhantomData;
+
+use memory_addr::{PAGE_SIZE_4K, PhysAddr, VirtAddr};
+use memory_set::{MappingBackend, MappingError, MappingResult};
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PagingError, PagingHandler, PagingMetaData};
+
+pub(crate) use self::paged::{Paged, Source};
+pub use self::shared::SharedMem;
+use crate::file::File;
+use crate::shm::ShmAttachment;
+use crate::mmu::{Mmu, vpn};
+
+/// What kind of memory an area maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// A fixed physical range (`pa = va + offset`), with huge leaves where aligned: the
+    /// kernel's direct map, MMIO.
+    Linear,
+    /// Private anonymous memory, allocated on first touch or up front.
+    Alloc,
+    /// A private (copy-on-write) file mapping.
+    FilePrivate,
+    /// A shared file mapping: writes reach the file.
+    FileShared,
+    /// Anonymous shared memory ([`SharedMem`]).
+    Shared,
+}
+
+pub(crate) enum Inner<H: PagingHandler> {
+    Linear { pa_delta: usize },
+    Paged(Paged<H>),
+}
+
+/// The backend of one area (the [`MappingBackend`] of the address space's
+/// [`MemorySet`](memory_set::MemorySet)).
+///
+/// Frame-owning backends keep the frames they map (one [`FrameRef`](crate::FrameRef) per
+/// touched page) and hand them to the address space's reclaim list when they let go, so a
+/// frame is freed only after the TLB flush of the operation that unmapped it.
+pub struct Backend<M, P, H: PagingHandler> {
+    pub(crate) inner: Inner<H>,
+    _marker: PhantomData<fn() -> (M, P)>,
+}
+
+impl<M, P, H: PagingHandler> Backend<M, P, H> {
+    pub(crate) fn linear(start: VirtAddr, pa: PhysAddr) -> Self {
+        Self::from_inner(Inner::Linear {
+            pa_delta: pa.as_usize().wrapping_sub(start.as_usize()),
+        })
+    }
+
+    pub(crate) fn from_paged(paged: Paged<H>) -> Self {
+        Self::from_inner(Inner::Paged(paged))
+    }
+
+    pub(crate) fn from_inner(inner: Inner<H>) -> Self {
+        Self {
+            inner,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The kind of memory this backend maps.
+    pub fn kind(&self) -> BackendKind {
+        match &self.inner {
+            Inner::Linear { .. } => BackendKind::Linear,
+            Inner::Paged(p) => match &p.source {
+                Source::Anon => BackendKind::Alloc,
+                Source::File { shared: false, .. } => BackendKind::FilePrivate,
+                Source::File { shared: true, .. } => BackendKind::FileShared,
+                Source::Shared { .. } => BackendKind::Shared,
+            },
+        }
+    }
+
+    /// The shared memory object of a [`BackendKind::Shared`] backend.
+    pub fn shared_object(&self) -> Option<&Arc<SharedMem<H>>> {
+        match &self.inner {
+            Inner::Paged(Paged {
+                source: Source::Shared { obj, .. },
+                ..
+            }) => Some(obj),
+            _ => None,
+        }
+    }
+
+    /// The byte offset in the shared object that `va` (inside this backend's area) maps.
+    pub fn shared_offset(&self, va: VirtAddr) -> Option<usize> {
+        match &self.inner {
+            Inner::Paged(Paged {
+                source:
+                    Source::Shared {
+                        base_vpn, base_idx, ..
+                    },
+                ..
+            }) => Some((base_idx + vpn(va).checked_sub(*base_vpn)?) * PAGE_SIZE_4K),
+            _ => None,
+        }
+    }
+
+    /// The System V attachment of a shared backend mapping a segment.
+    pub fn shm_attachment(&self) -> Option<&ShmAttachment> {
+        match &self.inner {
+            Inner::Paged(Paged {
+                source: Source::Shared { attach, .. },
+                ..
+            }) => attach.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The file of a file backend.
+    pub fn file(&self) -> Option<&Arc<dyn File>> {
+        match &self.inner {
+            Inner::Paged(Paged {
+                source: Source::File { file, .. },
+                ..
+            }) => Some(file),
+            _ => None,
+        }
+    }
+
+    /// The file offset that `va` (inside this backend's area) maps.
+    pub fn file_offset(&self, va: VirtAddr) -> Option<u64> {
+        match &self.inner {
+            Inner::Paged(p) => {
+                let idx = p.source.file_index(vpn(va))?;
+                Some(idx * PAGE_SIZE_4K as u64 + (va.as_usize() % PAGE_SIZE_4K) as u64)
+            }
+            Inner::Linear { .. } => None,
+        }
+    }
+
+    /// The number of pages that currently have a frame in this area.
+    pub fn resident_pages(&self) -> usize {
+        match &self.inner {
+            Inner::Paged(p) => p.frames.len(),
+            Inner::Linear { .. } => 0,
+        }
+    }
+
+    pub(crate) fn paged(&self) -> Option<&Paged<H>> {
+        match &self.inner {
+            Inner::Paged(p) => Some(p),
+            Inner::Linear { .. } => None,
+        }
+    }
+
+    pub(crate) fn paged_mut(&mut self) -> Option<&mut Paged<H>> {
+        match &mut self.inner {
+            Inner::Paged(p) => Some(p),
+            Inner::Linear { .. } => None,
+        }
+    }
+}
+
+fn page_range(start: VirtAddr, size: usize) -> MappingResult {
+    if start.as_usize() % PAGE_SIZE_4K != 0 || size % PAGE_SIZE_4K != 0 || size == 0 {
+        return Err(MappingError::InvalidParam);
+    }
+    Ok(())
+}
+
+fn paging_err(err: PagingError) -> MappingError {
+    match err {
+        PagingError::NoMemory => MappingError::NoMemory,
+        PagingError::NotAligned | PagingError::InvalidAddress => MappingError::InvalidParam,
+        _ => MappingError::BadState,
+    }
+}
+
+impl<M, P, H> MappingBackend for Backend<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    type Addr = VirtAddr;
+    type Flags = MappingFlags;
+    type PageTable = Mmu<M, P, H>;
+
+    fn map(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> MappingResult {
+        page_range(start, size)?;
+        match &mut self.inner {
+            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear { pa_delta } => {
+                let pa = PhysAddr::from_usize(start.as_usize().wrapping_add(*pa_delta));
+                mmu.map_linear(start, pa, size, flags).map_err(paging_err)
+            }
+            Inner::Paged(p) => p
+                .map(start, size, flags, mmu)
+                .map_err(|_| MappingError::NoMemory),
+        }
+    }
+
+    fn unmap(&mut self, start: VirtAddr, size: usize, mmu: &mut Mmu<M, P, H>) -> MappingResult {
+        page_range(start, size)?;
+        match &mut self.inner {
+            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear { .. } => mmu.unmap_range(start, size).map_err(paging_err),
+            Inner::Paged(p) => p
+                .unmap(start, size, mmu)
+                .map_err(|_| MappingError::NoMemory),
+        }
+    }
+
+    fn protect(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        new_flags: MappingFlags,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> MappingResult {
+        page_range(start, size)?;
+        match &mut self.inner {
+            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear { .. } => mmu
+                .protect_range(start, size, new_flags)
+                .map_err(paging_err),
+            Inner::Paged(p) => p
+                .protect(start, size, new_flags, mmu)
+                .map_err(|_| MappingError::NoMemory),
+        }
+    }
+
+    fn split(&mut self, _start: VirtAddr, at: VirtAddr) -> Self {
+        match &mut self.inner {
+            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear {
+                pa_delta: *pa_delta,
+            }),
+            Inner::Paged(p) => Self::from_paged(p.split(at)),
+        }
+    }
+
+    fn shrink_front(&mut self, _old_start: VirtAddr, new_start: VirtAddr) {
+        if let Inner::Paged(p) = &mut self.inner {
+            p.shrink_front(new_start);
+        }
+    }
+
+    fn shrink_back(&mut self, _start: VirtAddr, new_end: VirtAddr) {
+        if let Inner::Paged(p) = &mut self.inner {
+            p.shrink_back(new_end);
+        }
+    }
+}
+
+impl<M, P, H: PagingHandler> fmt::Debug for Backend<M, P, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend")
+            .field("kind", &self.kind())
+            .field("resident_pages", &self.resident_pages())
+            .finish()
+    }
+}

@@ -1,0 +1,368 @@
+//! The frame-owning backends (anonymous, file, shared): frames per page, mapped lazily.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use memory_addr::{PAGE_SIZE_4K, VirtAddr};
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PagingHandler, PagingMetaData};
+
+use super::shared::SharedMem;
+use crate::FaultError;
+use crate::file::{File, PageCache};
+use crate::shm::ShmAttachment;
+use crate::frame::{FrameMap, FrameRef, Reclaim, alloc_zeroed};
+use crate::mmu::{Mmu, page_va, vpn};
+
+/// Where the pages of a frame-owning area come from.
+pub(crate) enum Source<H: PagingHandler> {
+    /// Private anonymous memory: zero pages.
+    Anon,
+    /// A file through its page cache; private (copy-on-write) or shared.
+    File {
+        file: Arc<dyn File>,
+        cache: Arc<PageCache<H>>,
+        /// Page `base_vpn` of the address space maps file page `base_idx`.
+        base_vpn: usize,
+        base_idx: u64,
+        shared: bool,
+    },
+    /// A shared memory object.
+    Shared {
+        obj: Arc<SharedMem<H>>,
+        base_vpn: usize,
+        base_idx: usize,
+        /// The System V attachment this area belongs to (counts `shm_nattch`).
+        attach: Option<ShmAttachment>,
+    },
+}
+
+impl<H: PagingHandler> Clone for Source<H> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Anon => Self::Anon,
+            Self::File {
+                file,
+                cache,
+                base_vpn,
+                base_idx,
+                shared,
+            } => Self::File {
+                file: file.clone(),
+                cache: cache.clone(),
+                base_vpn: *base_vpn,
+                base_idx: *base_idx,
+                shared: *shared,
+            },
+            Self::Shared {
+                obj,
+                base_vpn,
+                base_idx,
+                attach,
+            } => Self::Shared {
+                obj: obj.clone(),
+                base_vpn: *base_vpn,
+                base_idx: *base_idx,
+                attach: attach.clone(),
+            },
+        }
+    }
+}
+
+impl<H: PagingHandler> Source<H> {
+    /// A file source where page `start` shows file byte `offset` (page-aligned).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` for an unaligned offset.
+    pub(crate) fn file(
+        file: Arc<dyn File>,
+        start: VirtAddr,
+        offset: u64,
+        shared: bool,
+    ) -> axerrno::LinuxResult<Self>
+    where
+        H: 'static,
+    {
+        if offset % PAGE_SIZE_4K as u64 != 0 {
+            return Err(axerrno::LinuxError::EINVAL);
+        }
+        let cache = file.page_cache_slot().get::<H>();
+        Ok(Self::File {
+            file,
+            cache,
+            base_vpn: vpn(start),
+            base_idx: offset / PAGE_SIZE_4K as u64,
+            shared,
+        })
+    }
+
+    /// Whether pages are private copies (copy-on-write after fork or from the page cache).
+    pub(crate) fn is_private(&self) -> bool {
+        matches!(self, Self::Anon | Self::File { shared: false, .. })
+    }
+
+    /// The file page index of page `vpn` (file sources).
+    pub(crate) fn file_index(&self, vpn: usize) -> Option<u64> {
+        match self {
+            Self::File {
+                base_vpn, base_idx, ..
+            } => Some(base_idx + (vpn - base_vpn) as u64),
+            _ => None,
+        }
+    }
+
+    /// This source moved by `new_vpn - old_vpn` pages (`mremap`): page `new_vpn` now shows
+    /// what page `old_vpn` showed.
+    pub(crate) fn moved(&self, old_vpn: usize, new_vpn: usize) -> Self {
+        let mut src = self.clone();
+        match &mut src {
+            Self::Anon => {}
+            Self::File {
+                base_vpn, base_idx, ..
+            } => {
+                *base_idx += (old_vpn - *base_vpn) as u64;
+                *base_vpn = new_vpn;
+            }
+            Self::Shared {
+                base_vpn, base_idx, ..
+            } => {
+                *base_idx += old_vpn - *base_vpn;
+                *base_vpn = new_vpn;
+            }
+        }
+        src
+    }
+
+    /// The frame page `vpn` shows when it is first touched.
+    pub(crate) fn fetch(&self, vpn: usize) -> Result<FrameRef<H>, FaultError> {
+        match self {
+            Self::Anon => alloc_zeroed().ok_or(FaultError::NoMemory),
+            Self::File {
+                file,
+                cache,
+                base_vpn,
+                base_idx,
+                ..
+            } => {
+                let idx = base_idx
+                    .checked_add((vpn - base_vpn) as u64)
+                    .ok_or(FaultError::Bus)?;
+                cache.get_or_load(file.as_ref(), idx)
+            }
+            Self::Shared {
+                obj,
+                base_vpn,
+                base_idx,
+                ..
+            } => obj.frame(base_idx + (vpn - base_vpn)),
+        }
+    }
+}
+
+/// A frame-owning area's state: its source and the frames it maps, by page.
+pub(crate) struct Paged<H: PagingHandler> {
+    pub(crate) frames: FrameMap<H>,
+    pub(crate) source: Source<H>,
+    /// The area's page range `[lo, hi)`, kept current by the shape hooks.
+    lo: usize,
+    hi: usize,
+}
+
+impl<H: PagingHandler> Paged<H> {
+    pub(crate) fn new(source: Source<H>, start: VirtAddr, size: usize, reclaim: Arc<Reclaim<H>>) -> Self {
+        Self {
+            frames: FrameMap::new(reclaim),
+            source,
+            lo: vpn(start),
+            hi: vpn(start) + size / PAGE_SIZE_4K,
+        }
+    }
+
+    /// Takes the frames out, leaving none (the caller moves them to a replacement area).
+    pub(crate) fn take_frames(&mut self) -> FrameMap<H> {
+        let empty = FrameMap::new(self.frames.reclaim().clone());
+        core::mem::replace(&mut self.frames, empty)
+    }
+
+    /// An area state over `[start, end)` with existing frames.
+    pub(crate) fn with_frames(source: Source<H>, frames: FrameMap<H>, start: VirtAddr, end: VirtAddr) -> Self {
+        Self {
+            frames,
+            source,
+            lo: vpn(start),
+            hi: vpn(end),
+        }
+    }
+
+    /// A copy for a forked address space: same source, every frame shared.
+    pub(crate) fn fork(&self, reclaim: Arc<Reclaim<H>>) -> Self {
+        Self {
+            frames: self.frames.clone_into(reclaim),
+            source: self.source.clone(),
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+
+    /// The page-table flags of `frame` in an area with `flags`: a private page that someone
+    /// else also owns is mapped read-only and marked COW; everything else gets the area's
+    /// flags.
+    pub(crate) fn pte_flags(&self, flags: MappingFlags, frame: &FrameRef<H>) -> MappingFlags {
+        if self.source.is_private() && flags.contains(MappingFlags::WRITE) && Arc::strong_count(frame) > 1 {
+            (flags - MappingFlags::WRITE) | MappingFlags::COW
+        } else {
+            flags
+        }
+    }
+
+    /// Maps every frame held for `[start, start + size)`.
+    pub(crate) fn map<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> Result<(), FaultError> {
+        if mmu.bookkeeping_only {
+            return Ok(());
+        }
+        let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
+        let mut done = Vec::new();
+        for (vpn, frame) in self.frames.range(lo, hi) {
+            let pte = self.pte_flags(flags, frame);
+            if mmu.map_page(page_va(vpn), frame.start_paddr(), pte).is_err() {
+                for &vpn in &done {
+                    let _ = mmu.unmap_range(page_va(vpn), PAGE_SIZE_4K);
+                }
+                return Err(FaultError::NoMemory);
+            }
+            done.push(vpn);
+        }
+        Ok(())
+    }
+
+    /// Unmaps `[start, start + size)` from the page table. The frames stay until the shape
+    /// hooks release them, so that undoing this (mapping again) restores the contents.
+    pub(crate) fn unmap<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> Result<(), FaultError> {
+        let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
+        if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
+            return Ok(());
+        }
+        self.write_back_mapped(lo, hi);
+        mmu.unmap_range(start, size)
+            .map_err(|_| FaultError::NoMemory)
+    }
+
+    /// Writes the shared file pages this area maps in `[lo, hi)` back to the file.
+    fn write_back_mapped(&self, lo: usize, hi: usize) {
+        if let Source::File {
+            file,
+            cache,
+            shared: true,
+            ..
+        } = &self.source
+        {
+            for (vpn, _) in self.frames.range(lo, hi) {
+                if let Some(idx) = self.source.file_index(vpn) {
+                    if let Err(err) = cache.write_back(file.as_ref(), idx, idx + 1) {
+                        log::warn!("write-back of a shared file page failed: {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets the page-table flags of `[start, start + size)` for new area flags `flags`.
+    /// Private pages are never made writable here: the next write fault decides between
+    /// reusing and copying them.
+    pub(crate) fn protect<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> Result<(), FaultError> {
+        let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
+        if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
+            return Ok(());
+        }
+        let pte = if self.source.is_private() && flags.contains(MappingFlags::WRITE) {
+            (flags - MappingFlags::WRITE) | MappingFlags::COW
+        } else {
+            flags
+        };
+        mmu.protect_range(start, size, pte)
+            .map_err(|_| FaultError::NoMemory)
+    }
+
+    /// Drops the pages `[lo, hi)` from the area and the page table (`MADV_DONTNEED`,
+    /// `mremap`): a later touch fetches them again from the source.
+    pub(crate) fn discard<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> Result<(), FaultError> {
+        if !self.frames.any_in(lo, hi) {
+            return Ok(());
+        }
+        self.write_back_mapped(lo, hi);
+        mmu.unmap_range(page_va(lo), (hi - lo) * PAGE_SIZE_4K)
+            .map_err(|_| FaultError::NoMemory)?;
+        self.release(lo, hi);
+        Ok(())
+    }
+
+    /// Lets go of the frames of `[lo, hi)` (to the reclaim list).
+    fn release(&mut self, lo: usize, hi: usize) {
+        self.frames.release(lo, hi);
+        self.evict_hint(lo, hi);
+    }
+
+    pub(crate) fn evict_hint(&self, lo: usize, hi: usize) {
+        if let (Source::File { cache, .. }, Some(a), Some(b)) = (
+            &self.source,
+            self.source.file_index(lo),
+            self.source.file_index(hi),
+        ) {
+            self.frames.reclaim().push_evict(cache.clone(), a, b);
+        }
+    }
+
+    pub(crate) fn split(&mut self, at: VirtAddr) -> Self {
+        let at = vpn(at);
+        let tail = Self {
+            frames: self.frames.split_off(at),
+            source: self.source.clone(),
+            lo: at,
+            hi: self.hi,
+        };
+        self.hi = at;
+        tail
+    }
+
+    pub(crate) fn shrink_front(&mut self, new_start: VirtAddr) {
+        let new_lo = vpn(new_start);
+        self.release(self.lo, new_lo);
+        self.lo = new_lo;
+    }
+
+    pub(crate) fn shrink_back(&mut self, new_end: VirtAddr) {
+        let new_hi = vpn(new_end);
+        self.release(new_hi, self.hi);
+        self.hi = new_hi;
+    }
+}
+
+impl<H: PagingHandler> Drop for Paged<H> {
+    fn drop(&mut self) {
+        // The frames go to the reclaim list with the frame map; the cache may then evict.
+        self.evict_hint(self.lo, self.hi);
+    }
+}

@@ -1,0 +1,300 @@
+//! Frames owned by areas: the per-area page → frame store and the reclaim list that keeps
+//! released frames alive until their TLB flush.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::array;
+
+use kspin::SpinNoIrq;
+use page_table_multiarch::PagingHandler;
+use page_table_multiarch::frame::PhysFrame;
+
+use crate::file::PageCache;
+
+/// A shared reference to an owned 4K frame. The frame returns to its [`PagingHandler`] when
+/// the last reference drops; [`Arc::strong_count`] is the number of owners (areas, page
+/// caches, shared objects), with no upper bound.
+pub type FrameRef<H> = Arc<PhysFrame<H>>;
+
+/// log2 of the pages per chunk: one chunk covers the 2 MiB a leaf page table covers.
+const CHUNK_BITS: usize = 9;
+const CHUNK_PAGES: usize = 1 << CHUNK_BITS;
+const CHUNK_MASK: usize = CHUNK_PAGES - 1;
+
+/// The frames of 512 consecutive pages.
+pub(crate) struct Chunk<H: PagingHandler> {
+    slots: [Option<FrameRef<H>>; CHUNK_PAGES],
+    used: usize,
+}
+
+impl<H: PagingHandler> Chunk<H> {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            slots: array::from_fn(|_| None),
+            used: 0,
+        })
+    }
+}
+
+impl<H: PagingHandler> Clone for Chunk<H> {
+    fn clone(&self) -> Self {
+        Self {
+            slots: self.slots.clone(),
+            used: self.used,
+        }
+    }
+}
+
+/// Everything released by an address-space operation and not yet past its TLB flush.
+pub(crate) struct Dead<H: PagingHandler> {
+    chunks: Vec<Box<Chunk<H>>>,
+    frames: Vec<FrameRef<H>>,
+    /// Page-cache ranges `(cache, first page, end page)` that may have lost their last
+    /// mapping: evicted after the frames above are dropped.
+    evict: Vec<(Arc<PageCache<H>>, u64, u64)>,
+}
+
+impl<H: PagingHandler> Dead<H> {
+    const fn new() -> Self {
+        Self {
+            chunks: Vec::new(),
+            frames: Vec::new(),
+            evict: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.frames.is_empty() && self.evict.is_empty()
+    }
+
+    /// Drops the frames, then evicts the page-cache pages nobody maps any more. Call only
+    /// after the TLB flush that covers every released frame.
+    pub(crate) fn release(self) {
+        let Self {
+            chunks,
+            frames,
+            evict,
+        } = self;
+        drop(chunks);
+        drop(frames);
+        for (cache, lo, hi) in evict {
+            cache.evict_unused(lo, hi);
+        }
+    }
+}
+
+/// The frames an address space released but whose TLB entries may still be live. Every path
+/// that drops an area's frame goes through here; [`AddrSpace`](crate::AddrSpace) empties it
+/// only after flushing.
+pub(crate) struct Reclaim<H: PagingHandler> {
+    dead: SpinNoIrq<Dead<H>>,
+}
+
+impl<H: PagingHandler> Reclaim<H> {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            dead: SpinNoIrq::new(Dead::new()),
+        })
+    }
+
+    pub(crate) fn push_frame(&self, frame: FrameRef<H>) {
+        self.dead.lock().frames.push(frame);
+    }
+
+    fn push_chunk(&self, chunk: Box<Chunk<H>>) {
+        self.dead.lock().chunks.push(chunk);
+    }
+
+    pub(crate) fn push_evict(&self, cache: Arc<PageCache<H>>, lo: u64, hi: u64) {
+        self.dead.lock().evict.push((cache, lo, hi));
+    }
+
+    /// Takes everything released so far (to drop after the flush).
+    pub(crate) fn take(&self) -> Dead<H> {
+        let mut dead = self.dead.lock();
+        if dead.is_empty() {
+            return Dead::new();
+        }
+        core::mem::replace(&mut *dead, Dead::new())
+    }
+}
+
+/// The frames mapped by one area, keyed by virtual page number (`va >> 12`). Sparse: a
+/// `BTreeMap` of 512-page chunks, so lookups are O(log chunks) and fork clones it with one
+/// reference-count increment per frame. Frames leave only through the area's [`Reclaim`].
+pub(crate) struct FrameMap<H: PagingHandler> {
+    chunks: BTreeMap<usize, Box<Chunk<H>>>,
+    reclaim: Arc<Reclaim<H>>,
+}
+
+impl<H: PagingHandler> FrameMap<H> {
+    pub(crate) fn new(reclaim: Arc<Reclaim<H>>) -> Self {
+        Self {
+            chunks: BTreeMap::new(),
+            reclaim,
+        }
+    }
+
+    /// The reclaim list frames of this map go to.
+    pub(crate) fn reclaim(&self) -> &Arc<Reclaim<H>> {
+        &self.reclaim
+    }
+
+    pub(crate) fn get(&self, vpn: usize) -> Option<&FrameRef<H>> {
+        self.chunks.get(&(vpn >> CHUNK_BITS))?.slots[vpn & CHUNK_MASK].as_ref()
+    }
+
+    /// Stores `frame` at `vpn`; the frame that was there goes to the reclaim list.
+    pub(crate) fn insert(&mut self, vpn: usize, frame: FrameRef<H>) {
+        let chunk = self
+            .chunks
+            .entry(vpn >> CHUNK_BITS)
+            .or_insert_with(Chunk::new);
+        let slot = &mut chunk.slots[vpn & CHUNK_MASK];
+        match slot.replace(frame) {
+            Some(old) => self.reclaim.push_frame(old),
+            None => chunk.used += 1,
+        }
+    }
+
+    /// The frames with `lo <= vpn < hi`, in order.
+    pub(crate) fn range(&self, lo: usize, hi: usize) -> impl Iterator<Item = (usize, &FrameRef<H>)> {
+        let keys = if lo < hi {
+            (lo >> CHUNK_BITS)..((hi - 1) >> CHUNK_BITS) + 1
+        } else {
+            0..0
+        };
+        self.chunks.range(keys).flat_map(move |(&key, chunk)| {
+            let base = key << CHUNK_BITS;
+            chunk
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, slot)| Some((base + i, slot.as_ref()?)))
+                .filter(move |&(vpn, _)| vpn >= lo && vpn < hi)
+        })
+    }
+
+    /// Whether any frame lies in `[lo, hi)`.
+    pub(crate) fn any_in(&self, lo: usize, hi: usize) -> bool {
+        self.range(lo, hi).next().is_some()
+    }
+
+    /// Removes the frames in `[lo, hi)` and passes each to `f`.
+    pub(crate) fn drain(&mut self, lo: usize, hi: usize, mut f: impl FnMut(usize, FrameRef<H>)) {
+        if lo >= hi {
+            return;
+        }
+        let keys: Vec<usize> = self
+            .chunks
+            .range((lo >> CHUNK_BITS)..((hi - 1) >> CHUNK_BITS) + 1)
+            .map(|(&k, _)| k)
+            .collect();
+        for key in keys {
+            let base = key << CHUNK_BITS;
+            let Some(chunk) = self.chunks.get_mut(&key) else {
+                continue;
+            };
+            let from = lo.saturating_sub(base).min(CHUNK_PAGES);
+            let to = (hi - base).min(CHUNK_PAGES);
+            for i in from..to {
+                if let Some(frame) = chunk.slots[i].take() {
+                    chunk.used -= 1;
+                    f(base + i, frame);
+                }
+            }
+            if chunk.used == 0 {
+                self.chunks.remove(&key);
+            }
+        }
+    }
+
+    /// Moves the frames in `[lo, hi)` to the reclaim list.
+    pub(crate) fn release(&mut self, lo: usize, hi: usize) {
+        if lo >= hi {
+            return;
+        }
+        // Whole chunks go to the reclaim list as they are (O(1) per chunk).
+        let first_whole = lo.div_ceil(CHUNK_PAGES);
+        let end_whole = hi >> CHUNK_BITS;
+        if first_whole < end_whole {
+            let whole: Vec<usize> = self
+                .chunks
+                .range(first_whole..end_whole)
+                .map(|(&k, _)| k)
+                .collect();
+            for key in whole {
+                if let Some(chunk) = self.chunks.remove(&key) {
+                    self.reclaim.push_chunk(chunk);
+                }
+            }
+        }
+        let reclaim = self.reclaim.clone();
+        self.drain(lo, hi, |_, frame| reclaim.push_frame(frame));
+    }
+
+    /// Splits off the frames with `vpn >= at` into a new map sharing the reclaim list.
+    pub(crate) fn split_off(&mut self, at: usize) -> Self {
+        let key = at >> CHUNK_BITS;
+        let mut high = self.chunks.split_off(&key);
+        if at & CHUNK_MASK != 0 {
+            // The chunk containing `at` is shared by both halves: keep its low slots here.
+            if let Some(chunk) = high.get_mut(&key) {
+                let mut low = Chunk::new();
+                for i in 0..(at & CHUNK_MASK) {
+                    if let Some(frame) = chunk.slots[i].take() {
+                        chunk.used -= 1;
+                        low.used += 1;
+                        low.slots[i] = Some(frame);
+                    }
+                }
+                if chunk.used == 0 {
+                    high.remove(&key);
+                }
+                if low.used > 0 {
+                    self.chunks.insert(key, low);
+                }
+            }
+        }
+        Self {
+            chunks: high,
+            reclaim: self.reclaim.clone(),
+        }
+    }
+
+    /// A copy sharing every frame (reference counts go up), releasing into `reclaim`.
+    pub(crate) fn clone_into(&self, reclaim: Arc<Reclaim<H>>) -> Self {
+        Self {
+            chunks: self.chunks.clone(),
+            reclaim,
+        }
+    }
+
+    /// The number of frames (O(chunks)).
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.values().map(|c| c.used).sum()
+    }
+}
+
+impl<H: PagingHandler> Drop for FrameMap<H> {
+    fn drop(&mut self) {
+        let chunks = core::mem::take(&mut self.chunks);
+        for (_, chunk) in chunks {
+            self.reclaim.push_chunk(chunk);
+        }
+    }
+}
+
+/// Allocates a zeroed frame.
+pub(crate) fn alloc_zeroed<H: PagingHandler>() -> Option<FrameRef<H>> {
+    PhysFrame::alloc_zeroed().ok().map(Arc::new)
+}
+
+/// Allocates a frame holding a copy of `src`.
+pub(crate) fn alloc_copy<H: PagingHandler>(src: &PhysFrame<H>) -> Option<FrameRef<H>> {
+    let mut frame = PhysFrame::alloc().ok()?;
+    frame.copy_from(src);
+    Some(Arc::new(frame))
+}

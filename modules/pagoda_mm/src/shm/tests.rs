@@ -1,0 +1,236 @@
+//! System V shm semantics: the registry alone, then with address spaces.
+
+use alloc::vec::Vec;
+
+use memory_addr::{PAGE_SIZE_4K, PhysAddr};
+use page_table_entry::MappingFlags;
+use page_table_multiarch::testing::CountingHandler;
+
+use super::*;
+use crate::tests::{Space, assert_no_leak, pte, setup, va};
+use crate::{LinuxError, MmapFlags, Populate};
+
+mod attach;
+
+const P: usize = PAGE_SIZE_4K;
+type Reg = ShmRegistry<CountingHandler>;
+
+fn ctx(pid: u32, now: u64) -> ShmContext {
+    ShmContext { pid, now }
+}
+
+const C: ShmContext = ShmContext { pid: 1, now: 1 };
+
+/// The physical frames an attachment at `at` of `pages` pages maps.
+fn frames_at(s: &Space, at: usize, pages: usize) -> Vec<PhysAddr> {
+    (0..pages)
+        .map(|i| PhysAddr::from(pte(s, at + i * P).expect("attached page is mapped").0))
+        .collect()
+}
+
+fn all_live(frames: &[PhysAddr]) -> bool {
+    frames.iter().all(|&pa| CountingHandler::is_allocated(pa))
+}
+
+fn none_live(frames: &[PhysAddr]) -> bool {
+    frames.iter().all(|&pa| !CountingHandler::is_allocated(pa))
+}
+
+#[test]
+fn keys_private_creat_excl() {
+    let _s = setup();
+    let reg = Reg::default();
+    let a = reg.shmget(IPC_PRIVATE, 100, IPC_CREAT | IPC_EXCL, C).unwrap();
+    let b = reg.shmget(IPC_PRIVATE, 100, 0, C).unwrap();
+    assert_ne!(a, b, "IPC_PRIVATE always creates");
+    let k = ShmKey(42);
+    assert_eq!(reg.shmget(k, 100, 0, C), Err(LinuxError::ENOENT));
+    let id = reg.shmget(k, 3 * P, IPC_CREAT | 0o600, C).unwrap();
+    assert_eq!(reg.shmget(k, 3 * P, IPC_CREAT, C), Ok(id));
+    assert_eq!(reg.shmget(k, 0, 0, C), Ok(id), "size 0 finds an existing key");
+    assert_eq!(reg.shmget(k, P, 0, C), Ok(id), "a smaller size is fine");
+    assert_eq!(reg.shmget(k, 3 * P + 1, 0, C), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmget(k, P, IPC_CREAT | IPC_EXCL, C), Err(LinuxError::EEXIST));
+    assert_eq!(reg.len(), 3);
+    assert_eq!(reg.total_pages(), 5);
+    assert_eq!(CountingHandler::live_frames(), 5, "frames are allocated at shmget");
+}
+
+#[test]
+fn size_rules_and_limits() {
+    let _s = setup();
+    let limits = ShmLimits { max_size: 4 * P, max_total_pages: 6, max_segments: 3 };
+    let reg = Reg::new(limits);
+    assert_eq!(reg.shmget(IPC_PRIVATE, 0, IPC_CREAT, C), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmget(ShmKey(1), 0, IPC_CREAT, C), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmget(IPC_PRIVATE, 4 * P + 1, IPC_CREAT, C), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmget(IPC_PRIVATE, usize::MAX, IPC_CREAT, C), Err(LinuxError::EINVAL));
+    reg.shmget(IPC_PRIVATE, 4 * P, 0, C).unwrap();
+    assert_eq!(reg.shmget(IPC_PRIVATE, 3 * P, 0, C), Err(LinuxError::ENOSPC));
+    reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
+    reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
+    assert_eq!(reg.shmget(IPC_PRIVATE, 1, 0, C), Err(LinuxError::ENOSPC));
+    assert_eq!(CountingHandler::live_frames(), 6, "failed calls keep nothing");
+}
+
+#[test]
+fn stat_reports_every_field() {
+    let mut s = setup();
+    let reg = Reg::default();
+    let id = reg.shmget(ShmKey(7), 5000, IPC_CREAT | 0o640, ctx(10, 100)).unwrap();
+    let fresh = ShmIdDs {
+        key: ShmKey(7),
+        mode: 0o640,
+        size: 5000,
+        atime: 0,
+        dtime: 0,
+        ctime: 100,
+        cpid: 10,
+        lpid: 0,
+        nattch: 0,
+    };
+    assert_eq!(reg.stat(id), Ok(fresh));
+    let at = reg.shmat(&mut s, id, None, 0, ctx(11, 200)).unwrap();
+    let attached = ShmIdDs { atime: 200, lpid: 11, nattch: 1, ..fresh };
+    assert_eq!(reg.stat(id), Ok(attached));
+    reg.shmdt(&mut s, at, ctx(12, 300)).unwrap();
+    let detached = ShmIdDs { dtime: 300, lpid: 12, nattch: 0, ..attached };
+    assert_eq!(reg.stat(id), Ok(detached));
+    reg.set_mode(id, 0o7600, ctx(13, 400)).unwrap();
+    assert_eq!(reg.stat(id), Ok(ShmIdDs { mode: 0o600, ctime: 400, ..detached }));
+}
+
+#[test]
+fn unknown_ids_are_einval() {
+    let mut s = setup();
+    let reg = Reg::default();
+    let bad = ShmId(12345);
+    assert_eq!(reg.stat(bad), Err(LinuxError::EINVAL));
+    assert_eq!(reg.remove(bad), Err(LinuxError::EINVAL));
+    assert_eq!(reg.set_mode(bad, 0, C), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmat(&mut s, bad, None, 0, C), Err(LinuxError::EINVAL));
+    let id = reg.shmget(IPC_PRIVATE, P, 0, C).unwrap();
+    reg.remove(id).unwrap();
+    assert_eq!(reg.stat(id), Err(LinuxError::EINVAL), "removed and unattached: gone");
+    assert_eq!(reg.remove(id), Err(LinuxError::EINVAL));
+    assert_eq!(reg.shmat(&mut s, id, None, 0, C), Err(LinuxError::EINVAL));
+}
+
+#[test]
+fn rmid_without_attachments_frees_at_once() {
+    let _s = setup();
+    let reg = Reg::default();
+    let base = CountingHandler::live_frames();
+    let id = reg.shmget(ShmKey(5), 3 * P, IPC_CREAT, C).unwrap();
+    assert_eq!(CountingHandler::live_frames(), base + 3);
+    reg.remove(id).unwrap();
+    assert_eq!(CountingHandler::live_frames(), base, "freed by IPC_RMID itself");
+    assert!(reg.is_empty());
+    assert_eq!(reg.total_pages(), 0);
+    assert_eq!(reg.shmget(ShmKey(5), P, 0, C), Err(LinuxError::ENOENT), "the key is free");
+}
+
+#[test]
+fn rmid_while_attached_frees_at_last_detach() {
+    let mut s = setup();
+    let reg = Reg::default();
+    let id = reg.shmget(ShmKey(9), 2 * P, IPC_CREAT | 0o600, C).unwrap();
+    let a1 = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    let a2 = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    let frames = frames_at(&s, a1.as_usize(), 2);
+    reg.remove(id).unwrap();
+    let ds = reg.stat(id).unwrap();
+    assert_eq!((ds.key, ds.mode, ds.nattch), (IPC_PRIVATE, 0o600 | SHM_DEST, 2));
+    assert_eq!(reg.remove(id), Ok(()), "IPC_RMID again is accepted");
+    // The key is free for a new segment while the old one lives on.
+    assert_eq!(reg.shmget(ShmKey(9), P, 0, C), Err(LinuxError::ENOENT));
+    let other = reg.shmget(ShmKey(9), P, IPC_CREAT, C).unwrap();
+    assert_ne!(other, id);
+    reg.shmdt(&mut s, a1, C).unwrap();
+    assert!(all_live(&frames), "still attached once");
+    assert_eq!(reg.stat(id).unwrap().nattch, 1);
+    reg.shmdt(&mut s, a2, C).unwrap();
+    assert!(none_live(&frames), "freed exactly at the last detach");
+    assert_eq!(reg.stat(id), Err(LinuxError::EINVAL));
+    assert_eq!(reg.len(), 1);
+    assert_eq!(reg.total_pages(), 1);
+}
+
+#[test]
+fn frames_are_freed_when_registry_and_spaces_are_gone() {
+    let mut s = setup();
+    {
+        let reg = Reg::default();
+        let id = reg.shmget(IPC_PRIVATE, 3 * P, 0, C).unwrap();
+        let at = reg.shmat(&mut s, id, None, 0, C).unwrap();
+        s.write_bytes(at, b"x").unwrap();
+        let frames = frames_at(&s, at.as_usize(), 3);
+        drop(reg);
+        assert!(all_live(&frames), "the mapping keeps them");
+        s.munmap(at, 3 * P).unwrap();
+        assert!(none_live(&frames));
+    }
+    drop(s);
+    assert_no_leak();
+}
+
+#[test]
+fn oom_during_shmget_keeps_nothing() {
+    let _s = setup();
+    let reg = Reg::default();
+    let base = CountingHandler::live_frames();
+    for k in 0..4 {
+        CountingHandler::fail_after(k);
+        assert_eq!(reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C), Err(LinuxError::ENOMEM));
+        CountingHandler::clear_failure();
+        assert_eq!(CountingHandler::live_frames(), base, "k={k}");
+        assert!(reg.is_empty() && reg.total_pages() == 0);
+        assert_eq!(reg.shmget(ShmKey(3), P, 0, C), Err(LinuxError::ENOENT));
+    }
+    CountingHandler::fail_after(4);
+    assert!(reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C).is_ok());
+    CountingHandler::clear_failure();
+}
+
+#[test]
+fn oom_during_shmat_changes_nothing() {
+    let mut s = setup();
+    s.map_alloc(va(0x10_0000), P, MappingFlags::READ | MappingFlags::USER, Populate::Eager)
+        .unwrap();
+    let reg = Reg::default();
+    let id = reg.shmget(IPC_PRIVATE, 2 * P, 0, C).unwrap();
+    // Far from the existing mapping, so new page tables are needed.
+    let at = va(0x20_0000_0000);
+    let mut failures = 0;
+    for k in 0.. {
+        let before = (CountingHandler::live_frames(), s.areas().count());
+        CountingHandler::fail_after(k);
+        let r = reg.shmat(&mut s, id, Some(at), 0, ctx(2, 5));
+        CountingHandler::clear_failure();
+        match r {
+            Ok(got) => {
+                assert_eq!(got, at);
+                break;
+            }
+            Err(e) => {
+                failures += 1;
+                assert_eq!(e, LinuxError::ENOMEM);
+                assert_eq!((CountingHandler::live_frames(), s.areas().count()), before);
+                let ds = reg.stat(id).unwrap();
+                assert_eq!((ds.nattch, ds.atime, ds.lpid), (0, 0, 0), "k={k}");
+            }
+        }
+    }
+    assert!(failures > 0, "page tables had to be allocated");
+    assert_eq!(reg.stat(id).unwrap().nattch, 1);
+}
+
+#[test]
+fn anonymous_shared_mmap_has_no_attachment() {
+    let mut s = setup();
+    let flags = MmapFlags::SHARED | MmapFlags::ANONYMOUS;
+    let at = s.mmap(va(0), P, MappingFlags::READ | MappingFlags::WRITE, flags, None, 0).unwrap();
+    let reg = Reg::default();
+    assert_eq!(reg.shmdt(&mut s, at, C), Err(LinuxError::EINVAL));
+    assert_eq!(s.find_area(at).unwrap().backend().shm_attachment().map(|a| a.id()), None);
+}

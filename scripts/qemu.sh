@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs a Pagoda kernel ELF under QEMU (TCG, serial on stdio) and exits with QEMU's status.
+# Usage: scripts/qemu.sh riscv64|x86_64 KERNEL.elf [extra QEMU args...]
+# Environment: QEMU_TIMEOUT (seconds, default 30); on timeout the status is 124.
+set -euo pipefail
+
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 riscv64|x86_64 KERNEL.elf [qemu args...]" >&2
+    exit 2
+fi
+arch=$1
+elf=$2
+shift 2
+[[ -f $elf ]] || { echo "$0: no such file: $elf" >&2; exit 2; }
+limit=${QEMU_TIMEOUT:-30}
+
+case $arch in
+riscv64)
+    cmd=(qemu-system-riscv64 -machine virt -bios default -m 128M -display none
+        -serial stdio -monitor none -kernel "$elf")
+    ;;
+x86_64)
+    cmd=(qemu-system-x86_64 -accel tcg -machine q35 -m 128M -display none -serial stdio
+        -monitor none -nic none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
+        -kernel "$elf")
+    ;;
+*)
+    echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2
+    exit 2
+    ;;
+esac
+
+# No stdin for QEMU: the harness runs unattended.
+exec timeout --kill-after=5 "$limit" "${cmd[@]}" "$@" </dev/null

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds every kernel example (examples/*/ whose Cargo.toml uses ../kernel_build.rs) for each
+# architecture in release mode, runs it under QEMU with a timeout and prints one line per run:
+#   PASS|FAIL <example> <arch> (exit N, Xs)
+# A run passes only with BOTH the expected exit status (riscv64: 0, x86_64: 33) AND a line
+# `PASS <example>` on the serial output. Ends with `N passed, M failed`; exits 1 if any failed.
+# Usage: scripts/test_examples.sh [riscv64] [x86_64]      (default: both)
+# Environment: EXAMPLE_TIMEOUT (seconds per run, default 30), CARGO_TARGET_DIR.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 2
+archs=("$@")
+[[ ${#archs[@]} -eq 0 ]] && archs=(riscv64 x86_64)
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+limit=${EXAMPLE_TIMEOUT:-30}
+passed=0
+failed=0
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+triple_of() {
+    case $1 in
+    riscv64) echo riscv64gc-unknown-none-elf ;;
+    x86_64) echo x86_64-unknown-none ;;
+    *) return 1 ;;
+    esac
+}
+
+expected_exit() {
+    case $1 in
+    riscv64) echo 0 ;;
+    x86_64) echo 33 ;;
+    esac
+}
+
+report() { # verdict example arch detail log
+    echo "$1 $2 $3 ($4)"
+    if [[ $1 == FAIL && -s $5 ]]; then
+        tail -n 15 "$5" | sed 's/^/    | /'
+    fi
+    if [[ $1 == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+}
+
+examples=()
+for manifest in examples/*/Cargo.toml; do
+    grep -q 'kernel_build.rs' "$manifest" && examples+=("$(dirname "$manifest")")
+done
+
+for arch in "${archs[@]}"; do
+    if ! triple=$(triple_of "$arch"); then
+        echo "unknown arch '$arch' (riscv64 or x86_64)" >&2
+        exit 2
+    fi
+    for dir in "${examples[@]}"; do
+        name=$(basename "$dir")
+        pkg=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1)
+        log="$work/$name-$arch.log"
+        if ! cargo build --quiet -p "$pkg" --target "$triple" --release >"$log" 2>&1; then
+            report FAIL "$name" "$arch" "build failed" "$log"
+            continue
+        fi
+        elf="$target_dir/$triple/release/$pkg"
+        start=$(date +%s%N)
+        QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$elf" >"$log" 2>&1
+        status=$?
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+        if [[ $status -eq $(expected_exit "$arch") ]] && tr -d '\r' <"$log" | grep -qx "PASS $name"; then
+            report PASS "$name" "$arch" "exit $status, $took" "$log"
+        else
+            [[ $status -eq 124 ]] && took="$took, timed out"
+            report FAIL "$name" "$arch" "exit $status, $took" "$log"
+        fi
+    done
+done
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
