@@ -30,41 +30,82 @@ impl<PTE: GenericPTE> Splits<PTE> {
     }
 }
 
-/// Memoizes [`GenericPTE::set_flags`] per attribute pattern. Encoding flags
-/// is the costly part of changing an entry, and the entries of one range
-/// almost always share their attribute bits, so it runs once per pattern and
-/// every other entry costs two `set_paddr`. Relies on the `GenericPTE`
-/// contract: `set_flags` keeps the physical address and `set_paddr` keeps
-/// everything else, so the result depends only on the non-address bits.
-struct FlagCache<PTE: GenericPTE> {
-    key: Option<(usize, MappingFlags, bool)>,
-    result: Option<PTE>,
+/// Memoizes the flag encoding and decoding of entries. Converting between
+/// [`MappingFlags`] and hardware bits is the costly part of writing an entry,
+/// and the entries of one range almost always share their attribute bits, so
+/// the conversion runs once per pattern and every other entry costs a couple
+/// of `set_paddr`. Relies on the `GenericPTE` contract: `set_flags` keeps the
+/// physical address and `set_paddr` keeps everything else, so results depend
+/// only on the non-address bits.
+struct PteCache<PTE: GenericPTE> {
+    /// (attribute bits, flags, huge) -> attribute bits after `set_flags`.
+    set: Option<(usize, MappingFlags, bool, PTE)>,
+    /// (flags, huge) -> `new_page(0, flags, huge)`.
+    new: Option<(MappingFlags, bool, PTE)>,
+    /// attribute bits -> `flags()`.
+    get: Option<(usize, MappingFlags)>,
 }
 
-impl<PTE: GenericPTE> FlagCache<PTE> {
+impl<PTE: GenericPTE> PteCache<PTE> {
     fn new() -> Self {
         Self {
-            key: None,
-            result: None,
+            set: None,
+            new: None,
+            get: None,
         }
     }
 
     #[inline(always)]
+    fn attr(e: &PTE) -> PTE {
+        let mut a = *e;
+        a.set_paddr(PhysAddr::from_usize(0));
+        a
+    }
+
+    /// `e.set_flags(flags, huge)`.
+    #[inline(always)]
     fn set_flags(&mut self, e: &mut PTE, flags: MappingFlags, huge: bool) {
-        let mut attr = *e;
-        attr.set_paddr(PhysAddr::from_usize(0));
-        let key = Some((attr.bits(), flags, huge));
-        let mut new = match self.result {
-            Some(r) if self.key == key => r,
+        let mut attr = Self::attr(e);
+        let key = attr.bits();
+        let mut new = match self.set {
+            Some((k, f, h, r)) if (k, f, h) == (key, flags, huge) => r,
             _ => {
                 attr.set_flags(flags, huge);
-                self.key = key;
-                self.result = Some(attr);
+                self.set = Some((key, flags, huge, attr));
                 attr
             }
         };
         new.set_paddr(e.paddr());
         *e = new;
+    }
+
+    /// `PTE::new_page(paddr, flags, huge)`.
+    #[inline(always)]
+    fn new_page(&mut self, paddr: PhysAddr, flags: MappingFlags, huge: bool) -> PTE {
+        let mut new = match self.new {
+            Some((f, h, r)) if (f, h) == (flags, huge) => r,
+            _ => {
+                let r = PTE::new_page(PhysAddr::from_usize(0), flags, huge);
+                self.new = Some((flags, huge, r));
+                r
+            }
+        };
+        new.set_paddr(paddr);
+        new
+    }
+
+    /// `e.flags()`.
+    #[inline(always)]
+    fn flags(&mut self, e: &PTE) -> MappingFlags {
+        let key = Self::attr(e).bits();
+        match self.get {
+            Some((k, f)) if k == key => f,
+            _ => {
+                let f = e.flags();
+                self.get = Some((key, f));
+                f
+            }
+        }
     }
 }
 
@@ -268,7 +309,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
         self.split_range(lo, hi)?;
         let mut batch = FlushBatch::new();
-        let mut cache = FlagCache::new();
+        let mut cache = PteCache::new();
         let mut update = |e: &mut PTE, level: usize| cache.set_flags(e, flags, level > 0);
         // SAFETY: the range is checked and no leaf straddles its ends.
         unsafe {
@@ -342,6 +383,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 lo,
                 hi,
                 &mut f,
+                &mut PteCache::new(),
                 &mut batch,
             );
             Ok(batch)
@@ -604,6 +646,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             PageSize,
             MappingFlags,
         ) -> (MappingFlags, MappingFlags),
+        cache: &mut PteCache<PTE>,
         batch: &mut FlushBatch<M>,
     ) {
         let bs = block(level);
@@ -626,17 +669,20 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                             lo.max(t),
                             hi.min(t + bs),
                             f,
+                            cache,
                             batch,
                         )
                     };
                 }
             } else {
                 let huge = level > 0;
+                let flags = cache.flags(&e);
                 let (src_flags, dst_flags) =
-                    f(Self::sext(t).into(), e.paddr(), leaf_size(level), e.flags());
+                    f(Self::sext(t).into(), e.paddr(), leaf_size(level), flags);
                 if d.is_unused() {
+                    let new = cache.new_page(e.paddr(), dst_flags, huge);
                     // SAFETY: as above.
-                    unsafe { set(dst, idx, PTE::new_page(e.paddr(), dst_flags, huge)) };
+                    unsafe { set(dst, idx, new) };
                 } else {
                     // Only an empty table directly below dst's root can be
                     // here (level == ROOT): fill it with next-smaller leaves.
@@ -645,11 +691,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     for k in 0..ENTRIES {
                         let pa = PhysAddr::from_usize(base + k * block(level - 1));
                         // SAFETY: the child is a live, empty table of dst.
-                        unsafe { set(child, k, PTE::new_page(pa, dst_flags, level > 1)) };
+                        unsafe { set(child, k, cache.new_page(pa, dst_flags, level > 1)) };
                     }
                 }
                 let mut n = e;
-                n.set_flags(src_flags, huge);
+                cache.set_flags(&mut n, src_flags, huge);
                 if n.bits() != e.bits() {
                     // SAFETY: as above.
                     unsafe { set(src, idx, n) };

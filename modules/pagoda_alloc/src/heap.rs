@@ -9,7 +9,7 @@ use talc::base::Talc;
 use talc::base::binning::Binning;
 use talc::source::Source;
 
-use crate::global::{alloc_frames, phys_to_virt};
+use crate::global::{alloc_frames, dealloc_frames, phys_to_virt};
 
 /// Smallest chunk the heap takes from the frame allocator at a time.
 const GROW_MIN: usize = 256 * 1024;
@@ -61,7 +61,11 @@ unsafe impl Source for FrameSource {
             // SAFETY: as above; a fresh region that nothing else references.
             _ => unsafe { talc.claim(base, bytes) },
         };
-        let new_end = new_end.ok_or(())?;
+        let Some(new_end) = new_end else {
+            // Too small for talc's metadata (cannot happen with GROW_MIN): give them back.
+            let _ = dealloc_frames(paddr, bytes / PAGE_SIZE_4K);
+            return Err(());
+        };
         talc.source.heap_end = new_end.as_ptr() as usize;
         talc.source.claimed += bytes;
         Ok(())

@@ -45,6 +45,7 @@ __pagoda_trap_entry:
     .irp n, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd x\n, \n*8(sp)
     .endr
+    sd zero, 0(sp)
     addi t0, sp, {tf_size}
     sd t0, 2*8(sp)
     csrr t0, sepc
@@ -78,6 +79,7 @@ __pagoda_trap_entry:
     .irp n, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd x\n, \n*8(sp)
     .endr
+    sd zero, 0(sp)
     csrr t0, sscratch
     sd t0, 2*8(sp)
     csrw sscratch, zero
