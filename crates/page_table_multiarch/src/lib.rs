@@ -6,10 +6,13 @@
 extern crate std;
 
 mod arch;
+mod cache;
+mod clone;
 mod flush;
 pub mod frame;
 mod iter;
 mod region;
+mod share;
 mod table;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

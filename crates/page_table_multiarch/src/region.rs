@@ -8,6 +8,7 @@
 
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
+use crate::cache::BitsCache;
 use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty};
 use crate::{
     FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingError, PagingHandler,
@@ -16,7 +17,7 @@ use crate::{
 
 /// Undo log of the huge-page splits made before a range operation (at most
 /// two per boundary: 1G → 2M → 4K).
-struct Splits<PTE: GenericPTE> {
+pub(crate) struct Splits<PTE: GenericPTE> {
     items: [Option<(*mut PTE, usize, PTE, PhysAddr)>; 4],
     len: usize,
 }
@@ -26,85 +27,6 @@ impl<PTE: GenericPTE> Splits<PTE> {
         Self {
             items: [None; 4],
             len: 0,
-        }
-    }
-}
-
-/// Memoizes the flag encoding and decoding of entries. Converting between
-/// [`MappingFlags`] and hardware bits is the costly part of writing an entry,
-/// and the entries of one range almost always share their attribute bits, so
-/// the conversion runs once per pattern and every other entry costs a couple
-/// of `set_paddr`. Relies on the `GenericPTE` contract: `set_flags` keeps the
-/// physical address and `set_paddr` keeps everything else, so results depend
-/// only on the non-address bits.
-struct PteCache<PTE: GenericPTE> {
-    /// (attribute bits, flags, huge) -> attribute bits after `set_flags`.
-    set: Option<(usize, MappingFlags, bool, PTE)>,
-    /// (flags, huge) -> `new_page(0, flags, huge)`.
-    new: Option<(MappingFlags, bool, PTE)>,
-    /// attribute bits -> `flags()`.
-    get: Option<(usize, MappingFlags)>,
-}
-
-impl<PTE: GenericPTE> PteCache<PTE> {
-    fn new() -> Self {
-        Self {
-            set: None,
-            new: None,
-            get: None,
-        }
-    }
-
-    #[inline(always)]
-    fn attr(e: &PTE) -> PTE {
-        let mut a = *e;
-        a.set_paddr(PhysAddr::from_usize(0));
-        a
-    }
-
-    /// `e.set_flags(flags, huge)`.
-    #[inline(always)]
-    fn set_flags(&mut self, e: &mut PTE, flags: MappingFlags, huge: bool) {
-        let mut attr = Self::attr(e);
-        let key = attr.bits();
-        let mut new = match self.set {
-            Some((k, f, h, r)) if (k, f, h) == (key, flags, huge) => r,
-            _ => {
-                attr.set_flags(flags, huge);
-                self.set = Some((key, flags, huge, attr));
-                attr
-            }
-        };
-        new.set_paddr(e.paddr());
-        *e = new;
-    }
-
-    /// `PTE::new_page(paddr, flags, huge)`.
-    #[inline(always)]
-    fn new_page(&mut self, paddr: PhysAddr, flags: MappingFlags, huge: bool) -> PTE {
-        let mut new = match self.new {
-            Some((f, h, r)) if (f, h) == (flags, huge) => r,
-            _ => {
-                let r = PTE::new_page(PhysAddr::from_usize(0), flags, huge);
-                self.new = Some((flags, huge, r));
-                r
-            }
-        };
-        new.set_paddr(paddr);
-        new
-    }
-
-    /// `e.flags()`.
-    #[inline(always)]
-    fn flags(&mut self, e: &PTE) -> MappingFlags {
-        let key = Self::attr(e).bits();
-        match self.get {
-            Some((k, f)) if k == key => f,
-            _ => {
-                let f = e.flags();
-                self.get = Some((key, f));
-                f
-            }
         }
     }
 }
@@ -173,6 +95,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             let mut pte = PTE::new_page(PhysAddr::from_usize(pa), flags, level > 0);
             let mut pa = pa;
             let mut idx = index(t, level);
+            let mut full = batch.is_full_flush();
             loop {
                 // SAFETY: `table` is live; idx < ENTRIES.
                 let e = unsafe { get(table, idx) };
@@ -187,7 +110,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 pte.set_paddr(PhysAddr::from_usize(pa));
                 // SAFETY: as above.
                 unsafe { set(table, idx, pte) };
-                batch.push(Self::sext(t));
+                if !full {
+                    batch.push(Self::sext(t));
+                    full = batch.is_full_flush();
+                }
                 t += bs;
                 idx += 1;
                 if idx == ENTRIES || hi - t < bs {
@@ -263,8 +189,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// [`unmap_region`](Self::unmap_region) that reports every removed leaf
-    /// as `f(vaddr, paddr, size, flags)` (e.g. to free the frames after the
-    /// flush). Empty flags mean a reserved (`PROT_NONE`) entry.
+    /// as `f(vaddr, paddr, size, flags)`. Empty flags mean a reserved
+    /// (`PROT_NONE`) entry. Collect the frames and free them only after the
+    /// returned batch was flushed: until then a CPU may still reach them.
     ///
     /// # Errors
     /// As for [`unmap_region`](Self::unmap_region); `f` is not called on error.
@@ -309,91 +236,25 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
         self.split_range(lo, hi)?;
         let mut batch = FlushBatch::new();
-        let mut cache = PteCache::new();
-        let mut update = |e: &mut PTE, level: usize| cache.set_flags(e, flags, level > 0);
         // SAFETY: the range is checked and no leaf straddles its ends.
         unsafe {
-            Self::update_rec(
+            Self::protect_rec(
                 self.root_table(),
                 Self::ROOT,
                 lo,
                 hi,
-                &mut update,
+                flags,
+                &mut BitsCache::new(),
                 &mut batch,
             )
         };
         Ok(batch)
     }
 
-    /// Copies the leaf mappings of `[start, start + size)` into `dst` (which
-    /// must have nothing mapped there), keeping huge pages, e.g. for fork.
-    ///
-    /// For each leaf, `f(vaddr, paddr, size, flags)` returns `(new flags of
-    /// this table's entry, flags of dst's entry)` — for copy-on-write, both
-    /// read-only with [`MappingFlags::COW`]. Huge pages straddling the range
-    /// ends are split in this table first. The returned batch flushes this
-    /// table's changed entries (dst is normally not active).
-    ///
-    /// # Errors
-    /// `InvalidAddress`/`NotAligned` (bad range, or it touches top-level
-    /// entries shared with [`copy_from`](Self::copy_from) in either table),
-    /// `AlreadyMapped` (dst has a mapping in the range), `NoMemory` (both
-    /// tables are left unchanged; `f` has not been called).
-    pub fn clone_range_into(
-        &mut self,
-        dst: &mut Self,
-        start: M::VirtAddr,
-        size: usize,
-        mut f: impl FnMut(M::VirtAddr, PhysAddr, PageSize, MappingFlags) -> (MappingFlags, MappingFlags),
-    ) -> PagingResult<FlushBatch<M>> {
-        let (lo, hi) = Self::check_range(start.into(), size)?;
-        if self.any_shared(lo, hi) || dst.any_shared(lo, hi) {
-            return Err(PagingError::InvalidAddress);
-        }
-        // SAFETY: the range is checked; both tables are distinct and live.
-        unsafe {
-            if Self::has_leaf(dst.root_table(), Self::ROOT, lo, hi) {
-                return Err(PagingError::AlreadyMapped);
-            }
-            let fresh = dst.unused_slots(lo, hi);
-            let log = self.split_range(lo, hi)?;
-            if let Err(e) =
-                Self::prealloc_rec(self.root_table(), dst.root_table(), Self::ROOT, lo, hi)
-            {
-                // dst has no leaves in the range: this only frees new tables.
-                let mut unused = FlushBatch::new();
-                Self::unmap_rec(
-                    dst.root_table(),
-                    Self::ROOT,
-                    lo,
-                    hi,
-                    &mut |_, _, _| {},
-                    &mut unused,
-                );
-                dst.free_fresh_slots(&fresh);
-                unused.ignore();
-                self.undo_splits(log);
-                return Err(e);
-            }
-            let mut batch = FlushBatch::new();
-            Self::clone_rec(
-                self.root_table(),
-                dst.root_table(),
-                Self::ROOT,
-                lo,
-                hi,
-                &mut f,
-                &mut PteCache::new(),
-                &mut batch,
-            );
-            Ok(batch)
-        }
-    }
-
     // ---- splitting -------------------------------------------------------------
 
     /// Splits the huge pages straddling `lo` or `hi`; all or nothing.
-    fn split_range(&mut self, lo: usize, hi: usize) -> PagingResult<Splits<PTE>> {
+    pub(crate) fn split_range(&mut self, lo: usize, hi: usize) -> PagingResult<Splits<PTE>> {
         let mut log = Splits::new();
         // SAFETY: `lo`/`hi` are checked truncated addresses.
         let res = unsafe {
@@ -460,7 +321,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     ///
     /// # Safety
     /// `log` lists splits of this table with nothing changed since.
-    unsafe fn undo_splits(&mut self, log: Splits<PTE>) {
+    pub(crate) unsafe fn undo_splits(&mut self, log: Splits<PTE>) {
         for &(table, idx, e, pa) in log.items[..log.len].iter().rev().flatten() {
             // SAFETY: the entry still points to the table made by the split.
             unsafe { set(table, idx, e) };
@@ -476,7 +337,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     ///
     /// # Safety
     /// `table` is live, `[lo, hi)` lies in its span, no leaf straddles `lo`/`hi`.
-    unsafe fn unmap_rec(
+    pub(crate) unsafe fn unmap_rec(
         table: *mut PTE,
         level: usize,
         lo: usize,
@@ -484,6 +345,26 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         f: &mut impl FnMut(usize, &PTE, usize),
         batch: &mut FlushBatch<M>,
     ) -> usize {
+        if level == 0 {
+            // The hot loop: one pass over a leaf table.
+            let (mut t, mut done, mut full) = (lo, 0, batch.is_full_flush());
+            for idx in index(lo, 0)..=index(hi - 1, 0) {
+                // SAFETY: `table` is live; idx < ENTRIES.
+                let e = unsafe { get(table, idx) };
+                if !e.is_unused() {
+                    f(t, &e, 0);
+                    // SAFETY: as above.
+                    unsafe { clear(table, idx) };
+                    if !full {
+                        batch.push(Self::sext(t));
+                        full = batch.is_full_flush();
+                    }
+                    done += PAGE_SIZE_4K;
+                }
+                t += PAGE_SIZE_4K;
+            }
+            return done;
+        }
         let bs = block(level);
         let mut t = lo & !(bs - 1);
         let mut done = 0;
@@ -518,19 +399,52 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         done
     }
 
-    /// Applies `update(entry, level)` to the leaves in `[lo, hi)` below
-    /// `table`, recording the entries that changed.
+    /// Sets `flags` on the leaves in `[lo, hi)` below `table`, recording the
+    /// entries that changed.
     ///
     /// # Safety
     /// As for [`unmap_rec`](Self::unmap_rec).
-    unsafe fn update_rec(
+    unsafe fn protect_rec(
         table: *mut PTE,
         level: usize,
         lo: usize,
         hi: usize,
-        update: &mut impl FnMut(&mut PTE, usize),
+        flags: MappingFlags,
+        cache: &mut BitsCache,
         batch: &mut FlushBatch<M>,
     ) {
+        if level == 0 {
+            // The hot loop: one pass over a leaf table on raw bits, state in
+            // locals.
+            let (mut c, mut full) = (*cache, batch.is_full_flush());
+            let raw = table.cast::<u64>();
+            let mut t = lo;
+            for idx in index(lo, 0)..=index(hi - 1, 0) {
+                // SAFETY: `table` is live; idx < ENTRIES; a PTE is its raw bits.
+                let bits = unsafe { raw.add(idx).read() } as usize;
+                if bits != 0 {
+                    let new = if c.learned && bits & !c.mask == c.key {
+                        (bits & c.mask) | c.result
+                    } else {
+                        // SAFETY: as above.
+                        let e = unsafe { get(table, idx) };
+                        debug_assert_eq!(e.bits(), bits, "PTE representation is not its bits");
+                        c.apply(&e, Self::PA_ALL, flags, false)
+                    };
+                    if new != bits {
+                        // SAFETY: as above.
+                        unsafe { raw.add(idx).write_volatile(new as u64) };
+                        if !full {
+                            batch.push(Self::sext(t));
+                            full = batch.is_full_flush();
+                        }
+                    }
+                }
+                t += PAGE_SIZE_4K;
+            }
+            *cache = c;
+            return;
+        }
         let bs = block(level);
         let mut t = lo & !(bs - 1);
         for idx in index(lo, level)..=index(hi - 1, level) {
@@ -539,167 +453,17 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             if !e.is_unused() {
                 if Self::is_table(&e, level) {
                     let child = Self::table_of(e.paddr());
+                    let (clo, chi) = (lo.max(t), hi.min(t + bs));
                     // SAFETY: the child covers [t, t + bs).
-                    unsafe {
-                        Self::update_rec(child, level - 1, lo.max(t), hi.min(t + bs), update, batch)
-                    };
+                    unsafe { Self::protect_rec(child, level - 1, clo, chi, flags, cache, batch) };
                 } else {
                     let mut n = e;
-                    update(&mut n, level);
+                    n.set_flags(flags, true);
                     if n.bits() != e.bits() {
                         // SAFETY: as above.
                         unsafe { set(table, idx, n) };
                         batch.push(Self::sext(t));
                     }
-                }
-            }
-            t += bs;
-        }
-    }
-
-    /// Whether a leaf (present or reserved) lies in `[lo, hi)` below `table`.
-    ///
-    /// # Safety
-    /// `table` is live and `[lo, hi)` lies in its span.
-    unsafe fn has_leaf(table: *mut PTE, level: usize, lo: usize, hi: usize) -> bool {
-        let bs = block(level);
-        let mut t = lo & !(bs - 1);
-        for idx in index(lo, level)..=index(hi - 1, level) {
-            // SAFETY: `table` is live; idx < ENTRIES.
-            let e = unsafe { get(table, idx) };
-            if !e.is_unused() {
-                if !Self::is_table(&e, level) {
-                    return true;
-                }
-                let child = Self::table_of(e.paddr());
-                // SAFETY: the child covers [t, t + bs).
-                if unsafe { Self::has_leaf(child, level - 1, lo.max(t), hi.min(t + bs)) } {
-                    return true;
-                }
-            }
-            t += bs;
-        }
-        false
-    }
-
-    /// Creates in `dst` every table that `clone_rec` will need for the leaves
-    /// of `src` in `[lo, hi)`.
-    ///
-    /// # Safety
-    /// `src`/`dst` are live tables of `level` covering the same span; dst
-    /// has no leaves in `[lo, hi)`.
-    unsafe fn prealloc_rec(
-        src: *mut PTE,
-        dst: *mut PTE,
-        level: usize,
-        lo: usize,
-        hi: usize,
-    ) -> PagingResult {
-        if level == 0 {
-            return Ok(());
-        }
-        let bs = block(level);
-        let mut t = lo & !(bs - 1);
-        for idx in index(lo, level)..=index(hi - 1, level) {
-            // SAFETY: both tables are live; idx < ENTRIES.
-            let (e, d) = unsafe { (get(src, idx), get(dst, idx)) };
-            if Self::is_table(&e, level) {
-                let (clo, chi) = (lo.max(t), hi.min(t + bs));
-                let schild = Self::table_of(e.paddr());
-                let full = clo == t && chi == t + bs;
-                // SAFETY: the child covers [t, t + bs).
-                if full || unsafe { Self::has_leaf(schild, level - 1, clo, chi) } {
-                    let dchild = if d.is_unused() {
-                        let pa = Self::alloc_table()?;
-                        // SAFETY: as above.
-                        unsafe { set(dst, idx, PTE::new_table(pa)) };
-                        Self::table_of(pa)
-                    } else if Self::is_table(&d, level) {
-                        Self::table_of(d.paddr())
-                    } else {
-                        return Err(PagingError::AlreadyMapped);
-                    };
-                    // SAFETY: both children cover [t, t + bs).
-                    unsafe { Self::prealloc_rec(schild, dchild, level - 1, clo, chi)? };
-                }
-            }
-            t += bs;
-        }
-        Ok(())
-    }
-
-    /// Copies the leaves of `src` in `[lo, hi)` into `dst` and updates the
-    /// source flags, as chosen by `f`.
-    ///
-    /// # Safety
-    /// As for [`prealloc_rec`](Self::prealloc_rec), after it succeeded; no
-    /// leaf of src straddles `lo`/`hi`.
-    unsafe fn clone_rec(
-        src: *mut PTE,
-        dst: *mut PTE,
-        level: usize,
-        lo: usize,
-        hi: usize,
-        f: &mut impl FnMut(
-            M::VirtAddr,
-            PhysAddr,
-            PageSize,
-            MappingFlags,
-        ) -> (MappingFlags, MappingFlags),
-        cache: &mut PteCache<PTE>,
-        batch: &mut FlushBatch<M>,
-    ) {
-        let bs = block(level);
-        let mut t = lo & !(bs - 1);
-        for idx in index(lo, level)..=index(hi - 1, level) {
-            // SAFETY: both tables are live; idx < ENTRIES.
-            let (e, d) = unsafe { (get(src, idx), get(dst, idx)) };
-            if e.is_unused() {
-                // nothing to copy
-            } else if Self::is_table(&e, level) {
-                // No dst table means prealloc found no leaf below.
-                if Self::is_table(&d, level) {
-                    let (schild, dchild) = (Self::table_of(e.paddr()), Self::table_of(d.paddr()));
-                    // SAFETY: both children cover [t, t + bs).
-                    unsafe {
-                        Self::clone_rec(
-                            schild,
-                            dchild,
-                            level - 1,
-                            lo.max(t),
-                            hi.min(t + bs),
-                            f,
-                            cache,
-                            batch,
-                        )
-                    };
-                }
-            } else {
-                let huge = level > 0;
-                let flags = cache.flags(&e);
-                let (src_flags, dst_flags) =
-                    f(Self::sext(t).into(), e.paddr(), leaf_size(level), flags);
-                if d.is_unused() {
-                    let new = cache.new_page(e.paddr(), dst_flags, huge);
-                    // SAFETY: as above.
-                    unsafe { set(dst, idx, new) };
-                } else {
-                    // Only an empty table directly below dst's root can be
-                    // here (level == ROOT): fill it with next-smaller leaves.
-                    let child = Self::table_of(d.paddr());
-                    let base = e.paddr().as_usize();
-                    for k in 0..ENTRIES {
-                        let pa = PhysAddr::from_usize(base + k * block(level - 1));
-                        // SAFETY: the child is a live, empty table of dst.
-                        unsafe { set(child, k, cache.new_page(pa, dst_flags, level > 1)) };
-                    }
-                }
-                let mut n = e;
-                cache.set_flags(&mut n, src_flags, huge);
-                if n.bits() != e.bits() {
-                    // SAFETY: as above.
-                    unsafe { set(src, idx, n) };
-                    batch.push(Self::sext(t));
                 }
             }
             t += bs;

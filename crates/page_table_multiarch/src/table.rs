@@ -20,8 +20,8 @@ use core::ptr;
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
 use crate::{
-    FlushBatch, GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData,
-    PagingResult, TlbFlush,
+    GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData, PagingResult,
+    TlbFlush,
 };
 
 /// Entries per table (4K tables of 8-byte entries).
@@ -116,13 +116,13 @@ pub enum OnPresent {
 /// table: `M` gives the paging mode, `PTE` the entry format, `H` the frames.
 ///
 /// Every operation that changes a translation returns a `#[must_use]`
-/// [`TlbFlush`] or [`FlushBatch`]. Every failing operation leaves the table
+/// [`TlbFlush`] or [`FlushBatch`](crate::FlushBatch). Every failing operation leaves the table
 /// unchanged. Dropping the table frees every table frame it owns (never the
 /// mapped frames, never tables shared through [`copy_from`](Self::copy_from)).
 pub struct PageTable64<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> {
-    root: PhysAddr,
+    pub(crate) root: PhysAddr,
     /// Top-level slots whose table is borrowed from another page table.
-    shared: [u64; ENTRIES / 64],
+    pub(crate) shared: [u64; ENTRIES / 64],
     _phantom: Marker<M, PTE, H>,
 }
 
@@ -143,6 +143,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// Size of the truncated address space (`2^VA_MAX_BITS`).
     pub(crate) const SPACE: usize = 1 << M::VA_MAX_BITS;
     const PA_LIMIT: usize = 1 << M::PA_MAX_BITS;
+    /// The highest frame address (every address bit set).
+    pub(crate) const PA_ALL: usize = Self::PA_LIMIT - PAGE_SIZE_4K;
     const CHECKS: () = assert!(
         M::LEVELS >= 2
             && M::LEVELS <= MAX_LEVELS
@@ -269,42 +271,6 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// Whether the top-level slots covering truncated `[lo, hi)` include a shared one.
     pub(crate) fn any_shared(&self, lo: usize, hi: usize) -> bool {
         (index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT)).any(|i| self.is_shared(i))
-    }
-
-    /// The top-level slots of truncated `[lo, hi)` that are unused now.
-    pub(crate) fn unused_slots(&self, lo: usize, hi: usize) -> [u64; ENTRIES / 64] {
-        let mut fresh = [0; ENTRIES / 64];
-        let root = self.root_table();
-        for i in index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT) {
-            // SAFETY: the root is live; i < ENTRIES.
-            if unsafe { get(root, i) }.is_unused() {
-                fresh[i / 64] |= 1 << (i % 64);
-            }
-        }
-        fresh
-    }
-
-    /// After a failed operation was undone, frees the (empty) tables it
-    /// created directly below the root in the `fresh` slots, so the table is
-    /// exactly as before. Returns whether a table was freed.
-    ///
-    /// # Safety
-    /// Nothing is mapped below the `fresh` slots.
-    pub(crate) unsafe fn free_fresh_slots(&mut self, fresh: &[u64; ENTRIES / 64]) -> bool {
-        let root = self.root_table();
-        let mut freed = false;
-        for i in (0..ENTRIES).filter(|i| fresh[i / 64] & (1 << (i % 64)) != 0) {
-            // SAFETY: the root is live; the child is an owned, empty table.
-            unsafe {
-                let e = get(root, i);
-                if Self::is_table(&e, Self::ROOT) && table_is_empty(Self::table_of(e.paddr())) {
-                    clear(root, i);
-                    H::dealloc_frame(e.paddr());
-                    freed = true;
-                }
-            }
-        }
-        freed
     }
 
     // ---- core walk ---------------------------------------------------------
@@ -574,99 +540,5 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let off = t & (block(leaf.level) - 1);
         let pa = PhysAddr::from_usize(e.paddr().as_usize() + off);
         Ok((pa, e.flags(), leaf_size(leaf.level)))
-    }
-
-    // ---- sharing -------------------------------------------------------------
-
-    /// Shares `other`'s top-level entries covering `[start, start + size)`
-    /// (e.g. the kernel half in every user table). The shared tables stay
-    /// owned by `other`: this table never frees them, and `other` keeps its
-    /// tables directly below the root until it is dropped, so it must outlive
-    /// the borrowers (a kernel table is usually `'static`). Mappings changed
-    /// through either table are seen by both.
-    ///
-    /// Slots that `other` does not use become unused here; slots already
-    /// shared are replaced (the batch is then a full flush).
-    ///
-    /// # Errors
-    /// `NotAligned` (start or size not a multiple of a top-level entry's
-    /// span), `InvalidAddress`, `AlreadyMapped` (this table owns mappings in
-    /// a slot of the range).
-    pub fn copy_from(
-        &mut self,
-        other: &Self,
-        start: M::VirtAddr,
-        size: usize,
-    ) -> PagingResult<FlushBatch<M>> {
-        let (lo, hi) = Self::check_range(start.into(), size)?;
-        let top = block(Self::ROOT);
-        if lo % top != 0 || hi % top != 0 {
-            return Err(PagingError::NotAligned);
-        }
-        let slots = index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT);
-        let (mine, theirs) = (self.root_table(), other.root_table());
-        // SAFETY: both roots are live tables; indices < ENTRIES.
-        unsafe {
-            if slots
-                .clone()
-                .any(|i| !self.is_shared(i) && !get(mine, i).is_unused())
-            {
-                return Err(PagingError::AlreadyMapped);
-            }
-            let mut batch = FlushBatch::new();
-            for i in slots {
-                if !get(mine, i).is_unused() {
-                    batch.add_all();
-                }
-                let e = get(theirs, i);
-                set(mine, i, e);
-                // Only tables are borrowed; a copied leaf is an ordinary entry.
-                let bit = 1 << (i % 64);
-                if Self::is_table(&e, Self::ROOT) {
-                    self.shared[i / 64] |= bit;
-                } else {
-                    self.shared[i / 64] &= !bit;
-                }
-            }
-            Ok(batch)
-        }
-    }
-
-    /// Frees `table` (at `level`) and every table below it.
-    ///
-    /// # Safety
-    /// `pa` is an owned table of this page table, unreachable afterwards.
-    unsafe fn free_tree(pa: PhysAddr, level: usize) {
-        if level > 0 {
-            let table = Self::table_of(pa);
-            for i in 0..ENTRIES {
-                // SAFETY: `table` is live until freed below.
-                let e = unsafe { get(table, i) };
-                if Self::is_table(&e, level) {
-                    // SAFETY: the child is owned and only reachable from here.
-                    unsafe { Self::free_tree(e.paddr(), level - 1) };
-                }
-            }
-        }
-        H::dealloc_frame(pa);
-    }
-}
-
-impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<M, PTE, H> {
-    fn drop(&mut self) {
-        let root = self.root_table();
-        for i in 0..ENTRIES {
-            if self.is_shared(i) {
-                continue;
-            }
-            // SAFETY: the root is live; owned children are freed exactly once.
-            unsafe {
-                let e = get(root, i);
-                if Self::is_table(&e, Self::ROOT) {
-                    Self::free_tree(e.paddr(), Self::ROOT - 1);
-                }
-            }
-        }
-        H::dealloc_frame(self.root);
     }
 }

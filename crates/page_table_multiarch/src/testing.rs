@@ -44,9 +44,10 @@ const CHUNK_BYTES: usize = CHUNK_FRAMES * PAGE_SIZE_4K;
 const MAX_CHUNKS: usize = 1024;
 /// Frames one thread's arena can hold (2 GiB; memory is taken 2 MiB at a time).
 pub const ARENA_MAX_FRAMES: usize = CHUNK_FRAMES * MAX_CHUNKS;
-/// Byte a freshly allocated frame is filled with (catches missing zeroing).
+/// Byte a freshly allocated frame is filled with in debug builds (catches
+/// missing zeroing).
 pub const ALLOC_POISON: u8 = 0xa5;
-/// Byte a freed frame is filled with (catches use after free).
+/// Byte a freed frame is filled with in debug builds (catches use after free).
 pub const FREE_POISON: u8 = 0x5a;
 
 struct State {
@@ -72,6 +73,7 @@ impl State {
         }
     }
 
+    #[cfg(debug_assertions)]
     fn frame_ptr(&self, n: usize) -> *mut u8 {
         // SAFETY: frame `n` lies in an allocated chunk of CHUNK_BYTES.
         unsafe { self.chunks[n / CHUNK_FRAMES].add((n % CHUNK_FRAMES) * PAGE_SIZE_4K) }
@@ -103,10 +105,11 @@ std::thread_local! {
 /// are [`ARENA_PHYS_BASE`] + offset into the arena, and
 /// [`phys_to_virt`](PagingHandler::phys_to_virt) returns real pointers.
 ///
-/// It counts live frames, fills new frames with [`ALLOC_POISON`] and freed
-/// ones with [`FREE_POISON`], and **panics** on a double free, on freeing an
-/// address it never handed out, and (in debug builds) on `phys_to_virt` of a
-/// frame that is not allocated. Frames must be freed on the thread that
+/// It counts live frames and **panics** on a double free and on freeing an
+/// address it never handed out. In debug builds (where tests run) it also
+/// fills new frames with [`ALLOC_POISON`] and freed ones with
+/// [`FREE_POISON`], and panics on `phys_to_virt` of a frame that is not
+/// allocated; release builds (benchmarks) skip these costs. Frames must be freed on the thread that
 /// allocated them. Test-only: never use it in a kernel.
 #[derive(Debug, Clone, Copy)]
 pub struct CountingHandler;
@@ -199,8 +202,11 @@ unsafe impl PagingHandler for CountingHandler {
             };
             s.allocated[n] = true;
             s.live += 1;
+            #[cfg(debug_assertions)]
             // SAFETY: frame `n` is inside an allocated chunk.
-            unsafe { core::ptr::write_bytes(s.frame_ptr(n), ALLOC_POISON, PAGE_SIZE_4K) };
+            unsafe {
+                core::ptr::write_bytes(s.frame_ptr(n), ALLOC_POISON, PAGE_SIZE_4K)
+            };
             Some(PhysAddr::from_usize(ARENA_PHYS_BASE + n * PAGE_SIZE_4K))
         })
     }
@@ -219,8 +225,11 @@ unsafe impl PagingHandler for CountingHandler {
             s.allocated[n] = false;
             s.live -= 1;
             s.free.push(n);
+            #[cfg(debug_assertions)]
             // SAFETY: frame `n` is inside an allocated chunk.
-            unsafe { core::ptr::write_bytes(s.frame_ptr(n), FREE_POISON, PAGE_SIZE_4K) };
+            unsafe {
+                core::ptr::write_bytes(s.frame_ptr(n), FREE_POISON, PAGE_SIZE_4K)
+            };
         });
     }
 

@@ -70,12 +70,12 @@ pub(crate) fn snapshot<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
     (pt.iter().collect(), CountingHandler::live_frames())
 }
 
-/// Checks the structural invariants and that the handler's live frames are
-/// exactly this table's (root + owned tables): non-root tables that are not
-/// directly below the root are never empty.
-pub(crate) fn check_tables<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
+/// Counts the table frames of `pt` (root included, shared slots too),
+/// asserting the structural invariant: tables that are neither the root nor
+/// directly below it are never empty.
+pub(crate) fn table_frames<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
     pt: &Pt<M, PTE>,
-) {
+) -> usize {
     fn walk<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
         table: *mut PTE,
         level: usize,
@@ -96,9 +96,16 @@ pub(crate) fn check_tables<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericP
         }
         n
     }
-    let tables = walk::<M, PTE>(pt.root_table(), Pt::<M, PTE>::ROOT);
+    walk::<M, PTE>(pt.root_table(), Pt::<M, PTE>::ROOT)
+}
+
+/// Checks the invariants and that the handler's live frames are exactly
+/// this table's (root + owned tables).
+pub(crate) fn check_tables<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
+    pt: &Pt<M, PTE>,
+) {
     assert_eq!(
-        tables,
+        table_frames(pt),
         CountingHandler::live_frames(),
         "live frames != table frames"
     );

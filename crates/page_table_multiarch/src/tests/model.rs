@@ -62,6 +62,12 @@ enum Op {
         len: usize,
         flags: u8,
     },
+    /// `clone_range_into` a fresh table with copy-on-write flags.
+    Clone {
+        hi: bool,
+        page: usize,
+        len: usize,
+    },
     Bad {
         kind: u8,
     },
@@ -87,6 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(hi, page, len, frame, huge, flags)| Op::MapRegion { hi, page, len, frame, huge, flags }),
         3 => (hi, page(), len()).prop_map(|(hi, page, len)| Op::UnmapRegion { hi, page, len }),
         3 => (hi, page(), len(), any::<u8>()).prop_map(|(hi, page, len, flags)| Op::ProtectRegion { hi, page, len, flags }),
+        2 => (hi, page(), len()).prop_map(|(hi, page, len)| Op::Clone { hi, page, len }),
         1 => (0..8u8).prop_map(|kind| Op::Bad { kind }),
     ]
 }
@@ -97,6 +104,8 @@ struct Run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> {
     model: Model,
     tlb: SoftTlb,
     unit: usize,
+    /// The destination of the next `Clone` (created before failures are armed).
+    dst: Option<Pt<M, PTE>>,
 }
 
 impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Run<M, PTE> {
@@ -247,6 +256,34 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Run<M, PTE> {
                 }
                 (got.map(|()| 0), Ok(0), vec![v, v.wrapping_add(size - u)])
             }
+            Op::Clone { hi, page, len } => {
+                let (v, size) = (at(self, hi, page), clip(page, len) * u);
+                let mut dst = self.dst.take().expect("dst prepared");
+                let got = self
+                    .pt
+                    .clone_range_into(&mut dst, va(v), size, super::share::cow);
+                let got = got.map(|fl| fl.flush());
+                let mut after = self.model.clone();
+                let mut copied = Model::with_unit(u);
+                for (&k, val) in after.pages.range_mut(v..=v + (size - 1)) {
+                    let (f, _) = super::share::cow(va(k), pa(val.0), PageSize::Size4K, val.1);
+                    val.1 = PTE::normalize_flags(f);
+                    copied.pages.insert(k, *val);
+                }
+                match got {
+                    Ok(()) => {
+                        copied.assert_matches(&dst);
+                        self.model = after;
+                    }
+                    Err(_) => assert!(
+                        dst.iter().next().is_none(),
+                        "failed clone left mappings in dst"
+                    ),
+                }
+                let frames = table_frames(&self.pt) + table_frames(&dst);
+                assert_eq!(frames, CountingHandler::live_frames(), "clone: frames");
+                (got.map(|()| 0), Ok(0), vec![v, v.wrapping_add(size - u)])
+            }
             Op::Bad { kind } => (self.bad(kind), Err(Self::bad_error(kind)), vec![]),
         }
     }
@@ -309,6 +346,7 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
         model: Model::with_unit(unit),
         tlb: SoftTlb::new(),
         unit,
+        dst: None,
     };
     for (i, (op, fail)) in ops.iter().enumerate() {
         // Warm the TLB with the addresses the operation touches.
@@ -323,12 +361,16 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
             | Op::Query { hi, page } => touch(&mut r, hi, page),
             Op::MapRegion { hi, page, len, .. }
             | Op::UnmapRegion { hi, page, len }
-            | Op::ProtectRegion { hi, page, len, .. } => {
+            | Op::ProtectRegion { hi, page, len, .. }
+            | Op::Clone { hi, page, len } => {
                 for p in [page, page + len / 2, page + len - 1] {
                     touch(&mut r, hi, p.min(WIN - 1));
                 }
             }
             Op::Bad { .. } => {}
+        }
+        if let Op::Clone { .. } = op {
+            r.dst = Some(Pt::<M, PTE>::try_new().unwrap());
         }
         let before = snapshot(&r.pt);
         let model_before = r.model.clone();
@@ -343,12 +385,13 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
             _ => assert_eq!(got, want, "{}", ctx()),
         }
         if got.is_err() {
-            assert_eq!(
-                snapshot(&r.pt),
-                before,
-                "failed op changed the table: {}",
-                ctx()
+            // (For a clone, `before` counted dst's root frame.)
+            let dst_root = usize::from(matches!(op, Op::Clone { .. }));
+            let now = (
+                r.pt.iter().collect::<Vec<_>>(),
+                table_frames(&r.pt) + dst_root,
             );
+            assert_eq!(now, before, "failed op changed the table: {}", ctx());
         }
         r.model.assert_matches(&r.pt);
         let span = WIN * unit;

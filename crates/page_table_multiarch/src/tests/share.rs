@@ -83,7 +83,12 @@ fn copy_from_shares_kernel_half<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gen
 }
 
 /// Copy-on-write flags: writable pages become read-only + COW in both.
-fn cow(_: VirtAddr, _: PhysAddr, _: PageSize, f: MappingFlags) -> (MappingFlags, MappingFlags) {
+pub(crate) fn cow(
+    _: VirtAddr,
+    _: PhysAddr,
+    _: PageSize,
+    f: MappingFlags,
+) -> (MappingFlags, MappingFlags) {
     if f.contains(MappingFlags::WRITE) {
         let g = (f - MappingFlags::WRITE) | MappingFlags::COW;
         (g, g)

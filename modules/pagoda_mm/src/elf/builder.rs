@@ -40,7 +40,12 @@ impl ElfBuilder {
             ElfMachine::RiscV64 => 243,
             ElfMachine::X86_64 => 62,
         };
-        Self { e_type: if pie { 3 } else { 2 }, machine, entry: 0, segs: Vec::new() }
+        Self {
+            e_type: if pie { 3 } else { 2 },
+            machine,
+            entry: 0,
+            segs: Vec::new(),
+        }
     }
 
     /// Sets `e_entry`.
@@ -51,14 +56,28 @@ impl ElfBuilder {
 
     /// Adds a `PT_LOAD` with file bytes `bytes` at `vaddr` and `memsz` bytes in memory.
     pub fn load(mut self, vaddr: u64, flags: u32, bytes: &[u8], memsz: u64) -> Self {
-        let seg = Seg { ty: PT_LOAD, flags, vaddr, bytes: bytes.to_vec(), memsz, with_headers: false };
+        let seg = Seg {
+            ty: PT_LOAD,
+            flags,
+            vaddr,
+            bytes: bytes.to_vec(),
+            memsz,
+            with_headers: false,
+        };
         self.segs.push(seg);
         self
     }
 
     /// Adds a first `PT_LOAD` at file offset 0 mapped at `vaddr`: headers, then `bytes`.
     pub fn load_with_headers(mut self, vaddr: u64, flags: u32, bytes: &[u8]) -> Self {
-        let seg = Seg { ty: PT_LOAD, flags, vaddr, bytes: bytes.to_vec(), memsz: 0, with_headers: true };
+        let seg = Seg {
+            ty: PT_LOAD,
+            flags,
+            vaddr,
+            bytes: bytes.to_vec(),
+            memsz: 0,
+            with_headers: true,
+        };
         self.segs.push(seg);
         self
     }
@@ -68,13 +87,27 @@ impl ElfBuilder {
         let mut bytes = path.to_vec();
         bytes.push(0);
         let memsz = bytes.len() as u64;
-        self.segs.push(Seg { ty: PT_INTERP, flags: PF_R, vaddr: 0, bytes, memsz, with_headers: false });
+        self.segs.push(Seg {
+            ty: PT_INTERP,
+            flags: PF_R,
+            vaddr: 0,
+            bytes,
+            memsz,
+            with_headers: false,
+        });
         self
     }
 
     /// Adds a program header of any type with no file bytes.
     pub fn raw(mut self, ty: u32, vaddr: u64) -> Self {
-        self.segs.push(Seg { ty, flags: PF_R, vaddr, bytes: Vec::new(), memsz: 0, with_headers: false });
+        self.segs.push(Seg {
+            ty,
+            flags: PF_R,
+            vaddr,
+            bytes: Vec::new(),
+            memsz: 0,
+            with_headers: false,
+        });
         self
     }
 

@@ -5,9 +5,15 @@ use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::builder::{ElfBuilder, PF_R, PF_W, PF_X};
-use super::parse::{ElfLayout, ElfMachine, ElfPlan, plan};
+use alloc::sync::Arc;
+
 use memory_addr::VirtAddr;
+
+use super::builder::{ElfBuilder, PF_R, PF_W, PF_X};
+use super::load::{ElfLoadRequest, load_elf};
+use super::parse::{ElfLayout, ElfMachine, ElfPlan, plan};
+use crate::tests::{assert_no_leak, setup};
+use crate::{File, MemFile};
 
 pub const USER_START: usize = 0x1000;
 pub const USER_END: usize = 0x40_0000_0000;
@@ -23,7 +29,11 @@ pub fn layout(machine: ElfMachine) -> ElfLayout {
 
 /// One of four valid seeds: static or PIE, RISC-V or x86-64.
 pub fn seed(pie: bool, x86: bool) -> (Vec<u8>, ElfMachine) {
-    let machine = if x86 { ElfMachine::X86_64 } else { ElfMachine::RiscV64 };
+    let machine = if x86 {
+        ElfMachine::X86_64
+    } else {
+        ElfMachine::RiscV64
+    };
     let base = if pie { 0 } else { 0x40_0000 };
     let image = ElfBuilder::new(machine, pie)
         .entry(base + 0x1000)
@@ -78,7 +88,11 @@ pub fn apply(image: &mut Vec<u8>, m: &Mutation) {
                 image[at..at + 8].copy_from_slice(&v.to_le_bytes());
             }
         }
-        Mutation::EhWord(w, v) => image[8 * w..8 * w + 8].copy_from_slice(&v.to_le_bytes()),
+        Mutation::EhWord(w, v) => {
+            if 8 * w + 8 <= len {
+                image[8 * w..8 * w + 8].copy_from_slice(&v.to_le_bytes());
+            }
+        }
     }
 }
 
@@ -115,6 +129,48 @@ proptest! {
         if let Ok(p) = plan(&image, &layout(machine)) {
             check_plan(&p, image.len());
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Loading accepted images maps only user addresses, and everything goes on drop.
+    #[test]
+    fn mutated_images_load_inside_the_user_range(
+        pie in any::<bool>(),
+        x86 in any::<bool>(),
+        file_backed in any::<bool>(),
+        muts in proptest::collection::vec(mutation(), 1..3),
+    ) {
+        let (mut image, machine) = seed(pie, x86);
+        for m in &muts {
+            apply(&mut image, m);
+        }
+        let mut s = setup();
+        let file: Arc<dyn File> = Arc::new(MemFile::new(image.clone()));
+        let req = ElfLoadRequest {
+            machine,
+            pie_base: VirtAddr::from(0x7000_0000),
+            stack_top: VirtAddr::from(USER_END),
+            stack_size: 0x4000,
+            argv: &["fuzz"],
+            envp: &["A=B"],
+            random: [9; 16],
+            interp_base: VirtAddr::from(0),
+        };
+        if let Ok(got) = load_elf(&mut s, &image, file_backed.then_some(&file), &req) {
+            check_plan(&got.plan, image.len());
+            for area in s.areas() {
+                prop_assert!(area.start().as_usize() >= USER_START);
+                prop_assert!(area.end().as_usize() <= USER_END);
+            }
+            let mapped: usize = s.areas().map(|a| a.size()).sum();
+            let planned: usize = got.plan.segments.iter().map(|g| g.size).sum();
+            prop_assert_eq!(mapped, planned + 0x4000);
+        }
+        drop((s, file));
+        assert_no_leak();
     }
 }
 

@@ -92,7 +92,14 @@ where
     let plan = plan(image, &layout)?;
     let stack = stack_range(req, range, &plan)?;
     let auxv = auxv_for(&plan, req.interp_base);
-    let img = build_stack(req.stack_top, req.argv, req.envp, &auxv, &req.random, req.stack_size)?;
+    let img = build_stack(
+        req.stack_top,
+        req.argv,
+        req.envp,
+        &auxv,
+        &req.random,
+        req.stack_size,
+    )?;
 
     let mut mapped: Vec<(VirtAddr, usize)> = Vec::new();
     let r = (|| {
@@ -112,7 +119,13 @@ where
         return Err(err);
     }
     aspace.set_heap_start(plan.brk_start);
-    Ok(LoadedElf { entry: plan.entry, sp: img.sp, stack, brk_start: plan.brk_start, plan })
+    Ok(LoadedElf {
+        entry: plan.entry,
+        sp: img.sp,
+        stack,
+        brk_start: plan.brk_start,
+        plan,
+    })
 }
 
 fn stack_range<A: AsRef<[u8]>, E: AsRef<[u8]>>(
@@ -127,9 +140,10 @@ fn stack_range<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     }
     let start = top.checked_sub(size).ok_or(LinuxError::EINVAL)?;
     let stack = VirtAddrRange::new(VirtAddr::from(start), VirtAddr::from(top));
-    let clash = plan.segments.iter().any(|s| {
-        stack.overlaps(VirtAddrRange::from_start_size(s.start, s.size))
-    });
+    let clash = plan
+        .segments
+        .iter()
+        .any(|s| stack.overlaps(VirtAddrRange::from_start_size(s.start, s.size)));
     if !space.contains_range(stack) || clash {
         return Err(LinuxError::EINVAL);
     }

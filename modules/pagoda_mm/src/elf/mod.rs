@@ -24,6 +24,8 @@ mod builder;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod tests_load;
+#[cfg(test)]
 mod tests_plan;
 
 pub use load::{ElfLoadRequest, LoadedElf, load_elf};

@@ -255,13 +255,18 @@ pub fn plan(image: &[u8], layout: &ElfLayout) -> Result<ElfPlan, LinuxError> {
                 let vaddr = to_usize(ph.virtual_addr())?;
                 page_up(vaddr.checked_add(memsz).ok_or(NOEXEC)?).ok_or(NOEXEC)?;
                 let file_range = if filesz == 0 { 0..0 } else { offset..file_end };
-                loads.push(RawLoad { vaddr, memsz, file_range, flags: flags_of(&ph) });
+                loads.push(RawLoad {
+                    vaddr,
+                    memsz,
+                    file_range,
+                    flags: flags_of(&ph),
+                });
             }
             SegType::Interp => {
                 let (offset, file_end) = file_bytes()?;
                 let filesz = file_end - offset;
-                if interp.is_some() || filesz < 2 || filesz > MAX_INTERP || file_end > image.len()
-                {
+                let sane = (2..=MAX_INTERP).contains(&filesz) && file_end <= image.len();
+                if interp.is_some() || !sane {
                     return Err(NOEXEC);
                 }
                 let path = &image[offset..file_end - 1];

@@ -84,7 +84,10 @@ pub fn build_stack<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     if !top.is_multiple_of(16) || auxv.iter().any(|&(t, _)| t == AT_NULL || t == AT_RANDOM) {
         return Err(LinuxError::EINVAL);
     }
-    let strings = argv.iter().map(AsRef::as_ref).chain(envp.iter().map(AsRef::as_ref));
+    let strings = argv
+        .iter()
+        .map(AsRef::as_ref)
+        .chain(envp.iter().map(AsRef::as_ref));
     let mut str_len = 0usize;
     for s in strings.clone() {
         if s.contains(&0) {
@@ -127,9 +130,16 @@ pub fn build_stack<A: AsRef<[u8]>, E: AsRef<[u8]>>(
     push(0);
     envp_ptrs.iter().for_each(|&p| push(p));
     push(0);
-    for &(t, v) in auxv.iter().chain([(AT_RANDOM, random_at), (AT_NULL, 0)].iter()) {
+    for &(t, v) in auxv
+        .iter()
+        .chain([(AT_RANDOM, random_at), (AT_NULL, 0)].iter())
+    {
         push(t);
         push(v);
     }
-    Ok(StackImage { sp: VirtAddr::from(sp), bytes, random: VirtAddr::from(random_at) })
+    Ok(StackImage {
+        sp: VirtAddr::from(sp),
+        bytes,
+        random: VirtAddr::from(random_at),
+    })
 }

@@ -12,8 +12,12 @@ use super::stack::{AT_PAGESZ, AT_PHDR, AT_RANDOM, build_stack};
 
 const RV: ElfMachine = ElfMachine::RiscV64;
 const X86: ElfMachine = ElfMachine::X86_64;
-const URX: MappingFlags = MappingFlags::READ.union(MappingFlags::EXECUTE).union(MappingFlags::USER);
-const URW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE).union(MappingFlags::USER);
+const URX: MappingFlags = MappingFlags::READ
+    .union(MappingFlags::EXECUTE)
+    .union(MappingFlags::USER);
+const URW: MappingFlags = MappingFlags::READ
+    .union(MappingFlags::WRITE)
+    .union(MappingFlags::USER);
 
 fn layout(machine: ElfMachine) -> ElfLayout {
     ElfLayout {
@@ -46,9 +50,15 @@ fn static_plan() {
     assert_eq!(p.entry, VirtAddr::from(0x10000 + 176));
     assert_eq!(p.segments.len(), 2);
     let (t, d) = (&p.segments[0], &p.segments[1]);
-    assert_eq!((t.start, t.size, t.flags), (VirtAddr::from(0x10000), 0x1000, URX));
+    assert_eq!(
+        (t.start, t.size, t.flags),
+        (VirtAddr::from(0x10000), 0x1000, URX)
+    );
     assert_eq!(t.file_range, 0..176 + 40);
-    assert_eq!((d.start, d.size, d.flags), (VirtAddr::from(0x12000), 0x4000, URW));
+    assert_eq!(
+        (d.start, d.size, d.flags),
+        (VirtAddr::from(0x12000), 0x4000, URW)
+    );
     assert_eq!(d.data_start, VirtAddr::from(0x12100));
     assert_eq!(d.mem_end, VirtAddr::from(0x15100));
     assert_eq!(&image[d.file_range.clone()], &[0x5a; 0x20]);
@@ -83,7 +93,10 @@ fn pie_plan_moves_everything_by_the_bias() {
 
 #[test]
 fn pie_base_must_be_page_aligned() {
-    let image = ElfBuilder::new(RV, true).entry(0).load(0, PF_R, &[1], 1).build();
+    let image = ElfBuilder::new(RV, true)
+        .entry(0)
+        .load(0, PF_R, &[1], 1)
+        .build();
     let mut l = layout(RV);
     l.pie_base = VirtAddr::from(0x5555_0010);
     assert_eq!(plan(&image, &l), Err(LinuxError::EINVAL));
@@ -122,7 +135,11 @@ fn program_header_table_checks() {
     let good = static_image(RV);
     let set = |at: usize, v: u64, two: bool| {
         let mut bad = good.clone();
-        if two { put16(&mut bad, at, v as u16) } else { put64(&mut bad, at, v) }
+        if two {
+            put16(&mut bad, at, v as u16)
+        } else {
+            put64(&mut bad, at, v)
+        }
         err(&bad, RV)
     };
     assert_eq!(set(32, 65, false), LinuxError::ENOEXEC); // unaligned e_phoff
@@ -195,7 +212,9 @@ fn interp_checks() {
 fn every_truncation_is_rejected_without_panic() {
     let image = static_image(X86);
     // End of the data segment's file bytes: everything after it is junk.
-    let needed = plan(&image, &layout(X86)).unwrap().segments[1].file_range.end;
+    let needed = plan(&image, &layout(X86)).unwrap().segments[1]
+        .file_range
+        .end;
     for len in 0..image.len() {
         let r = plan(&image[..len], &layout(X86));
         if len < needed {
@@ -210,14 +229,37 @@ fn every_truncation_is_rejected_without_panic() {
 fn stack_layout_byte_for_byte() {
     let random: [u8; 16] = core::array::from_fn(|i| i as u8 + 1);
     let aux = [(AT_PHDR, 0x1040), (AT_PAGESZ, 4096)];
-    let img = build_stack(VirtAddr::from(0x10000), &["prog", "-x"], &["A=1"], &aux, &random, 4096)
-        .unwrap();
+    let img = build_stack(
+        VirtAddr::from(0x10000),
+        &["prog", "-x"],
+        &["A=1"],
+        &aux,
+        &random,
+        4096,
+    )
+    .unwrap();
     assert_eq!(img.sp, VirtAddr::from(0xff70));
     assert_eq!(img.random, VirtAddr::from(0xffe0));
     let mut want = Vec::new();
-    let words: [u64; 14] =
-        [2, 0xfff4, 0xfff9, 0, 0xfffc, 0, 3, 0x1040, 6, 4096, AT_RANDOM as u64, 0xffe0, 0, 0];
-    words.iter().for_each(|w| want.extend_from_slice(&w.to_le_bytes()));
+    let words: [u64; 14] = [
+        2,
+        0xfff4,
+        0xfff9,
+        0,
+        0xfffc,
+        0,
+        3,
+        0x1040,
+        6,
+        4096,
+        AT_RANDOM as u64,
+        0xffe0,
+        0,
+        0,
+    ];
+    words
+        .iter()
+        .for_each(|w| want.extend_from_slice(&w.to_le_bytes()));
     want.extend_from_slice(&random);
     want.extend_from_slice(&[0; 4]);
     want.extend_from_slice(b"prog\0-x\0A=1\0");
@@ -233,9 +275,24 @@ fn stack_limits_and_bad_input() {
     assert!(ok.sp.as_usize().is_multiple_of(16));
     assert_eq!(ok.bytes.len(), 0x10000 - ok.sp.as_usize());
     let big = vec![b'x'; 5000];
-    assert_eq!(build_stack(top, &[&big[..]], &none, &[], &r, 4096), Err(LinuxError::E2BIG));
-    assert_eq!(build_stack(VirtAddr::from(0x40), &["a"; 8], &none, &[], &r, 4096), Err(LinuxError::E2BIG));
-    assert_eq!(build_stack(top, &["a\0b"], &none, &[], &r, 4096), Err(LinuxError::EINVAL));
-    assert_eq!(build_stack(top, &["a"], &none, &[(0, 0)], &r, 4096), Err(LinuxError::EINVAL));
-    assert_eq!(build_stack(VirtAddr::from(0x10008), &["a"], &none, &[], &r, 4096), Err(LinuxError::EINVAL));
+    assert_eq!(
+        build_stack(top, &[&big[..]], &none, &[], &r, 4096),
+        Err(LinuxError::E2BIG)
+    );
+    assert_eq!(
+        build_stack(VirtAddr::from(0x40), &["a"; 8], &none, &[], &r, 4096),
+        Err(LinuxError::E2BIG)
+    );
+    assert_eq!(
+        build_stack(top, &["a\0b"], &none, &[], &r, 4096),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        build_stack(top, &["a"], &none, &[(0, 0)], &r, 4096),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        build_stack(VirtAddr::from(0x10008), &["a"], &none, &[], &r, 4096),
+        Err(LinuxError::EINVAL)
+    );
 }

@@ -17,10 +17,10 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 use super::registry::ShmRegistry;
 use super::segment::{SegStats, ShmAttachment};
 use super::{SHM_EXEC, SHM_RDONLY, SHM_REMAP, SHM_RND, SHMLBA, ShmContext, ShmId};
+use crate::AddrSpace;
 use crate::backend::Source;
 use crate::flags::Populate;
 use crate::mmu::vpn;
-use crate::AddrSpace;
 
 /// The attachment of the area starting exactly at `va`, if it is where `shmat` put it.
 fn head_attachment<M, P, H>(aspace: &AddrSpace<M, P, H>, va: VirtAddr) -> Option<&ShmAttachment>
@@ -85,7 +85,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
         let remap = shmflg & SHM_REMAP != 0;
         let (start, on_overlap) = match addr.map(VirtAddr::as_usize).filter(|&a| a != 0) {
             None if remap => return Err(LinuxError::EINVAL),
-            None => (find_free(aspace, size).ok_or(LinuxError::ENOMEM)?, OnOverlap::Fail),
+            None => (
+                find_free(aspace, size).ok_or(LinuxError::ENOMEM)?,
+                OnOverlap::Fail,
+            ),
             Some(a) => {
                 let a = match (a % SHMLBA, shmflg & SHM_RND) {
                     (0, _) => a,
@@ -97,12 +100,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
                 if a == 0 || !aspace.va_range().contains_range(range) {
                     return Err(LinuxError::EINVAL);
                 }
-                let busy = aspace.areas().any(|area| area.va_range().overlaps(range));
-                match (busy, remap) {
-                    (true, false) => return Err(LinuxError::EINVAL),
-                    (_, true) => (VirtAddr::from(a), OnOverlap::Replace),
-                    (false, false) => (VirtAddr::from(a), OnOverlap::Fail),
-                }
+                let policy = if remap {
+                    OnOverlap::Replace
+                } else {
+                    OnOverlap::Fail
+                };
+                (VirtAddr::from(a), policy)
             }
         };
         let mut flags = MappingFlags::READ | MappingFlags::USER;
@@ -120,7 +123,16 @@ impl<H: PagingHandler> ShmRegistry<H> {
         };
         // The frames exist already: map them all now. On failure the attachment is dropped
         // with the source and the count goes back.
-        aspace.map_source(start, size, flags, source, Populate::Eager, on_overlap)?;
+        // An occupied range is EINVAL for shmat (EEXIST for mmap).
+        aspace
+            .map_source(start, size, flags, source, Populate::Eager, on_overlap)
+            .map_err(|e| {
+                if e == LinuxError::EEXIST {
+                    LinuxError::EINVAL
+                } else {
+                    e
+                }
+            })?;
         seg.stats.stamp_attach(ctx);
         Ok(start)
     }
@@ -145,7 +157,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
             return Err(LinuxError::EINVAL);
         }
         // Keep the statistics, not a clone of the attachment (that would count in nattch).
-        let stats = head_attachment(aspace, addr).ok_or(LinuxError::EINVAL)?.stats().clone();
+        let stats = head_attachment(aspace, addr)
+            .ok_or(LinuxError::EINVAL)?
+            .stats()
+            .clone();
         let size = aspace
             .find_area(addr)
             .and_then(|a| a.backend().shared_object())
@@ -198,7 +213,9 @@ impl<H: PagingHandler> ShmRegistry<H> {
         M: PagingMetaData<VirtAddr = VirtAddr>,
         P: GenericPTE,
     {
-        attachments(child, |_| true).iter().for_each(|s| s.stamp_attach(ctx));
+        attachments(child, |_| true)
+            .iter()
+            .for_each(|s| s.stamp_attach(ctx));
     }
 
     /// Tears `aspace` down (exit, exec) recording the detach of its attachments.

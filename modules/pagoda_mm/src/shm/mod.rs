@@ -97,6 +97,10 @@ impl Default for ShmLimits {
     /// 1 GiB segments, 4 GiB in total, 4096 segments (smaller than Linux's defaults, which
     /// assume swap; segments here are backed by frames from the start).
     fn default() -> Self {
-        Self { max_size: 1 << 30, max_total_pages: 1 << 20, max_segments: 4096 }
+        Self {
+            max_size: 1 << 30,
+            max_total_pages: 1 << 20,
+            max_segments: 4096,
+        }
     }
 }

@@ -19,10 +19,10 @@ use memory_addr::PAGE_SIZE_4K;
 use page_table_multiarch::PagingHandler;
 
 use super::segment::SegStats;
-use crate::backend::SharedMem;
 use super::{
-    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, ShmContext, ShmIdDs, ShmId, ShmKey, ShmLimits,
+    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, ShmContext, ShmId, ShmIdDs, ShmKey, ShmLimits,
 };
+use crate::backend::SharedMem;
 
 /// The checks `shmget` makes on an existing key.
 fn existing<H: PagingHandler>(
@@ -113,7 +113,11 @@ impl<H: PagingHandler> Tables<H> {
     fn fresh_id(&mut self) -> ShmId {
         loop {
             let id = ShmId(self.next_id);
-            self.next_id = if self.next_id == i32::MAX { 0 } else { self.next_id + 1 };
+            self.next_id = if self.next_id == i32::MAX {
+                0
+            } else {
+                self.next_id + 1
+            };
             if !self.by_id.contains_key(&id) {
                 return id;
             }
@@ -143,7 +147,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
             next_id: 0,
             total_pages: 0,
         };
-        Self { tables: SpinNoIrq::new(tables), limits }
+        Self {
+            tables: SpinNoIrq::new(tables),
+            limits,
+        }
     }
 
     /// `shmget(key, size, shmflg)`: finds or creates a segment. The low 9 bits of `shmflg`
@@ -210,7 +217,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
 
     /// The existing segment for `key` (checked against `size`/`shmflg`), or `None` if it
     /// must be created.
-    fn lookup_key(&self, key: ShmKey, size: usize, shmflg: u32) -> Result<Option<ShmId>, LinuxError> {
+    fn lookup_key(
+        &self,
+        key: ShmKey,
+        size: usize,
+        shmflg: u32,
+    ) -> Result<Option<ShmId>, LinuxError> {
         if key == IPC_PRIVATE {
             return Ok(None);
         }
@@ -240,7 +252,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
     pub(super) fn segment(&self, id: ShmId) -> Result<SegRef<H>, LinuxError> {
         let mut t = self.tables.lock();
         t.reap();
-        t.by_id.get(&id).and_then(Entry::segment).ok_or(LinuxError::EINVAL)
+        t.by_id
+            .get(&id)
+            .and_then(Entry::segment)
+            .ok_or(LinuxError::EINVAL)
     }
 
     /// `shmctl(id, IPC_STAT)`.

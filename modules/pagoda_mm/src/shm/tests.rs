@@ -11,6 +11,7 @@ use crate::tests::{Space, assert_no_leak, pte, setup, va};
 use crate::{LinuxError, MmapFlags, Populate};
 
 mod attach;
+mod model;
 
 const P: usize = PAGE_SIZE_4K;
 type Reg = ShmRegistry<CountingHandler>;
@@ -41,45 +42,83 @@ fn keys_private_creat_excl() {
     let _s = setup();
     let base = CountingHandler::live_frames();
     let reg = Reg::default();
-    let a = reg.shmget(IPC_PRIVATE, 100, IPC_CREAT | IPC_EXCL, C).unwrap();
+    let a = reg
+        .shmget(IPC_PRIVATE, 100, IPC_CREAT | IPC_EXCL, C)
+        .unwrap();
     let b = reg.shmget(IPC_PRIVATE, 100, 0, C).unwrap();
     assert_ne!(a, b, "IPC_PRIVATE always creates");
     let k = ShmKey(42);
     assert_eq!(reg.shmget(k, 100, 0, C), Err(LinuxError::ENOENT));
     let id = reg.shmget(k, 3 * P, IPC_CREAT | 0o600, C).unwrap();
     assert_eq!(reg.shmget(k, 3 * P, IPC_CREAT, C), Ok(id));
-    assert_eq!(reg.shmget(k, 0, 0, C), Ok(id), "size 0 finds an existing key");
+    assert_eq!(
+        reg.shmget(k, 0, 0, C),
+        Ok(id),
+        "size 0 finds an existing key"
+    );
     assert_eq!(reg.shmget(k, P, 0, C), Ok(id), "a smaller size is fine");
     assert_eq!(reg.shmget(k, 3 * P + 1, 0, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmget(k, P, IPC_CREAT | IPC_EXCL, C), Err(LinuxError::EEXIST));
+    assert_eq!(
+        reg.shmget(k, P, IPC_CREAT | IPC_EXCL, C),
+        Err(LinuxError::EEXIST)
+    );
     assert_eq!(reg.len(), 3);
     assert_eq!(reg.total_pages(), 5);
-    assert_eq!(CountingHandler::live_frames(), base + 5, "frames are allocated at shmget");
+    assert_eq!(
+        CountingHandler::live_frames(),
+        base + 5,
+        "frames are allocated at shmget"
+    );
 }
 
 #[test]
 fn size_rules_and_limits() {
     let _s = setup();
     let base = CountingHandler::live_frames();
-    let limits = ShmLimits { max_size: 4 * P, max_total_pages: 6, max_segments: 3 };
+    let limits = ShmLimits {
+        max_size: 4 * P,
+        max_total_pages: 6,
+        max_segments: 3,
+    };
     let reg = Reg::new(limits);
-    assert_eq!(reg.shmget(IPC_PRIVATE, 0, IPC_CREAT, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmget(ShmKey(1), 0, IPC_CREAT, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmget(IPC_PRIVATE, 4 * P + 1, IPC_CREAT, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmget(IPC_PRIVATE, usize::MAX, IPC_CREAT, C), Err(LinuxError::EINVAL));
+    assert_eq!(
+        reg.shmget(IPC_PRIVATE, 0, IPC_CREAT, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmget(ShmKey(1), 0, IPC_CREAT, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmget(IPC_PRIVATE, 4 * P + 1, IPC_CREAT, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmget(IPC_PRIVATE, usize::MAX, IPC_CREAT, C),
+        Err(LinuxError::EINVAL)
+    );
     reg.shmget(IPC_PRIVATE, 4 * P, 0, C).unwrap();
-    assert_eq!(reg.shmget(IPC_PRIVATE, 3 * P, 0, C), Err(LinuxError::ENOSPC));
+    assert_eq!(
+        reg.shmget(IPC_PRIVATE, 3 * P, 0, C),
+        Err(LinuxError::ENOSPC)
+    );
     reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
     reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
     assert_eq!(reg.shmget(IPC_PRIVATE, 1, 0, C), Err(LinuxError::ENOSPC));
-    assert_eq!(CountingHandler::live_frames(), base + 6, "failed calls keep nothing");
+    assert_eq!(
+        CountingHandler::live_frames(),
+        base + 6,
+        "failed calls keep nothing"
+    );
 }
 
 #[test]
 fn stat_reports_every_field() {
     let mut s = setup();
     let reg = Reg::default();
-    let id = reg.shmget(ShmKey(7), 5000, IPC_CREAT | 0o640, ctx(10, 100)).unwrap();
+    let id = reg
+        .shmget(ShmKey(7), 5000, IPC_CREAT | 0o640, ctx(10, 100))
+        .unwrap();
     let fresh = ShmIdDs {
         key: ShmKey(7),
         mode: 0o640,
@@ -93,13 +132,30 @@ fn stat_reports_every_field() {
     };
     assert_eq!(reg.stat(id), Ok(fresh));
     let at = reg.shmat(&mut s, id, None, 0, ctx(11, 200)).unwrap();
-    let attached = ShmIdDs { atime: 200, lpid: 11, nattch: 1, ..fresh };
+    let attached = ShmIdDs {
+        atime: 200,
+        lpid: 11,
+        nattch: 1,
+        ..fresh
+    };
     assert_eq!(reg.stat(id), Ok(attached));
     reg.shmdt(&mut s, at, ctx(12, 300)).unwrap();
-    let detached = ShmIdDs { dtime: 300, lpid: 12, nattch: 0, ..attached };
+    let detached = ShmIdDs {
+        dtime: 300,
+        lpid: 12,
+        nattch: 0,
+        ..attached
+    };
     assert_eq!(reg.stat(id), Ok(detached));
     reg.set_mode(id, 0o7600, ctx(13, 400)).unwrap();
-    assert_eq!(reg.stat(id), Ok(ShmIdDs { mode: 0o600, ctime: 400, ..detached }));
+    assert_eq!(
+        reg.stat(id),
+        Ok(ShmIdDs {
+            mode: 0o600,
+            ctime: 400,
+            ..detached
+        })
+    );
 }
 
 #[test]
@@ -113,7 +169,11 @@ fn unknown_ids_are_einval() {
     assert_eq!(reg.shmat(&mut s, bad, None, 0, C), Err(LinuxError::EINVAL));
     let id = reg.shmget(IPC_PRIVATE, P, 0, C).unwrap();
     reg.remove(id).unwrap();
-    assert_eq!(reg.stat(id), Err(LinuxError::EINVAL), "removed and unattached: gone");
+    assert_eq!(
+        reg.stat(id),
+        Err(LinuxError::EINVAL),
+        "removed and unattached: gone"
+    );
     assert_eq!(reg.remove(id), Err(LinuxError::EINVAL));
     assert_eq!(reg.shmat(&mut s, id, None, 0, C), Err(LinuxError::EINVAL));
 }
@@ -126,10 +186,18 @@ fn rmid_without_attachments_frees_at_once() {
     let id = reg.shmget(ShmKey(5), 3 * P, IPC_CREAT, C).unwrap();
     assert_eq!(CountingHandler::live_frames(), base + 3);
     reg.remove(id).unwrap();
-    assert_eq!(CountingHandler::live_frames(), base, "freed by IPC_RMID itself");
+    assert_eq!(
+        CountingHandler::live_frames(),
+        base,
+        "freed by IPC_RMID itself"
+    );
     assert!(reg.is_empty());
     assert_eq!(reg.total_pages(), 0);
-    assert_eq!(reg.shmget(ShmKey(5), P, 0, C), Err(LinuxError::ENOENT), "the key is free");
+    assert_eq!(
+        reg.shmget(ShmKey(5), P, 0, C),
+        Err(LinuxError::ENOENT),
+        "the key is free"
+    );
 }
 
 #[test]
@@ -142,7 +210,10 @@ fn rmid_while_attached_frees_at_last_detach() {
     let frames = frames_at(&s, a1.as_usize(), 2);
     reg.remove(id).unwrap();
     let ds = reg.stat(id).unwrap();
-    assert_eq!((ds.key, ds.mode, ds.nattch), (IPC_PRIVATE, 0o600 | SHM_DEST, 2));
+    assert_eq!(
+        (ds.key, ds.mode, ds.nattch),
+        (IPC_PRIVATE, 0o600 | SHM_DEST, 2)
+    );
     assert_eq!(reg.remove(id), Ok(()), "IPC_RMID again is accepted");
     // The key is free for a new segment while the old one lives on.
     assert_eq!(reg.shmget(ShmKey(9), P, 0, C), Err(LinuxError::ENOENT));
@@ -183,7 +254,10 @@ fn oom_during_shmget_keeps_nothing() {
     let base = CountingHandler::live_frames();
     for k in 0..4 {
         CountingHandler::fail_after(k);
-        assert_eq!(reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C), Err(LinuxError::ENOMEM));
+        assert_eq!(
+            reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C),
+            Err(LinuxError::ENOMEM)
+        );
         CountingHandler::clear_failure();
         assert_eq!(CountingHandler::live_frames(), base, "k={k}");
         assert!(reg.is_empty() && reg.total_pages() == 0);
@@ -197,8 +271,13 @@ fn oom_during_shmget_keeps_nothing() {
 #[test]
 fn oom_during_shmat_changes_nothing() {
     let mut s = setup();
-    s.map_alloc(va(0x10_0000), P, MappingFlags::READ | MappingFlags::USER, Populate::Eager)
-        .unwrap();
+    s.map_alloc(
+        va(0x10_0000),
+        P,
+        MappingFlags::READ | MappingFlags::USER,
+        Populate::Eager,
+    )
+    .unwrap();
     let reg = Reg::default();
     let id = reg.shmget(IPC_PRIVATE, 2 * P, 0, C).unwrap();
     // Far from the existing mapping, so new page tables are needed.
@@ -231,8 +310,24 @@ fn oom_during_shmat_changes_nothing() {
 fn anonymous_shared_mmap_has_no_attachment() {
     let mut s = setup();
     let flags = MmapFlags::SHARED | MmapFlags::ANONYMOUS;
-    let at = s.mmap(va(0), P, MappingFlags::READ | MappingFlags::WRITE, flags, None, 0).unwrap();
+    let at = s
+        .mmap(
+            va(0),
+            P,
+            MappingFlags::READ | MappingFlags::WRITE,
+            flags,
+            None,
+            0,
+        )
+        .unwrap();
     let reg = Reg::default();
     assert_eq!(reg.shmdt(&mut s, at, C), Err(LinuxError::EINVAL));
-    assert_eq!(s.find_area(at).unwrap().backend().shm_attachment().map(|a| a.id()), None);
+    assert_eq!(
+        s.find_area(at)
+            .unwrap()
+            .backend()
+            .shm_attachment()
+            .map(|a| a.id()),
+        None
+    );
 }

@@ -41,18 +41,49 @@ fn given_addresses_shm_rnd_and_alignment() {
     let reg = Reg::default();
     let id = seg(&reg, 1);
     let unaligned = va(0x50_0123);
-    assert_eq!(reg.shmat(&mut s, id, Some(unaligned), 0, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmat(&mut s, id, Some(unaligned), SHM_RND, C), Ok(va(0x50_0000)));
-    assert_eq!(reg.shmat(&mut s, id, Some(va(0x60_0000)), 0, C), Ok(va(0x60_0000)));
-    assert_eq!(reg.shmat(&mut s, id, Some(va(0x123)), SHM_RND, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmat(&mut s, id, Some(va(crate::tests::USER_END)), 0, C), Err(LinuxError::EINVAL));
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(unaligned), 0, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(unaligned), SHM_RND, C),
+        Ok(va(0x50_0000))
+    );
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(va(0x60_0000)), 0, C),
+        Ok(va(0x60_0000))
+    );
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(va(0x123)), SHM_RND, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(va(crate::tests::USER_END)), 0, C),
+        Err(LinuxError::EINVAL)
+    );
     // Overlap: EINVAL, unless SHM_REMAP replaces what is there.
-    assert_eq!(reg.shmat(&mut s, id, Some(va(0x50_0000)), 0, C), Err(LinuxError::EINVAL));
-    assert_eq!(reg.shmat(&mut s, id, None, SHM_REMAP, C), Err(LinuxError::EINVAL));
-    s.map_alloc(va(0x70_0000), P, RW | MappingFlags::USER, Populate::Eager).unwrap();
-    assert_eq!(reg.shmat(&mut s, id, Some(va(0x70_0000)), SHM_REMAP, C), Ok(va(0x70_0000)));
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(va(0x50_0000)), 0, C),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        reg.shmat(&mut s, id, None, SHM_REMAP, C),
+        Err(LinuxError::EINVAL)
+    );
+    s.map_alloc(va(0x70_0000), P, RW | MappingFlags::USER, Populate::Eager)
+        .unwrap();
+    assert_eq!(
+        reg.shmat(&mut s, id, Some(va(0x70_0000)), SHM_REMAP, C),
+        Ok(va(0x70_0000))
+    );
     assert_eq!(reg.stat(id).unwrap().nattch, 3);
-    assert!(s.find_area(va(0x70_0000)).unwrap().backend().shm_attachment().is_some());
+    assert!(
+        s.find_area(va(0x70_0000))
+            .unwrap()
+            .backend()
+            .shm_attachment()
+            .is_some()
+    );
 }
 
 #[test]
@@ -70,9 +101,20 @@ fn rdonly_attachment_refuses_writes() {
     let (_, flags, _) = pte(&s, ro.as_usize()).unwrap();
     assert!(flags.contains(MappingFlags::READ) && !flags.contains(MappingFlags::WRITE));
     assert!(!flags.contains(MappingFlags::EXECUTE));
-    let x = reg.shmat(&mut s, id, None, SHM_EXEC | SHM_RDONLY, C).unwrap();
-    assert!(pte(&s, x.as_usize()).unwrap().1.contains(MappingFlags::EXECUTE));
-    assert_eq!(read(&mut s, rw.as_usize(), 4), b"data", "the failed write changed nothing");
+    let x = reg
+        .shmat(&mut s, id, None, SHM_EXEC | SHM_RDONLY, C)
+        .unwrap();
+    assert!(
+        pte(&s, x.as_usize())
+            .unwrap()
+            .1
+            .contains(MappingFlags::EXECUTE)
+    );
+    assert_eq!(
+        read(&mut s, rw.as_usize(), 4),
+        b"data",
+        "the failed write changed nothing"
+    );
 }
 
 #[test]
@@ -81,10 +123,16 @@ fn fork_inherits_attachments() {
     let reg = Reg::default();
     let id = seg(&reg, 2);
     let a = reg.shmat(&mut parent, id, None, 0, ctx(1, 10)).unwrap();
-    let b = reg.shmat(&mut parent, id, None, SHM_RDONLY, ctx(1, 10)).unwrap();
+    let b = reg
+        .shmat(&mut parent, id, None, SHM_RDONLY, ctx(1, 10))
+        .unwrap();
     let frames = frames_at(&parent, a.as_usize(), 2);
     let mut child = parent.fork().unwrap();
-    assert_eq!(reg.stat(id).unwrap().nattch, 4, "the child's two attachments count");
+    assert_eq!(
+        reg.stat(id).unwrap().nattch,
+        4,
+        "the child's two attachments count"
+    );
     reg.forked(&child, ctx(2, 20));
     let ds = reg.stat(id).unwrap();
     assert_eq!((ds.atime, ds.lpid), (20, 2));
@@ -92,7 +140,11 @@ fn fork_inherits_attachments() {
     child.write_bytes(a + 8, b"child").unwrap();
     assert_eq!(read(&mut parent, b.as_usize() + 8, 5), b"child");
     assert_eq!(frames_at(&child, a.as_usize(), 2), frames);
-    assert_eq!(child.write_bytes(b, b"x"), Err(LinuxError::EFAULT), "RDONLY is inherited");
+    assert_eq!(
+        child.write_bytes(b, b"x"),
+        Err(LinuxError::EFAULT),
+        "RDONLY is inherited"
+    );
     reg.shmdt(&mut child, a, ctx(2, 30)).unwrap();
     assert_eq!(reg.stat(id).unwrap().nattch, 3);
     reg.remove(id).unwrap();
@@ -115,16 +167,33 @@ fn munmap_counts_as_detach() {
     reg.munmap(&mut s, a, 4 * P, ctx(3, 33)).unwrap();
     let ds = reg.stat(id).unwrap();
     assert_eq!((ds.nattch, ds.dtime, ds.lpid), (0, 33, 3));
-    assert_eq!(reg.shmdt(&mut s, a, C), Err(LinuxError::EINVAL), "already gone");
+    assert_eq!(
+        reg.shmdt(&mut s, a, C),
+        Err(LinuxError::EINVAL),
+        "already gone"
+    );
     // A hole in the middle leaves two pieces, each counted (as Linux counts VMAs) ...
     let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
     s.munmap(a + P, P).unwrap();
     assert_eq!(reg.stat(id).unwrap().nattch, 2);
-    assert_eq!(reg.shmdt(&mut s, a + 2 * P, C), Err(LinuxError::EINVAL), "not a head");
+    assert_eq!(
+        reg.shmdt(&mut s, a + 2 * P, C),
+        Err(LinuxError::EINVAL),
+        "not a head"
+    );
     // ... and shmdt at the attach address removes both.
     reg.shmdt(&mut s, a, C).unwrap();
     assert_eq!(reg.stat(id).unwrap().nattch, 0);
     assert!(s.find_area(a + 3 * P).is_none());
+    // Another segment attached inside the hole is not part of the first attachment.
+    let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    s.munmap(a + P, 2 * P).unwrap();
+    let other = seg(&reg, 1);
+    assert_eq!(reg.shmat(&mut s, other, Some(a + P), 0, C), Ok(a + P));
+    reg.shmdt(&mut s, a, C).unwrap();
+    assert_eq!(reg.stat(id).unwrap().nattch, 0);
+    assert_eq!(reg.stat(other).unwrap().nattch, 1, "the neighbour stays");
+    reg.shmdt(&mut s, a + P, C).unwrap();
     // mprotect splits too; every piece still belongs to the attachment.
     let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
     s.mprotect(a + P, P, MappingFlags::READ).unwrap();
@@ -140,9 +209,14 @@ fn shmdt_of_a_bad_address_is_einval() {
     let reg = Reg::default();
     let id = seg(&reg, 2);
     let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
-    s.map_alloc(va(0x10_0000), P, RW | MappingFlags::USER, Populate::Lazy).unwrap();
+    s.map_alloc(va(0x10_0000), P, RW | MappingFlags::USER, Populate::Lazy)
+        .unwrap();
     for bad in [va(0x10_0000), va(0x20_0000), a + 1, a + P] {
-        assert_eq!(reg.shmdt(&mut s, bad, C), Err(LinuxError::EINVAL), "{bad:?}");
+        assert_eq!(
+            reg.shmdt(&mut s, bad, C),
+            Err(LinuxError::EINVAL),
+            "{bad:?}"
+        );
     }
     assert_eq!(reg.stat(id).unwrap().nattch, 1, "nothing was detached");
     // A segment's frames survive its attachments while the registry holds it.

@@ -1,0 +1,140 @@
+//! Memoized conversions between `MappingFlags` and entry bits, for the
+//! per-entry loops of the range operations.
+
+use memory_addr::PhysAddr;
+
+use crate::{GenericPTE, MappingFlags};
+
+/// Memoizes the flag encoding and decoding of entries. Converting between
+/// [`MappingFlags`] and hardware bits is the costly part of writing an entry,
+/// and the entries of one range almost always share their attribute bits, so
+/// the conversion runs once per pattern and every other entry costs a couple
+/// of `set_paddr`. Relies on the `GenericPTE` contract: `set_flags` keeps the
+/// physical address and `set_paddr` keeps everything else, so results depend
+/// only on the non-address bits.
+#[derive(Clone, Copy)]
+pub(crate) struct PteCache<PTE: GenericPTE> {
+    /// (attribute bits, flags, huge) -> attribute bits after `set_flags`.
+    set: Option<(usize, MappingFlags, bool, PTE)>,
+    /// (flags, huge) -> `new_page(0, flags, huge)`.
+    new: Option<(MappingFlags, bool, PTE)>,
+    /// attribute bits -> `flags()`.
+    get: Option<(usize, MappingFlags)>,
+}
+
+impl<PTE: GenericPTE> PteCache<PTE> {
+    pub(crate) fn new() -> Self {
+        Self {
+            set: None,
+            new: None,
+            get: None,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn attr(e: &PTE) -> PTE {
+        let mut a = *e;
+        a.set_paddr(PhysAddr::from_usize(0));
+        a
+    }
+
+    /// `e.set_flags(flags, huge)`.
+    #[inline(always)]
+    pub(crate) fn set_flags(&mut self, e: &mut PTE, flags: MappingFlags, huge: bool) {
+        let mut attr = Self::attr(e);
+        let key = attr.bits();
+        let mut new = match self.set {
+            Some((k, f, h, r)) if (k, f, h) == (key, flags, huge) => r,
+            _ => {
+                attr.set_flags(flags, huge);
+                self.set = Some((key, flags, huge, attr));
+                attr
+            }
+        };
+        new.set_paddr(e.paddr());
+        *e = new;
+    }
+
+    /// `PTE::new_page(paddr, flags, huge)`.
+    #[inline(always)]
+    pub(crate) fn new_page(&mut self, paddr: PhysAddr, flags: MappingFlags, huge: bool) -> PTE {
+        let mut new = match self.new {
+            Some((f, h, r)) if (f, h) == (flags, huge) => r,
+            _ => {
+                let r = PTE::new_page(PhysAddr::from_usize(0), flags, huge);
+                self.new = Some((flags, huge, r));
+                r
+            }
+        };
+        new.set_paddr(paddr);
+        new
+    }
+
+    /// `e.flags()`.
+    #[inline(always)]
+    pub(crate) fn flags(&mut self, e: &PTE) -> MappingFlags {
+        let key = Self::attr(e).bits();
+        match self.get {
+            Some((k, f)) if k == key => f,
+            _ => {
+                let f = e.flags();
+                self.get = Some((key, f));
+                f
+            }
+        }
+    }
+}
+
+/// The leaf loop of `protect_region` on raw entry bits: for entries with
+/// the attribute bits `key` (physical-address bits masked by `mask`), the
+/// new entry is `(bits & mask) | result`. Learned from the `GenericPTE`
+/// methods on the first entry of each pattern, so it is exact for any
+/// format whose `set_flags` keeps the address and depends on the other bits
+/// only (the `GenericPTE` contract). Entries are stored verbatim in tables,
+/// so a PTE's representation is its raw bits (`bits()`; debug-checked).
+#[derive(Clone, Copy)]
+pub(crate) struct BitsCache {
+    pub(crate) learned: bool,
+    pub(crate) key: usize,
+    pub(crate) mask: usize,
+    pub(crate) result: usize,
+}
+
+impl BitsCache {
+    pub(crate) const fn new() -> Self {
+        Self {
+            learned: false,
+            key: 0,
+            mask: 0,
+            result: 0,
+        }
+    }
+
+    /// The bits of `e` after `set_flags(flags, huge)`.
+    #[inline(always)]
+    pub(crate) fn apply<PTE: GenericPTE>(
+        &mut self,
+        e: &PTE,
+        pa_all: usize,
+        flags: MappingFlags,
+        huge: bool,
+    ) -> usize {
+        let bits = e.bits();
+        if !self.learned || bits & !self.mask != self.key {
+            let mut attr = *e;
+            attr.set_paddr(PhysAddr::from_usize(0));
+            let mut probe = attr;
+            probe.set_paddr(PhysAddr::from_usize(pa_all));
+            let mut result = attr;
+            result.set_flags(flags, huge);
+            *self = Self {
+                learned: true,
+                key: attr.bits(),
+                mask: probe.bits() ^ attr.bits(),
+                result: result.bits(),
+            };
+            debug_assert_eq!(self.result & self.mask, 0);
+        }
+        (bits & self.mask) | self.result
+    }
+}

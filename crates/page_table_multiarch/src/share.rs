@@ -1,0 +1,138 @@
+//! Sharing top-level entries with another table (`copy_from`), undoing
+//! tables a failed operation created below the root, and `Drop`.
+
+use crate::table::{ENTRIES, block, clear, get, index, set, table_is_empty};
+use crate::{
+    FlushBatch, GenericPTE, PageTable64, PagingError, PagingHandler, PagingMetaData, PagingResult,
+};
+use memory_addr::PhysAddr;
+
+impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H> {
+    /// The top-level slots of truncated `[lo, hi)` that are unused now.
+    pub(crate) fn unused_slots(&self, lo: usize, hi: usize) -> [u64; ENTRIES / 64] {
+        let mut fresh = [0; ENTRIES / 64];
+        let root = self.root_table();
+        for i in index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT) {
+            // SAFETY: the root is live; i < ENTRIES.
+            if unsafe { get(root, i) }.is_unused() {
+                fresh[i / 64] |= 1 << (i % 64);
+            }
+        }
+        fresh
+    }
+
+    /// After a failed operation was undone, frees the (empty) tables it
+    /// created directly below the root in the `fresh` slots, so the table is
+    /// exactly as before. Returns whether a table was freed.
+    ///
+    /// # Safety
+    /// Nothing is mapped below the `fresh` slots.
+    pub(crate) unsafe fn free_fresh_slots(&mut self, fresh: &[u64; ENTRIES / 64]) -> bool {
+        let root = self.root_table();
+        let mut freed = false;
+        for i in (0..ENTRIES).filter(|i| fresh[i / 64] & (1 << (i % 64)) != 0) {
+            // SAFETY: the root is live; the child is an owned, empty table.
+            unsafe {
+                let e = get(root, i);
+                if Self::is_table(&e, Self::ROOT) && table_is_empty(Self::table_of(e.paddr())) {
+                    clear(root, i);
+                    H::dealloc_frame(e.paddr());
+                    freed = true;
+                }
+            }
+        }
+        freed
+    }
+
+    /// Shares `other`'s top-level entries covering `[start, start + size)`
+    /// (e.g. the kernel half in every user table). The shared tables stay
+    /// owned by `other`: this table never frees them, and `other` keeps its
+    /// tables directly below the root until it is dropped, so it must outlive
+    /// the borrowers (a kernel table is usually `'static`). Mappings changed
+    /// through either table are seen by both.
+    ///
+    /// Slots that `other` does not use become unused here; slots already
+    /// shared are replaced (the batch is then a full flush).
+    ///
+    /// # Errors
+    /// `NotAligned` (start or size not a multiple of a top-level entry's
+    /// span), `InvalidAddress`, `AlreadyMapped` (this table owns mappings in
+    /// a slot of the range).
+    pub fn copy_from(
+        &mut self,
+        other: &Self,
+        start: M::VirtAddr,
+        size: usize,
+    ) -> PagingResult<FlushBatch<M>> {
+        let (lo, hi) = Self::check_range(start.into(), size)?;
+        let top = block(Self::ROOT);
+        if lo % top != 0 || hi % top != 0 {
+            return Err(PagingError::NotAligned);
+        }
+        let slots = index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT);
+        let (mine, theirs) = (self.root_table(), other.root_table());
+        // SAFETY: both roots are live tables; indices < ENTRIES.
+        unsafe {
+            if slots
+                .clone()
+                .any(|i| !self.is_shared(i) && !get(mine, i).is_unused())
+            {
+                return Err(PagingError::AlreadyMapped);
+            }
+            let mut batch = FlushBatch::new();
+            for i in slots {
+                if !get(mine, i).is_unused() {
+                    batch.add_all();
+                }
+                let e = get(theirs, i);
+                set(mine, i, e);
+                // Only tables are borrowed; a copied leaf is an ordinary entry.
+                let bit = 1 << (i % 64);
+                if Self::is_table(&e, Self::ROOT) {
+                    self.shared[i / 64] |= bit;
+                } else {
+                    self.shared[i / 64] &= !bit;
+                }
+            }
+            Ok(batch)
+        }
+    }
+
+    /// Frees `table` (at `level`) and every table below it.
+    ///
+    /// # Safety
+    /// `pa` is an owned table of this page table, unreachable afterwards.
+    unsafe fn free_tree(pa: PhysAddr, level: usize) {
+        if level > 0 {
+            let table = Self::table_of(pa);
+            for i in 0..ENTRIES {
+                // SAFETY: `table` is live until freed below.
+                let e = unsafe { get(table, i) };
+                if Self::is_table(&e, level) {
+                    // SAFETY: the child is owned and only reachable from here.
+                    unsafe { Self::free_tree(e.paddr(), level - 1) };
+                }
+            }
+        }
+        H::dealloc_frame(pa);
+    }
+}
+
+impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<M, PTE, H> {
+    fn drop(&mut self) {
+        let root = self.root_table();
+        for i in 0..ENTRIES {
+            if self.is_shared(i) {
+                continue;
+            }
+            // SAFETY: the root is live; owned children are freed exactly once.
+            unsafe {
+                let e = get(root, i);
+                if Self::is_table(&e, Self::ROOT) {
+                    Self::free_tree(e.paddr(), Self::ROOT - 1);
+                }
+            }
+        }
+        H::dealloc_frame(self.root);
+    }
+}
