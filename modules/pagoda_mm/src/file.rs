@@ -118,7 +118,9 @@ impl<H: PagingHandler> PageCache<H> {
         if let Some(frame) = self.pages.lock().get(&idx) {
             return Ok(frame.clone());
         }
-        let off = idx.checked_mul(PAGE_SIZE_4K as u64).ok_or(FaultError::Bus)?;
+        let off = idx
+            .checked_mul(PAGE_SIZE_4K as u64)
+            .ok_or(FaultError::Bus)?;
         let size = file.size();
         if off >= size {
             return Err(FaultError::Bus);

@@ -1,11 +1,11 @@
 //! Frames owned by areas: the per-area page → frame store and the reclaim list that keeps
 //! released frames alive until their TLB flush.
 
-use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::array;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kspin::SpinNoIrq;
 use page_table_multiarch::PagingHandler;
@@ -23,15 +23,16 @@ const CHUNK_BITS: usize = 9;
 const CHUNK_PAGES: usize = 1 << CHUNK_BITS;
 const CHUNK_MASK: usize = CHUNK_PAGES - 1;
 
-/// The frames of 512 consecutive pages.
+/// The frames of 512 consecutive pages. Shared between address spaces after fork (one
+/// count increment per chunk instead of per frame) and copied on the first change.
 pub(crate) struct Chunk<H: PagingHandler> {
     slots: [Option<FrameRef<H>>; CHUNK_PAGES],
     used: usize,
 }
 
 impl<H: PagingHandler> Chunk<H> {
-    fn new() -> Box<Self> {
-        Box::new(Self {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
             slots: array::from_fn(|_| None),
             used: 0,
         })
@@ -49,7 +50,7 @@ impl<H: PagingHandler> Clone for Chunk<H> {
 
 /// Everything released by an address-space operation and not yet past its TLB flush.
 pub(crate) struct Dead<H: PagingHandler> {
-    chunks: Vec<Box<Chunk<H>>>,
+    chunks: Vec<Arc<Chunk<H>>>,
     frames: Vec<FrameRef<H>>,
     /// Page-cache ranges `(cache, first page, end page)` that may have lost their last
     /// mapping: evicted after the frames above are dropped.
@@ -90,30 +91,44 @@ impl<H: PagingHandler> Dead<H> {
 /// only after flushing.
 pub(crate) struct Reclaim<H: PagingHandler> {
     dead: SpinNoIrq<Dead<H>>,
+    /// Whether `dead` may be non-empty (lets the common commit skip the lock).
+    pending: AtomicBool,
 }
 
 impl<H: PagingHandler> Reclaim<H> {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             dead: SpinNoIrq::new(Dead::new()),
+            pending: AtomicBool::new(false),
         })
     }
 
-    pub(crate) fn push_frame(&self, frame: FrameRef<H>) {
-        self.dead.lock().frames.push(frame);
+    fn with(&self, f: impl FnOnce(&mut Dead<H>)) {
+        f(&mut self.dead.lock());
+        self.pending.store(true, Ordering::Release);
     }
 
-    fn push_chunk(&self, chunk: Box<Chunk<H>>) {
-        self.dead.lock().chunks.push(chunk);
+    pub(crate) fn push_frame(&self, frame: FrameRef<H>) {
+        self.with(|d| d.frames.push(frame));
+    }
+
+    fn push_chunk(&self, chunk: Arc<Chunk<H>>) {
+        self.with(|d| d.chunks.push(chunk));
     }
 
     pub(crate) fn push_evict(&self, cache: Arc<PageCache<H>>, lo: u64, hi: u64) {
-        self.dead.lock().evict.push((cache, lo, hi));
+        self.with(|d| d.evict.push((cache, lo, hi)));
+    }
+
+    /// Whether something may wait in the list.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
     }
 
     /// Takes everything released so far (to drop after the flush).
     pub(crate) fn take(&self) -> Dead<H> {
         let mut dead = self.dead.lock();
+        self.pending.store(false, Ordering::Release);
         if dead.is_empty() {
             return Dead::new();
         }
@@ -122,10 +137,12 @@ impl<H: PagingHandler> Reclaim<H> {
 }
 
 /// The frames mapped by one area, keyed by virtual page number (`va >> 12`). Sparse: a
-/// `BTreeMap` of 512-page chunks, so lookups are O(log chunks) and fork clones it with one
-/// reference-count increment per frame. Frames leave only through the area's [`Reclaim`].
+/// `BTreeMap` of 512-page chunks, so lookups are O(log chunks). Fork shares the chunks
+/// (one count increment per chunk); a chunk is copied on its first change, which then
+/// counts every frame in it once more. A frame is exclusively owned when both its chunk
+/// and the frame itself have a single owner. Frames leave only through the [`Reclaim`].
 pub(crate) struct FrameMap<H: PagingHandler> {
-    chunks: BTreeMap<usize, Box<Chunk<H>>>,
+    chunks: BTreeMap<usize, Arc<Chunk<H>>>,
     reclaim: Arc<Reclaim<H>>,
 }
 
@@ -146,12 +163,24 @@ impl<H: PagingHandler> FrameMap<H> {
         self.chunks.get(&(vpn >> CHUNK_BITS))?.slots[vpn & CHUNK_MASK].as_ref()
     }
 
+    /// Whether the frame at `vpn` is owned by this map alone (no other address space, page
+    /// cache or object holds it).
+    pub(crate) fn is_exclusive(&self, vpn: usize) -> bool {
+        self.chunks.get(&(vpn >> CHUNK_BITS)).is_some_and(|chunk| {
+            Arc::strong_count(chunk) == 1
+                && chunk.slots[vpn & CHUNK_MASK]
+                    .as_ref()
+                    .is_some_and(|f| Arc::strong_count(f) == 1)
+        })
+    }
+
     /// Stores `frame` at `vpn`; the frame that was there goes to the reclaim list.
     pub(crate) fn insert(&mut self, vpn: usize, frame: FrameRef<H>) {
-        let chunk = self
-            .chunks
-            .entry(vpn >> CHUNK_BITS)
-            .or_insert_with(Chunk::new);
+        let chunk = Arc::make_mut(
+            self.chunks
+                .entry(vpn >> CHUNK_BITS)
+                .or_insert_with(Chunk::new),
+        );
         let slot = &mut chunk.slots[vpn & CHUNK_MASK];
         match slot.replace(frame) {
             Some(old) => self.reclaim.push_frame(old),
@@ -160,7 +189,11 @@ impl<H: PagingHandler> FrameMap<H> {
     }
 
     /// The frames with `lo <= vpn < hi`, in order.
-    pub(crate) fn range(&self, lo: usize, hi: usize) -> impl Iterator<Item = (usize, &FrameRef<H>)> {
+    pub(crate) fn range(
+        &self,
+        lo: usize,
+        hi: usize,
+    ) -> impl Iterator<Item = (usize, &FrameRef<H>)> {
         let keys = if lo < hi {
             (lo >> CHUNK_BITS)..((hi - 1) >> CHUNK_BITS) + 1
         } else {
@@ -175,6 +208,21 @@ impl<H: PagingHandler> FrameMap<H> {
                 .filter_map(move |(i, slot)| Some((base + i, slot.as_ref()?)))
                 .filter(move |&(vpn, _)| vpn >= lo && vpn < hi)
         })
+    }
+
+    /// Stores `frame` at `vpn` and returns the frame that was there (the caller keeps it
+    /// until the flush).
+    pub(crate) fn replace(&mut self, vpn: usize, frame: FrameRef<H>) -> Option<FrameRef<H>> {
+        let chunk = Arc::make_mut(
+            self.chunks
+                .entry(vpn >> CHUNK_BITS)
+                .or_insert_with(Chunk::new),
+        );
+        let old = chunk.slots[vpn & CHUNK_MASK].replace(frame);
+        if old.is_none() {
+            chunk.used += 1;
+        }
+        old
     }
 
     /// Whether any frame lies in `[lo, hi)`.
@@ -197,6 +245,7 @@ impl<H: PagingHandler> FrameMap<H> {
             let Some(chunk) = self.chunks.get_mut(&key) else {
                 continue;
             };
+            let chunk = Arc::make_mut(chunk);
             let from = lo.saturating_sub(base).min(CHUNK_PAGES);
             let to = (hi - base).min(CHUNK_PAGES);
             for i in from..to {
@@ -242,18 +291,21 @@ impl<H: PagingHandler> FrameMap<H> {
         if at & CHUNK_MASK != 0 {
             // The chunk containing `at` is shared by both halves: keep its low slots here.
             if let Some(chunk) = high.get_mut(&key) {
+                let chunk = Arc::make_mut(chunk);
                 let mut low = Chunk::new();
+                let low_mut = Arc::make_mut(&mut low);
                 for i in 0..(at & CHUNK_MASK) {
                     if let Some(frame) = chunk.slots[i].take() {
                         chunk.used -= 1;
-                        low.used += 1;
-                        low.slots[i] = Some(frame);
+                        low_mut.used += 1;
+                        low_mut.slots[i] = Some(frame);
                     }
                 }
-                if chunk.used == 0 {
+                let (low_used, high_used) = (low_mut.used, chunk.used);
+                if high_used == 0 {
                     high.remove(&key);
                 }
-                if low.used > 0 {
+                if low_used > 0 {
                     self.chunks.insert(key, low);
                 }
             }
@@ -264,7 +316,7 @@ impl<H: PagingHandler> FrameMap<H> {
         }
     }
 
-    /// A copy sharing every frame (reference counts go up), releasing into `reclaim`.
+    /// A copy sharing every chunk (their counts go up), releasing into `reclaim`.
     pub(crate) fn clone_into(&self, reclaim: Arc<Reclaim<H>>) -> Self {
         Self {
             chunks: self.chunks.clone(),

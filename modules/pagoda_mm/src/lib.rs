@@ -6,11 +6,11 @@ extern crate alloc;
 
 mod aspace;
 mod backend;
+pub mod elf;
 mod file;
 mod flags;
 mod frame;
 mod mmu;
-pub mod elf;
 pub mod shm;
 
 #[cfg(test)]

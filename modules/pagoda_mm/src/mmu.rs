@@ -136,13 +136,12 @@ where
 
     /// Flushes the pending TLB entries, then drops the frames released before the flush.
     pub(crate) fn commit(&mut self) {
-        let batch = core::mem::take(&mut self.batch);
-        if !batch.is_empty() {
-            batch.flush();
-        } else {
-            batch.ignore();
+        if !self.batch.is_empty() {
+            core::mem::take(&mut self.batch).flush();
         }
-        self.reclaim.take().release();
+        if self.reclaim.is_pending() {
+            self.reclaim.take().release();
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, permits};
 use crate::FaultError;
-use crate::frame::alloc_copy;
+use crate::backend::Source;
+use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
 
 /// Whether permissions are checked (a real access) or not (a loader writing read-only
@@ -38,19 +39,25 @@ where
     /// - [`FaultError::Bus`]: a file page wholly past the end of the file (or its read
     ///   failed), or a page past the end of a shared object.
     /// - [`FaultError::NoMemory`]: no frame for the page or a page table; nothing changed.
-    pub fn handle_page_fault(&mut self, va: VirtAddr, access: MappingFlags) -> Result<(), FaultError> {
+    pub fn handle_page_fault(
+        &mut self,
+        va: VirtAddr,
+        access: MappingFlags,
+    ) -> Result<(), FaultError> {
         let r = self.resolve(va, access, Check::Perms);
         self.mmu.commit();
-        r
+        // A frame replaced by copy-on-write is released only now, after the flush.
+        r.map(drop)
     }
 
-    /// The fault logic; the caller commits.
+    /// The fault logic; the caller commits, and only then drops the returned frame (the
+    /// one a copy-on-write replaced, kept out of the reclaim list for speed).
     pub(crate) fn resolve(
         &mut self,
         va: VirtAddr,
         access: MappingFlags,
         check: Check,
-    ) -> Result<(), FaultError> {
+    ) -> Result<Option<FrameRef<H>>, FaultError> {
         let area = self.areas.find_mut(va).ok_or(FaultError::Segv)?;
         let flags = area.flags();
         if check == Check::Perms && !permits(flags, access) {
@@ -61,13 +68,13 @@ where
         let Some(paged) = area.backend_mut().paged_mut() else {
             // A linear area is always mapped: the fault came from a stale TLB entry.
             self.mmu.record_page(page);
-            return Ok(());
+            return Ok(None);
         };
         let write = access.contains(MappingFlags::WRITE);
         let private = paged.source.is_private();
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
-                if Arc::strong_count(frame) == 1 {
+                if paged.frames.is_exclusive(vpn) {
                     // Only this space owns it: make it writable again, no copy.
                     self.mmu
                         .protect_page(page, flags)
@@ -77,10 +84,15 @@ where
                     self.mmu
                         .replace_page(page, copy.start_paddr(), flags)
                         .map_err(|_| FaultError::NoMemory)?;
-                    // The old frame waits in the reclaim list for the flush; if it was a
-                    // page-cache page nobody else maps, the cache lets it go too.
-                    paged.frames.insert(vpn, copy);
-                    paged.evict_hint(vpn, vpn + 1);
+                    if matches!(paged.source, Source::File { .. }) {
+                        // Via the reclaim list, so that the cache can evict the old page
+                        // at the commit if nobody else maps it.
+                        paged.frames.insert(vpn, copy);
+                        paged.evict_hint(vpn, vpn + 1);
+                    } else {
+                        // The caller drops the old frame after the flush.
+                        return Ok(paged.frames.replace(vpn, copy));
+                    }
                 }
             }
             // Mapped and allowed: another CPU resolved it, or the TLB is stale.
@@ -98,7 +110,7 @@ where
                         }
                     }
                 }
-                let pte = paged.pte_flags(flags, &frame);
+                let pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
                 if self.mmu.map_page(page, frame.start_paddr(), pte).is_err() {
                     paged.evict_hint(vpn, vpn + 1);
                     return Err(FaultError::NoMemory);
@@ -106,6 +118,6 @@ where
                 paged.frames.insert(vpn, frame);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }

@@ -1,5 +1,7 @@
 //! fork: a copy-on-write clone of an address space.
 
+use alloc::vec::Vec;
+
 use axerrno::{LinuxError, LinuxResult};
 use memory_addr::VirtAddr;
 use memory_set::{MemoryArea, OnOverlap};
@@ -30,7 +32,7 @@ where
     /// spaces, their frames shared (reference count up); the next write copies the page,
     /// or reuses it when the writer is its only owner. Shared areas stay shared and are
     /// never marked COW. Page-table entries are copied leaf by leaf
-    /// (`clone_range_into`); this space's changes cost one TLB flush.
+    /// (`clone_range_into`, one walk per area); this space's changes cost one TLB flush.
     ///
     /// # Errors
     ///
@@ -53,7 +55,7 @@ where
         // everything succeeded this space is untouched.
         child.mmu.bookkeeping_only = true;
         for area in self.areas.iter() {
-            let backend = Backend::from_fork(area.backend(), &child.mmu.reclaim);
+            let backend = area.backend().fork_copy(&child.mmu.reclaim);
             let copy = MemoryArea::new(area.start(), area.size(), area.flags(), backend);
             if let Err(err) = child.areas.map(copy, &mut child.mmu, OnOverlap::Fail) {
                 child.mmu.bookkeeping_only = false;
@@ -61,32 +63,39 @@ where
             }
         }
         child.mmu.bookkeeping_only = false;
+        // The entries: one walk per area write-protects this side's private pages and
+        // copies them. Each call is all-or-nothing; the pages changed by the calls that
+        // succeeded are logged so that a later failure can restore them.
+        let mut changed: Vec<(VirtAddr, MappingFlags)> = Vec::new();
         for area in self.areas.iter() {
-            let private = area.backend().paged().is_some_and(|p| p.source.is_private());
+            let private = area
+                .backend()
+                .paged()
+                .is_some_and(|p| p.source.is_private());
             let r = self.mmu.pt_mut().clone_range_into(
                 child.mmu.pt_mut(),
                 area.start(),
                 area.size(),
-                |_va, _pa, _size, flags| {
-                    let dst = if private { cow(flags) } else { flags };
-                    (flags, dst)
+                |va, _pa, _size, flags| {
+                    if private && flags.contains(MappingFlags::WRITE) {
+                        changed.push((va, flags));
+                        (cow(flags), cow(flags))
+                    } else {
+                        (flags, flags)
+                    }
                 },
             );
             match r {
-                Ok(batch) => batch.ignore(), // this side did not change
-                Err(_) => return Err(LinuxError::ENOMEM),
-            }
-        }
-        // Commit: write-protect this side's private pages, one flush for all of them.
-        for area in self.areas.iter() {
-            let flags = area.flags();
-            let protect = area.backend().paged().is_some_and(|p| {
-                p.source.is_private() && flags.contains(MappingFlags::WRITE) && p.frames.len() > 0
-            });
-            if protect {
-                // Cannot fail: private areas hold 4K leaves only, so nothing is split.
-                if let Err(err) = self.mmu.protect_range(area.start(), area.size(), cow(flags)) {
-                    log::error!("fork: write-protecting failed: {err}");
+                Ok(batch) => self.mmu.record(batch),
+                Err(_) => {
+                    for &(va, flags) in &changed {
+                        // Cannot fail: the entry exists and is a 4K leaf.
+                        if let Err(err) = self.mmu.protect_page(va, flags) {
+                            log::error!("fork: restoring {va:?} failed: {err}");
+                        }
+                    }
+                    self.mmu.commit();
+                    return Err(LinuxError::ENOMEM);
                 }
             }
         }
@@ -96,9 +105,11 @@ where
 }
 
 impl<M, P, H: PagingHandler> Backend<M, P, H> {
-    fn from_fork(&self, reclaim: &alloc::sync::Arc<crate::frame::Reclaim<H>>) -> Self {
+    fn fork_copy(&self, reclaim: &alloc::sync::Arc<crate::frame::Reclaim<H>>) -> Self {
         match &self.inner {
-            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear { pa_delta: *pa_delta }),
+            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear {
+                pa_delta: *pa_delta,
+            }),
             Inner::Paged(p) => Self::from_paged(p.fork(reclaim.clone())),
         }
     }

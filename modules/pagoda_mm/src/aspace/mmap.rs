@@ -20,7 +20,8 @@ fn page_len(len: usize) -> Option<usize> {
     if len == 0 {
         return None;
     }
-    len.checked_add(PAGE_SIZE_4K - 1).map(|l| l & !(PAGE_SIZE_4K - 1))
+    len.checked_add(PAGE_SIZE_4K - 1)
+        .map(|l| l & !(PAGE_SIZE_4K - 1))
 }
 
 impl<M, P, H> AddrSpace<M, P, H>
@@ -32,7 +33,12 @@ where
     /// Chooses where a new mapping of `len` bytes goes, and whether it replaces what is
     /// there. Without `MAP_FIXED*`, a free page-aligned hint is used as is, otherwise the
     /// highest free range below the mmap top (Linux's top-down layout).
-    fn place(&self, addr: VirtAddr, len: usize, flags: MmapFlags) -> LinuxResult<(VirtAddr, OnOverlap)> {
+    fn place(
+        &self,
+        addr: VirtAddr,
+        len: usize,
+        flags: MmapFlags,
+    ) -> LinuxResult<(VirtAddr, OnOverlap)> {
         if flags.intersects(MmapFlags::FIXED | MmapFlags::FIXED_NOREPLACE) {
             let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
             if !self.va_range.contains_range(range) {
@@ -47,12 +53,12 @@ where
             return Ok((addr, OnOverlap::Replace));
         }
         let hint = addr.align_down_4k();
-        if hint.as_usize() != 0 {
-            if let Some(range) = page_range(hint, len) {
-                if self.va_range.contains_range(range) && !self.areas.overlaps(range) {
-                    return Ok((hint, OnOverlap::Fail));
-                }
-            }
+        if hint.as_usize() != 0
+            && let Some(range) = page_range(hint, len)
+            && self.va_range.contains_range(range)
+            && !self.areas.overlaps(range)
+        {
+            return Ok((hint, OnOverlap::Fail));
         }
         let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
         self.areas
@@ -154,7 +160,7 @@ where
     ) -> LinuxResult<VirtAddr> {
         let len = page_len(len).ok_or(LinuxError::EINVAL)?;
         if !MappingFlags::ACCESS.contains(prot)
-            || offset % PAGE_SIZE_4K != 0
+            || !offset.is_multiple_of(PAGE_SIZE_4K)
             || offset.checked_add(len).is_none_or(|end| end > obj.size())
         {
             return Err(LinuxError::EINVAL);
@@ -171,7 +177,14 @@ where
         } else {
             Populate::Lazy
         };
-        self.map_source(start, len, prot | MappingFlags::USER, source, populate, on_overlap)?;
+        self.map_source(
+            start,
+            len,
+            prot | MappingFlags::USER,
+            source,
+            populate,
+            on_overlap,
+        )?;
         Ok(start)
     }
 
@@ -360,13 +373,23 @@ where
                 self.grow_area(old_top.sub(1), new_top)
             } else {
                 let size = new_top - old_top;
-                self.map_source(old_top, size, flags, Source::Anon, Populate::Lazy, OnOverlap::Fail)
+                self.map_source(
+                    old_top,
+                    size,
+                    flags,
+                    Source::Anon,
+                    Populate::Lazy,
+                    OnOverlap::Fail,
+                )
             };
             if r.is_err() {
                 return heap.brk;
             }
         }
-        self.heap = Some(super::Heap { start: heap.start, brk: addr });
+        self.heap = Some(super::Heap {
+            start: heap.start,
+            brk: addr,
+        });
         addr
     }
 }

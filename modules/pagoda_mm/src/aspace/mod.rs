@@ -18,11 +18,11 @@ use page_table_multiarch::{PageTable64, PagingHandler, PagingMetaData};
 use alloc::sync::Arc;
 
 use crate::backend::{Backend, Paged, SharedMem, Source};
-use crate::shm::ShmAttachment;
 use crate::file::File;
 use crate::flags::Populate;
 use crate::frame::FrameRef;
 use crate::mmu::{Mmu, vpn};
+use crate::shm::ShmAttachment;
 
 /// One area of an [`AddrSpace`].
 pub type Area<M, P, H> = MemoryArea<Backend<M, P, H>>;
@@ -81,7 +81,7 @@ pub(crate) fn permits(flags: MappingFlags, access: MappingFlags) -> bool {
 
 /// `[start, start + size)` if both are page-aligned, non-empty and without overflow.
 pub(crate) fn page_range(start: VirtAddr, size: usize) -> Option<VirtAddrRange> {
-    if !start.is_aligned_4k() || size == 0 || size % PAGE_SIZE_4K != 0 {
+    if !start.is_aligned_4k() || size == 0 || !size.is_multiple_of(PAGE_SIZE_4K) {
         return None;
     }
     let end = start.as_usize().checked_add(size)?;
@@ -101,8 +101,7 @@ where
     /// [`LinuxError::EINVAL`] for a bad range, [`LinuxError::ENOMEM`] if the root table
     /// cannot be allocated.
     pub fn new(va_range: VirtAddrRange) -> LinuxResult<Self> {
-        if va_range.is_empty() || !va_range.start.is_aligned_4k() || !va_range.end.is_aligned_4k()
-        {
+        if va_range.is_empty() || !va_range.start.is_aligned_4k() || !va_range.end.is_aligned_4k() {
             return Err(LinuxError::EINVAL);
         }
         let mmu = Mmu::try_new().map_err(|_| LinuxError::ENOMEM)?;
@@ -146,9 +145,19 @@ where
         self.areas.find(va)?.backend().paged()?.frames.get(vpn(va))
     }
 
+    /// Whether the frame at `va` is owned by this address space alone (a write would reuse
+    /// it rather than copy it); `None` if no frame is there.
+    pub fn frame_is_exclusive(&self, va: VirtAddr) -> Option<bool> {
+        let paged = self.areas.find(va)?.backend().paged()?;
+        paged.frames.get(vpn(va))?;
+        Some(paged.frames.is_exclusive(vpn(va)))
+    }
+
     /// Sets the address below which `mmap` places areas top-down (clamped to the range).
     pub fn set_mmap_top(&mut self, top: VirtAddr) {
-        self.mmap_top = top.align_down_4k().clamp(self.va_range.start, self.va_range.end);
+        self.mmap_top = top
+            .align_down_4k()
+            .clamp(self.va_range.start, self.va_range.end);
     }
 
     /// Shares the top-level entries of `other` covering `[start, start + size)` (the kernel
@@ -281,7 +290,10 @@ where
     }
 
     /// The areas overlapping `range`, in address order.
-    pub fn areas_in(&self, range: VirtAddrRange) -> impl DoubleEndedIterator<Item = &Area<M, P, H>> {
+    pub fn areas_in(
+        &self,
+        range: VirtAddrRange,
+    ) -> impl DoubleEndedIterator<Item = &Area<M, P, H>> {
         self.areas.iter_range(range)
     }
 
@@ -289,7 +301,11 @@ where
     /// mmap top (`hint` 0: the mmap top), as `mmap` without an address would choose.
     pub fn find_free_area(&self, hint: VirtAddr, size: usize) -> Option<VirtAddr> {
         let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
-        let hint = if hint.as_usize() == 0 { self.mmap_top } else { hint };
+        let hint = if hint.as_usize() == 0 {
+            self.mmap_top
+        } else {
+            hint
+        };
         self.areas
             .find_free_area_top_down(hint, size, limit, PAGE_SIZE_4K)
     }
@@ -306,7 +322,9 @@ where
         on_overlap: OnOverlap,
     ) -> LinuxResult {
         if on_overlap == OnOverlap::Fail
-            && self.areas.overlaps(VirtAddrRange::from_start_size(start, size))
+            && self
+                .areas
+                .overlaps(VirtAddrRange::from_start_size(start, size))
         {
             return Err(LinuxError::EEXIST);
         }
@@ -341,7 +359,11 @@ where
 
 /// Fetches every page of a new area into its frame map. Pages of a file wholly past EOF
 /// stay lazy (an access there is a bus error, as on Linux).
-fn populate_all<H: PagingHandler>(paged: &mut Paged<H>, start: VirtAddr, size: usize) -> LinuxResult {
+fn populate_all<H: PagingHandler>(
+    paged: &mut Paged<H>,
+    start: VirtAddr,
+    size: usize,
+) -> LinuxResult {
     let lo = vpn(start);
     for vpn in lo..lo + size / PAGE_SIZE_4K {
         match paged.source.fetch(vpn) {

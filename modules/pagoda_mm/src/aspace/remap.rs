@@ -163,7 +163,8 @@ where
             base_vpn,
             base_idx,
             ..
-        } = &source {
+        } = &source
+        {
             obj.grow_to(base_idx + (new_lo + new_len / PAGE_SIZE_4K - base_vpn));
         }
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());

@@ -1,7 +1,6 @@
 //! Kernel access to the memory of an address space (copy in / copy out), through the
 //! frames, faulting lazy pages in and breaking copy-on-write as a real access would.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use axerrno::{LinuxError, LinuxResult};
@@ -66,19 +65,28 @@ where
     }
 
     /// Makes the page at `va` present (and privately owned for a write).
-    fn prepare(&mut self, va: VirtAddr, access: MappingFlags, check: Check, write: bool) -> LinuxResult {
+    fn prepare(
+        &mut self,
+        va: VirtAddr,
+        access: MappingFlags,
+        check: Check,
+        write: bool,
+    ) -> LinuxResult {
         let area = self.areas.find(va).ok_or(LinuxError::EFAULT)?;
         if check == Check::Perms && !permits(area.flags(), access) {
             return Err(LinuxError::EFAULT);
         }
         // Linear areas own no frames: the kernel reaches them through its direct map.
         let paged = area.backend().paged().ok_or(LinuxError::EFAULT)?;
-        let ready = match paged.frames.get(vpn(va)) {
-            None => false,
-            Some(frame) => !write || !paged.source.is_private() || Arc::strong_count(frame) == 1,
-        };
+        let vpn = vpn(va);
+        let ready = paged.frames.get(vpn).is_some()
+            && (!write || !paged.source.is_private() || paged.frames.is_exclusive(vpn));
         if !ready {
-            self.resolve(va, access, check).map_err(fault_errno)?;
+            // A replaced frame goes to the reclaim list: freed after the caller's commit.
+            let old = self.resolve(va, access, check).map_err(fault_errno)?;
+            if let Some(old) = old {
+                self.mmu.reclaim.push_frame(old);
+            }
         }
         Ok(())
     }
@@ -93,9 +101,13 @@ where
     /// Bytes before the failing page have been copied.
     #[doc(alias = "copy_from_user")]
     pub fn read_bytes(&mut self, va: VirtAddr, buf: &mut [u8]) -> LinuxResult {
-        self.for_each_page(va, buf.len(), MappingFlags::READ, Check::Perms, |frame, off, r| {
-            frame.read_at(off, &mut buf[r])
-        })
+        self.for_each_page(
+            va,
+            buf.len(),
+            MappingFlags::READ,
+            Check::Perms,
+            |frame, off, r| frame.read_at(off, &mut buf[r]),
+        )
     }
 
     /// Copies `data` to `va` (a `copy_to_user`). Lazy pages are faulted in and
@@ -106,9 +118,13 @@ where
     /// As [`read_bytes`](Self::read_bytes), for writability.
     #[doc(alias = "copy_to_user")]
     pub fn write_bytes(&mut self, va: VirtAddr, data: &[u8]) -> LinuxResult {
-        self.for_each_page(va, data.len(), MappingFlags::WRITE, Check::Perms, |frame, off, r| {
-            frame.write_at(off, &data[r])
-        })
+        self.for_each_page(
+            va,
+            data.len(),
+            MappingFlags::WRITE,
+            Check::Perms,
+            |frame, off, r| frame.write_at(off, &data[r]),
+        )
     }
 
     /// Like [`write_bytes`](Self::write_bytes) but ignoring the area's protection (as a
@@ -120,9 +136,13 @@ where
     /// [`LinuxError::EFAULT`] if some byte is outside every area, past the end of a file or
     /// in a linear area; [`LinuxError::ENOMEM`] if a page could not be allocated.
     pub fn force_write_bytes(&mut self, va: VirtAddr, data: &[u8]) -> LinuxResult {
-        self.for_each_page(va, data.len(), MappingFlags::WRITE, Check::Force, |frame, off, r| {
-            frame.write_at(off, &data[r])
-        })
+        self.for_each_page(
+            va,
+            data.len(),
+            MappingFlags::WRITE,
+            Check::Force,
+            |frame, off, r| frame.write_at(off, &data[r]),
+        )
     }
 
     /// Reads a NUL-terminated string at `va` of at most `max` bytes (without the NUL).

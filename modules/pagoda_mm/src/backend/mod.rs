@@ -15,8 +15,8 @@ use page_table_multiarch::{PagingError, PagingHandler, PagingMetaData};
 pub(crate) use self::paged::{Paged, Source};
 pub use self::shared::SharedMem;
 use crate::file::File;
-use crate::shm::ShmAttachment;
 use crate::mmu::{Mmu, vpn};
+use crate::shm::ShmAttachment;
 
 /// What kind of memory an area maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -163,7 +163,10 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
 }
 
 fn page_range(start: VirtAddr, size: usize) -> MappingResult {
-    if start.as_usize() % PAGE_SIZE_4K != 0 || size % PAGE_SIZE_4K != 0 || size == 0 {
+    if !start.as_usize().is_multiple_of(PAGE_SIZE_4K)
+        || !size.is_multiple_of(PAGE_SIZE_4K)
+        || size == 0
+    {
         return Err(MappingError::InvalidParam);
     }
     Ok(())

@@ -10,9 +10,9 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 use super::shared::SharedMem;
 use crate::FaultError;
 use crate::file::{File, PageCache};
-use crate::shm::ShmAttachment;
 use crate::frame::{FrameMap, FrameRef, Reclaim, alloc_zeroed};
 use crate::mmu::{Mmu, page_va, vpn};
+use crate::shm::ShmAttachment;
 
 /// Where the pages of a frame-owning area come from.
 pub(crate) enum Source<H: PagingHandler> {
@@ -84,7 +84,7 @@ impl<H: PagingHandler> Source<H> {
     where
         H: 'static,
     {
-        if offset % PAGE_SIZE_4K as u64 != 0 {
+        if !offset.is_multiple_of(PAGE_SIZE_4K as u64) {
             return Err(axerrno::LinuxError::EINVAL);
         }
         let cache = file.page_cache_slot().get::<H>();
@@ -170,7 +170,12 @@ pub(crate) struct Paged<H: PagingHandler> {
 }
 
 impl<H: PagingHandler> Paged<H> {
-    pub(crate) fn new(source: Source<H>, start: VirtAddr, size: usize, reclaim: Arc<Reclaim<H>>) -> Self {
+    pub(crate) fn new(
+        source: Source<H>,
+        start: VirtAddr,
+        size: usize,
+        reclaim: Arc<Reclaim<H>>,
+    ) -> Self {
         Self {
             frames: FrameMap::new(reclaim),
             source,
@@ -186,7 +191,12 @@ impl<H: PagingHandler> Paged<H> {
     }
 
     /// An area state over `[start, end)` with existing frames.
-    pub(crate) fn with_frames(source: Source<H>, frames: FrameMap<H>, start: VirtAddr, end: VirtAddr) -> Self {
+    pub(crate) fn with_frames(
+        source: Source<H>,
+        frames: FrameMap<H>,
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> Self {
         Self {
             frames,
             source,
@@ -205,11 +215,11 @@ impl<H: PagingHandler> Paged<H> {
         }
     }
 
-    /// The page-table flags of `frame` in an area with `flags`: a private page that someone
-    /// else also owns is mapped read-only and marked COW; everything else gets the area's
-    /// flags.
-    pub(crate) fn pte_flags(&self, flags: MappingFlags, frame: &FrameRef<H>) -> MappingFlags {
-        if self.source.is_private() && flags.contains(MappingFlags::WRITE) && Arc::strong_count(frame) > 1 {
+    /// The page-table flags of a frame in an area with `flags`: a private page that someone
+    /// else also owns (`!exclusive`) is mapped read-only and marked COW; everything else
+    /// gets the area's flags.
+    pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
+        if self.source.is_private() && flags.contains(MappingFlags::WRITE) && !exclusive {
             (flags - MappingFlags::WRITE) | MappingFlags::COW
         } else {
             flags
@@ -230,8 +240,11 @@ impl<H: PagingHandler> Paged<H> {
         let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
         let mut done = Vec::new();
         for (vpn, frame) in self.frames.range(lo, hi) {
-            let pte = self.pte_flags(flags, frame);
-            if mmu.map_page(page_va(vpn), frame.start_paddr(), pte).is_err() {
+            let pte = self.pte_flags(flags, self.frames.is_exclusive(vpn));
+            if mmu
+                .map_page(page_va(vpn), frame.start_paddr(), pte)
+                .is_err()
+            {
                 for &vpn in &done {
                     let _ = mmu.unmap_range(page_va(vpn), PAGE_SIZE_4K);
                 }
@@ -269,10 +282,10 @@ impl<H: PagingHandler> Paged<H> {
         } = &self.source
         {
             for (vpn, _) in self.frames.range(lo, hi) {
-                if let Some(idx) = self.source.file_index(vpn) {
-                    if let Err(err) = cache.write_back(file.as_ref(), idx, idx + 1) {
-                        log::warn!("write-back of a shared file page failed: {err}");
-                    }
+                if let Some(idx) = self.source.file_index(vpn)
+                    && let Err(err) = cache.write_back(file.as_ref(), idx, idx + 1)
+                {
+                    log::warn!("write-back of a shared file page failed: {err}");
                 }
             }
         }

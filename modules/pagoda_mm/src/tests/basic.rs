@@ -24,7 +24,8 @@ fn lazy_alloc_allocates_on_first_touch_only() {
     let a = mmap_anon(&mut s, 16 * P, RW);
     assert_eq!(CountingHandler::live_frames(), base, "lazy mmap allocated");
     assert!(pte(&s, a).is_none());
-    s.handle_page_fault(va(a + 5 * P + 17), MappingFlags::WRITE).unwrap();
+    s.handle_page_fault(va(a + 5 * P + 17), MappingFlags::WRITE)
+        .unwrap();
     let (_, flags, size) = pte(&s, a + 5 * P).unwrap();
     assert_eq!(size, PageSize::Size4K);
     assert!(flags.contains(URW));
@@ -37,11 +38,18 @@ fn lazy_alloc_allocates_on_first_touch_only() {
 #[test]
 fn populated_alloc_maps_everything_and_frees_everything() {
     let mut s = setup();
-    s.map_alloc(va(0x10_0000), 8 * P, URW, Populate::Eager).unwrap();
+    s.map_alloc(va(0x10_0000), 8 * P, URW, Populate::Eager)
+        .unwrap();
     for i in 0..8 {
         assert!(pte(&s, 0x10_0000 + i * P).is_some());
     }
-    assert_eq!(s.find_area(va(0x10_0000)).unwrap().backend().resident_pages(), 8);
+    assert_eq!(
+        s.find_area(va(0x10_0000))
+            .unwrap()
+            .backend()
+            .resident_pages(),
+        8
+    );
     assert_eq!(
         s.map_alloc(va(0x10_0000 + 4 * P), P, URW, Populate::Lazy),
         Err(LinuxError::EEXIST)
@@ -54,8 +62,13 @@ fn populated_alloc_maps_everything_and_frees_everything() {
 fn linear_uses_huge_pages_and_splits_on_partial_unmap() {
     let mut s = setup();
     let start = 0x4000_0000;
-    s.map_linear(va(start), PhysAddr::from_usize(0x8020_0000), 2 * PAGE_SIZE_2M, RW)
-        .unwrap();
+    s.map_linear(
+        va(start),
+        PhysAddr::from_usize(0x8020_0000),
+        2 * PAGE_SIZE_2M,
+        RW,
+    )
+    .unwrap();
     let (pa, _, size) = pte(&s, start + 0x1234).unwrap();
     assert_eq!(size, PageSize::Size2M);
     assert_eq!(pa, 0x8020_1234);
@@ -63,7 +76,10 @@ fn linear_uses_huge_pages_and_splits_on_partial_unmap() {
     assert!(pte(&s, start + P).is_none());
     assert_eq!(pte(&s, start + 2 * P).unwrap().0, 0x8020_2000);
     // Linear areas own no frames: no user access through them.
-    assert_eq!(s.read_bytes(va(start), &mut [0u8; 4]), Err(LinuxError::EFAULT));
+    assert_eq!(
+        s.read_bytes(va(start), &mut [0u8; 4]),
+        Err(LinuxError::EFAULT)
+    );
     drop(s);
     assert_no_leak();
 }
@@ -73,15 +89,40 @@ fn mmap_argument_errors() {
     let mut s = setup();
     let e = |r: Result<_, LinuxError>| r.unwrap_err();
     assert_eq!(e(s.mmap(va(0), 0, RW, ANON, None, 0)), LinuxError::EINVAL);
-    assert_eq!(e(s.mmap(va(0), P, RW, MmapFlags::ANONYMOUS, None, 0)), LinuxError::EINVAL);
-    assert_eq!(e(s.mmap(va(0), P, MappingFlags::USER, ANON, None, 0)), LinuxError::EINVAL);
-    assert_eq!(e(s.mmap(va(0x1001), P, RW, ANON | MmapFlags::FIXED, None, 0)), LinuxError::EINVAL);
-    assert_eq!(e(s.mmap(va(0), P, RW, MmapFlags::PRIVATE, None, 0)), LinuxError::EBADF);
-    assert_eq!(e(s.mmap(va(0), usize::MAX, RW, ANON, None, 0)), LinuxError::EINVAL);
-    assert_eq!(e(s.mmap(va(USER_END), P, RW, ANON | MmapFlags::FIXED, None, 0)), LinuxError::ENOMEM);
+    assert_eq!(
+        e(s.mmap(va(0), P, RW, MmapFlags::ANONYMOUS, None, 0)),
+        LinuxError::EINVAL
+    );
+    assert_eq!(
+        e(s.mmap(va(0), P, MappingFlags::USER, ANON, None, 0)),
+        LinuxError::EINVAL
+    );
+    assert_eq!(
+        e(s.mmap(va(0x1001), P, RW, ANON | MmapFlags::FIXED, None, 0)),
+        LinuxError::EINVAL
+    );
+    assert_eq!(
+        e(s.mmap(va(0), P, RW, MmapFlags::PRIVATE, None, 0)),
+        LinuxError::EBADF
+    );
+    assert_eq!(
+        e(s.mmap(va(0), usize::MAX, RW, ANON, None, 0)),
+        LinuxError::EINVAL
+    );
+    assert_eq!(
+        e(s.mmap(va(USER_END), P, RW, ANON | MmapFlags::FIXED, None, 0)),
+        LinuxError::ENOMEM
+    );
     let unknown = MmapFlags::from_bits_retain(0x4000_0000);
     assert_eq!(
-        e(s.mmap(va(0), P, RW, MmapFlags::SHARED_VALIDATE | MmapFlags::ANONYMOUS | unknown, None, 0)),
+        e(s.mmap(
+            va(0),
+            P,
+            RW,
+            MmapFlags::SHARED_VALIDATE | MmapFlags::ANONYMOUS | unknown,
+            None,
+            0
+        )),
         LinuxError::EOPNOTSUPP
     );
     assert_eq!(s.areas().count(), 0);
@@ -96,18 +137,35 @@ fn mmap_placement_hint_fixed_and_noreplace() {
     let b = mmap_anon(&mut s, 2 * P, RW);
     assert_eq!(b, USER_END - 3 * P);
     // A free hint is used; an occupied one is not.
-    let h = s.mmap(va(0x50_0123), P, RW, ANON, None, 0).unwrap().as_usize();
+    let h = s
+        .mmap(va(0x50_0123), P, RW, ANON, None, 0)
+        .unwrap()
+        .as_usize();
     assert_eq!(h, 0x50_0000);
-    let h2 = s.mmap(va(0x50_0000), P, RW, ANON, None, 0).unwrap().as_usize();
+    let h2 = s
+        .mmap(va(0x50_0000), P, RW, ANON, None, 0)
+        .unwrap()
+        .as_usize();
     assert_ne!(h2, 0x50_0000);
     // FIXED_NOREPLACE fails on overlap, FIXED replaces (and drops the old contents).
     s.write_bytes(va(0x50_0000), b"old").unwrap();
-    let r = s.mmap(va(0x50_0000), P, RW, ANON | MmapFlags::FIXED_NOREPLACE, None, 0);
+    let r = s.mmap(
+        va(0x50_0000),
+        P,
+        RW,
+        ANON | MmapFlags::FIXED_NOREPLACE,
+        None,
+        0,
+    );
     assert_eq!(r, Err(LinuxError::EEXIST));
     assert_eq!(read(&mut s, 0x50_0000, 3), b"old");
-    s.mmap(va(0x4f_f000), 3 * P, RW, ANON | MmapFlags::FIXED, None, 0).unwrap();
+    s.mmap(va(0x4f_f000), 3 * P, RW, ANON | MmapFlags::FIXED, None, 0)
+        .unwrap();
     assert_eq!(read(&mut s, 0x50_0000, 3), [0; 3]);
-    assert_eq!(s.find_area(va(0x50_0000)).unwrap().start().as_usize(), 0x4f_f000);
+    assert_eq!(
+        s.find_area(va(0x50_0000)).unwrap().start().as_usize(),
+        0x4f_f000
+    );
     // With a lower mmap top, placement starts there.
     s.set_mmap_top(va(0x1000_0000));
     assert_eq!(mmap_anon(&mut s, P, RW), 0x1000_0000 - P);
@@ -120,11 +178,15 @@ fn munmap_every_overlap_case() {
     let mut s = setup();
     let base = 0x100_0000;
     s.map_alloc(va(base), 10 * P, URW, Populate::Eager).unwrap();
-    s.map_alloc(va(base + 12 * P), 4 * P, URW, Populate::Eager).unwrap();
+    s.map_alloc(va(base + 12 * P), 4 * P, URW, Populate::Eager)
+        .unwrap();
     let live = CountingHandler::live_frames();
     assert_eq!(s.munmap(va(base), 0), Err(LinuxError::EINVAL));
     assert_eq!(s.munmap(va(base + 1), P), Err(LinuxError::EINVAL));
-    assert_eq!(s.munmap(va(usize::MAX & !0xfff), 2 * P), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.munmap(va(usize::MAX & !0xfff), 2 * P),
+        Err(LinuxError::EINVAL)
+    );
     // Middle (split), front, back, then a range spanning a hole and two areas.
     s.munmap(va(base + 4 * P), P).unwrap();
     assert_eq!(CountingHandler::live_frames(), live - 1);
@@ -133,7 +195,15 @@ fn munmap_every_overlap_case() {
     assert_eq!(s.areas().count(), 3);
     s.munmap(va(base + 8 * P), 6 * P).unwrap();
     assert_eq!(CountingHandler::live_frames(), live - 3 - 1 - 2);
-    for (page, mapped) in [(0, false), (1, true), (4, false), (7, true), (8, false), (13, false), (14, true)] {
+    for (page, mapped) in [
+        (0, false),
+        (1, true),
+        (4, false),
+        (7, true),
+        (8, false),
+        (13, false),
+        (14, true),
+    ] {
         assert_eq!(pte(&s, base + page * P).is_some(), mapped, "page {page}");
     }
     // Unmapping nothing is fine.
@@ -150,15 +220,22 @@ fn mprotect_read_only_lazy_area_never_maps_a_fresh_page() {
     s.mprotect(va(a), 4 * P, R).unwrap();
     let live = CountingHandler::live_frames();
     // A write to a touched and to an untouched page: both refused, nothing allocated.
-    assert_eq!(s.handle_page_fault(va(a), MappingFlags::WRITE), Err(FaultError::Segv));
-    assert_eq!(s.handle_page_fault(va(a + P), MappingFlags::WRITE), Err(FaultError::Segv));
+    assert_eq!(
+        s.handle_page_fault(va(a), MappingFlags::WRITE),
+        Err(FaultError::Segv)
+    );
+    assert_eq!(
+        s.handle_page_fault(va(a + P), MappingFlags::WRITE),
+        Err(FaultError::Segv)
+    );
     assert_eq!(s.write_bytes(va(a + P), b"x"), Err(LinuxError::EFAULT));
     assert_eq!(CountingHandler::live_frames(), live);
     assert!(pte(&s, a + P).is_none());
     assert!(!pte(&s, a).unwrap().1.contains(MappingFlags::WRITE));
     assert_eq!(read(&mut s, a, 4), b"data");
     // Read faults still work on the lazy part.
-    s.handle_page_fault(va(a + 2 * P), MappingFlags::READ).unwrap();
+    s.handle_page_fault(va(a + 2 * P), MappingFlags::READ)
+        .unwrap();
     // Back to RW: the write goes through and keeps the data.
     s.mprotect(va(a), 4 * P, RW).unwrap();
     s.handle_page_fault(va(a), MappingFlags::WRITE).unwrap();
@@ -178,19 +255,33 @@ fn mprotect_none_then_munmap_frees_exactly() {
     assert_eq!(s.areas().count(), 3);
     let (_, flags, _) = pte(&s, a + P).unwrap();
     assert!(flags.is_empty(), "PROT_NONE page still accessible");
-    assert_eq!(s.handle_page_fault(va(a + P), MappingFlags::READ), Err(FaultError::Segv));
+    assert_eq!(
+        s.handle_page_fault(va(a + P), MappingFlags::READ),
+        Err(FaultError::Segv)
+    );
     assert_eq!(s.read_bytes(va(a + P), &mut [0]), Err(LinuxError::EFAULT));
     s.munmap(va(a + P), P).unwrap();
     assert_eq!(CountingHandler::live_frames(), live - 1);
     // Write-only and exec areas.
     s.mprotect(va(a), P, MappingFlags::WRITE).unwrap();
     s.handle_page_fault(va(a), MappingFlags::READ).unwrap();
-    assert_eq!(s.handle_page_fault(va(a), MappingFlags::EXECUTE), Err(FaultError::Segv));
-    s.mprotect(va(a), P, MappingFlags::READ | MappingFlags::EXECUTE).unwrap();
+    assert_eq!(
+        s.handle_page_fault(va(a), MappingFlags::EXECUTE),
+        Err(FaultError::Segv)
+    );
+    s.mprotect(va(a), P, MappingFlags::READ | MappingFlags::EXECUTE)
+        .unwrap();
     s.handle_page_fault(va(a), MappingFlags::EXECUTE).unwrap();
-    assert_eq!(s.mprotect(va(a), 3 * P, R), Err(LinuxError::ENOMEM), "hole must fail");
+    assert_eq!(
+        s.mprotect(va(a), 3 * P, R),
+        Err(LinuxError::ENOMEM),
+        "hole must fail"
+    );
     assert_eq!(s.mprotect(va(a + 1), P, R), Err(LinuxError::EINVAL));
-    assert_eq!(s.mprotect(va(a), P, MappingFlags::USER), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.mprotect(va(a), P, MappingFlags::USER),
+        Err(LinuxError::EINVAL)
+    );
     drop(s);
     assert_no_leak();
 }
@@ -207,7 +298,10 @@ fn brk_grows_lazily_and_shrinks() {
     s.write_bytes(va(0x60_37ff), b"x").unwrap();
     assert_eq!(s.write_bytes(va(0x60_4000), b"x"), Err(LinuxError::EFAULT));
     assert_eq!(s.brk(va(0x60_2000)).as_usize(), 0x60_2000);
-    assert_eq!(s.read_bytes(va(0x60_37ff), &mut [0]), Err(LinuxError::EFAULT));
+    assert_eq!(
+        s.read_bytes(va(0x60_37ff), &mut [0]),
+        Err(LinuxError::EFAULT)
+    );
     assert_eq!(s.brk(va(0x60_3800)).as_usize(), 0x60_3800);
     assert_eq!(read(&mut s, 0x60_37ff, 1), [0], "shrunk heap kept old data");
     // Growing into another mapping fails and keeps the break.
@@ -215,7 +309,12 @@ fn brk_grows_lazily_and_shrinks() {
     assert_eq!(s.brk(va(0x60_9000)).as_usize(), 0x60_3800);
     assert_eq!(s.brk(va(0x10)).as_usize(), 0x60_3800);
     assert!(s.to_string().contains("[heap]"));
-    assert_eq!(s.areas().filter(|a| a.start() >= va(0x60_1000) && a.end() <= va(0x60_4000)).count(), 1);
+    assert_eq!(
+        s.areas()
+            .filter(|a| a.start() >= va(0x60_1000) && a.end() <= va(0x60_4000))
+            .count(),
+        1
+    );
     drop(s);
     assert_no_leak();
 }
@@ -230,8 +329,14 @@ fn madvise_dontneed_zeroes_anonymous_memory() {
     assert_eq!(CountingHandler::live_frames(), live - 2);
     assert_eq!(read(&mut s, a + P, 2), [0, 0]);
     assert_eq!(read(&mut s, a, 1), [9]);
-    assert_eq!(s.madvise(va(a), 8 * P, Advice::DontNeed), Err(LinuxError::ENOMEM));
-    assert_eq!(s.madvise(va(a + 3), P, Advice::Normal), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.madvise(va(a), 8 * P, Advice::DontNeed),
+        Err(LinuxError::ENOMEM)
+    );
+    assert_eq!(
+        s.madvise(va(a + 3), P, Advice::Normal),
+        Err(LinuxError::EINVAL)
+    );
     assert_eq!(Advice::try_from(99), Err(LinuxError::EINVAL));
     drop(s);
     assert_no_leak();
@@ -241,18 +346,27 @@ fn madvise_dontneed_zeroes_anonymous_memory() {
 fn mremap_shrink_grow_and_move_keep_contents() {
     let mut s = setup();
     let a = 0x100_0000;
-    s.mmap(va(a), 2 * P, RW, ANON | MmapFlags::FIXED, None, 0).unwrap();
+    s.mmap(va(a), 2 * P, RW, ANON | MmapFlags::FIXED, None, 0)
+        .unwrap();
     s.write_bytes(va(a), b"first").unwrap();
     s.write_bytes(va(a + P), b"second").unwrap();
     // Grow in place.
-    let r = s.mremap(va(a), 2 * P, 4 * P, MremapFlags::empty(), va(0)).unwrap();
+    let r = s
+        .mremap(va(a), 2 * P, 4 * P, MremapFlags::empty(), va(0))
+        .unwrap();
     assert_eq!(r.as_usize(), a);
     s.write_bytes(va(a + 3 * P), b"grown").unwrap();
     // Blocked: fails without MAYMOVE, moves with it.
     s.map_alloc(va(a + 4 * P), P, URW, Populate::Lazy).unwrap();
-    assert_eq!(s.mremap(va(a), 4 * P, 8 * P, MremapFlags::empty(), va(0)), Err(LinuxError::ENOMEM));
+    assert_eq!(
+        s.mremap(va(a), 4 * P, 8 * P, MremapFlags::empty(), va(0)),
+        Err(LinuxError::ENOMEM)
+    );
     let frames: alloc::vec::Vec<_> = [0, 1, 3].map(|i| pte(&s, a + i * P).unwrap().0).into();
-    let m = s.mremap(va(a), 4 * P, 8 * P, MremapFlags::MAYMOVE, va(0)).unwrap().as_usize();
+    let m = s
+        .mremap(va(a), 4 * P, 8 * P, MremapFlags::MAYMOVE, va(0))
+        .unwrap()
+        .as_usize();
     assert_ne!(m, a);
     let moved: alloc::vec::Vec<_> = [0, 1, 3].map(|i| pte(&s, m + i * P).unwrap().0).into();
     assert_eq!(frames, moved, "move copied frames");
@@ -266,16 +380,38 @@ fn mremap_shrink_grow_and_move_keep_contents() {
     s.write_bytes(va(m), b"F").unwrap();
     assert_eq!(pte(&s, m).unwrap().0, pa);
     // Shrink, fixed move, errors.
-    assert_eq!(s.mremap(va(m), 8 * P, 2 * P, MremapFlags::empty(), va(0)).unwrap().as_usize(), m);
+    assert_eq!(
+        s.mremap(va(m), 8 * P, 2 * P, MremapFlags::empty(), va(0))
+            .unwrap()
+            .as_usize(),
+        m
+    );
     assert!(s.find_area(va(m + 2 * P)).is_none());
     let f = 0x300_0000;
     let flags = MremapFlags::MAYMOVE | MremapFlags::FIXED;
-    assert_eq!(s.mremap(va(m), 2 * P, 2 * P, flags, va(f)).unwrap().as_usize(), f);
+    assert_eq!(
+        s.mremap(va(m), 2 * P, 2 * P, flags, va(f))
+            .unwrap()
+            .as_usize(),
+        f
+    );
     assert_eq!(read(&mut s, f, 5), b"First");
-    assert_eq!(s.mremap(va(f), 2 * P, P, MremapFlags::FIXED, va(0)), Err(LinuxError::EINVAL));
-    assert_eq!(s.mremap(va(f), 2 * P, 2 * P, flags, va(f + P)), Err(LinuxError::EINVAL));
-    assert_eq!(s.mremap(va(f), 3 * P, P, MremapFlags::empty(), va(0)), Err(LinuxError::EFAULT));
-    assert_eq!(s.mremap(va(f), 0, P, MremapFlags::empty(), va(0)), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.mremap(va(f), 2 * P, P, MremapFlags::FIXED, va(0)),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        s.mremap(va(f), 2 * P, 2 * P, flags, va(f + P)),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        s.mremap(va(f), 3 * P, P, MremapFlags::empty(), va(0)),
+        Err(LinuxError::EFAULT)
+    );
+    assert_eq!(
+        s.mremap(va(f), 0, P, MremapFlags::empty(), va(0)),
+        Err(LinuxError::EINVAL)
+    );
     drop(s);
     assert_no_leak();
 }
@@ -288,8 +424,14 @@ fn uaccess_faults_in_checks_and_reads_strings() {
     s.write_bytes(va(a + P - 3), b"hello\0world").unwrap();
     assert_eq!(s.read_cstr(va(a + P - 3), 64).unwrap(), b"hello");
     assert_eq!(s.read_cstr(va(a + P - 3), 4), Err(LinuxError::ENAMETOOLONG));
-    assert_eq!(s.read_bytes(va(a + 2 * P - 1), &mut [0; 2]), Err(LinuxError::EFAULT));
-    assert_eq!(s.read_bytes(va(usize::MAX), &mut [0; 2]), Err(LinuxError::EFAULT));
+    assert_eq!(
+        s.read_bytes(va(a + 2 * P - 1), &mut [0; 2]),
+        Err(LinuxError::EFAULT)
+    );
+    assert_eq!(
+        s.read_bytes(va(usize::MAX), &mut [0; 2]),
+        Err(LinuxError::EFAULT)
+    );
     assert_eq!(s.read_bytes(va(0), &mut [0; 1]), Err(LinuxError::EFAULT));
     s.mprotect(va(a), P, R).unwrap();
     assert_eq!(s.write_bytes(va(a), b"x"), Err(LinuxError::EFAULT));
@@ -304,8 +446,21 @@ fn uaccess_faults_in_checks_and_reads_strings() {
 fn faults_never_panic_on_odd_addresses() {
     let mut s = setup();
     mmap_anon(&mut s, P, RW);
-    for addr in [0, 1, 0xfff, USER_END, USER_END - 2 * P, usize::MAX, 1 << 63, 0x7fff_ffff_ffff] {
-        for access in [MappingFlags::READ, MappingFlags::WRITE, MappingFlags::EXECUTE] {
+    for addr in [
+        0,
+        1,
+        0xfff,
+        USER_END,
+        USER_END - 2 * P,
+        usize::MAX,
+        1 << 63,
+        0x7fff_ffff_ffff,
+    ] {
+        for access in [
+            MappingFlags::READ,
+            MappingFlags::WRITE,
+            MappingFlags::EXECUTE,
+        ] {
             assert_eq!(s.handle_page_fault(va(addr), access), Err(FaultError::Segv));
         }
     }
@@ -315,14 +470,22 @@ fn faults_never_panic_on_odd_addresses() {
         s.handle_page_fault(va(0x10_0000), MappingFlags::READ | MappingFlags::USER),
         Err(FaultError::Segv)
     );
-    s.handle_page_fault(va(0x10_0000), MappingFlags::READ).unwrap();
+    s.handle_page_fault(va(0x10_0000), MappingFlags::READ)
+        .unwrap();
 }
 
 #[test]
 fn display_is_proc_maps_style() {
     let mut s = setup();
-    s.mmap(va(0x40_0000), 2 * P, R | MappingFlags::EXECUTE, ANON | MmapFlags::FIXED, None, 0)
-        .unwrap();
+    s.mmap(
+        va(0x40_0000),
+        2 * P,
+        R | MappingFlags::EXECUTE,
+        ANON | MmapFlags::FIXED,
+        None,
+        0,
+    )
+    .unwrap();
     let shared = MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::FIXED;
     s.mmap(va(0x50_0000), P, RW, shared, None, 0).unwrap();
     let text = s.to_string();
@@ -337,13 +500,17 @@ fn frames_are_freed_only_after_their_flush() {
     let mut s = setup();
     // A neighbour keeps the page tables alive, so only data frames change.
     s.map_alloc(va(0x10_0000), P, URW, Populate::Eager).unwrap();
-    s.map_alloc(va(0x10_1000), 4 * P, URW, Populate::Eager).unwrap();
+    s.map_alloc(va(0x10_1000), 4 * P, URW, Populate::Eager)
+        .unwrap();
     let live = CountingHandler::live_frames();
     take_flushes();
     s.munmap(va(0x10_1000), 4 * P).unwrap();
     let flushes = take_flushes();
     assert!(!flushes.is_empty(), "munmap issued no flush");
-    assert!(flushes.iter().all(|&(_, l)| l == live), "freed before flush: {flushes:?}");
+    assert!(
+        flushes.iter().all(|&(_, l)| l == live),
+        "freed before flush: {flushes:?}"
+    );
     assert_eq!(CountingHandler::live_frames(), live - 4);
     drop(s);
     assert_no_leak();

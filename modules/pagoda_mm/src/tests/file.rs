@@ -11,19 +11,24 @@ use page_table_multiarch::testing::CountingHandler;
 
 use super::*;
 use crate::{
-    Advice, BackendKind, FaultError, File, LinuxError, MemFile, MmapFlags, MsyncFlags, PageCacheSlot,
-    SharedMem,
+    Advice, BackendKind, FaultError, File, LinuxError, MemFile, MmapFlags, MsyncFlags,
+    PageCacheSlot, SharedMem,
 };
 
 const P: usize = PAGE_SIZE_4K;
 
 fn file_of(len: usize) -> Arc<MemFile> {
-    Arc::new(MemFile::with_name("/data", (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>()))
+    Arc::new(MemFile::with_name(
+        "/data",
+        (0..len).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+    ))
 }
 
 fn map_file(s: &mut Space, f: &Arc<MemFile>, len: usize, flags: MmapFlags, off: u64) -> usize {
     let file: Arc<dyn File> = f.clone();
-    s.mmap(va(0), len, RW, flags, Some(file), off).unwrap().as_usize()
+    s.mmap(va(0), len, RW, flags, Some(file), off)
+        .unwrap()
+        .as_usize()
 }
 
 #[test]
@@ -34,9 +39,18 @@ fn private_file_reads_file_zero_tail_and_bus_past_eof() {
     assert_eq!(read(&mut s, a + 5, 3), f.contents()[5..8]);
     let tail = read(&mut s, a + P, P);
     assert_eq!(tail[..100], f.contents()[P..]);
-    assert!(tail[100..].iter().all(|&b| b == 0), "tail past EOF not zero");
-    assert_eq!(s.handle_page_fault(va(a + 2 * P), MappingFlags::READ), Err(FaultError::Bus));
-    assert_eq!(s.read_bytes(va(a + 2 * P), &mut [0]), Err(LinuxError::EFAULT));
+    assert!(
+        tail[100..].iter().all(|&b| b == 0),
+        "tail past EOF not zero"
+    );
+    assert_eq!(
+        s.handle_page_fault(va(a + 2 * P), MappingFlags::READ),
+        Err(FaultError::Bus)
+    );
+    assert_eq!(
+        s.read_bytes(va(a + 2 * P), &mut [0]),
+        Err(LinuxError::EFAULT)
+    );
     // Private writes never reach the file, not even with msync or munmap.
     s.write_bytes(va(a + P + 50), b"private").unwrap();
     s.msync(va(a), 2 * P, MsyncFlags::SYNC).unwrap();
@@ -53,14 +67,24 @@ fn file_offset_and_errors() {
     let f = file_of(4 * P);
     let a = map_file(&mut s, &f, P, MmapFlags::PRIVATE, 2 * P as u64);
     assert_eq!(read(&mut s, a, 4), f.contents()[2 * P..2 * P + 4]);
-    assert_eq!(s.find_area(va(a)).unwrap().backend().file_offset(va(a)), Some(2 * P as u64));
+    assert_eq!(
+        s.find_area(va(a)).unwrap().backend().file_offset(va(a)),
+        Some(2 * P as u64)
+    );
     let file: Arc<dyn File> = f.clone();
     assert_eq!(
         s.mmap(va(0), P, RW, MmapFlags::PRIVATE, Some(file.clone()), 100),
         Err(LinuxError::EINVAL)
     );
     assert_eq!(
-        s.mmap(va(0), P, RW, MmapFlags::PRIVATE | MmapFlags::SHARED | MmapFlags::from_bits_retain(1 << 30), Some(file), 0),
+        s.mmap(
+            va(0),
+            P,
+            RW,
+            MmapFlags::PRIVATE | MmapFlags::SHARED | MmapFlags::from_bits_retain(1 << 30),
+            Some(file),
+            0
+        ),
         Err(LinuxError::EOPNOTSUPP)
     );
     assert!(s.to_string().contains("/data"));
@@ -73,14 +97,27 @@ fn shared_file_writes_back_on_msync_munmap_and_teardown_never_past_eof() {
     let a = map_file(&mut s, &f, 2 * P, MmapFlags::SHARED, 0);
     s.write_bytes(va(a), b"msync").unwrap();
     s.write_bytes(va(a + P + 8), b"tail-beyond-eof").unwrap();
-    assert_eq!(&f.contents()[..5], &file_of(5).contents()[..], "written before msync");
+    assert_eq!(
+        &f.contents()[..5],
+        &file_of(5).contents()[..],
+        "written before msync"
+    );
     s.msync(va(a), 2 * P, MsyncFlags::SYNC).unwrap();
     assert_eq!(&f.contents()[..5], b"msync");
     assert_eq!(f.contents().len(), P + 10, "msync grew the file");
     assert_eq!(&f.contents()[P + 8..], b"ta");
-    assert_eq!(s.msync(va(a + 1), P, MsyncFlags::SYNC), Err(LinuxError::EINVAL));
-    assert_eq!(s.msync(va(a), P, MsyncFlags::SYNC | MsyncFlags::ASYNC), Err(LinuxError::EINVAL));
-    assert_eq!(s.msync(va(a), 8 * P, MsyncFlags::ASYNC), Err(LinuxError::ENOMEM));
+    assert_eq!(
+        s.msync(va(a + 1), P, MsyncFlags::SYNC),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        s.msync(va(a), P, MsyncFlags::SYNC | MsyncFlags::ASYNC),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        s.msync(va(a), 8 * P, MsyncFlags::ASYNC),
+        Err(LinuxError::ENOMEM)
+    );
     s.write_bytes(va(a + 1), b"UNMAP").unwrap();
     s.munmap(va(a), P).unwrap();
     assert_eq!(&f.contents()[..6], b"mUNMAP");
@@ -102,14 +139,22 @@ fn page_cache_shares_frames_between_spaces() {
     let p = map_file(&mut s2, &f, 2 * P, MmapFlags::PRIVATE, 0);
     s1.write_bytes(va(a + 3), b"shared!").unwrap();
     assert_eq!(read(&mut s2, b + 3, 7), b"shared!");
-    assert_eq!(pte(&s1, a).unwrap().0, pte(&s2, b).unwrap().0, "not the same frame");
+    assert_eq!(
+        pte(&s1, a).unwrap().0,
+        pte(&s2, b).unwrap().0,
+        "not the same frame"
+    );
     // A private mapping reads the cache, and copies on its first write.
     assert_eq!(read(&mut s2, p + 3, 7), b"shared!");
     assert_eq!(pte(&s2, p).unwrap().0, pte(&s2, b).unwrap().0);
     assert!(pte(&s2, p).unwrap().1.contains(MappingFlags::COW));
     s2.write_bytes(va(p), b"mine").unwrap();
     assert_ne!(pte(&s2, p).unwrap().0, pte(&s2, b).unwrap().0);
-    assert_eq!(read(&mut s1, a, 4), [0, 1, 2, b's'], "private write leaked into the cache");
+    assert_eq!(
+        read(&mut s1, a, 4),
+        [0, 1, 2, b's'],
+        "private write leaked into the cache"
+    );
     // DONTNEED on a private file page shows the file (cache) again.
     s2.madvise(va(p), P, Advice::DontNeed).unwrap();
     assert_eq!(read(&mut s2, p + 3, 7), b"shared!");
@@ -144,18 +189,30 @@ impl File for BrokenFile {
 fn io_errors_are_bus_errors_and_eio() {
     let mut s = setup();
     let file: Arc<dyn File> = Arc::new(BrokenFile(PageCacheSlot::new()));
-    let a = s.mmap(va(0), P, RW, MmapFlags::SHARED, Some(file), 0).unwrap();
+    let a = s
+        .mmap(va(0), P, RW, MmapFlags::SHARED, Some(file), 0)
+        .unwrap();
     let live = CountingHandler::live_frames();
-    assert_eq!(s.handle_page_fault(a, MappingFlags::READ), Err(FaultError::Bus));
+    assert_eq!(
+        s.handle_page_fault(a, MappingFlags::READ),
+        Err(FaultError::Bus)
+    );
     assert_eq!(CountingHandler::live_frames(), live);
-    assert_eq!(s.msync(a, P, MsyncFlags::SYNC), Ok(()), "nothing cached, nothing to write");
+    assert_eq!(
+        s.msync(a, P, MsyncFlags::SYNC),
+        Ok(()),
+        "nothing cached, nothing to write"
+    );
 }
 
 #[test]
 fn shared_anonymous_is_shared_across_fork_and_never_cow() {
     let mut parent = setup();
     let flags = MmapFlags::SHARED | MmapFlags::ANONYMOUS;
-    let a = parent.mmap(va(0), 2 * P, RW, flags, None, 0).unwrap().as_usize();
+    let a = parent
+        .mmap(va(0), 2 * P, RW, flags, None, 0)
+        .unwrap()
+        .as_usize();
     parent.write_bytes(va(a), b"before").unwrap();
     let mut child = parent.fork().unwrap();
     for s in [&parent, &child] {
@@ -166,7 +223,10 @@ fn shared_anonymous_is_shared_across_fork_and_never_cow() {
     assert_eq!(read(&mut parent, a, 6), b"child!");
     parent.write_bytes(va(a + P), b"parent").unwrap();
     assert_eq!(read(&mut child, a + P, 6), b"parent");
-    assert_eq!(pte(&parent, a + P).unwrap().0, pte(&child, a + P).unwrap().0);
+    assert_eq!(
+        pte(&parent, a + P).unwrap().0,
+        pte(&child, a + P).unwrap().0
+    );
     let kind = child.find_area(va(a)).unwrap().backend().kind();
     assert_eq!(kind, BackendKind::Shared);
     // DONTNEED keeps shared contents.
@@ -182,13 +242,23 @@ fn shared_object_for_segments() {
     let mut s1 = setup();
     let mut s2 = Space::new(s1.va_range()).unwrap();
     let obj = SharedMem::with_name(3 * P, "SYSV0000002a").unwrap();
-    assert_eq!(SharedMem::<CountingHandler>::new(0).unwrap_err(), LinuxError::EINVAL);
-    s1.map_shared(va(0x10_0000), 3 * P, URW, obj.clone(), 0, None).unwrap();
-    let b = s2.mmap_shared(va(0), &obj, P, 2 * P, RW, MmapFlags::SHARED).unwrap().as_usize();
+    assert_eq!(
+        SharedMem::<CountingHandler>::new(0).unwrap_err(),
+        LinuxError::EINVAL
+    );
+    s1.map_shared(va(0x10_0000), 3 * P, URW, obj.clone(), 0, None)
+        .unwrap();
+    let b = s2
+        .mmap_shared(va(0), &obj, P, 2 * P, RW, MmapFlags::SHARED)
+        .unwrap()
+        .as_usize();
     s1.write_bytes(va(0x10_0000 + P), b"segment").unwrap();
     assert_eq!(read(&mut s2, b, 7), b"segment");
     assert_eq!(obj.resident_pages(), 1);
-    assert_eq!(s2.find_area(va(b)).unwrap().backend().shared_offset(va(b)), Some(P));
+    assert_eq!(
+        s2.find_area(va(b)).unwrap().backend().shared_offset(va(b)),
+        Some(P)
+    );
     assert!(s1.to_string().contains("SYSV0000002a"));
     assert_eq!(
         s1.map_shared(va(0x20_0000), 4 * P, URW, obj.clone(), 0, None),
@@ -210,7 +280,14 @@ fn shared_object_for_segments() {
 fn shared_mapping_of_populated_object_and_mremap_growth() {
     let mut s = setup();
     let a = s
-        .mmap(va(0), P, RW, MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::POPULATE, None, 0)
+        .mmap(
+            va(0),
+            P,
+            RW,
+            MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::POPULATE,
+            None,
+            0,
+        )
         .unwrap();
     assert!(pte(&s, a.as_usize()).is_some());
     s.write_bytes(a, &vec![1u8; P]).unwrap();

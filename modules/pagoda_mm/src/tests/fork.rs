@@ -16,7 +16,10 @@ const ANON: MmapFlags = MmapFlags::PRIVATE.union(MmapFlags::ANONYMOUS);
 #[test]
 fn fork_makes_private_pages_cow_and_write_copies() {
     let mut parent = setup();
-    let a = parent.mmap(va(0), 4 * P, RW, ANON, None, 0).unwrap().as_usize();
+    let a = parent
+        .mmap(va(0), 4 * P, RW, ANON, None, 0)
+        .unwrap()
+        .as_usize();
     parent.write_bytes(va(a), b"parent data").unwrap();
     let pa = pte(&parent, a).unwrap().0;
     let mut child = parent.fork().unwrap();
@@ -26,17 +29,23 @@ fn fork_makes_private_pages_cow_and_write_copies() {
         assert!(f.contains(MappingFlags::COW) && !f.contains(MappingFlags::WRITE));
         assert!(pte(s, a + P).is_none(), "lazy page appeared");
     }
-    assert_eq!(Arc::strong_count(child.frame_at(va(a)).unwrap()), 2);
+    assert_eq!(child.frame_is_exclusive(va(a)), Some(false));
+    assert_eq!(parent.frame_is_exclusive(va(a)), Some(false));
     // The child's write copies; the parent keeps its data.
     let live = CountingHandler::live_frames();
-    child.handle_page_fault(va(a + 1), MappingFlags::WRITE).unwrap();
+    child
+        .handle_page_fault(va(a + 1), MappingFlags::WRITE)
+        .unwrap();
     assert_eq!(CountingHandler::live_frames(), live + 1);
     assert_ne!(pte(&child, a).unwrap().0, pa);
     child.write_bytes(va(a), b"CHILD").unwrap();
     assert_eq!(read(&mut parent, a, 11), b"parent data");
     assert_eq!(read(&mut child, a, 11), b"CHILDt data");
     // Now the parent is the only owner: its write reuses the frame.
-    parent.handle_page_fault(va(a), MappingFlags::WRITE).unwrap();
+    assert_eq!(parent.frame_is_exclusive(va(a)), Some(true));
+    parent
+        .handle_page_fault(va(a), MappingFlags::WRITE)
+        .unwrap();
     let (p, f, _) = pte(&parent, a).unwrap();
     assert_eq!(p, pa, "exclusive page was copied");
     assert!(f.contains(MappingFlags::WRITE));
@@ -49,13 +58,18 @@ fn fork_makes_private_pages_cow_and_write_copies() {
 #[test]
 fn write_after_child_exit_reuses_without_copy() {
     let mut parent = setup();
-    let a = parent.mmap(va(0), 2 * P, RW, ANON, None, 0).unwrap().as_usize();
+    let a = parent
+        .mmap(va(0), 2 * P, RW, ANON, None, 0)
+        .unwrap()
+        .as_usize();
     parent.write_bytes(va(a), &vec![5; 2 * P]).unwrap();
     let pa = pte(&parent, a).unwrap().0;
     drop(parent.fork().unwrap());
     let live = CountingHandler::live_frames();
     parent.write_bytes(va(a), b"x").unwrap();
-    parent.handle_page_fault(va(a + P), MappingFlags::WRITE).unwrap();
+    parent
+        .handle_page_fault(va(a + P), MappingFlags::WRITE)
+        .unwrap();
     assert_eq!(pte(&parent, a).unwrap().0, pa);
     assert_eq!(CountingHandler::live_frames(), live);
 }
@@ -64,7 +78,10 @@ fn write_after_child_exit_reuses_without_copy() {
 fn fork_keeps_file_private_cow_prot_none_and_many_generations() {
     let mut p = setup();
     let f: Arc<dyn File> = Arc::new(MemFile::new(vec![3u8; 2 * P]));
-    let fa = p.mmap(va(0), 2 * P, RW, MmapFlags::PRIVATE, Some(f.clone()), 0).unwrap().as_usize();
+    let fa = p
+        .mmap(va(0), 2 * P, RW, MmapFlags::PRIVATE, Some(f.clone()), 0)
+        .unwrap()
+        .as_usize();
     assert_eq!(read(&mut p, fa, 1), [3]);
     let n = p.mmap(va(0), P, RW, ANON, None, 0).unwrap().as_usize();
     p.write_bytes(va(n), b"n").unwrap();
@@ -93,7 +110,8 @@ fn fork_flushes_once_and_copies_kernel_mappings() {
         .map_alloc(va(0x20_0000_0000), P, RW, Populate::Eager)
         .unwrap();
     let mut p = Space::new(kernel.va_range()).unwrap();
-    p.map_alloc(va(0x10_0000), 100 * P, URW, Populate::Eager).unwrap();
+    p.map_alloc(va(0x10_0000), 100 * P, URW, Populate::Eager)
+        .unwrap();
     take_flushes();
     let c = p.fork().unwrap();
     let flushes = take_flushes();
@@ -105,7 +123,10 @@ fn fork_flushes_once_and_copies_kernel_mappings() {
     u.share_kernel_mappings(kernel.page_table(), va(0x20_0000_0000), 0x20_0000_0000)
         .unwrap();
     let uc = u.fork().unwrap();
-    assert_eq!(pte(&uc, 0x20_0000_0000).unwrap().0, pte(&kernel, 0x20_0000_0000).unwrap().0);
+    assert_eq!(
+        pte(&uc, 0x20_0000_0000).unwrap().0,
+        pte(&kernel, 0x20_0000_0000).unwrap().0
+    );
     drop((uc, u, p, kernel));
     assert_no_leak();
 }

@@ -5,6 +5,7 @@
 mod basic;
 mod file;
 mod fork;
+mod fuzz;
 mod model;
 mod oom;
 

@@ -25,36 +25,98 @@ const HEAP_BASE: usize = 0x2000_0000;
 const FILE_PAGES: [usize; 2] = [3, 5];
 
 fn page_addr(p: usize) -> usize {
-    if p < WINDOW { MMAP_BASE + p * P } else { HEAP_BASE + (p - WINDOW) * P }
+    if p < WINDOW {
+        MMAP_BASE + p * P
+    } else {
+        HEAP_BASE + (p - WINDOW) * P
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     AnonPrivate,
     AnonShared,
-    File { file: usize, off: usize, shared: bool },
+    File {
+        file: usize,
+        off: usize,
+        shared: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Mmap { s: usize, p: usize, n: usize, prot: MappingFlags, kind: Kind, populate: bool },
-    Munmap { s: usize, p: usize, n: usize },
-    Mprotect { s: usize, p: usize, n: usize, prot: MappingFlags },
-    Write { s: usize, p: usize, off: usize, len: usize, byte: u8 },
-    Read { s: usize, p: usize, off: usize, len: usize },
-    Fault { s: usize, p: usize, access: MappingFlags },
-    Msync { s: usize, p: usize, n: usize },
-    DontNeed { s: usize, p: usize, n: usize },
-    Brk { s: usize, pages: usize },
-    Fork { s: usize },
-    Exit { s: usize },
+    Mmap {
+        s: usize,
+        p: usize,
+        n: usize,
+        prot: MappingFlags,
+        kind: Kind,
+        populate: bool,
+    },
+    Munmap {
+        s: usize,
+        p: usize,
+        n: usize,
+    },
+    Mprotect {
+        s: usize,
+        p: usize,
+        n: usize,
+        prot: MappingFlags,
+    },
+    Write {
+        s: usize,
+        p: usize,
+        off: usize,
+        len: usize,
+        byte: u8,
+    },
+    Read {
+        s: usize,
+        p: usize,
+        off: usize,
+        len: usize,
+    },
+    Fault {
+        s: usize,
+        p: usize,
+        access: MappingFlags,
+    },
+    Msync {
+        s: usize,
+        p: usize,
+        n: usize,
+    },
+    DontNeed {
+        s: usize,
+        p: usize,
+        n: usize,
+    },
+    Brk {
+        s: usize,
+        pages: usize,
+    },
+    Fork {
+        s: usize,
+    },
+    Exit {
+        s: usize,
+    },
 }
 
 fn prot() -> impl Strategy<Value = MappingFlags> {
     let r = MappingFlags::READ;
     let w = MappingFlags::WRITE;
     let x = MappingFlags::EXECUTE;
-    prop::sample::select(vec![MappingFlags::empty(), r, r | w, w, r | x, r | w | x, r | w])
+    prop::sample::select(vec![
+        MappingFlags::empty(),
+        r,
+        r | w,
+        w,
+        r | x,
+        r | w | x,
+        r | w,
+    ])
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -66,7 +128,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Kind::AnonShared),
         2 => (0..2usize, 0..3usize, any::<bool>()).prop_map(|(file, off, shared)| Kind::File { file, off, shared }),
     ];
-    let access = prop::sample::select(vec![MappingFlags::READ, MappingFlags::WRITE, MappingFlags::EXECUTE]);
+    let access = prop::sample::select(vec![
+        MappingFlags::READ,
+        MappingFlags::WRITE,
+        MappingFlags::EXECUTE,
+    ]);
     prop_oneof![
         4 => (s.clone(), range.clone(), prot(), kind, prop::bool::weighted(0.2))
             .prop_map(|(s, (p, n), prot, kind, populate)| Op::Mmap { s, p, n, prot, kind, populate }),
@@ -90,7 +156,10 @@ fn op() -> impl Strategy<Value = Op> {
 enum Src {
     /// A private page: its own bytes once written, else zeros (anonymous) or the file's
     /// current contents (file page `idx`).
-    Private { file: Option<(usize, usize)>, data: Option<Vec<u8>> },
+    Private {
+        file: Option<(usize, usize)>,
+        data: Option<Vec<u8>>,
+    },
     /// Shared file page.
     File(usize, usize),
     /// Page of a shared anonymous object.
@@ -120,7 +189,10 @@ impl Model {
         Some(match &page.src {
             Src::Private { data: Some(d), .. } => d.clone(),
             Src::Private { file: None, .. } => vec![0; P],
-            Src::Private { file: Some((f, i)), .. } | Src::File(f, i) => self.file_page(*f, *i)?.to_vec(),
+            Src::Private {
+                file: Some((f, i)), ..
+            }
+            | Src::File(f, i) => self.file_page(*f, *i)?.to_vec(),
             Src::Shm(o, i) => self.shm[*o][i * P..(i + 1) * P].to_vec(),
         })
     }
@@ -147,18 +219,34 @@ fn check(real: &Space, model: &Model, s: usize) {
         let addr = page_addr(p);
         let want = &model.spaces[s][p];
         let area = real.find_area(va(addr));
-        assert_eq!(area.is_some(), want.is_some(), "space {s} page {p}: mapped?");
+        assert_eq!(
+            area.is_some(),
+            want.is_some(),
+            "space {s} page {p}: mapped?"
+        );
         let Some(want) = want else {
             assert!(pte(real, addr).is_none(), "space {s} page {p}: stale entry");
             continue;
         };
         let area = area.unwrap();
-        assert_eq!(area.flags() & MappingFlags::ACCESS, want.perms, "space {s} page {p}: perms");
+        assert_eq!(
+            area.flags() & MappingFlags::ACCESS,
+            want.perms,
+            "space {s} page {p}: perms"
+        );
         if let Some((_, flags, _)) = pte(real, addr) {
             let granted = flags & MappingFlags::ACCESS;
-            assert!(want.perms.union(MappingFlags::READ).contains(granted), "space {s} page {p}: pte {flags:?} > {:?}", want.perms);
+            assert!(
+                want.perms.union(MappingFlags::READ).contains(granted),
+                "space {s} page {p}: pte {flags:?} > {:?}",
+                want.perms
+            );
             if flags.contains(MappingFlags::WRITE) && matches!(want.src, Src::Private { .. }) {
-                assert_eq!(Arc::strong_count(real.frame_at(va(addr)).unwrap()), 1, "space {s} page {p}: writable shared private frame");
+                assert_eq!(
+                    real.frame_is_exclusive(va(addr)),
+                    Some(true),
+                    "space {s} page {p}: writable shared private frame"
+                );
             }
         }
         if let Some(frame) = real.frame_at(va(addr)) {
@@ -186,7 +274,11 @@ fn run(ops: Vec<Op>) {
     let files: Vec<Arc<MemFile>> = FILE_PAGES
         .iter()
         .enumerate()
-        .map(|(f, &n)| Arc::new(MemFile::new((0..n * P).map(|i| (i * 7 + f) as u8).collect::<Vec<u8>>())))
+        .map(|(f, &n)| {
+            Arc::new(MemFile::new(
+                (0..n * P).map(|i| (i * 7 + f) as u8).collect::<Vec<u8>>(),
+            ))
+        })
         .collect();
     let mut model = Model {
         spaces: vec![vec![None; WINDOW + HEAP]],
@@ -201,7 +293,14 @@ fn run(ops: Vec<Op>) {
         let n_spaces = spaces.len();
         let pick = |s: usize| s % n_spaces;
         match op {
-            Op::Mmap { s, p, n, prot, kind, populate } => {
+            Op::Mmap {
+                s,
+                p,
+                n,
+                prot,
+                kind,
+                populate,
+            } => {
                 let s = pick(s);
                 let mut flags = MmapFlags::FIXED;
                 if populate {
@@ -210,7 +309,9 @@ fn run(ops: Vec<Op>) {
                 let (file, off) = match kind {
                     Kind::AnonPrivate => (None, 0),
                     Kind::AnonShared => (None, 0),
-                    Kind::File { file, off, .. } => (Some(files[file].clone() as Arc<dyn File>), off),
+                    Kind::File { file, off, .. } => {
+                        (Some(files[file].clone() as Arc<dyn File>), off)
+                    }
                 };
                 flags |= match kind {
                     Kind::AnonPrivate => MmapFlags::PRIVATE | MmapFlags::ANONYMOUS,
@@ -218,7 +319,8 @@ fn run(ops: Vec<Op>) {
                     Kind::File { shared: true, .. } => MmapFlags::SHARED,
                     Kind::File { shared: false, .. } => MmapFlags::PRIVATE,
                 };
-                let r = spaces[s].mmap(va(page_addr(p)), n * P, prot, flags, file, (off * P) as u64);
+                let r =
+                    spaces[s].mmap(va(page_addr(p)), n * P, prot, flags, file, (off * P) as u64);
                 assert_eq!(r, Ok(va(page_addr(p))));
                 let obj = model.shm.len();
                 if matches!(kind, Kind::AnonShared) {
@@ -226,10 +328,24 @@ fn run(ops: Vec<Op>) {
                 }
                 for i in 0..n {
                     let src = match kind {
-                        Kind::AnonPrivate => Src::Private { file: None, data: None },
+                        Kind::AnonPrivate => Src::Private {
+                            file: None,
+                            data: None,
+                        },
                         Kind::AnonShared => Src::Shm(obj, i),
-                        Kind::File { file, off, shared: true } => Src::File(file, off + i),
-                        Kind::File { file, off, shared: false } => Src::Private { file: Some((file, off + i)), data: None },
+                        Kind::File {
+                            file,
+                            off,
+                            shared: true,
+                        } => Src::File(file, off + i),
+                        Kind::File {
+                            file,
+                            off,
+                            shared: false,
+                        } => Src::Private {
+                            file: Some((file, off + i)),
+                            data: None,
+                        },
                     };
                     model.spaces[s][p + i] = Some(MPage { perms: prot, src });
                 }
@@ -244,16 +360,27 @@ fn run(ops: Vec<Op>) {
                 let r = spaces[s].mprotect(va(page_addr(p)), n * P, prot);
                 if model.spaces[s][p..p + n].iter().all(Option::is_some) {
                     assert_eq!(r, Ok(()));
-                    model.spaces[s][p..p + n].iter_mut().flatten().for_each(|m| m.perms = prot);
+                    model.spaces[s][p..p + n]
+                        .iter_mut()
+                        .flatten()
+                        .for_each(|m| m.perms = prot);
                 } else {
                     assert_eq!(r, Err(LinuxError::ENOMEM));
                 }
             }
-            Op::Write { s, p, off, len, byte } => {
+            Op::Write {
+                s,
+                p,
+                off,
+                len,
+                byte,
+            } => {
                 let s = pick(s);
                 let r = spaces[s].write_bytes(va(page_addr(p) + off), &vec![byte; len]);
                 let page = &model.spaces[s][p];
-                let ok = page.as_ref().is_some_and(|m| m.perms.contains(MappingFlags::WRITE));
+                let ok = page
+                    .as_ref()
+                    .is_some_and(|m| m.perms.contains(MappingFlags::WRITE));
                 match page.as_ref().filter(|_| ok).and_then(|m| model.bytes(m)) {
                     Some(mut bytes) => {
                         assert_eq!(r, Ok(()));
@@ -285,13 +412,27 @@ fn run(ops: Vec<Op>) {
                 let s = pick(s);
                 let r = spaces[s].msync(va(page_addr(p)), n * P, MsyncFlags::SYNC);
                 let full = model.spaces[s][p..p + n].iter().all(Option::is_some);
-                assert_eq!(r, if full { Ok(()) } else { Err(LinuxError::ENOMEM) });
+                assert_eq!(
+                    r,
+                    if full {
+                        Ok(())
+                    } else {
+                        Err(LinuxError::ENOMEM)
+                    }
+                );
             }
             Op::DontNeed { s, p, n } => {
                 let s = pick(s);
                 let r = spaces[s].madvise(va(page_addr(p)), n * P, Advice::DontNeed);
                 let full = model.spaces[s][p..p + n].iter().all(Option::is_some);
-                assert_eq!(r, if full { Ok(()) } else { Err(LinuxError::ENOMEM) });
+                assert_eq!(
+                    r,
+                    if full {
+                        Ok(())
+                    } else {
+                        Err(LinuxError::ENOMEM)
+                    }
+                );
                 for m in model.spaces[s][p..p + n].iter_mut().flatten() {
                     if let Src::Private { data, .. } = &mut m.src {
                         *data = None;
@@ -307,7 +448,10 @@ fn run(ops: Vec<Op>) {
                     model.spaces[s][WINDOW + h] = None;
                 }
                 for h in old..pages {
-                    let src = Src::Private { file: None, data: None };
+                    let src = Src::Private {
+                        file: None,
+                        data: None,
+                    };
                     model.spaces[s][WINDOW + h] = Some(MPage { perms: RW, src });
                 }
                 model.brk[s] = pages;
@@ -336,7 +480,11 @@ fn run(ops: Vec<Op>) {
     }
     drop(spaces);
     for (f, file) in files.iter().enumerate() {
-        assert_eq!(file.contents(), model.files[f], "file {f} differs after teardown");
+        assert_eq!(
+            file.contents(),
+            model.files[f],
+            "file {f} differs after teardown"
+        );
     }
     drop(files);
     assert_no_leak();

@@ -52,7 +52,8 @@ fn for_every_k<T, E: core::fmt::Debug>(
 /// Space with some mappings, so that partial page tables exist around the test range.
 fn busy_space() -> Space {
     let mut s = setup();
-    s.map_alloc(va(0x10_0000), 3 * P, URW, Populate::Eager).unwrap();
+    s.map_alloc(va(0x10_0000), 3 * P, URW, Populate::Eager)
+        .unwrap();
     s.map_alloc(va(0x40_0000_0000 - 0x20_0000), P, URW, Populate::Eager)
         .unwrap_or(());
     s
@@ -64,20 +65,47 @@ fn populate_failure_changes_nothing() {
     let file: Arc<dyn File> = Arc::new(MemFile::new(vec![1u8; 5 * P + 7]));
     let fails = for_every_k(
         &mut s,
-        |s| s.mmap(va(0x8000_0000), 8 * P, RW, ANON | MmapFlags::POPULATE | MmapFlags::FIXED, None, 0),
+        |s| {
+            s.mmap(
+                va(0x8000_0000),
+                8 * P,
+                RW,
+                ANON | MmapFlags::POPULATE | MmapFlags::FIXED,
+                None,
+                0,
+            )
+        },
         |e| *e == LinuxError::ENOMEM,
     );
     assert!(fails >= 8, "populate allocated fewer frames than pages");
     for flags in [MmapFlags::PRIVATE, MmapFlags::SHARED] {
         for_every_k(
             &mut s,
-            |s| s.mmap(va(0), 8 * P, RW, flags | MmapFlags::POPULATE, Some(file.clone()), 0),
+            |s| {
+                s.mmap(
+                    va(0),
+                    8 * P,
+                    RW,
+                    flags | MmapFlags::POPULATE,
+                    Some(file.clone()),
+                    0,
+                )
+            },
             |e| *e == LinuxError::ENOMEM,
         );
     }
     for_every_k(
         &mut s,
-        |s| s.mmap(va(0), 4 * P, RW, MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::POPULATE, None, 0),
+        |s| {
+            s.mmap(
+                va(0),
+                4 * P,
+                RW,
+                MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::POPULATE,
+                None,
+                0,
+            )
+        },
         |e| *e == LinuxError::ENOMEM,
     );
     drop(s);
@@ -89,24 +117,58 @@ fn populate_failure_changes_nothing() {
 fn fault_failure_changes_nothing() {
     let mut s = busy_space();
     let file: Arc<dyn File> = Arc::new(MemFile::new(vec![1u8; 2 * P]));
-    let a = s.mmap(va(0x2000_0000), 2 * P, RW, ANON | MmapFlags::FIXED, None, 0).unwrap();
-    let f = s.mmap(va(0x3000_0000), 2 * P, RW, MmapFlags::PRIVATE | MmapFlags::FIXED, Some(file.clone()), 0).unwrap();
-    let g = s.mmap(va(0x5000_0000), 2 * P, RW, MmapFlags::SHARED | MmapFlags::FIXED, Some(file.clone()), 0).unwrap();
+    let a = s
+        .mmap(va(0x2000_0000), 2 * P, RW, ANON | MmapFlags::FIXED, None, 0)
+        .unwrap();
+    let f = s
+        .mmap(
+            va(0x3000_0000),
+            2 * P,
+            RW,
+            MmapFlags::PRIVATE | MmapFlags::FIXED,
+            Some(file.clone()),
+            0,
+        )
+        .unwrap();
+    let g = s
+        .mmap(
+            va(0x5000_0000),
+            2 * P,
+            RW,
+            MmapFlags::SHARED | MmapFlags::FIXED,
+            Some(file.clone()),
+            0,
+        )
+        .unwrap();
     let oom = |e: &FaultError| *e == FaultError::NoMemory;
     // Lazy anonymous, private file (read, then write = copy), shared file.
     assert!(for_every_k(&mut s, |s| s.handle_page_fault(a, MappingFlags::WRITE), oom) >= 1);
     for_every_k(&mut s, |s| s.handle_page_fault(f, MappingFlags::READ), oom);
     for_every_k(&mut s, |s| s.handle_page_fault(f, MappingFlags::WRITE), oom);
-    for_every_k(&mut s, |s| s.handle_page_fault(f + P, MappingFlags::WRITE), oom);
+    for_every_k(
+        &mut s,
+        |s| s.handle_page_fault(f + P, MappingFlags::WRITE),
+        oom,
+    );
     for_every_k(&mut s, |s| s.handle_page_fault(g, MappingFlags::WRITE), oom);
     // Copy-on-write after fork.
     s.write_bytes(a + P, b"cow").unwrap();
     let child = s.fork().unwrap();
-    assert!(for_every_k(&mut s, |s| s.handle_page_fault(a + P, MappingFlags::WRITE), oom) >= 1);
+    assert!(
+        for_every_k(
+            &mut s,
+            |s| s.handle_page_fault(a + P, MappingFlags::WRITE),
+            oom
+        ) >= 1
+    );
     assert_eq!(read(&mut s, a.as_usize() + P, 3), b"cow");
     // uaccess takes the same paths.
     let mut buf = [0u8; 3];
-    for_every_k(&mut s, |s| s.read_bytes(a + 2 * P - 1, &mut buf[..1]), |e| *e == LinuxError::ENOMEM);
+    for_every_k(
+        &mut s,
+        |s| s.read_bytes(a + 2 * P - 1, &mut buf[..1]),
+        |e| *e == LinuxError::ENOMEM,
+    );
     drop(child);
     drop(s);
     drop(file);
@@ -117,13 +179,35 @@ fn fault_failure_changes_nothing() {
 fn fork_failure_changes_nothing() {
     let mut s = busy_space();
     let file: Arc<dyn File> = Arc::new(MemFile::new(vec![1u8; 2 * P]));
-    s.mmap(va(0x2000_0000), 4 * P, RW, ANON | MmapFlags::FIXED | MmapFlags::POPULATE, None, 0)
+    s.mmap(
+        va(0x2000_0000),
+        4 * P,
+        RW,
+        ANON | MmapFlags::FIXED | MmapFlags::POPULATE,
+        None,
+        0,
+    )
+    .unwrap();
+    s.mmap(
+        va(0x7000_0000),
+        2 * P,
+        RW,
+        MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::FIXED | MmapFlags::POPULATE,
+        None,
+        0,
+    )
+    .unwrap();
+    s.mmap(
+        va(0x9000_0000),
+        2 * P,
+        RW,
+        MmapFlags::PRIVATE | MmapFlags::FIXED | MmapFlags::POPULATE,
+        Some(file.clone()),
+        0,
+    )
+    .unwrap();
+    s.mprotect(va(0x2000_0000 + P), P, MappingFlags::empty())
         .unwrap();
-    s.mmap(va(0x7000_0000), 2 * P, RW, MmapFlags::SHARED | MmapFlags::ANONYMOUS | MmapFlags::FIXED | MmapFlags::POPULATE, None, 0)
-        .unwrap();
-    s.mmap(va(0x9000_0000), 2 * P, RW, MmapFlags::PRIVATE | MmapFlags::FIXED | MmapFlags::POPULATE, Some(file.clone()), 0)
-        .unwrap();
-    s.mprotect(va(0x2000_0000 + P), P, MappingFlags::empty()).unwrap();
     let fails = for_every_k(&mut s, |s| s.fork(), |e| *e == LinuxError::ENOMEM);
     assert!(fails >= 4, "fork allocated too few tables: {fails}");
     drop(s);
