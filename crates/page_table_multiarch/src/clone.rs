@@ -3,6 +3,7 @@
 use memory_addr::PhysAddr;
 
 use crate::cache::PteCache;
+use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, get, index, leaf_size, set};
 use crate::{
     FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingError, PagingHandler,
@@ -59,11 +60,14 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 return Err(PagingError::AlreadyMapped);
             }
             let fresh = dst.unused_slots(lo, hi);
-            let log = self.split_range(lo, hi)?;
+            // Tables unlinked on failure are freed, after one full flush,
+            // when `free` drops (either table may be active).
+            let mut free = DeferredFree::<M, PTE, H>::new();
+            let log = self.split_range(lo, hi, &mut free)?;
             if let Err(e) =
                 Self::prealloc_rec(self.root_table(), dst.root_table(), Self::ROOT, lo, hi)
             {
-                // dst has no leaves in the range: this only frees new tables.
+                // dst has no leaves in the range: this only unlinks new tables.
                 let mut unused = FlushBatch::new();
                 Self::unmap_rec(
                     dst.root_table(),
@@ -72,10 +76,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     hi,
                     &mut |_, _, _| {},
                     &mut unused,
+                    &mut free,
                 );
-                dst.free_fresh_slots(&fresh);
+                dst.free_fresh_slots(&fresh, &mut free);
                 unused.ignore();
-                self.undo_splits(log);
+                self.undo_splits(log, &mut free);
                 return Err(e);
             }
             let mut ctx = CloneCtx {

@@ -18,7 +18,7 @@ pub const FLUSH_BATCH_PAGES: usize = 32;
 /// CPU. Add it to a [`FlushBatch`] to combine several changes.
 #[must_use = "the TLB may keep the old translation: call `flush()` (or `ignore()` if the table is not active)"]
 pub struct TlbFlush<M: PagingMetaData> {
-    /// `Some(va)`: one page; `None`: everything (tables were freed).
+    /// `Some(va)`: one page; `None`: everything.
     vaddr: Option<usize>,
     _meta: PhantomData<fn() -> M>,
 }
@@ -31,6 +31,9 @@ impl<M: PagingMetaData> TlbFlush<M> {
         }
     }
 
+    /// No operation returns it any more (freed tables get their full flush
+    /// inside the operation); kept for the tests of the `None` form.
+    #[cfg(test)]
     pub(crate) const fn all() -> Self {
         Self {
             vaddr: None,
@@ -65,8 +68,10 @@ impl<M: PagingMetaData> fmt::Debug for TlbFlush<M> {
 /// pages, then one full flush.
 ///
 /// Pages are recorded at the start of each changed leaf; flushing any address
-/// of a huge page evicts its TLB entry. When intermediate tables were freed
-/// the batch is a full flush (paging-structure caches may hold them).
+/// of a huge page evicts its TLB entry. Intermediate tables an operation
+/// frees are not its business: the operation flushes everything itself
+/// before freeing them (see [Freeing table
+/// frames](crate#freeing-table-frames)).
 #[must_use = "the TLB may keep old translations: call `flush()` (or `ignore()` if the table is not active)"]
 pub struct FlushBatch<M: PagingMetaData> {
     pages: [usize; FLUSH_BATCH_PAGES],

@@ -8,6 +8,7 @@ extern crate std;
 mod arch;
 mod cache;
 mod clone;
+mod deferred;
 mod flush;
 pub mod frame;
 mod iter;
@@ -60,6 +61,12 @@ pub trait PagingMetaData: Sync + Send {
     /// ones) when `None`. The arch types run the instruction only when built
     /// for `target_os = "none"` on their own arch; elsewhere this is a no-op,
     /// so host tests never execute a privileged instruction.
+    ///
+    /// `None` must also drop cached intermediate tables (paging-structure
+    /// caches): page-table operations call it themselves right before they
+    /// free table frames they unlinked (see [Freeing table
+    /// frames](crate#freeing-table-frames)). On SMP it must reach every CPU
+    /// on which the table may be active.
     fn flush_tlb(vaddr: Option<Self::VirtAddr>);
 }
 

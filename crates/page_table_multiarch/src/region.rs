@@ -4,11 +4,14 @@
 //!
 //! Huge pages that straddle a range boundary are split first (the only
 //! allocations of unmap/protect); if a split cannot get a frame, the splits
-//! done so far are undone and nothing changed.
+//! done so far are undone and nothing changed. Tables unlinked on the way
+//! (emptied, undone splits, rollbacks) are freed at the end of the operation
+//! after one full flush (see `deferred`).
 
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
 use crate::cache::BitsCache;
+use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty};
 use crate::{
     FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingError, PagingHandler,
@@ -142,7 +145,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// Removes what `map_region` mapped in `[lo, t)` and flushes it (the
-    /// entries may have been cached speculatively meanwhile).
+    /// entries may have been cached speculatively meanwhile), then frees the
+    /// tables it created.
     fn rollback_map(
         &mut self,
         lo: usize,
@@ -150,6 +154,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         fresh: &[u64; ENTRIES / 64],
         mut batch: FlushBatch<M>,
     ) {
+        let mut free = DeferredFree::<M, PTE, H>::new();
         if t > lo {
             // SAFETY: `[lo, t)` holds only leaves this call created, aligned
             // to their size, so no split is needed.
@@ -161,15 +166,20 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     t,
                     &mut |_, _, _| {},
                     &mut batch,
+                    &mut free,
                 )
             };
         }
         // SAFETY: the fresh slots held nothing before this call and its
         // leaves are gone.
-        if unsafe { self.free_fresh_slots(fresh) } {
-            batch.add_all();
+        unsafe { self.free_fresh_slots(fresh, &mut free) };
+        if free.is_empty() {
+            batch.flush();
+        } else {
+            // The full flush before the tables are freed covers the leaves too.
+            batch.ignore();
+            free.release();
         }
-        batch.flush();
     }
 
     /// Unmaps every page in `[vaddr, vaddr + size)`, splitting huge pages
@@ -202,7 +212,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         mut f: impl FnMut(M::VirtAddr, PhysAddr, PageSize, MappingFlags),
     ) -> PagingResult<(usize, FlushBatch<M>)> {
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
-        self.split_range(lo, hi)?;
+        let mut free = DeferredFree::<M, PTE, H>::new();
+        self.split_range(lo, hi, &mut free)?;
         let mut batch = FlushBatch::new();
         let mut report = |t: usize, e: &PTE, level: usize| {
             f(Self::sext(t).into(), e.paddr(), leaf_size(level), e.flags());
@@ -216,8 +227,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 hi,
                 &mut report,
                 &mut batch,
+                &mut free,
             )
         };
+        // Emptied tables are freed after a full flush of their own.
+        free.release();
         Ok((done, batch))
     }
 
@@ -234,7 +248,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         flags: MappingFlags,
     ) -> PagingResult<FlushBatch<M>> {
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
-        self.split_range(lo, hi)?;
+        // On error the tables of undone splits are freed (after a full
+        // flush) when `free` drops.
+        let mut free = DeferredFree::<M, PTE, H>::new();
+        self.split_range(lo, hi, &mut free)?;
         let mut batch = FlushBatch::new();
         // SAFETY: the range is checked and no leaf straddles its ends.
         unsafe {
@@ -253,8 +270,14 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 
     // ---- splitting -------------------------------------------------------------
 
-    /// Splits the huge pages straddling `lo` or `hi`; all or nothing.
-    pub(crate) fn split_range(&mut self, lo: usize, hi: usize) -> PagingResult<Splits<PTE>> {
+    /// Splits the huge pages straddling `lo` or `hi`; all or nothing (the
+    /// tables of undone splits go to `free`).
+    pub(crate) fn split_range(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        free: &mut DeferredFree<M, PTE, H>,
+    ) -> PagingResult<Splits<PTE>> {
         let mut log = Splits::new();
         // SAFETY: `lo`/`hi` are checked truncated addresses.
         let res = unsafe {
@@ -265,7 +288,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             Ok(()) => Ok(log),
             Err(e) => {
                 // SAFETY: the log holds exactly the splits just made.
-                unsafe { self.undo_splits(log) };
+                unsafe { self.undo_splits(log, free) };
                 Err(e)
             }
         }
@@ -317,23 +340,32 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         Ok(())
     }
 
-    /// Restores the split huge pages (newest first) and frees their tables.
+    /// Restores the split huge pages (newest first) and queues their tables
+    /// (which still hold the split leaves) in `free`.
     ///
     /// # Safety
     /// `log` lists splits of this table with nothing changed since.
-    pub(crate) unsafe fn undo_splits(&mut self, log: Splits<PTE>) {
+    pub(crate) unsafe fn undo_splits(
+        &mut self,
+        log: Splits<PTE>,
+        free: &mut DeferredFree<M, PTE, H>,
+    ) {
         for &(table, idx, e, pa) in log.items[..log.len].iter().rev().flatten() {
-            // SAFETY: the entry still points to the table made by the split.
-            unsafe { set(table, idx, e) };
-            H::dealloc_frame(pa);
+            // SAFETY: the entry still points to the table made by the split;
+            // once restored nothing points to that table.
+            unsafe {
+                set(table, idx, e);
+                free.push_full(pa);
+            }
         }
     }
 
     // ---- recursive per-table loops ---------------------------------------------
 
     /// Clears the leaves in `[lo, hi)` below `table` (at `level`), calling
-    /// `f(t, entry, level)` for each; frees tables that become empty except
-    /// those directly below the root. Returns the bytes unmapped.
+    /// `f(t, entry, level)` for each and recording them in `batch`; unlinks
+    /// the tables that become empty, except those directly below the root,
+    /// into `free`. Returns the bytes unmapped.
     ///
     /// # Safety
     /// `table` is live, `[lo, hi)` lies in its span, no leaf straddles `lo`/`hi`.
@@ -344,6 +376,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         hi: usize,
         f: &mut impl FnMut(usize, &PTE, usize),
         batch: &mut FlushBatch<M>,
+        free: &mut DeferredFree<M, PTE, H>,
     ) -> usize {
         if level == 0 {
             // The hot loop: one pass over a leaf table.
@@ -376,15 +409,17 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     let child = Self::table_of(e.paddr());
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
                     // SAFETY: the child covers [t, t + bs).
-                    done += unsafe { Self::unmap_rec(child, level - 1, clo, chi, f, batch) };
+                    done += unsafe { Self::unmap_rec(child, level - 1, clo, chi, f, batch, free) };
                     // A fully covered child is empty now; otherwise look.
                     let full = clo == t && chi == t + bs;
-                    // SAFETY: the child is live until freed here.
+                    // SAFETY: the child is live (it is only queued below).
                     if level != Self::ROOT && (full || unsafe { table_is_empty(child) }) {
-                        // SAFETY: nothing else refers to the child.
-                        unsafe { clear(table, idx) };
-                        H::dealloc_frame(e.paddr());
-                        batch.add_all();
+                        // SAFETY: the child is empty; once the entry is
+                        // cleared nothing refers to it.
+                        unsafe {
+                            clear(table, idx);
+                            free.push_empty(e.paddr());
+                        }
                     }
                 } else {
                     f(t, &e, level);

@@ -1,6 +1,7 @@
 //! Sharing top-level entries with another table (`copy_from`), undoing
 //! tables a failed operation created below the root, and `Drop`.
 
+use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, clear, get, index, set, table_is_empty};
 use crate::{
     FlushBatch, GenericPTE, PageTable64, PagingError, PagingHandler, PagingMetaData, PagingResult,
@@ -21,27 +22,29 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         fresh
     }
 
-    /// After a failed operation was undone, frees the (empty) tables it
-    /// created directly below the root in the `fresh` slots, so the table is
-    /// exactly as before. Returns whether a table was freed.
+    /// After a failed operation was undone, unlinks the (empty) tables it
+    /// created directly below the root in the `fresh` slots into `free`, so
+    /// the table is exactly as before.
     ///
     /// # Safety
     /// Nothing is mapped below the `fresh` slots.
-    pub(crate) unsafe fn free_fresh_slots(&mut self, fresh: &[u64; ENTRIES / 64]) -> bool {
+    pub(crate) unsafe fn free_fresh_slots(
+        &mut self,
+        fresh: &[u64; ENTRIES / 64],
+        free: &mut DeferredFree<M, PTE, H>,
+    ) {
         let root = self.root_table();
-        let mut freed = false;
         for i in (0..ENTRIES).filter(|i| fresh[i / 64] & (1 << (i % 64)) != 0) {
-            // SAFETY: the root is live; the child is an owned, empty table.
+            // SAFETY: the root is live; the child is an owned, empty table
+            // that nothing refers to once the entry is cleared.
             unsafe {
                 let e = get(root, i);
                 if Self::is_table(&e, Self::ROOT) && table_is_empty(Self::table_of(e.paddr())) {
                     clear(root, i);
-                    H::dealloc_frame(e.paddr());
-                    freed = true;
+                    free.push_empty(e.paddr());
                 }
             }
         }
-        freed
     }
 
     /// Shares `other`'s top-level entries covering `[start, start + size)`
@@ -98,10 +101,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         }
     }
 
-    /// Frees `table` (at `level`) and every table below it.
+    /// Frees `table` (at `level`) and every table below it, without a flush.
     ///
     /// # Safety
-    /// `pa` is an owned table of this page table, unreachable afterwards.
+    /// `pa` is an owned table of this page table, unreachable afterwards, and
+    /// not cached by any CPU (the table is not active: see `Drop`).
     unsafe fn free_tree(pa: PhysAddr, level: usize) {
         if level > 0 {
             let table = Self::table_of(pa);
@@ -118,6 +122,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 }
 
+/// Frees every table frame this table owns, at once and without a TLB
+/// flush: the table must not be active on any CPU, nor cached by one (see
+/// [Freeing table frames](crate#freeing-table-frames)).
 impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<M, PTE, H> {
     fn drop(&mut self) {
         let root = self.root_table();

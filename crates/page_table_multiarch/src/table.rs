@@ -8,7 +8,8 @@
 //!
 //! Invariants (all operations keep them, tests check them):
 //! - every table that is not the root and not directly below the root has at
-//!   least one used entry (empty tables are freed at once);
+//!   least one used entry (empty tables are unlinked at once, and freed at
+//!   the end of the operation after a full flush: see `deferred`);
 //! - tables directly below the root are kept until `Drop`, so top-level
 //!   entries shared with [`PageTable64::copy_from`] never dangle;
 //! - a top-level slot marked shared holds a table entry borrowed from another
@@ -19,6 +20,7 @@ use core::ptr;
 
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
+use crate::deferred::DeferredFree;
 use crate::{
     GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData, PagingResult,
     TlbFlush,
@@ -119,6 +121,11 @@ pub enum OnPresent {
 /// [`TlbFlush`] or [`FlushBatch`](crate::FlushBatch). Every failing operation leaves the table
 /// unchanged. Dropping the table frees every table frame it owns (never the
 /// mapped frames, never tables shared through [`copy_from`](Self::copy_from)).
+///
+/// Table frames an operation unlinks are freed at its end, after a full
+/// flush it issues itself; `Drop` frees without flushing, so **never drop a
+/// table that is active on a CPU**. See [Freeing table
+/// frames](crate#freeing-table-frames).
 pub struct PageTable64<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> {
     pub(crate) root: PhysAddr,
     /// Top-level slots whose table is borrowed from another page table.
@@ -307,72 +314,95 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 
     /// Descends to the table at `level` covering `t`, creating missing tables.
     ///
+    /// Missing tables are built off-line and linked with one store, so the
+    /// hardware never sees a partial chain and a failed allocation frees only
+    /// frames that were never reachable (rule 2 of [Freeing table
+    /// frames](crate#freeing-table-frames)).
+    ///
     /// # Errors
     /// `AlreadyMapped` if a leaf sits above `level`; `NoMemory` if a table
-    /// cannot be allocated (tables created by this call are freed again).
+    /// cannot be allocated (nothing changed).
     ///
     /// # Safety
     /// `t` is a truncated address; `level <= ROOT`.
     pub(crate) unsafe fn ensure_table(&mut self, t: usize, level: usize) -> PagingResult<*mut PTE> {
         let mut table = self.root_table();
         let mut lvl = Self::ROOT;
-        let mut created = [PhysAddr::from_usize(0); MAX_LEVELS];
-        let mut n = 0;
-        let mut link: (*mut PTE, usize) = (ptr::null_mut(), 0);
         while lvl > level {
             let idx = index(t, lvl);
             // SAFETY: `table` is a live table of ours and idx < ENTRIES.
             let e = unsafe { get(table, idx) };
-            if e.is_unused() {
-                let Ok(pa) = Self::alloc_table() else {
-                    if n > 0 {
-                        // SAFETY: `link` is the entry that received the first new table.
-                        unsafe { clear(link.0, link.1) };
-                        created[..n].iter().for_each(|&pa| H::dealloc_frame(pa));
-                    }
-                    return Err(PagingError::NoMemory);
-                };
-                // SAFETY: as above.
-                unsafe { set(table, idx, PTE::new_table(pa)) };
-                if n == 0 {
-                    link = (table, idx);
-                }
-                created[n] = pa;
-                n += 1;
-                table = Self::table_of(pa);
+            let child = if e.is_unused() {
+                let top = Self::alloc_chain(t, lvl - 1, level)?;
+                // SAFETY: as above; the chain is complete before it is linked.
+                unsafe { set(table, idx, PTE::new_table(top)) };
+                top
             } else if Self::is_table(&e, lvl) {
-                table = Self::table_of(e.paddr());
+                e.paddr()
             } else {
-                // New tables are empty, so nothing was created before this.
                 return Err(PagingError::AlreadyMapped);
-            }
+            };
+            table = Self::table_of(child);
             lvl -= 1;
         }
         Ok(table)
     }
 
-    /// After clearing an entry of `path[level]`, frees the tables on the path
-    /// that became empty (never the root nor the tables directly below it).
-    /// Returns whether a table was freed.
+    /// Allocates the tables of levels `from` down to `to` covering `t`, each
+    /// linked to the next one, and returns the first. Nothing is linked into
+    /// this page table yet; on `NoMemory` the frames are freed directly.
+    fn alloc_chain(t: usize, from: usize, to: usize) -> PagingResult<PhysAddr> {
+        let mut frames = [PhysAddr::from_usize(0); MAX_LEVELS];
+        let n = from - to + 1;
+        for i in 0..n {
+            match Self::alloc_table() {
+                Ok(pa) => frames[i] = pa,
+                Err(e) => {
+                    // Never reachable by the hardware: no flush owed.
+                    frames[..i].iter().for_each(|&pa| H::dealloc_frame(pa));
+                    return Err(e);
+                }
+            }
+        }
+        for i in 1..n {
+            // SAFETY: `frames[i - 1]` is a fresh table of ours (level
+            // `from - i + 1`); the index is below ENTRIES.
+            unsafe {
+                set(
+                    Self::table_of(frames[i - 1]),
+                    index(t, from - i + 1),
+                    PTE::new_table(frames[i]),
+                )
+            };
+        }
+        Ok(frames[0])
+    }
+
+    /// After clearing an entry of `path[level]`, unlinks the tables on the
+    /// path that became empty (never the root nor the tables directly below
+    /// it) and queues them in `free`.
     ///
     /// # Safety
     /// `path` comes from [`find`](Self::find) for `t` and is still valid.
-    unsafe fn prune_path(&mut self, t: usize, level: usize, path: &[*mut PTE; MAX_LEVELS]) -> bool {
-        let mut freed = false;
+    unsafe fn prune_path(
+        &mut self,
+        t: usize,
+        level: usize,
+        path: &[*mut PTE; MAX_LEVELS],
+        free: &mut DeferredFree<M, PTE, H>,
+    ) {
         let mut l = level;
         // SAFETY: every path[l] is a live table; the parent entry points to it.
         while l + 1 < Self::ROOT && unsafe { table_is_empty(path[l]) } {
             let (parent, idx) = (path[l + 1], index(t, l + 1));
-            // SAFETY: as above.
+            // SAFETY: as above; once cleared nothing points to the table.
             unsafe {
                 let pa = get(parent, idx).paddr();
                 clear(parent, idx);
-                H::dealloc_frame(pa);
+                free.push_empty(pa);
             }
-            freed = true;
             l += 1;
         }
-        freed
     }
 
     /// Finds the leaf that starts at the 4K-aligned `va`.
@@ -392,6 +422,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     // ---- single-page operations -------------------------------------------
 
     /// Maps the page `[vaddr, vaddr + page_size)` to `paddr`.
+    ///
+    /// A huge leaf may replace an empty table directly below the root; that
+    /// table is freed after a full flush issued here (see [Freeing table
+    /// frames](crate#freeing-table-frames)).
     ///
     /// # Errors
     /// `NotAligned` (vaddr or paddr not aligned to `page_size`),
@@ -416,7 +450,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         if level > Self::ROOT {
             return Err(PagingError::InvalidAddress);
         }
-        let mut flush = TlbFlush::page(va);
+        let mut free = DeferredFree::<M, PTE, H>::new();
         // SAFETY: `t` is checked; tables reached through our root are live.
         unsafe {
             let table = self.ensure_table(t, level)?;
@@ -432,16 +466,20 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 if !replaceable {
                     return Err(PagingError::AlreadyMapped);
                 }
-                H::dealloc_frame(e.paddr());
-                flush = TlbFlush::all();
+                set(table, idx, PTE::new_page(paddr, flags, level > 0));
+                free.push_empty(e.paddr());
+            } else {
+                set(table, idx, PTE::new_page(paddr, flags, level > 0));
             }
-            set(table, idx, PTE::new_page(paddr, flags, level > 0));
         }
-        Ok(flush)
+        // A replaced table is freed after a full flush of its own.
+        free.release();
+        Ok(TlbFlush::page(va))
     }
 
     /// Unmaps the page (4K or huge) that starts at `vaddr`; frees tables that
-    /// become empty.
+    /// become empty, after a full flush issued here (see [Freeing table
+    /// frames](crate#freeing-table-frames)).
     ///
     /// Returns the frame, the flags and the size of the removed page. Empty
     /// flags mean it was a reserved (`PROT_NONE`) entry.
@@ -455,17 +493,22 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     ) -> PagingResult<(PhysAddr, MappingFlags, PageSize, TlbFlush<M>)> {
         let va: usize = vaddr.into();
         let (leaf, t) = self.leaf_at(va)?;
+        let mut free = DeferredFree::<M, PTE, H>::new();
         // SAFETY: `leaf` was just found in this table.
-        unsafe {
+        let e = unsafe {
             let e = get(leaf.table, leaf.idx);
             clear(leaf.table, leaf.idx);
-            let flush = if self.prune_path(t, leaf.level, &leaf.path) {
-                TlbFlush::all()
-            } else {
-                TlbFlush::page(va)
-            };
-            Ok((e.paddr(), e.flags(), leaf_size(leaf.level), flush))
-        }
+            self.prune_path(t, leaf.level, &leaf.path, &mut free);
+            e
+        };
+        // Emptied tables are freed after a full flush of their own.
+        free.release();
+        Ok((
+            e.paddr(),
+            e.flags(),
+            leaf_size(leaf.level),
+            TlbFlush::page(va),
+        ))
     }
 
     /// Changes the flags of the page that starts at `vaddr` (empty flags make

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::frame::PhysFrame;
-use crate::testing::{ALLOC_POISON, ARENA_PHYS_BASE, FlushRecord, SoftTlb, take_flushes};
+use crate::testing::{
+    ALLOC_POISON, ARENA_PHYS_BASE, FlushRecord, RecordingMeta, SoftTlb, take_flushes,
+};
 use crate::{FlushBatch, PageSize, PagingError, PagingHandler, TlbFlush};
 
 type Frame = PhysFrame<CountingHandler>;

@@ -2,8 +2,10 @@
 //! frees, OOM injection) and recording metadata (flushes).
 
 mod dump;
+mod freeing;
 mod misc;
 mod model;
+mod psc;
 mod region;
 mod share;
 mod single;
@@ -17,12 +19,14 @@ use crate::aarch64::{A64PTE, A64PagingMetaData};
 use crate::loongarch64::{LA64MetaData, LA64PTE};
 use crate::riscv::{Rv64PTE, Sv39MetaData, Sv48MetaData};
 use crate::table::{ENTRIES, get, table_is_empty};
-use crate::testing::{CountingHandler, RecordingMeta};
+use crate::testing::CountingHandler;
 use crate::x86_64::{X64PTE, X64PagingMetaData};
 use crate::{GenericPTE, Mapping, MappingFlags, PageTable64, PagingMetaData};
 
-/// A test table of mode `M` with format `PTE`: flushes are recorded.
-pub(crate) type Pt<M, PTE> = PageTable64<RecordingMeta<M>, PTE, CountingHandler>;
+/// A test table of mode `M` with format `PTE`: flushes are recorded
+/// (`RecordingMeta`), frames counted (`CountingHandler`), and the
+/// paging-structure-cache model checks frees of the tables it watches.
+pub(crate) type Pt<M, PTE> = PageTable64<psc::PscMeta<M>, PTE, psc::PscFrames>;
 
 pub(crate) type Sv39 = Pt<Sv39MetaData, Rv64PTE>;
 pub(crate) type X64 = Pt<X64PagingMetaData, X64PTE>;

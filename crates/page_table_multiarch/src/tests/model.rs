@@ -5,7 +5,9 @@
 //! table invariants hold (no empty tables, frames = tables), a failed
 //! operation left the table (mappings and frames) unchanged, and a software
 //! TLB filled before the operation holds no stale entry once the returned
-//! flushes were applied. Allocation failures are injected at random.
+//! flushes were applied, and no table frame was freed while the
+//! paging-structure-cache model (`psc`) says a CPU may still cache it.
+//! Allocation failures are injected at random.
 //!
 //! Two scales: 4K units with 2M huge pages in 6 MiB windows, and 2M units
 //! with 1G huge pages in 3 GiB windows; each has a lower-half window
@@ -259,6 +261,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Run<M, PTE> {
             Op::Clone { hi, page, len } => {
                 let (v, size) = (at(self, hi, page), clip(page, len) * u);
                 let mut dst = self.dst.take().expect("dst prepared");
+                super::psc::watch(&dst);
                 let got = self
                     .pt
                     .clone_range_into(&mut dst, va(v), size, super::share::cow);
@@ -282,6 +285,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Run<M, PTE> {
                 }
                 let frames = table_frames(&self.pt) + table_frames(&dst);
                 assert_eq!(frames, CountingHandler::live_frames(), "clone: frames");
+                super::psc::unwatch(&dst);
                 (got.map(|()| 0), Ok(0), vec![v, v.wrapping_add(size - u)])
             }
             Op::Bad { kind } => (self.bad(kind), Err(Self::bad_error(kind)), vec![]),
@@ -341,6 +345,7 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
 ) {
     CountingHandler::reset();
     take_flushes();
+    super::psc::reset();
     let mut r = Run::<M, PTE> {
         pt: Pt::<M, PTE>::try_new().unwrap(),
         model: Model::with_unit(unit),
@@ -348,6 +353,7 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
         unit,
         dst: None,
     };
+    super::psc::watch(&r.pt);
     for (i, (op, fail)) in ops.iter().enumerate() {
         // Warm the TLB with the addresses the operation touches.
         let touch = |r: &mut Run<M, PTE>, hi: bool, page: usize| {
@@ -369,6 +375,7 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
             }
             Op::Bad { .. } => {}
         }
+        super::psc::observe();
         if let Op::Clone { .. } = op {
             r.dst = Some(Pt::<M, PTE>::try_new().unwrap());
         }
@@ -407,7 +414,11 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
         if let Some(stale) = r.tlb.find_stale(&r.pt) {
             panic!("stale TLB entry {stale:x?} after {}", ctx());
         }
+        let early = super::psc::take_violations();
+        assert!(early.is_empty(), "freed too early {early:?}: {}", ctx());
+        super::psc::take_events();
     }
+    super::psc::unwatch(&r.pt);
     drop(r);
     assert_eq!(CountingHandler::live_frames(), 0, "leak");
 }

@@ -124,9 +124,15 @@ fn unmap_region_over_holes<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericP
     })
     .collect();
     assert_eq!(seen, expected);
-    // Tables were freed: a full flush.
-    fl.flush();
+    // Tables were freed: `unmap_region_with` issued a full flush before
+    // freeing them; the batch returned covers the unmapped leaves only.
     assert_eq!(take_flushes(), [FlushRecord::All]);
+    assert!(!fl.is_full_flush());
+    let leaves: Vec<_> = expected.iter().map(|&(v, ..)| v).collect();
+    assert_eq!(fl.pages().map(|v| v.as_usize()).collect::<Vec<_>>(), leaves);
+    fl.flush();
+    let pages: Vec<_> = leaves.iter().map(|&v| FlushRecord::Page(v)).collect();
+    assert_eq!(take_flushes(), pages);
     assert!(pt.iter().next().is_none());
     assert_eq!(
         CountingHandler::live_frames(),
