@@ -1,10 +1,12 @@
 //! The build script of every kernel example (`build = "../kernel_build.rs"`): links with the
 //! HAL's linker script for the target architecture. Does nothing for non-kernel targets.
+//! (`examples/user/build.rs` includes this file as a module and calls [`main`].)
 
 use std::env;
 use std::path::PathBuf;
 
-fn main() {
+/// Links kernel binaries with the HAL's linker script.
+pub fn main() {
     println!("cargo:rerun-if-changed=../kernel_build.rs");
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;

@@ -6,6 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+arch_of() {
+    case "$1" in
+        riscv64gc-unknown-none-elf) echo riscv64 ;;
+        x86_64-unknown-none) echo x86_64 ;;
+        *) echo "unknown TARGET '$1'" >&2; exit 2 ;;
+    esac
+}
+
 target_of() {
     case "$1" in
         riscv64) echo riscv64gc-unknown-none-elf ;;
@@ -22,12 +30,16 @@ example_pkgs() {
 
 target_dir() { echo "${CARGO_TARGET_DIR:-target}"; }
 
+prebuild() { # arch target app
+    if [[ -x "examples/$3/prebuild.sh" ]]; then
+        "examples/$3/prebuild.sh" "$1" "$2" >&2
+    fi
+}
+
 build() {
     local arch=$1 app=$2 target
     target=$(target_of "$arch")
-    if [[ -x "examples/$app/prebuild.sh" ]]; then
-        "examples/$app/prebuild.sh" "$arch" "$target" >&2
-    fi
+    prebuild "$arch" "$target" "$app"
     cargo build --release -p "pagoda-$app" --target "$target" >&2
 }
 
@@ -37,6 +49,10 @@ case "${1:-}" in
         echo "$(target_dir)/$(target_of "$2")/release/pagoda-$3"
         ;;
     --clippy)
+        arch=$(arch_of "$2")
+        for manifest in examples/*/Cargo.toml; do
+            prebuild "$arch" "$2" "$(basename "$(dirname "$manifest")")"
+        done
         args=()
         for pkg in $(example_pkgs); do args+=(-p "$pkg"); done
         cargo clippy --release --target "$2" "${args[@]}" -- -D warnings

@@ -2,6 +2,8 @@
 # Runs a Pagoda kernel ELF under QEMU (TCG, serial on stdio) and exits with QEMU's status.
 # Usage: scripts/qemu.sh riscv64|x86_64 KERNEL.elf [extra QEMU args...]
 # Environment: QEMU_TIMEOUT (seconds, default 30); on timeout the status is 124.
+# An example may need more: for KERNEL.elf named pagoda-<app>, the words in
+# examples/<app>/qemu-<arch>.args (if present) are added, e.g. `-m 3G`.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -29,6 +31,14 @@ x86_64)
     exit 2
     ;;
 esac
+
+app=$(basename "$elf")
+app=${app#pagoda-}
+extra_file="$(dirname "$0")/../examples/$app/qemu-$arch.args"
+if [[ -f $extra_file ]]; then
+    read -r -a extra <"$extra_file"
+    cmd+=("${extra[@]}")
+fi
 
 # No stdin for QEMU: the harness runs unattended.
 exec timeout --kill-after=5 "$limit" "${cmd[@]}" "$@" </dev/null

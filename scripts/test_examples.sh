@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds every kernel example (examples/*/ whose Cargo.toml uses ../kernel_build.rs) for each
-# architecture in release mode, runs it under QEMU with a timeout and prints one line per run:
+# Builds every kernel example (examples/*/Cargo.toml; an example's prebuild.sh, if any, runs
+# first) for each architecture in release mode, runs it under QEMU with a timeout and prints
+# one line per run:
 #   PASS|FAIL <example> <arch> (exit N, Xs)
 # A run passes only with BOTH the expected exit status (riscv64: 0, x86_64: 33) AND a line
 # `PASS <example>` on the serial output. Ends with `N passed, M failed`; exits 1 if any failed.
@@ -44,7 +45,7 @@ report() { # verdict example arch detail log
 
 examples=()
 for manifest in examples/*/Cargo.toml; do
-    grep -q 'kernel_build.rs' "$manifest" && examples+=("$(dirname "$manifest")")
+    examples+=("$(dirname "$manifest")")
 done
 
 for arch in "${archs[@]}"; do
@@ -56,6 +57,10 @@ for arch in "${archs[@]}"; do
         name=$(basename "$dir")
         pkg=$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1)
         log="$work/$name-$arch.log"
+        if [[ -x $dir/prebuild.sh ]] && ! "$dir/prebuild.sh" "$arch" "$triple" >"$log" 2>&1; then
+            report FAIL "$name" "$arch" "prebuild failed" "$log"
+            continue
+        fi
         if ! cargo build --quiet -p "$pkg" --target "$triple" --release >"$log" 2>&1; then
             report FAIL "$name" "$arch" "build failed" "$log"
             continue

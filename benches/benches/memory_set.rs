@@ -5,15 +5,15 @@
 //! the cost of the set itself. Layout: area i is `[BASE + 4i pages, +3 pages)` (3 pages so the
 //! middle page can be split off, 1-page gaps). Every operation picks a random area and leaves
 //! the set exactly as it found it (restoring with an untimed "map with replace" where needed),
-//! so every iteration sees the same n. Single operations are timed with `Instant` pairs; the
-//! pair's own cost is reported as `ms_timer/instant_pair`.
+//! so every iteration sees the same n. Operations are timed in blocks of up to 64 (distinct
+//! areas), in CPU time of the benchmark thread ([`CpuTime`]).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use pagoda_bench::Rng;
 use pagoda_bench::report::{self, SET_OPS, SET_SIZES};
+use pagoda_bench::{CpuTime, Rng, thread_cpu_time};
 
 const P: usize = 0x1000;
 const BASE: usize = 0x1000_0000;
@@ -169,73 +169,95 @@ impl Set for Anchor {
     }
 }
 
-/// Times `f` alone.
+/// CPU time of `f` alone.
 fn timed(f: impl FnOnce()) -> Duration {
-    let t0 = Instant::now();
+    let t0 = thread_cpu_time();
     f();
-    t0.elapsed()
+    thread_cpu_time() - t0
 }
 
+/// Areas touched per timed block: enough to make the clock's cost negligible.
+const BLOCK: usize = 64;
+
 /// Runs `iters` iterations of operation `op` (a `SET_OPS` group name) on `set` of `n` areas and
-/// returns the time of the timed parts.
+/// returns the CPU time of the timed parts.
 fn run<S: Set>(op: &str, set: &mut S, n: usize, iters: u64, rng: &mut Rng) -> Duration {
     let mut total = Duration::ZERO;
-    match op {
-        "ms_find" => {
-            let span = 4 * P * n;
-            let t0 = Instant::now();
-            for _ in 0..iters {
+    let mut left = iters as usize;
+    if op == "ms_find" {
+        let span = 4 * P * n;
+        return timed(|| {
+            for _ in 0..left {
                 black_box(set.find(BASE + rng.below(span)));
             }
-            return t0.elapsed();
-        }
-        "ms_map_end" => {
-            // Timed in batches of n/10 fresh areas past the end, each batch removed untimed
-            // by one unmap (the set drifts between n and 1.1 n areas).
-            let batch = (n / 10) as u64;
-            let mut left = iters;
-            while left > 0 {
-                let k = left.min(batch) as usize;
-                total += timed(|| {
-                    (0..k).for_each(|j| set.map(area(n + j), P, false));
-                });
-                set.unmap(area(n), area(n + k) - area(n));
-                left -= k as u64;
-            }
-            return total;
-        }
-        _ => {}
+        });
     }
-    for _ in 0..iters {
-        let s = area(rng.below(n));
-        let mid = s + P;
+    if op == "ms_map_end" {
+        // Blocks of up to n/10 fresh areas past the end, each block removed untimed by one
+        // unmap (the set drifts between n and 1.1 n areas).
+        while left > 0 {
+            let k = left.min(n / 10);
+            total += timed(|| (0..k).for_each(|j| set.map(area(n + j), P, false)));
+            set.unmap(area(n), area(n + k) - area(n));
+            left -= k;
+        }
+        return total;
+    }
+    while left > 0 {
+        // k distinct areas, spread over the set from a random start.
+        let k = left.min(BLOCK);
+        let (first, stride) = (rng.below(n), n / k);
+        let starts = || (0..k).map(move |j| area((first + j * stride) % n));
+        let restore = |set: &mut S| starts().for_each(|s| set.map(s, 3 * P, true));
         match op {
             "ms_unmap_split" => {
-                total += timed(|| set.unmap(mid, P));
-                set.map(s, 3 * P, true);
+                total += timed(|| starts().for_each(|s| set.unmap(s + P, P)));
+                restore(set);
             }
             "ms_remap" => {
-                set.unmap(mid, P);
-                total += timed(|| set.map(s, 3 * P, true));
+                starts().for_each(|s| set.unmap(s + P, P));
+                total += timed(|| restore(set));
             }
             "ms_protect_split" => {
-                total += timed(|| set.protect(mid, P, RO));
-                set.map(s, 3 * P, true);
+                total += timed(|| starts().for_each(|s| set.protect(s + P, P, RO)));
+                restore(set);
             }
             "ms_protect_back" => {
-                set.protect(mid, P, RO);
-                total += timed(|| set.protect(mid, P, RW));
-                set.map(s, 3 * P, true);
+                starts().for_each(|s| set.protect(s + P, P, RO));
+                total += timed(|| starts().for_each(|s| set.protect(s + P, P, RW)));
+                restore(set);
             }
-            "ms_map_replace" => total += timed(|| set.map(s, 3 * P, true)),
+            "ms_map_replace" => total += timed(|| restore(set)),
             _ => unreachable!("unknown op {op}"),
         }
+        left -= k;
     }
     total
 }
 
+/// Checks that the operations change the shape of the set as the benchmarks assume (a middle
+/// unmap or protect really splits, the re-map restores one area).
+fn check_shapes<S: Set>(set: &mut S, n: usize) {
+    let s = area(n / 2);
+    set.unmap(s + P, P);
+    assert_eq!(set.len(), n + 1, "unmap of the middle page splits");
+    assert!(!set.find(s + P) && set.find(s) && set.find(s + 2 * P));
+    set.map(s, 3 * P, true);
+    assert_eq!(set.len(), n, "map with replace restores one area");
+    set.protect(s + P, P, RO);
+    assert_eq!(
+        set.len(),
+        n + 2,
+        "protect of the middle page splits in three"
+    );
+    set.map(s, 3 * P, true);
+    assert_eq!(set.len(), n);
+    assert!(!set.find(s + 3 * P), "gap");
+}
+
 fn main() {
     let mut c = Criterion::default()
+        .with_measurement(CpuTime)
         .sample_size(10)
         .nresamples(10_000)
         .warm_up_time(Duration::from_millis(200))
@@ -244,31 +266,37 @@ fn main() {
 
     let mut ours: Vec<Ours> = SET_SIZES.iter().map(|&n| Ours::with_areas(n)).collect();
     let mut anchor: Vec<Anchor> = SET_SIZES.iter().map(|&n| Anchor::with_areas(n)).collect();
-    let mut rng = Rng::new(0xa5ea);
+    for (k, &n) in SET_SIZES.iter().enumerate() {
+        check_shapes(&mut ours[k], n);
+        check_shapes(&mut anchor[k], n);
+    }
 
-    for (op, _, _) in SET_OPS {
+    for (g_idx, (op, _, _)) in SET_OPS.into_iter().enumerate() {
         let mut g = c.benchmark_group(op);
         g.sampling_mode(SamplingMode::Flat);
+        if matches!(op, "ms_find" | "ms_map_end") {
+            // Cheap operations compared with "no slower than": more samples against noise.
+            g.sample_size(30)
+                .measurement_time(Duration::from_millis(1500));
+        }
         for (k, &n) in SET_SIZES.iter().enumerate() {
+            // Both implementations see the same sequence of areas and addresses.
+            let seed = 0xa5ea_0000 ^ ((g_idx as u64) << 40) ^ n as u64;
             let set = &mut ours[k];
             g.bench_function(BenchmarkId::new("ours", n), |b| {
+                let mut rng = Rng::new(seed);
                 b.iter_custom(|iters| run(op, set, n, iters, &mut rng))
             });
             assert_eq!(set.len(), n, "ours: {op} did not restore the set");
             let set = &mut anchor[k];
             g.bench_function(BenchmarkId::new("anchor", n), |b| {
+                let mut rng = Rng::new(seed);
                 b.iter_custom(|iters| run(op, set, n, iters, &mut rng))
             });
             assert_eq!(set.len(), n, "anchor: {op} did not restore the set");
         }
         g.finish();
     }
-
-    let mut g = c.benchmark_group("ms_timer");
-    g.bench_function("instant_pair", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| timed(|| ())).sum())
-    });
-    g.finish();
 
     c.final_summary();
     report::print_section(report::Section::MemorySet);

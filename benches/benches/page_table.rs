@@ -4,14 +4,15 @@
 //!
 //! Every implementation gets its table frames from the same arena (`pagoda_bench`), maps the
 //! same 1 GiB (262144 4K leaves) with the same flags, and never executes a TLB flush: ours is a
-//! no-op on the host, the anchor runs with metadata types whose flush is a no-op.
+//! no-op on the host, the anchor runs with metadata types whose flush is a no-op. Times are
+//! CPU time of the benchmark thread ([`CpuTime`]).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode};
 use pagoda_bench::report::{self, PTES_PER_GIB};
-use pagoda_bench::{FRAME, Rng};
+use pagoda_bench::{CpuTime, FRAME, Rng};
 
 #[path = "page_table/anchor.rs"]
 mod anchor;
@@ -52,6 +53,29 @@ trait Table: Sized {
     fn protect_gib(&mut self, write: bool);
     /// The physical address `va` translates to.
     fn query(&self, va: usize) -> usize;
+    /// Whether `va` is mapped, and if so whether writable (for the sanity check).
+    fn probe(&self, va: usize) -> Option<bool>;
+}
+
+/// Checks that the operations do what the benchmarks assume, on a throwaway table.
+fn check<T: Table>(who: &str) {
+    let mut t = T::new();
+    let (first, last) = (VA_BASE, VA_BASE + GIB - FRAME);
+    t.map_gib();
+    assert_eq!(t.query(last + 8), pa_of(last) + 8, "{who}: map");
+    assert_eq!(t.probe(first), Some(true), "{who}: map flags");
+    t.protect_gib(false);
+    assert_eq!(
+        (t.probe(first), t.probe(last)),
+        (Some(false), Some(false)),
+        "{who}: protect"
+    );
+    t.unmap_gib();
+    assert_eq!(
+        (t.probe(first), t.probe(last)),
+        (None, None),
+        "{who}: unmap"
+    );
 }
 
 /// Frame of the page at `va` (huge leaves can never be chosen: `PA_BASE` and `VA_BASE` agree
@@ -104,6 +128,11 @@ macro_rules! impl_ours {
                     <$ty>::query(self, memory_addr::VirtAddr::from_usize(va)).expect("query");
                 pa.as_usize()
             }
+            fn probe(&self, va: usize) -> Option<bool> {
+                let (_, flags, _) =
+                    <$ty>::query(self, memory_addr::VirtAddr::from_usize(va)).ok()?;
+                Some(flags.contains(page_table_multiarch::MappingFlags::WRITE))
+            }
         }
     };
 }
@@ -111,12 +140,13 @@ impl_ours!(OursX64);
 impl_ours!(OursSv39);
 
 /// Benchmarks `T` as `who` for paging mode `arch`.
-fn bench_table<T: Table>(c: &mut Criterion, arch: &str, who: &str) {
+fn bench_table<T: Table>(c: &mut Criterion<CpuTime>, arch: &str, who: &str) {
+    check::<T>(&format!("{who} {arch}"));
     let mut g = c.benchmark_group(format!("pt_map_{arch}"));
-    g.sample_size(10)
+    g.sample_size(30)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1500));
+        .measurement_time(Duration::from_millis(2000));
     // A fresh table per iteration: the 515 table frames are allocated (and zeroed) inside the
     // timed part; building the root and dropping the table are not timed.
     g.bench_function(who, |b| {
@@ -132,10 +162,10 @@ fn bench_table<T: Table>(c: &mut Criterion, arch: &str, who: &str) {
     g.finish();
 
     let mut g = c.benchmark_group(format!("pt_protect_{arch}"));
-    g.sample_size(10)
+    g.sample_size(30)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1500));
+        .measurement_time(Duration::from_millis(2000));
     let mut t = T::new();
     t.map_gib();
     let mut write = false;
@@ -168,10 +198,10 @@ fn bench_table<T: Table>(c: &mut Criterion, arch: &str, who: &str) {
     drop(t);
 
     let mut g = c.benchmark_group(format!("pt_unmap_{arch}"));
-    g.sample_size(10)
+    g.sample_size(30)
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1500));
+        .measurement_time(Duration::from_millis(2000));
     g.bench_function(who, |b| {
         b.iter_batched(
             || {
@@ -261,7 +291,7 @@ impl Drop for Naive {
     }
 }
 
-fn bench_bounds(c: &mut Criterion) {
+fn bench_bounds(c: &mut Criterion<CpuTime>) {
     let mut g = c.benchmark_group("pt_bound");
     g.sample_size(20)
         .warm_up_time(Duration::from_millis(300))
@@ -269,10 +299,9 @@ fn bench_bounds(c: &mut Criterion) {
     let mut ptes = vec![0u64; PTES_PER_GIB];
     g.bench_function("raw_store", |b| {
         b.iter(|| {
-            let mut pa = black_box(PA_BASE);
-            for e in ptes.iter_mut() {
-                *e = (pa | 0x3) as u64;
-                pa += FRAME;
+            let base = black_box(PA_BASE) as u64;
+            for (i, e) in ptes.iter_mut().enumerate() {
+                *e = (base + (i * FRAME) as u64) | 0x3;
             }
             black_box(&mut ptes);
         })
@@ -291,7 +320,9 @@ fn bench_bounds(c: &mut Criterion) {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args();
+    let mut c = Criterion::default()
+        .with_measurement(CpuTime)
+        .configure_from_args();
     bench_bounds(&mut c);
     bench_table::<OursX64>(&mut c, "x86_64", "ours");
     bench_table::<anchor::X64>(&mut c, "x86_64", "anchor");

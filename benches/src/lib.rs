@@ -1,12 +1,16 @@
 //! Shared helpers of the Pagoda benchmarks (the benchmarks themselves are in `benches/`):
 //! a frame arena used by every page-table handler (ours, the anchor's and the raw bound use
 //! the same one, so frame allocation costs the same everywhere), a tiny deterministic RNG,
-//! and the reader of criterion's estimates that prints the results table.
+//! a CPU-time measurement for criterion, and the reader of criterion's estimates that prints
+//! the results table.
 
 pub mod report;
 
 use std::alloc::{Layout, alloc};
 use std::cell::RefCell;
+use std::time::Duration;
+
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 
 /// Size of one frame.
 pub const FRAME: usize = 4096;
@@ -65,5 +69,49 @@ impl Rng {
     /// A value in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {
         ((self.next_u64() >> 32) as usize * n) >> 32
+    }
+}
+
+/// CPU time consumed by the calling thread so far.
+///
+/// The benchmarks measure CPU time rather than wall time: the machines they run on are shared,
+/// and time spent preempted is not the code's cost. (Both agree on an idle machine.)
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux supports.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Criterion measurement: CPU time of the benchmark thread (see [`thread_cpu_time`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTime;
+
+impl Measurement for CpuTime {
+    type Intermediate = Duration;
+    type Value = Duration;
+
+    fn start(&self) -> Duration {
+        thread_cpu_time()
+    }
+    fn end(&self, start: Duration) -> Duration {
+        thread_cpu_time().saturating_sub(start)
+    }
+    fn add(&self, v1: &Duration, v2: &Duration) -> Duration {
+        *v1 + *v2
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, value: &Duration) -> f64 {
+        value.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        static WALL: WallTime = WallTime;
+        WALL.formatter()
     }
 }

@@ -2,15 +2,23 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod check;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
 pub mod mem;
 #[cfg(target_os = "none")]
+pub mod mm;
+#[cfg(target_os = "none")]
 mod process;
 #[cfg(target_os = "none")]
 pub mod trap;
 
+#[cfg(target_os = "none")]
+pub use check::Test;
 #[cfg(target_os = "none")]
 pub use pagoda_hal::ARCH;
 #[cfg(target_os = "none")]

@@ -5,8 +5,7 @@ pub use page_table_entry::MappingFlags;
 pub use page_table_multiarch::PageSize;
 pub use pagoda_alloc::{FrameStats, HeapStats};
 pub use pagoda_hal::HalError;
-pub use pagoda_hal::kernel_space::{MappingRun, new_user_table, with_user_table};
-pub use pagoda_hal::paging::KernelPageTable as PageTable;
+pub use pagoda_hal::kernel_space::MappingRun;
 pub use pagoda_hal::{BootInfo, MemRegion, MemRegionKind};
 
 /// An owned 4 KiB frame from the kernel frame allocator, freed on drop.

@@ -186,6 +186,10 @@ macro_rules! impl_anchor {
                 let (pa, _, _) = <$ty>::query(self, VirtAddr::from_usize(va)).expect("query");
                 pa.as_usize()
             }
+            fn probe(&self, va: usize) -> Option<bool> {
+                let (_, flags, _) = <$ty>::query(self, VirtAddr::from_usize(va)).ok()?;
+                Some(flags.contains(MappingFlags::WRITE))
+            }
         }
     };
 }

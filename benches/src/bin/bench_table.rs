@@ -16,10 +16,17 @@ fn main() {
         .unwrap_or_else(|| "unknown CPU".into());
     let doc = format!(
         "# Benchmark results\n\n\
-         `cargo bench -p pagoda-bench` then `cargo run -p pagoda-bench --release --bin bench_table -- --write`\n\
-         (medians; host: {cpu}). Anchors: crates.io `page_table_multiarch`/`page_table_entry` 0.6.2 and\n\
-         `memory_set` 0.4.1, with the same frame arena, flags and sizes. Region rows are the time of one\n\
-         1 GiB operation divided by 262144 PTEs, table-frame allocation and zeroing included.\n\n{body}"
+         Produced by `cargo bench -p pagoda-bench` then\n\
+         `cargo run -p pagoda-bench --release --bin bench_table -- --write` (host: {cpu}).\n\n\
+         - Anchors: crates.io `page_table_multiarch`/`page_table_entry` 0.6.2 and `memory_set` 0.4.1,\n  \
+         run side by side with the same frame arena, flags, sizes and address sequences.\n\
+         - Times are CPU time of the benchmark thread (time preempted on a shared machine is not\n  \
+         counted); medians of criterion's samples, ours also with its fastest sample.\n\
+         - Page-table region rows: one 1 GiB operation with 4K leaves divided by 262144 PTEs; table\n  \
+         frames are allocated and zeroed inside the timed part (fresh table per `map_region`).\n\
+         - `MemorySet` rows: n areas of 3 pages with 1-page gaps; each operation hits random areas\n  \
+         and the set is restored after it, so n stays fixed; no-op backend (the set's own cost).\n\n\
+         {body}"
     );
     println!("{doc}");
     if std::env::args().any(|a| a == "--write") {

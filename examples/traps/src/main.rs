@@ -1,19 +1,19 @@
 //! Exercises the trap layer: uaccess probes that fault (the kernel hook sees them and they
 //! return errors), probes on user memory, and a user program that makes two system calls,
-//! takes a page fault that the kernel resolves, and ends on an illegal instruction.
+//! takes a page fault that the kernel resolves by hand, and ends on an illegal instruction.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use pagoda::mem::{self, Frame, MappingFlags, PageSize, PageTable, VirtAddr};
+use pagoda::mm::{self, MappingFlags, Populate, VirtAddr};
 use pagoda::println;
 use pagoda::trap::{self, Fault, UserContext, UserTrap};
 
 pagoda::main!(main);
 
-const NAME: &str = "traps";
+const T: pagoda::Test = pagoda::Test::new("traps");
 const CODE_VA: usize = 0x40_0000;
 const DATA_VA: usize = 0x50_0000;
 const STACK_VA: usize = 0x7f_f000;
@@ -76,12 +76,6 @@ fn on_fault(addr: VirtAddr, access: MappingFlags) -> bool {
     false
 }
 
-fn check(ok: bool, what: &str) {
-    if !ok {
-        pagoda::fail(NAME, format_args!("{what}"));
-    }
-}
-
 fn va(a: usize) -> VirtAddr {
     VirtAddr::from_usize(a)
 }
@@ -89,137 +83,124 @@ fn va(a: usize) -> VirtAddr {
 fn probes_without_user_memory() {
     trap::set_kernel_page_fault_handler(on_fault);
     let a = va(0x1000_0000);
-    let read = trap::probe_read_u64(a);
-    check(
-        read == Err(Fault {
-            addr: a,
-            access: MappingFlags::READ,
-        }),
+    let read_fault = Fault {
+        addr: a,
+        access: MappingFlags::READ,
+    };
+    T.eq(
+        trap::probe_read_u64(a),
+        Err(read_fault),
         "unmapped read probe",
     );
-    check(
-        FAULTS.load(Ordering::SeqCst) == 1,
-        "fault hook not called on read",
+    T.eq(
+        FAULTS.load(Ordering::SeqCst),
+        1,
+        "fault hook calls after a read",
     );
-    check(
-        LAST_ADDR.load(Ordering::SeqCst) == a.as_usize(),
+    T.eq(
+        LAST_ADDR.load(Ordering::SeqCst),
+        a.as_usize(),
         "fault hook address",
     );
-    check(
-        LAST_ACCESS.load(Ordering::SeqCst) == MappingFlags::READ.bits(),
+    T.eq(
+        LAST_ACCESS.load(Ordering::SeqCst),
+        MappingFlags::READ.bits(),
         "fault hook access",
     );
     let w = va(0x1000_0001);
-    let write = trap::probe_write_u8(w, 7);
-    check(
-        write
-            == Err(Fault {
-                addr: w,
-                access: MappingFlags::WRITE,
-            }),
+    let write_fault = Fault {
+        addr: w,
+        access: MappingFlags::WRITE,
+    };
+    T.eq(
+        trap::probe_write_u8(w, 7),
+        Err(write_fault),
         "unmapped write probe",
     );
-    check(
-        LAST_ACCESS.load(Ordering::SeqCst) == MappingFlags::WRITE.bits(),
+    T.eq(
+        LAST_ACCESS.load(Ordering::SeqCst),
+        MappingFlags::WRITE.bits(),
         "write access kind",
     );
     // Kernel addresses and misaligned u64 are refused before any access.
     let kernel = va(main as fn() as usize);
-    check(
+    T.check(
         trap::probe_read_u8(kernel).is_err(),
         "probe of a kernel address",
     );
-    check(
+    T.check(
         trap::probe_write_u64(va(0x1000_0004), 1).is_err(),
         "misaligned u64 probe",
     );
-    check(
-        FAULTS.load(Ordering::SeqCst) == 2,
+    T.eq(
+        FAULTS.load(Ordering::SeqCst),
+        2,
         "refused probes must not fault",
     );
-    println!(
-        "probes: faults reported as errors, kernel hook called {} times",
-        2
-    );
-}
-
-fn map(pt: &mut PageTable, at: usize, frame: &Frame, flags: MappingFlags) {
-    let r = pt.map(
-        va(at),
-        frame.start_paddr(),
-        PageSize::Size4K,
-        flags | MappingFlags::USER,
-    );
-    // The table is not active: no TLB entry to flush.
-    check(r.map(|flush| flush.ignore()).is_ok(), "map user page");
+    println!("probes: faults reported as errors, kernel hook called 2 times");
 }
 
 fn user_mode(prog: &UserProgram) {
-    let (rx, rw) = (
-        MappingFlags::READ | MappingFlags::EXECUTE,
-        MappingFlags::READ | MappingFlags::WRITE,
+    let rw = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
+    let mut space = T.ok(mm::new_space(), "new address space");
+    T.ok(mm::map_code(&mut space, va(CODE_VA), prog.code), "map code");
+    for at in [DATA_VA, STACK_VA] {
+        T.ok(
+            space.map_alloc(va(at), 0x1000, rw, Populate::Lazy),
+            "map data",
+        );
+    }
+    T.ok(
+        space.write_bytes(va(DATA_VA), &DATA.to_le_bytes()),
+        "write data",
     );
-    let frame =
-        || Frame::alloc_zeroed().unwrap_or_else(|e| pagoda::fail(NAME, format_args!("{e}")));
-    // Frames outlive the table (declared first, dropped last).
-    let (code, data, stack, lazy) = (frame(), frame(), frame(), frame());
-    check(code.write_at(0, prog.code).is_ok(), "write code");
-    check(data.write_at(0, &DATA.to_le_bytes()).is_ok(), "write data");
-    let mut pt = mem::new_user_table().unwrap_or_else(|e| pagoda::fail(NAME, format_args!("{e}")));
-    map(&mut pt, CODE_VA, &code, rx);
-    map(&mut pt, DATA_VA, &data, rw);
-    map(&mut pt, STACK_VA, &stack, rw);
+    T.check(
+        T.ok(mm::switch_to(space), "install").is_none(),
+        "no previous space",
+    );
 
+    T.eq(
+        trap::probe_read_u64(va(DATA_VA)),
+        Ok(DATA),
+        "probe reads user data",
+    );
+    T.ok(
+        trap::probe_write_u64(va(DATA_VA + 8), 5),
+        "probe writes user data",
+    );
+    T.eq(
+        trap::probe_read_u8(va(DATA_VA + 8)),
+        Ok(5),
+        "probe reads back",
+    );
     let mut ctx = UserContext::new(CODE_VA, STACK_VA + 0x1000);
-    let first = mem::with_user_table(&pt, || {
-        check(
-            trap::probe_read_u64(va(DATA_VA)) == Ok(DATA),
-            "probe reads user data",
-        );
-        check(
-            trap::probe_write_u64(va(DATA_VA + 8), 5).is_ok(),
-            "probe writes user data",
-        );
-        check(
-            trap::probe_read_u8(va(DATA_VA + 8)) == Ok(5),
-            "probe reads back",
-        );
-        let t = ctx.run();
-        check(t == UserTrap::Syscall, "first trap is a syscall");
-        check(
-            ctx.syscall_number() == prog.write_nr,
-            "write syscall number",
-        );
-        check(ctx.syscall_args()[0] == 1, "write syscall argument");
-        ctx.set_syscall_return(41);
-        let t = ctx.run();
-        check(
-            t == UserTrap::Syscall && ctx.syscall_number() == prog.exit_nr,
-            "exit syscall",
-        );
-        check(
-            ctx.syscall_args()[0] == 42,
-            "return value reached user mode",
-        );
-        ctx.run()
-    });
+    T.eq(ctx.run(), UserTrap::Syscall, "first trap is a syscall");
+    T.eq(ctx.syscall_number(), prog.write_nr, "write syscall number");
+    T.eq(ctx.syscall_args()[0], 1, "write syscall argument");
+    ctx.set_syscall_return(41);
+    T.eq(ctx.run(), UserTrap::Syscall, "second trap is a syscall");
+    T.eq(ctx.syscall_number(), prog.exit_nr, "exit syscall");
+    T.eq(ctx.syscall_args()[0], 42, "return value reached user mode");
     let fault = UserTrap::PageFault {
         addr: va(LAZY_VA),
         access: MappingFlags::READ,
     };
-    check(first == Ok(fault), "user page fault on the lazy page");
-    let mut buf = [0u8; 8];
-    check(
-        data.read_at(8, &mut buf).is_ok() && u64::from_le_bytes(buf) == 5,
-        "probe write landed",
-    );
+    T.eq(ctx.run(), fault, "user page fault on an unmapped page");
 
-    // Resolve the fault and retry the instruction.
-    map(&mut pt, LAZY_VA, &lazy, MappingFlags::READ);
-    let last = mem::with_user_table(&pt, || ctx.run());
-    let illegal =
-        matches!(last, Ok(UserTrap::Exception { cause, .. }) if cause == prog.illegal_cause);
-    check(illegal, "retried load, then the illegal instruction");
+    // Map the page, resolve the fault, retry the instruction.
+    let mapped = mm::with_current(|s| {
+        s.map_alloc(va(LAZY_VA), 0x1000, rw, Populate::Lazy)?;
+        s.handle_page_fault(va(LAZY_VA), MappingFlags::READ | MappingFlags::USER)
+            .map_err(|_| mm::LinuxError::EFAULT)
+    });
+    T.eq(mapped, Some(Ok(())), "map and fault in the page");
+    let last = ctx.run();
+    let illegal = matches!(last, UserTrap::Exception { cause, .. } if cause == prog.illegal_cause);
+    T.check(illegal, "retried load, then the illegal instruction");
+    let mut buf = [0u8; 8];
+    let mut space = T.some(mm::take_current(), "take the space back");
+    T.ok(space.read_bytes(va(DATA_VA + 8), &mut buf), "read back");
+    T.eq(u64::from_le_bytes(buf), 5, "probe write landed");
     println!("user mode: 2 syscalls, page fault resolved and retried, {last:?}");
 }
 
@@ -228,8 +209,8 @@ fn main() {
     let prog = match pagoda::ARCH {
         "riscv64" => &RISCV64,
         "x86_64" => &X86_64,
-        other => pagoda::fail(NAME, format_args!("no user program for {other}")),
+        other => T.fail(format_args!("no user program for {other}")),
     };
     user_mode(prog);
-    pagoda::pass(NAME);
+    T.pass();
 }

@@ -14,8 +14,7 @@ use page_table_multiarch::{Mapping, PageSize};
 use page_table_multiarch::PagingMetaData;
 
 use crate::arch::{
-    KERNEL_HALF_START, PagingMeta, activate_page_table, current_page_table, max_page_size,
-    mmio_regions,
+    KERNEL_HALF_START, PagingMeta, activate_page_table, max_page_size, mmio_regions,
 };
 use crate::boot::MAX_MEM_REGIONS;
 use crate::mem::{image_virt_to_phys, kernel_image, kernel_sections, phys_to_virt, virt_to_phys};
@@ -144,26 +143,12 @@ fn kernel_slots() -> core::ops::Range<usize> {
 }
 
 /// Bytes of the kernel half (from `KERNEL_HALF_START` to the top of the address space).
-fn kernel_half_size() -> usize {
+pub(crate) fn kernel_half_size() -> usize {
     KERNEL_HALF_START.wrapping_neg()
 }
 
-/// A new page table for a user address space: empty user half, kernel half shared with the
-/// installed kernel table (`copy_from`).
-///
-/// # Errors
-/// [`HalError::NotInstalled`] before [`install`]; [`HalError::Paging`] (no memory).
-pub fn new_user_table() -> Result<KernelPageTable, HalError> {
-    let mut pt = KernelPageTable::try_new()?;
-    let start = VirtAddr::from_usize(KERNEL_HALF_START);
-    with_kernel_space(|k| pt.copy_from(k, start, kernel_half_size()))
-        .ok_or(HalError::NotInstalled)??
-        .ignore();
-    Ok(pt)
-}
-
 /// Whether `pt` has exactly the kernel table's root entries in the kernel half.
-fn shares_kernel_half(pt: &KernelPageTable, kernel_root: PhysAddr) -> bool {
+pub(crate) fn shares_kernel_half(pt: &KernelPageTable, kernel_root: PhysAddr) -> bool {
     let entries = |root: PhysAddr| pagoda_alloc::phys_to_virt(root).as_ptr_of::<u64>();
     let (mine, kernel) = (entries(pt.root_paddr()), entries(kernel_root));
     kernel_slots().all(|i| {
@@ -171,25 +156,6 @@ fn shares_kernel_half(pt: &KernelPageTable, kernel_root: PhysAddr) -> bool {
         // freed, `pt` is borrowed), reached through the direct map; `i < 512`.
         unsafe { mine.add(i).read_volatile() == kernel.add(i).read_volatile() }
     })
-}
-
-/// Runs `f` with `pt` as the active page table, then re-activates the previous one. `pt`
-/// (made by [`new_user_table`]) stays borrowed, so it lives and keeps its mappings meanwhile.
-/// Use it to run user code ([`UserContext::run`](crate::UserContext::run)) and uaccess probes.
-///
-/// # Errors
-/// [`HalError::NotInstalled`] before [`install`]; [`HalError::KernelHalfMismatch`] if `pt`
-/// does not share the kernel half with the kernel table (`f` is not run).
-pub fn with_user_table<R>(pt: &KernelPageTable, f: impl FnOnce() -> R) -> Result<R, HalError> {
-    let kernel_root = kernel_root().ok_or(HalError::NotInstalled)?;
-    if !shares_kernel_half(pt, kernel_root) {
-        return Err(HalError::KernelHalfMismatch);
-    }
-    let previous = current_page_table();
-    activate_page_table(pt.root_paddr());
-    let r = f();
-    activate_page_table(previous);
-    Ok(r)
 }
 
 /// A run of leaf mappings with the same page size and flags, contiguous in both address spaces.

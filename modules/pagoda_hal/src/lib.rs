@@ -16,19 +16,25 @@ pub mod mem;
 #[cfg(target_os = "none")]
 pub mod paging;
 #[cfg(target_os = "none")]
+pub mod phys_block;
+#[cfg(target_os = "none")]
+pub mod time;
+#[cfg(target_os = "none")]
 pub mod trap;
+#[cfg(target_os = "none")]
+pub mod user_space;
 
 #[cfg(target_os = "none")]
 pub use arch::{
-    ARCH, KERNEL_HALF_START, KERNEL_IMAGE_VIRT_OFFSET, PHYS_VIRT_OFFSET, PagingMeta, Pte,
-    USER_VA_END, USER_VA_START, UserContext, console_write_byte, current_page_table, exit,
-    flush_tlb, init_traps, mmio_regions, probe_read_u8, probe_read_u64, probe_write_u8,
-    probe_write_u64,
+    ARCH, ELF_MACHINE, KERNEL_HALF_START, KERNEL_IMAGE_VIRT_OFFSET, PHYS_VIRT_OFFSET, PagingMeta,
+    Pte, SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, USER_VA_END, USER_VA_START, UserContext,
+    console_write_byte, current_page_table, exit, flush_tlb, init_traps, max_page_size,
+    mmio_regions, probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64,
 };
 #[cfg(target_os = "none")]
 pub use boot::{BootInfo, MemRegion, MemRegionKind};
 #[cfg(target_os = "none")]
-pub use trap::{Fault, UserTrap};
+pub use trap::{Fault, Signal, UserTrap};
 
 /// Errors of the HAL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +51,13 @@ pub enum HalError {
     NotInstalled,
     /// A page table does not share the kernel half with the kernel page table.
     KernelHalfMismatch,
+    /// The current user address space is in use (a call from inside
+    /// [`user_space::with_current`](crate::user_space::with_current)).
+    Busy,
+    /// An offset outside a memory block, or misaligned for the access.
+    OutOfBounds,
+    /// An address-space operation failed.
+    Mm(pagoda_mm::LinuxError),
 }
 
 impl core::fmt::Display for HalError {
@@ -56,6 +69,9 @@ impl core::fmt::Display for HalError {
             Self::TooManyRegions => f.write_str("too many memory regions"),
             Self::NotInstalled => f.write_str("kernel page table not installed"),
             Self::KernelHalfMismatch => f.write_str("page table does not share the kernel half"),
+            Self::Busy => f.write_str("the current address space is in use"),
+            Self::OutOfBounds => f.write_str("offset out of bounds or misaligned"),
+            Self::Mm(e) => write!(f, "address space: {e}"),
         }
     }
 }

@@ -39,6 +39,68 @@ pub enum UserTrap {
     },
 }
 
+impl UserTrap {
+    /// The signal this trap means for the user program, `None` for a system call. A page
+    /// fault is `SIGSEGV` until the address space resolves it (which may also say
+    /// `SIGBUS`).
+    pub fn signal(&self) -> Option<Signal> {
+        match *self {
+            Self::Syscall => None,
+            Self::PageFault { .. } => Some(Signal::Segv),
+            Self::Exception { cause, .. } => Some(crate::arch::exception_signal(cause)),
+        }
+    }
+}
+
+/// The signals a user program can be killed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// `SIGILL`: illegal instruction.
+    Ill,
+    /// `SIGTRAP`: breakpoint or single step.
+    Trap,
+    /// `SIGBUS`: misaligned access, or a mapped page with nothing behind it.
+    Bus,
+    /// `SIGFPE`: arithmetic error.
+    Fpe,
+    /// `SIGKILL`: killed by the kernel (e.g. out of memory).
+    Kill,
+    /// `SIGSEGV`: an access the address space does not allow.
+    Segv,
+}
+
+impl Signal {
+    /// The Linux signal number.
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Ill => 4,
+            Self::Trap => 5,
+            Self::Bus => 7,
+            Self::Fpe => 8,
+            Self::Kill => 9,
+            Self::Segv => 11,
+        }
+    }
+
+    /// The conventional name (`"SIGSEGV"`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ill => "SIGILL",
+            Self::Trap => "SIGTRAP",
+            Self::Bus => "SIGBUS",
+            Self::Fpe => "SIGFPE",
+            Self::Kill => "SIGKILL",
+            Self::Segv => "SIGSEGV",
+        }
+    }
+}
+
+impl core::fmt::Display for Signal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The kernel page-fault handler: returns `true` if it resolved the fault (retry the access).
 pub type PageFaultHandler = fn(VirtAddr, MappingFlags) -> bool;
 

@@ -4,8 +4,10 @@ use core::fmt::Display;
 use core::panic::PanicInfo;
 
 use log::LevelFilter;
+use memory_addr::VirtAddr;
+use page_table_entry::MappingFlags;
 use pagoda_alloc::{HeapStats, KernelHeap};
-use pagoda_hal::{BootInfo, console, exit, kernel_space, logging, mem};
+use pagoda_hal::{BootInfo, console, exit, kernel_space, logging, mem, trap, user_space};
 
 /// Exit code after a panic.
 pub const PANIC_EXIT_CODE: u8 = 1;
@@ -68,8 +70,18 @@ pub fn start(info: &'static BootInfo, main: fn()) -> ! {
         "pagoda: kernel page table active, root {:?}",
         pagoda_hal::current_page_table()
     );
+    trap::set_kernel_page_fault_handler(kernel_page_fault);
     main();
     exit(true, 0)
+}
+
+/// The kernel-mode page-fault hook: faults of uaccess probes on user addresses go to the
+/// current user address space (lazy pages, copy-on-write, file pages). It never blocks: if
+/// the space is busy or refuses, the fault stays unresolved and the probe returns `Err`.
+fn kernel_page_fault(va: VirtAddr, access: MappingFlags) -> bool {
+    let r = user_space::resolve_fault(va, access);
+    log::trace!(target: "pagoda", "kernel page fault at {va:?} ({access:?}): {r:?}");
+    r.is_ok()
 }
 
 #[panic_handler]

@@ -14,6 +14,7 @@ use crate::backend::{SharedMem, Source};
 use crate::file::File;
 use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
 use crate::mmu::vpn;
+use crate::shm::ShmAttachment;
 
 /// Rounds `len` up to whole pages; `None` for 0 or overflow.
 fn page_len(len: usize) -> Option<usize> {
@@ -60,9 +61,7 @@ where
         {
             return Ok((hint, OnOverlap::Fail));
         }
-        let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
-        self.areas
-            .find_free_area_top_down(self.mmap_top, len, limit, PAGE_SIZE_4K)
+        self.find_free_area(VirtAddr::from_usize(0), len)
             .map(|start| (start, OnOverlap::Fail))
             .ok_or(LinuxError::ENOMEM)
     }
@@ -230,7 +229,9 @@ where
     /// # Errors
     ///
     /// [`LinuxError::EINVAL`] for an unaligned `addr` or unknown `prot` bits,
-    /// [`LinuxError::ENOMEM`] if part of the range is unmapped (then nothing changes).
+    /// [`LinuxError::ENOMEM`] if part of the range is unmapped, [`LinuxError::EACCES`] if
+    /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (then nothing
+    /// changes).
     pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
         if !addr.is_aligned_4k() || !MappingFlags::ACCESS.contains(prot) {
             return Err(LinuxError::EINVAL);
@@ -241,6 +242,15 @@ where
         let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
         if !self.fully_mapped(range) {
             return Err(LinuxError::ENOMEM);
+        }
+        if prot.contains(MappingFlags::WRITE)
+            && self.areas.iter_range(range).any(|a| {
+                a.backend()
+                    .shm_attachment()
+                    .is_some_and(ShmAttachment::read_only)
+            })
+        {
+            return Err(LinuxError::EACCES);
         }
         let update = |old: MappingFlags| Some((old - MappingFlags::ACCESS) | prot);
         let r = self

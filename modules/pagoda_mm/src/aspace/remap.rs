@@ -22,6 +22,20 @@ fn page_len(len: usize) -> LinuxResult<usize> {
         .ok_or(LinuxError::EINVAL)
 }
 
+/// Grows the shared anonymous object behind `source` (if any) so that it covers the pages
+/// below `end_vpn`. A System V segment keeps its size: pages past it are bus errors.
+fn grow_object<H: PagingHandler>(source: &Source<H>, end_vpn: usize) {
+    if let Source::Shared {
+        obj,
+        base_vpn,
+        base_idx,
+        attach: None,
+    } = source
+    {
+        obj.grow_to(base_idx + (end_vpn - base_vpn));
+    }
+}
+
 impl<M, P, H> AddrSpace<M, P, H>
 where
     M: PagingMetaData<VirtAddr = VirtAddr>,
@@ -33,7 +47,9 @@ where
     ///
     /// Shrinking unmaps the tail. Growing extends in place when the pages after it are free;
     /// otherwise, with `MREMAP_MAYMOVE`, the mapping moves (its frames move with it, no
-    /// copy). `MREMAP_FIXED` moves it to `new_addr`, replacing what is there.
+    /// copy). `MREMAP_FIXED` moves it to `new_addr`, replacing what is there. A moved
+    /// System V attachment is detached by `shmdt` at its new address; growing one past its
+    /// segment adds pages that are bus errors (the segment keeps its size), as on Linux.
     ///
     /// # Errors
     ///
@@ -100,10 +116,8 @@ where
         if !flags.contains(MremapFlags::MAYMOVE) {
             return Err(LinuxError::ENOMEM);
         }
-        let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
         let target = self
-            .areas
-            .find_free_area_top_down(self.mmap_top, new_len, limit, PAGE_SIZE_4K)
+            .find_free_area(VirtAddr::from_usize(0), new_len)
             .ok_or(LinuxError::ENOMEM)?;
         self.move_range(old_addr, old_len, target, new_len, OnOverlap::Fail)?;
         Ok(target)
@@ -121,15 +135,7 @@ where
         let paged = area.backend_mut().paged_mut().ok_or(LinuxError::EFAULT)?;
         // The source maps linearly: the same value covers the pages after the area.
         let source = paged.source.clone();
-        if let Source::Shared {
-            obj,
-            base_vpn,
-            base_idx,
-            ..
-        } = &source
-        {
-            obj.grow_to(base_idx + (vpn(new_end) - base_vpn));
-        }
+        grow_object(&source, vpn(new_end));
         let frames = paged.take_frames();
         let grown = Paged::with_frames(source, frames, start, new_end);
         let area = MemoryArea::new(start, new_end - start, flags, Backend::from_paged(grown));
@@ -158,15 +164,7 @@ where
         let paged_old = area.backend().paged().ok_or(LinuxError::EFAULT)?;
         let (old_lo, new_lo) = (vpn(old), vpn(new));
         let source = paged_old.source.moved(old_lo, new_lo);
-        if let Source::Shared {
-            obj,
-            base_vpn,
-            base_idx,
-            ..
-        } = &source
-        {
-            obj.grow_to(base_idx + (new_lo + new_len / PAGE_SIZE_4K - base_vpn));
-        }
+        grow_object(&source, new_lo + new_len / PAGE_SIZE_4K);
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());
         let frames: Vec<_> = paged_old
             .frames

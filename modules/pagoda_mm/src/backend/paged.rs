@@ -125,10 +125,18 @@ impl<H: PagingHandler> Source<H> {
                 *base_vpn = new_vpn;
             }
             Self::Shared {
-                base_vpn, base_idx, ..
+                base_vpn,
+                base_idx,
+                attach,
+                ..
             } => {
                 *base_idx += old_vpn - *base_vpn;
                 *base_vpn = new_vpn;
+                // The attachment now starts where its first page would be mapped here.
+                if let Some(att) = attach {
+                    let first = new_vpn.saturating_sub(*base_idx);
+                    *att = att.rebased(page_va(first));
+                }
             }
         }
         src

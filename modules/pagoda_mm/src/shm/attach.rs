@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use axerrno::{LinuxError, LinuxResult};
-use memory_addr::{PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
+use memory_addr::{VirtAddr, VirtAddrRange, align_up_4k};
 use memory_set::OnOverlap;
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
@@ -22,41 +22,59 @@ use crate::backend::Source;
 use crate::flags::Populate;
 use crate::mmu::vpn;
 
-/// The attachment of the area starting exactly at `va`, if it is where `shmat` put it.
-fn head_attachment<M, P, H>(aspace: &AddrSpace<M, P, H>, va: VirtAddr) -> Option<&ShmAttachment>
+/// The pieces (areas) of the attachment whose segment starts at `addr`, and its segment:
+/// Linux's rule. An area is a piece if it is a System V attachment at or above `addr` whose
+/// offset in its segment equals its distance from `addr`; the lowest piece decides the
+/// segment, and the others must belong to it and start within its size. Pieces left by
+/// munmap/mprotect and attachments moved by mremap are found the same way. Only the areas
+/// in `[addr, addr + max_size)` are visited: O(log n + k).
+fn pieces<M, P, H>(
+    aspace: &AddrSpace<M, P, H>,
+    addr: VirtAddr,
+    max_size: usize,
+) -> Option<(Arc<SegStats>, Vec<(VirtAddr, usize)>)>
 where
     M: PagingMetaData<VirtAddr = VirtAddr>,
     P: GenericPTE,
     H: PagingHandler,
 {
-    let area = aspace.find_area(va).filter(|a| a.start() == va)?;
-    area.backend().shm_attachment().filter(|a| a.base() == va)
-}
-
-/// The highest free, page-aligned range of `size` bytes in the space (top-down like mmap).
-fn find_free<M, P, H>(aspace: &AddrSpace<M, P, H>, size: usize) -> Option<VirtAddr>
-where
-    M: PagingMetaData<VirtAddr = VirtAddr>,
-    P: GenericPTE,
-    H: PagingHandler,
-{
-    let range = aspace.va_range();
-    let mut top = range.end.as_usize();
-    for area in aspace.areas().rev() {
-        let gap_lo = area.end().as_usize().max(range.start.as_usize());
-        if top >= gap_lo && top - gap_lo >= size {
-            return Some(VirtAddr::from(top - size));
+    let space_end = aspace.va_range().end;
+    let bound = |size: usize| {
+        let end = addr.as_usize().saturating_add(align_up_4k(size.min(usize::MAX / 2)));
+        VirtAddr::from(end).min(space_end)
+    };
+    let search = VirtAddrRange::try_new(addr, bound(max_size)).filter(|r| !r.is_empty())?;
+    let mut found: Option<(Arc<SegStats>, VirtAddr)> = None;
+    let mut pieces = Vec::new();
+    for area in aspace.areas_in(search) {
+        if area.start() < addr {
+            continue;
         }
-        top = top.min(area.start().as_usize());
+        if found.as_ref().is_some_and(|(_, end)| area.start() >= *end) {
+            break;
+        }
+        let backend = area.backend();
+        let (Some(att), Some(obj)) = (backend.shm_attachment(), backend.shared_object()) else {
+            continue;
+        };
+        if backend.shared_offset(area.start()) != Some(area.start() - addr) {
+            continue;
+        }
+        match &found {
+            None => found = Some((att.stats().clone(), bound(obj.size()))),
+            Some((stats, _)) if Arc::ptr_eq(stats, att.stats()) => {}
+            Some(_) => continue,
+        }
+        pieces.push((area.start(), area.size()));
     }
-    let lo = range.start.as_usize();
-    (top >= lo && top - lo >= size).then(|| VirtAddr::from(top - size))
+    found.map(|(stats, _)| (stats, pieces))
 }
 
 impl<H: PagingHandler> ShmRegistry<H> {
     /// `shmat(id, addr, shmflg)`: maps the whole segment and returns where.
     ///
-    /// `addr` `None` lets the space choose (top-down). A given address must be
+    /// `addr` `None` lets the space choose, as `mmap` does (top-down below the mmap top,
+    /// [`AddrSpace::find_free_area`]). A given address must be
     /// [`SHMLBA`]-aligned unless `SHM_RND` rounds it down. The area is readable, writable
     /// unless `SHM_RDONLY`, executable with `SHM_EXEC`, and never copy-on-write (fork shares
     /// it). `SHM_REMAP` replaces existing mappings instead of failing. Sets `shm_atime`,
@@ -85,8 +103,11 @@ impl<H: PagingHandler> ShmRegistry<H> {
         let remap = shmflg & SHM_REMAP != 0;
         let (start, on_overlap) = match addr.map(VirtAddr::as_usize).filter(|&a| a != 0) {
             None if remap => return Err(LinuxError::EINVAL),
+            // Placed as mmap places: top-down below the mmap top.
             None => (
-                find_free(aspace, size).ok_or(LinuxError::ENOMEM)?,
+                aspace
+                    .find_free_area(VirtAddr::from(0), size)
+                    .ok_or(LinuxError::ENOMEM)?,
                 OnOverlap::Fail,
             ),
             Some(a) => {
@@ -119,7 +140,11 @@ impl<H: PagingHandler> ShmRegistry<H> {
             obj: seg.obj.clone(),
             base_vpn: vpn(start),
             base_idx: 0,
-            attach: Some(ShmAttachment::new(seg.stats.clone(), start)),
+            attach: Some(ShmAttachment::new(
+                seg.stats.clone(),
+                start,
+                shmflg & SHM_RDONLY != 0,
+            )),
         };
         // The frames exist already: map them all now. On failure the attachment is dropped
         // with the source and the count goes back.
@@ -137,9 +162,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
         Ok(start)
     }
 
-    /// `shmdt(addr)`: detaches the attachment `shmat` returned `addr` for, every piece of it
-    /// (an attachment split by munmap/mprotect is several areas). Sets `shm_dtime` and
-    /// `shm_lpid`; the last detach of a segment removed with `IPC_RMID` frees it.
+    /// `shmdt(addr)`: detaches the attachment whose segment starts at `addr` (the address
+    /// `shmat` returned, or where `mremap` moved it), every piece of it: an attachment
+    /// split by munmap/mprotect is several areas, and it stays detachable while any piece
+    /// is left, as on Linux. Sets `shm_dtime` and `shm_lpid`; the last detach of a segment
+    /// removed with `IPC_RMID` frees it. Visits only the areas in
+    /// `[addr, addr + max segment size)`.
     ///
     /// # Errors
     /// `EINVAL`: `addr` unaligned, or no attachment starts at `addr`.
@@ -153,28 +181,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
         M: PagingMetaData<VirtAddr = VirtAddr>,
         P: GenericPTE,
     {
-        if !addr.as_usize().is_multiple_of(PAGE_SIZE_4K) {
+        if !addr.as_usize().is_multiple_of(SHMLBA) {
             return Err(LinuxError::EINVAL);
         }
-        // Keep the statistics, not a clone of the attachment (that would count in nattch).
-        let stats = head_attachment(aspace, addr)
-            .ok_or(LinuxError::EINVAL)?
-            .stats()
-            .clone();
-        let size = aspace
-            .find_area(addr)
-            .and_then(|a| a.backend().shared_object())
-            .map_or(0, |obj| obj.size());
-        let end = addr.as_usize().saturating_add(size);
-        let pieces: Vec<(VirtAddr, usize)> = aspace
-            .areas()
-            .filter(|a| a.start() >= addr && a.start().as_usize() < end)
-            .filter(|a| {
-                let att = a.backend().shm_attachment();
-                att.is_some_and(|att| Arc::ptr_eq(att.stats(), &stats) && att.base() == addr)
-            })
-            .map(|a| (a.start(), a.size()))
-            .collect();
+        // The statistics, not a clone of the attachment (that would count in nattch).
+        let (stats, pieces) =
+            pieces(aspace, addr, self.limits().max_size).ok_or(LinuxError::EINVAL)?;
         for (start, size) in pieces {
             aspace.munmap(start, size)?;
         }
@@ -199,8 +211,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
         M: PagingMetaData<VirtAddr = VirtAddr>,
         P: GenericPTE,
     {
-        let end = addr.as_usize().saturating_add(len);
-        let touched = attachments(aspace, |a| a.start().as_usize() < end && a.end() > addr);
+        let end = VirtAddr::from(addr.as_usize().saturating_add(len));
+        let touched = VirtAddrRange::try_new(addr, end)
+            .map(|range| attachments(aspace.areas_in(range)))
+            .unwrap_or_default();
         aspace.munmap(addr, len)?;
         touched.iter().for_each(|s| s.stamp_detach(ctx));
         Ok(())
@@ -213,7 +227,7 @@ impl<H: PagingHandler> ShmRegistry<H> {
         M: PagingMetaData<VirtAddr = VirtAddr>,
         P: GenericPTE,
     {
-        attachments(child, |_| true)
+        attachments(child.areas())
             .iter()
             .for_each(|s| s.stamp_attach(ctx));
     }
@@ -224,25 +238,20 @@ impl<H: PagingHandler> ShmRegistry<H> {
         M: PagingMetaData<VirtAddr = VirtAddr>,
         P: GenericPTE,
     {
-        let touched = attachments(&aspace, |_| true);
+        let touched = attachments(aspace.areas());
         drop(aspace);
         touched.iter().for_each(|s| s.stamp_detach(ctx));
     }
 }
 
-/// The statistics of the attachments in the areas `pick` selects.
-fn attachments<M, P, H>(
-    aspace: &AddrSpace<M, P, H>,
-    pick: impl Fn(&crate::Area<M, P, H>) -> bool,
-) -> Vec<Arc<SegStats>>
+/// The statistics of the attachments among `areas`.
+fn attachments<'a, M, P, H>(areas: impl Iterator<Item = &'a crate::Area<M, P, H>>) -> Vec<Arc<SegStats>>
 where
-    M: PagingMetaData<VirtAddr = VirtAddr>,
-    P: GenericPTE,
-    H: PagingHandler,
+    M: PagingMetaData<VirtAddr = VirtAddr> + 'a,
+    P: GenericPTE + 'a,
+    H: PagingHandler + 'a,
 {
-    aspace
-        .areas()
-        .filter(|a| pick(a))
+    areas
         .filter_map(|a| a.backend().shm_attachment().map(|att| att.stats().clone()))
         .collect()
 }

@@ -153,6 +153,11 @@ impl<H: PagingHandler> ShmRegistry<H> {
         }
     }
 
+    /// The limits this registry enforces.
+    pub fn limits(&self) -> ShmLimits {
+        self.limits
+    }
+
     /// `shmget(key, size, shmflg)`: finds or creates a segment. The low 9 bits of `shmflg`
     /// are the new segment's permissions. Pages are allocated and zeroed at creation.
     ///

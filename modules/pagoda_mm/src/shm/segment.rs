@@ -64,15 +64,29 @@ impl SegStats {
 /// touched, so the address-space code may clone and drop it under any of its locks.
 pub struct ShmAttachment {
     stats: Arc<SegStats>,
-    /// The address `shmat` returned; every piece of a split attachment keeps it, and `shmdt`
-    /// unmaps exactly the pieces attached there.
+    /// Where the segment's first page is (or would be) mapped: the address `shmat`
+    /// returned, moved along by `mremap`. Informational; `shmdt` matches pieces by their
+    /// offset in the segment, as Linux does.
     base: VirtAddr,
+    /// Attached with `SHM_RDONLY`: `mprotect` may not add write permission (Linux's
+    /// missing `VM_MAYWRITE`).
+    read_only: bool,
 }
 
 impl ShmAttachment {
-    pub(super) fn new(stats: Arc<SegStats>, base: VirtAddr) -> Self {
+    pub(super) fn new(stats: Arc<SegStats>, base: VirtAddr, read_only: bool) -> Self {
         stats.nattch.fetch_add(1, Ordering::AcqRel);
-        Self { stats, base }
+        Self {
+            stats,
+            base,
+            read_only,
+        }
+    }
+
+    /// The same attachment with its segment's first page at `base` (a piece moved by
+    /// `mremap`); counts as one more attachment, like a clone.
+    pub(crate) fn rebased(&self, base: VirtAddr) -> Self {
+        Self::new(self.stats.clone(), base, self.read_only)
     }
 
     /// The segment's id.
@@ -80,9 +94,16 @@ impl ShmAttachment {
         self.stats.id
     }
 
-    /// Where this attachment starts (the address `shmat` returned).
+    /// Where the segment's first page is mapped: the address `shmat` returned, or where
+    /// `mremap` moved the attachment (for a moved piece: where its first page would be).
     pub fn base(&self) -> VirtAddr {
         self.base
+    }
+
+    /// Whether the attachment was made with `SHM_RDONLY` (then `mprotect` cannot make it
+    /// writable: `EACCES`).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Whether both attachments refer to the same segment (even after it left the registry).
@@ -97,7 +118,7 @@ impl ShmAttachment {
 
 impl Clone for ShmAttachment {
     fn clone(&self) -> Self {
-        Self::new(self.stats.clone(), self.base)
+        Self::new(self.stats.clone(), self.base, self.read_only)
     }
 }
 
@@ -112,6 +133,7 @@ impl fmt::Debug for ShmAttachment {
         f.debug_struct("ShmAttachment")
             .field("id", &self.stats.id)
             .field("base", &self.base)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }

@@ -11,6 +11,7 @@ use crate::tests::{Space, assert_no_leak, pte, setup, va};
 use crate::{LinuxError, MmapFlags, Populate};
 
 mod attach;
+mod detach;
 mod model;
 
 const P: usize = PAGE_SIZE_4K;
@@ -27,6 +28,11 @@ fn frames_at(s: &Space, at: usize, pages: usize) -> Vec<PhysAddr> {
     (0..pages)
         .map(|i| PhysAddr::from(pte(s, at + i * P).expect("attached page is mapped").0))
         .collect()
+}
+
+/// A new private segment of `pages` pages.
+fn seg(reg: &Reg, pages: usize) -> ShmId {
+    reg.shmget(IPC_PRIVATE, pages * P, 0o600, C).unwrap()
 }
 
 fn all_live(frames: &[PhysAddr]) -> bool {
@@ -330,4 +336,79 @@ fn anonymous_shared_mmap_has_no_attachment() {
             .map(|a| a.id()),
         None
     );
+}
+
+#[test]
+fn keyed_shmget_creat_never_deadlocks_and_racers_agree() {
+    use std::sync::{Arc, Barrier};
+    const THREADS: usize = 4;
+    const ROUNDS: i32 = 40;
+    let reg = Arc::new(Reg::default());
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (reg, barrier) = (reg.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut ids = Vec::new();
+                for round in 0..ROUNDS {
+                    let key = ShmKey(100 + round);
+                    let c = ctx(t as u32 + 1, round as u64);
+                    barrier.wait();
+                    let id = reg.shmget(key, 2 * P, IPC_CREAT | 0o600, c).unwrap();
+                    // IPC_CREAT on an existing key (Starry took its lock twice here).
+                    assert_eq!(reg.shmget(key, P, IPC_CREAT, c), Ok(id));
+                    barrier.wait();
+                    let creator = reg.stat(id).unwrap().cpid == c.pid;
+                    barrier.wait();
+                    // Frames are freed by the thread that allocated them.
+                    if creator {
+                        reg.remove(id).unwrap();
+                    }
+                    ids.push(id);
+                }
+                assert_eq!(CountingHandler::live_frames(), 0, "a racer kept frames");
+                ids
+            })
+        })
+        .collect();
+    let ids: Vec<Vec<ShmId>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(ids.iter().all(|v| *v == ids[0]), "racers got different segments");
+    assert!(reg.is_empty());
+}
+
+#[test]
+fn segment_frames_need_not_be_contiguous() {
+    use page_table_multiarch::PagingHandler;
+    let mut s = setup();
+    // Fragment the pool: of a run of frames every other one is free, so no two free
+    // frames are adjacent and the segment must take scattered ones.
+    let run: Vec<PhysAddr> = (0..16)
+        .map(|_| CountingHandler::alloc_frame().unwrap())
+        .collect();
+    run.iter()
+        .step_by(2)
+        .for_each(|&pa| CountingHandler::dealloc_frame(pa));
+    let reg = Reg::default();
+    let id = seg(&reg, 4);
+    let a = reg.shmat(&mut s, id, Some(va(0x10_0000)), 0, C).unwrap();
+    let frames = frames_at(&s, a.as_usize(), 4);
+    assert!(frames.iter().all(|f| run.contains(f)), "not from the fragmented run");
+    for (i, x) in frames.iter().enumerate() {
+        for y in &frames[i + 1..] {
+            assert!(x.as_usize().abs_diff(y.as_usize()) > P, "adjacent frames");
+        }
+    }
+    // Contents cross the page boundaries, and a fork shares them.
+    let data: Vec<u8> = (0..3 * P).map(|i| i as u8).collect();
+    s.write_bytes(a + 100, &data).unwrap();
+    let mut child = s.fork().unwrap();
+    let mut back = alloc::vec![0u8; data.len()];
+    child.read_bytes(a + 100, &mut back).unwrap();
+    assert_eq!(back, data);
+    drop((child, s, reg));
+    run.iter()
+        .skip(1)
+        .step_by(2)
+        .for_each(|&pa| CountingHandler::dealloc_frame(pa));
+    assert_no_leak();
 }

@@ -8,10 +8,10 @@ mod uaccess;
 mod user;
 
 pub use paging::{activate_page_table, current_page_table, flush_tlb};
-pub use platform::{console_write_byte, exit, mmio_regions};
+pub use platform::{console_write_byte, exit, mmio_regions, wall_clock_secs};
 pub use trap::init_traps;
 pub use uaccess::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
-pub use user::UserContext;
+pub use user::{UserContext, exception_signal};
 
 /// Sv39 paging metadata.
 pub type PagingMeta = page_table_multiarch::riscv::Sv39MetaData;
@@ -29,6 +29,15 @@ pub const USER_VA_START: usize = 0x1000;
 pub const USER_VA_END: usize = 0x40_0000_0000;
 /// First virtual address of the kernel half (Sv39 root entries 256..512).
 pub const KERNEL_HALF_START: usize = 0xffff_ffc0_0000_0000;
+
+/// Linux system-call numbers of this arch (the user ABI).
+pub const SYS_WRITE: usize = 64;
+/// `exit`.
+pub const SYS_EXIT: usize = 93;
+/// `exit_group`.
+pub const SYS_EXIT_GROUP: usize = 94;
+/// The ELF machine of user programs for this arch.
+pub const ELF_MACHINE: pagoda_mm::elf::ElfMachine = pagoda_mm::elf::ElfMachine::RiscV64;
 
 /// The largest leaf the kernel address space uses: Sv39 always has 1 GiB pages.
 pub fn max_page_size() -> page_table_multiarch::PageSize {

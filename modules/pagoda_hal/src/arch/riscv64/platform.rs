@@ -6,16 +6,17 @@ use super::PHYS_VIRT_OFFSET;
 
 const UART_PADDR: usize = 0x1000_0000;
 const SIFIVE_TEST_PADDR: usize = 0x10_0000;
+const GOLDFISH_RTC_PADDR: usize = 0x10_1000;
 /// Line status register: transmit holding register empty.
 const LSR_THRE: u8 = 1 << 5;
 
 static MMIO: [(usize, usize); 6] = [
     (SIFIVE_TEST_PADDR, 0x1000),
-    (0x10_1000, 0x1000),     // goldfish RTC
-    (0x200_0000, 0x1_0000),  // CLINT
-    (0xc00_0000, 0x60_0000), // PLIC
-    (UART_PADDR, 0x1000),    // NS16550
-    (0x1000_1000, 0x8000),   // virtio-mmio slots
+    (GOLDFISH_RTC_PADDR, 0x1000), // goldfish RTC
+    (0x200_0000, 0x1_0000),       // CLINT
+    (0xc00_0000, 0x60_0000),      // PLIC
+    (UART_PADDR, 0x1000),         // NS16550
+    (0x1000_1000, 0x8000),        // virtio-mmio slots
 ];
 
 /// Physical MMIO ranges the kernel address space maps (direct-mapped, device memory).
@@ -34,6 +35,16 @@ pub fn console_write_byte(b: u8) {
         }
         base.write_volatile(b);
     }
+}
+
+/// Seconds since the Unix epoch from the goldfish RTC (nanoseconds in two 32-bit
+/// registers; reading the low half latches the high half).
+pub fn wall_clock_secs() -> u64 {
+    let base = (GOLDFISH_RTC_PADDR + PHYS_VIRT_OFFSET) as *const u32;
+    // SAFETY: the RTC registers are mapped like the UART (`mmio_regions`); two aligned
+    // 32-bit volatile loads of TIME_LOW (0x0) then TIME_HIGH (0x4).
+    let (lo, hi) = unsafe { (base.read_volatile(), base.add(1).read_volatile()) };
+    ((u64::from(hi) << 32) | u64::from(lo)) / 1_000_000_000
 }
 
 /// Ends QEMU through the sifive_test device: success exits 0, failure exits `code`

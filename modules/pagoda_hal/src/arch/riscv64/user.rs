@@ -6,7 +6,7 @@ use core::mem::offset_of;
 use memory_addr::VirtAddr;
 
 use super::trap::page_fault_access;
-use crate::trap::UserTrap;
+use crate::trap::{Signal, UserTrap};
 
 const SSTATUS_SIE: usize = 1 << 1;
 const SSTATUS_SPIE: usize = 1 << 5;
@@ -161,5 +161,15 @@ impl UserContext {
     /// Sets the system-call return value (a0).
     pub fn set_syscall_return(&mut self, value: usize) {
         self.regs[10] = value;
+    }
+}
+
+/// The signal Linux sends for a user exception with this `scause`.
+pub fn exception_signal(cause: usize) -> Signal {
+    match cause {
+        0 | 4 | 6 => Signal::Bus, // misaligned fetch, load, store
+        2 => Signal::Ill,
+        3 => Signal::Trap,
+        _ => Signal::Segv, // access faults, page faults, anything unexpected
     }
 }

@@ -31,6 +31,7 @@
 mod boot;
 mod console;
 mod gdt;
+mod rtc;
 mod trap;
 mod uaccess;
 mod user;
@@ -42,9 +43,10 @@ use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PageSize;
 
 pub use self::console::console_write_byte;
+pub use self::rtc::wall_clock_secs;
 pub use self::trap::init_traps;
 pub use self::uaccess::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
-pub use self::user::UserContext;
+pub use self::user::{UserContext, exception_signal};
 
 /// Paging metadata of this arch: x86-64 4-level paging.
 pub type PagingMeta = page_table_multiarch::x86_64::X64PagingMetaData;
@@ -64,6 +66,15 @@ pub const USER_VA_START: usize = 0x1000;
 pub const USER_VA_END: usize = 0x7fff_ffff_f000;
 /// First VA of the kernel half: PML4 entries 256..512 are shared by every address space.
 pub const KERNEL_HALF_START: usize = 0xffff_8000_0000_0000;
+
+/// Linux system-call numbers of this arch (the user ABI).
+pub const SYS_WRITE: usize = 1;
+/// `exit`.
+pub const SYS_EXIT: usize = 60;
+/// `exit_group`.
+pub const SYS_EXIT_GROUP: usize = 231;
+/// The ELF machine of user programs for this arch.
+pub const ELF_MACHINE: pagoda_mm::elf::ElfMachine = pagoda_mm::elf::ElfMachine::X86_64;
 
 /// Physical MMIO ranges the kernel address space must map. None on this platform: the
 /// console (COM1) and the exit device (isa-debug-exit) are reached through I/O ports.

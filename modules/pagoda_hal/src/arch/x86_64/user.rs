@@ -17,7 +17,7 @@ use memory_addr::VirtAddr;
 use super::gdt::{self, CpuCell, KERNEL_CS, SYSRET_BASE, TSS, TSS_RSP0_OFFSET, USER_CS, USER_DS};
 use super::trap::{PAGE_FAULT, TrapFrame, page_fault_access};
 use super::{USER_VA_END, rdmsr, wrmsr};
-use crate::trap::UserTrap;
+use crate::trap::{Signal, UserTrap};
 
 /// Pseudo vector recorded in [`TrapFrame::vector`] for a `syscall`.
 pub(super) const SYSCALL_VECTOR: u64 = 0x100;
@@ -303,5 +303,16 @@ impl UserContext {
     /// Sets the syscall return value (rax). The rip already points past `syscall`.
     pub fn set_syscall_return(&mut self, value: usize) {
         self.frame.rax = value as u64;
+    }
+}
+
+/// The signal Linux sends for a user exception with this vector.
+pub fn exception_signal(cause: usize) -> Signal {
+    match cause {
+        0 | 7 | 16 | 19 => Signal::Fpe, // #DE, #NM, #MF, #XM
+        1 | 3 => Signal::Trap,          // #DB, #BP
+        6 => Signal::Ill,               // #UD
+        17 => Signal::Bus,              // #AC
+        _ => Signal::Segv,              // #GP, #PF, #SS, bound, overflow, unexpected
     }
 }

@@ -8,10 +8,6 @@ use crate::tests::read;
 
 const RW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE);
 
-fn seg(reg: &Reg, pages: usize) -> ShmId {
-    reg.shmget(IPC_PRIVATE, pages * P, 0o600, C).unwrap()
-}
-
 #[test]
 fn shared_across_spaces_and_attached_twice_in_one() {
     let mut s = setup();
