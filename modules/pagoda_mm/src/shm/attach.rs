@@ -22,6 +22,9 @@ use crate::backend::Source;
 use crate::flags::Populate;
 use crate::mmu::vpn;
 
+/// `(start, size)` of one area of an attachment.
+type Piece = (VirtAddr, usize);
+
 /// The pieces (areas) of the attachment whose segment starts at `addr`, and its segment:
 /// Linux's rule. An area is a piece if it is a System V attachment at or above `addr` whose
 /// offset in its segment equals its distance from `addr`; the lowest piece decides the
@@ -32,7 +35,7 @@ fn pieces<M, P, H>(
     aspace: &AddrSpace<M, P, H>,
     addr: VirtAddr,
     max_size: usize,
-) -> Option<(Arc<SegStats>, Vec<(VirtAddr, usize)>)>
+) -> Option<(Arc<SegStats>, Vec<Piece>)>
 where
     M: PagingMetaData<VirtAddr = VirtAddr>,
     P: GenericPTE,
@@ -40,7 +43,9 @@ where
 {
     let space_end = aspace.va_range().end;
     let bound = |size: usize| {
-        let end = addr.as_usize().saturating_add(align_up_4k(size.min(usize::MAX / 2)));
+        let end = addr
+            .as_usize()
+            .saturating_add(align_up_4k(size.min(usize::MAX / 2)));
         VirtAddr::from(end).min(space_end)
     };
     let search = VirtAddrRange::try_new(addr, bound(max_size)).filter(|r| !r.is_empty())?;
@@ -245,7 +250,9 @@ impl<H: PagingHandler> ShmRegistry<H> {
 }
 
 /// The statistics of the attachments among `areas`.
-fn attachments<'a, M, P, H>(areas: impl Iterator<Item = &'a crate::Area<M, P, H>>) -> Vec<Arc<SegStats>>
+fn attachments<'a, M, P, H>(
+    areas: impl Iterator<Item = &'a crate::Area<M, P, H>>,
+) -> Vec<Arc<SegStats>>
 where
     M: PagingMetaData<VirtAddr = VirtAddr> + 'a,
     P: GenericPTE + 'a,

@@ -9,6 +9,10 @@
 //! - An attachment is an area of an [`AddrSpace`](crate::AddrSpace) whose shared backend
 //!   carries a [`ShmAttachment`]. Cloning one (fork, area split) and dropping one (munmap,
 //!   shmdt, exit) keep `shm_nattch` exact with atomics only.
+//! - `shmat` without an address places the segment as `mmap` does (top-down below the
+//!   mmap top). `shmdt(addr)` finds the pieces of an attachment by their offset in the
+//!   segment, as Linux does, so pieces left by munmap/mprotect and attachments moved by
+//!   `mremap` are detached too; it visits only the areas it may concern.
 //! - Time and pids come from the caller in a [`ShmContext`], so everything is testable.
 
 mod attach;

@@ -35,6 +35,25 @@ fn seg(reg: &Reg, pages: usize) -> ShmId {
     reg.shmget(IPC_PRIVATE, pages * P, 0o600, C).unwrap()
 }
 
+/// A fresh space and registry with a new segment of `pages` pages attached where the
+/// space chooses: `(space, registry, segment, address)`.
+fn attached(pages: usize) -> (Space, Reg, ShmId, memory_addr::VirtAddr) {
+    let mut s = setup();
+    let reg = Reg::default();
+    let id = seg(&reg, pages);
+    let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    (s, reg, id, a)
+}
+
+/// Checks that the attachment at `a` (the only one in `s`) is `pieces` areas, and that
+/// `shmdt(a)` removes every one of them.
+fn detach_pieces(reg: &Reg, s: &mut Space, id: ShmId, a: memory_addr::VirtAddr, pieces: usize) {
+    assert_eq!(reg.stat(id).unwrap().nattch, pieces);
+    reg.shmdt(s, a, C).unwrap();
+    assert_eq!(reg.stat(id).unwrap().nattch, 0);
+    assert_eq!(s.areas().count(), 0);
+}
+
 fn all_live(frames: &[PhysAddr]) -> bool {
     frames.iter().all(|&pa| CountingHandler::is_allocated(pa))
 }
@@ -372,7 +391,10 @@ fn keyed_shmget_creat_never_deadlocks_and_racers_agree() {
         })
         .collect();
     let ids: Vec<Vec<ShmId>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(ids.iter().all(|v| *v == ids[0]), "racers got different segments");
+    assert!(
+        ids.iter().all(|v| *v == ids[0]),
+        "racers got different segments"
+    );
     assert!(reg.is_empty());
 }
 
@@ -392,7 +414,10 @@ fn segment_frames_need_not_be_contiguous() {
     let id = seg(&reg, 4);
     let a = reg.shmat(&mut s, id, Some(va(0x10_0000)), 0, C).unwrap();
     let frames = frames_at(&s, a.as_usize(), 4);
-    assert!(frames.iter().all(|f| run.contains(f)), "not from the fragmented run");
+    assert!(
+        frames.iter().all(|f| run.contains(f)),
+        "not from the fragmented run"
+    );
     for (i, x) in frames.iter().enumerate() {
         for y in &frames[i + 1..] {
             assert!(x.as_usize().abs_diff(y.as_usize()) > P, "adjacent frames");

@@ -156,10 +156,7 @@ fn fork_inherits_attachments() {
 
 #[test]
 fn munmap_counts_as_detach() {
-    let mut s = setup();
-    let reg = Reg::default();
-    let id = seg(&reg, 4);
-    let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    let (mut s, reg, id, a) = attached(4);
     reg.munmap(&mut s, a, 4 * P, ctx(3, 33)).unwrap();
     let ds = reg.stat(id).unwrap();
     assert_eq!((ds.nattch, ds.dtime, ds.lpid), (0, 33, 3));
@@ -193,18 +190,12 @@ fn munmap_counts_as_detach() {
     // mprotect splits too; every piece still belongs to the attachment.
     let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
     s.mprotect(a + P, P, MappingFlags::READ).unwrap();
-    assert_eq!(reg.stat(id).unwrap().nattch, 3);
-    reg.shmdt(&mut s, a, C).unwrap();
-    assert_eq!(reg.stat(id).unwrap().nattch, 0);
-    assert_eq!(s.areas().count(), 0);
+    detach_pieces(&reg, &mut s, id, a, 3);
 }
 
 #[test]
 fn shmdt_of_a_bad_address_is_einval() {
-    let mut s = setup();
-    let reg = Reg::default();
-    let id = seg(&reg, 2);
-    let a = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    let (mut s, reg, id, a) = attached(2);
     s.map_alloc(va(0x10_0000), P, RW | MappingFlags::USER, Populate::Lazy)
         .unwrap();
     for bad in [va(0x10_0000), va(0x20_0000), a + 1, a + P] {
