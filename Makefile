@@ -65,6 +65,7 @@ doc:
 
 bench:
 	cargo bench -p pagoda-bench
+	cargo run -q -p pagoda-bench --release --bin bench_table -- --write
 	cargo bench -p pagoda_mm
 
 miri:

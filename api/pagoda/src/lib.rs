@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(target_os = "none")]
 extern crate alloc;
 
 #[cfg(target_os = "none")]

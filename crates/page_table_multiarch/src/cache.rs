@@ -92,9 +92,12 @@ impl<PTE: GenericPTE> PteCache<PTE> {
 /// format whose `set_flags` keeps the address and depends on the other bits
 /// only (the `GenericPTE` contract). Entries are stored verbatim in tables,
 /// so a PTE's representation is its raw bits (`bits()`; debug-checked).
+///
+/// The empty cache (`mask == key == 0`) matches no used (non-zero) entry,
+/// so callers need no "learned" flag: they skip unused entries and learn on
+/// a mismatch.
 #[derive(Clone, Copy)]
 pub(crate) struct BitsCache {
-    pub(crate) learned: bool,
     pub(crate) key: usize,
     pub(crate) mask: usize,
     pub(crate) result: usize,
@@ -103,38 +106,48 @@ pub(crate) struct BitsCache {
 impl BitsCache {
     pub(crate) const fn new() -> Self {
         Self {
-            learned: false,
             key: 0,
             mask: 0,
             result: 0,
         }
     }
 
-    /// The bits of `e` after `set_flags(flags, huge)`.
-    #[inline(always)]
-    pub(crate) fn apply<PTE: GenericPTE>(
-        &mut self,
+    /// The cache for the pattern of the used entry `e` and `set_flags(flags,
+    /// huge)`. Out of line: it runs once per pattern, and keeping it out of
+    /// the leaf loop keeps that loop's state in registers.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn learn<PTE: GenericPTE>(
         e: &PTE,
         pa_all: usize,
         flags: MappingFlags,
         huge: bool,
-    ) -> usize {
-        let bits = e.bits();
-        if !self.learned || bits & !self.mask != self.key {
-            let mut attr = *e;
-            attr.set_paddr(PhysAddr::from_usize(0));
-            let mut probe = attr;
-            probe.set_paddr(PhysAddr::from_usize(pa_all));
-            let mut result = attr;
-            result.set_flags(flags, huge);
-            *self = Self {
-                learned: true,
-                key: attr.bits(),
-                mask: probe.bits() ^ attr.bits(),
-                result: result.bits(),
-            };
-            debug_assert_eq!(self.result & self.mask, 0);
-        }
-        (bits & self.mask) | self.result
+    ) -> Self {
+        debug_assert!(!e.is_unused());
+        let mut attr = *e;
+        attr.set_paddr(PhysAddr::from_usize(0));
+        let mut probe = attr;
+        probe.set_paddr(PhysAddr::from_usize(pa_all));
+        let mut result = attr;
+        result.set_flags(flags, huge);
+        let mask = probe.bits() ^ attr.bits();
+        let c = Self {
+            key: attr.bits(),
+            mask,
+            result: result.bits(),
+        };
+        // The fast path must reproduce `set_flags` exactly on `e`.
+        debug_assert_eq!(c.result & c.mask, 0);
+        debug_assert_eq!(e.bits() & !c.mask, c.key, "address bits outside the mask");
+        debug_assert_eq!(
+            (e.bits() & c.mask) | c.result,
+            {
+                let mut n = *e;
+                n.set_flags(flags, huge);
+                n.bits()
+            },
+            "set_flags is not (address bits | attribute bits)"
+        );
+        c
     }
 }

@@ -107,6 +107,22 @@ impl<M: PagingMetaData> FlushBatch<M> {
         self.len += 1;
     }
 
+    /// Records the `n` pages `first, first + stride, ...` (one run of changed
+    /// leaves), exactly as `n` calls of `push` would. A batch records at most
+    /// `FLUSH_BATCH_PAGES` pages before it becomes a full flush, so this costs
+    /// O(1) amortized over the operation, whatever `n` is.
+    #[inline]
+    pub(crate) fn push_run(&mut self, first: usize, n: usize, stride: usize) {
+        let mut va = first;
+        for _ in 0..n {
+            if self.all {
+                return;
+            }
+            self.push(va);
+            va = va.wrapping_add(stride);
+        }
+    }
+
     /// Records one changed page.
     pub fn add_page(&mut self, vaddr: M::VirtAddr) {
         self.push(vaddr.into());

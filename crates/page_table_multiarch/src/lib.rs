@@ -12,6 +12,7 @@ mod deferred;
 mod flush;
 pub mod frame;
 mod iter;
+mod map;
 mod region;
 mod share;
 mod table;

@@ -14,7 +14,7 @@ use crate::cache::BitsCache;
 use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty};
 use crate::{
-    FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingError, PagingHandler,
+    FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingHandler,
     PagingMetaData, PagingResult,
 };
 
@@ -35,153 +35,6 @@ impl<PTE: GenericPTE> Splits<PTE> {
 }
 
 impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H> {
-    /// Maps `[vaddr, vaddr + size)`; page `va` goes to `get_paddr(va)`.
-    ///
-    /// Leaves up to `max_page` are used where the virtual address, the
-    /// remaining size and the physical address allow it (`get_paddr` is then
-    /// called once per leaf, and the frames of a huge leaf are taken to be
-    /// contiguous). Pass [`PageSize::Size4K`] to map 4K pages only.
-    ///
-    /// # Errors
-    /// `InvalidAddress`/`NotAligned` (bad range, or `get_paddr` returned an
-    /// unaligned or too large address), `AlreadyMapped` (anything mapped in
-    /// the range), `NoMemory`. On error everything mapped by this call is
-    /// removed again (and flushed), so the table is unchanged.
-    pub fn map_region(
-        &mut self,
-        vaddr: M::VirtAddr,
-        mut get_paddr: impl FnMut(M::VirtAddr) -> PhysAddr,
-        size: usize,
-        flags: MappingFlags,
-        max_page: PageSize,
-    ) -> PagingResult<FlushBatch<M>> {
-        let (lo, hi) = Self::check_range(vaddr.into(), size)?;
-        let max_level = max_page.level().min(Self::ROOT);
-        let fresh = self.unused_slots(lo, hi);
-        let mut batch = FlushBatch::new();
-        let mut t = lo;
-        // A physical address already obtained for `t` (not yet mapped).
-        let mut pending: Option<usize> = None;
-        while t < hi {
-            let pa = match pending.take() {
-                Some(pa) => pa,
-                None => get_paddr(Self::sext(t).into()).as_usize(),
-            };
-            if let Err(e) = Self::check_pa(pa, PAGE_SIZE_4K) {
-                self.rollback_map(lo, t, &fresh, batch);
-                return Err(e);
-            }
-            let mut level = max_level;
-            while level > 0 && !Self::fits(t, hi, pa, level) {
-                level -= 1;
-            }
-            // Descend; an existing table where a huge leaf would go means
-            // smaller leaves.
-            let table = loop {
-                // SAFETY: `t` is inside the checked range.
-                match unsafe { self.ensure_table(t, level) } {
-                    Ok(table)
-                        if level > 0
-                            // SAFETY: `table` is live; index < ENTRIES.
-                            && Self::is_table(&unsafe { get(table, index(t, level)) }, level) =>
-                    {
-                        level -= 1
-                    }
-                    Ok(table) => break table,
-                    Err(e) => {
-                        self.rollback_map(lo, t, &fresh, batch);
-                        return Err(e);
-                    }
-                }
-            };
-            let bs = block(level);
-            let mut pte = PTE::new_page(PhysAddr::from_usize(pa), flags, level > 0);
-            let mut pa = pa;
-            let mut idx = index(t, level);
-            let mut full = batch.is_full_flush();
-            loop {
-                // SAFETY: `table` is live; idx < ENTRIES.
-                let e = unsafe { get(table, idx) };
-                if !e.is_unused() {
-                    if Self::is_table(&e, level) {
-                        pending = Some(pa);
-                        break;
-                    }
-                    self.rollback_map(lo, t, &fresh, batch);
-                    return Err(PagingError::AlreadyMapped);
-                }
-                pte.set_paddr(PhysAddr::from_usize(pa));
-                // SAFETY: as above.
-                unsafe { set(table, idx, pte) };
-                if !full {
-                    batch.push(Self::sext(t));
-                    full = batch.is_full_flush();
-                }
-                t += bs;
-                idx += 1;
-                if idx == ENTRIES || hi - t < bs {
-                    break;
-                }
-                pa = get_paddr(Self::sext(t).into()).as_usize();
-                if level == 0 {
-                    if let Err(e) = Self::check_pa(pa, PAGE_SIZE_4K) {
-                        self.rollback_map(lo, t, &fresh, batch);
-                        return Err(e);
-                    }
-                } else if Self::check_pa(pa, bs).is_err() {
-                    pending = Some(pa);
-                    break;
-                }
-            }
-        }
-        Ok(batch)
-    }
-
-    /// Whether a leaf of `level` fits at `t` (range end `hi`, frame `pa`).
-    #[inline(always)]
-    fn fits(t: usize, hi: usize, pa: usize, level: usize) -> bool {
-        let bs = block(level);
-        t & (bs - 1) == 0 && hi - t >= bs && Self::check_pa(pa, bs).is_ok()
-    }
-
-    /// Removes what `map_region` mapped in `[lo, t)` and flushes it (the
-    /// entries may have been cached speculatively meanwhile), then frees the
-    /// tables it created.
-    fn rollback_map(
-        &mut self,
-        lo: usize,
-        t: usize,
-        fresh: &[u64; ENTRIES / 64],
-        mut batch: FlushBatch<M>,
-    ) {
-        let mut free = DeferredFree::<M, PTE, H>::new();
-        if t > lo {
-            // SAFETY: `[lo, t)` holds only leaves this call created, aligned
-            // to their size, so no split is needed.
-            unsafe {
-                Self::unmap_rec(
-                    self.root_table(),
-                    Self::ROOT,
-                    lo,
-                    t,
-                    &mut |_, _, _| {},
-                    &mut batch,
-                    &mut free,
-                )
-            };
-        }
-        // SAFETY: the fresh slots held nothing before this call and its
-        // leaves are gone.
-        unsafe { self.free_fresh_slots(fresh, &mut free) };
-        if free.is_empty() {
-            batch.flush();
-        } else {
-            // The full flush before the tables are freed covers the leaves too.
-            batch.ignore();
-            free.release();
-        }
-    }
-
     /// Unmaps every page in `[vaddr, vaddr + size)`, splitting huge pages
     /// that straddle the boundaries; holes are skipped. Frees tables that
     /// become empty. Returns the number of bytes that were mapped (and now
@@ -379,24 +232,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         free: &mut DeferredFree<M, PTE, H>,
     ) -> usize {
         if level == 0 {
-            // The hot loop: one pass over a leaf table.
-            let (mut t, mut done, mut full) = (lo, 0, batch.is_full_flush());
-            for idx in index(lo, 0)..=index(hi - 1, 0) {
-                // SAFETY: `table` is live; idx < ENTRIES.
-                let e = unsafe { get(table, idx) };
-                if !e.is_unused() {
-                    f(t, &e, 0);
-                    // SAFETY: as above.
-                    unsafe { clear(table, idx) };
-                    if !full {
-                        batch.push(Self::sext(t));
-                        full = batch.is_full_flush();
-                    }
-                    done += PAGE_SIZE_4K;
-                }
-                t += PAGE_SIZE_4K;
-            }
-            return done;
+            // SAFETY: guaranteed by the caller.
+            return unsafe { Self::unmap_leaves(table, lo, hi, f, batch) };
         }
         let bs = block(level);
         let mut t = lo & !(bs - 1);
@@ -434,6 +271,114 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         done
     }
 
+    /// The hot loop of [`unmap_rec`](Self::unmap_rec): one pass over a leaf
+    /// table. Pages are recorded one by one only until the batch becomes a
+    /// full flush (at most `FLUSH_BATCH_PAGES + 1` of them per operation);
+    /// the rest of the pass has no flush bookkeeping.
+    ///
+    /// # Safety
+    /// `table` is a live last-level table and `[lo, hi)` lies in its span.
+    #[inline(always)]
+    unsafe fn unmap_leaves(
+        table: *mut PTE,
+        lo: usize,
+        hi: usize,
+        f: &mut impl FnMut(usize, &PTE, usize),
+        batch: &mut FlushBatch<M>,
+    ) -> usize {
+        let (mut idx, end) = (index(lo, 0), index(hi - 1, 0) + 1);
+        let (mut t, mut done) = (lo, 0);
+        while idx < end && !batch.is_full_flush() {
+            // SAFETY: `table` is live; idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if !e.is_unused() {
+                f(t, &e, 0);
+                // SAFETY: as above.
+                unsafe { clear(table, idx) };
+                batch.push(Self::sext(t));
+                done += PAGE_SIZE_4K;
+            }
+            idx += 1;
+            t += PAGE_SIZE_4K;
+        }
+        while idx < end {
+            // SAFETY: `table` is live; idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if !e.is_unused() {
+                f(t, &e, 0);
+                let mut zero = e;
+                zero.clear();
+                // SAFETY: as above.
+                unsafe { set(table, idx, zero) };
+                done += PAGE_SIZE_4K;
+            }
+            idx += 1;
+            t += PAGE_SIZE_4K;
+        }
+        done
+    }
+
+    /// The hot loop of [`protect_rec`](Self::protect_rec): one pass over a
+    /// leaf table on raw bits, with the cached conversion in locals. Pages
+    /// are recorded only until the batch becomes a full flush.
+    ///
+    /// Relies on an entry's in-memory form being its `bits()` (8 bytes,
+    /// checked at compile time; the bits are debug-checked whenever a
+    /// pattern is learned).
+    ///
+    /// # Safety
+    /// `table` is a live last-level table and `[lo, hi)` lies in its span.
+    #[inline(always)]
+    unsafe fn protect_leaves(
+        table: *mut PTE,
+        lo: usize,
+        hi: usize,
+        flags: MappingFlags,
+        cache: &mut BitsCache,
+        batch: &mut FlushBatch<M>,
+    ) {
+        let raw = table.cast::<u64>();
+        let (first, end) = (index(lo, 0), index(hi - 1, 0) + 1);
+        let mut c = *cache;
+        // Updates entry `idx`; returns whether it changed.
+        let mut step = |idx: usize| {
+            // SAFETY: `table` is live; idx < ENTRIES; a PTE is its raw bits.
+            let bits = unsafe { raw.add(idx).read() } as usize;
+            if bits == 0 {
+                return false;
+            }
+            let new = if bits & !c.mask == c.key {
+                (bits & c.mask) | c.result
+            } else {
+                // SAFETY: as above.
+                let e = unsafe { get(table, idx) };
+                debug_assert_eq!(e.bits(), bits, "PTE representation is not its bits");
+                c = BitsCache::learn(&e, Self::PA_ALL, flags, false);
+                let mut n = e;
+                n.set_flags(flags, false);
+                n.bits()
+            };
+            if new == bits {
+                return false;
+            }
+            // SAFETY: as above.
+            unsafe { raw.add(idx).write_volatile(new as u64) };
+            true
+        };
+        let mut idx = first;
+        while idx < end && !batch.is_full_flush() {
+            if step(idx) {
+                batch.push(Self::sext(lo + (idx - first) * PAGE_SIZE_4K));
+            }
+            idx += 1;
+        }
+        while idx < end {
+            step(idx);
+            idx += 1;
+        }
+        *cache = c;
+    }
+
     /// Sets `flags` on the leaves in `[lo, hi)` below `table`, recording the
     /// entries that changed.
     ///
@@ -449,35 +394,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         batch: &mut FlushBatch<M>,
     ) {
         if level == 0 {
-            // The hot loop: one pass over a leaf table on raw bits, state in
-            // locals.
-            let (mut c, mut full) = (*cache, batch.is_full_flush());
-            let raw = table.cast::<u64>();
-            let mut t = lo;
-            for idx in index(lo, 0)..=index(hi - 1, 0) {
-                // SAFETY: `table` is live; idx < ENTRIES; a PTE is its raw bits.
-                let bits = unsafe { raw.add(idx).read() } as usize;
-                if bits != 0 {
-                    let new = if c.learned && bits & !c.mask == c.key {
-                        (bits & c.mask) | c.result
-                    } else {
-                        // SAFETY: as above.
-                        let e = unsafe { get(table, idx) };
-                        debug_assert_eq!(e.bits(), bits, "PTE representation is not its bits");
-                        c.apply(&e, Self::PA_ALL, flags, false)
-                    };
-                    if new != bits {
-                        // SAFETY: as above.
-                        unsafe { raw.add(idx).write_volatile(new as u64) };
-                        if !full {
-                            batch.push(Self::sext(t));
-                            full = batch.is_full_flush();
-                        }
-                    }
-                }
-                t += PAGE_SIZE_4K;
-            }
-            *cache = c;
+            // SAFETY: guaranteed by the caller.
+            unsafe { Self::protect_leaves(table, lo, hi, flags, cache, batch) };
             return;
         }
         let bs = block(level);

@@ -326,26 +326,50 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// # Safety
     /// `t` is a truncated address; `level <= ROOT`.
     pub(crate) unsafe fn ensure_table(&mut self, t: usize, level: usize) -> PagingResult<*mut PTE> {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.ensure_table_fresh(t, level) }.map(|(table, _)| table)
+    }
+
+    /// [`ensure_table`](Self::ensure_table) that also tells whether the
+    /// returned table was created by this call (then every entry is unused).
+    ///
+    /// # Errors
+    /// As for [`ensure_table`](Self::ensure_table).
+    ///
+    /// # Safety
+    /// As for [`ensure_table`](Self::ensure_table).
+    #[inline]
+    pub(crate) unsafe fn ensure_table_fresh(
+        &mut self,
+        t: usize,
+        level: usize,
+    ) -> PagingResult<(*mut PTE, bool)> {
         let mut table = self.root_table();
         let mut lvl = Self::ROOT;
         while lvl > level {
             let idx = index(t, lvl);
             // SAFETY: `table` is a live table of ours and idx < ENTRIES.
             let e = unsafe { get(table, idx) };
-            let child = if e.is_unused() {
+            if e.is_unused() {
                 let top = Self::alloc_chain(t, lvl - 1, level)?;
                 // SAFETY: as above; the chain is complete before it is linked.
                 unsafe { set(table, idx, PTE::new_table(top)) };
-                top
+                // The chain ends in a fresh table at `level`: look it up
+                // (at most `LEVELS` reads, once per created chain).
+                let mut table = Self::table_of(top);
+                for l in (level + 1..lvl).rev() {
+                    // SAFETY: the chain links fresh tables of ours.
+                    table = Self::table_of(unsafe { get(table, index(t, l)) }.paddr());
+                }
+                return Ok((table, true));
             } else if Self::is_table(&e, lvl) {
-                e.paddr()
+                table = Self::table_of(e.paddr());
             } else {
                 return Err(PagingError::AlreadyMapped);
-            };
-            table = Self::table_of(child);
+            }
             lvl -= 1;
         }
-        Ok(table)
+        Ok((table, false))
     }
 
     /// Allocates the tables of levels `from` down to `to` covering `t`, each
@@ -576,12 +600,38 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline]
     pub fn query(&self, vaddr: M::VirtAddr) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
         let t = Self::check_va(vaddr.into())?;
-        // SAFETY: `t` is checked.
-        let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
-        // SAFETY: `leaf` was just found in this table.
-        let e = unsafe { get(leaf.table, leaf.idx) };
-        let off = t & (block(leaf.level) - 1);
+        // A straight-line walk: one read per level, no path kept. `ROOT` is
+        // a constant, so the levels above it vanish at compile time.
+        let mut table = self.root_table();
+        macro_rules! descend {
+            ($level:literal) => {
+                if Self::ROOT >= $level {
+                    // SAFETY: `t` is checked; `table` is a live table of
+                    // ours at this level and the index is below ENTRIES.
+                    let e = unsafe { get(table, index(t, $level)) };
+                    if !Self::is_table(&e, $level) {
+                        return Self::leaf_of(e, t, $level);
+                    }
+                    table = Self::table_of(e.paddr());
+                }
+            };
+        }
+        descend!(4);
+        descend!(3);
+        descend!(2);
+        descend!(1);
+        // SAFETY: as above, at the last level.
+        Self::leaf_of(unsafe { get(table, index(t, 0)) }, t, 0)
+    }
+
+    /// The `query` result for the entry `e` met at `level` for `t`.
+    #[inline(always)]
+    fn leaf_of(e: PTE, t: usize, level: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
+        if e.is_unused() {
+            return Err(PagingError::NotMapped);
+        }
+        let off = t & (block(level) - 1);
         let pa = PhysAddr::from_usize(e.paddr().as_usize() + off);
-        Ok((pa, e.flags(), leaf_size(leaf.level)))
+        Ok((pa, e.flags(), leaf_size(level)))
     }
 }

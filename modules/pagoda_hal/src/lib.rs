@@ -16,7 +16,7 @@ pub mod mem;
 #[cfg(target_os = "none")]
 pub mod paging;
 #[cfg(target_os = "none")]
-pub mod phys_block;
+pub mod static_frames;
 #[cfg(target_os = "none")]
 pub mod time;
 #[cfg(target_os = "none")]
@@ -52,7 +52,7 @@ pub enum HalError {
     /// A page table does not share the kernel half with the kernel page table.
     KernelHalfMismatch,
     /// The current user address space is in use (a call from inside
-    /// [`user_space::with_current`](crate::user_space::with_current)).
+    /// [`user_space::with_current`]).
     Busy,
     /// An offset outside a memory block, or misaligned for the access.
     OutOfBounds,

@@ -11,14 +11,20 @@
 //!   `va = pa + KERNEL_IMAGE_VIRT_OFFSET`; equal to `PHYS_VIRT_OFFSET` where the image lies in
 //!   the direct map, as on riscv64) and `pub fn max_page_size() -> PageSize` (largest leaf the
 //!   kernel address space may use: x86_64 CPUs may lack 1 GiB pages).
+//! - Also added: `pub fn wall_clock_secs() -> u64` (Unix time from the platform RTC),
+//!   `pub const SYS_WRITE, SYS_EXIT, SYS_EXIT_GROUP: usize` (Linux numbers of this arch),
+//!   `pub const ELF_MACHINE: pagoda_mm::elf::ElfMachine`, and
+//!   `pub fn exception_signal(cause: usize) -> crate::trap::Signal` (the signal for a user
+//!   exception, given `UserTrap::Exception::cause`).
 //! - `pub fn mmio_regions() -> &'static [(usize, usize)]` — `(paddr, size)` pairs the kernel
 //!   address space maps (direct-mapped, `DEVICE`).
 //! - `pub fn console_write_byte(b: u8)`.
 //! - `pub fn exit(success: bool, code: u8) -> !`.
 //! - `pub fn activate_page_table(root: PhysAddr)`, `pub fn current_page_table() -> PhysAddr`,
 //!   `pub fn flush_tlb(va: Option<VirtAddr>)`. `activate_page_table` stays crate-private
-//!   (`lib.rs` does not re-export it): the safe public entry is
-//!   [`crate::kernel_space::install`], which keeps the table alive forever.
+//!   (`lib.rs` does not re-export it): the safe public entries are
+//!   [`crate::kernel_space::install`], which keeps the table alive forever, and
+//!   [`crate::user_space::install`], which owns the user space it activates.
 //! - `pub fn init_traps()` — idempotent. Kernel-mode page faults call
 //!   [`crate::trap::handle_kernel_page_fault`]; unexpected kernel traps print the registers
 //!   and `exit(false, crate::trap::FATAL_TRAP_EXIT_CODE)`.

@@ -1,0 +1,246 @@
+//! Running user programs: ELF loading, and the user-mode loop that serves their system
+//! calls and page faults.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use memory_addr::{MemoryAddr, VirtAddr};
+use page_table_entry::MappingFlags;
+use pagoda_hal::user_space::{FaultStats, resolve_fault};
+use pagoda_hal::{SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, Signal, UserContext, UserTrap};
+use pagoda_mm::elf::{ElfLoadRequest, LoadedElf};
+use pagoda_mm::{LinuxError, LinuxResult, Populate};
+
+use super::{AddrSpace, Error, fault_stats, new_space, switch_to, take_current, user_range};
+
+/// Size of a program's stack area (lazily allocated).
+const STACK_SIZE: usize = 1 << 20;
+/// Where a position-independent program is loaded.
+const PIE_BASE: usize = 0x2_0000_0000;
+/// Bytes of program output kept in a [`RunReport`].
+const OUTPUT_LIMIT: usize = 64 * 1024;
+/// A fault resolved this many times in a row at the same place kills the program: it
+/// would loop forever.
+const MAX_REPEATED_FAULTS: usize = 16;
+
+/// How a user program ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit(status)`.
+    Exited(i32),
+    /// The kernel killed it.
+    Killed {
+        /// Why.
+        signal: Signal,
+        /// The faulting address, for memory faults.
+        addr: Option<VirtAddr>,
+    },
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Exited(code) => write!(f, "exited with status {code}"),
+            Self::Killed {
+                signal,
+                addr: Some(a),
+            } => {
+                write!(f, "killed by {signal} at {:#x}", a.as_usize())
+            }
+            Self::Killed { signal, addr: None } => write!(f, "killed by {signal}"),
+        }
+    }
+}
+
+/// What happened while a program ran.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// System calls served.
+    pub syscalls: usize,
+    /// Its page faults, by outcome.
+    pub faults: FaultStats,
+    /// The first 64 KiB it wrote to stdout and stderr (also echoed to the console).
+    pub output: Vec<u8>,
+}
+
+impl RunReport {
+    /// The output as text (invalid UTF-8 ends it).
+    pub fn output_str(&self) -> &str {
+        match core::str::from_utf8(&self.output) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&self.output[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+/// Maps `code` at `va` (page-aligned) as a read+execute user area and copies it in.
+///
+/// # Errors
+/// `EINVAL` (unaligned, empty, outside the space), `EEXIST` (overlap), `ENOMEM`.
+pub fn map_code(space: &mut AddrSpace, va: VirtAddr, code: &[u8]) -> LinuxResult {
+    let size = code.len().align_up_4k();
+    let rx = MappingFlags::READ | MappingFlags::EXECUTE | MappingFlags::USER;
+    space.map_alloc(va, size, rx, Populate::Lazy)?;
+    space.force_write_bytes(va, code).inspect_err(|_| {
+        let _ = space.munmap(va, size);
+    })
+}
+
+/// 16 bytes for `AT_RANDOM`: the clock and a counter, mixed (not cryptographic).
+fn random_bytes() -> [u8; 16] {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut x = pagoda_hal::time::wall_clock_secs() ^ COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut next = || {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let z = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z ^ (z >> 31)
+    };
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&next().to_le_bytes());
+    out[8..].copy_from_slice(&next().to_le_bytes());
+    out
+}
+
+/// Loads the ELF `image` into `space` with arguments `argv`: segments, a 1 MiB stack at
+/// the top of the user range (lazy), the heap start. Nothing stays mapped on error.
+///
+/// # Errors
+/// As `pagoda_mm::elf::load_elf`: `ENOEXEC` (not an executable for this arch), `EINVAL`,
+/// `E2BIG`, `EEXIST`, `ENOMEM`.
+pub fn load_elf(space: &mut AddrSpace, image: &[u8], argv: &[&str]) -> LinuxResult<LoadedElf> {
+    let req = ElfLoadRequest {
+        machine: pagoda_hal::ELF_MACHINE,
+        pie_base: VirtAddr::from_usize(PIE_BASE),
+        stack_top: user_range().end,
+        stack_size: STACK_SIZE,
+        argv,
+        envp: &[] as &[&str],
+        random: random_bytes(),
+        interp_base: VirtAddr::from_usize(0),
+    };
+    pagoda_mm::elf::load_elf(space, image, None, &req)
+}
+
+/// Loads `image` into a fresh address space, runs it until it exits or is killed, and
+/// switches back to the address space that was current before (the program's is freed).
+///
+/// # Errors
+/// Creating the space, loading the image ([`load_elf`]) or installing the space failed;
+/// the program did not run.
+pub fn exec(image: &[u8], argv: &[&str]) -> Result<RunReport, Error> {
+    let mut space = new_space()?;
+    let elf = load_elf(&mut space, image, argv)?;
+    let previous = switch_to(space)?;
+    let report = run(&mut UserContext::new(
+        elf.entry.as_usize(),
+        elf.sp.as_usize(),
+    ));
+    let program = match previous {
+        Some(p) => switch_to(p)
+            .map_err(|e| log::error!("exec: {e}"))
+            .ok()
+            .flatten(),
+        None => take_current(),
+    };
+    drop(program);
+    Ok(report)
+}
+
+/// Runs `ctx` in user mode on the current address space until the program exits or is
+/// killed. Serves `write` (fd 1 and 2: copied from user memory through the address space,
+/// never through a raw pointer) and `exit`/`exit_group`; other system calls return
+/// `-ENOSYS`. Page faults go to the address space; one it refuses kills the program
+/// (`SIGSEGV`, `SIGBUS`, or `SIGKILL` when out of memory), as does any other exception.
+/// The kernel carries on either way.
+pub fn run(ctx: &mut UserContext) -> RunReport {
+    let before = fault_stats();
+    let mut output = Vec::new();
+    let mut syscalls = 0;
+    let mut last_fault = (VirtAddr::from_usize(0), 0);
+    let status = loop {
+        let trap = ctx.run();
+        match trap {
+            UserTrap::Syscall => {
+                syscalls += 1;
+                if let Some(status) = syscall(ctx, &mut output) {
+                    break status;
+                }
+            }
+            UserTrap::PageFault { addr, access } => {
+                last_fault = match last_fault {
+                    (a, n) if a == addr => (a, n + 1),
+                    _ => (addr, 1),
+                };
+                let signal = match resolve_fault(addr, access | MappingFlags::USER) {
+                    Ok(_) if last_fault.1 < MAX_REPEATED_FAULTS => continue,
+                    Ok(_) => Signal::Segv,
+                    Err(why) => why.signal(),
+                };
+                break ExitStatus::Killed {
+                    signal,
+                    addr: Some(addr),
+                };
+            }
+            UserTrap::Exception { .. } => {
+                let signal = trap.signal().unwrap_or(Signal::Segv);
+                break ExitStatus::Killed { signal, addr: None };
+            }
+        }
+    };
+    RunReport {
+        status,
+        syscalls,
+        faults: fault_stats().since(&before),
+        output,
+    }
+}
+
+/// Serves one system call; `Some` when the program is done.
+fn syscall(ctx: &mut UserContext, output: &mut Vec<u8>) -> Option<ExitStatus> {
+    let [a0, a1, a2, ..] = ctx.syscall_args();
+    let ret = match ctx.syscall_number() {
+        SYS_WRITE => sys_write(a0, VirtAddr::from_usize(a1), a2, output),
+        SYS_EXIT | SYS_EXIT_GROUP => return Some(ExitStatus::Exited(a0 as i32)),
+        _ => Err(LinuxError::ENOSYS),
+    };
+    let value = match ret {
+        Ok(n) => n,
+        Err(e) => (-(e.code() as isize)) as usize,
+    };
+    ctx.set_syscall_return(value);
+    None
+}
+
+/// `write(fd, buf, len)` to the console. Returns the bytes written; a fault after some
+/// bytes ends the write early, as on Linux.
+fn sys_write(
+    fd: usize,
+    buf: VirtAddr,
+    len: usize,
+    output: &mut Vec<u8>,
+) -> Result<usize, LinuxError> {
+    if fd != 1 && fd != 2 {
+        return Err(LinuxError::EBADF);
+    }
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        let at = buf.as_usize().checked_add(done).ok_or(LinuxError::EFAULT);
+        let copied = at.and_then(|at| {
+            super::with_current(|s| s.read_bytes(VirtAddr::from_usize(at), &mut chunk[..n]))
+                .unwrap_or(Err(LinuxError::EFAULT))
+        });
+        if let Err(e) = copied {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        pagoda_hal::console::write_bytes(&chunk[..n]);
+        let keep = n.min(OUTPUT_LIMIT.saturating_sub(output.len()));
+        output.extend_from_slice(&chunk[..keep]);
+        done += n;
+    }
+    Ok(done)
+}
