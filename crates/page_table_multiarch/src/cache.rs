@@ -101,6 +101,10 @@ pub(crate) struct BitsCache {
     pub(crate) key: usize,
     pub(crate) mask: usize,
     pub(crate) result: usize,
+    /// Whether [`run`](Self::run) may be used: `key` is non-zero (so unused
+    /// entries never match) and neither `key` nor `result` has address
+    /// bits, so a matching entry becomes `bits ^ key ^ result`.
+    pub(crate) fast: bool,
 }
 
 impl BitsCache {
@@ -109,7 +113,33 @@ impl BitsCache {
             key: 0,
             mask: 0,
             result: 0,
+            fast: false,
         }
+    }
+
+    /// Rewrites the entries `idx..end` of the leaf table `raw` while they
+    /// match the pattern; returns the index of the first one that does not
+    /// (or `end`). Only for a `fast` cache.
+    ///
+    /// # Safety
+    /// `raw` is a live table and `idx <= end <= 512`.
+    #[inline(always)]
+    pub(crate) unsafe fn run(&self, raw: *mut u64, mut idx: usize, end: usize) -> usize {
+        debug_assert!(self.fast);
+        let (not_mask, key, delta) = (!self.mask, self.key, self.key ^ self.result);
+        while idx < end {
+            // SAFETY: guaranteed by the caller.
+            let bits = unsafe { raw.add(idx).read() } as usize;
+            if bits & not_mask != key {
+                break;
+            }
+            if delta != 0 {
+                // SAFETY: as above.
+                unsafe { raw.add(idx).write_volatile((bits ^ delta) as u64) };
+            }
+            idx += 1;
+        }
+        idx
     }
 
     /// The cache for the pattern of the used entry `e` and `set_flags(flags,
@@ -131,10 +161,12 @@ impl BitsCache {
         let mut result = attr;
         result.set_flags(flags, huge);
         let mask = probe.bits() ^ attr.bits();
+        let (key, result) = (attr.bits(), result.bits());
         let c = Self {
-            key: attr.bits(),
+            key,
             mask,
-            result: result.bits(),
+            result,
+            fast: key != 0 && (key | result) & mask == 0,
         };
         // The fast path must reproduce `set_flags` exactly on `e`.
         debug_assert_eq!(c.result & c.mask, 0);

@@ -13,6 +13,7 @@ mod flush;
 pub mod frame;
 mod iter;
 mod map;
+mod query;
 mod region;
 mod share;
 mod table;
@@ -54,8 +55,9 @@ pub trait PagingMetaData: Sync + Send {
     /// Whether `vaddr` may be translated. Default: canonical (sign-extended
     /// from bit `VA_MAX_BITS - 1`).
     fn vaddr_is_valid(vaddr: usize) -> bool {
-        let top = vaddr >> (Self::VA_MAX_BITS - 1);
-        top == 0 || top == usize::MAX >> (Self::VA_MAX_BITS - 1)
+        // The same function as `PageTable64`'s own check, so that the
+        // compiler merges this default with it.
+        is_canonical(vaddr, Self::VA_MAX_BITS)
     }
 
     /// Invalidates the TLB entry of `vaddr`, or every entry (including global
@@ -69,6 +71,14 @@ pub trait PagingMetaData: Sync + Send {
     /// frames](crate#freeing-table-frames)). On SMP it must reach every CPU
     /// on which the table may be active.
     fn flush_tlb(vaddr: Option<Self::VirtAddr>);
+}
+
+/// Whether `vaddr` is canonical for `bits`-bit addresses (`1..=64`): bits
+/// `bits - 1` and up are all equal. Adding `2^(bits - 1)` (wrapping) maps
+/// exactly the canonical addresses below `2^bits`: one add and one compare.
+#[inline(always)]
+pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
+    vaddr.wrapping_add(1 << (bits - 1)) >> (bits - 1) <= 1
 }
 
 /// Services of the OS: physical frames and the kernel's view of them.

@@ -42,11 +42,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     ///
     /// The returned batch lists the new leaves (up to
     /// [`FLUSH_BATCH_PAGES`](crate::FLUSH_BATCH_PAGES), then it is a full
-    /// flush). Hardware that never caches invalid entries (x86-64, AArch64)
-    /// needs no flush after *creating* a translation, and the batch may then
-    /// be ignored; RISC-V (whose spec lets an implementation cache invalid
-    /// entries and requires `sfence.vma` after a PTE becomes valid) and
-    /// LoongArch need it.
+    /// flush), recorded once per run of entries. x86-64 never caches a
+    /// not-present entry, so a batch of new mappings may be ignored there;
+    /// AArch64 caches no faulting entry either but needs the barriers the
+    /// flush includes; RISC-V (without Svvptc an implementation may cache
+    /// invalid entries, so `sfence.vma` is owed after a PTE becomes valid)
+    /// and LoongArch need the flush.
     ///
     /// # Errors
     /// `InvalidAddress`/`NotAligned` (bad range, or `get_paddr` returned an
@@ -156,17 +157,17 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline(always)]
     unsafe fn write_run<const CHECK: bool>(
         run: &Run<PTE>,
-        mut pa: usize,
+        pa: usize,
         flags: MappingFlags,
         get_paddr: &mut impl FnMut(M::VirtAddr) -> PhysAddr,
     ) -> (usize, Option<usize>) {
-        let mut k = 0;
-        loop {
+        // Writes entry `k` of the run, or says it is in use.
+        let write = |k: usize, pa: usize| {
             let idx = run.idx + k;
             // SAFETY: idx < run.idx + run.len <= ENTRIES; the table is live.
             let unused = || unsafe { get(run.table, idx) }.is_unused();
             if CHECK && !unused() {
-                return (k, Some(pa));
+                return false;
             }
             debug_assert!(unused(), "entry of a new table in use");
             let mut e = run.template;
@@ -179,15 +180,20 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             );
             // SAFETY: as above.
             unsafe { set(run.table, idx, e) };
-            k += 1;
-            if k == run.len {
-                return (k, None);
-            }
-            pa = get_paddr((run.va + k * run.bs).into()).as_usize();
-            if !Self::pa_fits(pa, run.bs) {
+            true
+        };
+        if !write(0, pa) {
+            return (0, Some(pa));
+        }
+        let mut va = run.va;
+        for k in 1..run.len {
+            va += run.bs;
+            let pa = get_paddr(va.into()).as_usize();
+            if !Self::pa_fits(pa, run.bs) || !write(k, pa) {
                 return (k, Some(pa));
             }
         }
+        (run.len, None)
     }
 
     /// `check_pa(pa, size).is_ok()` as one mask test: only bits from

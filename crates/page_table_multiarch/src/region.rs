@@ -14,8 +14,8 @@ use crate::cache::BitsCache;
 use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty};
 use crate::{
-    FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingHandler,
-    PagingMetaData, PagingResult,
+    FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingHandler, PagingMetaData,
+    PagingResult,
 };
 
 /// Undo log of the huge-page splits made before a range operation (at most
@@ -340,43 +340,65 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let raw = table.cast::<u64>();
         let (first, end) = (index(lo, 0), index(hi - 1, 0) + 1);
         let mut c = *cache;
-        // Updates entry `idx`; returns whether it changed.
-        let mut step = |idx: usize| {
-            // SAFETY: `table` is live; idx < ENTRIES; a PTE is its raw bits.
-            let bits = unsafe { raw.add(idx).read() } as usize;
-            if bits == 0 {
-                return false;
-            }
-            let new = if bits & !c.mask == c.key {
-                (bits & c.mask) | c.result
-            } else {
-                // SAFETY: as above.
-                let e = unsafe { get(table, idx) };
-                debug_assert_eq!(e.bits(), bits, "PTE representation is not its bits");
-                c = BitsCache::learn(&e, Self::PA_ALL, flags, false);
-                let mut n = e;
-                n.set_flags(flags, false);
-                n.bits()
-            };
-            if new == bits {
-                return false;
-            }
-            // SAFETY: as above.
-            unsafe { raw.add(idx).write_volatile(new as u64) };
-            true
-        };
         let mut idx = first;
         while idx < end && !batch.is_full_flush() {
-            if step(idx) {
+            // SAFETY: guaranteed by the caller; idx < ENTRIES.
+            if unsafe { Self::protect_one(raw, idx, flags, &mut c) } {
                 batch.push(Self::sext(lo + (idx - first) * PAGE_SIZE_4K));
             }
             idx += 1;
         }
+        // Nothing more to record: runs of entries of the cached pattern go
+        // through `BitsCache::run`, anything else one by one.
         while idx < end {
-            step(idx);
+            if c.fast {
+                // SAFETY: `raw` is the live table; idx <= end <= ENTRIES.
+                idx = unsafe { c.run(raw, idx, end) };
+                if idx == end {
+                    break;
+                }
+            }
+            // SAFETY: as above.
+            unsafe { Self::protect_one(raw, idx, flags, &mut c) };
             idx += 1;
         }
         *cache = c;
+    }
+
+    /// Sets `flags` on the leaf `idx` of the leaf table `raw` (if used),
+    /// learning its pattern into `c` if needed; returns whether it changed.
+    ///
+    /// # Safety
+    /// `raw` is a live last-level table and `idx < ENTRIES`.
+    #[inline(always)]
+    unsafe fn protect_one(
+        raw: *mut u64,
+        idx: usize,
+        flags: MappingFlags,
+        c: &mut BitsCache,
+    ) -> bool {
+        // SAFETY: guaranteed by the caller; a PTE is its raw bits.
+        let bits = unsafe { raw.add(idx).read() } as usize;
+        if bits == 0 {
+            return false;
+        }
+        let new = if bits & !c.mask == c.key {
+            (bits & c.mask) | c.result
+        } else {
+            // SAFETY: as above.
+            let e = unsafe { get(raw.cast::<PTE>(), idx) };
+            debug_assert_eq!(e.bits(), bits, "PTE representation is not its bits");
+            *c = BitsCache::learn(&e, Self::PA_ALL, flags, false);
+            let mut n = e;
+            n.set_flags(flags, false);
+            n.bits()
+        };
+        if new == bits {
+            return false;
+        }
+        // SAFETY: as above.
+        unsafe { raw.add(idx).write_volatile(new as u64) };
+        true
     }
 
     /// Sets `flags` on the leaves in `[lo, hi)` below `table`, recording the

@@ -23,7 +23,7 @@ use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 use crate::deferred::DeferredFree;
 use crate::{
     GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData, PagingResult,
-    TlbFlush,
+    TlbFlush, is_canonical,
 };
 
 /// Entries per table (4K tables of 8-byte entries).
@@ -198,7 +198,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline(always)]
     pub(crate) fn check_va(va: usize) -> PagingResult<usize> {
         let t = Self::trunc(va);
-        if Self::sext(t) == va && M::vaddr_is_valid(va) {
+        if is_canonical(va, M::VA_MAX_BITS) && M::vaddr_is_valid(va) {
             Ok(t)
         } else {
             Err(PagingError::InvalidAddress)
@@ -589,49 +589,5 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             );
             Ok((e.paddr(), leaf_size(leaf.level), TlbFlush::page(va)))
         }
-    }
-
-    /// Translates `vaddr`: the physical address it maps to (offset included),
-    /// the flags and the size of the page. Empty flags mean a reserved
-    /// (`PROT_NONE`) entry: not accessible, but its frame is kept.
-    ///
-    /// # Errors
-    /// `InvalidAddress` (outside the VA range), `NotMapped`.
-    #[inline]
-    pub fn query(&self, vaddr: M::VirtAddr) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        let t = Self::check_va(vaddr.into())?;
-        // A straight-line walk: one read per level, no path kept. `ROOT` is
-        // a constant, so the levels above it vanish at compile time.
-        let mut table = self.root_table();
-        macro_rules! descend {
-            ($level:literal) => {
-                if Self::ROOT >= $level {
-                    // SAFETY: `t` is checked; `table` is a live table of
-                    // ours at this level and the index is below ENTRIES.
-                    let e = unsafe { get(table, index(t, $level)) };
-                    if !Self::is_table(&e, $level) {
-                        return Self::leaf_of(e, t, $level);
-                    }
-                    table = Self::table_of(e.paddr());
-                }
-            };
-        }
-        descend!(4);
-        descend!(3);
-        descend!(2);
-        descend!(1);
-        // SAFETY: as above, at the last level.
-        Self::leaf_of(unsafe { get(table, index(t, 0)) }, t, 0)
-    }
-
-    /// The `query` result for the entry `e` met at `level` for `t`.
-    #[inline(always)]
-    fn leaf_of(e: PTE, t: usize, level: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        if e.is_unused() {
-            return Err(PagingError::NotMapped);
-        }
-        let off = t & (block(level) - 1);
-        let pa = PhysAddr::from_usize(e.paddr().as_usize() + off);
-        Ok((pa, e.flags(), leaf_size(level)))
     }
 }

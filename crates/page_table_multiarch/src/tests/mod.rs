@@ -2,6 +2,7 @@
 //! frees, OOM injection) and recording metadata (flushes).
 
 mod dump;
+mod fast;
 mod freeing;
 mod misc;
 mod model;

@@ -33,7 +33,7 @@ mod status {
     pub const BSS_CHECKSUM: i32 = 4;
     /// The `.data` word did not hold its initial value, or a write to it was lost.
     pub const BAD_DATA: i32 = 5;
-    /// argc is 0 (no argv[0]).
+    /// argc is 0 (no `argv[0]`).
     pub const BAD_ARGV: i32 = 6;
 }
 
