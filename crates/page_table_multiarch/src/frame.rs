@@ -1,4 +1,5 @@
-//! Owned physical frames.
+//! Owned physical frames ([`PhysFrame`]) and physical memory nobody owns
+//! ([`PhysRegion`]).
 //!
 //! # Aliasing contract
 //!
@@ -22,7 +23,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use memory_addr::{PAGE_SIZE_4K, PhysAddr};
+use memory_addr::{PAGE_SIZE_4K, PhysAddr, PhysAddrRange};
 
 use crate::{PagingError, PagingHandler, PagingResult};
 
@@ -81,6 +82,15 @@ impl<H: PagingHandler> PhysFrame<H> {
     /// Physical address of the first byte.
     pub fn start_paddr(&self) -> PhysAddr {
         self.paddr
+    }
+
+    /// Gives the frame up for good: it is never freed, so it may be mapped
+    /// anywhere for the rest of the program (see [`PhysRegion`]).
+    pub fn leak(self) -> PhysRegion {
+        PhysRegion {
+            start: self.into_paddr(),
+            size: Self::SIZE,
+        }
     }
 
     fn base(&self) -> *mut u8 {
@@ -194,5 +204,253 @@ impl<H: PagingHandler> Drop for PhysFrame<H> {
 impl<H: PagingHandler> fmt::Debug for PhysFrame<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PhysFrame({:#x})", self.paddr.as_usize())
+    }
+}
+
+/// Physical memory that nobody owns and that stays valid for the rest of the
+/// program: device memory (MMIO), or RAM taken out of every allocator for
+/// good (`'static` frames). It may be mapped any number of times, into any
+/// address space (and its forks), for as long as anyone likes.
+///
+/// A page table maps raw physical addresses; a safe layer that builds tables
+/// the hardware runs (an address space a user program executes in) must only
+/// map frames it owns, or a `PhysRegion`. The region is the proof that the
+/// mapping cannot reach memory that Rust code owns (the heap, page tables,
+/// frames of other owners): minting one is `unsafe` ([`new`](Self::new)),
+/// except for frames given up with [`PhysFrame::leak`] or
+/// [`leak_frames`](Self::leak_frames). Copying is fine: mapping the same
+/// region twice is.
+///
+/// Invariant: `start` and `size` are multiples of 4 KiB, `size > 0`, and
+/// `start + size` does not overflow.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PhysRegion {
+    start: PhysAddr,
+    size: usize,
+}
+
+impl PhysRegion {
+    /// Checks the shape: 4K-aligned, non-empty, no overflow.
+    const fn checked(start: PhysAddr, size: usize) -> PagingResult<Self> {
+        if !start.as_usize().is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
+            return Err(PagingError::NotAligned);
+        }
+        if size == 0 || start.as_usize().checked_add(size).is_none() {
+            return Err(PagingError::InvalidAddress);
+        }
+        Ok(Self { start, size })
+    }
+
+    /// The region `[start, start + size)`.
+    ///
+    /// # Errors
+    /// [`PagingError::NotAligned`] if `start` or `size` is not a multiple of
+    /// 4 KiB; [`PagingError::InvalidAddress`] if `size` is 0 or the end
+    /// overflows.
+    ///
+    /// # Safety
+    /// The range is device memory, or memory that is never handed to a frame
+    /// allocator, the Rust heap or any other owner, for the rest of the
+    /// program: it stays valid and unowned for as long as any mapping of it
+    /// may exist (which is forever, since regions can be cloned). Nothing
+    /// that Rust code reaches through references may live there, because
+    /// mappings of it (possibly writable, possibly in user space) can change
+    /// it at any time.
+    pub const unsafe fn new(start: PhysAddr, size: usize) -> PagingResult<Self> {
+        Self::checked(start, size)
+    }
+
+    /// Allocates `n` frames from `H` that are physically contiguous and in
+    /// ascending order, and gives them up for good (they are never freed).
+    ///
+    /// # Errors
+    /// [`PagingError::InvalidAddress`] if `n` is 0; [`PagingError::NoMemory`]
+    /// if `H` runs out of frames or returns a frame that does not continue
+    /// the run. The frames allocated so far are then freed again.
+    pub fn leak_frames<H: PagingHandler>(n: usize) -> PagingResult<Self> {
+        let size = n
+            .checked_mul(PAGE_SIZE_4K)
+            .ok_or(PagingError::InvalidAddress)?;
+        if n == 0 {
+            return Err(PagingError::InvalidAddress);
+        }
+        let first = PhysFrame::<H>::alloc()?;
+        let start = first.start_paddr();
+        let mut got = 1;
+        let mut failure = None;
+        while got < n {
+            match PhysFrame::<H>::alloc() {
+                Ok(f) if f.start_paddr().as_usize() == start.as_usize() + got * PAGE_SIZE_4K => {
+                    f.into_paddr();
+                    got += 1;
+                }
+                Ok(_) | Err(_) => {
+                    failure = Some(PagingError::NoMemory);
+                    break;
+                }
+            }
+        }
+        let run = first.into_paddr();
+        if let Some(err) = failure {
+            for i in 0..got {
+                H::dealloc_frame(run + i * PAGE_SIZE_4K);
+            }
+            return Err(err);
+        }
+        // A run of frames from `H` never overflows and is 4K-aligned.
+        Self::checked(run, size)
+    }
+
+    /// A region over any range, for host tests only (feature `testing`).
+    ///
+    /// Sound because the feature needs `std`, so it never builds for a
+    /// kernel: on a host no MMU walks the page tables this region is mapped
+    /// into, and nothing reads memory through a mapping of it.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    #[cfg(any(test, feature = "testing"))]
+    pub const fn for_host_tests(start: PhysAddr, size: usize) -> PagingResult<Self> {
+        Self::checked(start, size)
+    }
+
+    /// The first physical address.
+    pub const fn start(&self) -> PhysAddr {
+        self.start
+    }
+
+    /// Size in bytes (a non-zero multiple of 4 KiB).
+    pub const fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The address just past the region.
+    pub const fn end(&self) -> PhysAddr {
+        PhysAddr::from_usize(self.start.as_usize() + self.size)
+    }
+
+    /// The region as an address range.
+    pub const fn range(&self) -> PhysAddrRange {
+        PhysAddrRange {
+            start: self.start,
+            end: self.end(),
+        }
+    }
+
+    /// The part `[start + offset, start + offset + size)` of this region (a
+    /// part of a region is a region).
+    ///
+    /// # Errors
+    /// [`PagingError::NotAligned`] if `offset` or `size` is not a multiple
+    /// of 4 KiB; [`PagingError::InvalidAddress`] if `size` is 0 or the part
+    /// does not lie inside the region.
+    pub const fn sub_region(&self, offset: usize, size: usize) -> PagingResult<Self> {
+        if !offset.is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
+            return Err(PagingError::NotAligned);
+        }
+        match offset.checked_add(size) {
+            Some(end) if size > 0 && end <= self.size => Ok(Self {
+                start: PhysAddr::from_usize(self.start.as_usize() + offset),
+                size,
+            }),
+            _ => Err(PagingError::InvalidAddress),
+        }
+    }
+}
+
+impl fmt::Debug for PhysRegion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PhysRegion({:#x}..{:#x})",
+            self.start.as_usize(),
+            self.end().as_usize()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use memory_addr::{PAGE_SIZE_4K, PhysAddr};
+
+    use super::{PhysFrame, PhysRegion};
+    use crate::PagingError;
+    use crate::testing::CountingHandler;
+
+    const P: usize = PAGE_SIZE_4K;
+
+    fn pa(x: usize) -> PhysAddr {
+        PhysAddr::from_usize(x)
+    }
+
+    #[test]
+    fn new_checks_the_shape() {
+        // SAFETY: nothing ever maps or touches this range; it is only inspected.
+        let ok = unsafe { PhysRegion::new(pa(0x1000_0000), 3 * P) }.unwrap();
+        assert_eq!(
+            (ok.start(), ok.size(), ok.end()),
+            (pa(0x1000_0000), 3 * P, pa(0x1000_3000))
+        );
+        assert_eq!(ok.range().size(), 3 * P);
+        assert_eq!(format!("{ok:?}"), "PhysRegion(0x10000000..0x10003000)");
+        let err = |start, size| {
+            // SAFETY: as above (and these calls fail anyway).
+            unsafe { PhysRegion::new(pa(start), size) }.unwrap_err()
+        };
+        assert_eq!(err(0x1000_0010, P), PagingError::NotAligned);
+        assert_eq!(err(0x1000_0000, P + 8), PagingError::NotAligned);
+        assert_eq!(err(0x1000_0000, 0), PagingError::InvalidAddress);
+        assert_eq!(err(usize::MAX & !(P - 1), P), PagingError::InvalidAddress);
+    }
+
+    #[test]
+    fn sub_regions_stay_inside() {
+        let r = PhysRegion::for_host_tests(pa(0x4000_0000), 4 * P).unwrap();
+        let s = r.sub_region(P, 2 * P).unwrap();
+        assert_eq!((s.start(), s.size()), (pa(0x4000_1000), 2 * P));
+        assert_eq!(r.sub_region(0, 4 * P), Ok(r));
+        assert_eq!(r.sub_region(3 * P, 2 * P), Err(PagingError::InvalidAddress));
+        assert_eq!(r.sub_region(P, 0), Err(PagingError::InvalidAddress));
+        assert_eq!(
+            r.sub_region(usize::MAX & !(P - 1), P),
+            Err(PagingError::InvalidAddress)
+        );
+        assert_eq!(r.sub_region(8, P), Err(PagingError::NotAligned));
+    }
+
+    #[test]
+    fn leaked_frames_are_never_freed() {
+        CountingHandler::reset();
+        let frame = PhysFrame::<CountingHandler>::alloc().unwrap();
+        let at = frame.start_paddr();
+        let r = frame.leak();
+        assert_eq!((r.start(), r.size()), (at, P));
+        let run = PhysRegion::leak_frames::<CountingHandler>(5).unwrap();
+        assert_eq!((run.start(), run.size()), (at + P, 5 * P));
+        assert_eq!(CountingHandler::live_frames(), 6);
+        assert!(CountingHandler::is_allocated(run.start() + 4 * P));
+        assert_eq!(
+            PhysRegion::leak_frames::<CountingHandler>(0),
+            Err(PagingError::InvalidAddress)
+        );
+    }
+
+    #[test]
+    fn leak_frames_gives_everything_back_on_failure() {
+        CountingHandler::reset();
+        CountingHandler::fail_after(3);
+        assert_eq!(
+            PhysRegion::leak_frames::<CountingHandler>(8),
+            Err(PagingError::NoMemory)
+        );
+        assert_eq!(CountingHandler::live_frames(), 0);
+        // Not contiguous: the free list hands out a frame below the run.
+        let low = PhysFrame::<CountingHandler>::alloc().unwrap();
+        let _high = PhysFrame::<CountingHandler>::alloc().unwrap();
+        drop(low);
+        let live = CountingHandler::live_frames();
+        let r = PhysRegion::leak_frames::<CountingHandler>(2);
+        assert_eq!(r, Err(PagingError::NoMemory));
+        assert_eq!(CountingHandler::live_frames(), live);
     }
 }

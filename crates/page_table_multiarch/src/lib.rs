@@ -28,6 +28,7 @@ use memory_addr::{MemoryAddr, PhysAddr, VirtAddr};
 
 pub use self::arch::{aarch64, loongarch64, riscv, x86_64};
 pub use self::flush::{FLUSH_BATCH_PAGES, FlushBatch, TlbFlush};
+pub use self::frame::PhysRegion;
 pub use self::iter::{Mapping, Mappings};
 pub use self::table::{OnPresent, PageTable64};
 #[doc(no_inline)]

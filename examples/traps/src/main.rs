@@ -193,7 +193,11 @@ fn user_mode(prog: &UserProgram) {
         s.handle_page_fault(va(LAZY_VA), MappingFlags::READ | MappingFlags::USER)
             .map_err(|_| mm::LinuxError::EFAULT)
     });
-    T.eq(mapped, Some(Ok(())), "map and fault in the page");
+    T.eq(
+        mapped,
+        Some(Ok(mm::FaultOutcome::Filled)),
+        "map and fault in the page",
+    );
     let last = ctx.run();
     let illegal = matches!(last, UserTrap::Exception { cause, .. } if cause == prog.illegal_cause);
     T.check(illegal, "retried load, then the illegal instruction");

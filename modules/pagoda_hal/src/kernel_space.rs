@@ -1,4 +1,5 @@
-//! The kernel address space: built after boot, then installed for good.
+//! The kernel address space: built after boot, then installed for good (it is `'static`:
+//! user address spaces borrow its top-level tables).
 //!
 //! Layout (all `GLOBAL`): the direct map of RAM (`va = pa + PHYS_VIRT_OFFSET`, read-write,
 //! huge leaves up to the arch's `max_page_size()` where aligned) minus the kernel image's
@@ -6,7 +7,6 @@
 //! at its linked addresses (`pa = va - KERNEL_IMAGE_VIRT_OFFSET`, which on riscv64 is the
 //! direct map itself); the MMIO regions as `DEVICE`.
 
-use kspin::SpinNoIrq;
 use memory_addr::{PhysAddr, VirtAddr, align_down_4k, align_up_4k};
 use page_table_entry::MappingFlags;
 use page_table_multiarch::{Mapping, PageSize};
@@ -21,7 +21,8 @@ use crate::mem::{image_virt_to_phys, kernel_image, kernel_sections, phys_to_virt
 use crate::paging::KernelPageTable;
 use crate::{BootInfo, HalError};
 
-static KERNEL_SPACE: SpinNoIrq<Option<KernelPageTable>> = SpinNoIrq::new(None);
+/// Written once by [`install`], then only read: never dropped, never changed.
+static KERNEL_SPACE: spin::Once<KernelPageTable> = spin::Once::new();
 
 /// Maps physical `[start, end)` (page-aligned, non-empty) into the direct map.
 fn map_direct(
@@ -115,19 +116,30 @@ pub fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
 /// # Errors
 /// [`HalError::AlreadyInitialized`] if a table was installed before (`table` is dropped).
 pub fn install(table: KernelPageTable) -> Result<(), HalError> {
-    let mut slot = KERNEL_SPACE.lock();
-    if slot.is_some() {
-        return Err(HalError::AlreadyInitialized);
+    let mut first = false;
+    KERNEL_SPACE.call_once(|| {
+        // The root frame stays where it is when the table value moves into the `Once`.
+        activate_page_table(table.root_paddr());
+        first = true;
+        table
+    });
+    if first {
+        Ok(())
+    } else {
+        Err(HalError::AlreadyInitialized)
     }
-    activate_page_table(table.root_paddr());
-    *slot = Some(table);
-    Ok(())
 }
 
-/// Runs `f` on the installed kernel page table (`None` before [`install`]). Read-only: the
-/// live table cannot be replaced or dropped. `f` must not call back into this module.
+/// The installed kernel page table (`None` before [`install`]). Read-only and `'static`:
+/// the live table cannot be replaced, changed or dropped.
+pub fn kernel_page_table() -> Option<&'static KernelPageTable> {
+    KERNEL_SPACE.get()
+}
+
+/// Runs `f` on the installed kernel page table (`None` before [`install`]); see
+/// [`kernel_page_table`].
 pub fn with_kernel_space<R>(f: impl FnOnce(&KernelPageTable) -> R) -> Option<R> {
-    KERNEL_SPACE.lock().as_ref().map(f)
+    kernel_page_table().map(f)
 }
 
 /// Root of the installed kernel page table.

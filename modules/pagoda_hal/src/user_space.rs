@@ -24,13 +24,14 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use kspin::SpinNoIrq;
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_entry::MappingFlags;
-use pagoda_mm::{BackendKind, FaultError};
+use pagoda_mm::FaultError;
+pub use pagoda_mm::FaultOutcome;
 
 use crate::HalError;
 use crate::arch::{
     KERNEL_HALF_START, PagingMeta, Pte, USER_VA_END, USER_VA_START, activate_page_table,
 };
-use crate::kernel_space::{kernel_half_size, kernel_root, shares_kernel_half, with_kernel_space};
+use crate::kernel_space::{kernel_half_size, kernel_page_table, kernel_root, shares_kernel_half};
 use crate::paging::KernelPaging;
 
 /// An address space of the running arch with frames from the kernel frame allocator.
@@ -53,10 +54,11 @@ pub fn user_range() -> VirtAddrRange {
 /// [`HalError::NotInstalled`] before the kernel page table is installed;
 /// [`HalError::Mm`] if the root table cannot be allocated.
 pub fn new_space() -> Result<KernelAddrSpace, HalError> {
+    let kernel = kernel_page_table().ok_or(HalError::NotInstalled)?;
     let mut space = KernelAddrSpace::new(user_range()).map_err(HalError::Mm)?;
     let start = VirtAddr::from_usize(KERNEL_HALF_START);
-    with_kernel_space(|k| space.share_kernel_mappings(k, start, kernel_half_size()))
-        .ok_or(HalError::NotInstalled)?
+    space
+        .share_kernel_mappings(kernel, start, kernel_half_size())
         .map_err(HalError::Mm)?;
     Ok(space)
 }
@@ -163,20 +165,6 @@ pub fn current_root() -> Option<PhysAddr> {
         .try_lock()?
         .as_ref()
         .map(KernelAddrSpace::root_paddr)
-}
-
-/// How a page fault was resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultOutcome {
-    /// A page appeared: zero-filled, loaded from a file or a shared object.
-    Filled,
-    /// Copy-on-write: the page was shared, this space got its own copy.
-    CopiedOnWrite,
-    /// Copy-on-write without a copy: this space was the last owner, the page became
-    /// writable again.
-    Reused,
-    /// Nothing to do (a stale TLB entry was flushed).
-    Spurious,
 }
 
 /// Why [`resolve_fault`] did not resolve a fault.
@@ -296,20 +284,7 @@ fn resolve(va: VirtAddr, access: MappingFlags) -> Result<FaultOutcome, Unresolve
     }
     let mut slot = CURRENT.try_lock().ok_or(Unresolved::Busy)?;
     let space = slot.as_mut().ok_or(Unresolved::NoSpace)?;
-    let linear = space
-        .find_area(va)
-        .is_some_and(|a| a.backend().kind() == BackendKind::Linear);
-    let frame = |s: &KernelAddrSpace| s.frame_at(va).map(|f| f.start_paddr());
-    let before = frame(space);
     space
         .handle_page_fault(va, access)
-        .map_err(Unresolved::Fault)?;
-    let after = frame(space);
-    Ok(match before {
-        _ if linear => FaultOutcome::Spurious,
-        None => FaultOutcome::Filled,
-        Some(old) if after != Some(old) => FaultOutcome::CopiedOnWrite,
-        Some(_) if access.contains(MappingFlags::WRITE) => FaultOutcome::Reused,
-        Some(_) => FaultOutcome::Spurious,
-    })
+        .map_err(Unresolved::Fault)
 }

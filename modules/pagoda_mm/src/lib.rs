@@ -27,6 +27,24 @@ pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};
 pub use self::frame::FrameRef;
 pub use self::mmu::Mmu;
 
+/// How [`AddrSpace::handle_page_fault`] resolved a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultOutcome {
+    /// A page appeared where there was none: zero-filled, loaded from a file or the page
+    /// cache, or taken from a shared object.
+    Filled,
+    /// Copy-on-write: the private page was shared (after `fork`, or with the page cache),
+    /// so this space got its own copy.
+    CopiedOnWrite,
+    /// Copy-on-write without a copy: this space was the page's only owner, so the page
+    /// became writable again in place.
+    Reused,
+    /// Nothing to change: the page was already mapped with the access allowed (another CPU
+    /// resolved it first, or the TLB entry was stale and has been flushed), or the area is
+    /// linear (always mapped).
+    Spurious,
+}
+
 /// Why a page fault could not be resolved (the signal a user process would get).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultError {

@@ -7,6 +7,7 @@ use memory_addr::{PAGE_SIZE_4K, PhysAddr, VirtAddr};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{
     FlushBatch, OnPresent, PageSize, PageTable64, PagingError, PagingHandler, PagingMetaData,
+    PhysRegion,
 };
 
 use crate::frame::Reclaim;
@@ -114,21 +115,21 @@ where
         Ok(())
     }
 
-    /// Maps `[start, start + size)` to `[pa, pa + size)`, with huge leaves where aligned.
+    /// Maps `region` at `start`, with leaves up to `max_page` where aligned.
     pub(crate) fn map_linear(
         &mut self,
         start: VirtAddr,
-        pa: PhysAddr,
-        size: usize,
+        region: PhysRegion,
         flags: MappingFlags,
+        max_page: PageSize,
     ) -> Result<(), PagingError> {
-        let delta = pa.as_usize().wrapping_sub(start.as_usize());
+        let delta = region.start().as_usize().wrapping_sub(start.as_usize());
         let batch = self.pt.map_region(
             start,
             |va: VirtAddr| PhysAddr::from_usize(va.as_usize().wrapping_add(delta)),
-            size,
+            region.size(),
             flags,
-            PageSize::Size1G,
+            max_page,
         )?;
         self.record(batch);
         Ok(())

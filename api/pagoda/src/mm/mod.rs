@@ -17,9 +17,9 @@ pub mod shm;
 
 pub use memory_addr::{PAGE_SIZE_1G, PAGE_SIZE_2M, PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
 pub use page_table_entry::MappingFlags;
-pub use page_table_multiarch::PageSize;
+pub use page_table_multiarch::{PageSize, PhysRegion};
 pub use pagoda_alloc::FrameStats;
-pub use pagoda_hal::static_frames::StaticFrames;
+pub use pagoda_hal::static_frames::{StaticFrames, mmio_region};
 pub use pagoda_hal::user_space::{
     FaultOutcome, FaultStats, InstallError, KernelAddrSpace as AddrSpace, Unresolved, user_range,
 };
@@ -189,31 +189,22 @@ pub fn page_size_at(space: &AddrSpace, va: VirtAddr) -> Option<PageSize> {
 }
 
 /// Maps the whole of `block` at `va` (user-accessible, with `prot`), with the largest
-/// leaves its alignment allows. `block` is never freed, so the mapping can never outlive
-/// its memory, in this space or in forks of it.
+/// leaves its alignment and the CPU ([`max_page_size`]) allow. `block` is never freed, so
+/// the mapping can never outlive its memory, in this space or in forks of it.
 ///
 /// # Errors
 /// As `AddrSpace::map_linear`: `EINVAL` (unaligned, outside the space), `EEXIST`
-/// (overlap), `ENOMEM`; `EOPNOTSUPP` if the mapping would need a 1 GiB leaf on a CPU
-/// without 1 GiB pages (`map_linear` chooses leaves up to 1 GiB).
+/// (overlap), `ENOMEM`.
 pub fn map_static(
     space: &mut AddrSpace,
     va: VirtAddr,
     block: StaticFrames,
     prot: MappingFlags,
 ) -> LinuxResult {
-    let (v, p) = (va.as_usize(), block.start_paddr().as_usize());
-    let first_gib = v.next_multiple_of(PAGE_SIZE_1G);
-    let whole_gib = first_gib
-        .checked_add(PAGE_SIZE_1G)
-        .is_some_and(|end| end <= v.saturating_add(block.size()));
-    if max_page_size() != PageSize::Size1G && v % PAGE_SIZE_1G == p % PAGE_SIZE_1G && whole_gib {
-        return Err(LinuxError::EOPNOTSUPP);
-    }
     space.map_linear(
         va,
-        block.start_paddr(),
-        block.size(),
+        block.region(),
         prot | MappingFlags::USER,
+        max_page_size(),
     )
 }

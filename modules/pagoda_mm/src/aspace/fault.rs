@@ -7,10 +7,10 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, permits};
-use crate::FaultError;
 use crate::backend::Source;
 use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
+use crate::{FaultError, FaultOutcome};
 
 /// Whether permissions are checked (a real access) or not (a loader writing read-only
 /// segments, like Linux's `FOLL_FORCE`).
@@ -30,7 +30,8 @@ where
     /// for a fault from user mode, which then also requires a user area).
     ///
     /// Allocates a lazy page, loads a file page, breaks copy-on-write (reusing the frame
-    /// when this space is its only owner), or flushes a stale TLB entry. Never panics.
+    /// when this space is its only owner), or flushes a stale TLB entry, and says which
+    /// ([`FaultOutcome`]). Never panics.
     ///
     /// # Errors
     ///
@@ -43,11 +44,11 @@ where
         &mut self,
         va: VirtAddr,
         access: MappingFlags,
-    ) -> Result<(), FaultError> {
+    ) -> Result<FaultOutcome, FaultError> {
         let r = self.resolve(va, access, Check::Perms);
         self.mmu.commit();
         // A frame replaced by copy-on-write is released only now, after the flush.
-        r.map(drop)
+        r.map(|(outcome, _old)| outcome)
     }
 
     /// The fault logic; the caller commits, and only then drops the returned frame (the
@@ -57,7 +58,7 @@ where
         va: VirtAddr,
         access: MappingFlags,
         check: Check,
-    ) -> Result<Option<FrameRef<H>>, FaultError> {
+    ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
         let area = self.areas.find_mut(va).ok_or(FaultError::Segv)?;
         let flags = area.flags();
         if check == Check::Perms && !permits(flags, access) {
@@ -68,17 +69,28 @@ where
         let Some(paged) = area.backend_mut().paged_mut() else {
             // A linear area is always mapped: the fault came from a stale TLB entry.
             self.mmu.record_page(page);
-            return Ok(None);
+            return Ok((FaultOutcome::Spurious, None));
         };
         let write = access.contains(MappingFlags::WRITE);
         let private = paged.source.is_private();
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
                 if paged.frames.is_exclusive(vpn) {
+                    let writable = self
+                        .mmu
+                        .page_table()
+                        .query(page)
+                        .is_ok_and(|(_, pte, _)| pte.contains(MappingFlags::WRITE));
+                    if writable {
+                        // Another CPU made it writable first, or the TLB is stale.
+                        self.mmu.record_page(page);
+                        return Ok((FaultOutcome::Spurious, None));
+                    }
                     // Only this space owns it: make it writable again, no copy.
                     self.mmu
                         .protect_page(page, flags)
                         .map_err(|_| FaultError::NoMemory)?;
+                    Ok((FaultOutcome::Reused, None))
                 } else {
                     let copy = alloc_copy(frame).ok_or(FaultError::NoMemory)?;
                     self.mmu
@@ -89,14 +101,19 @@ where
                         // at the commit if nobody else maps it.
                         paged.frames.insert(vpn, copy);
                         paged.evict_hint(vpn, vpn + 1);
+                        Ok((FaultOutcome::CopiedOnWrite, None))
                     } else {
                         // The caller drops the old frame after the flush.
-                        return Ok(paged.frames.replace(vpn, copy));
+                        let old = paged.frames.replace(vpn, copy);
+                        Ok((FaultOutcome::CopiedOnWrite, old))
                     }
                 }
             }
             // Mapped and allowed: another CPU resolved it, or the TLB is stale.
-            Some(_) => self.mmu.record_page(page),
+            Some(_) => {
+                self.mmu.record_page(page);
+                Ok((FaultOutcome::Spurious, None))
+            }
             None => {
                 let mut frame = paged.source.fetch(vpn)?;
                 if write && private && Arc::strong_count(&frame) > 1 {
@@ -116,8 +133,8 @@ where
                     return Err(FaultError::NoMemory);
                 }
                 paged.frames.insert(vpn, frame);
+                Ok((FaultOutcome::Filled, None))
             }
         }
-        Ok(None)
     }
 }

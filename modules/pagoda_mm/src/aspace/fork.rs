@@ -107,9 +107,7 @@ where
 impl<M, P, H: PagingHandler> Backend<M, P, H> {
     fn fork_copy(&self, reclaim: &alloc::sync::Arc<crate::frame::Reclaim<H>>) -> Self {
         match &self.inner {
-            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear {
-                pa_delta: *pa_delta,
-            }),
+            Inner::Linear(lin) => Self::from_inner(Inner::Linear(*lin)),
             Inner::Paged(p) => Self::from_paged(p.fork(reclaim.clone())),
         }
     }

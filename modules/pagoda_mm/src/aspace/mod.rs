@@ -13,7 +13,7 @@ use axerrno::{LinuxError, LinuxResult};
 use memory_addr::{MemoryAddr, PAGE_SIZE_4K, PhysAddr, VirtAddr, VirtAddrRange};
 use memory_set::{MappingError, MemoryArea, MemorySet, OnOverlap};
 use page_table_entry::{GenericPTE, MappingFlags};
-use page_table_multiarch::{PageTable64, PagingHandler, PagingMetaData};
+use page_table_multiarch::{PageSize, PageTable64, PagingHandler, PagingMetaData, PhysRegion};
 
 use alloc::sync::Arc;
 
@@ -160,27 +160,44 @@ where
             .clamp(self.va_range.start, self.va_range.end);
     }
 
-    /// Shares the top-level entries of `other` covering `[start, start + size)` (the kernel
-    /// half); fork shares them again in the child. Those tables stay owned by `other`.
+    /// Shares the top-level entries of `kernel` covering `[start, start + size)` (the kernel
+    /// half); fork shares them again in the child. Those tables stay owned by `kernel`,
+    /// which lives forever (`'static`), so they never dangle.
+    ///
+    /// The range must lie in the upper half of the address space (bit `VA_MAX_BITS - 1`
+    /// set: where kernels live) and outside [`va_range`](Self::va_range), so that no area
+    /// of this space can ever reach the borrowed tables.
     ///
     /// # Errors
     ///
-    /// [`LinuxError::EINVAL`] if the range is not aligned to top-level entries or this space
-    /// has mappings there.
+    /// [`LinuxError::EINVAL`] if the range is empty, not in the upper half, overlaps
+    /// [`va_range`](Self::va_range), is not aligned to top-level entries, or this space has
+    /// mappings there. Nothing changes then.
     pub fn share_kernel_mappings(
         &mut self,
-        other: &PageTable64<M, P, H>,
+        kernel: &'static PageTable64<M, P, H>,
         start: VirtAddr,
         size: usize,
     ) -> LinuxResult {
+        let upper_half = usize::MAX << (M::VA_MAX_BITS - 1);
+        let last = size
+            .checked_sub(1)
+            .and_then(|n| start.as_usize().checked_add(n))
+            .ok_or(LinuxError::EINVAL)?;
+        let overlaps_areas = start < self.va_range.end && self.va_range.start.as_usize() <= last;
+        if start.as_usize() < upper_half || overlaps_areas {
+            return Err(LinuxError::EINVAL);
+        }
         let batch = self
             .mmu
             .pt_mut()
-            .copy_from(other, start, size)
+            .copy_from(kernel, start, size)
             .map_err(|_| LinuxError::EINVAL)?;
         self.mmu.record(batch);
         self.mmu.commit();
-        self.borrowed.push((start, size));
+        if !self.borrowed.contains(&(start, size)) {
+            self.borrowed.push((start, size));
+        }
         Ok(())
     }
 
@@ -192,25 +209,30 @@ where
         Ok(range)
     }
 
-    /// Maps `[start, start + size)` to the physical range at `pa` (huge leaves where
-    /// aligned). Fails on overlap.
+    /// Maps all of `region` at `[start, start + region.size())`, with leaves up to
+    /// `max_page_size` where `start` and the region are aligned alike (pass the largest
+    /// leaf the CPU supports: not every x86-64 CPU has 1 GiB pages). Use
+    /// [`PhysRegion::sub_region`] to map a part. Fails on overlap.
+    ///
+    /// The region, not a raw physical address, is what makes this safe: it is memory that
+    /// nobody owns and that stays valid forever, so neither this mapping nor the copies
+    /// `fork` makes can outlive it.
     ///
     /// # Errors
     ///
-    /// [`LinuxError::EINVAL`] for an unaligned range or one outside the space,
+    /// [`LinuxError::EINVAL`] for an unaligned `start` or a range outside the space,
     /// [`LinuxError::EEXIST`] on overlap, [`LinuxError::ENOMEM`] without memory for tables.
     pub fn map_linear(
         &mut self,
         start: VirtAddr,
-        pa: PhysAddr,
-        size: usize,
+        region: PhysRegion,
         flags: MappingFlags,
+        max_page_size: PageSize,
     ) -> LinuxResult {
+        let size = region.size();
         self.check_fixed(start, size)?;
-        if !pa.is_aligned_4k() {
-            return Err(LinuxError::EINVAL);
-        }
-        let area = MemoryArea::new(start, size, flags, Backend::linear(start, pa));
+        let backend = Backend::linear(start, region, max_page_size);
+        let area = MemoryArea::new(start, size, flags, backend);
         let r = self.areas.map(area, &mut self.mmu, OnOverlap::Fail);
         self.mmu.commit();
         r.map_err(errno)

@@ -83,7 +83,7 @@ where
             && (!write || !paged.source.is_private() || paged.frames.is_exclusive(vpn));
         if !ready {
             // A replaced frame goes to the reclaim list: freed after the caller's commit.
-            let old = self.resolve(va, access, check).map_err(fault_errno)?;
+            let (_, old) = self.resolve(va, access, check).map_err(fault_errno)?;
             if let Some(old) = old {
                 self.mmu.reclaim.push_frame(old);
             }

@@ -7,10 +7,10 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::marker::PhantomData;
 
-use memory_addr::{PAGE_SIZE_4K, PhysAddr, VirtAddr};
+use memory_addr::{PAGE_SIZE_4K, VirtAddr};
 use memory_set::{MappingBackend, MappingError, MappingResult};
 use page_table_entry::{GenericPTE, MappingFlags};
-use page_table_multiarch::{PagingError, PagingHandler, PagingMetaData};
+use page_table_multiarch::{PageSize, PagingError, PagingHandler, PagingMetaData, PhysRegion};
 
 pub(crate) use self::paged::{Paged, Source};
 pub use self::shared::SharedMem;
@@ -21,8 +21,8 @@ use crate::shm::ShmAttachment;
 /// What kind of memory an area maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
-    /// A fixed physical range (`pa = va + offset`), with huge leaves where aligned: the
-    /// kernel's direct map, MMIO.
+    /// A [`PhysRegion`] (device memory or frames that are never freed) mapped at a fixed
+    /// offset, with huge leaves where aligned: MMIO, static frames.
     Linear,
     /// Private anonymous memory, allocated on first touch or up front.
     Alloc,
@@ -35,8 +35,31 @@ pub enum BackendKind {
 }
 
 pub(crate) enum Inner<H: PagingHandler> {
-    Linear { pa_delta: usize },
+    Linear(Linear),
     Paged(Paged<H>),
+}
+
+/// A linear area: `region` mapped from `va` on, with leaves up to `max_page`. It keeps the
+/// whole region (pieces of a split area each keep a copy), so every page it ever maps is
+/// checked to lie inside it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Linear {
+    pub(crate) region: PhysRegion,
+    pub(crate) va: VirtAddr,
+    pub(crate) max_page: PageSize,
+}
+
+impl Linear {
+    /// The part of the region that `[start, start + size)` maps.
+    fn part(&self, start: VirtAddr, size: usize) -> MappingResult<PhysRegion> {
+        let offset = start
+            .as_usize()
+            .checked_sub(self.va.as_usize())
+            .ok_or(MappingError::InvalidParam)?;
+        self.region
+            .sub_region(offset, size)
+            .map_err(|_| MappingError::InvalidParam)
+    }
 }
 
 /// The backend of one area (the [`MappingBackend`] of the address space's
@@ -51,10 +74,12 @@ pub struct Backend<M, P, H: PagingHandler> {
 }
 
 impl<M, P, H: PagingHandler> Backend<M, P, H> {
-    pub(crate) fn linear(start: VirtAddr, pa: PhysAddr) -> Self {
-        Self::from_inner(Inner::Linear {
-            pa_delta: pa.as_usize().wrapping_sub(start.as_usize()),
-        })
+    pub(crate) fn linear(va: VirtAddr, region: PhysRegion, max_page: PageSize) -> Self {
+        Self::from_inner(Inner::Linear(Linear {
+            region,
+            va,
+            max_page,
+        }))
     }
 
     pub(crate) fn from_paged(paged: Paged<H>) -> Self {
@@ -71,7 +96,7 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
     /// The kind of memory this backend maps.
     pub fn kind(&self) -> BackendKind {
         match &self.inner {
-            Inner::Linear { .. } => BackendKind::Linear,
+            Inner::Linear(_) => BackendKind::Linear,
             Inner::Paged(p) => match &p.source {
                 Source::Anon => BackendKind::Alloc,
                 Source::File { shared: false, .. } => BackendKind::FilePrivate,
@@ -135,7 +160,16 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
                 let idx = p.source.file_index(vpn(va))?;
                 Some(idx * PAGE_SIZE_4K as u64 + (va.as_usize() % PAGE_SIZE_4K) as u64)
             }
-            Inner::Linear { .. } => None,
+            Inner::Linear(_) => None,
+        }
+    }
+
+    /// The physical region a [`BackendKind::Linear`] backend maps (the whole region it was
+    /// created with, also after the area was split or shrunk).
+    pub fn phys_region(&self) -> Option<&PhysRegion> {
+        match &self.inner {
+            Inner::Linear(lin) => Some(&lin.region),
+            Inner::Paged(_) => None,
         }
     }
 
@@ -143,21 +177,21 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
     pub fn resident_pages(&self) -> usize {
         match &self.inner {
             Inner::Paged(p) => p.frames.len(),
-            Inner::Linear { .. } => 0,
+            Inner::Linear(_) => 0,
         }
     }
 
     pub(crate) fn paged(&self) -> Option<&Paged<H>> {
         match &self.inner {
             Inner::Paged(p) => Some(p),
-            Inner::Linear { .. } => None,
+            Inner::Linear(_) => None,
         }
     }
 
     pub(crate) fn paged_mut(&mut self) -> Option<&mut Paged<H>> {
         match &mut self.inner {
             Inner::Paged(p) => Some(p),
-            Inner::Linear { .. } => None,
+            Inner::Linear(_) => None,
         }
     }
 }
@@ -199,10 +233,11 @@ where
     ) -> MappingResult {
         page_range(start, size)?;
         match &mut self.inner {
-            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
-            Inner::Linear { pa_delta } => {
-                let pa = PhysAddr::from_usize(start.as_usize().wrapping_add(*pa_delta));
-                mmu.map_linear(start, pa, size, flags).map_err(paging_err)
+            Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear(lin) => {
+                let part = lin.part(start, size)?;
+                mmu.map_linear(start, part, flags, lin.max_page)
+                    .map_err(paging_err)
             }
             Inner::Paged(p) => p
                 .map(start, size, flags, mmu)
@@ -213,8 +248,8 @@ where
     fn unmap(&mut self, start: VirtAddr, size: usize, mmu: &mut Mmu<M, P, H>) -> MappingResult {
         page_range(start, size)?;
         match &mut self.inner {
-            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
-            Inner::Linear { .. } => mmu.unmap_range(start, size).map_err(paging_err),
+            Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear(_) => mmu.unmap_range(start, size).map_err(paging_err),
             Inner::Paged(p) => p
                 .unmap(start, size, mmu)
                 .map_err(|_| MappingError::NoMemory),
@@ -230,8 +265,8 @@ where
     ) -> MappingResult {
         page_range(start, size)?;
         match &mut self.inner {
-            Inner::Linear { .. } if mmu.bookkeeping_only => Ok(()),
-            Inner::Linear { .. } => mmu
+            Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
+            Inner::Linear(_) => mmu
                 .protect_range(start, size, new_flags)
                 .map_err(paging_err),
             Inner::Paged(p) => p
@@ -242,9 +277,7 @@ where
 
     fn split(&mut self, _start: VirtAddr, at: VirtAddr) -> Self {
         match &mut self.inner {
-            Inner::Linear { pa_delta } => Self::from_inner(Inner::Linear {
-                pa_delta: *pa_delta,
-            }),
+            Inner::Linear(lin) => Self::from_inner(Inner::Linear(*lin)),
             Inner::Paged(p) => Self::from_paged(p.split(at)),
         }
     }

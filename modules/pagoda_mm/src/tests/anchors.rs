@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use memory_addr::{PAGE_SIZE_2M, PAGE_SIZE_4K, PhysAddr};
+use memory_addr::{PAGE_SIZE_2M, PAGE_SIZE_4K};
 use page_table_entry::MappingFlags;
 use page_table_multiarch::PageSize;
 use page_table_multiarch::testing::CountingHandler;
@@ -159,8 +159,8 @@ fn cow_break_and_dontneed_flush_before_frames_are_freed() {
 fn partial_mprotect_of_a_huge_linear_page_changes_only_that_page() {
     let mut s = setup();
     let start = 0x4000_0000;
-    let pa = PhysAddr::from_usize(0x8000_0000);
-    s.map_linear(va(start), pa, PAGE_SIZE_2M, RW).unwrap();
+    let r = region(0x8000_0000, PAGE_SIZE_2M);
+    s.map_linear(va(start), r, RW, PageSize::Size1G).unwrap();
     assert_eq!(pte(&s, start).unwrap().2, PageSize::Size2M);
     s.mprotect(va(start + P), P, R).unwrap();
     let (p, f, size) = pte(&s, start + P).unwrap();

@@ -2,7 +2,7 @@
 
 use alloc::string::ToString;
 
-use memory_addr::{PAGE_SIZE_2M, PAGE_SIZE_4K, PhysAddr};
+use memory_addr::{PAGE_SIZE_2M, PAGE_SIZE_4K};
 use page_table_entry::MappingFlags;
 use page_table_multiarch::PageSize;
 use page_table_multiarch::testing::CountingHandler;
@@ -62,13 +62,8 @@ fn populated_alloc_maps_everything_and_frees_everything() {
 fn linear_uses_huge_pages_and_splits_on_partial_unmap() {
     let mut s = setup();
     let start = 0x4000_0000;
-    s.map_linear(
-        va(start),
-        PhysAddr::from_usize(0x8020_0000),
-        2 * PAGE_SIZE_2M,
-        RW,
-    )
-    .unwrap();
+    let r = region(0x8020_0000, 2 * PAGE_SIZE_2M);
+    s.map_linear(va(start), r, RW, PageSize::Size1G).unwrap();
     let (pa, _, size) = pte(&s, start + 0x1234).unwrap();
     assert_eq!(size, PageSize::Size2M);
     assert_eq!(pa, 0x8020_1234);

@@ -105,11 +105,10 @@ fn fork_keeps_file_private_cow_prot_none_and_many_generations() {
 
 #[test]
 fn fork_flushes_once_and_copies_kernel_mappings() {
-    let mut kernel = setup();
-    kernel
-        .map_alloc(va(0x20_0000_0000), P, RW, Populate::Eager)
-        .unwrap();
-    let mut p = Space::new(kernel.va_range()).unwrap();
+    let mut p = setup();
+    let before = CountingHandler::live_frames();
+    let kernel = kernel_table();
+    let kernel_frames = CountingHandler::live_frames() - before;
     p.map_alloc(va(0x10_0000), 100 * P, URW, Populate::Eager)
         .unwrap();
     take_flushes();
@@ -119,14 +118,13 @@ fn fork_flushes_once_and_copies_kernel_mappings() {
     assert_eq!(flushes[0].0, None, "100 pages: one full flush");
     drop(c);
     // A space sharing the kernel half passes it on.
-    let mut u = Space::new(kernel.va_range()).unwrap();
-    u.share_kernel_mappings(kernel.page_table(), va(0x20_0000_0000), 0x20_0000_0000)
+    let mut u = Space::new(p.va_range()).unwrap();
+    u.share_kernel_mappings(kernel, va(KERNEL_HALF), KERNEL_HALF.wrapping_neg())
         .unwrap();
     let uc = u.fork().unwrap();
-    assert_eq!(
-        pte(&uc, 0x20_0000_0000).unwrap().0,
-        pte(&kernel, 0x20_0000_0000).unwrap().0
-    );
-    drop((uc, u, p, kernel));
-    assert_no_leak();
+    let kernel_pa = kernel.query(va(KERNEL_HALF)).unwrap().0.as_usize();
+    assert_eq!(pte(&uc, KERNEL_HALF).unwrap().0, kernel_pa);
+    drop((uc, u, p));
+    let left = CountingHandler::live_frames();
+    assert_eq!(left, kernel_frames, "only the kernel table is left");
 }

@@ -7,18 +7,20 @@ mod basic;
 mod file;
 mod fork;
 mod fuzz;
+mod linear;
 mod model;
 mod oom;
+mod outcome;
 
 use alloc::vec;
 use alloc::vec::Vec;
 use std::cell::RefCell;
 
-use memory_addr::{VirtAddr, VirtAddrRange};
+use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_entry::MappingFlags;
 use page_table_entry::riscv::Rv64PTE;
 use page_table_multiarch::testing::CountingHandler;
-use page_table_multiarch::{PageSize, PagingMetaData};
+use page_table_multiarch::{PageSize, PageTable64, PagingMetaData, PhysRegion};
 
 use crate::AddrSpace;
 
@@ -58,6 +60,25 @@ pub(crate) const URW: MappingFlags = RW.union(MappingFlags::USER);
 
 pub(crate) fn va(x: usize) -> VirtAddr {
     VirtAddr::from_usize(x)
+}
+
+/// A physical region for linear maps (host only: these tables never reach an MMU).
+pub(crate) fn region(pa: usize, size: usize) -> PhysRegion {
+    PhysRegion::for_host_tests(PhysAddr::from_usize(pa), size).unwrap()
+}
+
+/// First address of the upper (kernel) half of `TestMeta`'s address space.
+pub(crate) const KERNEL_HALF: usize = 0xffff_ffc0_0000_0000;
+
+/// A kernel page table that lives forever (as the kernel's does), with one 4K page mapped
+/// at [`KERNEL_HALF`]. Its frames stay allocated: count live frames after calling this.
+pub(crate) fn kernel_table() -> &'static PageTable64<TestMeta, Rv64PTE, CountingHandler> {
+    let mut pt = PageTable64::try_new().unwrap();
+    let pa = PhysAddr::from_usize(0x9000_0000);
+    pt.map(va(KERNEL_HALF), pa, PageSize::Size4K, RW)
+        .unwrap()
+        .ignore();
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(pt))
 }
 
 /// Resets the thread's frame counter and returns an empty user space.

@@ -219,9 +219,8 @@ fn fork_failure_changes_nothing() {
 fn huge_page_split_failure_in_mprotect_and_munmap_changes_nothing() {
     let mut s = busy_space();
     let (a, b) = (0x4000_0000, 0x4020_0000);
-    let pa = memory_addr::PhysAddr::from_usize(0x8000_0000);
-    s.map_linear(va(a), pa, 2 * memory_addr::PAGE_SIZE_2M, RW)
-        .unwrap();
+    let r = region(0x8000_0000, 2 * memory_addr::PAGE_SIZE_2M);
+    s.map_linear(va(a), r, RW, PageSize::Size1G).unwrap();
     let enomem = |e: &LinuxError| *e == LinuxError::ENOMEM;
     let fails = for_every_k(&mut s, |s| s.mprotect(va(a + P), P, R), enomem);
     assert!(fails >= 1, "splitting needed no table");

@@ -17,7 +17,7 @@ use page_table_entry::MappingFlags;
 use page_table_multiarch::testing::CountingHandler;
 use proptest::prelude::*;
 
-use self::reference::{MPage, Model, Src, check, fault_of, readable};
+use self::reference::{Before, MPage, Model, Src, check, fault_of, readable};
 use self::shm::{Reg, ShmOp};
 use super::*;
 use crate::{Advice, File, LinuxError, MemFile, MmapFlags, MsyncFlags};
@@ -328,8 +328,14 @@ fn run(ops: Vec<Op>) {
             }
             Op::Fault { s, p, access } => {
                 let s = pick(s);
-                let r = spaces[s].handle_page_fault(va(page_addr(p) + 8), access);
-                assert_eq!(r, fault_of(&model, &model.spaces[s][p], access));
+                let at = va(page_addr(p) + 8);
+                let before = Before::observe(&spaces[s], at);
+                let r = spaces[s].handle_page_fault(at, access);
+                let page = &model.spaces[s][p];
+                assert_eq!(r.map(|_| ()), fault_of(&model, page, access));
+                if let (Ok(outcome), Some(page)) = (r, page) {
+                    before.check(&spaces[s], at, access, page, outcome);
+                }
             }
             Op::Msync { s, p, n } => {
                 let s = pick(s);

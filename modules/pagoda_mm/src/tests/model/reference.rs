@@ -8,8 +8,9 @@ use page_table_entry::MappingFlags;
 
 use super::shm::Seg;
 use super::{HEAP, P, WINDOW, page_addr};
-use crate::FaultError;
 use crate::tests::{Space, pte, va};
+use crate::{FaultError, FaultOutcome};
+use memory_addr::VirtAddr;
 
 /// Where a page's bytes live in the model.
 #[derive(Debug, Clone)]
@@ -168,4 +169,54 @@ pub(super) fn fault_of(
         return Err(FaultError::Segv);
     }
     model.bytes(page).map(|_| ()).ok_or(FaultError::Bus)
+}
+
+/// What a space showed at a page before a fault: its frame, whether the frame was the
+/// space's alone, and its page-table flags.
+pub(super) struct Before {
+    frame: Option<usize>,
+    exclusive: Option<bool>,
+    pte: Option<MappingFlags>,
+}
+
+impl Before {
+    pub(super) fn observe(real: &Space, at: VirtAddr) -> Self {
+        Self {
+            frame: real.frame_at(at).map(|f| f.start_paddr().as_usize()),
+            exclusive: real.frame_is_exclusive(at),
+            pte: pte(real, at.as_usize()).map(|(_, f, _)| f),
+        }
+    }
+
+    /// Checks a fault's outcome against this state and the state after it.
+    pub(super) fn check(
+        &self,
+        real: &Space,
+        at: VirtAddr,
+        access: MappingFlags,
+        page: &MPage,
+        outcome: FaultOutcome,
+    ) {
+        let cow = access.contains(MappingFlags::WRITE) && matches!(page.src, Src::Private { .. });
+        let want = match self.frame {
+            None => FaultOutcome::Filled,
+            Some(_) if cow && self.pte.is_some_and(|f| f.contains(MappingFlags::WRITE)) => {
+                FaultOutcome::Spurious
+            }
+            Some(_) if cow && self.exclusive == Some(true) => FaultOutcome::Reused,
+            Some(_) if cow => FaultOutcome::CopiedOnWrite,
+            Some(_) => FaultOutcome::Spurious,
+        };
+        assert_eq!(outcome, want, "fault at {at:?} for {access:?}");
+        let after = Self::observe(real, at);
+        assert!(after.frame.is_some(), "no frame after {outcome:?}");
+        match outcome {
+            FaultOutcome::CopiedOnWrite => assert_ne!(after.frame, self.frame),
+            FaultOutcome::Filled => {}
+            FaultOutcome::Reused | FaultOutcome::Spurious => assert_eq!(after.frame, self.frame),
+        }
+        if cow {
+            assert_eq!(after.exclusive, Some(true), "written page still shared");
+        }
+    }
 }
