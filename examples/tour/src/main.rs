@@ -120,9 +120,9 @@ fn huge_page() {
         mm::probe_read(va + (PAGE_SIZE_2M - 8)),
         "read the last word",
     );
-    println!("6. huge page: 2 MiB of contiguous RAM mapped as one {size:?} leaf; last word {last}");
-    T.eq(last, 42, "the kernel's write");
     T.eq(size, Some(PageSize::Size2M), "one 2 MiB leaf");
+    println!("6. huge page: 2 MiB of contiguous RAM mapped as one 2 MiB leaf; last word {last}");
+    T.eq(last, 42, "the kernel's write");
 }
 
 fn main() {

@@ -19,13 +19,15 @@ pub struct ProbeError {
 
 impl core::fmt::Display for ProbeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "{} at {:#x} ({:?})",
-            self.signal,
-            self.addr.as_usize(),
-            self.access
-        )
+        // `access` holds exactly one of READ / WRITE / EXECUTE.
+        let kind = if self.access.contains(MappingFlags::WRITE) {
+            "write"
+        } else if self.access.contains(MappingFlags::EXECUTE) {
+            "execute"
+        } else {
+            "read"
+        };
+        write!(f, "{} on a {kind} at {:#x}", self.signal, self.addr.as_usize())
     }
 }
 
