@@ -27,7 +27,12 @@ impl core::fmt::Display for ProbeError {
         } else {
             "read"
         };
-        write!(f, "{} on a {kind} at {:#x}", self.signal, self.addr.as_usize())
+        write!(
+            f,
+            "{} on a {kind} at {:#x}",
+            self.signal,
+            self.addr.as_usize()
+        )
     }
 }
 
