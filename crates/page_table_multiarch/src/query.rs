@@ -20,15 +20,19 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     // vanish.
     #[inline(always)]
     pub fn query(&self, vaddr: M::VirtAddr) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        let t = Self::check_va(vaddr.into())?;
-        // A straight-line walk for the common case, a 4K leaf: one read
-        // per level, no path kept, no per-level bookkeeping. `ROOT` is a
-        // constant, so the levels above it vanish at compile time. Anything
-        // else (a huge or reserved leaf above the last level, a hole) leaves
-        // for `query_upper`, out of line, which walks again from the
-        // (now cached) root: this keeps `query` small enough to inline.
-        let mut table = self.root_table();
-        'upper: {
+        let va: usize = vaddr.into();
+        // A straight-line walk for the common case, a present or reserved
+        // 4K leaf: one read per level, no path kept, no per-level
+        // bookkeeping. `ROOT` is a constant, so the levels above it vanish
+        // at compile time. Everything else (a bad address, a huge or
+        // reserved leaf above the last level, a hole) goes to `query_slow`,
+        // out of line, which walks again from the (now cached) root. One
+        // exit of each kind keeps `query` small enough to inline.
+        'slow: {
+            let Ok(t) = Self::check_va(va) else {
+                break 'slow;
+            };
+            let mut table = self.root_table();
             macro_rules! descend {
                 ($level:literal) => {
                     if Self::ROOT >= $level {
@@ -40,7 +44,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         // `paddr`. No table entry fails it, and whatever
                         // does takes the generic walk, which decides.
                         if !Self::is_table(&e, $level) || e.is_huge() {
-                            break 'upper;
+                            break 'slow;
                         }
                         table = Self::table_of(e.paddr());
                     }
@@ -53,20 +57,20 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             // SAFETY: as above, at the last level.
             let e = unsafe { get(table, index(t, 0)) };
             if e.is_unused() {
-                return Err(PagingError::NotMapped);
+                break 'slow;
             }
             let pa = PhysAddr::from_usize(e.paddr().as_usize() + (t & (PAGE_SIZE_4K - 1)));
             return Ok((pa, e.flags(), PageSize::Size4K));
         }
-        // One call site for every early exit.
-        self.query_upper(t)
+        self.query_slow(va)
     }
 
-    /// [`query`](Self::query) of a truncated, checked address whose walk
-    /// stops above the last level.
+    /// [`query`](Self::query) by the generic walk: the cases its fast path
+    /// leaves out.
     #[cold]
     #[inline(never)]
-    fn query_upper(&self, t: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
+    fn query_slow(&self, va: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
+        let t = Self::check_va(va)?;
         // SAFETY: `t` is a checked truncated address.
         let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
         // SAFETY: `leaf` was just found in this table.
