@@ -88,7 +88,7 @@ impl MappingFlags {
 /// its [`paddr`](Self::paddr) and [`is_huge`](Self::is_huge); its
 /// [`flags`](Self::flags) are empty. Walkers treat
 /// `!is_unused() && !is_present()` as a leaf.
-pub trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized {
+pub trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'static {
     /// Creates a leaf entry mapping `paddr` (a 4K page, or a block when
     /// `is_huge`). Empty flags give a reserved-not-present leaf. Address
     /// bits the format cannot hold (beyond its PA width, below the page or

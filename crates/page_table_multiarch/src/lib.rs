@@ -43,7 +43,7 @@ pub use page_table_entry::{GenericPTE, MappingFlags};
 /// `PageTable64` requires `2 <= LEVELS <= 5`, `VA_MAX_BITS <= 12 + 9 * LEVELS`
 /// and `PA_MAX_BITS < 64` (checked at compile time when the table type is
 /// used).
-pub trait PagingMetaData: Sync + Send {
+pub trait PagingMetaData: Sync + Send + 'static {
     /// Number of translation levels (3 for Sv39, 4 for Sv48/x86-64/AArch64/LoongArch64).
     const LEVELS: usize;
     /// Physical address width: frames must lie below `1 << PA_MAX_BITS`.
@@ -97,7 +97,7 @@ pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
 ///
 /// The page table writes table frames through `phys_to_virt` and hands their
 /// physical addresses to hardware, so a wrong implementation corrupts memory.
-pub unsafe trait PagingHandler: Sized {
+pub unsafe trait PagingHandler: Sized + 'static {
     /// Allocates one 4K frame (contents unspecified), or `None` when out of memory.
     fn alloc_frame() -> Option<PhysAddr>;
     /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).

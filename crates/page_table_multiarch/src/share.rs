@@ -47,12 +47,27 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         }
     }
 
+    /// [`copy_from`](Self::copy_from) for a lender that lives forever (the
+    /// kernel's table), so the sharing is always sound.
+    ///
+    /// # Errors
+    /// As [`copy_from`](Self::copy_from).
+    pub fn share_from(
+        &mut self,
+        other: &'static Self,
+        start: M::VirtAddr,
+        size: usize,
+    ) -> PagingResult<FlushBatch<M>> {
+        // SAFETY: `other` is `'static`, so it outlives this table.
+        unsafe { self.copy_from(other, start, size) }
+    }
+
     /// Shares `other`'s top-level entries covering `[start, start + size)`
     /// (e.g. the kernel half in every user table). The shared tables stay
     /// owned by `other`: this table never frees them, and `other` keeps its
-    /// tables directly below the root until it is dropped, so it must outlive
-    /// the borrowers (a kernel table is usually `'static`). Mappings changed
-    /// through either table are seen by both.
+    /// tables directly below the root until it is dropped. Mappings changed
+    /// through either table are seen by both. Safe callers use
+    /// [`share_from`](Self::share_from), which takes a `'static` lender.
     ///
     /// Slots that `other` does not use become unused here; slots already
     /// shared are replaced (the batch is then a full flush).
@@ -61,7 +76,13 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// `NotAligned` (start or size not a multiple of a top-level entry's
     /// span), `InvalidAddress`, `AlreadyMapped` (this table owns mappings in
     /// a slot of the range).
-    pub fn copy_from(
+    ///
+    /// # Safety
+    /// `other` must outlive this table (or this table must be dropped, or the
+    /// slots unshared by another `copy_from`, before `other` is dropped):
+    /// otherwise this table keeps pointers to freed table frames, which the
+    /// hardware and [`query`](Self::query) would walk.
+    pub unsafe fn copy_from(
         &mut self,
         other: &Self,
         start: M::VirtAddr,

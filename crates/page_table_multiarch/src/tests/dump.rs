@@ -88,7 +88,8 @@ fn dump_x64_split_and_shared() {
         .unwrap()
         .ignore();
     let mut pt = X64::try_new().unwrap();
-    pt.copy_from(&kernel, va(0xffff_8000_0000_0000), 1 << 47)
+    // SAFETY: `pt` is dropped before `kernel`.
+    unsafe { pt.copy_from(&kernel, va(0xffff_8000_0000_0000), 1 << 47) }
         .unwrap()
         .ignore();
     pt.map(va(0x40_0000), pa(0x20_0000), PageSize::Size2M, RW)

@@ -30,7 +30,8 @@ fn copy_from_shares_kernel_half<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gen
     user.map(va(0x1000), pa(0x2000), PageSize::Size4K, RW)
         .unwrap()
         .ignore();
-    let fl = user.copy_from(&kernel, va(kbase), half).unwrap();
+    // SAFETY: `user` is dropped before `kernel` (so for every copy_from below).
+    let fl = unsafe { user.copy_from(&kernel, va(kbase), half) }.unwrap();
     assert!(fl.is_empty(), "nothing was replaced");
     fl.flush();
     for v in [kbase, kbase + G1 + M2 + 0x123] {
@@ -54,12 +55,15 @@ fn copy_from_shares_kernel_half<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gen
     assert!(format!("{user:?}").contains("table (shared)"));
 
     // Owned slots are not overwritten; sharing needs top-level alignment.
-    let own = user.copy_from(&kernel, va(0), half);
+    // SAFETY: as above.
+    let own = unsafe { user.copy_from(&kernel, va(0), half) };
     assert_eq!(own.err(), Some(PagingError::AlreadyMapped));
-    let unaligned = user.copy_from(&kernel, va(kbase + K4), half - K4);
+    // SAFETY: as above.
+    let unaligned = unsafe { user.copy_from(&kernel, va(kbase + K4), half - K4) };
     assert_eq!(unaligned.err(), Some(PagingError::NotAligned));
     // Re-sharing an already shared slot is allowed and owes a full flush.
-    let again = user.copy_from(&kernel, va(kbase), half).unwrap();
+    // SAFETY: as above.
+    let again = unsafe { user.copy_from(&kernel, va(kbase), half) }.unwrap();
     assert!(again.is_full_flush());
     again.ignore();
     // Fork copies must not reach into shared slots.

@@ -42,14 +42,14 @@ where
         let mut child = Self::new(self.va_range)?;
         child.mmap_top = self.mmap_top;
         child.heap = self.heap;
-        for &(start, size) in &self.borrowed {
+        for &(kernel, start, size) in &self.borrowed {
             let batch = child
                 .mmu
                 .pt_mut()
-                .copy_from(self.mmu.page_table(), start, size)
+                .share_from(kernel, start, size)
                 .map_err(|_| LinuxError::ENOMEM)?;
             batch.ignore(); // the child is not active anywhere
-            child.borrowed.push((start, size));
+            child.borrowed.push((kernel, start, size));
         }
         // The areas first (bookkeeping only), then the entries, child side only: until
         // everything succeeded this space is untouched.

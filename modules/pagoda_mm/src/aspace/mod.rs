@@ -55,7 +55,7 @@ where
     mmap_top: VirtAddr,
     heap: Option<Heap>,
     /// Ranges whose top-level entries are shared with another table (the kernel half).
-    borrowed: Vec<(VirtAddr, usize)>,
+    borrowed: Vec<(&'static PageTable64<M, P, H>, VirtAddr, usize)>,
 }
 
 /// `MappingError` as the errno a Linux syscall returns.
@@ -191,12 +191,15 @@ where
         let batch = self
             .mmu
             .pt_mut()
-            .copy_from(kernel, start, size)
+            .share_from(kernel, start, size)
             .map_err(|_| LinuxError::EINVAL)?;
         self.mmu.record(batch);
         self.mmu.commit();
-        if !self.borrowed.contains(&(start, size)) {
-            self.borrowed.push((start, size));
+        let same = |&(k, s, n): &(&PageTable64<M, P, H>, VirtAddr, usize)| {
+            core::ptr::eq(k, kernel) && s == start && n == size
+        };
+        if !self.borrowed.iter().any(same) {
+            self.borrowed.push((kernel, start, size));
         }
         Ok(())
     }
