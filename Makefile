@@ -32,8 +32,13 @@ targets:
 build: targets
 	scripts/build_example.sh $(ARCH) $(APP)
 
+# QEMU's exit status for a kernel that succeeded: riscv64 0, x86_64 33 (isa-debug-exit).
+SUCCESS_riscv64 := 0
+SUCCESS_x86_64 := 33
+
 run: build
-	scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP))
+	@scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP)); \
+		status=$$?; [ $$status = $(SUCCESS_$(ARCH)) ] || { echo "QEMU exit status $$status"; exit 1; }
 
 test: targets test-host test-qemu
 
