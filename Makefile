@@ -76,9 +76,9 @@ bench:
 # Miri is ~1000x slower than native: few proptest cases, and the 1 GiB / 20k-area and
 # model tests are skipped (they repeat what the smaller tests already exercise).
 miri:
-	PROPTEST_CASES=2 cargo +nightly miri test -p memory_addr -p page_table_entry \
-		-p page_table_multiarch -p memory_set --all-features -- \
-		--skip model --skip 1g --skip many_areas --skip props
+	PROPTEST_CASES=2 MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test \
+		-p memory_addr -p page_table_entry -p page_table_multiarch -p memory_set \
+		--all-features -- --skip model --skip 1g --skip many_areas
 
 clean:
 	cargo clean
