@@ -69,6 +69,28 @@ fn finish(failed: u64, fault_addr: u64, access: MappingFlags) -> Result<(), Faul
     }
 }
 
+/// Runs one probing instruction `$insn` (at label 2, fixup at label 3, recorded in
+/// `pagoda_extable`) with the given operands and evaluates to `(failed, fault_addr)` for
+/// [`finish`]. Must be used inside an `unsafe` block whose comment justifies the access.
+macro_rules! probe_asm {
+    ($insn:literal, $($operand:tt)*) => {{
+        let (failed, fault_addr): (u64, u64);
+        asm!(
+            concat!("2: ", $insn),
+            "3:",
+            ".pushsection pagoda_extable, \"a\"",
+            ".balign 8",
+            ".quad 2b, 3b",
+            ".popsection",
+            $($operand)*
+            inout("rdx") 0u64 => failed,
+            inout("rcx") 0u64 => fault_addr,
+            options(nostack, preserves_flags),
+        );
+        (failed, fault_addr)
+    }};
+}
+
 /// Reads one byte of user memory.
 ///
 /// # Errors
@@ -78,24 +100,15 @@ fn finish(failed: u64, fault_addr: u64, access: MappingFlags) -> Result<(), Faul
 pub fn probe_read_u8(va: VirtAddr) -> Result<u8, Fault> {
     let addr = check(va, 1, MappingFlags::READ)?;
     let value: u8;
-    let (failed, fault_addr): (u64, u64);
     // SAFETY: `addr` is a user-half address; the load either succeeds or page-faults, and a
     // fault is resolved or diverted to label 3 by `kernel_trap` through the table entry.
-    unsafe {
-        asm!(
-            "2: mov {value}, byte ptr [{addr}]",
-            "3:",
-            ".pushsection pagoda_extable, \"a\"",
-            ".balign 8",
-            ".quad 2b, 3b",
-            ".popsection",
+    let (failed, fault_addr) = unsafe {
+        probe_asm!(
+            "mov {value}, byte ptr [{addr}]",
             addr = in(reg) addr,
             value = out(reg_byte) value,
-            inout("rdx") 0u64 => failed,
-            inout("rcx") 0u64 => fault_addr,
-            options(nostack, preserves_flags),
-        );
-    }
+        )
+    };
     finish(failed, fault_addr, MappingFlags::READ).map(|()| value)
 }
 
@@ -108,23 +121,14 @@ pub fn probe_read_u8(va: VirtAddr) -> Result<u8, Fault> {
 pub fn probe_read_u64(va: VirtAddr) -> Result<u64, Fault> {
     let addr = check(va, 8, MappingFlags::READ)?;
     let value: u64;
-    let (failed, fault_addr): (u64, u64);
     // SAFETY: as in `probe_read_u8`.
-    unsafe {
-        asm!(
-            "2: mov {value}, qword ptr [{addr}]",
-            "3:",
-            ".pushsection pagoda_extable, \"a\"",
-            ".balign 8",
-            ".quad 2b, 3b",
-            ".popsection",
+    let (failed, fault_addr) = unsafe {
+        probe_asm!(
+            "mov {value}, qword ptr [{addr}]",
             addr = in(reg) addr,
             value = out(reg) value,
-            inout("rdx") 0u64 => failed,
-            inout("rcx") 0u64 => fault_addr,
-            options(nostack, preserves_flags),
-        );
-    }
+        )
+    };
     finish(failed, fault_addr, MappingFlags::READ).map(|()| value)
 }
 
@@ -136,24 +140,15 @@ pub fn probe_read_u64(va: VirtAddr) -> Result<u64, Fault> {
 #[inline(never)]
 pub fn probe_write_u8(va: VirtAddr, v: u8) -> Result<(), Fault> {
     let addr = check(va, 1, MappingFlags::WRITE)?;
-    let (failed, fault_addr): (u64, u64);
     // SAFETY: `addr` is a user-half address, never kernel memory; the store either succeeds
     // or page-faults, and a fault is resolved or diverted to label 3 by `kernel_trap`.
-    unsafe {
-        asm!(
-            "2: mov byte ptr [{addr}], {v}",
-            "3:",
-            ".pushsection pagoda_extable, \"a\"",
-            ".balign 8",
-            ".quad 2b, 3b",
-            ".popsection",
+    let (failed, fault_addr) = unsafe {
+        probe_asm!(
+            "mov byte ptr [{addr}], {v}",
             addr = in(reg) addr,
             v = in(reg_byte) v,
-            inout("rdx") 0u64 => failed,
-            inout("rcx") 0u64 => fault_addr,
-            options(nostack, preserves_flags),
-        );
-    }
+        )
+    };
     finish(failed, fault_addr, MappingFlags::WRITE)
 }
 
@@ -165,22 +160,13 @@ pub fn probe_write_u8(va: VirtAddr, v: u8) -> Result<(), Fault> {
 #[inline(never)]
 pub fn probe_write_u64(va: VirtAddr, v: u64) -> Result<(), Fault> {
     let addr = check(va, 8, MappingFlags::WRITE)?;
-    let (failed, fault_addr): (u64, u64);
     // SAFETY: as in `probe_write_u8`.
-    unsafe {
-        asm!(
-            "2: mov qword ptr [{addr}], {v}",
-            "3:",
-            ".pushsection pagoda_extable, \"a\"",
-            ".balign 8",
-            ".quad 2b, 3b",
-            ".popsection",
+    let (failed, fault_addr) = unsafe {
+        probe_asm!(
+            "mov qword ptr [{addr}], {v}",
             addr = in(reg) addr,
             v = in(reg) v,
-            inout("rdx") 0u64 => failed,
-            inout("rcx") 0u64 => fault_addr,
-            options(nostack, preserves_flags),
-        );
-    }
+        )
+    };
     finish(failed, fault_addr, MappingFlags::WRITE)
 }
