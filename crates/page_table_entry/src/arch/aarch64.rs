@@ -23,11 +23,9 @@
 //!
 //! See [`A64PTE::normalize`] for what `flags()` reports.
 
-use core::fmt;
-
 use memory_addr::PhysAddr;
 
-use super::{bit_range, debug_pte};
+use super::bit_range;
 use crate::{GenericPTE, MappingFlags};
 
 bitflags::bitflags! {
@@ -233,6 +231,8 @@ impl A64PTE {
 }
 
 impl GenericPTE for A64PTE {
+    common_pte_methods!();
+
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
@@ -284,45 +284,15 @@ impl GenericPTE for A64PTE {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
-    fn bits(self) -> usize {
-        self.0 as usize
-    }
-    fn is_unused(&self) -> bool {
-        self.0 == 0
-    }
     fn is_present(&self) -> bool {
         self.has(DescriptorAttr::VALID)
     }
     fn is_huge(&self) -> bool {
         self.is_block()
     }
-    fn clear(&mut self) {
-        self.0 = 0;
-    }
-    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
-        Self::normalize(flags)
-    }
 }
 
-impl From<DescriptorAttr> for MappingFlags {
-    /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
-    fn from(f: DescriptorAttr) -> Self {
-        A64PTE(f.bits()).flags()
-    }
-}
-
-impl From<MappingFlags> for DescriptorAttr {
-    /// The attribute bits of a 4K leaf with `f` (see [`A64PTE::normalize`]).
-    fn from(f: MappingFlags) -> Self {
-        Self::from_bits_retain(A64PTE::leaf_attr(f, false))
-    }
-}
-
-impl fmt::Debug for A64PTE {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_pte(self, "A64PTE", self.0, f)
-    }
-}
+common_pte_impls!(A64PTE, DescriptorAttr);
 
 #[cfg(test)]
 mod tests {

@@ -23,11 +23,9 @@
 //!
 //! See [`LA64PTE::normalize`] for what `flags()` reports.
 
-use core::fmt;
-
 use memory_addr::PhysAddr;
 
-use super::{bit_range, debug_pte};
+use super::bit_range;
 use crate::{GenericPTE, MappingFlags};
 
 bitflags::bitflags! {
@@ -187,6 +185,8 @@ impl LA64PTE {
 }
 
 impl GenericPTE for LA64PTE {
+    common_pte_methods!();
+
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
@@ -239,12 +239,6 @@ impl GenericPTE for LA64PTE {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
-    fn bits(self) -> usize {
-        self.0 as usize
-    }
-    fn is_unused(&self) -> bool {
-        self.0 == 0
-    }
     fn is_present(&self) -> bool {
         // Tables are bare addresses: present whenever non-zero.
         if self.is_leaf() {
@@ -256,33 +250,9 @@ impl GenericPTE for LA64PTE {
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }
-    fn clear(&mut self) {
-        self.0 = 0;
-    }
-    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
-        Self::normalize(flags)
-    }
 }
 
-impl From<PTEFlags> for MappingFlags {
-    /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
-    fn from(f: PTEFlags) -> Self {
-        LA64PTE(f.bits()).flags()
-    }
-}
-
-impl From<MappingFlags> for PTEFlags {
-    /// The attribute bits of a 4K leaf with `f` (see [`LA64PTE::normalize`]).
-    fn from(f: MappingFlags) -> Self {
-        Self::from_bits_retain(LA64PTE::leaf_attr(f, false))
-    }
-}
-
-impl fmt::Debug for LA64PTE {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_pte(self, "LA64PTE", self.0, f)
-    }
-}
+common_pte_impls!(LA64PTE, PTEFlags);
 
 #[cfg(test)]
 mod tests {

@@ -1,13 +1,58 @@
 //! PTE formats. Pure data: every format compiles and is tested on any host.
 
+use core::fmt;
+
+use crate::{GenericPTE, MappingFlags};
+
+/// The [`GenericPTE`] methods every format writes the same way, for a `u64` newtype with an
+/// inherent `normalize(MappingFlags) -> MappingFlags`. Expands inside the trait impl.
+macro_rules! common_pte_methods {
+    () => {
+        fn bits(self) -> usize {
+            self.0 as usize
+        }
+        fn is_unused(&self) -> bool {
+            self.0 == 0
+        }
+        fn clear(&mut self) {
+            self.0 = 0;
+        }
+        fn normalize_flags(flags: MappingFlags) -> MappingFlags {
+            Self::normalize(flags)
+        }
+    };
+}
+
+/// The conversions between a format's attribute-bits type `$attr` and [`MappingFlags`]
+/// (through the format's `flags()` and `leaf_attr(flags, huge)`), and its `Debug`.
+macro_rules! common_pte_impls {
+    ($pte:ident, $attr:ty) => {
+        impl From<$attr> for MappingFlags {
+            /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
+            fn from(f: $attr) -> Self {
+                $pte(f.bits()).flags()
+            }
+        }
+
+        impl From<MappingFlags> for $attr {
+            #[doc = concat!("The attribute bits of a 4K leaf with `f` (see [`", stringify!($pte), "::normalize`]).")]
+            fn from(f: MappingFlags) -> Self {
+                Self::from_bits_retain($pte::leaf_attr(f, false))
+            }
+        }
+
+        impl core::fmt::Debug for $pte {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                $crate::arch::debug_pte(self, stringify!($pte), self.0, f)
+            }
+        }
+    };
+}
+
 pub mod aarch64;
 pub mod loongarch64;
 pub mod riscv;
 pub mod x86_64;
-
-use core::fmt;
-
-use crate::{GenericPTE, MappingFlags};
 
 /// Shared `Debug` body: raw bits, kind, physical address and flags.
 pub(crate) fn debug_pte<P: GenericPTE>(

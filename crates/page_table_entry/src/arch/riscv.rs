@@ -20,11 +20,9 @@
 //!
 //! See [`Rv64PTE::normalize`] for what `flags()` reports.
 
-use core::fmt;
-
 use memory_addr::PhysAddr;
 
-use super::{bit_range, debug_pte};
+use super::bit_range;
 use crate::{GenericPTE, MappingFlags};
 
 bitflags::bitflags! {
@@ -169,6 +167,8 @@ impl Rv64PTE {
 }
 
 impl GenericPTE for Rv64PTE {
+    common_pte_methods!();
+
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
@@ -212,12 +212,6 @@ impl GenericPTE for Rv64PTE {
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         self.0 = (self.0 & PPN_MASK) | Self::leaf_attr(flags, is_huge);
     }
-    fn bits(self) -> usize {
-        self.0 as usize
-    }
-    fn is_unused(&self) -> bool {
-        self.0 == 0
-    }
     fn is_present(&self) -> bool {
         self.is_valid()
     }
@@ -228,33 +222,9 @@ impl GenericPTE for Rv64PTE {
             self.0 & RESERVED_MARK != 0 && self.0 & RESERVED_HUGE != 0
         }
     }
-    fn clear(&mut self) {
-        self.0 = 0;
-    }
-    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
-        Self::normalize(flags)
-    }
 }
 
-impl From<PTEFlags> for MappingFlags {
-    /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
-    fn from(f: PTEFlags) -> Self {
-        Rv64PTE(f.bits()).flags()
-    }
-}
-
-impl From<MappingFlags> for PTEFlags {
-    /// The attribute bits of a 4K leaf with `f` (see [`Rv64PTE::normalize`]).
-    fn from(f: MappingFlags) -> Self {
-        Self::from_bits_retain(Rv64PTE::leaf_attr(f, false))
-    }
-}
-
-impl fmt::Debug for Rv64PTE {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_pte(self, "Rv64PTE", self.0, f)
-    }
-}
+common_pte_impls!(Rv64PTE, PTEFlags);
 
 #[cfg(test)]
 mod tests {

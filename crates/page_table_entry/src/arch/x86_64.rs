@@ -19,11 +19,9 @@
 //!
 //! See [`X64PTE::normalize`] for what `flags()` reports.
 
-use core::fmt;
-
 use memory_addr::PhysAddr;
 
-use super::{bit_range, debug_pte};
+use super::bit_range;
 use crate::{GenericPTE, MappingFlags};
 
 bitflags::bitflags! {
@@ -164,6 +162,8 @@ impl X64PTE {
 }
 
 impl GenericPTE for X64PTE {
+    common_pte_methods!();
+
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
@@ -212,45 +212,15 @@ impl GenericPTE for X64PTE {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
-    fn bits(self) -> usize {
-        self.0 as usize
-    }
-    fn is_unused(&self) -> bool {
-        self.0 == 0
-    }
     fn is_present(&self) -> bool {
         self.has(PTF::PRESENT)
     }
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }
-    fn clear(&mut self) {
-        self.0 = 0;
-    }
-    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
-        Self::normalize(flags)
-    }
 }
 
-impl From<PTF> for MappingFlags {
-    /// Decodes the attribute bits of a leaf, as [`GenericPTE::flags`] does.
-    fn from(f: PTF) -> Self {
-        X64PTE(f.bits()).flags()
-    }
-}
-
-impl From<MappingFlags> for PTF {
-    /// The attribute bits of a 4K leaf with `f` (see [`X64PTE::normalize`]).
-    fn from(f: MappingFlags) -> Self {
-        Self::from_bits_retain(X64PTE::leaf_attr(f, false))
-    }
-}
-
-impl fmt::Debug for X64PTE {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_pte(self, "X64PTE", self.0, f)
-    }
-}
+common_pte_impls!(X64PTE, PTF);
 
 #[cfg(test)]
 mod tests {
