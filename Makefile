@@ -7,13 +7,10 @@
 
 ARCH ?= riscv64
 A ?= examples/tour
-MODE ?= release
 
 TARGET_riscv64 := riscv64gc-unknown-none-elf
 TARGET_x86_64 := x86_64-unknown-none
-TARGET := $(TARGET_$(ARCH))
 APP := $(notdir $(A))
-PKG := pagoda-$(APP)
 
 # Library crates that also build for the bare-metal targets.
 NOSTD_CRATES := memory_addr page_table_entry page_table_multiarch memory_set \
