@@ -26,6 +26,14 @@ pub(crate) fn addr_usize<A: MemoryAddr>(a: A) -> usize {
     a.into()
 }
 
+/// `start + size` as an address, or `InvalidParam` for size 0 or overflow.
+pub(crate) fn range_end<A: MemoryAddr>(start: A, size: usize) -> MappingResult<A> {
+    if size == 0 {
+        return Err(MappingError::InvalidParam);
+    }
+    start.checked_add(size).ok_or(MappingError::InvalidParam)
+}
+
 impl<B: MappingBackend> MemoryArea<B> {
     /// Creates an area `[start, start + size)`. It is not mapped until it is passed to
     /// [`MemorySet::map`](crate::MemorySet::map).
@@ -56,18 +64,13 @@ impl<B: MappingBackend> MemoryArea<B> {
         backend: B,
     ) -> MappingResult<Self> {
         let area = Self::new(start, size, flags, backend);
-        area.checked_end().ok_or(MappingError::InvalidParam)?;
+        area.checked_end()?;
         Ok(area)
     }
 
-    /// The end if the area is valid (non-empty, end representable).
-    pub(crate) fn checked_end(&self) -> Option<B::Addr> {
-        if self.size == 0 {
-            return None;
-        }
-        addr_usize(self.start)
-            .checked_add(self.size)
-            .map(B::Addr::from)
+    /// The end if the area is valid (non-empty, end representable), else `InvalidParam`.
+    pub(crate) fn checked_end(&self) -> MappingResult<B::Addr> {
+        range_end(self.start, self.size)
     }
 
     /// The first address of the area.

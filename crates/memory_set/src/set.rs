@@ -4,9 +4,9 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
-use memory_addr::AddrRange;
+use memory_addr::{AddrRange, align_down, checked_align_up};
 
-use crate::area::addr_usize;
+use crate::area::{addr_usize, range_end};
 use crate::{MappingBackend, MappingError, MappingResult, MemoryArea};
 
 /// What [`MemorySet::map`] does when the new area overlaps existing ones.
@@ -33,25 +33,6 @@ pub enum OnOverlap {
 /// documented on [`MappingBackend`].
 pub struct MemorySet<B: MappingBackend> {
     areas: BTreeMap<B::Addr, MemoryArea<B>>,
-}
-
-/// `start + size` as an address, or `InvalidParam` for size 0 or overflow.
-fn range_end<A: memory_addr::MemoryAddr>(start: A, size: usize) -> MappingResult<A> {
-    if size == 0 {
-        return Err(MappingError::InvalidParam);
-    }
-    addr_usize(start)
-        .checked_add(size)
-        .map(A::from)
-        .ok_or(MappingError::InvalidParam)
-}
-
-fn align_up(x: usize, align: usize) -> Option<usize> {
-    Some(x.checked_add(align - 1)? & !(align - 1))
-}
-
-fn align_down(x: usize, align: usize) -> usize {
-    x & !(align - 1)
 }
 
 impl<B: MappingBackend> MemorySet<B> {
@@ -163,7 +144,7 @@ impl<B: MappingBackend> MemorySet<B> {
         if size == 0 || !align.is_power_of_two() || lim_start >= lim_end {
             return None;
         }
-        let mut cur = align_up(addr_usize(hint).max(lim_start), align)?;
+        let mut cur = checked_align_up(addr_usize(hint).max(lim_start), align)?;
         // The end of a candidate at `cur`, if it stays inside the limit.
         let fits = |cur: usize| cur.checked_add(size).filter(|&end| end <= lim_end);
         let first = self.first_key(B::Addr::from(cur));
@@ -176,7 +157,7 @@ impl<B: MappingBackend> MemorySet<B> {
             if start >= cur_end {
                 return Some(B::Addr::from(cur));
             }
-            cur = align_up(end, align)?;
+            cur = checked_align_up(end, align)?;
         }
         fits(cur).map(|_| B::Addr::from(cur))
     }
@@ -238,7 +219,7 @@ impl<B: MappingBackend> MemorySet<B> {
         on_overlap: OnOverlap,
     ) -> MappingResult {
         let start = area.start();
-        let end = area.checked_end().ok_or(MappingError::InvalidParam)?;
+        let end = area.checked_end()?;
         if self.overlaps(AddrRange { start, end }) {
             if on_overlap == OnOverlap::Fail {
                 return Err(MappingError::AlreadyExists);
@@ -504,7 +485,7 @@ impl<B: MappingBackend> MemorySet<B> {
         let mut prev_end: Option<usize> = None;
         for (&key, area) in &self.areas {
             assert!(key == area.start(), "key differs from area start");
-            assert!(area.checked_end().is_some(), "empty or overflowing area");
+            assert!(area.checked_end().is_ok(), "empty or overflowing area");
             let start = addr_usize(area.start());
             if let Some(prev_end) = prev_end {
                 assert!(prev_end <= start, "areas overlap or are unsorted");

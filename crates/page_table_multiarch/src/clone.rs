@@ -316,12 +316,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     };
                 }
             } else {
-                let huge = level > 0;
+                // `level > 0` here: a huge leaf.
                 let flags = ctx.cache.flags(&e);
                 let (src_flags, dst_flags) =
                     (ctx.f)(Self::sext(t).into(), e.paddr(), leaf_size(level), flags);
                 if d.is_unused() {
-                    let new = ctx.cache.new_page(e.paddr(), dst_flags, huge);
+                    let new = ctx.cache.new_page(e.paddr(), dst_flags, true);
                     // SAFETY: as above.
                     unsafe { set(dst, idx, new) };
                 } else {
@@ -336,7 +336,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     }
                 }
                 let mut n = e;
-                ctx.cache.set_flags(&mut n, src_flags, huge);
+                ctx.cache.set_flags(&mut n, src_flags, true);
                 if n.bits() != e.bits() {
                     // SAFETY: as above.
                     unsafe { set(src, idx, n) };

@@ -277,25 +277,24 @@ impl PhysRegion {
         let first = PhysFrame::<H>::alloc()?;
         let start = first.start_paddr();
         let mut got = 1;
-        let mut failure = None;
         while got < n {
-            match PhysFrame::<H>::alloc() {
-                Ok(f) if f.start_paddr().as_usize() == start.as_usize() + got * PAGE_SIZE_4K => {
-                    f.into_paddr();
-                    got += 1;
-                }
-                Ok(_) | Err(_) => {
-                    failure = Some(PagingError::NoMemory);
-                    break;
-                }
+            // A frame that does not continue the run is dropped (freed) here.
+            let Ok(f) = PhysFrame::<H>::alloc() else {
+                break;
+            };
+            let next = start.as_usize().checked_add(got * PAGE_SIZE_4K);
+            if next != Some(f.start_paddr().as_usize()) {
+                break;
             }
+            f.into_paddr();
+            got += 1;
         }
         let run = first.into_paddr();
-        if let Some(err) = failure {
+        if got < n {
             for i in 0..got {
                 H::dealloc_frame(run + i * PAGE_SIZE_4K);
             }
-            return Err(err);
+            return Err(PagingError::NoMemory);
         }
         // A run of frames from `H` never overflows and is 4K-aligned.
         Self::checked(run, size)

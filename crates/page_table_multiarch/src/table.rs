@@ -351,17 +351,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             // SAFETY: `table` is a live table of ours and idx < ENTRIES.
             let e = unsafe { get(table, idx) };
             if e.is_unused() {
-                let top = Self::alloc_chain(t, lvl - 1, level)?;
+                let (top, bottom) = Self::alloc_chain(t, lvl - 1, level)?;
                 // SAFETY: as above; the chain is complete before it is linked.
                 unsafe { set(table, idx, PTE::new_table(top)) };
-                // The chain ends in a fresh table at `level`: look it up
-                // (at most `LEVELS` reads, once per created chain).
-                let mut table = Self::table_of(top);
-                for l in (level + 1..lvl).rev() {
-                    // SAFETY: the chain links fresh tables of ours.
-                    table = Self::table_of(unsafe { get(table, index(t, l)) }.paddr());
-                }
-                return Ok((table, true));
+                return Ok((Self::table_of(bottom), true));
             } else if Self::is_table(&e, lvl) {
                 table = Self::table_of(e.paddr());
             } else {
@@ -373,9 +366,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// Allocates the tables of levels `from` down to `to` covering `t`, each
-    /// linked to the next one, and returns the first. Nothing is linked into
-    /// this page table yet; on `NoMemory` the frames are freed directly.
-    fn alloc_chain(t: usize, from: usize, to: usize) -> PagingResult<PhysAddr> {
+    /// linked to the next one, and returns the first and the last. Nothing is
+    /// linked into this page table yet; on `NoMemory` the frames are freed
+    /// directly.
+    fn alloc_chain(t: usize, from: usize, to: usize) -> PagingResult<(PhysAddr, PhysAddr)> {
         let mut frames = [PhysAddr::from_usize(0); MAX_LEVELS];
         let n = from - to + 1;
         for i in 0..n {
@@ -399,7 +393,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 )
             };
         }
-        Ok(frames[0])
+        Ok((frames[0], frames[n - 1]))
     }
 
     /// After clearing an entry of `path[level]`, unlinks the tables on the

@@ -12,13 +12,7 @@ use pagoda::println;
 
 pagoda::main!(main);
 
-const NAME: &str = "hello";
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        pagoda::fail(NAME, format_args!("{what}"));
-    }
-}
+const T: pagoda::Test = pagoda::Test::new("hello");
 
 fn flag_str(f: MappingFlags) -> [u8; 4] {
     let bit = |flag, c| if f.contains(flag) { c } else { b'-' };
@@ -41,18 +35,18 @@ fn main() {
             r.kind
         );
     }
-    check(
+    T.check(
         mem::regions().iter().any(|r| r.kind == MemRegionKind::Ram),
         "no RAM region",
     );
-    check(mem::total_ram() >= 16 << 20, "less than 16 MiB of RAM");
+    T.check(mem::total_ram() >= 16 << 20, "less than 16 MiB of RAM");
 
     let frames = mem::frame_stats();
     println!(
         "frames: total {} free {} allocated {} peak {}",
         frames.total, frames.free, frames.allocated, frames.peak
     );
-    check(
+    T.check(
         frames.total > 0 && frames.allocated > 0,
         "frame allocator unused",
     );
@@ -81,26 +75,26 @@ fn main() {
         text |= f.contains(MappingFlags::READ | MappingFlags::EXECUTE);
         huge |= run.page_size != PageSize::Size4K;
     });
-    check(installed && runs > 0, "no kernel page table");
-    check(!wx, "a kernel mapping is writable and executable");
-    check(text, "no executable kernel text");
-    check(huge, "the direct map uses no huge pages");
+    T.check(installed && runs > 0, "no kernel page table");
+    T.check(!wx, "a kernel mapping is writable and executable");
+    T.check(text, "no executable kernel text");
+    T.check(huge, "the direct map uses no huge pages");
 
     // The code running now is mapped executable; the heap works on top of the frames.
     let here = mem::VirtAddr::from_usize(main as fn() as usize);
     let q = mem::query_kernel(here);
-    check(
+    T.check(
         q.is_some_and(|(_, f, _)| f.contains(MappingFlags::EXECUTE)),
         "main not executable",
     );
     let v: Vec<u64> = (0..10_000).collect();
-    check(v.iter().sum::<u64>() == 49_995_000, "heap vector");
+    T.check(v.iter().sum::<u64>() == 49_995_000, "heap vector");
     let heap = mem::heap_stats();
     println!(
         "heap: claimed {} KiB, in use {} bytes",
         heap.claimed >> 10,
         heap.in_use
     );
-    check(heap.in_use >= 80_000, "heap statistics");
-    pagoda::pass(NAME);
+    T.check(heap.in_use >= 80_000, "heap statistics");
+    T.pass();
 }

@@ -133,7 +133,8 @@ impl<H: PagingHandler> PageCache<H> {
         while done < len {
             match file.read_at(off + done as u64, &mut buf[done..]) {
                 Ok(0) => break, // shrank under us: the rest reads as zeros
-                Ok(n) => done += n,
+                // A file claiming more than asked must not push `done` past `len`.
+                Ok(n) => done += n.min(len - done),
                 Err(_) => return Err(FaultError::Bus),
             }
         }

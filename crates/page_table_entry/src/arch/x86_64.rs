@@ -157,7 +157,7 @@ impl X64PTE {
     }
 
     const fn is_huge_bits(self) -> bool {
-        self.0 != 0 && self.has(PTF::HUGE_PAGE)
+        self.has(PTF::HUGE_PAGE)
     }
 }
 

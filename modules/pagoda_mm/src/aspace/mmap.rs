@@ -9,21 +9,12 @@ use memory_set::OnOverlap;
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
-use super::{AddrSpace, errno, page_range};
+use super::{AddrSpace, errno, page_len, page_range};
 use crate::backend::{SharedMem, Source};
 use crate::file::File;
 use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
 use crate::mmu::vpn;
 use crate::shm::ShmAttachment;
-
-/// Rounds `len` up to whole pages; `None` for 0 or overflow.
-fn page_len(len: usize) -> Option<usize> {
-    if len == 0 {
-        return None;
-    }
-    len.checked_add(PAGE_SIZE_4K - 1)
-        .map(|l| l & !(PAGE_SIZE_4K - 1))
-}
 
 impl<M, P, H> AddrSpace<M, P, H>
 where

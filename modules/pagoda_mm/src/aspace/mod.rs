@@ -84,8 +84,12 @@ pub(crate) fn page_range(start: VirtAddr, size: usize) -> Option<VirtAddrRange> 
     if !start.is_aligned_4k() || size == 0 || !size.is_multiple_of(PAGE_SIZE_4K) {
         return None;
     }
-    let end = start.as_usize().checked_add(size)?;
-    Some(VirtAddrRange::new(start, VirtAddr::from_usize(end)))
+    VirtAddrRange::try_from_start_size(start, size)
+}
+
+/// A user length rounded up to whole pages; `None` for 0 or overflow.
+pub(crate) fn page_len(len: usize) -> Option<usize> {
+    memory_addr::checked_align_up(len, PAGE_SIZE_4K).filter(|&l| l != 0)
 }
 
 impl<M, P, H> AddrSpace<M, P, H>
@@ -302,7 +306,7 @@ where
         let end_page = first_page
             .checked_add(size / PAGE_SIZE_4K)
             .ok_or(LinuxError::EINVAL)?;
-        if end_page * PAGE_SIZE_4K > obj.size() {
+        if end_page > obj.size() / PAGE_SIZE_4K {
             return Err(LinuxError::EINVAL);
         }
         let source = Source::Shared {
@@ -346,7 +350,10 @@ where
         populate: Populate,
         on_overlap: OnOverlap,
     ) -> LinuxResult {
-        if on_overlap == OnOverlap::Fail
+        // Checked up front only to spare populating an area that cannot be mapped;
+        // `MemorySet::map` checks again anyway.
+        if populate == Populate::Eager
+            && on_overlap == OnOverlap::Fail
             && self
                 .areas
                 .overlaps(VirtAddrRange::from_start_size(start, size))

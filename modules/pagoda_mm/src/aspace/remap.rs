@@ -8,19 +8,10 @@ use memory_set::{MemoryArea, OnOverlap};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
-use super::{AddrSpace, errno, page_range};
+use super::{AddrSpace, errno, page_len, page_range};
 use crate::backend::{Backend, Paged, Source};
 use crate::flags::MremapFlags;
 use crate::mmu::vpn;
-
-fn page_len(len: usize) -> LinuxResult<usize> {
-    if len == 0 {
-        return Err(LinuxError::EINVAL);
-    }
-    len.checked_add(PAGE_SIZE_4K - 1)
-        .map(|l| l & !(PAGE_SIZE_4K - 1))
-        .ok_or(LinuxError::EINVAL)
-}
 
 /// Grows the shared anonymous object behind `source` (if any) so that it covers the pages
 /// below `end_vpn`. A System V segment keeps its size: pages past it are bus errors.
@@ -73,8 +64,8 @@ where
         {
             return Err(LinuxError::EINVAL);
         }
-        let old_len = page_len(old_len)?;
-        let new_len = page_len(new_len)?;
+        let old_len = page_len(old_len).ok_or(LinuxError::EINVAL)?;
+        let new_len = page_len(new_len).ok_or(LinuxError::EINVAL)?;
         let old = page_range(old_addr, old_len).ok_or(LinuxError::EINVAL)?;
         let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
         if area.end() < old.end || area.backend().paged().is_none() {

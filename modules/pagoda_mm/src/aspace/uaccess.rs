@@ -41,8 +41,8 @@ where
         let mut cur = va.as_usize();
         let mut result = Ok(());
         while cur < end {
-            let page_end = (cur / PAGE_SIZE_4K + 1) * PAGE_SIZE_4K;
-            let chunk_end = page_end.min(end);
+            // `cur + left` may be 2^64 on the last page: take the minimum first.
+            let chunk_end = cur + (PAGE_SIZE_4K - cur % PAGE_SIZE_4K).min(end - cur);
             let addr = VirtAddr::from_usize(cur);
             let r = self.prepare(addr, access, check, write);
             if let Err(err) = r {

@@ -197,13 +197,9 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
 }
 
 fn page_range(start: VirtAddr, size: usize) -> MappingResult {
-    if !start.as_usize().is_multiple_of(PAGE_SIZE_4K)
-        || !size.is_multiple_of(PAGE_SIZE_4K)
-        || size == 0
-    {
-        return Err(MappingError::InvalidParam);
-    }
-    Ok(())
+    crate::aspace::page_range(start, size)
+        .map(drop)
+        .ok_or(MappingError::InvalidParam)
 }
 
 fn paging_err(err: PagingError) -> MappingError {

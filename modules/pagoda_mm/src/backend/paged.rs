@@ -313,11 +313,8 @@ impl<H: PagingHandler> Paged<H> {
         if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
             return Ok(());
         }
-        let pte = if self.source.is_private() && flags.contains(MappingFlags::WRITE) {
-            (flags - MappingFlags::WRITE) | MappingFlags::COW
-        } else {
-            flags
-        };
+        // As if no frame were exclusive: the next write fault decides.
+        let pte = self.pte_flags(flags, false);
         mmu.protect_range(start, size, pte)
             .map_err(|_| FaultError::NoMemory)
     }

@@ -268,6 +268,11 @@ fn shared_object_for_segments() {
         s1.map_shared(va(0x10_0000), P, URW, obj.clone(), 0, None),
         Err(LinuxError::EEXIST)
     );
+    // A first page whose byte offset overflows is refused, not a panic.
+    assert_eq!(
+        s1.map_shared(va(0x20_0000), P, URW, obj.clone(), usize::MAX / P, None),
+        Err(LinuxError::EINVAL)
+    );
     // Contents outlive the mappings while the object lives.
     drop(s1);
     drop(s2);

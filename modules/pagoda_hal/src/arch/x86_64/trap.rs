@@ -72,6 +72,25 @@ const PF_WRITE: u64 = 1 << 1;
 const PF_RESERVED: u64 = 1 << 3;
 const PF_INSTRUCTION: u64 = 1 << 4;
 
+/// Assembly pushing the 15 general-purpose registers so that they form the start of a
+/// [`TrapFrame`] (rax first, r15 at the lowest address). Shared with `user.rs`.
+macro_rules! push_gprs {
+    () => {
+        "push rax; push rbx; push rcx; push rdx; push rsi; push rdi; push rbp; push r8
+        push r9; push r10; push r11; push r12; push r13; push r14; push r15"
+    };
+}
+pub(super) use push_gprs;
+
+/// Assembly popping the 15 general-purpose registers pushed by [`push_gprs`].
+macro_rules! pop_gprs {
+    () => {
+        "pop r15; pop r14; pop r13; pop r12; pop r11; pop r10; pop r9; pop r8; pop rbp
+        pop rdi; pop rsi; pop rdx; pop rcx; pop rbx; pop rax"
+    };
+}
+pub(super) use pop_gprs;
+
 global_asm!(
     r#"
     .macro PAGODA_TRAP_STUB vec, has_code
@@ -96,21 +115,9 @@ __pagoda_vec_\vec:
     .balign 16
     .global __pagoda_trap_common
 __pagoda_trap_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+"#,
+    push_gprs!(),
+    r#"
     cld
     cmp qword ptr [rsp + {vector_off}], {double_fault}
     je 1f
@@ -119,21 +126,9 @@ __pagoda_trap_common:
 1:
     mov rdi, rsp
     call {kernel_trap}
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+"#,
+    pop_gprs!(),
+    r#"
     add rsp, 16
     iretq
     .popsection

@@ -15,7 +15,7 @@ use core::fmt;
 use memory_addr::VirtAddr;
 
 use super::gdt::{self, CpuCell, KERNEL_CS, SYSRET_BASE, TSS, TSS_RSP0_OFFSET, USER_CS, USER_DS};
-use super::trap::{PAGE_FAULT, TrapFrame, page_fault_access};
+use super::trap::{PAGE_FAULT, TrapFrame, page_fault_access, pop_gprs, push_gprs};
 use super::{USER_VA_END, rdmsr, wrmsr};
 use crate::trap::{Signal, UserTrap};
 
@@ -74,39 +74,15 @@ __pagoda_enter_user:
     mov rsp, rdi
     test sil, sil
     jnz 1f
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+"#,
+    pop_gprs!(),
+    r#"
     add rsp, 16
     iretq
 1:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+"#,
+    pop_gprs!(),
+    r#"
     mov rcx, [rsp + 16]
     mov r11, [rsp + 32]
     mov rsp, [rsp + 40]
@@ -124,22 +100,9 @@ __pagoda_syscall_entry:
     push rcx
     push 0
     push {syscall_vector}
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
-
+"#,
+    push_gprs!(),
+    r#"
     .global __pagoda_user_trap_exit
 __pagoda_user_trap_exit:
     mov rax, cr2
