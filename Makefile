@@ -1,7 +1,7 @@
 # Pagoda — every CI job is a make target anyone can run.
 #   make run   [ARCH=riscv64|x86_64] [A=examples/tour]   boot one example under QEMU
 #   make test                                           host tests + every example on both arches
-#   make check                                          fmt, clippy (host + both targets), docs
+#   make check                                          fmt, clippy (host + both targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
 #   make miri                                           Miri over crates/ (needs a nightly toolchain)
 
@@ -13,12 +13,12 @@ TARGET_x86_64 := x86_64-unknown-none
 APP := $(notdir $(A))
 
 # Library crates that also build for the bare-metal targets.
-NOSTD_CRATES := memory_addr page_table_entry page_table_multiarch memory_set \
+NOSTD_CRATES := pagoda-memory-addr pagoda-page-table-entry pagoda-page-table-multiarch pagoda-memory-set \
 	pagoda_alloc pagoda_mm
 KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda pagoda-usys pagoda-user-prog
 EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/Cargo.toml))
 
-.PHONY: all run build test test-host test-qemu check fmt clippy doc bench miri targets clean
+.PHONY: all run build test test-host test-qemu check fmt clippy doc package bench miri targets clean
 
 all: build
 
@@ -47,7 +47,15 @@ test-host:
 test-qemu: targets
 	scripts/test_examples.sh riscv64 x86_64
 
-check: targets fmt clippy doc
+check: targets fmt clippy doc package
+
+# Publishable crates, packaged and verified together (cargo resolves their dependencies on each
+# other from the packaged copies), so each one builds from its packaged form alone.
+PUBLISH_CRATES := pagoda-memory-addr pagoda-page-table-entry pagoda-page-table-multiarch \
+	pagoda-memory-set
+
+package:
+	cargo package --allow-dirty $(addprefix -p ,$(PUBLISH_CRATES))
 
 fmt:
 	cargo fmt --all -- --check
@@ -74,7 +82,7 @@ bench:
 # model tests are skipped (they repeat what the smaller tests already exercise).
 miri:
 	PROPTEST_CASES=2 MIRIFLAGS=-Zmiri-disable-isolation cargo +nightly miri test \
-		-p memory_addr -p page_table_entry -p page_table_multiarch -p memory_set \
+		-p pagoda-memory-addr -p pagoda-page-table-entry -p pagoda-page-table-multiarch -p pagoda-memory-set \
 		--all-features -- --skip model --skip 1g --skip many_areas --skip fast_loop
 
 clean:
