@@ -22,9 +22,10 @@ EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/
 
 all: build
 
+# QEMU and the Rust targets, installed when missing, so `make run` and `make test` work on a
+# fresh machine.
 targets:
-	@rustup target add $(TARGET_riscv64) $(TARGET_x86_64) >/dev/null 2>&1 || \
-		rustup target add $(TARGET_riscv64) $(TARGET_x86_64)
+	@scripts/install_deps.sh
 
 build: targets
 	scripts/build_example.sh $(ARCH) $(APP)

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what Pagoda's make targets need and the machine lacks: QEMU for every arch the
+# unikernel boots on (Debian packages) and the pinned Rust toolchain with its bare-metal
+# targets. Idempotent: a machine that has everything pays two `command -v` checks and one
+# `rustup` query. Used by `make run`, `make test` and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# qemu binary → Debian package that ships it.
+declare -A qemu_pkg=(
+    [qemu-system-riscv64]=qemu-system-misc
+    [qemu-system-x86_64]=qemu-system-x86
+    [qemu-system-aarch64]=qemu-system-arm
+)
+missing=()
+for bin in "${!qemu_pkg[@]}"; do
+    command -v "$bin" >/dev/null || missing+=("${qemu_pkg[$bin]}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    SUDO=""
+    [[ $(id -u) == 0 ]] || SUDO=sudo
+    echo "installing ${missing[*]} (QEMU) with apt-get" >&2
+    $SUDO apt-get update -q >/dev/null
+    # --no-install-recommends avoids ~50 GUI packages (see shared notes on QEMU).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" >/dev/null
+fi
+
+# rust-toolchain.toml pins the toolchain, its components and targets; `rustup show` installs
+# whatever of it is missing. Older rustup versions skip the targets, so add them explicitly.
+rustup show active-toolchain >/dev/null
+targets=$(sed -n 's/^targets = \[\(.*\)\]/\1/p' rust-toolchain.toml | tr -d '",')
+# shellcheck disable=SC2086
+rustup target add $targets >/dev/null 2>&1 || rustup target add $targets
