@@ -14,7 +14,7 @@ APP := $(notdir $(A))
 
 # Library crates that also build for the bare-metal targets.
 NOSTD_CRATES := pagoda-memory-addr pagoda-page-table-entry pagoda-page-table-multiarch pagoda-memory-set \
-	pagoda_alloc pagoda_mm pagoda_task pagoda_fs
+	pagoda_alloc pagoda_mm pagoda_task pagoda_fs pagoda_linux
 KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda pagoda-usys pagoda-user-prog
 EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/Cargo.toml))
 

@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+mod sysno;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::sysno::Sysno;
