@@ -10,10 +10,9 @@ fn header_numbers(path: &str) -> Option<BTreeMap<String, usize>> {
         let mut words = line.split_whitespace();
         if let (Some("#define"), Some(name), Some(value)) =
             (words.next(), words.next(), words.next())
+            && name.starts_with("__NR")
         {
-            if name.starts_with("__NR") {
-                raw.insert(name.to_string(), value.to_string());
-            }
+            raw.insert(name.to_string(), value.to_string());
         }
     }
     let resolve = |name: &str| {
