@@ -2,6 +2,9 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod abi;
 mod sysno;
 
 #[cfg(test)]

@@ -1,0 +1,2 @@
+mod abi;
+mod sysno;
