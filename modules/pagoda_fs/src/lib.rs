@@ -2,7 +2,12 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
 pub mod cpio;
+pub mod vfs;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vfs_tests;

@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use crate::cpio::{Archive, CpioError, Entry, EntryKind};
 
 /// Proptest cases: `PROPTEST_CASES` when set, else `default`.
-fn cases(default: u32) -> u32 {
+pub(crate) fn cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

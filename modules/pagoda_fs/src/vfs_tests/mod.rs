@@ -1,0 +1,3 @@
+mod host;
+mod invariants;
+mod unit;
