@@ -5,8 +5,12 @@
 extern crate alloc;
 
 pub mod cpio;
+pub mod fd;
+pub mod pipe;
 pub mod vfs;
 
+#[cfg(test)]
+mod io_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
