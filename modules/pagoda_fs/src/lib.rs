@@ -7,10 +7,13 @@ extern crate alloc;
 pub mod cpio;
 pub mod fd;
 pub mod pipe;
+pub mod procfs;
 pub mod vfs;
 
 #[cfg(test)]
 mod io_tests;
+#[cfg(test)]
+mod proc_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
