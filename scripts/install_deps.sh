@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Pagoda's make targets need and the machine lacks: QEMU for every arch the
-# unikernel boots on (Debian packages) and the pinned Rust toolchain with its bare-metal
-# targets. Idempotent: a machine that has everything pays two `command -v` checks and one
+# unikernel boots on and the riscv64 UAPI headers (Debian packages), and the pinned Rust
+# toolchain with its bare-metal targets. Idempotent: a machine that has everything pays two `command -v` checks and one
 # `rustup` query. Used by `make run`, `make test` and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +16,12 @@ missing=()
 for bin in "${!qemu_pkg[@]}"; do
     command -v "$bin" >/dev/null || missing+=("${qemu_pkg[$bin]}")
 done
+# riscv64 UAPI headers: the Linux layer's ABI tests check structure layouts against them.
+[[ -d /usr/riscv64-linux-gnu/include/asm ]] || missing+=(linux-libc-dev-riscv64-cross)
 if [[ ${#missing[@]} -gt 0 ]]; then
     SUDO=""
     [[ $(id -u) == 0 ]] || SUDO=sudo
-    echo "installing ${missing[*]} (QEMU) with apt-get" >&2
+    echo "installing ${missing[*]} with apt-get" >&2
     $SUDO apt-get update -q >/dev/null
     # --no-install-recommends avoids ~50 GUI packages (see shared notes on QEMU).
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \

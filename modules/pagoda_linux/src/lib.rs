@@ -5,6 +5,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod sigframe;
 mod sysno;
 
 #[cfg(test)]

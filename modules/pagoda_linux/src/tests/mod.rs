@@ -1,2 +1,3 @@
 mod abi;
+mod sigframe;
 mod sysno;
