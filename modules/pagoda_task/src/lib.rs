@@ -5,7 +5,9 @@
 extern crate alloc;
 
 mod cred;
+pub mod futex;
 mod groups;
+pub mod sched;
 pub mod siginfo;
 mod signal;
 mod sigstate;

@@ -1,4 +1,5 @@
 mod model;
+mod sched;
 mod signals;
 mod tree;
 
