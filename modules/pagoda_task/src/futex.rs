@@ -55,10 +55,10 @@ pub struct FutexTable {
 /// # Errors
 /// `EINVAL` for a misaligned address.
 pub fn check_aligned(addr: u64) -> Result<(), LinuxError> {
-    if addr % 4 != 0 {
-        Err(LinuxError::EINVAL)
-    } else {
+    if addr.is_multiple_of(4) {
         Ok(())
+    } else {
+        Err(LinuxError::EINVAL)
     }
 }
 
