@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(all(feature = "testing", not(test)))]
+extern crate std;
 
 mod aspace;
 mod backend;
@@ -13,6 +15,8 @@ mod frame;
 mod mmu;
 pub mod shm;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

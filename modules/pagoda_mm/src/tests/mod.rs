@@ -4,6 +4,7 @@
 
 mod anchors;
 mod basic;
+mod cpu;
 mod file;
 mod fork;
 mod fuzz;
@@ -41,6 +42,7 @@ impl PagingMetaData for TestMeta {
     fn flush_tlb(vaddr: Option<VirtAddr>) {
         let live = CountingHandler::live_frames();
         FLUSHES.with_borrow_mut(|f| f.push((vaddr.map(VirtAddr::as_usize), live)));
+        crate::testing::record_flush(vaddr);
     }
 }
 
