@@ -13,6 +13,7 @@ mod file;
 mod flags;
 mod frame;
 mod mmu;
+mod perm;
 pub mod shm;
 
 #[cfg(any(test, feature = "testing"))]

@@ -12,6 +12,7 @@ mod linear;
 mod model;
 mod oom;
 mod outcome;
+mod writeonly;
 
 use alloc::vec;
 use alloc::vec::Vec;
