@@ -1,9 +1,11 @@
 //! [`AddrSpace`]: areas + page table, and the operations on them.
 
+mod brk;
 mod display;
 mod fault;
 mod fork;
 mod mmap;
+mod protect;
 mod remap;
 mod uaccess;
 
@@ -362,19 +364,6 @@ where
         });
         self.mmu.commit();
         r
-    }
-
-    /// Sets the start of the heap (`brk` area) to `start` rounded up to a page; the break
-    /// starts there.
-    pub fn set_heap_start(&mut self, start: VirtAddr) {
-        let start = start.align_up_4k();
-        self.heap = Some(Heap { start, brk: start });
-    }
-
-    /// The heap range `[start, brk)`, once [`set_heap_start`](Self::set_heap_start) was
-    /// called.
-    pub fn heap(&self) -> Option<VirtAddrRange> {
-        self.heap.map(|h| VirtAddrRange::new(h.start, h.brk))
     }
 }
 

@@ -118,16 +118,21 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
         }
     }
 
-    /// The byte offset in the shared object that `va` (inside this backend's area) maps.
+    /// The byte offset in the shared object that `va` maps; `None` if `va` is outside
+    /// this backend's area.
     pub fn shared_offset(&self, va: VirtAddr) -> Option<usize> {
         match &self.inner {
-            Inner::Paged(Paged {
-                source:
-                    Source::Shared {
-                        base_vpn, base_idx, ..
-                    },
-                ..
-            }) => Some((base_idx + vpn(va).checked_sub(*base_vpn)?) * PAGE_SIZE_4K),
+            Inner::Paged(
+                p @ Paged {
+                    source:
+                        Source::Shared {
+                            base_vpn, base_idx, ..
+                        },
+                    ..
+                },
+            ) if p.contains(vpn(va)) => base_idx
+                .checked_add(vpn(va) - base_vpn)?
+                .checked_mul(PAGE_SIZE_4K),
             _ => None,
         }
     }
@@ -154,14 +159,15 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
         }
     }
 
-    /// The file offset that `va` (inside this backend's area) maps.
+    /// The file offset that `va` maps; `None` if `va` is outside this backend's area.
     pub fn file_offset(&self, va: VirtAddr) -> Option<u64> {
         match &self.inner {
-            Inner::Paged(p) => {
+            Inner::Paged(p) if p.contains(vpn(va)) => {
                 let idx = p.source.file_index(vpn(va))?;
-                Some(idx * PAGE_SIZE_4K as u64 + (va.as_usize() % PAGE_SIZE_4K) as u64)
+                idx.checked_mul(PAGE_SIZE_4K as u64)?
+                    .checked_add((va.as_usize() % PAGE_SIZE_4K) as u64)
             }
-            Inner::Linear(_) => None,
+            _ => None,
         }
     }
 

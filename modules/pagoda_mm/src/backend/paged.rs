@@ -108,7 +108,7 @@ impl<H: PagingHandler> Source<H> {
         match self {
             Self::File {
                 base_vpn, base_idx, ..
-            } => Some(base_idx + (vpn - base_vpn) as u64),
+            } => Some(base_idx + vpn.checked_sub(*base_vpn)? as u64),
             _ => None,
         }
     }
@@ -191,6 +191,11 @@ impl<H: PagingHandler> Paged<H> {
             lo: vpn(start),
             hi: vpn(start) + size / PAGE_SIZE_4K,
         }
+    }
+
+    /// Whether page `vpn` lies in the area.
+    pub(crate) fn contains(&self, vpn: usize) -> bool {
+        (self.lo..self.hi).contains(&vpn)
     }
 
     /// Takes the frames out, leaving none (the caller moves them to a replacement area).
