@@ -31,16 +31,19 @@ where
         flags: MmapFlags,
     ) -> LinuxResult<(VirtAddr, OnOverlap)> {
         if flags.intersects(MmapFlags::FIXED | MmapFlags::FIXED_NOREPLACE) {
-            // Linux checks the range before the alignment.
-            let inside = addr >= self.va_range.start
-                && addr
-                    .as_usize()
-                    .checked_add(len)
-                    .is_some_and(|end| end <= self.va_range.end.as_usize());
-            if !inside {
+            // Linux's order: the end of the space, the alignment, then the lowest address
+            // (`mmap_min_addr`, which is EPERM for unprivileged callers).
+            let below_end = addr
+                .as_usize()
+                .checked_add(len)
+                .is_some_and(|end| end <= self.va_range.end.as_usize());
+            if !below_end {
                 return Err(LinuxError::ENOMEM);
             }
             let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
+            if addr < self.va_range.start {
+                return Err(LinuxError::EPERM);
+            }
             if flags.contains(MmapFlags::FIXED_NOREPLACE) {
                 if self.areas.overlaps(range) {
                     return Err(LinuxError::EEXIST);
@@ -80,10 +83,11 @@ where
     /// 2. [`LinuxError::EBADF`]: a file mapping (no `MAP_ANONYMOUS`) without a file.
     /// 3. [`LinuxError::EINVAL`]: `len` is 0.
     /// 4. [`LinuxError::ENOMEM`]: `len` rounded up to pages overflows.
-    /// 5. `MAP_FIXED*`: [`LinuxError::ENOMEM`] for a range outside the space, then
-    ///    [`LinuxError::EINVAL`] for an unaligned address, then [`LinuxError::EEXIST`] for
-    ///    `MAP_FIXED_NOREPLACE` over a mapping; otherwise [`LinuxError::ENOMEM`] if there is
-    ///    no room.
+    /// 5. `MAP_FIXED*`: [`LinuxError::ENOMEM`] for a range past the end of the space,
+    ///    then [`LinuxError::EINVAL`] for an unaligned address, then
+    ///    [`LinuxError::EPERM`] for one below its start (Linux's `mmap_min_addr`), then
+    ///    [`LinuxError::EEXIST`] for `MAP_FIXED_NOREPLACE` over a mapping; otherwise
+    ///    [`LinuxError::ENOMEM`] if there is no room.
     /// 6. [`LinuxError::EOVERFLOW`]: a file mapping whose end passes 2^63 bytes.
     /// 7. [`LinuxError::EINVAL`]: not exactly one mapping type, or `MAP_SHARED_VALIDATE`
     ///    with `MAP_ANONYMOUS`.

@@ -205,3 +205,13 @@ fn faults_past_the_limit_are_a_fault_loop() {
     drop((cpu, s));
     assert_no_leak();
 }
+
+#[test]
+fn proptest_cases_follow_the_environment() {
+    // Only reads the variable: tests run in parallel, so none sets it.
+    let want = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(17);
+    assert_eq!(crate::testing::proptest_cases(17), want);
+}

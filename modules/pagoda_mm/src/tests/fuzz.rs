@@ -27,7 +27,7 @@ fn num() -> impl Strategy<Value = usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::testing::proptest_cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn random_arguments_never_panic(calls in prop::collection::vec((0..8u8, num(), num(), any::<u32>(), num()), 1..40)) {

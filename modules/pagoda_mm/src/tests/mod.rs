@@ -9,9 +9,11 @@ mod file;
 mod fork;
 mod fuzz;
 mod linear;
+mod linux;
 mod model;
 mod oom;
 mod outcome;
+mod regress;
 mod writeonly;
 
 use alloc::vec;
