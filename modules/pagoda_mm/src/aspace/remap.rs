@@ -29,7 +29,8 @@ where
     /// `MREMAP_FIXED` moves it to `new_addr`, replacing what is there. Pages added past the
     /// end of a shared object (`MAP_SHARED | MAP_ANONYMOUS` or a System V segment) are bus
     /// errors: the object keeps its size, as on Linux. A moved System V attachment is
-    /// detached by `shmdt` at its new address.
+    /// detached by `shmdt` at its new address. With `old_len` 0, a shared mapping is mapped
+    /// a second time (at `new_addr` with `FIXED`), as on Linux.
     ///
     /// # Errors
     ///
@@ -38,8 +39,9 @@ where
     ///    `old_addr`, `new_len` 0 (also after rounding up); with `FIXED`: unaligned
     ///    `new_addr`, a new range outside the space, or old and new ranges overlapping.
     /// 2. [`LinuxError::EFAULT`]: no area at `old_addr`.
-    /// 3. [`LinuxError::EINVAL`]: `old_len` 0 (Linux duplicates a shared mapping then;
-    ///    Pagoda does not).
+    /// 3. `old_len` 0 maps a shared mapping a second time (`MAYMOVE` needed, else
+    ///    [`LinuxError::ENOMEM`]), as on Linux; for a private one it is
+    ///    [`LinuxError::EINVAL`].
     /// 4. [`LinuxError::EFAULT`]: growing or moving a range that is not inside one area,
     ///    or a linear area.
     /// 5. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
@@ -74,7 +76,25 @@ where
         }
         let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
         if old_len == 0 {
-            return Err(LinuxError::EINVAL);
+            // Linux's way to map a shared mapping a second time.
+            let shared = area
+                .backend()
+                .paged()
+                .is_some_and(|p| !p.source.is_private());
+            if !shared {
+                return Err(LinuxError::EINVAL);
+            }
+            if !flags.contains(MremapFlags::MAYMOVE) {
+                return Err(LinuxError::ENOMEM);
+            }
+            let (target, on_overlap) = if fixed {
+                (new_addr, OnOverlap::Replace)
+            } else {
+                let free = self.find_free_area(VirtAddr::from_usize(0), new_len);
+                (free.ok_or(LinuxError::ENOMEM)?, OnOverlap::Fail)
+            };
+            self.move_range(old_addr, 0, target, new_len, on_overlap)?;
+            return Ok(target);
         }
         let old_end = VirtAddr::from_usize(old_end.ok_or(LinuxError::EFAULT)?);
         let (area_end, linear) = (area.end(), area.backend().paged().is_none());
@@ -172,6 +192,9 @@ where
         r.map_err(errno)?;
         // The frames are shared with the new area until the old one lets go of them: the
         // new pages are read-only until a write fault finds them exclusive again.
+        if len == 0 {
+            return Ok(()); // a second mapping (`old_len` 0): the old one stays
+        }
         self.munmap(old, len)
     }
 }

@@ -50,7 +50,7 @@ use Call::*;
 struct Row {
     id: &'static str,
     /// Pages from `BASE`: `x` mapped read-write, `r` mapped read-only (its own area),
-    /// `.` free.
+    /// `s` shared anonymous read-write, `.` free.
     layout: &'static str,
     call: Call,
     linux: Result<(), LinuxError>,
@@ -126,6 +126,9 @@ const ROWS: &[Row] = &[
     row("R17", "xx", Mremap(BASE + 8 * P, P, HUGE, MAY, 0), e(EINVAL)),
     row("R18", "xx", Mremap(BASE, P, HUGE, MAY, 0), e(EINVAL)),
     row("R20", "x.", Mremap(BASE, P, P, MFIX, BASE + P), OK),
+    row("R21", "s.", Mremap(BASE, 0, P, MAY, 0), OK),
+    row("R22", "s.", Mremap(BASE, 0, P, MremapFlags::empty(), 0), e(ENOMEM)),
+    row("R23", "s.", Mremap(BASE, 0, 2 * P, MFIX, BASE + 8 * P), OK),
     row("P1", "x.x", Mprotect(BASE + 1, P, R), e(EINVAL)),
     row("P2", "x.x", Mprotect(BASE + 8 * P, 0, BAD_PROT), OK),
     row("P3", "x.x", Mprotect(BASE + 8 * P, P, BAD_PROT), e(EINVAL)),
@@ -189,13 +192,14 @@ const DIFFERENT_ROWS: &[Row] = &[
 
 fn layout(s: &mut Space, layout: &str) {
     for (i, c) in layout.chars().enumerate() {
-        let prot = match c {
-            'x' => RW,
-            'r' => R,
+        let (prot, flags) = match c {
+            'x' => (RW, ANON),
+            'r' => (R, ANON),
+            's' => (RW, MmapFlags::SHARED | AN),
             _ => continue,
         };
         let at = va(BASE + i * P);
-        s.mmap(at, P, prot, ANON | FIX, None, 0).unwrap();
+        s.mmap(at, P, prot, flags | FIX, None, 0).unwrap();
     }
 }
 

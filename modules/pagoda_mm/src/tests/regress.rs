@@ -301,3 +301,22 @@ fn bug9_public_api_never_panics_on_extreme_arguments() {
     drop((cpu, s, reg, obj));
     assert_no_leak();
 }
+
+#[test]
+fn mremap_with_old_len_zero_maps_a_shared_mapping_again() {
+    let mut s = setup();
+    let a = s.mmap(va(0), P, RW, SHARED_ANON, None, 0).unwrap();
+    let mut cpu = Cpu::new();
+    cpu.write(&mut s, a, b"hello").unwrap();
+    let b = s.mremap(a, 0, P, MremapFlags::MAYMOVE, va(0)).unwrap();
+    assert_ne!(a, b);
+    cpu.write(&mut s, b, b"J").unwrap();
+    let mut buf = [0u8; 5];
+    cpu.read(&mut s, a, &mut buf).unwrap();
+    assert_eq!(&buf, b"Jello", "both map the same object");
+    let private = s.mmap(va(0), P, RW, ANON, None, 0).unwrap();
+    let may = MremapFlags::MAYMOVE;
+    assert_eq!(s.mremap(private, 0, P, may, va(0)), Err(LinuxError::EINVAL));
+    drop((cpu, s));
+    assert_no_leak();
+}

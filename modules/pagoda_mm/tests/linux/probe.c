@@ -36,13 +36,16 @@ static long mm(void *a, size_t l, int prot, int fl, int fd, off_t off) {
     return r == MAP_FAILED ? -1 : 0;
 }
 
-/* Fresh layout at BASE: page i of `layout` mapped RW if layout[i] == 'x'. */
+/* Fresh layout at BASE: page i of `layout` mapped RW if layout[i] == 'x', shared
+ * anonymous RW if 's'. */
 static void reset(const char *layout) {
     munmap(BASE, 64 * P);
-    for (size_t i = 0; layout[i]; i++)
-        if (layout[i] == 'x' &&
-            mmap(BASE + i * P, P, PROT_READ | PROT_WRITE, ANON | MAP_FIXED, -1, 0) == MAP_FAILED)
+    for (size_t i = 0; layout[i]; i++) {
+        int type = layout[i] == 's' ? MAP_SHARED | MAP_ANONYMOUS : ANON;
+        if (layout[i] != '.' &&
+            mmap(BASE + i * P, P, PROT_READ | PROT_WRITE, type | MAP_FIXED, -1, 0) == MAP_FAILED)
             abort();
+    }
 }
 
 /* The protection of the page at `a` from /proc/self/maps ("rw-p" ...), or "none"
@@ -137,6 +140,10 @@ int main(void) {
     T("R18", (long)mremap(BASE, P, SIZE_MAX - 100, MREMAP_MAYMOVE) == -1 ? -1 : 0);
     reset("x.");
     T("R19", (long)mremap(BASE, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, BASE + 8 * P) == -1 ? -1 : 0);
+    reset("s.");
+    T("R21", (long)mremap(BASE, 0, P, MREMAP_MAYMOVE) == -1 ? -1 : 0);
+    T("R22", (long)mremap(BASE, 0, P, 0) == -1 ? -1 : 0);
+    T("R23", (long)mremap(BASE, 0, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, BASE + 8 * P) == -1 ? -1 : 0);
     reset("x.");
     T("R20", (long)mremap(BASE, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, BASE + 1 * P) == -1 ? -1 : 0);
 
