@@ -5,6 +5,7 @@
 mod anchors;
 mod basic;
 mod cpu;
+mod cpu_prop;
 mod file;
 mod fork;
 mod fuzz;
