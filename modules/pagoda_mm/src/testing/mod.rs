@@ -4,7 +4,8 @@
 //! [`Cpu`] performs loads, stores and instruction fetches the way hardware does: it
 //! translates through a software TLB, walks the page table of the [`AddrSpace`] on a miss,
 //! checks the permissions the entry grants to user mode (as the PTE format encodes them,
-//! so x86-64's "present means readable" and RISC-V's execute-only pages are modelled), and
+//! so x86-64's "present means readable" and RISC-V's execute-only pages are modelled; an
+//! entry with write but not read permission is RISC-V's reserved encoding and faults), and
 //! on a fault calls [`AddrSpace::handle_page_fault`] and retries, at most
 //! [`Cpu::DEFAULT_FAULT_LIMIT`] times per page before it reports a fault loop. Bytes are
 //! copied through the frame the entry points at.
@@ -391,11 +392,12 @@ impl Cpu {
         H: PagingHandler,
     {
         let addr = va.as_usize();
-        let walked = space
-            .page_table()
-            .query(va)
-            .ok()
-            .filter(|(_, flags, _)| flags.intersects(MappingFlags::ACCESS));
+        // Present means some access bit; write without read is a reserved encoding (it
+        // faults on RISC-V, and no other format can produce it).
+        let walked = space.page_table().query(va).ok().filter(|(_, flags, _)| {
+            flags.intersects(MappingFlags::ACCESS)
+                && !(flags.contains(MappingFlags::WRITE) && !flags.contains(MappingFlags::READ))
+        });
         let cached = Self::SIZES.iter().find_map(|&size| {
             let base = addr & !(size - 1);
             self.tlb.get(&(base, size)).map(|e| (*e, addr - base))
