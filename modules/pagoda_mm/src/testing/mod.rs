@@ -395,8 +395,9 @@ impl Cpu {
         // Present means some access bit; write without read is a reserved encoding (it
         // faults on RISC-V, and no other format can produce it).
         let walked = space.page_table().query(va).ok().filter(|(_, flags, _)| {
-            flags.intersects(MappingFlags::ACCESS)
-                && !(flags.contains(MappingFlags::WRITE) && !flags.contains(MappingFlags::READ))
+            let reserved =
+                flags.contains(MappingFlags::WRITE) && !flags.contains(MappingFlags::READ);
+            flags.intersects(MappingFlags::ACCESS) && !reserved
         });
         let cached = Self::SIZES.iter().find_map(|&size| {
             let base = addr & !(size - 1);
