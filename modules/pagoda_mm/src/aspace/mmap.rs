@@ -205,7 +205,8 @@ where
     pub(super) fn user_range(&self, addr: VirtAddr, len: usize) -> LinuxResult<VirtAddrRange> {
         let len = page_len(len).ok_or(LinuxError::EINVAL)?;
         let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
-        if !self.va_range.contains_range(range) {
+        // Only the end is a limit (Linux's TASK_SIZE): below the space nothing is mapped.
+        if range.end > self.va_range.end {
             return Err(LinuxError::EINVAL);
         }
         Ok(range)
@@ -228,7 +229,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`LinuxError::EINVAL`]: `len` 0, `addr` unaligned, or the range outside the space.
+    /// [`LinuxError::EINVAL`]: `len` 0, `addr` unaligned, or the range past the end of the
+    /// space (below its start is fine: nothing is mapped there).
     pub fn munmap(&mut self, addr: VirtAddr, len: usize) -> LinuxResult {
         let range = self.user_range(addr, len)?;
         let r = self.areas.unmap(range.start, range.size(), &mut self.mmu);

@@ -170,6 +170,9 @@ int main(void) {
     T("U2", munmap(BASE + 1, P));
     T("U3", munmap(BASE + 1, 0));
     T("U4", munmap((void *)0x7ffffffff000UL, 2 * P));
+    T("U5", munmap((void *)0, P));
+    T("U6", msync((void *)0, P, MS_SYNC));
+    T("U7", madvise((void *)0, P, MADV_DONTNEED));
     T("S1", msync(BASE + 1, P, MS_SYNC));
     T("S2", msync(BASE, P, 0x10));
     T("S3", msync(BASE, P, MS_SYNC | MS_ASYNC));
