@@ -32,7 +32,10 @@ where
     ///
     /// Allocates a lazy page, loads a file page, breaks copy-on-write (reusing the frame
     /// when this space is its only owner), or flushes a stale TLB entry, and says which
-    /// ([`FaultOutcome`]). Never panics.
+    /// ([`FaultOutcome`]). The access is allowed exactly when the entries of the area's
+    /// pages grant it on this PTE format (a writable area is readable; x86-64 also reads
+    /// `PROT_EXEC` pages), and the answer is `Spurious` only if the present entry grants
+    /// it, so a retried access never faults the same way forever. Never panics.
     ///
     /// # Errors
     ///
