@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(all(feature = "testing", not(test)))]
+extern crate std;
 
 mod aspace;
 mod backend;
@@ -11,8 +13,11 @@ mod file;
 mod flags;
 mod frame;
 mod mmu;
+mod perm;
 pub mod shm;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -36,12 +41,13 @@ pub enum FaultOutcome {
     /// Copy-on-write: the private page was shared (after `fork`, or with the page cache),
     /// so this space got its own copy.
     CopiedOnWrite,
-    /// Copy-on-write without a copy: this space was the page's only owner, so the page
-    /// became writable again in place.
+    /// The frame stayed and its entry changed to allow the access: copy-on-write without
+    /// a copy (this space was the page's only owner, so the page became writable again in
+    /// place), or an entry that lagged behind its area brought up to date.
     Reused,
-    /// Nothing to change: the page was already mapped with the access allowed (another CPU
-    /// resolved it first, or the TLB entry was stale and has been flushed), or the area is
-    /// linear (always mapped).
+    /// Nothing to change: the present entry already allows the access (another CPU
+    /// resolved it first, or the TLB entry was stale and has been flushed). Never the
+    /// answer when the entry refuses the access, which would make it fault forever.
     Spurious,
 }
 

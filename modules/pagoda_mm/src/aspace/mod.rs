@@ -1,9 +1,11 @@
 //! [`AddrSpace`]: areas + page table, and the operations on them.
 
+mod brk;
 mod display;
 mod fault;
 mod fork;
 mod mmap;
+mod protect;
 mod remap;
 mod uaccess;
 
@@ -66,17 +68,6 @@ pub(crate) fn errno(err: MappingError) -> LinuxError {
         MappingError::NoMemory => LinuxError::ENOMEM,
         MappingError::BadState => LinuxError::EFAULT,
     }
-}
-
-/// Whether an area with `flags` allows `access` (`READ`/`WRITE`/`EXECUTE`, optionally with
-/// `USER` for a user-mode access). As on Linux, a writable area is also readable.
-pub(crate) fn permits(flags: MappingFlags, access: MappingFlags) -> bool {
-    let mut allowed = flags & (MappingFlags::ACCESS | MappingFlags::USER);
-    if allowed.contains(MappingFlags::WRITE) {
-        allowed |= MappingFlags::READ;
-    }
-    let wanted = access & (MappingFlags::ACCESS | MappingFlags::USER);
-    allowed.contains(wanted)
 }
 
 /// `[start, start + size)` if both are page-aligned, non-empty and without overflow.
@@ -373,19 +364,6 @@ where
         });
         self.mmu.commit();
         r
-    }
-
-    /// Sets the start of the heap (`brk` area) to `start` rounded up to a page; the break
-    /// starts there.
-    pub fn set_heap_start(&mut self, start: VirtAddr) {
-        let start = start.align_up_4k();
-        self.heap = Some(Heap { start, brk: start });
-    }
-
-    /// The heap range `[start, brk)`, once [`set_heap_start`](Self::set_heap_start) was
-    /// called.
-    pub fn heap(&self) -> Option<VirtAddrRange> {
-        self.heap.map(|h| VirtAddrRange::new(h.start, h.brk))
     }
 }
 

@@ -9,23 +9,9 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len, page_range};
-use crate::backend::{Backend, Paged, Source};
+use crate::backend::{Backend, Paged};
 use crate::flags::MremapFlags;
 use crate::mmu::vpn;
-
-/// Grows the shared anonymous object behind `source` (if any) so that it covers the pages
-/// below `end_vpn`. A System V segment keeps its size: pages past it are bus errors.
-fn grow_object<H: PagingHandler>(source: &Source<H>, end_vpn: usize) {
-    if let Source::Shared {
-        obj,
-        base_vpn,
-        base_idx,
-        attach: None,
-    } = source
-    {
-        obj.grow_to(base_idx + (end_vpn - base_vpn));
-    }
-}
 
 impl<M, P, H> AddrSpace<M, P, H>
 where
@@ -33,22 +19,33 @@ where
     P: GenericPTE,
     H: PagingHandler,
 {
-    /// `mremap`: resizes the mapping `[old_addr, old_addr + old_len)`, which must lie in one
-    /// area, to `new_len` bytes, and returns its (possibly new) address.
+    /// `mremap`: resizes the mapping at `old_addr` from `old_len` to `new_len` bytes, and
+    /// returns its (possibly new) address.
     ///
-    /// Shrinking unmaps the tail. Growing extends in place when the pages after it are free;
-    /// otherwise, with `MREMAP_MAYMOVE`, the mapping moves (its frames move with it, no
-    /// copy). `MREMAP_FIXED` moves it to `new_addr`, replacing what is there. A moved
-    /// System V attachment is detached by `shmdt` at its new address; growing one past its
-    /// segment adds pages that are bus errors (the segment keeps its size), as on Linux.
+    /// Shrinking (or keeping the size) needs only an area at `old_addr`: the tail is
+    /// unmapped, holes and other areas included, as on Linux. Growing needs the old range
+    /// inside one area; it extends in place when the pages after it are free; otherwise,
+    /// with `MREMAP_MAYMOVE`, the mapping moves (its frames move with it, no copy).
+    /// `MREMAP_FIXED` moves it to `new_addr`, replacing what is there. Pages added past the
+    /// end of a shared object (`MAP_SHARED | MAP_ANONYMOUS` or a System V segment) are bus
+    /// errors: the object keeps its size, as on Linux. A moved System V attachment is
+    /// detached by `shmdt` at its new address. With `old_len` 0, a shared mapping is mapped
+    /// a second time (at `new_addr` with `FIXED`), as on Linux.
     ///
     /// # Errors
     ///
-    /// - [`LinuxError::EINVAL`]: unaligned `old_addr`/`new_addr`, `old_len` or `new_len` 0,
-    ///   unknown flags, `FIXED` without `MAYMOVE`, overlapping old and new ranges.
-    /// - [`LinuxError::EFAULT`]: the old range is not inside one area, or in a linear area.
-    /// - [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out of
-    ///   memory (then nothing changed).
+    /// In Linux's order (x86-64 Linux 6.18, table test `tests::linux`):
+    /// 1. [`LinuxError::EINVAL`]: unknown flags, `FIXED` without `MAYMOVE`, unaligned
+    ///    `old_addr`, `new_len` 0 (also after rounding up); with `FIXED`: unaligned
+    ///    `new_addr`, a new range outside the space, or old and new ranges overlapping.
+    /// 2. [`LinuxError::EFAULT`]: no area at `old_addr`.
+    /// 3. `old_len` 0 maps a shared mapping a second time (`MAYMOVE` needed, else
+    ///    [`LinuxError::ENOMEM`]), as on Linux; for a private one it is
+    ///    [`LinuxError::EINVAL`].
+    /// 4. [`LinuxError::EFAULT`]: growing or moving a range that is not inside one area,
+    ///    or a linear area.
+    /// 5. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
+    ///    of memory (then nothing changed).
     pub fn mremap(
         &mut self,
         old_addr: VirtAddr,
@@ -58,32 +55,58 @@ where
         new_addr: VirtAddr,
     ) -> LinuxResult<VirtAddr> {
         let fixed = flags.contains(MremapFlags::FIXED);
-        if !old_addr.is_aligned_4k()
-            || !MremapFlags::all().contains(flags)
+        if !MremapFlags::all().contains(flags)
             || (fixed && !flags.contains(MremapFlags::MAYMOVE))
+            || !old_addr.is_aligned_4k()
         {
             return Err(LinuxError::EINVAL);
         }
-        let old_len = page_len(old_len).ok_or(LinuxError::EINVAL)?;
         let new_len = page_len(new_len).ok_or(LinuxError::EINVAL)?;
-        let old = page_range(old_addr, old_len).ok_or(LinuxError::EINVAL)?;
-        let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
-        if area.end() < old.end || area.backend().paged().is_none() {
-            return Err(LinuxError::EFAULT);
-        }
-        let area_end = area.end();
+        // Linux rounds with wrap-around: a length within a page of 2^64 becomes 0.
+        let old_len = page_len(old_len).unwrap_or(0);
+        let old_end = old_addr.as_usize().checked_add(old_len);
         if fixed {
             let new = page_range(new_addr, new_len).ok_or(LinuxError::EINVAL)?;
-            if new.overlaps(old) {
+            let overlaps = old_end.is_none_or(|end| {
+                end > new.start.as_usize() && new.end.as_usize() > old_addr.as_usize()
+            });
+            if !self.va_range.contains_range(new) || overlaps {
                 return Err(LinuxError::EINVAL);
             }
-            if !self.va_range.contains_range(new) {
+        }
+        let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
+        if old_len == 0 {
+            // Linux's way to map a shared mapping a second time.
+            let shared = area
+                .backend()
+                .paged()
+                .is_some_and(|p| !p.source.is_private());
+            if !shared {
+                return Err(LinuxError::EINVAL);
+            }
+            if !flags.contains(MremapFlags::MAYMOVE) {
                 return Err(LinuxError::ENOMEM);
             }
-            let moved = old_len.min(new_len);
-            self.move_range(old_addr, moved, new_addr, new_len, OnOverlap::Replace)?;
-            if old_len > moved {
-                self.munmap(old_addr.add(moved), old_len - moved)?;
+            let (target, on_overlap) = if fixed {
+                (new_addr, OnOverlap::Replace)
+            } else {
+                let free = self.find_free_area(VirtAddr::from_usize(0), new_len);
+                (free.ok_or(LinuxError::ENOMEM)?, OnOverlap::Fail)
+            };
+            self.move_range(old_addr, 0, target, new_len, on_overlap)?;
+            return Ok(target);
+        }
+        let old_end = VirtAddr::from_usize(old_end.ok_or(LinuxError::EFAULT)?);
+        let (area_end, linear) = (area.end(), area.backend().paged().is_none());
+        // The part that keeps its pages must lie in the area (the rest is unmapped).
+        let kept = old_len.min(new_len);
+        if (fixed || new_len > old_len) && (area_end < old_addr.add(kept) || linear) {
+            return Err(LinuxError::EFAULT);
+        }
+        if fixed {
+            self.move_range(old_addr, kept, new_addr, new_len, OnOverlap::Replace)?;
+            if old_len > kept {
+                self.munmap(old_addr.add(kept), old_len - kept)?;
             }
             return Ok(new_addr);
         }
@@ -95,8 +118,8 @@ where
         }
         // Grow in place if the old range ends the area and the pages after it are free.
         if let Some(grown) = page_range(old_addr, new_len) {
-            let extra = VirtAddrRange::new(old.end, grown.end);
-            if old.end == area_end
+            let extra = VirtAddrRange::new(old_end, grown.end);
+            if old_end == area_end
                 && self.va_range.contains_range(grown)
                 && !self.areas.overlaps(extra)
             {
@@ -126,7 +149,6 @@ where
         let paged = area.backend_mut().paged_mut().ok_or(LinuxError::EFAULT)?;
         // The source maps linearly: the same value covers the pages after the area.
         let source = paged.source.clone();
-        grow_object(&source, vpn(new_end));
         let frames = paged.take_frames();
         let grown = Paged::with_frames(source, frames, start, new_end);
         let area = MemoryArea::new(start, new_end - start, flags, Backend::from_paged(grown));
@@ -155,7 +177,6 @@ where
         let paged_old = area.backend().paged().ok_or(LinuxError::EFAULT)?;
         let (old_lo, new_lo) = (vpn(old), vpn(new));
         let source = paged_old.source.moved(old_lo, new_lo);
-        grow_object(&source, new_lo + new_len / PAGE_SIZE_4K);
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());
         let frames: Vec<_> = paged_old
             .frames
@@ -171,6 +192,9 @@ where
         r.map_err(errno)?;
         // The frames are shared with the new area until the old one lets go of them: the
         // new pages are read-only until a write fault finds them exclusive again.
+        if len == 0 {
+            return Ok(()); // a second mapping (`old_len` 0): the old one stays
+        }
         self.munmap(old, len)
     }
 }

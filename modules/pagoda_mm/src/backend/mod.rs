@@ -16,6 +16,7 @@ pub(crate) use self::paged::{Paged, Source};
 pub use self::shared::SharedMem;
 use crate::file::File;
 use crate::mmu::{Mmu, vpn};
+use crate::perm::{Cow, entry_flags};
 use crate::shm::ShmAttachment;
 
 /// What kind of memory an area maps.
@@ -117,16 +118,21 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
         }
     }
 
-    /// The byte offset in the shared object that `va` (inside this backend's area) maps.
+    /// The byte offset in the shared object that `va` maps; `None` if `va` is outside
+    /// this backend's area.
     pub fn shared_offset(&self, va: VirtAddr) -> Option<usize> {
         match &self.inner {
-            Inner::Paged(Paged {
-                source:
-                    Source::Shared {
-                        base_vpn, base_idx, ..
-                    },
-                ..
-            }) => Some((base_idx + vpn(va).checked_sub(*base_vpn)?) * PAGE_SIZE_4K),
+            Inner::Paged(
+                p @ Paged {
+                    source:
+                        Source::Shared {
+                            base_vpn, base_idx, ..
+                        },
+                    ..
+                },
+            ) if p.contains(vpn(va)) => base_idx
+                .checked_add(vpn(va) - base_vpn)?
+                .checked_mul(PAGE_SIZE_4K),
             _ => None,
         }
     }
@@ -153,14 +159,15 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
         }
     }
 
-    /// The file offset that `va` (inside this backend's area) maps.
+    /// The file offset that `va` maps; `None` if `va` is outside this backend's area.
     pub fn file_offset(&self, va: VirtAddr) -> Option<u64> {
         match &self.inner {
-            Inner::Paged(p) => {
+            Inner::Paged(p) if p.contains(vpn(va)) => {
                 let idx = p.source.file_index(vpn(va))?;
-                Some(idx * PAGE_SIZE_4K as u64 + (va.as_usize() % PAGE_SIZE_4K) as u64)
+                idx.checked_mul(PAGE_SIZE_4K as u64)?
+                    .checked_add((va.as_usize() % PAGE_SIZE_4K) as u64)
             }
-            Inner::Linear(_) => None,
+            _ => None,
         }
     }
 
@@ -232,8 +239,13 @@ where
             Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
             Inner::Linear(lin) => {
                 let part = lin.part(start, size)?;
-                mmu.map_linear(start, part, flags, lin.max_page)
-                    .map_err(paging_err)
+                mmu.map_linear(
+                    start,
+                    part,
+                    entry_flags(flags, Cow::Exclusive),
+                    lin.max_page,
+                )
+                .map_err(paging_err)
             }
             Inner::Paged(p) => p
                 .map(start, size, flags, mmu)
@@ -263,7 +275,7 @@ where
         match &mut self.inner {
             Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
             Inner::Linear(_) => mmu
-                .protect_range(start, size, new_flags)
+                .protect_range(start, size, entry_flags(new_flags, Cow::Exclusive))
                 .map_err(paging_err),
             Inner::Paged(p) => p
                 .protect(start, size, new_flags, mmu)

@@ -12,6 +12,7 @@ use crate::FaultError;
 use crate::file::{File, PageCache};
 use crate::frame::{FrameMap, FrameRef, Reclaim, alloc_zeroed};
 use crate::mmu::{Mmu, page_va, vpn};
+use crate::perm::{Cow, entry_flags};
 use crate::shm::ShmAttachment;
 
 /// Where the pages of a frame-owning area come from.
@@ -107,7 +108,7 @@ impl<H: PagingHandler> Source<H> {
         match self {
             Self::File {
                 base_vpn, base_idx, ..
-            } => Some(base_idx + (vpn - base_vpn) as u64),
+            } => Some(base_idx + vpn.checked_sub(*base_vpn)? as u64),
             _ => None,
         }
     }
@@ -192,6 +193,11 @@ impl<H: PagingHandler> Paged<H> {
         }
     }
 
+    /// Whether page `vpn` lies in the area.
+    pub(crate) fn contains(&self, vpn: usize) -> bool {
+        (self.lo..self.hi).contains(&vpn)
+    }
+
     /// Takes the frames out, leaving none (the caller moves them to a replacement area).
     pub(crate) fn take_frames(&mut self) -> FrameMap<H> {
         let empty = FrameMap::new(self.frames.reclaim().clone());
@@ -223,15 +229,16 @@ impl<H: PagingHandler> Paged<H> {
         }
     }
 
-    /// The page-table flags of a frame in an area with `flags`: a private page that someone
-    /// else also owns (`!exclusive`) is mapped read-only and marked COW; everything else
-    /// gets the area's flags.
+    /// The page-table flags of a frame in an area with `flags`
+    /// ([`entry_flags`](crate::perm::entry_flags)): a private page that someone else also
+    /// owns (`!exclusive`) is copy-on-write; shared memory never is.
     pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
-        if self.source.is_private() && flags.contains(MappingFlags::WRITE) && !exclusive {
-            (flags - MappingFlags::WRITE) | MappingFlags::COW
+        let cow = if self.source.is_private() && !exclusive {
+            Cow::Shared
         } else {
-            flags
-        }
+            Cow::Exclusive
+        };
+        entry_flags(flags, cow)
     }
 
     /// Maps every frame held for `[start, start + size)`.

@@ -109,12 +109,6 @@ impl<H: PagingHandler> SharedMem<H> {
         pages.frames.insert(idx, frame.clone());
         Ok(frame)
     }
-
-    /// Grows the object to at least `pages` pages (`mremap` of a shared anonymous area).
-    pub(crate) fn grow_to(&self, pages: usize) {
-        let mut p = self.pages.lock();
-        p.len = p.len.max(pages);
-    }
 }
 
 impl<H: PagingHandler> core::fmt::Debug for SharedMem<H> {

@@ -114,7 +114,7 @@ pub fn check_plan(p: &ElfPlan, image_len: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::testing::proptest_cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_images_never_panic(
@@ -133,7 +133,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::testing::proptest_cases(128), ..ProptestConfig::default() })]
 
     /// Loading accepted images maps only user addresses, and everything goes on drop.
     #[test]

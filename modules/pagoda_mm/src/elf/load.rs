@@ -111,6 +111,8 @@ where
         mapped.push((stack.start, stack.size()));
         aspace.force_write_bytes(img.sp, &img.bytes)
     })();
+    // Last, so that a bad break start (a hostile image) is undone like the rest.
+    let r = r.and_then(|()| aspace.set_heap_start(plan.brk_start));
     if let Err(err) = r {
         for &(start, size) in mapped.iter().rev() {
             // Unmapping whole areas we just created cannot meet a partial huge page.
@@ -118,7 +120,6 @@ where
         }
         return Err(err);
     }
-    aspace.set_heap_start(plan.brk_start);
     Ok(LoadedElf {
         entry: plan.entry,
         sp: img.sp,

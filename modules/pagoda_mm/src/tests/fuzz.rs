@@ -27,13 +27,13 @@ fn num() -> impl Strategy<Value = usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::testing::proptest_cases(64), ..ProptestConfig::default() })]
 
     #[test]
     fn random_arguments_never_panic(calls in prop::collection::vec((0..8u8, num(), num(), any::<u32>(), num()), 1..40)) {
         let mut s = setup();
         let file: Arc<dyn File> = Arc::new(MemFile::new(vec![1u8; 3 * PAGE_SIZE_4K + 5]));
-        s.set_heap_start(va(0x3000_0000));
+        s.set_heap_start(va(0x3000_0000)).unwrap();
         for (op, a, b, bits, c) in calls {
             let prot = MappingFlags::from_bits_retain((bits & 0xf) as usize);
             match op {

@@ -4,13 +4,18 @@
 
 mod anchors;
 mod basic;
+mod cpu;
+mod cpu_prop;
 mod file;
 mod fork;
 mod fuzz;
 mod linear;
+mod linux;
 mod model;
 mod oom;
 mod outcome;
+mod regress;
+mod writeonly;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -41,6 +46,7 @@ impl PagingMetaData for TestMeta {
     fn flush_tlb(vaddr: Option<VirtAddr>) {
         let live = CountingHandler::live_frames();
         FLUSHES.with_borrow_mut(|f| f.push((vaddr.map(VirtAddr::as_usize), live)));
+        crate::testing::record_flush(vaddr);
     }
 }
 

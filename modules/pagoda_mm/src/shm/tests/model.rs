@@ -81,7 +81,7 @@ fn nattch(spaces: &[Option<(Space, Atts)>], id: ShmId) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::testing::proptest_cases(96), ..ProptestConfig::default() })]
 
     #[test]
     fn registry_follows_the_model(ops in proptest::collection::vec(op(), 1..40)) {

@@ -17,10 +17,12 @@ use page_table_entry::MappingFlags;
 use page_table_multiarch::testing::CountingHandler;
 use proptest::prelude::*;
 
-use self::reference::{Before, MPage, Model, Src, check, fault_of, readable};
+use self::reference::{Before, MPage, Model, Src, check, fault_of};
 use self::shm::{Reg, ShmOp};
 use super::*;
-use crate::{Advice, File, LinuxError, MemFile, MmapFlags, MsyncFlags};
+use crate::testing::{Cpu, CpuFault, SegvCode};
+use crate::{Advice, FaultError, File, LinuxError, MemFile, MmapFlags, MsyncFlags};
+use memory_addr::VirtAddr;
 
 const P: usize = PAGE_SIZE_4K;
 /// Pages `0..WINDOW` live at `MMAP_BASE`, pages `WINDOW..WINDOW + HEAP` are the heap.
@@ -67,24 +69,36 @@ enum Op {
         p: usize,
         n: usize,
     },
+    /// `linux`: `mprotect_linux` (changes the pages up to the first failing one).
     Mprotect {
         s: usize,
         p: usize,
         n: usize,
         prot: MappingFlags,
+        linux: bool,
     },
+    /// `cpu`: through the CPU model instead of `write_bytes`.
     Write {
         s: usize,
         p: usize,
         off: usize,
         len: usize,
         byte: u8,
+        cpu: bool,
     },
+    /// `cpu`: through the CPU model instead of `read_bytes`.
     Read {
         s: usize,
         p: usize,
         off: usize,
         len: usize,
+        cpu: bool,
+    },
+    /// An instruction fetch through the CPU model.
+    Exec {
+        s: usize,
+        p: usize,
+        off: usize,
     },
     Fault {
         s: usize,
@@ -147,11 +161,13 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (s.clone(), range.clone(), prot(), kind, prop::bool::weighted(0.2))
             .prop_map(|(s, (p, n), prot, kind, populate)| Op::Mmap { s, p, n, prot, kind, populate }),
         2 => (s.clone(), range.clone()).prop_map(|(s, (p, n))| Op::Munmap { s, p, n }),
-        2 => (s.clone(), range.clone(), prot()).prop_map(|(s, (p, n), prot)| Op::Mprotect { s, p, n, prot }),
-        6 => (s.clone(), any_page.clone(), 0..P, 1..64usize, any::<u8>())
-            .prop_map(|(s, p, off, len, byte)| Op::Write { s, p, off: off.min(P - len), len, byte }),
-        5 => (s.clone(), any_page.clone(), 0..P, 1..64usize)
-            .prop_map(|(s, p, off, len)| Op::Read { s, p, off: off.min(P - len), len }),
+        2 => (s.clone(), range.clone(), prot(), any::<bool>())
+            .prop_map(|(s, (p, n), prot, linux)| Op::Mprotect { s, p, n, prot, linux }),
+        6 => (s.clone(), any_page.clone(), 0..P, 1..64usize, any::<u8>(), any::<bool>())
+            .prop_map(|(s, p, off, len, byte, cpu)| Op::Write { s, p, off: off.min(P - len), len, byte, cpu }),
+        5 => (s.clone(), any_page.clone(), 0..P, 1..64usize, any::<bool>())
+            .prop_map(|(s, p, off, len, cpu)| Op::Read { s, p, off: off.min(P - len), len, cpu }),
+        1 => (s.clone(), any_page.clone(), 0..P).prop_map(|(s, p, off)| Op::Exec { s, p, off }),
         3 => (s.clone(), any_page, access).prop_map(|(s, p, access)| Op::Fault { s, p, access }),
         1 => (s.clone(), range.clone()).prop_map(|(s, (p, n))| Op::Msync { s, p, n }),
         1 => (s.clone(), range).prop_map(|(s, (p, n))| Op::DontNeed { s, p, n }),
@@ -169,6 +185,26 @@ fn enomem_unless_mapped(pages: &[Option<MPage>]) -> Result<(), LinuxError> {
     } else {
         Err(LinuxError::ENOMEM)
     }
+}
+
+/// What the CPU model must report for an access the model answers with `want`.
+fn cpu_fault(
+    want: Result<(), FaultError>,
+    page: &Option<MPage>,
+    addr: VirtAddr,
+) -> Result<(), CpuFault> {
+    want.map_err(|err| match err {
+        FaultError::Segv if page.is_none() => CpuFault::Segv {
+            addr,
+            code: SegvCode::Maperr,
+        },
+        FaultError::Segv => CpuFault::Segv {
+            addr,
+            code: SegvCode::Accerr,
+        },
+        FaultError::Bus => CpuFault::Bus { addr },
+        FaultError::NoMemory => CpuFault::NoMemory,
+    })
 }
 
 fn run(ops: Vec<Op>) {
@@ -190,9 +226,11 @@ fn run(ops: Vec<Op>) {
         segs: vec![],
     };
     let mut first = setup();
-    first.set_heap_start(va(HEAP_BASE));
+    first.set_heap_start(va(HEAP_BASE)).unwrap();
     first.set_mmap_top(va(MMAP_TOP));
     let mut spaces = vec![first];
+    // One CPU per space, so that each keeps its TLB from one operation to the next.
+    let mut cpus = vec![Cpu::new()];
     let reg = Reg::default();
     // Every run starts with a segment attached in the first space, so that later shm
     // ops have something to work on.
@@ -275,21 +313,43 @@ fn run(ops: Vec<Op>) {
                 spaces[s].munmap(va(page_addr(p)), n * P).unwrap();
                 model.spaces[s][p..p + n].iter_mut().for_each(|m| *m = None);
             }
-            Op::Mprotect { s, p, n, prot } => {
+            Op::Mprotect {
+                s,
+                p,
+                n,
+                prot,
+                linux,
+            } => {
                 let s = pick(s);
-                let r = spaces[s].mprotect(va(page_addr(p)), n * P, prot);
-                let pages = &model.spaces[s][p..p + n];
-                if pages.iter().all(Option::is_some) && shm::write_denied(pages, prot) {
-                    assert_eq!(r, Err(LinuxError::EACCES));
-                } else if pages.iter().all(Option::is_some) {
-                    assert_eq!(r, Ok(()));
-                    model.spaces[s][p..p + n]
-                        .iter_mut()
-                        .flatten()
-                        .for_each(|m| m.perms = prot);
+                let at = va(page_addr(p));
+                let r = if linux {
+                    spaces[s].mprotect_linux(at, n * P, prot)
                 } else {
-                    assert_eq!(r, Err(LinuxError::ENOMEM));
-                }
+                    spaces[s].mprotect(at, n * P, prot)
+                };
+                // The first page that cannot take `prot`, in address order.
+                let pages = &model.spaces[s][p..p + n];
+                let stop = pages.iter().enumerate().find_map(|(i, m)| match m {
+                    None => Some((i, LinuxError::ENOMEM)),
+                    Some(m) if shm::write_denied(core::slice::from_ref(&Some(m.clone())), prot) => {
+                        Some((i, LinuxError::EACCES))
+                    }
+                    Some(_) => None,
+                });
+                let changed = match stop {
+                    Some((i, err)) => {
+                        assert_eq!(r, Err(err));
+                        if linux { i } else { 0 }
+                    }
+                    None => {
+                        assert_eq!(r, Ok(()));
+                        n
+                    }
+                };
+                model.spaces[s][p..p + changed]
+                    .iter_mut()
+                    .flatten()
+                    .for_each(|m| m.perms = prot);
             }
             Op::Write {
                 s,
@@ -297,33 +357,59 @@ fn run(ops: Vec<Op>) {
                 off,
                 len,
                 byte,
+                cpu,
             } => {
                 let s = pick(s);
-                let r = spaces[s].write_bytes(va(page_addr(p) + off), &vec![byte; len]);
-                let page = &model.spaces[s][p];
-                let ok = page
-                    .as_ref()
-                    .is_some_and(|m| m.perms.contains(MappingFlags::WRITE));
-                match page.as_ref().filter(|_| ok).and_then(|m| model.bytes(m)) {
-                    Some(mut bytes) => {
-                        assert_eq!(r, Ok(()));
-                        bytes[off..off + len].fill(byte);
-                        model.store(s, p, bytes);
-                    }
-                    None => assert_eq!(r, Err(LinuxError::EFAULT)),
+                let at = va(page_addr(p) + off);
+                let data = vec![byte; len];
+                let want = fault_of(&model, &model.spaces[s][p], MappingFlags::WRITE);
+                if cpu {
+                    let r = cpus[s].write(&mut spaces[s], at, &data);
+                    assert_eq!(r, cpu_fault(want, &model.spaces[s][p], at));
+                } else {
+                    let r = spaces[s].write_bytes(at, &data);
+                    assert_eq!(r, want.map_err(|_| LinuxError::EFAULT));
+                }
+                if want.is_ok() {
+                    let page = model.spaces[s][p].as_ref().unwrap();
+                    let mut bytes = model.bytes(page).unwrap();
+                    bytes[off..off + len].fill(byte);
+                    model.store(s, p, bytes);
                 }
             }
-            Op::Read { s, p, off, len } => {
+            Op::Read {
+                s,
+                p,
+                off,
+                len,
+                cpu,
+            } => {
                 let s = pick(s);
+                let at = va(page_addr(p) + off);
                 let mut buf = vec![0u8; len];
-                let r = spaces[s].read_bytes(va(page_addr(p) + off), &mut buf);
-                let page = model.spaces[s][p].as_ref().filter(|m| readable(m.perms));
-                match page.and_then(|m| model.bytes(m)) {
-                    Some(bytes) => {
-                        assert_eq!(r, Ok(()));
-                        assert_eq!(buf, bytes[off..off + len]);
-                    }
-                    None => assert_eq!(r, Err(LinuxError::EFAULT)),
+                let want = fault_of(&model, &model.spaces[s][p], MappingFlags::READ);
+                if cpu {
+                    let r = cpus[s].read(&mut spaces[s], at, &mut buf);
+                    assert_eq!(r, cpu_fault(want, &model.spaces[s][p], at));
+                } else {
+                    let r = spaces[s].read_bytes(at, &mut buf);
+                    assert_eq!(r, want.map_err(|_| LinuxError::EFAULT));
+                }
+                if want.is_ok() {
+                    let bytes = model.bytes(model.spaces[s][p].as_ref().unwrap()).unwrap();
+                    assert_eq!(buf, bytes[off..off + len]);
+                }
+            }
+            Op::Exec { s, p, off } => {
+                let s = pick(s);
+                let at = va(page_addr(p) + off);
+                let mut buf = [0u8; 1];
+                let want = fault_of(&model, &model.spaces[s][p], MappingFlags::EXECUTE);
+                let r = cpus[s].fetch(&mut spaces[s], at, &mut buf);
+                assert_eq!(r, cpu_fault(want, &model.spaces[s][p], at));
+                if want.is_ok() {
+                    let bytes = model.bytes(model.spaces[s][p].as_ref().unwrap()).unwrap();
+                    assert_eq!(buf[0], bytes[off]);
                 }
             }
             Op::Fault { s, p, access } => {
@@ -370,6 +456,7 @@ fn run(ops: Vec<Op>) {
                 if n_spaces < 3 {
                     let child = spaces[s].fork().unwrap();
                     spaces.push(child);
+                    cpus.push(Cpu::new());
                     model.spaces.push(model.spaces[s].clone());
                     model.brk.push(model.brk[s]);
                 }
@@ -378,6 +465,7 @@ fn run(ops: Vec<Op>) {
                 let s = pick(s);
                 if n_spaces > 1 {
                     drop(spaces.remove(s));
+                    cpus.remove(s);
                     model.spaces.remove(s);
                     model.brk.remove(s);
                 }
@@ -403,7 +491,11 @@ fn run(ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: crate::testing::proptest_cases(256),
+        max_shrink_iters: 2000,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn matches_reference_model(ops in prop::collection::vec(op(), 1..64)) {

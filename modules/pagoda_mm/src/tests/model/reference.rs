@@ -8,6 +8,7 @@ use page_table_entry::MappingFlags;
 
 use super::shm::Seg;
 use super::{HEAP, P, WINDOW, page_addr};
+use crate::perm::{Cow, entry_flags};
 use crate::tests::{Space, pte, va};
 use crate::{FaultError, FaultOutcome};
 use memory_addr::VirtAddr;
@@ -132,6 +133,14 @@ pub(super) fn check(real: &Space, model: &Model, s: usize) {
             assert!(
                 want.perms.union(MappingFlags::READ).contains(granted),
                 "space {s} page {p}: pte {flags:?} > {:?}",
+                want.perms
+            );
+            // And never less than the area allows (a writable page is readable), except
+            // `WRITE` while copy-on-write: else an allowed access faults forever.
+            let need = entry_flags(want.perms, Cow::Shared) & MappingFlags::ACCESS;
+            assert!(
+                granted.contains(need),
+                "space {s} page {p}: pte {flags:?} < {:?}",
                 want.perms
             );
             let private = matches!(want.src, Src::Private { .. });

@@ -1,0 +1,122 @@
+//! `mprotect`, all-or-nothing or Linux's way (up to the first hole).
+
+use axerrno::{LinuxError, LinuxResult};
+use memory_addr::{MemoryAddr, VirtAddr, VirtAddrRange};
+use page_table_entry::{GenericPTE, MappingFlags};
+use page_table_multiarch::{PagingHandler, PagingMetaData};
+
+use super::{AddrSpace, errno, page_len};
+use crate::shm::ShmAttachment;
+
+/// What `mprotect` does when part of the range cannot take the new protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Partial {
+    /// Change nothing.
+    Refuse,
+    /// Change the pages before the first that cannot (Linux).
+    Prefix,
+}
+
+impl<M, P, H> AddrSpace<M, P, H>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    /// `mprotect`: sets the protection of `[addr, addr + len)` to `prot`, in the areas (so
+    /// later faults obey it) and in the page table.
+    ///
+    /// All or nothing: if part of the range is unmapped, or a `SHM_RDONLY` attachment
+    /// refuses `WRITE`, nothing changes. Linux instead changes the pages before the first
+    /// such page and then fails ([`mprotect_linux`](Self::mprotect_linux)); this one is
+    /// the default because a failed call that leaves half the range changed cannot be
+    /// undone by its caller, who no longer knows the old protections.
+    ///
+    /// # Errors
+    ///
+    /// In Linux's order: [`LinuxError::EINVAL`] for an unaligned `addr` (`len` 0 is then
+    /// `Ok`, whatever `prot`); [`LinuxError::ENOMEM`] if the range wraps around;
+    /// [`LinuxError::EINVAL`] for `prot` bits other than `READ`/`WRITE`/`EXECUTE`;
+    /// [`LinuxError::ENOMEM`] if part of the range is unmapped, [`LinuxError::EACCES`] if
+    /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (whichever comes
+    /// first in address order).
+    pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
+        self.protect_with(addr, len, prot, Partial::Refuse)
+    }
+
+    /// `mprotect` as Linux does it: like [`mprotect`](Self::mprotect), but when part of
+    /// the range is unmapped or refuses `WRITE`, the pages before that part are changed
+    /// and then the error is returned.
+    ///
+    /// # Errors
+    ///
+    /// As [`mprotect`](Self::mprotect); after `ENOMEM` or `EACCES` the pages from `addr`
+    /// up to the first unmapped or refusing page have the new protection.
+    pub fn mprotect_linux(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        prot: MappingFlags,
+    ) -> LinuxResult {
+        self.protect_with(addr, len, prot, Partial::Prefix)
+    }
+
+    fn protect_with(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        prot: MappingFlags,
+        partial: Partial,
+    ) -> LinuxResult {
+        if !addr.is_aligned_4k() {
+            return Err(LinuxError::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = page_len(len)
+            .and_then(|len| addr.as_usize().checked_add(len))
+            .ok_or(LinuxError::ENOMEM)?;
+        if !MappingFlags::ACCESS.contains(prot) {
+            return Err(LinuxError::EINVAL);
+        }
+        let range = VirtAddrRange::new(addr, VirtAddr::from_usize(end));
+        let (done, failure) = self.protectable_prefix(range, prot);
+        if failure.is_some() && (partial == Partial::Refuse || done == addr) {
+            return failure.map_or(Ok(()), Err);
+        }
+        let update = |old: MappingFlags| Some((old - MappingFlags::ACCESS) | prot);
+        let r = self.areas.protect(addr, done - addr, update, &mut self.mmu);
+        self.mmu.commit();
+        r.map_err(errno)?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// How far from `range.start` the areas can take `prot` without a gap, and the error
+    /// at that point (`ENOMEM` for a hole or the end of the space, `EACCES` for a
+    /// `SHM_RDONLY` attachment asked for `WRITE`), if it is before `range.end`.
+    fn protectable_prefix(
+        &self,
+        range: VirtAddrRange,
+        prot: MappingFlags,
+    ) -> (VirtAddr, Option<LinuxError>) {
+        let mut cur = range.start;
+        for area in self.areas.iter_range(range) {
+            if area.start() > cur {
+                return (cur, Some(LinuxError::ENOMEM));
+            }
+            let read_only = area
+                .backend()
+                .shm_attachment()
+                .is_some_and(ShmAttachment::read_only);
+            if read_only && prot.contains(MappingFlags::WRITE) {
+                return (cur, Some(LinuxError::EACCES));
+            }
+            cur = area.end().min(range.end);
+        }
+        if cur < range.end {
+            return (cur, Some(LinuxError::ENOMEM));
+        }
+        (cur, None)
+    }
+}
