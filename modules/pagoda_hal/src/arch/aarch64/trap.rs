@@ -55,7 +55,7 @@ const _: () = assert!(
         && offset_of!(TrapFrame, tpidr) == OFF_KIND + 8
         && offset_of!(TrapFrame, fpsr) == OFF_FPCR + 8
         && OFF_SP == 31 * 8
-        && FRAME_SIZE % 16 == 0
+        && FRAME_SIZE.is_multiple_of(16)
 );
 
 /// Vector kinds.
