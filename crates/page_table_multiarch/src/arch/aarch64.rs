@@ -65,7 +65,13 @@ mod tests {
     fn both_ttbr_ranges_are_valid() {
         let valid = A64PagingMetaData::vaddr_is_valid;
         // TTBR0: the whole lower 2^48, including its top half (no bit-47 rule).
-        for va in [0, 0x1000, 0x7fff_ffff_ffff, 0x8000_0000_0000, 0xffff_ffff_ffff] {
+        for va in [
+            0,
+            0x1000,
+            0x7fff_ffff_ffff,
+            0x8000_0000_0000,
+            0xffff_ffff_ffff,
+        ] {
             assert!(valid(va), "{va:#x}");
         }
         // TTBR1: the whole upper 2^48, e.g. a kernel at 0xffff_0000_4008_0000.

@@ -23,9 +23,9 @@ const PSTATE_EL0_MASKED: u64 = 0x3c0;
 /// `UserTrap::Exception::cause` of an IRQ, FIQ or SError taken from EL0 (masked there, so
 /// not expected): this base plus the vector kind (1 IRQ, 2 FIQ, 3 SError, +4 AArch32). Above
 /// every 32-bit `ESR_EL1` value, so it cannot be mistaken for one.
-pub const ASYNC_CAUSE_BASE: usize = 1 << 32;
+const ASYNC_CAUSE_BASE: usize = 1 << 32;
 
-/// The registers of a user thread (a [`TrapFrame`]: x0..x30, `SP_EL0`, pc, `SPSR`, the
+/// The registers of a user thread (a `TrapFrame`: x0..x30, `SP_EL0`, pc, `SPSR`, the
 /// syndrome of its last trap, `TPIDR_EL0`, q0..q31, FPCR/FPSR), plus the kernel registers
 /// saved while it runs.
 #[repr(C, align(16))]
@@ -170,7 +170,7 @@ impl UserContext {
     /// Page faults (translation, access-flag and permission faults) report `FAR_EL1` and
     /// the access kind; other exceptions report `cause` = `ESR_EL1` and `tval` = `FAR_EL1`
     /// for the classes that define it (aborts, PC alignment, watchpoints; else 0), or
-    /// `cause` = [`ASYNC_CAUSE_BASE`] + vector kind.
+    /// `cause` = `1 << 32` + vector kind for an IRQ, FIQ or SError (masked at EL0).
     pub fn run(&mut self) -> UserTrap {
         self.frame.pstate = (self.frame.pstate & PSTATE_NZCV) | PSTATE_EL0_MASKED;
         // SAFETY: the context lives across the call (`&mut self`) and is 16-byte aligned (it
@@ -196,7 +196,11 @@ impl UserContext {
             },
             None => UserTrap::Exception {
                 cause: f.esr as usize,
-                tval: if far_is_valid(f.esr) { f.far as usize } else { 0 },
+                tval: if far_is_valid(f.esr) {
+                    f.far as usize
+                } else {
+                    0
+                },
             },
         }
     }
