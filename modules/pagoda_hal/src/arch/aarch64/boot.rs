@@ -245,6 +245,15 @@ fn boot_info_from_fdt(fdt_paddr: usize) -> Result<BootInfo, &'static str> {
         info.add_region(r.address() as usize, r.size(), MemRegionKind::Reserved)
             .map_err(full)?;
     }
+    let reserved_nodes = fdt.find_node("/reserved-memory").into_iter();
+    for r in reserved_nodes
+        .flat_map(|n| n.children())
+        .flat_map(|n| n.reg().into_iter().flatten())
+    {
+        let size = r.size.unwrap_or(0);
+        info.add_region(r.starting_address as usize, size, MemRegionKind::Reserved)
+            .map_err(full)?;
+    }
     info.add_region(fdt_paddr, fdt.total_size(), MemRegionKind::BootData)
         .map_err(full)?;
     info.set_fdt(fdt_paddr);

@@ -93,12 +93,13 @@ pub fn activate_page_table(root: PhysAddr) {
     if first {
         // SAFETY: the kernel table maps the kernel image, stack, direct map and MMIO at the
         // addresses the boot table used (`kernel_space::build`), so execution continues;
-        // `TTBR1_EL1` takes the 4 KiB-aligned root (ASID field unused: TCR_EL1.A1 = 0).
-        unsafe { asm!("msr ttbr1_el1, {0}", "isb", in(reg) root, options(nostack)) };
+        // `TTBR1_EL1` takes the 4 KiB-aligned root (ASID field unused: TCR_EL1.A1 = 0). The
+        // `dsb` makes the table's stores visible to the walker first.
+        unsafe { asm!("dsb ishst", "msr ttbr1_el1, {0}", "isb", in(reg) root, options(nostack)) };
     }
     // SAFETY: `TTBR0_EL1` only translates the user half, which the kernel does not execute
     // from; the root is a live table (contract above). ASID 0 in bits 48..64.
-    unsafe { asm!("msr ttbr0_el1, {0}", "isb", in(reg) root, options(nostack)) };
+    unsafe { asm!("dsb ishst", "msr ttbr0_el1, {0}", "isb", in(reg) root, options(nostack)) };
     flush_tlb(None);
 }
 
