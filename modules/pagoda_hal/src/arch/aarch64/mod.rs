@@ -17,12 +17,15 @@
 //! translate only bits 0..47, i.e. only slots 0..256: the user table's copies of the kernel
 //! half are never reachable below the `TTBR1` range. When the kernel table is "active"
 //! (no user space), `TTBR0_EL1` holds it too, whose slots 0..256 are empty: every user
-//! address faults.
+//! address faults. (The kernel half cannot start at `0xffff_0000_0000_0000`, T1SZ's
+//! natural base: `PageTable64` accepts only addresses sign-extended from bit 47, and such a
+//! kernel would share root slots with the user half.)
 //!
 //! One ASID (0): user leaves are non-global and every [`activate_page_table`] flushes the
-//! whole TLB, as on riscv64. PAN does not exist on cortex-a72 (ARMv8.0), so the uaccess
-//! probes are plain `ldr`/`str`; a write to a read-only user page faults at EL1 too, so
-//! copy-on-write works for probes. FP/SIMD is enabled for EL1 and EL0 (`CPACR_EL1.FPEN`);
+//! whole TLB, as on riscv64. PAN does not exist on cortex-a72 (ARMv8.0), and on later CPUs
+//! exceptions leave it off (`SCTLR_EL1.SPAN` = 1), so the uaccess probes are plain
+//! `ldr`/`str`; a write to a read-only user page faults at EL1 too, so copy-on-write works
+//! for probes. The generic timer (`CNTVCT_EL0`, `CNTFRQ_EL0`) is readable at EL1 and EL0. FP/SIMD is enabled for EL1 and EL0 (`CPACR_EL1.FPEN`);
 //! kernel traps and `UserContext` save `q0..q31`.
 //!
 //! Interrupts stay masked (`DAIF`) in kernel and user mode: no GIC set-up, no preemption.
