@@ -1,7 +1,7 @@
 # Pagoda — every CI job is a make target anyone can run.
-#   make run   [ARCH=riscv64|x86_64] [A=examples/tour]   boot one example under QEMU
-#   make test                                           host tests + every example on both arches
-#   make check                                          fmt, clippy (host + both targets), docs, cargo package
+#   make run   [ARCH=riscv64|x86_64|aarch64] [A=examples/tour]   boot one example under QEMU
+#   make test                                           host tests + every example on all arches
+#   make check                                          fmt, clippy (host + all targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
 #   make miri                                           Miri over crates/ (needs a nightly toolchain)
 
@@ -10,6 +10,7 @@ A ?= examples/tour
 
 TARGET_riscv64 := riscv64gc-unknown-none-elf
 TARGET_x86_64 := x86_64-unknown-none
+TARGET_aarch64 := aarch64-unknown-none
 APP := $(notdir $(A))
 
 # Library crates that also build for the bare-metal targets.
@@ -30,9 +31,11 @@ targets:
 build: targets
 	scripts/build_example.sh $(ARCH) $(APP)
 
-# QEMU's exit status for a kernel that succeeded: riscv64 0, x86_64 33 (isa-debug-exit).
+# QEMU's exit status for a kernel that succeeded: riscv64 0, x86_64 33 (isa-debug-exit),
+# aarch64 0 (semihosting SYS_EXIT).
 SUCCESS_riscv64 := 0
 SUCCESS_x86_64 := 33
+SUCCESS_aarch64 := 0
 
 run: build
 	@scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP)); \
@@ -46,7 +49,7 @@ test-host:
 		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-features
 
 test-qemu: targets
-	scripts/test_examples.sh riscv64 x86_64
+	scripts/test_examples.sh riscv64 x86_64 aarch64
 
 check: targets fmt clippy doc package
 
@@ -65,7 +68,7 @@ clippy:
 	cargo clippy --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
 		--exclude pagoda-user-prog $(addprefix --exclude ,$(EXAMPLE_PKGS)) \
 		--all-targets --all-features -- -D warnings
-	for t in $(TARGET_riscv64) $(TARGET_x86_64); do \
+	for t in $(TARGET_riscv64) $(TARGET_x86_64) $(TARGET_aarch64); do \
 		cargo clippy --target $$t $(addprefix -p ,$(NOSTD_CRATES) $(KERNEL_CRATES)) -- -D warnings || exit 1; \
 		scripts/build_example.sh --clippy $$t || exit 1; \
 	done

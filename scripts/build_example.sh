@@ -10,6 +10,7 @@ arch_of() {
     case "$1" in
         riscv64gc-unknown-none-elf) echo riscv64 ;;
         x86_64-unknown-none) echo x86_64 ;;
+        aarch64-unknown-none) echo aarch64 ;;
         *) echo "unknown TARGET '$1'" >&2; exit 2 ;;
     esac
 }
@@ -18,7 +19,8 @@ target_of() {
     case "$1" in
         riscv64) echo riscv64gc-unknown-none-elf ;;
         x86_64) echo x86_64-unknown-none ;;
-        *) echo "unknown ARCH '$1' (riscv64 or x86_64)" >&2; exit 2 ;;
+        aarch64) echo aarch64-unknown-none ;;
+        *) echo "unknown ARCH '$1' (riscv64, x86_64 or aarch64)" >&2; exit 2 ;;
     esac
 }
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs a Pagoda kernel ELF under QEMU (TCG, serial on stdio) and exits with QEMU's status.
-# Usage: scripts/qemu.sh riscv64|x86_64 KERNEL.elf [extra QEMU args...]
+# Usage: scripts/qemu.sh riscv64|x86_64|aarch64 KERNEL.elf [extra QEMU args...]
 # Environment: QEMU_TIMEOUT (seconds, default 30); on timeout the status is 124.
 # An example may need more: for KERNEL.elf named pagoda-<app>, the words in
 # examples/<app>/qemu-<arch>.args (if present) are added, e.g. `-m 3G`.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
-    echo "usage: $0 riscv64|x86_64 KERNEL.elf [qemu args...]" >&2
+    echo "usage: $0 riscv64|x86_64|aarch64 KERNEL.elf [qemu args...]" >&2
     exit 2
 fi
 arch=$1
@@ -26,8 +26,14 @@ x86_64)
         -monitor none -nic none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04
         -kernel "$elf")
     ;;
+aarch64)
+    # ELF -kernel without firmware: entered at EL1. -semihosting: the kernel exits through
+    # SYS_EXIT (success 0, failure its code); EL0 cannot use it (QEMU's default).
+    cmd=(qemu-system-aarch64 -machine virt -cpu cortex-a72 -m 128M -display none
+        -serial stdio -monitor none -semihosting -kernel "$elf")
+    ;;
 *)
-    echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2
+    echo "$0: unknown arch '$arch' (riscv64, x86_64 or aarch64)" >&2
     exit 2
     ;;
 esac

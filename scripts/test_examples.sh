@@ -3,16 +3,16 @@
 # first) for each architecture in release mode, runs it under QEMU with a timeout and prints
 # one line per run:
 #   PASS|FAIL <example> <arch> (exit N, Xs)
-# A run passes only with BOTH the expected exit status (riscv64: 0, x86_64: 33) AND a line
-# `PASS <example>` on the serial output. Ends with `N passed, M failed`; exits 1 if any failed.
-# Usage: scripts/test_examples.sh [riscv64] [x86_64]      (default: both)
+# A run passes only with BOTH the expected exit status (riscv64: 0, x86_64: 33, aarch64: 0)
+# AND a line `PASS <example>` on the serial output. Ends with `N passed, M failed`; exits 1 if any failed.
+# Usage: scripts/test_examples.sh [riscv64] [x86_64] [aarch64]      (default: all three)
 # Environment: EXAMPLE_TIMEOUT (seconds per run, default 30), CARGO_TARGET_DIR.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
 archs=("$@")
-[[ ${#archs[@]} -eq 0 ]] && archs=(riscv64 x86_64)
+[[ ${#archs[@]} -eq 0 ]] && archs=(riscv64 x86_64 aarch64)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 limit=${EXAMPLE_TIMEOUT:-30}
 passed=0
@@ -24,6 +24,7 @@ triple_of() {
     case $1 in
     riscv64) echo riscv64gc-unknown-none-elf ;;
     x86_64) echo x86_64-unknown-none ;;
+    aarch64) echo aarch64-unknown-none ;;
     *) return 1 ;;
     esac
 }
@@ -32,6 +33,7 @@ expected_exit() {
     case $1 in
     riscv64) echo 0 ;;
     x86_64) echo 33 ;;
+    aarch64) echo 0 ;;
     esac
 }
 
@@ -50,7 +52,7 @@ done
 
 for arch in "${archs[@]}"; do
     if ! triple=$(triple_of "$arch"); then
-        echo "unknown arch '$arch' (riscv64 or x86_64)" >&2
+        echo "unknown arch '$arch' (riscv64, x86_64 or aarch64)" >&2
         exit 2
     fi
     for dir in "${examples[@]}"; do

@@ -19,6 +19,7 @@ arch=$1 target=$2
 case "$arch/$target" in
     riscv64/riscv64gc-unknown-none-elf) flags=() ;;
     x86_64/x86_64-unknown-none) flags=(-C relocation-model=static -C code-model=small) ;;
+    aarch64/aarch64-unknown-none) flags=() ;;
     *) echo "$0: unsupported ARCH/TARGET '$arch/$target'" >&2; exit 2 ;;
 esac
 

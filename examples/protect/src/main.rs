@@ -34,6 +34,17 @@ fn load_then_exit(addr: VirtAddr) -> [u8; 20] {
         for (slot, insn) in code.chunks_exact_mut(4).zip(insns) {
             slot.copy_from_slice(&insn.to_le_bytes());
         }
+    } else if pagoda::ARCH == "aarch64" {
+        let insns = [
+            0xd2a0_0009 | ((a >> 16) << 5),    // movz x9, #(addr >> 16), lsl #16
+            0xf280_0009 | ((a & 0xffff) << 5), // movk x9, #(addr & 0xffff)
+            0xf940_012a,                       // ldr x10, [x9]
+            0xd280_0ba8,                       // mov x8, #93 (exit; x0 is still 0)
+            0xd400_0001,                       // svc #0
+        ];
+        for (slot, insn) in code.chunks_exact_mut(4).zip(insns) {
+            slot.copy_from_slice(&insn.to_le_bytes());
+        }
     } else {
         code[0] = 0xb9; // mov ecx, addr
         code[1..5].copy_from_slice(&a.to_le_bytes());

@@ -64,6 +64,25 @@ const X86_64: UserProgram = UserProgram {
     illegal_cause: 6,
 };
 
+const AARCH64: UserProgram = UserProgram {
+    code: &[
+        0x08, 0x08, 0x80, 0xd2, // mov x8, #64
+        0x20, 0x00, 0x80, 0xd2, // mov x0, #1
+        0x01, 0x00, 0x00, 0xd4, // svc #0
+        0x00, 0x04, 0x00, 0x91, // add x0, x0, #1
+        0xa8, 0x0b, 0x80, 0xd2, // mov x8, #93
+        0x01, 0x00, 0x00, 0xd4, // svc #0
+        0x89, 0x46, 0xa2, 0xd2, // movz x9, #0x1234, lsl #16
+        0x09, 0x00, 0x8a, 0xf2, // movk x9, #0x5000
+        0x2a, 0x01, 0x40, 0xf9, // ldr x10, [x9]
+        0x00, 0x00, 0x00, 0x00, // udf #0
+    ],
+    write_nr: 64,
+    exit_nr: 93,
+    // ESR_EL1 of an undefined instruction: EC 0 ("unknown reason"), IL = 1.
+    illegal_cause: 0x0200_0000,
+};
+
 static FAULTS: AtomicUsize = AtomicUsize::new(0);
 static LAST_ADDR: AtomicUsize = AtomicUsize::new(0);
 static LAST_ACCESS: AtomicUsize = AtomicUsize::new(0);
@@ -213,6 +232,7 @@ fn main() {
     let prog = match pagoda::ARCH {
         "riscv64" => &RISCV64,
         "x86_64" => &X86_64,
+        "aarch64" => &AARCH64,
         other => T.fail(format_args!("no user program for {other}")),
     };
     user_mode(prog);

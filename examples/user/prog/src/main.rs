@@ -6,7 +6,7 @@
 //! initialised `.data` word. Exit status 42 means every check passed; each failure has its
 //! own status (see [`status`]) and prints a `FAILED` line first. A panic exits with 101.
 //! Only Linux's `write` and `exit` are used, so the same ELF also runs under Linux
-//! (x86_64) or `qemu-riscv64`.
+//! (x86_64), `qemu-riscv64` or `qemu-aarch64`.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]

@@ -1,6 +1,6 @@
 //! Architecture selection: the only place in the workspace that says `cfg(target_arch)`.
 //!
-//! Every arch module (`riscv64`, `x86_64`) exports exactly these names (docs/DESIGN.md,
+//! Every arch module (`riscv64`, `x86_64`, `aarch64`) exports exactly these names (docs/DESIGN.md,
 //! "HAL arch interface"); generic code in this crate uses nothing else from it:
 //!
 //! - `pub type PagingMeta`, `pub type Pte` — page_table_multiarch metadata and PTE of this arch.
@@ -52,13 +52,16 @@
 //! `kernel_guard`'s own per-arch code, so no `KernelGuardIf` impl and no `irq_save` /
 //! `irq_restore` exports are needed.
 
-/// Name of the running architecture (`"riscv64"` or `"x86_64"`), for choosing data such as
-/// test machine code at run time.
+/// Name of the running architecture (`"riscv64"`, `"x86_64"` or `"aarch64"`), for choosing
+/// data such as test machine code at run time.
 #[cfg(target_arch = "riscv64")]
 pub const ARCH: &str = "riscv64";
 /// Name of the running architecture.
 #[cfg(target_arch = "x86_64")]
 pub const ARCH: &str = "x86_64";
+/// Name of the running architecture.
+#[cfg(target_arch = "aarch64")]
+pub const ARCH: &str = "aarch64";
 
 #[cfg(target_arch = "riscv64")]
 mod riscv64;
@@ -69,3 +72,8 @@ pub use riscv64::*;
 mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::*;
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;

@@ -39,6 +39,7 @@ impl ElfBuilder {
         let machine = match machine {
             ElfMachine::RiscV64 => 243,
             ElfMachine::X86_64 => 62,
+            ElfMachine::AArch64 => 183,
         };
         Self {
             e_type: if pie { 3 } else { 2 },

@@ -36,13 +36,17 @@ pub enum ElfMachine {
     RiscV64,
     /// x86-64 (`EM_X86_64`, 62).
     X86_64,
+    /// AArch64 (`EM_AARCH64`, 183).
+    AArch64,
 }
 
 impl ElfMachine {
     fn matches(self, m: Machine) -> bool {
         matches!(
             (self, m),
-            (Self::RiscV64, Machine::RISC_V) | (Self::X86_64, Machine::X86_64)
+            (Self::RiscV64, Machine::RISC_V)
+                | (Self::X86_64, Machine::X86_64)
+                | (Self::AArch64, Machine::AArch64)
         )
     }
 }

@@ -128,6 +128,18 @@ fn header_identity_checks() {
     put16(&mut bad, 16, 4);
     assert_eq!(err(&bad, RV), LinuxError::ENOEXEC);
     assert_eq!(err(&good, X86), LinuxError::ENOEXEC);
+    assert_eq!(err(&good, ElfMachine::AArch64), LinuxError::ENOEXEC);
+}
+
+#[test]
+fn aarch64_images_need_the_aarch64_machine() {
+    let a64 = ElfMachine::AArch64;
+    let image = static_image(a64);
+    assert_eq!(u16::from_le_bytes([image[18], image[19]]), 183); // EM_AARCH64
+    let p = plan(&image, &layout(a64)).unwrap();
+    assert_eq!(p.entry, VirtAddr::from(0x10000 + 176));
+    assert_eq!(err(&image, RV), LinuxError::ENOEXEC);
+    assert_eq!(err(&image, X86), LinuxError::ENOEXEC);
 }
 
 #[test]

@@ -11,5 +11,14 @@ mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::*;
 
-#[cfg(not(any(target_arch = "riscv64", target_arch = "x86_64")))]
-compile_error!("pagoda-usys supports riscv64 and x86_64 only");
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;
+
+#[cfg(not(any(
+    target_arch = "riscv64",
+    target_arch = "x86_64",
+    target_arch = "aarch64"
+)))]
+compile_error!("pagoda-usys supports riscv64, x86_64 and aarch64 only");
