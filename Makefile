@@ -19,7 +19,7 @@ NOSTD_CRATES := pagoda-memory-addr pagoda-page-table-entry pagoda-page-table-mul
 KERNEL_CRATES := pagoda_hal pagoda_runtime pagoda pagoda-usys pagoda-user-prog
 EXAMPLE_PKGS := $(patsubst examples/%/Cargo.toml,pagoda-%,$(wildcard examples/*/Cargo.toml))
 
-.PHONY: all run build test test-host test-qemu check fmt clippy doc package bench miri targets clean
+.PHONY: all run build test test-host test-qemu check fmt clippy doc package kselftest-native bench miri targets clean
 
 all: build
 
@@ -76,6 +76,11 @@ clippy:
 doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(addprefix -p ,$(NOSTD_CRATES))
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --target $(TARGET_riscv64) $(addprefix -p ,$(KERNEL_CRATES))
+
+# The kernel's own mm selftests (Debian's linux-source-6.12, built at test time) on this
+# host's Linux: the baseline Pagoda's runs are compared with.
+kselftest-native:
+	scripts/kselftest.sh run-native
 
 bench:
 	cargo bench -p pagoda-bench

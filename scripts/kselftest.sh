@@ -21,7 +21,9 @@ OUT=target/kselftest
 SRC=$OUT/src/linux-source-$VERSION
 
 fetch_sources() {
-    [[ -f $SRC/tools/testing/selftests/mm/vm_util.c ]] && return
+    local stamp=$OUT/src/.extracted-1
+    [[ -f $stamp ]] && return
+    rm -rf "$OUT/src"
     mkdir -p "$OUT/src"
     local deb_dir
     deb_dir=$(mktemp -d)
@@ -35,10 +37,13 @@ fetch_sources() {
             "linux-source-$VERSION/tools/testing/selftests/mm/*" \
             "linux-source-$VERSION/tools/testing/selftests/kselftest*" \
             "linux-source-$VERSION/tools/include/*" \
+            "linux-source-$VERSION/tools/arch/x86/include/*" \
+            "linux-source-$VERSION/tools/arch/riscv/include/*" \
             "linux-source-$VERSION/mm/gup_test.h"
     rm -rf "$deb_dir"
     # No liburing: an empty local_config.h disables the io_uring parts.
     : >"$SRC/tools/testing/selftests/mm/local_config.h"
+    touch "$stamp"
 }
 
 compiler() {
@@ -63,9 +68,10 @@ build() {
     for t in "${TESTS[@]}"; do
         local extra=()
         grep -q thp_settings "$dir/$t.c" && extra=(thp_settings.c)
+        # Some tests define _GNU_SOURCE themselves: keep the compiler's notes in a log.
         (cd "$dir" && "$cc" -static -O2 -D_GNU_SOURCE -I.. -I. -I../../../../tools/include/uapi \
-            -o "$out/$t" "$t.c" vm_util.c "${extra[@]}" -lm -lpthread) ||
-            { echo "build of $t for $arch failed" >&2; exit 1; }
+            -o "$out/$t" "$t.c" vm_util.c "${extra[@]}" -lm -lpthread) >"$out/$t.build.log" 2>&1 ||
+            { cat "$out/$t.build.log" >&2; echo "build of $t for $arch failed" >&2; exit 1; }
     done
     echo "built ${#TESTS[@]} kselftest mm programs for $arch in $out"
 }
