@@ -22,7 +22,9 @@ pub use axerrno::{LinuxError, LinuxResult};
 
 pub use self::aspace::{AddrSpace, Area};
 pub use self::backend::{Backend, BackendKind, SharedMem};
-pub use self::file::{File, MemFile, PageCache, PageCacheSlot};
+pub use self::file::{
+    AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile, PageCache,
+};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};
 pub use self::frame::FrameRef;
 pub use self::mmu::Mmu;
@@ -37,7 +39,8 @@ pub enum FaultOutcome {
     /// so this space got its own copy.
     CopiedOnWrite,
     /// Copy-on-write without a copy: this space was the page's only owner, so the page
-    /// became writable again in place.
+    /// became writable again in place. Also the first write through a shared file
+    /// mapping's entry (made writable in place once the page cache knows it may be dirty).
     Reused,
     /// Nothing to change: the page was already mapped with the access allowed (another CPU
     /// resolved it first, or the TLB entry was stale and has been flushed), or the area is

@@ -45,6 +45,7 @@ where
         va: VirtAddr,
         access: MappingFlags,
     ) -> Result<FaultOutcome, FaultError> {
+        self.apply_truncations();
         let r = self.resolve(va, access, Check::Perms);
         self.mmu.commit();
         // A frame replaced by copy-on-write is released only now, after the flush.
@@ -109,6 +110,23 @@ where
                     }
                 }
             }
+            // The first write to a shared file page through this entry: tell the page cache
+            // (dirty tracking), then let it write.
+            Some(frame)
+                if write
+                    && paged.source.is_shared_file()
+                    && !self
+                        .mmu
+                        .page_table()
+                        .query(page)
+                        .is_ok_and(|(_, pte, _)| pte.contains(MappingFlags::WRITE)) =>
+            {
+                paged.source.note_write(vpn, frame, true);
+                self.mmu
+                    .protect_page(page, flags)
+                    .map_err(|_| FaultError::NoMemory)?;
+                Ok((FaultOutcome::Reused, None))
+            }
             // Mapped and allowed: another CPU resolved it, or the TLB is stale.
             Some(_) => {
                 self.mmu.record_page(page);
@@ -127,7 +145,11 @@ where
                         }
                     }
                 }
-                let pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                if write && paged.source.is_shared_file() {
+                    paged.source.note_write(vpn, &frame, true);
+                    pte = flags;
+                }
                 if self.mmu.map_page(page, frame.start_paddr(), pte).is_err() {
                     paged.evict_hint(vpn, vpn + 1);
                     return Err(FaultError::NoMemory);

@@ -11,7 +11,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len, page_range};
 use crate::backend::{SharedMem, Source};
-use crate::file::File;
+use crate::file::{File, check_mmap_mode, check_mmap_range};
 use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
 use crate::mmu::vpn;
 use crate::shm::ShmAttachment;
@@ -67,10 +67,19 @@ where
     ///
     /// # Errors
     ///
+    /// Checked in Linux's order: `offset` alignment (`EINVAL`), the file (`EBADF`), `len`
+    /// (`EINVAL` for 0, `ENOMEM` if rounding overflows), placement, then for files the range
+    /// (`EOVERFLOW`), the mapping type, and the file's [`AccessMode`](crate::AccessMode)
+    /// (`EACCES`). Nothing changes on error.
+    ///
     /// - [`LinuxError::EINVAL`]: `len` 0, unknown `prot` bits, not exactly one mapping
-    ///   type, `offset` not page-aligned or overflowing, `MAP_FIXED*` with an unaligned
-    ///   address.
+    ///   type, `offset` not page-aligned, `MAP_FIXED*` with an unaligned address.
     /// - [`LinuxError::EBADF`]: a file mapping without a file.
+    /// - [`LinuxError::EOVERFLOW`]: a file range ending past [`MAX_FILE_SIZE`](crate::MAX_FILE_SIZE)
+    ///   (`offset` past 2^63 - 1 included).
+    /// - [`LinuxError::EACCES`]: a file opened write-only, or `MAP_SHARED` with
+    ///   `PROT_WRITE` of a file opened read-only.
+    /// - [`LinuxError::ENODEV`]: the file's page cache holds frames of another handler.
     /// - [`LinuxError::EOPNOTSUPP`]: unknown flags with `MAP_SHARED_VALIDATE`.
     /// - [`LinuxError::EEXIST`]: `MAP_FIXED_NOREPLACE` over an existing mapping.
     /// - [`LinuxError::ENOMEM`]: no room, a fixed range outside the space, or out of memory
@@ -87,9 +96,26 @@ where
     where
         H: 'static,
     {
-        let len = page_len(len).ok_or(LinuxError::EINVAL)?;
+        // Linux's order (checked on x86-64 Linux): offset alignment, fd, length, placement,
+        // then the file's range, the mapping type and the file's access mode.
+        if !offset.is_multiple_of(PAGE_SIZE_4K as u64) {
+            return Err(LinuxError::EINVAL);
+        }
+        let file = match (flags.contains(MmapFlags::ANONYMOUS), file) {
+            (true, _) => None,
+            (false, Some(file)) => Some(file),
+            (false, None) => return Err(LinuxError::EBADF),
+        };
+        if len == 0 {
+            return Err(LinuxError::EINVAL);
+        }
+        let len = page_len(len).ok_or(LinuxError::ENOMEM)?;
         if !MappingFlags::ACCESS.contains(prot) {
             return Err(LinuxError::EINVAL);
+        }
+        let (start, on_overlap) = self.place(addr, len, flags)?;
+        if file.is_some() {
+            check_mmap_range(offset, len)?;
         }
         let shared = match (flags & MmapFlags::SHARED_VALIDATE).bits() {
             1 => true,
@@ -102,8 +128,10 @@ where
             }
             _ => return Err(LinuxError::EINVAL),
         };
-        let (start, on_overlap) = self.place(addr, len, flags)?;
-        let source = if flags.contains(MmapFlags::ANONYMOUS) {
+        let source = if let Some(file) = file {
+            check_mmap_mode(file.as_ref(), shared, prot.contains(MappingFlags::WRITE))?;
+            Source::file(file, start, offset, shared)?
+        } else {
             if shared {
                 Source::Shared {
                     obj: SharedMem::new(len)?,
@@ -114,12 +142,6 @@ where
             } else {
                 Source::Anon
             }
-        } else {
-            let file = file.ok_or(LinuxError::EBADF)?;
-            if offset.checked_add(len as u64).is_none() {
-                return Err(LinuxError::EINVAL);
-            }
-            Source::file(file, start, offset, shared)?
         };
         let populate = if flags.contains(MmapFlags::POPULATE) {
             Populate::Eager
@@ -251,8 +273,9 @@ where
         r.map_err(errno)
     }
 
-    /// `msync`: writes the pages of shared file mappings in `[addr, addr + len)` back to
-    /// their files (never past EOF; private mappings are never written back).
+    /// `msync`: writes the dirty page-cache pages that shared file mappings in
+    /// `[addr, addr + len)` show back to their files' storage (never past EOF; private
+    /// mappings are never written back). Reads of the file see mapped stores without it.
     ///
     /// # Errors
     ///
@@ -270,16 +293,14 @@ where
             return Ok(());
         }
         let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        self.apply_truncations();
         let mut result = Ok(());
         for area in self.areas.iter_range(range) {
             let Some(paged) = area.backend().paged() else {
                 continue;
             };
             if let Source::File {
-                file,
-                cache,
-                shared: true,
-                ..
+                file, shared: true, ..
             } = &paged.source
             {
                 let lo = vpn(area.start().max(range.start));
@@ -288,7 +309,7 @@ where
                 else {
                     continue;
                 };
-                if cache.write_back(file.as_ref(), a, b).is_err() {
+                if file.cached().write_back(a, b).is_err() {
                     result = Err(LinuxError::EIO);
                 }
             }

@@ -363,7 +363,7 @@ where
         let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
         let r = match populate {
             Populate::Lazy => Ok(()),
-            Populate::Eager => populate_all(&mut paged, start, size),
+            Populate::Eager => populate_all(&mut paged, start, size, flags),
         };
         let r = r.and_then(|()| {
             let area = MemoryArea::new(start, size, flags, Backend::from_paged(paged));
@@ -373,6 +373,33 @@ where
         });
         self.mmu.commit();
         r
+    }
+
+    /// Unmaps the pages that files mapped here lost to a truncation (`ftruncate` posts a
+    /// notice to every address space mapping the file), private copies included: later
+    /// accesses there are bus errors, as on Linux. Faults, uaccess, `msync` and `fork` run
+    /// this first; a kernel must also run it before it returns to user mode in this space
+    /// (another CPU or process may have truncated a file since). Cheap when nothing is
+    /// pending (one atomic load).
+    pub fn apply_truncations(&mut self) {
+        let notices = &self.mmu.reclaim.notices;
+        if !notices.is_pending() {
+            return;
+        }
+        let list = notices.take();
+        let whole = self.va_range;
+        for area in self.areas.iter_range_mut(whole) {
+            let Some(paged) = area.backend_mut().paged_mut() else {
+                continue;
+            };
+            for &(id, size) in &list {
+                let first = size.div_ceil(PAGE_SIZE_4K as u64);
+                if paged.zap_truncated(id, first, &mut self.mmu).is_err() {
+                    log::warn!("truncation: unmapping pages past the end failed");
+                }
+            }
+        }
+        self.mmu.commit();
     }
 
     /// Sets the start of the heap (`brk` area) to `start` rounded up to a page; the break
@@ -390,15 +417,25 @@ where
 }
 
 /// Fetches every page of a new area into its frame map. Pages of a file wholly past EOF
-/// stay lazy (an access there is a bus error, as on Linux).
+/// stay lazy (an access there is a bus error, as on Linux). As on Linux, a writable private
+/// area is populated by write faults: page-cache pages are copied at once, so later changes
+/// to the file do not show through.
 fn populate_all<H: PagingHandler>(
     paged: &mut Paged<H>,
     start: VirtAddr,
     size: usize,
+    flags: MappingFlags,
 ) -> LinuxResult {
     let lo = vpn(start);
+    let copy = paged.source.is_private() && flags.contains(MappingFlags::WRITE);
     for vpn in lo..lo + size / PAGE_SIZE_4K {
         match paged.source.fetch(vpn) {
+            Ok(frame) if copy && Arc::strong_count(&frame) > 1 => {
+                let copy = crate::frame::alloc_copy(&frame).ok_or(LinuxError::ENOMEM)?;
+                paged.frames.insert(vpn, copy);
+                // The cache page fetched for nothing leaves after the commit.
+                paged.evict_hint(vpn, vpn + 1);
+            }
             Ok(frame) => paged.frames.insert(vpn, frame),
             Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
             Err(_) => break,
@@ -414,7 +451,8 @@ where
     H: PagingHandler,
 {
     fn drop(&mut self) {
-        // Unmapping writes shared file pages back; on failure the tables go with the table.
+        // Dropping the areas lets the page caches evict (and write back) their dirty pages;
+        // on failure the tables go with the table.
         if self.areas.clear(&mut self.mmu).is_err() {
             log::warn!("address space teardown: unmapping failed");
         }
