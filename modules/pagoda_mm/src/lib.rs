@@ -3,6 +3,8 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(all(feature = "testing", not(test)))]
+extern crate std;
 
 mod aspace;
 mod backend;
@@ -11,8 +13,11 @@ mod file;
 mod flags;
 mod frame;
 mod mmu;
+mod perm;
 pub mod shm;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 

@@ -6,10 +6,11 @@ use memory_addr::VirtAddr;
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
-use super::{AddrSpace, permits};
+use super::AddrSpace;
 use crate::backend::Source;
 use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
+use crate::perm::{Cow, entry_flags, entry_permits, permits};
 use crate::{FaultError, FaultOutcome};
 
 /// Whether permissions are checked (a real access) or not (a loader writing read-only
@@ -62,13 +63,20 @@ where
     ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
         let area = self.areas.find_mut(va).ok_or(FaultError::Segv)?;
         let flags = area.flags();
-        if check == Check::Perms && !permits(flags, access) {
+        if check == Check::Perms && !permits::<P>(flags, access) {
             return Err(FaultError::Segv);
         }
         let vpn = vpn(va);
         let page = page_va(vpn);
+        let current = self.mmu.page_table().query(page).ok().map(|(_, f, _)| f);
+        // Spurious only if the entry really grants the access: another CPU resolved the
+        // fault first, or the TLB was stale (flushed now).
+        let granted = current.is_some_and(|f| entry_permits::<P>(f, access));
         let Some(paged) = area.backend_mut().paged_mut() else {
-            // A linear area is always mapped: the fault came from a stale TLB entry.
+            // A linear area is always mapped with its area's flags.
+            if !granted && check == Check::Perms {
+                return Err(FaultError::Segv);
+            }
             self.mmu.record_page(page);
             return Ok((FaultOutcome::Spurious, None));
         };
@@ -77,25 +85,19 @@ where
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
                 if paged.frames.is_exclusive(vpn) {
-                    let writable = self
-                        .mmu
-                        .page_table()
-                        .query(page)
-                        .is_ok_and(|(_, pte, _)| pte.contains(MappingFlags::WRITE));
-                    if writable {
-                        // Another CPU made it writable first, or the TLB is stale.
+                    if granted {
                         self.mmu.record_page(page);
                         return Ok((FaultOutcome::Spurious, None));
                     }
                     // Only this space owns it: make it writable again, no copy.
                     self.mmu
-                        .protect_page(page, flags)
+                        .protect_page(page, entry_flags(flags, Cow::Exclusive))
                         .map_err(|_| FaultError::NoMemory)?;
                     Ok((FaultOutcome::Reused, None))
                 } else {
                     let copy = alloc_copy(frame).ok_or(FaultError::NoMemory)?;
                     self.mmu
-                        .replace_page(page, copy.start_paddr(), flags)
+                        .replace_page(page, copy.start_paddr(), entry_flags(flags, Cow::Exclusive))
                         .map_err(|_| FaultError::NoMemory)?;
                     if matches!(paged.source, Source::File { .. }) {
                         // Via the reclaim list, so that the cache can evict the old page
@@ -114,23 +116,37 @@ where
             // (dirty tracking), then let it write.
             Some(frame)
                 if write
+                    && !granted
                     && paged.source.is_shared_file()
-                    && !self
-                        .mmu
-                        .page_table()
-                        .query(page)
-                        .is_ok_and(|(_, pte, _)| pte.contains(MappingFlags::WRITE)) =>
+                    && flags.contains(MappingFlags::WRITE) =>
             {
                 paged.source.note_write(vpn, frame, true);
-                self.mmu
-                    .protect_page(page, flags)
-                    .map_err(|_| FaultError::NoMemory)?;
+                let pte = entry_flags(flags, Cow::Exclusive);
+                let r = match current {
+                    Some(_) => self.mmu.protect_page(page, pte),
+                    None => self.mmu.map_page(page, frame.start_paddr(), pte),
+                };
+                r.map_err(|_| FaultError::NoMemory)?;
                 Ok((FaultOutcome::Reused, None))
             }
-            // Mapped and allowed: another CPU resolved it, or the TLB is stale.
-            Some(_) => {
+            Some(_) if granted || check == Check::Force => {
                 self.mmu.record_page(page);
                 Ok((FaultOutcome::Spurious, None))
+            }
+            // The entry lags behind its area (it never should): bring it up to date rather
+            // than answer "spurious" and let the access fault forever.
+            Some(frame) => {
+                let pa = frame.start_paddr();
+                let pte = paged.pte_flags(flags, paged.frames.is_exclusive(vpn));
+                if !entry_permits::<P>(pte, access) {
+                    return Err(FaultError::Segv);
+                }
+                let r = match current {
+                    Some(_) => self.mmu.protect_page(page, pte),
+                    None => self.mmu.map_page(page, pa, pte),
+                };
+                r.map_err(|_| FaultError::NoMemory)?;
+                Ok((FaultOutcome::Reused, None))
             }
             None => {
                 let mut frame = paged.source.fetch(vpn)?;
@@ -148,7 +164,7 @@ where
                 let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
                 if write && paged.source.is_shared_file() {
                     paged.source.note_write(vpn, &frame, true);
-                    pte = flags;
+                    pte = entry_flags(flags, Cow::Exclusive);
                 }
                 if self.mmu.map_page(page, frame.start_paddr(), pte).is_err() {
                     paged.evict_hint(vpn, vpn + 1);

@@ -10,15 +10,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno};
 use crate::backend::{Backend, Inner};
-
-/// The entry flags of a private page shared by two spaces.
-fn cow(flags: MappingFlags) -> MappingFlags {
-    if flags.contains(MappingFlags::WRITE) {
-        (flags - MappingFlags::WRITE) | MappingFlags::COW
-    } else {
-        flags
-    }
-}
+use crate::perm::{Cow, entry_flags};
 
 impl<M, P, H> AddrSpace<M, P, H>
 where
@@ -80,7 +72,8 @@ where
                 |va, _pa, _size, flags| {
                     if private && flags.contains(MappingFlags::WRITE) {
                         changed.push((va, flags));
-                        (cow(flags), cow(flags))
+                        let cow = entry_flags(flags, Cow::Shared);
+                        (cow, cow)
                     } else {
                         (flags, flags)
                     }

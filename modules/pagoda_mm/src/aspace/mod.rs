@@ -68,17 +68,6 @@ pub(crate) fn errno(err: MappingError) -> LinuxError {
     }
 }
 
-/// Whether an area with `flags` allows `access` (`READ`/`WRITE`/`EXECUTE`, optionally with
-/// `USER` for a user-mode access). As on Linux, a writable area is also readable.
-pub(crate) fn permits(flags: MappingFlags, access: MappingFlags) -> bool {
-    let mut allowed = flags & (MappingFlags::ACCESS | MappingFlags::USER);
-    if allowed.contains(MappingFlags::WRITE) {
-        allowed |= MappingFlags::READ;
-    }
-    let wanted = access & (MappingFlags::ACCESS | MappingFlags::USER);
-    allowed.contains(wanted)
-}
-
 /// `[start, start + size)` if both are page-aligned, non-empty and without overflow.
 pub(crate) fn page_range(start: VirtAddr, size: usize) -> Option<VirtAddrRange> {
     if !start.is_aligned_4k() || size == 0 || !size.is_multiple_of(PAGE_SIZE_4K) {

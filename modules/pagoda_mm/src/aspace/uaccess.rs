@@ -8,10 +8,11 @@ use memory_addr::{PAGE_SIZE_4K, VirtAddr};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData, PagingResult};
 
+use super::AddrSpace;
 use super::fault::Check;
-use super::{AddrSpace, permits};
 use crate::FaultError;
 use crate::mmu::vpn;
+use crate::perm::permits;
 
 fn fault_errno(err: FaultError) -> LinuxError {
     match err {
@@ -74,7 +75,7 @@ where
         write: bool,
     ) -> LinuxResult {
         let area = self.areas.find(va).ok_or(LinuxError::EFAULT)?;
-        if check == Check::Perms && !permits(area.flags(), access) {
+        if check == Check::Perms && !permits::<P>(area.flags(), access) {
             return Err(LinuxError::EFAULT);
         }
         // Linear areas own no frames: the kernel reaches them through its direct map.

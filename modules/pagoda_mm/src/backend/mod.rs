@@ -16,6 +16,7 @@ pub(crate) use self::paged::{Paged, Source};
 pub use self::shared::SharedMem;
 use crate::file::File;
 use crate::mmu::{Mmu, vpn};
+use crate::perm::{Cow, entry_flags};
 use crate::shm::ShmAttachment;
 
 /// What kind of memory an area maps.
@@ -232,8 +233,13 @@ where
             Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
             Inner::Linear(lin) => {
                 let part = lin.part(start, size)?;
-                mmu.map_linear(start, part, flags, lin.max_page)
-                    .map_err(paging_err)
+                mmu.map_linear(
+                    start,
+                    part,
+                    entry_flags(flags, Cow::Exclusive),
+                    lin.max_page,
+                )
+                .map_err(paging_err)
             }
             Inner::Paged(p) => p
                 .map(start, size, flags, mmu)
@@ -263,7 +269,7 @@ where
         match &mut self.inner {
             Inner::Linear(_) if mmu.bookkeeping_only => Ok(()),
             Inner::Linear(_) => mmu
-                .protect_range(start, size, new_flags)
+                .protect_range(start, size, entry_flags(new_flags, Cow::Exclusive))
                 .map_err(paging_err),
             Inner::Paged(p) => p
                 .protect(start, size, new_flags, mmu)

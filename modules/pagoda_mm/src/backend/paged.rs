@@ -12,6 +12,7 @@ use crate::FaultError;
 use crate::file::{File, PageCache};
 use crate::frame::{FrameMap, FrameRef, Reclaim, alloc_zeroed};
 use crate::mmu::{Mmu, page_va, vpn};
+use crate::perm::{Cow, entry_flags};
 use crate::shm::ShmAttachment;
 
 /// Where the pages of a frame-owning area come from.
@@ -254,17 +255,21 @@ impl<H: PagingHandler> Paged<H> {
         }
     }
 
-    /// The page-table flags of a frame in an area with `flags`: a private page that someone
-    /// else also owns (`!exclusive`) is mapped read-only and marked COW; a shared file page
-    /// read-only (its write fault marks it in the page cache, see
-    /// [`Source::note_write`]); everything else gets the area's flags.
+    /// The page-table flags of a frame in an area with `flags`
+    /// ([`entry_flags`](crate::perm::entry_flags)): a private page that someone else also
+    /// owns (`!exclusive`) is copy-on-write; shared memory never is. A shared file page is
+    /// read-only until its write fault tells the page cache (see [`Source::note_write`]).
     pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
-        if self.source.is_private() && flags.contains(MappingFlags::WRITE) && !exclusive {
-            (flags - MappingFlags::WRITE) | MappingFlags::COW
-        } else if self.source.is_shared_file() {
-            flags - MappingFlags::WRITE
+        let cow = if self.source.is_private() && !exclusive {
+            Cow::Shared
         } else {
-            flags
+            Cow::Exclusive
+        };
+        let pte = entry_flags(flags, cow);
+        if self.source.is_shared_file() {
+            pte - MappingFlags::WRITE
+        } else {
+            pte
         }
     }
 

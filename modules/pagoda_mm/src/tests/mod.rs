@@ -4,6 +4,7 @@
 
 mod anchors;
 mod basic;
+mod cpu;
 mod file;
 mod fork;
 mod fuzz;
@@ -11,6 +12,7 @@ mod linear;
 mod model;
 mod oom;
 mod outcome;
+mod writeonly;
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -41,6 +43,7 @@ impl PagingMetaData for TestMeta {
     fn flush_tlb(vaddr: Option<VirtAddr>) {
         let live = CountingHandler::live_frames();
         FLUSHES.with_borrow_mut(|f| f.push((vaddr.map(VirtAddr::as_usize), live)));
+        crate::testing::record_flush(vaddr);
     }
 }
 
