@@ -6,6 +6,7 @@ mod anchors;
 mod basic;
 mod cpu;
 mod file;
+mod file_cache;
 mod fork;
 mod fuzz;
 mod linear;
