@@ -7,6 +7,7 @@ mod basic;
 mod cpu;
 mod file;
 mod file_cache;
+mod file_model;
 mod fork;
 mod fuzz;
 mod linear;
