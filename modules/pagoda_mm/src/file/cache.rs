@@ -187,14 +187,14 @@ impl<H: PagingHandler> PageStore for PageCache<H> {
             let Some(page) = pages.get_mut(&idx) else {
                 continue;
             };
-            if page.needs_write_back() {
-                if let Err(err) = write_page(backing, size, idx, &page.frame, &mut buf) {
-                    log::warn!("page cache: write-back of page {idx} failed: {err}");
-                    // Keep the data; no mapping can make it dirty any more.
-                    page.write_mapped = false;
-                    page.dirty = true;
-                    continue;
-                }
+            if page.needs_write_back()
+                && let Err(err) = write_page(backing, size, idx, &page.frame, &mut buf)
+            {
+                log::warn!("page cache: write-back of page {idx} failed: {err}");
+                // Keep the data; no mapping can make it dirty any more.
+                page.write_mapped = false;
+                page.dirty = true;
+                continue;
             }
             dead.extend(pages.remove(&idx));
         }

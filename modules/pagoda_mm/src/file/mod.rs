@@ -2,27 +2,7 @@
 //! every access goes through ([`CachedFile`]), what `mmap` takes ([`File`]), and
 //! [`MemFile`], an in-memory file.
 //!
-//! # Coherence contract
-//!
-//! A file has exactly one page cache, inside its [`CachedFile`]. `read_at`, `write_at`,
-//! `set_len` and `sync` of the [`CachedFile`], page faults, `msync`, `munmap` and eviction
-//! all go through it, under one lock per file, so:
-//! - a `write_at` shows at once in every mapping (it writes the cached frame they map) and
-//!   is never overwritten by a write-back (there is only one copy of a cached page);
-//! - a `read_at` sees stores made through `MAP_SHARED` mappings at once;
-//! - write-back (`msync`, `sync`, eviction when the last mapping lets go of a page) writes
-//!   only pages that are dirty: written by `write_at` or the kernel, or mapped writable by
-//!   a shared mapping since (pages only read, or mapped read-only, are never written);
-//! - `set_len` shrinking drops the cached pages past the new end, zeroes the tail of the
-//!   new last page and posts a notice to every address space mapping the file (a weak
-//!   reverse map); [`AddrSpace::apply_truncations`](crate::AddrSpace::apply_truncations)
-//!   (run by the space itself at every fault, uaccess, msync and fork, and to be run by the
-//!   kernel before it returns to user mode in a space) unmaps those pages, private copies
-//!   included, so later accesses are bus errors.
-//!
-//! A file system implements [`FileBacking`] (the storage) and hands out
-//! `Arc<CachedFile>` (or a type implementing [`File`] that returns its [`CachedFile`]);
-//! it never reads or writes the storage behind the cache's back.
+//! The contract is on [`CachedFile`].
 
 mod cache;
 mod mem;
@@ -190,8 +170,31 @@ struct State {
     mappers: Vec<Weak<Notices>>,
 }
 
-/// The page-cache front of a file (see the [module docs](self) for the contract): the one
-/// way to read, write, truncate, sync and map it.
+/// The page-cache front of a file: the one way to read, write, truncate, sync and map it.
+///
+/// # Coherence contract
+///
+/// A file has exactly one page cache, inside its `CachedFile`. Its `read_at`, `write_at`,
+/// `set_len` and `sync`, page faults, `msync`, `munmap` and eviction all go through it,
+/// under one lock per file, so:
+/// - a `write_at` shows at once in every mapping (it writes the cached frame they map) and
+///   is never overwritten by a write-back (there is only one copy of a cached page);
+/// - a `read_at` sees stores made through `MAP_SHARED` mappings at once;
+/// - write-back (`msync`, `sync`, eviction when the last mapping lets go of a page) writes
+///   only pages that are dirty: written by `write_at` or the kernel, or mapped writable by
+///   a shared mapping since (pages only read, or mapped read-only, are never written);
+/// - `set_len` shrinking drops the cached pages past the new end, zeroes the tail of the
+///   new last page and posts a notice to every address space mapping the file (a weak
+///   reverse map); [`AddrSpace::apply_truncations`](crate::AddrSpace::apply_truncations)
+///   (run by the space itself at every fault, uaccess, msync and fork, and to be run by the
+///   kernel before it returns to user mode in a space) unmaps those pages, private copies
+///   included, so later accesses are bus errors.
+///
+/// A file system implements [`FileBacking`] (the storage) and hands out
+/// `Arc<CachedFile>` (or a type implementing [`File`] that returns its `CachedFile`); it
+/// never reads or writes the storage behind the cache's back. Page-cache frames come
+/// from the handler of the first address space that maps the file (one handler per
+/// file: mapping it with another is `ENODEV`).
 pub struct CachedFile {
     /// Unique for the life of the system: truncation notices name files by it.
     id: u64,
@@ -383,7 +386,7 @@ impl CachedFile {
             if len < old {
                 b.store.drop_from(len.div_ceil(P));
                 b.store.zero_tail(len / P, (len % P) as usize);
-            } else if len > old && old % P != 0 {
+            } else if len > old && !old.is_multiple_of(P) {
                 // Stores past the old end in its last page must not show as file data.
                 b.store.zero_tail(old / P, (old % P) as usize);
             }

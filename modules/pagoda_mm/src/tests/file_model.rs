@@ -364,7 +364,7 @@ impl World {
         let at = slot_addr(slot) + page * P + off;
         let got = path.store(space, s, at, &[byte; 8]);
         assert!(
-            same(&want.clone().map(|()| vec![]), &got.map(|()| vec![])),
+            same(&want.map(|()| vec![]), &got.map(|()| vec![])),
             "store at {at:#x}: want {want:?}, got {got:?}"
         );
         if want.is_err() {
