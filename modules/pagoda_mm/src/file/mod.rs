@@ -129,6 +129,24 @@ impl dyn File + '_ {
     pub fn size(&self) -> u64 {
         self.cached().size()
     }
+
+    /// [`CachedFile::set_len`] (`ftruncate`).
+    ///
+    /// # Errors
+    ///
+    /// As [`CachedFile::set_len`].
+    pub fn set_len(&self, len: u64) -> LinuxResult {
+        self.cached().set_len(len)
+    }
+
+    /// [`CachedFile::sync`] (`fsync`).
+    ///
+    /// # Errors
+    ///
+    /// As [`CachedFile::sync`].
+    pub fn sync(&self) -> LinuxResult {
+        self.cached().sync()
+    }
 }
 
 /// An open file: a [`File`] seen through an [`AccessMode`] (a file description).
