@@ -103,6 +103,7 @@ struct MArea {
     shared: bool,
     first: usize,
     pages: usize,
+    writable: bool,
     /// Private copies by page of the area.
     copies: BTreeMap<usize, Vec<u8>>,
 }
@@ -150,6 +151,15 @@ enum Op {
         s: usize,
         slot: usize,
     },
+    Mprotect {
+        s: usize,
+        slot: usize,
+        writable: bool,
+    },
+    DontNeed {
+        s: usize,
+        slot: usize,
+    },
     Fork {
         s: usize,
     },
@@ -174,7 +184,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(s, slot, page, off)| Op::Load { s, slot, page, off }),
         5 => (s.clone(), slot.clone(), page, 0..P - 8, any::<u8>())
             .prop_map(|(s, slot, page, off, byte)| Op::Store { s, slot, page, off, byte }),
-        1 => (s.clone(), slot).prop_map(|(s, slot)| Op::Msync { s, slot }),
+        1 => (s.clone(), slot.clone()).prop_map(|(s, slot)| Op::Msync { s, slot }),
+        1 => (s.clone(), slot.clone(), any::<bool>())
+            .prop_map(|(s, slot, writable)| Op::Mprotect { s, slot, writable }),
+        1 => (s.clone(), slot).prop_map(|(s, slot)| Op::DontNeed { s, slot }),
         1 => s.clone().prop_map(|s| Op::Fork { s }),
         1 => s.prop_map(|s| Op::Exit { s }),
     ]
@@ -275,6 +288,7 @@ impl World {
                     shared,
                     first,
                     pages,
+                    writable: true,
                     copies: BTreeMap::new(),
                 });
             }
@@ -318,6 +332,27 @@ impl World {
                     }
                 );
             }
+            Op::Mprotect { s, slot, writable } => {
+                let Some((space, areas)) = &mut self.spaces[s] else {
+                    return;
+                };
+                let Some(area) = &mut areas[slot] else { return };
+                let prot = if writable { RW } else { R };
+                space
+                    .mprotect(va(slot_addr(slot)), area.pages * P, prot)
+                    .unwrap();
+                area.writable = writable;
+            }
+            Op::DontNeed { s, slot } => {
+                let Some((space, areas)) = &mut self.spaces[s] else {
+                    return;
+                };
+                let Some(area) = &mut areas[slot] else { return };
+                space
+                    .madvise(va(slot_addr(slot)), area.pages * P, crate::Advice::DontNeed)
+                    .unwrap();
+                area.copies.clear();
+            }
             Op::Fork { s } => {
                 let Some(free) = self.spaces.iter().position(Option::is_none) else {
                     return;
@@ -350,7 +385,11 @@ impl World {
             return;
         };
         let area = areas[slot].clone();
-        let want = self.expect(area.as_ref(), page, off).map(|_| ());
+        let mut want = self.expect(area.as_ref(), page, off).map(|_| ());
+        // The permission check comes before the page lookup (SIGSEGV, not SIGBUS).
+        if area.as_ref().is_some_and(|a| !a.writable && page < a.pages) {
+            want = Err(Sig::Segv);
+        }
         let (start, shared) = match &area {
             Some(a) => ((a.first + page) * P, a.shared),
             None => (0, false),
