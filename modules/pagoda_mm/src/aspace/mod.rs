@@ -339,6 +339,8 @@ where
         populate: Populate,
         on_overlap: OnOverlap,
     ) -> LinuxResult {
+        // A truncation posted earlier must not zap pages populated below after it.
+        self.apply_truncations();
         // Checked up front only to spare populating an area that cannot be mapped;
         // `MemorySet::map` checks again anyway.
         if populate == Populate::Eager

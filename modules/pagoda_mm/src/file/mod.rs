@@ -20,7 +20,7 @@ use kspin::SpinNoIrq;
 use memory_addr::PAGE_SIZE_4K;
 use page_table_multiarch::PagingHandler;
 
-pub use self::cache::PageCache;
+pub(crate) use self::cache::PageCache;
 use self::cache::PageStore;
 pub use self::mem::MemFile;
 pub(crate) use self::notice::Notices;

@@ -377,3 +377,31 @@ fn mmap_file_checks_follow_linux_order() {
     );
     assert_eq!(s.areas().count(), 2, "a failed mmap left an area");
 }
+
+/// A truncation notice applies to what was mapped before it: pages populated after it (in
+/// the same space, before it ran) stay, and forks inherit the pending notice.
+#[test]
+fn pending_truncation_spares_later_pages_and_reaches_forks() {
+    let mut s = setup();
+    let f = file_of(2 * P);
+    let old = map(&mut s, &f, 2 * P, RW, MmapFlags::PRIVATE);
+    s.write_bytes(va(old + P), b"copy").unwrap();
+    f.set_len(0); // `s` has a notice pending
+    assert_eq!(f.write_at(0, &[9u8; 2 * P]).unwrap(), 2 * P);
+    let new = map(
+        &mut s,
+        &f,
+        2 * P,
+        RW,
+        MmapFlags::PRIVATE | MmapFlags::POPULATE,
+    );
+    assert_eq!(f.write_at(0, &[7u8; 2 * P]).unwrap(), 2 * P);
+    let mut child = s.fork().unwrap();
+    for sp in [&mut s, &mut child] {
+        assert_eq!(read(sp, new + P, 2), [9, 9], "populated copy zapped");
+        // The old mapping's private copy went with the truncation: the file shows again.
+        assert_eq!(read(sp, old + P, 4), [7; 4]);
+    }
+    drop((s, child, f));
+    assert_no_leak();
+}
