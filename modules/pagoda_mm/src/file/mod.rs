@@ -413,13 +413,16 @@ impl CachedFile {
         Ok(())
     }
 
-    /// Writes every dirty cached page back to the backing store (`fsync`).
+    /// Writes every dirty cached page back to the backing store (`fsync`), then drops the
+    /// cached pages no mapping holds (left behind by a failed eviction).
     ///
     /// # Errors
     ///
     /// The first error of the backing store (the other pages are still written).
     pub fn sync(&self) -> LinuxResult {
-        self.write_back(0, u64::MAX)
+        let r = self.write_back(0, u64::MAX);
+        self.evict_unused(0, u64::MAX);
+        r
     }
 
     /// Writes the dirty cached pages with index in `[lo, hi)` back (`msync`).
@@ -504,6 +507,15 @@ impl CachedFile {
 impl File for CachedFile {
     fn cached(&self) -> &CachedFile {
         self
+    }
+}
+
+impl Drop for CachedFile {
+    fn drop(&mut self) {
+        // Pages whose eviction could not write them back are the only dirty ones left.
+        if let Err(err) = self.sync() {
+            log::warn!("page cache: dirty pages of a dropped file lost: {err}");
+        }
     }
 }
 

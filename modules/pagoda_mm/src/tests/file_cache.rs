@@ -405,3 +405,59 @@ fn pending_truncation_spares_later_pages_and_reaches_forks() {
     drop((s, child, f));
     assert_no_leak();
 }
+
+/// A backing store whose writes fail while `broken` is set.
+struct Flaky {
+    mem: MemFile,
+    broken: core::sync::atomic::AtomicBool,
+}
+
+impl crate::FileBacking for Arc<Flaky> {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> LinuxResult<usize> {
+        self.mem.read_at(offset, buf)
+    }
+    fn write_at(&self, offset: u64, data: &[u8]) -> LinuxResult<usize> {
+        if self.broken.load(Ordering::Relaxed) {
+            return Err(LinuxError::EIO);
+        }
+        self.mem.write_at(offset, data)
+    }
+    fn size(&self) -> u64 {
+        self.mem.size()
+    }
+    fn set_len(&self, len: u64) -> LinuxResult {
+        self.mem.cached().set_len(len)
+    }
+}
+
+/// A failed write-back loses nothing: `msync` says `EIO`, the page stays cached and dirty
+/// after the last mapping goes, and a later `sync` writes it.
+#[test]
+fn failed_write_back_keeps_the_page() {
+    let mut s = setup();
+    let flaky = Arc::new(Flaky {
+        mem: MemFile::new(vec![0u8; P]),
+        broken: core::sync::atomic::AtomicBool::new(true),
+    });
+    let file = Arc::new(crate::CachedFile::new(flaky.clone()));
+    let dynf: Arc<dyn File> = file.clone();
+    let a = s
+        .mmap(va(0), P, RW, MmapFlags::SHARED, Some(dynf), 0)
+        .unwrap()
+        .as_usize();
+    s.write_bytes(va(a), b"keep").unwrap();
+    assert_eq!(s.msync(va(a), P, MsyncFlags::SYNC), Err(LinuxError::EIO));
+    drop(s);
+    assert_eq!(file.cache_stats(), (1, 1), "dirty page dropped");
+    let mut buf = [0u8; 4];
+    file.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"keep");
+    assert_eq!(file.sync(), Err(LinuxError::EIO));
+    flaky.broken.store(false, Ordering::Relaxed);
+    file.sync().unwrap();
+    assert_eq!(&flaky.mem.stored()[..4], b"keep");
+    assert_eq!(file.cache_stats(), (0, 0), "sync kept an unmapped page");
+    drop(file);
+    drop(flaky);
+    assert_no_leak();
+}
