@@ -41,9 +41,9 @@ pub enum FaultOutcome {
     /// Copy-on-write: the private page was shared (after `fork`, or with the page cache),
     /// so this space got its own copy.
     CopiedOnWrite,
-    /// Copy-on-write without a copy: this space was the page's only owner, so the page
-    /// became writable again in place. Also the first write through a shared file
-    /// mapping's entry (made writable in place once the page cache knows it may be dirty).
+    /// The frame stayed and its entry changed to allow the access: copy-on-write without
+    /// a copy (this space was the page's only owner, so the page became writable again in
+    /// place), or an entry that lagged behind its area brought up to date.
     Reused,
     /// Nothing to change: the page was already mapped with the access allowed (another CPU
     /// resolved it first, or the TLB entry was stale and has been flushed), or the area is

@@ -528,16 +528,6 @@ impl core::fmt::Debug for CachedFile {
     }
 }
 
-/// Linux's `file_mmap_ok`: a file mapping must end below [`MAX_FILE_SIZE`].
-pub(crate) fn check_mmap_range(offset: u64, len: usize) -> LinuxResult {
-    let pgoff = offset / P;
-    let len = len as u64;
-    if pgoff > MAX_FILE_SIZE / P || len > MAX_FILE_SIZE || pgoff > (MAX_FILE_SIZE - len) / P {
-        return Err(LinuxError::EOVERFLOW);
-    }
-    Ok(())
-}
-
 /// The access-mode checks of `mmap`: a writable shared mapping needs a writable file, every
 /// mapping a readable one.
 pub(crate) fn check_mmap_mode(file: &dyn File, shared: bool, write: bool) -> LinuxResult {
