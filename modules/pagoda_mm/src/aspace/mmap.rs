@@ -271,9 +271,8 @@ where
         r.map_err(errno)
     }
 
-    /// `msync`: writes the dirty page-cache pages that shared file mappings in
-    /// `[addr, addr + len)` show back to their files' storage (never past EOF; private
-    /// mappings are never written back). Reads of the file see mapped stores without it.
+    /// `msync`: writes the pages of shared file mappings in `[addr, addr + len)` back to
+    /// their files (never past EOF; private mappings are never written back).
     ///
     /// # Errors
     ///
