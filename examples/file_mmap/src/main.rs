@@ -1,7 +1,9 @@
 //! An in-memory file (6000 bytes: one page and a bit) mapped private and shared, read and
 //! written through the MMU: the tail of the last page past EOF reads zero, a page wholly
-//! past EOF is a bus error, private writes stay private, shared writes reach the file at
-//! `msync` (never past EOF).
+//! past EOF is a bus error, private writes stay private, shared writes show in `read_at`
+//! at once (one page cache) and reach the backing store at `msync` (never past EOF), a
+//! `write_at` shows in the mappings at once, and shrinking the file unmaps the pages past
+//! its new end.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
@@ -82,6 +84,11 @@ fn main() {
     );
     T.eq(
         word(&file.contents(), 16),
+        0x2222,
+        "read sees the store at once",
+    );
+    T.eq(
+        word(&file.stored(), 16),
         word(&data, 16),
         "not yet written back",
     );
@@ -90,7 +97,7 @@ fn main() {
         mm::current(|s| s.msync(shared, len, MsyncFlags::SYNC)),
         "msync",
     );
-    let now = file.contents();
+    let now = file.stored();
     T.eq(word(&now, 16), 0x2222, "msync wrote the page back");
     T.eq(now.len(), SIZE, "nothing written past EOF");
     T.eq(
@@ -98,6 +105,45 @@ fn main() {
         word(&data, 8),
         "the private write stays private",
     );
-    println!("shared: msync wrote the change back, the file is still {SIZE} bytes");
+    println!(
+        "shared: read saw the store at once, msync wrote it back, the file is still {SIZE} bytes"
+    );
+
+    // A write to the file shows in the shared mapping at once, and in private pages not
+    // yet copied; the private copy keeps its bytes.
+    let second = PAGE_SIZE_4K + 24;
+    T.ok(file.write_at(24, &0x4444u64.to_le_bytes()), "pwrite");
+    T.ok(
+        file.write_at(second as u64, &0x5555u64.to_le_bytes()),
+        "pwrite",
+    );
+    T.eq(
+        mm::probe_read(shared + 24),
+        Ok(0x4444),
+        "the mapping sees pwrite",
+    );
+    T.eq(
+        mm::probe_read(private + 24),
+        Ok(word(&data, 24)),
+        "the copy keeps its bytes",
+    );
+    T.eq(
+        mm::probe_read(private + second),
+        Ok(0x5555),
+        "an uncopied page sees pwrite",
+    );
+    // Shrinking to one page: the second page is gone from the mapping (SIGBUS).
+    file.set_len(PAGE_SIZE_4K);
+    T.some(
+        mm::with_current(|s| s.apply_truncations()),
+        "return-to-user hook",
+    );
+    let gone = mm::probe_read(shared + PAGE_SIZE_4K).map_err(|e| e.signal);
+    T.eq(
+        gone,
+        Err(Signal::Bus),
+        "a page past the new end is a bus error",
+    );
+    println!("pwrite showed in the mappings at once; ftruncate unmapped the page past the end");
     T.pass();
 }

@@ -11,7 +11,7 @@ use kspin::SpinNoIrq;
 use page_table_multiarch::PagingHandler;
 use page_table_multiarch::frame::PhysFrame;
 
-use crate::file::PageCache;
+use crate::file::{File, Notices};
 
 /// A shared reference to an owned 4K frame. The frame returns to its [`PagingHandler`] when
 /// the last reference drops; [`Arc::strong_count`] is the number of owners (areas, page
@@ -52,9 +52,9 @@ impl<H: PagingHandler> Clone for Chunk<H> {
 pub(crate) struct Dead<H: PagingHandler> {
     chunks: Vec<Arc<Chunk<H>>>,
     frames: Vec<FrameRef<H>>,
-    /// Page-cache ranges `(cache, first page, end page)` that may have lost their last
+    /// Page-cache ranges `(file, first page, end page)` that may have lost their last
     /// mapping: evicted after the frames above are dropped.
-    evict: Vec<(Arc<PageCache<H>>, u64, u64)>,
+    evict: Vec<(Arc<dyn File>, u64, u64)>,
 }
 
 impl<H: PagingHandler> Dead<H> {
@@ -80,8 +80,8 @@ impl<H: PagingHandler> Dead<H> {
         } = self;
         drop(chunks);
         drop(frames);
-        for (cache, lo, hi) in evict {
-            cache.evict_unused(lo, hi);
+        for (file, lo, hi) in evict {
+            file.cached().evict_unused(lo, hi);
         }
     }
 }
@@ -93,6 +93,8 @@ pub(crate) struct Reclaim<H: PagingHandler> {
     dead: SpinNoIrq<Dead<H>>,
     /// Whether `dead` may be non-empty (lets the common commit skip the lock).
     pending: AtomicBool,
+    /// This address space's mailbox in the reverse maps of the files it maps.
+    pub(crate) notices: Arc<Notices>,
 }
 
 impl<H: PagingHandler> Reclaim<H> {
@@ -100,6 +102,7 @@ impl<H: PagingHandler> Reclaim<H> {
         Arc::new(Self {
             dead: SpinNoIrq::new(Dead::new()),
             pending: AtomicBool::new(false),
+            notices: Arc::new(Notices::new()),
         })
     }
 
@@ -116,8 +119,8 @@ impl<H: PagingHandler> Reclaim<H> {
         self.with(|d| d.chunks.push(chunk));
     }
 
-    pub(crate) fn push_evict(&self, cache: Arc<PageCache<H>>, lo: u64, hi: u64) {
-        self.with(|d| d.evict.push((cache, lo, hi)));
+    pub(crate) fn push_evict(&self, file: Arc<dyn File>, lo: u64, hi: u64) {
+        self.with(|d| d.evict.push((file, lo, hi)));
     }
 
     /// Whether something may wait in the list.

@@ -27,7 +27,7 @@ pub use axerrno::{LinuxError, LinuxResult};
 
 pub use self::aspace::{AddrSpace, Area};
 pub use self::backend::{Backend, BackendKind, SharedMem};
-pub use self::file::{File, MemFile, PageCache, PageCacheSlot};
+pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};
 pub use self::frame::FrameRef;
 pub use self::mmu::Mmu;

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{MemoryAddr, VirtAddr};
 use page_table_entry::MappingFlags;
-use pagoda_hal::user_space::{FaultStats, resolve_fault};
+use pagoda_hal::user_space::{FaultStats, resolve_fault, with_current};
 use pagoda_hal::{SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, Signal, UserContext, UserTrap};
 use pagoda_mm::elf::{ElfLoadRequest, LoadedElf};
 use pagoda_mm::{LinuxError, LinuxResult, Populate};
@@ -161,6 +161,9 @@ pub fn run(ctx: &mut UserContext) -> RunReport {
     let mut syscalls = 0;
     let mut last_fault = (VirtAddr::from_usize(0), 0);
     let status = loop {
+        // A file this space maps may have shrunk since the last trap: drop the pages past
+        // its end before user code can touch them (the contract of `apply_truncations`).
+        with_current(|space| space.apply_truncations());
         let trap = ctx.run();
         match trap {
             UserTrap::Syscall => {

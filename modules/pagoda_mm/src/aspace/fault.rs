@@ -49,6 +49,7 @@ where
         va: VirtAddr,
         access: MappingFlags,
     ) -> Result<FaultOutcome, FaultError> {
+        self.apply_truncations();
         let r = self.resolve(va, access, Check::Perms);
         self.mmu.commit();
         // A frame replaced by copy-on-write is released only now, after the flush.
@@ -114,6 +115,23 @@ where
                     }
                 }
             }
+            // The first write to a shared file page through this entry: tell the page cache
+            // (dirty tracking), then let it write.
+            Some(frame)
+                if write
+                    && !granted
+                    && paged.source.is_shared_file()
+                    && flags.contains(MappingFlags::WRITE) =>
+            {
+                paged.source.note_write(vpn, frame, true);
+                let pte = entry_flags(flags, Cow::Exclusive);
+                let r = match current {
+                    Some(_) => self.mmu.protect_page(page, pte),
+                    None => self.mmu.map_page(page, frame.start_paddr(), pte),
+                };
+                r.map_err(|_| FaultError::NoMemory)?;
+                Ok((FaultOutcome::Reused, None))
+            }
             Some(_) if granted || check == Check::Force => {
                 self.mmu.record_page(page);
                 Ok((FaultOutcome::Spurious, None))
@@ -146,7 +164,11 @@ where
                         }
                     }
                 }
-                let pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                if write && paged.source.is_shared_file() {
+                    paged.source.note_write(vpn, &frame, true);
+                    pte = entry_flags(flags, Cow::Exclusive);
+                }
                 if self.mmu.map_page(page, frame.start_paddr(), pte).is_err() {
                     paged.evict_hint(vpn, vpn + 1);
                     return Err(FaultError::NoMemory);

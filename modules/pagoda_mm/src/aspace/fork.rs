@@ -31,6 +31,7 @@ where
     /// [`LinuxError::ENOMEM`] if a page table of the child cannot be allocated; then this
     /// space is unchanged and nothing leaks.
     pub fn fork(&mut self) -> LinuxResult<Self> {
+        self.apply_truncations();
         let mut child = Self::new(self.va_range)?;
         child.mmap_top = self.mmap_top;
         child.heap = self.heap;
@@ -93,6 +94,11 @@ where
             }
         }
         self.mmu.commit();
+        // A truncation posted while copying reached this space but maybe not the child,
+        // which copied the same frames: it applies the same notices.
+        for (id, size) in self.mmu.reclaim.notices.snapshot() {
+            child.mmu.reclaim.notices.post(id, size);
+        }
         Ok(child)
     }
 }

@@ -11,7 +11,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len, page_range};
 use crate::backend::{SharedMem, Source};
-use crate::file::File;
+use crate::file::{File, check_mmap_mode};
 use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
 use crate::mmu::vpn;
 
@@ -92,8 +92,11 @@ where
     /// 7. [`LinuxError::EINVAL`]: not exactly one mapping type, or `MAP_SHARED_VALIDATE`
     ///    with `MAP_ANONYMOUS`.
     /// 8. [`LinuxError::EOPNOTSUPP`]: unknown flags with `MAP_SHARED_VALIDATE` (files).
-    /// 9. [`LinuxError::ENOMEM`]: out of memory while populating (then nothing stays
-    ///    mapped).
+    /// 9. [`LinuxError::EACCES`]: `MAP_SHARED` with `PROT_WRITE` of a file whose
+    ///    [`File::access`](crate::File::access) is read-only, or any mapping of a write-only
+    ///    one; [`LinuxError::ENODEV`]: the file's page cache holds frames of another handler.
+    /// 10. [`LinuxError::ENOMEM`]: out of memory while populating (then nothing stays
+    ///     mapped).
     pub fn mmap(
         &mut self,
         addr: VirtAddr,
@@ -141,7 +144,10 @@ where
                 attach: None,
             },
             None => Source::Anon,
-            Some(file) => Source::file(file, start, offset, shared)?,
+            Some(file) => {
+                check_mmap_mode(file.as_ref(), shared, prot.contains(MappingFlags::WRITE))?;
+                Source::file(file, start, offset, shared)?
+            }
         };
         let populate = if flags.contains(MmapFlags::POPULATE) {
             Populate::Eager
@@ -258,16 +264,14 @@ where
             return Ok(());
         }
         let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        self.apply_truncations();
         let mut result = Ok(());
         for area in self.areas.iter_range(range) {
             let Some(paged) = area.backend().paged() else {
                 continue;
             };
             if let Source::File {
-                file,
-                cache,
-                shared: true,
-                ..
+                file, shared: true, ..
             } = &paged.source
             {
                 let lo = vpn(area.start().max(range.start));
@@ -276,7 +280,7 @@ where
                 else {
                     continue;
                 };
-                if cache.write_back(file.as_ref(), a, b).is_err() {
+                if file.cached().write_back(a, b).is_err() {
                     result = Err(LinuxError::EIO);
                 }
             }

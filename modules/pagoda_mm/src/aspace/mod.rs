@@ -7,6 +7,7 @@ mod fork;
 mod mmap;
 mod protect;
 mod remap;
+mod truncate;
 mod uaccess;
 
 use alloc::vec::Vec;
@@ -341,6 +342,8 @@ where
         populate: Populate,
         on_overlap: OnOverlap,
     ) -> LinuxResult {
+        // A truncation posted earlier must not zap pages populated below after it.
+        self.apply_truncations();
         // Checked up front only to spare populating an area that cannot be mapped;
         // `MemorySet::map` checks again anyway.
         if populate == Populate::Eager
@@ -354,7 +357,7 @@ where
         let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
         let r = match populate {
             Populate::Lazy => Ok(()),
-            Populate::Eager => populate_all(&mut paged, start, size),
+            Populate::Eager => populate_all(&mut paged, start, size, flags),
         };
         let r = r.and_then(|()| {
             let area = MemoryArea::new(start, size, flags, Backend::from_paged(paged));
@@ -368,15 +371,25 @@ where
 }
 
 /// Fetches every page of a new area into its frame map. Pages of a file wholly past EOF
-/// stay lazy (an access there is a bus error, as on Linux).
+/// stay lazy (an access there is a bus error, as on Linux). As on Linux, a writable private
+/// area is populated by write faults: page-cache pages are copied at once, so later changes
+/// to the file do not show through.
 fn populate_all<H: PagingHandler>(
     paged: &mut Paged<H>,
     start: VirtAddr,
     size: usize,
+    flags: MappingFlags,
 ) -> LinuxResult {
     let lo = vpn(start);
+    let copy = paged.source.is_private() && flags.contains(MappingFlags::WRITE);
     for vpn in lo..lo + size / PAGE_SIZE_4K {
         match paged.source.fetch(vpn) {
+            Ok(frame) if copy && Arc::strong_count(&frame) > 1 => {
+                let copy = crate::frame::alloc_copy(&frame).ok_or(LinuxError::ENOMEM)?;
+                paged.frames.insert(vpn, copy);
+                // The cache page fetched for nothing leaves after the commit.
+                paged.evict_hint(vpn, vpn + 1);
+            }
             Ok(frame) => paged.frames.insert(vpn, frame),
             Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
             Err(_) => break,
@@ -392,7 +405,8 @@ where
     H: PagingHandler,
 {
     fn drop(&mut self) {
-        // Unmapping writes shared file pages back; on failure the tables go with the table.
+        // Dropping the areas lets the page caches evict (and write back) their dirty pages;
+        // on failure the tables go with the table.
         if self.areas.clear(&mut self.mmu).is_err() {
             log::warn!("address space teardown: unmapping failed");
         }

@@ -37,6 +37,7 @@ where
         check: Check,
         mut f: impl FnMut(&crate::FrameRef<H>, usize, core::ops::Range<usize>) -> PagingResult,
     ) -> LinuxResult {
+        self.apply_truncations();
         let end = va.as_usize().checked_add(len).ok_or(LinuxError::EFAULT)?;
         let write = access.contains(MappingFlags::WRITE);
         let mut cur = va.as_usize();
@@ -82,6 +83,13 @@ where
         let vpn = vpn(va);
         let ready = paged.frames.get(vpn).is_some()
             && (!write || !paged.source.is_private() || paged.frames.is_exclusive(vpn));
+        if ready
+            && write
+            && let Some(frame) = paged.frames.get(vpn)
+        {
+            // A kernel store into a shared file page: dirty in the page cache.
+            paged.source.note_write(vpn, frame, false);
+        }
         if !ready {
             // A replaced frame goes to the reclaim list: freed after the caller's commit.
             let (_, old) = self.resolve(va, access, check).map_err(fault_errno)?;

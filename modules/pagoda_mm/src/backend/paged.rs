@@ -75,7 +75,8 @@ impl<H: PagingHandler> Source<H> {
     ///
     /// # Errors
     ///
-    /// `EINVAL` for an unaligned offset.
+    /// `EINVAL` for an unaligned offset; `ENODEV` if the file's page cache holds frames of
+    /// another handler.
     pub(crate) fn file(
         file: Arc<dyn File>,
         start: VirtAddr,
@@ -88,7 +89,7 @@ impl<H: PagingHandler> Source<H> {
         if !offset.is_multiple_of(PAGE_SIZE_4K as u64) {
             return Err(axerrno::LinuxError::EINVAL);
         }
-        let cache = file.page_cache_slot().get::<H>();
+        let cache = file.cached().bind::<H>()?;
         Ok(Self::File {
             file,
             cache,
@@ -101,6 +102,34 @@ impl<H: PagingHandler> Source<H> {
     /// Whether pages are private copies (copy-on-write after fork or from the page cache).
     pub(crate) fn is_private(&self) -> bool {
         matches!(self, Self::Anon | Self::File { shared: false, .. })
+    }
+
+    /// Whether this is a shared file mapping: its pages are mapped writable only after a
+    /// write fault, which tells the page cache the page may become dirty.
+    pub(crate) fn is_shared_file(&self) -> bool {
+        matches!(self, Self::File { shared: true, .. })
+    }
+
+    /// Tells the page cache that page `vpn` (showing `frame`) is mapped writable by a
+    /// shared mapping (`write_mapped`) or was stored into by the kernel.
+    pub(crate) fn note_write(&self, vpn: usize, frame: &FrameRef<H>, write_mapped: bool) {
+        if let Self::File {
+            file,
+            cache,
+            shared: true,
+            ..
+        } = self
+            && let Some(idx) = self.file_index(vpn)
+        {
+            file.cached().mark(cache, idx, frame, write_mapped);
+        }
+    }
+
+    /// Puts this space's mailbox into the file's reverse map (file sources).
+    fn register(&self, reclaim: &Reclaim<H>) {
+        if let Self::File { file, .. } = self {
+            file.cached().register(&reclaim.notices);
+        }
     }
 
     /// The file page index of page `vpn` (file sources).
@@ -157,7 +186,7 @@ impl<H: PagingHandler> Source<H> {
                 let idx = base_idx
                     .checked_add((vpn - base_vpn) as u64)
                     .ok_or(FaultError::Bus)?;
-                cache.get_or_load(file.as_ref(), idx)
+                file.cached().load(cache, idx)
             }
             Self::Shared {
                 obj,
@@ -185,6 +214,7 @@ impl<H: PagingHandler> Paged<H> {
         size: usize,
         reclaim: Arc<Reclaim<H>>,
     ) -> Self {
+        source.register(&reclaim);
         Self {
             frames: FrameMap::new(reclaim),
             source,
@@ -221,6 +251,7 @@ impl<H: PagingHandler> Paged<H> {
 
     /// A copy for a forked address space: same source, every frame shared.
     pub(crate) fn fork(&self, reclaim: Arc<Reclaim<H>>) -> Self {
+        self.source.register(&reclaim);
         Self {
             frames: self.frames.clone_into(reclaim),
             source: self.source.clone(),
@@ -231,14 +262,20 @@ impl<H: PagingHandler> Paged<H> {
 
     /// The page-table flags of a frame in an area with `flags`
     /// ([`entry_flags`](crate::perm::entry_flags)): a private page that someone else also
-    /// owns (`!exclusive`) is copy-on-write; shared memory never is.
+    /// owns (`!exclusive`) is copy-on-write; shared memory never is. A shared file page is
+    /// read-only until its write fault tells the page cache (see [`Source::note_write`]).
     pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
         let cow = if self.source.is_private() && !exclusive {
             Cow::Shared
         } else {
             Cow::Exclusive
         };
-        entry_flags(flags, cow)
+        let pte = entry_flags(flags, cow);
+        if self.source.is_shared_file() {
+            pte - MappingFlags::WRITE
+        } else {
+            pte
+        }
     }
 
     /// Maps every frame held for `[start, start + size)`.
@@ -282,28 +319,10 @@ impl<H: PagingHandler> Paged<H> {
         if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
             return Ok(());
         }
-        self.write_back_mapped(lo, hi);
+        // Dirty shared file pages are written back when the page cache evicts them, after
+        // the last mapping let go (see `evict_hint`).
         mmu.unmap_range(start, size)
             .map_err(|_| FaultError::NoMemory)
-    }
-
-    /// Writes the shared file pages this area maps in `[lo, hi)` back to the file.
-    fn write_back_mapped(&self, lo: usize, hi: usize) {
-        if let Source::File {
-            file,
-            cache,
-            shared: true,
-            ..
-        } = &self.source
-        {
-            for (vpn, _) in self.frames.range(lo, hi) {
-                if let Some(idx) = self.source.file_index(vpn)
-                    && let Err(err) = cache.write_back(file.as_ref(), idx, idx + 1)
-                {
-                    log::warn!("write-back of a shared file page failed: {err}");
-                }
-            }
-        }
     }
 
     /// Sets the page-table flags of `[start, start + size)` for new area flags `flags`.
@@ -337,7 +356,6 @@ impl<H: PagingHandler> Paged<H> {
         if !self.frames.any_in(lo, hi) {
             return Ok(());
         }
-        self.write_back_mapped(lo, hi);
         mmu.unmap_range(page_va(lo), (hi - lo) * PAGE_SIZE_4K)
             .map_err(|_| FaultError::NoMemory)?;
         self.release(lo, hi);
@@ -351,13 +369,48 @@ impl<H: PagingHandler> Paged<H> {
     }
 
     pub(crate) fn evict_hint(&self, lo: usize, hi: usize) {
-        if let (Source::File { cache, .. }, Some(a), Some(b)) = (
+        if let (Source::File { file, .. }, Some(a), Some(b)) = (
             &self.source,
             self.source.file_index(lo),
             self.source.file_index(hi),
         ) {
-            self.frames.reclaim().push_evict(cache.clone(), a, b);
+            self.frames.reclaim().push_evict(file.clone(), a, b);
         }
+    }
+
+    /// Drops the pages of `[self.lo, self.hi)` that show file page `first` or later (file
+    /// `id` was truncated there), private copies included.
+    pub(crate) fn zap_truncated<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
+        &mut self,
+        id: u64,
+        first: u64,
+        mmu: &mut Mmu<M, P, H>,
+    ) -> Result<(), FaultError> {
+        let Source::File {
+            file,
+            base_vpn,
+            base_idx,
+            ..
+        } = &self.source
+        else {
+            return Ok(());
+        };
+        if file.cached().id() != id {
+            return Ok(());
+        }
+        // The first page of this area showing `first` or later.
+        let lo = match first.checked_sub(*base_idx) {
+            Some(d) => usize::try_from(d)
+                .ok()
+                .and_then(|d| base_vpn.checked_add(d))
+                .unwrap_or(usize::MAX),
+            None => *base_vpn,
+        };
+        let lo = lo.max(self.lo);
+        if lo >= self.hi {
+            return Ok(());
+        }
+        self.discard(lo, self.hi, mmu)
     }
 
     pub(crate) fn split(&mut self, at: VirtAddr) -> Self {

@@ -11,8 +11,8 @@ use page_table_multiarch::testing::CountingHandler;
 
 use super::*;
 use crate::{
-    Advice, BackendKind, FaultError, File, LinuxError, MemFile, MmapFlags, MsyncFlags,
-    PageCacheSlot, SharedMem,
+    Advice, BackendKind, CachedFile, FaultError, File, FileBacking, LinuxError, MemFile, MmapFlags,
+    MsyncFlags, SharedMem,
 };
 
 const P: usize = PAGE_SIZE_4K;
@@ -98,14 +98,15 @@ fn shared_file_writes_back_on_msync_munmap_and_teardown_never_past_eof() {
     s.write_bytes(va(a), b"msync").unwrap();
     s.write_bytes(va(a + P + 8), b"tail-beyond-eof").unwrap();
     assert_eq!(
-        &f.contents()[..5],
+        &f.stored()[..5],
         &file_of(5).contents()[..],
         "written before msync"
     );
+    assert_eq!(&f.contents()[..5], b"msync", "read misses the mapped store");
     s.msync(va(a), 2 * P, MsyncFlags::SYNC).unwrap();
-    assert_eq!(&f.contents()[..5], b"msync");
-    assert_eq!(f.contents().len(), P + 10, "msync grew the file");
-    assert_eq!(&f.contents()[P + 8..], b"ta");
+    assert_eq!(&f.stored()[..5], b"msync");
+    assert_eq!(f.stored().len(), P + 10, "msync grew the file");
+    assert_eq!(&f.stored()[P + 8..], b"ta");
     assert_eq!(
         s.msync(va(a + 1), P, MsyncFlags::SYNC),
         Err(LinuxError::EINVAL)
@@ -120,11 +121,11 @@ fn shared_file_writes_back_on_msync_munmap_and_teardown_never_past_eof() {
     );
     s.write_bytes(va(a + 1), b"UNMAP").unwrap();
     s.munmap(va(a), P).unwrap();
-    assert_eq!(&f.contents()[..6], b"mUNMAP");
+    assert_eq!(&f.stored()[..6], b"mUNMAP");
     s.write_bytes(va(a + P), b"DROP").unwrap();
     drop(s);
-    assert_eq!(&f.contents()[P..P + 4], b"DROP");
-    assert_eq!(f.contents().len(), P + 10);
+    assert_eq!(&f.stored()[P..P + 4], b"DROP");
+    assert_eq!(f.stored().len(), P + 10);
     drop(f);
     assert_no_leak();
 }
@@ -161,16 +162,15 @@ fn page_cache_shares_frames_between_spaces() {
     drop(s1);
     drop(s2);
     assert_eq!(&f.contents()[3..10], b"shared!");
-    let cache = f.page_cache_slot().get::<CountingHandler>();
-    assert_eq!(cache.cached_pages(), 0, "cache kept unmapped pages");
-    drop((f, cache));
+    assert_eq!(f.cache_stats(), (0, 0), "cache kept unmapped pages");
+    drop(f);
     assert_no_leak();
 }
 
-/// A file whose reads fail.
-struct BrokenFile(PageCacheSlot);
+/// A backing store whose reads fail.
+struct BrokenFile;
 
-impl File for BrokenFile {
+impl FileBacking for BrokenFile {
     fn read_at(&self, _: u64, _: &mut [u8]) -> LinuxResult<usize> {
         Err(LinuxError::EIO)
     }
@@ -180,15 +180,15 @@ impl File for BrokenFile {
     fn size(&self) -> u64 {
         4 * PAGE_SIZE_4K as u64
     }
-    fn page_cache_slot(&self) -> &PageCacheSlot {
-        &self.0
+    fn set_len(&self, _: u64) -> LinuxResult {
+        Err(LinuxError::EIO)
     }
 }
 
 #[test]
 fn io_errors_are_bus_errors_and_eio() {
     let mut s = setup();
-    let file: Arc<dyn File> = Arc::new(BrokenFile(PageCacheSlot::new()));
+    let file: Arc<dyn File> = Arc::new(CachedFile::new(BrokenFile));
     let a = s
         .mmap(va(0), P, RW, MmapFlags::SHARED, Some(file), 0)
         .unwrap();

@@ -7,6 +7,8 @@ mod basic;
 mod cpu;
 mod cpu_prop;
 mod file;
+mod file_cache;
+mod file_model;
 mod fork;
 mod fuzz;
 mod linear;

@@ -302,7 +302,11 @@ fn run(ops: Vec<Op>) {
                             shared: false,
                         } => Src::Private {
                             file: Some((file, off + i)),
-                            data: None,
+                            // A writable private populate copies at once (as on Linux).
+                            data: (populate && prot.contains(MappingFlags::WRITE))
+                                .then(|| model.files[file].get((off + i) * P..(off + i + 1) * P))
+                                .flatten()
+                                .map(<[u8]>::to_vec),
                         },
                     };
                     model.spaces[s][p + i] = Some(MPage::new(prot, src));

@@ -214,6 +214,14 @@ impl Before {
             }
             Some(_) if cow && self.exclusive == Some(true) => FaultOutcome::Reused,
             Some(_) if cow => FaultOutcome::CopiedOnWrite,
+            // A shared file page is mapped writable on its first write (dirty tracking).
+            Some(_)
+                if access.contains(MappingFlags::WRITE)
+                    && matches!(page.src, Src::File(..))
+                    && self.pte.is_some_and(|f| !f.contains(MappingFlags::WRITE)) =>
+            {
+                FaultOutcome::Reused
+            }
             Some(_) => FaultOutcome::Spurious,
         };
         assert_eq!(outcome, want, "fault at {at:?} for {access:?}");
