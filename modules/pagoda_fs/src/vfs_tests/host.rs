@@ -96,13 +96,7 @@ fn host(root: &Path, op: &Op) -> Result<(), i32> {
             dir,
             nofollow,
         } => {
-            let mut flags = 0;
-            if *dir {
-                flags |= libc_flags::O_DIRECTORY;
-            }
-            if *nofollow {
-                flags |= libc_flags::O_NOFOLLOW;
-            }
+            let flags = libc_flags::of(*dir, *nofollow);
             let mut o = fs::OpenOptions::new();
             o.write(true)
                 .truncate(*trunc)
@@ -120,13 +114,7 @@ fn host(root: &Path, op: &Op) -> Result<(), i32> {
             dir,
             nofollow,
         } => {
-            let mut flags = 0;
-            if *dir {
-                flags |= libc_flags::O_DIRECTORY;
-            }
-            if *nofollow {
-                flags |= libc_flags::O_NOFOLLOW;
-            }
+            let flags = libc_flags::of(*dir, *nofollow);
             errno(
                 fs::OpenOptions::new()
                     .read(true)
@@ -148,6 +136,11 @@ fn host(root: &Path, op: &Op) -> Result<(), i32> {
 mod libc_flags {
     pub const O_DIRECTORY: i32 = 0o200_000;
     pub const O_NOFOLLOW: i32 = 0o400_000;
+
+    /// The extra open flags an operation asks for.
+    pub fn of(directory: bool, nofollow: bool) -> i32 {
+        (if directory { O_DIRECTORY } else { 0 }) | (if nofollow { O_NOFOLLOW } else { 0 })
+    }
 }
 
 /// Runs `op` on `f`.

@@ -1,48 +1,8 @@
 //! The encoders against the layouts of the host's C headers: a C program prints `offsetof`
 //! and `sizeof` of the real structures, and each field's bytes must sit there.
 
-use std::process::Command;
-
+use super::{Headers, c_values};
 use crate::abi::*;
-
-/// Compiles and runs a C program that prints the given `size_t` expressions, one per line.
-/// `None` when no C compiler is available (the test then checks nothing and says so).
-fn c_values(includes: &[&str], exprs: &[&str]) -> Option<Vec<usize>> {
-    let dir =
-        std::env::temp_dir().join(format!("pagoda-abi-{}-{}", std::process::id(), exprs.len()));
-    std::fs::create_dir_all(&dir).ok()?;
-    let mut src: String = includes
-        .iter()
-        .map(|h| format!("#include <{h}>\n"))
-        .collect();
-    src.push_str("#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n");
-    for e in exprs {
-        src.push_str(&format!("    printf(\"%zu\\n\", (size_t)({e}));\n"));
-    }
-    src.push_str("    return 0;\n}\n");
-    let c = dir.join("probe.c");
-    let exe = dir.join("probe");
-    std::fs::write(&c, src).ok()?;
-    let built = Command::new("cc")
-        .arg(&c)
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .ok()?;
-    assert!(
-        built.success(),
-        "the probe program must compile: {includes:?}"
-    );
-    let out = Command::new(&exe).output().ok()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(
-        String::from_utf8(out.stdout)
-            .ok()?
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect(),
-    )
-}
 
 fn le(bytes: &[u8], at: usize, len: usize) -> u64 {
     bytes[at..at + len]
@@ -100,7 +60,7 @@ fn check_stat(header: &str, arch: Arch, nlink_size: usize, blksize_size: usize) 
         .collect();
     exprs.push("sizeof(struct stat)".into());
     let exprs: Vec<&str> = exprs.iter().map(String::as_str).collect();
-    let Some(values) = c_values(&[header], &exprs) else {
+    let Some(values) = c_values(Headers::Libc, &[header], &exprs) else {
         eprintln!("no C compiler: {header} not checked");
         return;
     };
@@ -146,7 +106,7 @@ fn statx_matches_linux_stat_h() {
         .collect();
     exprs.push("sizeof(struct statx)".into());
     let exprs: Vec<&str> = exprs.iter().map(String::as_str).collect();
-    let Some(values) = c_values(&["linux/stat.h"], &exprs) else {
+    let Some(values) = c_values(Headers::Libc, &["linux/stat.h"], &exprs) else {
         return;
     };
     assert_eq!(*values.last().unwrap(), 256);
@@ -170,7 +130,7 @@ fn siginfo_matches_signal_h() {
         "offsetof(siginfo_t, si_addr)",
         "offsetof(siginfo_t, si_value)",
     ];
-    let Some(v) = c_values(&["signal.h"], &exprs) else {
+    let Some(v) = c_values(Headers::Libc, &["signal.h"], &exprs) else {
         return;
     };
     assert_eq!(v[0], 128);
@@ -216,7 +176,7 @@ fn utsname_and_sysinfo_match_their_headers() {
         "offsetof(struct sysinfo, mem_unit)",
         "offsetof(struct sysinfo, loads)",
     ];
-    let Some(v) = c_values(&["sys/utsname.h", "sys/sysinfo.h"], &exprs) else {
+    let Some(v) = c_values(Headers::Libc, &["sys/utsname.h", "sys/sysinfo.h"], &exprs) else {
         return;
     };
     let u = encode_utsname([

@@ -2,71 +2,9 @@
 //! Debian's cross headers when installed), placement and alignment rules, and the round trip
 //! through `rt_sigreturn`.
 
-use std::process::Command;
-
+use super::{Headers, c_values};
 use crate::abi::Arch;
 use crate::sigframe::*;
-
-/// Compiles (without a C library) and runs a probe printing `size_t` expressions with the
-/// given include directory first. `None` when the headers or a compiler are missing.
-fn probe(include: &str, extra: &[&str], headers: &[&str], exprs: &[&str]) -> Option<Vec<u64>> {
-    if !std::path::Path::new(include).join("asm").exists() {
-        eprintln!("{include}/asm missing: not checked");
-        return None;
-    }
-    let gcc_include = String::from_utf8(
-        Command::new("cc")
-            .arg("-print-file-name=include")
-            .output()
-            .ok()?
-            .stdout,
-    )
-    .ok()?;
-    let dir = std::env::temp_dir().join(format!(
-        "pagoda-sigframe-{}-{}",
-        std::process::id(),
-        exprs.len()
-    ));
-    std::fs::create_dir_all(&dir).ok()?;
-    let mut src: String = headers
-        .iter()
-        .map(|h| format!("#include <{h}>\n"))
-        .collect();
-    src.push_str("#include <stddef.h>\nint printf(const char *, ...);\nint main(void) {\n");
-    for e in exprs {
-        src.push_str(&format!("    printf(\"%zu\\n\", (size_t)({e}));\n"));
-    }
-    src.push_str("    return 0;\n}\n");
-    std::fs::write(dir.join("p.c"), src).ok()?;
-    let mut cc = Command::new("cc");
-    cc.args([
-        "-nostdinc",
-        "-isystem",
-        include,
-        "-isystem",
-        gcc_include.trim(),
-    ]);
-    for dir in extra {
-        cc.args(["-isystem", dir]);
-    }
-    let ok = cc
-        .arg("-o")
-        .arg(dir.join("p"))
-        .arg(dir.join("p.c"))
-        .status()
-        .ok()?
-        .success();
-    assert!(ok, "probe must compile against {include}");
-    let out = Command::new(dir.join("p")).output().ok()?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Some(
-        String::from_utf8(out.stdout)
-            .ok()?
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect(),
-    )
-}
 
 #[test]
 fn x86_64_ucontext_matches_the_headers() {
@@ -86,9 +24,8 @@ fn x86_64_ucontext_matches_the_headers() {
         "offsetof(struct sigcontext, r8)",
         "offsetof(struct sigcontext, rsp)",
     ];
-    let Some(v) = probe(
-        "/usr/include/x86_64-linux-gnu",
-        &["/usr/include"],
+    let Some(v) = c_values(
+        Headers::Uapi(&["/usr/include/x86_64-linux-gnu", "/usr/include"]),
         &["asm/signal.h", "asm/sigcontext.h", "asm-generic/ucontext.h"],
         &exprs,
     ) else {
@@ -115,9 +52,8 @@ fn riscv64_ucontext_matches_the_cross_headers() {
         "offsetof(struct sigcontext, sc_regs.a0)",
         "sizeof(struct __riscv_d_ext_state)",
     ];
-    let Some(v) = probe(
-        "/usr/riscv64-linux-gnu/include",
-        &[],
+    let Some(v) = c_values(
+        Headers::Uapi(&["/usr/riscv64-linux-gnu/include"]),
         &["asm/signal.h", "asm/sigcontext.h", "asm/ucontext.h"],
         &exprs,
     ) else {
@@ -134,7 +70,7 @@ fn riscv64_ucontext_matches_the_cross_headers() {
             256,
             16,
             80,
-            fp_size(Arch::Riscv64) as u64 + 4
+            fp_size(Arch::Riscv64) + 4
         ]
     );
 }
