@@ -15,6 +15,8 @@ pub enum Status {
     Deliberate,
     /// A known Pagoda bug, being fixed by the named helper branch; run on request.
     Known(&'static str),
+    /// A Pagoda bug this tester found that no branch is fixing yet; run on request.
+    Found,
 }
 
 /// One class of ops.
@@ -119,6 +121,114 @@ pub const CLASSES: &[Class] = &[
             _ => false,
         },
     },
+    Class {
+        name: "shared_validate_anon",
+        status: Status::Known("mmsem"),
+        why: "MAP_SHARED_VALIDATE|MAP_ANONYMOUS: Linux fails with EINVAL, Pagoda maps",
+        applies: |_, _, op| matches!(*op, Op::Mmap { flags, .. } if flags & 3 == 3 && flags & map::ANON != 0),
+    },
+    Class {
+        name: "anon_unaligned_offset",
+        status: Status::Known("mmsem"),
+        why: "MAP_ANONYMOUS with an unaligned offset: Linux checks the offset first (EINVAL), \
+              Pagoda ignores the offset of anonymous mappings",
+        applies: |_, _, op| matches!(*op, Op::Mmap { flags, off, .. } if flags & map::ANON != 0 && off % PAGE as i64 != 0),
+    },
+    Class {
+        name: "shared_anon_mremap_grow",
+        status: Status::Known("mmsem"),
+        why: "growing a MAP_SHARED|MAP_ANONYMOUS mapping with mremap: on Linux the object keeps \
+              its size and the new pages are SIGBUS; Pagoda grows the object",
+        applies: |p, _, op| match *op {
+            Op::Mremap { addr, old_len, new_len, .. } => {
+                new_len > old_len
+                    && p.procs[p.active]
+                        .find_area(VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize))
+                        .is_some_and(|a| a.backend().kind() == pagoda_mm::BackendKind::Shared)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "mremap_shrink_holes",
+        status: Status::Known("mmsem"),
+        why: "mremap shrinking a range that is not one mapping: Linux just unmaps the tail \
+              (and returns the address), Pagoda requires one area (EFAULT)",
+        applies: |p, _, op| match *op {
+            Op::Mremap { addr, old_len, new_len, .. } => {
+                new_len.next_multiple_of(PAGE) <= old_len.next_multiple_of(PAGE)
+                    && range(p, addr, old_len).is_some_and(|r| {
+                        p.procs[p.active].find_area(r.start).is_none_or(|a| a.end() < r.end)
+                    })
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "brk",
+        status: Status::Known("mmsem"),
+        why: "brk rules (which requests move the break, and what it returns)",
+        applies: |_, _, op| matches!(op, Op::Brk { .. }),
+    },
+    Class {
+        name: "error_order",
+        status: Status::Known("mmsem"),
+        why: "calls with several errors: Linux checks the arguments (EINVAL) before the \
+              mappings (EFAULT/ENOMEM), Pagoda partly the other way round",
+        applies: |_, _, op| match *op {
+            // MREMAP_FIXED: the new address and its overlap with the old range come first.
+            Op::Mremap { addr, old_len, new_len, flags, new_addr } => {
+                let (o, n) = (old_len.next_multiple_of(PAGE) as i64, new_len.next_multiple_of(PAGE) as i64);
+                let overlap = addr.region == new_addr.region
+                    && addr.off < new_addr.off + n
+                    && new_addr.off < addr.off + o;
+                flags & 2 != 0 && (new_addr.off % PAGE as i64 != 0 || overlap)
+            }
+            // Linux checks the offset's alignment before anything else.
+            // ... and the file descriptor (EBADF) before the flags and the address.
+            // A MAP_FIXED address's alignment is checked before MAP_SHARED_VALIDATE's flags.
+            Op::Mmap { off, file, flags, addr, .. } => {
+                let fixed = flags & (map::FIXED | map::FIXED_NOREPLACE) != 0;
+                let unaligned = addr.is_some_and(|a| a.off % PAGE as i64 != 0);
+                off % PAGE as i64 != 0
+                    || (file < 0 && flags & map::ANON == 0)
+                    || (fixed && unaligned && flags & 3 == 3)
+                    // MAP_SHARED_VALIDATE's unknown flags are refused late, by the file.
+                    || (flags & 3 == 3 && flags & map::SYNC != 0)
+                    // The mapping type is checked late (after MAP_FIXED_NOREPLACE's EEXIST).
+                    || flags & 3 == 0
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "offset_overflow",
+        status: Status::Found,
+        why: "mmap with an offset whose page number plus the length overflows (e.g. -4096): \
+              Linux fails with EOVERFLOW (also for anonymous mappings); Pagoda returns EINVAL \
+              for files and ignores the offset of anonymous mappings",
+        applies: |_, _, op| matches!(*op, Op::Mmap { off, .. } if off < 0),
+    },
+    Class {
+        name: "mremap_old_len_zero",
+        status: Status::Found,
+        why: "mremap with old_len 0: Linux looks the mapping up first (EFAULT if none), then \
+              duplicates a shared mapping (MAYMOVE) or fails with EINVAL for a private one; \
+              Pagoda always fails with EINVAL",
+        applies: |_, _, op| matches!(*op, Op::Mremap { old_len: 0, .. }),
+    },
+    Class {
+        name: "unknown_prot_bits",
+        status: Status::Found,
+        why: "prot with bits other than R/W/X: Linux's mmap ignores them and its mprotect \
+              accepts PROT_SEM (0x8) and rejects the rest with EINVAL; Pagoda rejects every \
+              unknown bit (0x8 also happens to be MappingFlags::USER)",
+        applies: |_, _, op| match *op {
+            Op::Mmap { prot, .. } => prot & !7 != 0,
+            Op::Mprotect { prot, .. } => prot & 8 != 0,
+            _ => false,
+        },
+    },
 ];
 
 /// Which classes run.
@@ -145,7 +255,7 @@ impl Selection {
         CLASSES.iter().find(|c| {
             let run = match c.status {
                 Status::Deliberate => false,
-                Status::Known(_) => self.all || self.include.iter().any(|n| n == c.name),
+                Status::Known(_) | Status::Found => self.all || self.include.iter().any(|n| n == c.name),
             };
             !run && (c.applies)(p, h, op)
         })

@@ -253,7 +253,8 @@ fn mmap_op() -> impl Strategy<Value = Op> {
     let file = prop_oneof![8 => 0..NFILES as i32, 1 => Just(-1)];
     (addr, len(), prot_any(), kind, place, extra, file, off).prop_map(
         |(addr, len, prot, kind, place, extra, file, off)| Op::Mmap {
-            addr,
+            // MAP_FIXED at 0 would leave the window (and works for root only).
+            addr: if place != 0 { addr.or(Some(win(0, 0))) } else { addr },
             len,
             prot,
             flags: kind | place | extra,
