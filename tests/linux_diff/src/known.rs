@@ -218,14 +218,39 @@ pub const CLASSES: &[Class] = &[
         applies: |_, _, op| matches!(*op, Op::Mremap { old_len: 0, .. }),
     },
     Class {
+        name: "validate_mask",
+        status: Status::Found,
+        why: "MAP_SHARED_VALIDATE accepts exactly Linux's LEGACY_MAP_MASK: that includes \
+              MAP_UNINITIALIZED (0x4000000; Pagoda: EOPNOTSUPP) and excludes \
+              MAP_FIXED_NOREPLACE (Linux: EOPNOTSUPP; Pagoda maps)",
+        applies: |_, _, op| {
+            matches!(*op, Op::Mmap { flags, .. }
+                if flags & 3 == 3 && flags & (0x400_0000 | map::FIXED_NOREPLACE) != 0)
+        },
+    },
+    Class {
+        name: "no_area_merge",
+        status: Status::Found,
+        why: "mremap of a range that spans several Pagoda areas without a hole: Linux merges \
+              neighbouring VMAs with equal flags and backing (e.g. after mprotect back to \
+              the old protection), so the range is one VMA there; Pagoda never merges areas \
+              and fails with EFAULT",
+        applies: |p, _, op| match *op {
+            Op::Mremap { addr, old_len, .. } => range(p, addr, old_len).is_some_and(|r| {
+                !has_hole(p, r) && p.procs[p.active].areas_in(r).nth(1).is_some()
+            }),
+            _ => false,
+        },
+    },
+    Class {
         name: "unknown_prot_bits",
         status: Status::Found,
         why: "prot with bits other than R/W/X: Linux's mmap ignores them and its mprotect \
               accepts PROT_SEM (0x8) and rejects the rest with EINVAL; Pagoda rejects every \
-              unknown bit (0x8 also happens to be MappingFlags::USER)",
+              unknown bit (0x8 also happens to be MappingFlags::USER), also where Linux \
+              returns 0 first (mprotect of length 0)",
         applies: |_, _, op| match *op {
-            Op::Mmap { prot, .. } => prot & !7 != 0,
-            Op::Mprotect { prot, .. } => prot & 8 != 0,
+            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => prot & !7 != 0,
             _ => false,
         },
     },
