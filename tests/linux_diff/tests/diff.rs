@@ -7,7 +7,7 @@ use linux_diff::{Campaign, summary};
 
 #[test]
 fn pagoda_matches_linux() {
-    let campaign = Campaign::from_env(150, 60);
+    let campaign = Campaign::from_env(1200, 60);
     match campaign.run() {
         Ok(stats) => {
             println!("linux_diff: {}", summary(&stats));
