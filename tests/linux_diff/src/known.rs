@@ -42,7 +42,7 @@ pub struct History {
 fn range(p: &Pagoda, a: Addr, len: u64) -> Option<VirtAddrRange> {
     let start = crate::pagoda::addr_of(a);
     let len = len.checked_next_multiple_of(PAGE)?;
-    if start % PAGE != 0 || len == 0 {
+    if !start.is_multiple_of(PAGE) || len == 0 {
         return None;
     }
     let _ = p;
@@ -85,7 +85,9 @@ pub const CLASSES: &[Class] = &[
               pages execute-only (a load is SIGSEGV/SEGV_PKUERR); without them they are \
               readable. Host-dependent, so not compared",
         applies: |_, _, op| match *op {
-            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => prot & (prot::R | prot::W | prot::X) == prot::X,
+            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => {
+                prot & (prot::R | prot::W | prot::X) == prot::X
+            }
             _ => false,
         },
     },
@@ -140,7 +142,12 @@ pub const CLASSES: &[Class] = &[
         why: "growing a MAP_SHARED|MAP_ANONYMOUS mapping with mremap: on Linux the object keeps \
               its size and the new pages are SIGBUS; Pagoda grows the object",
         applies: |p, _, op| match *op {
-            Op::Mremap { addr, old_len, new_len, .. } => {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                ..
+            } => {
                 new_len > old_len
                     && p.procs[p.active]
                         .find_area(VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize))
@@ -155,20 +162,21 @@ pub const CLASSES: &[Class] = &[
         why: "mremap shrinking a range that is not one mapping: Linux just unmaps the tail \
               (and returns the address), Pagoda requires one area (EFAULT)",
         applies: |p, _, op| match *op {
-            Op::Mremap { addr, old_len, new_len, .. } => {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                ..
+            } => {
                 new_len.next_multiple_of(PAGE) <= old_len.next_multiple_of(PAGE)
                     && range(p, addr, old_len).is_some_and(|r| {
-                        p.procs[p.active].find_area(r.start).is_none_or(|a| a.end() < r.end)
+                        p.procs[p.active]
+                            .find_area(r.start)
+                            .is_none_or(|a| a.end() < r.end)
                     })
             }
             _ => false,
         },
-    },
-    Class {
-        name: "brk",
-        status: Status::Known("mmsem"),
-        why: "brk rules (which requests move the break, and what it returns)",
-        applies: |_, _, op| matches!(op, Op::Brk { .. }),
     },
     Class {
         name: "error_order",
@@ -177,8 +185,17 @@ pub const CLASSES: &[Class] = &[
               mappings (EFAULT/ENOMEM), Pagoda partly the other way round",
         applies: |_, _, op| match *op {
             // MREMAP_FIXED: the new address and its overlap with the old range come first.
-            Op::Mremap { addr, old_len, new_len, flags, new_addr } => {
-                let (o, n) = (old_len.next_multiple_of(PAGE) as i64, new_len.next_multiple_of(PAGE) as i64);
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => {
+                let (o, n) = (
+                    old_len.next_multiple_of(PAGE) as i64,
+                    new_len.next_multiple_of(PAGE) as i64,
+                );
                 let overlap = addr.region == new_addr.region
                     && addr.off < new_addr.off + n
                     && new_addr.off < addr.off + o;
@@ -187,7 +204,13 @@ pub const CLASSES: &[Class] = &[
             // Linux checks the offset's alignment before anything else.
             // ... and the file descriptor (EBADF) before the flags and the address.
             // A MAP_FIXED address's alignment is checked before MAP_SHARED_VALIDATE's flags.
-            Op::Mmap { off, file, flags, addr, .. } => {
+            Op::Mmap {
+                off,
+                file,
+                flags,
+                addr,
+                ..
+            } => {
                 let fixed = flags & (map::FIXED | map::FIXED_NOREPLACE) != 0;
                 let unaligned = addr.is_some_and(|a| a.off % PAGE as i64 != 0);
                 off % PAGE as i64 != 0
@@ -236,9 +259,8 @@ pub const CLASSES: &[Class] = &[
               the old protection), so the range is one VMA there; Pagoda never merges areas \
               and fails with EFAULT",
         applies: |p, _, op| match *op {
-            Op::Mremap { addr, old_len, .. } => range(p, addr, old_len).is_some_and(|r| {
-                !has_hole(p, r) && p.procs[p.active].areas_in(r).nth(1).is_some()
-            }),
+            Op::Mremap { addr, old_len, .. } => range(p, addr, old_len)
+                .is_some_and(|r| !has_hole(p, r) && p.procs[p.active].areas_in(r).nth(1).is_some()),
             _ => false,
         },
     },
@@ -270,8 +292,14 @@ impl Selection {
     pub fn from_env() -> Self {
         match std::env::var("DIFF_INCLUDE_KNOWN").as_deref() {
             Err(_) | Ok("") | Ok("0") => Self::default(),
-            Ok("1") | Ok("all") => Self { include: Vec::new(), all: true },
-            Ok(list) => Self { include: list.split(',').map(str::to_string).collect(), all: false },
+            Ok("1") | Ok("all") => Self {
+                include: Vec::new(),
+                all: true,
+            },
+            Ok(list) => Self {
+                include: list.split(',').map(str::to_string).collect(),
+                all: false,
+            },
         }
     }
 
@@ -280,7 +308,9 @@ impl Selection {
         CLASSES.iter().find(|c| {
             let run = match c.status {
                 Status::Deliberate => false,
-                Status::Known(_) | Status::Found => self.all || self.include.iter().any(|n| n == c.name),
+                Status::Known(_) | Status::Found => {
+                    self.all || self.include.iter().any(|n| n == c.name)
+                }
             };
             !run && (c.applies)(p, h, op)
         })

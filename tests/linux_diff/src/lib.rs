@@ -76,7 +76,8 @@ impl Campaign {
         };
         let mut seed = [0u8; 32];
         seed[..8].copy_from_slice(&self.seed.to_le_bytes());
-        let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        let mut runner =
+            TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
         let stats = std::cell::RefCell::new(Stats::default());
         let r = runner.run(&ops::case(self.max_ops), |case| {
             let mut s = stats.borrow_mut();
@@ -93,8 +94,16 @@ impl Campaign {
 
     fn report(&self, why: &str, case: &ops::Case, stats: &Stats) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "linux_diff: Pagoda and Linux disagree (seed {:#x}).", self.seed);
-        let _ = writeln!(out, "Minimized reproduction: files of {:?} bytes, ops:", case.file_sizes);
+        let _ = writeln!(
+            out,
+            "linux_diff: Pagoda and Linux disagree (seed {:#x}).",
+            self.seed
+        );
+        let _ = writeln!(
+            out,
+            "Minimized reproduction: files of {:?} bytes, ops:",
+            case.file_sizes
+        );
         let mut trace = String::new();
         let mut s = Stats::default();
         let r = run_case(case, &self.selection, &mut s, Some(&mut trace));
@@ -102,7 +111,11 @@ impl Campaign {
         match r {
             Err(m) => {
                 let at = m.at.map_or("end".to_string(), |i| format!("op {i}"));
-                let _ = writeln!(out, "First difference at {at}, {}:\n  Linux:  {}\n  Pagoda: {}", m.what, m.linux, m.pagoda);
+                let _ = writeln!(
+                    out,
+                    "First difference at {at}, {}:\n  Linux:  {}\n  Pagoda: {}",
+                    m.what, m.linux, m.pagoda
+                );
             }
             Ok(()) => {
                 let _ = writeln!(out, "(the rerun passed; the original failure: {why})");

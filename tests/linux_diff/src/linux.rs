@@ -34,7 +34,14 @@ impl Linux {
             .map_err(|e| format!("cannot start {EXECUTOR}: {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        let mut me = Self { child, stdin: Some(stdin), stdout, heap_base: 0, line: String::new(), reaped: false };
+        let mut me = Self {
+            child,
+            stdin: Some(stdin),
+            stdout,
+            heap_base: 0,
+            line: String::new(),
+            reaped: false,
+        };
         let mut cmd = format!("init {WIN_BASE:#x} {WIN_PAGES} {NFILES}");
         for s in file_sizes {
             cmd += &format!(" {s}");
@@ -42,7 +49,7 @@ impl Linux {
         let reply = me.call(&cmd)?;
         me.heap_base = reply
             .strip_prefix("v ")
-            .and_then(|v| parse_u64(v))
+            .and_then(parse_u64)
             .ok_or_else(|| format!("executor init failed: {reply}"))?;
         Ok(me)
     }
@@ -71,24 +78,44 @@ impl Linux {
     pub fn run(&mut self, op: &Op) -> Result<Reply, String> {
         let a = |x: Addr| self.addr(x);
         let cmd = match *op {
-            Op::Mmap { addr, len, prot, flags, file, off } => {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                file,
+                off,
+            } => {
                 let addr = addr.map_or(0, a);
                 format!("mmap {addr:#x} {len:#x} {prot} {flags:#x} {file} {off}")
             }
             Op::Munmap { addr, len } => format!("munmap {:#x} {len:#x}", a(addr)),
             Op::Mprotect { addr, len, prot } => format!("mprotect {:#x} {len:#x} {prot}", a(addr)),
-            Op::Mremap { addr, old_len, new_len, flags, new_addr } => format!(
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => format!(
                 "mremap {:#x} {old_len:#x} {new_len:#x} {flags} {:#x}",
                 a(addr),
                 a(new_addr)
             ),
-            Op::Madvise { addr, len, advice } => format!("madvise {:#x} {len:#x} {advice}", a(addr)),
+            Op::Madvise { addr, len, advice } => {
+                format!("madvise {:#x} {len:#x} {advice}", a(addr))
+            }
             Op::Msync { addr, len, flags } => format!("msync {:#x} {len:#x} {flags}", a(addr)),
             Op::Brk { addr } => format!("brk {:#x}", a(addr)),
             Op::Read { addr, len } => format!("read {:#x} {len:#x}", a(addr)),
             Op::Write { addr, len, seed } => format!("write {:#x} {len:#x} {seed}", a(addr)),
             Op::Pread { file, off, len } => format!("pread {file} {off} {len:#x}"),
-            Op::Pwrite { file, off, len, seed } => format!("pwrite {file} {off} {len:#x} {seed}"),
+            Op::Pwrite {
+                file,
+                off,
+                len,
+                seed,
+            } => format!("pwrite {file} {off} {len:#x} {seed}"),
             Op::Ftruncate { file, len } => format!("ftrunc {file} {len}"),
             Op::Fork { child_active } => {
                 format!("fork {}", if child_active { "child" } else { "parent" })
@@ -108,7 +135,11 @@ impl Linux {
                 let signo = next()?.parse().map_err(|_| bad())?;
                 let code = next()?.parse().map_err(|_| bad())?;
                 let addr_delta = next()?.parse().map_err(|_| bad())?;
-                Reply::Fault { signo, code, addr_delta }
+                Reply::Fault {
+                    signo,
+                    code,
+                    addr_delta,
+                }
             }
             "v" => {
                 let v = parse_u64(next()?).ok_or_else(bad)?;
@@ -116,7 +147,9 @@ impl Linux {
                     Op::Pread { .. } => Reply::Io(v, parse_u64(next()?).ok_or_else(bad)?),
                     Op::Pwrite { .. } => Reply::Io(v, 0),
                     Op::Brk { .. } => Reply::Val(v.wrapping_sub(self.heap_base) as i64),
-                    Op::Mmap { .. } | Op::Mremap { .. } => Reply::Val(v.wrapping_sub(WIN_BASE) as i64),
+                    Op::Mmap { .. } | Op::Mremap { .. } => {
+                        Reply::Val(v.wrapping_sub(WIN_BASE) as i64)
+                    }
                     _ => Reply::Val(v as i64),
                 }
             }
@@ -135,8 +168,13 @@ impl Linux {
         }
         let (mut win, mut heap) = (Vec::new(), Vec::new());
         for e in t[2..].chunks(5) {
-            let [start, end, perms, off, kind] = e else { return Err(bad()) };
-            let (start, end) = (parse_u64(start).ok_or_else(bad)?, parse_u64(end).ok_or_else(bad)?);
+            let [start, end, perms, off, kind] = e else {
+                return Err(bad());
+            };
+            let (start, end) = (
+                parse_u64(start).ok_or_else(bad)?,
+                parse_u64(end).ok_or_else(bad)?,
+            );
             let off = parse_u64(off).ok_or_else(bad)?;
             let kind = match *kind {
                 "anon" => Kind::Anon,
@@ -147,12 +185,25 @@ impl Linux {
             };
             let perms = perms.to_string();
             if kind == Kind::Heap {
-                let (start, end) = (start.wrapping_sub(self.heap_base), end.wrapping_sub(self.heap_base));
+                let (start, end) = (
+                    start.wrapping_sub(self.heap_base),
+                    end.wrapping_sub(self.heap_base),
+                );
                 if start < HEAP_SPAN {
-                    heap.push(MapEntry { start, end, perms, kind: Kind::Anon });
+                    heap.push(MapEntry {
+                        start,
+                        end,
+                        perms,
+                        kind: Kind::Anon,
+                    });
                 }
             } else {
-                win.push(MapEntry { start, end, perms, kind });
+                win.push(MapEntry {
+                    start,
+                    end,
+                    perms,
+                    kind,
+                });
             }
         }
         Ok((normalize(win), normalize(heap)))
@@ -169,7 +220,10 @@ impl Linux {
         t.map(|p| {
             if let Some(s) = p.strip_prefix('s') {
                 let (sig, code) = s.split_once('.').ok_or_else(bad)?;
-                Ok(PageState::Fault(sig.parse().map_err(|_| bad())?, code.parse().map_err(|_| bad())?))
+                Ok(PageState::Fault(
+                    sig.parse().map_err(|_| bad())?,
+                    code.parse().map_err(|_| bad())?,
+                ))
             } else {
                 Ok(PageState::Data(parse_u64(p).ok_or_else(bad)?))
             }

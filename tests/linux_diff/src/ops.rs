@@ -81,13 +81,26 @@ impl fmt::Debug for Addr {
 #[allow(missing_docs)] // field names are the syscall arguments
 pub enum Op {
     /// `mmap(addr or NULL, len, prot, flags, file or -1, off)`.
-    Mmap { addr: Option<Addr>, len: u64, prot: u32, flags: u32, file: i32, off: i64 },
+    Mmap {
+        addr: Option<Addr>,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        file: i32,
+        off: i64,
+    },
     /// `munmap`.
     Munmap { addr: Addr, len: u64 },
     /// `mprotect`.
     Mprotect { addr: Addr, len: u64, prot: u32 },
     /// `mremap(addr, old_len, new_len, flags, new_addr)`.
-    Mremap { addr: Addr, old_len: u64, new_len: u64, flags: u32, new_addr: Addr },
+    Mremap {
+        addr: Addr,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new_addr: Addr,
+    },
     /// `madvise`.
     Madvise { addr: Addr, len: u64, advice: u32 },
     /// `msync`.
@@ -101,7 +114,12 @@ pub enum Op {
     /// `pread(file, len, off)`.
     Pread { file: usize, off: i64, len: u64 },
     /// `pwrite(file, pattern(seed, len), off)`.
-    Pwrite { file: usize, off: i64, len: u64, seed: u8 },
+    Pwrite {
+        file: usize,
+        off: i64,
+        len: u64,
+        seed: u8,
+    },
     /// `ftruncate(file, len)`.
     Ftruncate { file: usize, len: i64 },
     /// `fork`; afterwards the child (`child_active`) or the parent runs the next ops.
@@ -113,14 +131,32 @@ pub enum Op {
 impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Op::Mmap { addr, len, prot, flags, file, off } => {
-                write!(f, "mmap({addr:?}, {len:#x}, {}, {}, {file}, {off:#x})", prot_str(prot), map_str(flags))
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                file,
+                off,
+            } => {
+                write!(
+                    f,
+                    "mmap({addr:?}, {len:#x}, {}, {}, {file}, {off:#x})",
+                    prot_str(prot),
+                    map_str(flags)
+                )
             }
             Op::Munmap { addr, len } => write!(f, "munmap({addr:?}, {len:#x})"),
             Op::Mprotect { addr, len, prot } => {
                 write!(f, "mprotect({addr:?}, {len:#x}, {})", prot_str(prot))
             }
-            Op::Mremap { addr, old_len, new_len, flags, new_addr } => write!(
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => write!(
                 f,
                 "mremap({addr:?}, {old_len:#x}, {new_len:#x}, {flags}, {new_addr:?})"
             ),
@@ -130,12 +166,21 @@ impl fmt::Debug for Op {
             Op::Read { addr, len } => write!(f, "read({addr:?}, {len:#x})"),
             Op::Write { addr, len, seed } => write!(f, "write({addr:?}, {len:#x}, seed {seed})"),
             Op::Pread { file, off, len } => write!(f, "pread(f{file}, off {off:#x}, {len:#x})"),
-            Op::Pwrite { file, off, len, seed } => {
+            Op::Pwrite {
+                file,
+                off,
+                len,
+                seed,
+            } => {
                 write!(f, "pwrite(f{file}, off {off:#x}, {len:#x}, seed {seed})")
             }
             Op::Ftruncate { file, len } => write!(f, "ftruncate(f{file}, {len:#x})"),
             Op::Fork { child_active } => {
-                write!(f, "fork(then {})", if child_active { "child" } else { "parent" })
+                write!(
+                    f,
+                    "fork(then {})",
+                    if child_active { "child" } else { "parent" }
+                )
             }
             Op::Switch { proc } => write!(f, "switch(p{proc})"),
         }
@@ -192,12 +237,18 @@ impl Op {
 }
 
 fn win(page: u64, byte: i64) -> Addr {
-    Addr { region: Region::Win, off: (page * PAGE) as i64 + byte }
+    Addr {
+        region: Region::Win,
+        off: (page * PAGE) as i64 + byte,
+    }
 }
 
 /// A window address: page-aligned mostly, sometimes a little off.
 fn win_addr() -> impl Strategy<Value = Addr> {
-    (0..WIN_PAGES, prop_oneof![8 => Just(0i64), 1 => 1i64..PAGE as i64])
+    (
+        0..WIN_PAGES,
+        prop_oneof![8 => Just(0i64), 1 => 1i64..PAGE as i64],
+    )
         .prop_map(|(p, b)| win(p, b))
 }
 
@@ -254,7 +305,11 @@ fn mmap_op() -> impl Strategy<Value = Op> {
     (addr, len(), prot_any(), kind, place, extra, file, off).prop_map(
         |(addr, len, prot, kind, place, extra, file, off)| Op::Mmap {
             // MAP_FIXED at 0 would leave the window (and works for root only).
-            addr: if place != 0 { addr.or(Some(win(0, 0))) } else { addr },
+            addr: if place != 0 {
+                addr.or(Some(win(0, 0)))
+            } else {
+                addr
+            },
             len,
             prot,
             flags: kind | place | extra,
@@ -266,9 +321,15 @@ fn mmap_op() -> impl Strategy<Value = Op> {
 
 fn mremap_op() -> impl Strategy<Value = Op> {
     let flags = prop_oneof![3 => Just(0u32), 3 => Just(1u32), 3 => Just(3u32), 1 => Just(2u32), 1 => Just(8u32)];
-    (win_addr(), len(), len(), flags, win_addr()).prop_map(|(addr, old_len, new_len, flags, new_addr)| {
-        Op::Mremap { addr, old_len, new_len, flags, new_addr }
-    })
+    (win_addr(), len(), len(), flags, win_addr()).prop_map(
+        |(addr, old_len, new_len, flags, new_addr)| Op::Mremap {
+            addr,
+            old_len,
+            new_len,
+            flags,
+            new_addr,
+        },
+    )
 }
 
 /// An access inside one page of the window (or, rarely, of the heap).
@@ -276,13 +337,25 @@ fn access() -> impl Strategy<Value = (Addr, u64)> {
     let region = prop_oneof![6 => Just(Region::Win), 1 => Just(Region::Heap)];
     (region, 0..WIN_PAGES, 0..PAGE, 1..=PAGE).prop_map(|(region, page, off, len)| {
         let len = len.min(PAGE - off).max(1);
-        (Addr { region, off: (page * PAGE + off) as i64 }, len)
+        (
+            Addr {
+                region,
+                off: (page * PAGE + off) as i64,
+            },
+            len,
+        )
     })
 }
 
 fn heap_addr() -> impl Strategy<Value = Addr> {
-    (-2i64..20, prop_oneof![3 => Just(0i64), 1 => 1i64..PAGE as i64])
-        .prop_map(|(p, b)| Addr { region: Region::Heap, off: p * PAGE as i64 + b })
+    (
+        -2i64..20,
+        prop_oneof![3 => Just(0i64), 1 => 1i64..PAGE as i64],
+    )
+        .prop_map(|(p, b)| Addr {
+            region: Region::Heap,
+            off: p * PAGE as i64 + b,
+        })
 }
 
 fn file_off() -> impl Strategy<Value = i64> {
@@ -324,7 +397,10 @@ pub struct Case {
 /// Cases of up to `max_ops` operations.
 pub fn case(max_ops: usize) -> impl Strategy<Value = Case> {
     let size = prop_oneof![3 => (0u64..=6).prop_map(|p| p * PAGE), 2 => 0u64..6 * PAGE];
-    (prop::collection::vec(size, NFILES), prop::collection::vec(op(), 1..=max_ops.max(1)))
+    (
+        prop::collection::vec(size, NFILES),
+        prop::collection::vec(op(), 1..=max_ops.max(1)),
+    )
         .prop_map(|(file_sizes, ops)| Case { file_sizes, ops })
 }
 
@@ -335,10 +411,15 @@ pub fn pattern(seed: u64, i: u64) -> u8 {
 
 /// Byte `j` of file `f` at the start of a sequence (the executor's `file_byte`).
 pub fn file_byte(f: usize, j: u64) -> u8 {
-    ((f as u64 * 101).wrapping_add(j.wrapping_mul(7)).wrapping_add(j >> 9) ^ 0x5a) as u8
+    ((f as u64 * 101)
+        .wrapping_add(j.wrapping_mul(7))
+        .wrapping_add(j >> 9)
+        ^ 0x5a) as u8
 }
 
 /// FNV-1a over `bytes` (the executor's hash).
 pub fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }

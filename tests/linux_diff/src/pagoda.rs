@@ -7,7 +7,9 @@ use memory_addr::{PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
 use page_table_multiarch::MappingFlags;
 use page_table_multiarch::testing::{CountingHandler, RecordingMeta, SoftTlb, take_flushes};
 use page_table_multiarch::x86_64::{X64PTE, X64PagingMetaData};
-use pagoda_mm::{Advice, AddrSpace, File, FaultError, LinuxError, MemFile, MmapFlags, MremapFlags, MsyncFlags};
+use pagoda_mm::{
+    AddrSpace, Advice, FaultError, File, LinuxError, MemFile, MmapFlags, MremapFlags, MsyncFlags,
+};
 
 use crate::ops::{Addr, MAX_PROCS, NFILES, Op, PAGE, Region, WIN_PAGES, file_byte, fnv, pattern};
 use crate::reply::{Kind, MapEntry, PageState, Reply, normalize};
@@ -77,7 +79,12 @@ impl Pagoda {
             })
             .collect();
         take_flushes();
-        Ok(Self { procs: vec![space], active: 0, files, tlb: SoftTlb::new() })
+        Ok(Self {
+            procs: vec![space],
+            active: 0,
+            files,
+            tlb: SoftTlb::new(),
+        })
     }
 
     /// The active address space.
@@ -109,7 +116,9 @@ impl Pagoda {
         // table is a missing flush.
         self.tlb.apply(&take_flushes());
         if let Some(e) = self.tlb.find_stale(self.procs[self.active].page_table()) {
-            return Reply::Broken(format!("stale TLB entry after the op (missing flush): {e:?}"));
+            return Reply::Broken(format!(
+                "stale TLB entry after the op (missing flush): {e:?}"
+            ));
         }
         reply
     }
@@ -118,7 +127,14 @@ impl Pagoda {
         let a = addr_of;
         let unit = |r: Result<(), LinuxError>| r.map_or_else(errno, |()| Reply::Val(0));
         match *op {
-            Op::Mmap { addr, len, prot, flags, file, off } => {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                file,
+                off,
+            } => {
                 let file = usize::try_from(file)
                     .ok()
                     .and_then(|f| self.files.get(f))
@@ -139,7 +155,13 @@ impl Pagoda {
                 len as usize,
                 MappingFlags::from_bits_retain(prot as usize),
             )),
-            Op::Mremap { addr, old_len, new_len, flags, new_addr } => {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => {
                 let r = self.space().mremap(
                     va(a(addr)),
                     old_len as usize,
@@ -177,16 +199,27 @@ impl Pagoda {
                 }
             }
             Op::Pread { file, off, len } => {
-                let Ok(off) = u64::try_from(off) else { return Reply::Err(22) };
+                let Ok(off) = u64::try_from(off) else {
+                    return Reply::Err(22);
+                };
                 let mut buf = vec![0u8; len.min(65536) as usize];
                 match self.files[file].read_at(off, &mut buf) {
                     Ok(n) => Reply::Io(n as u64, fnv(&buf[..n.min(buf.len())])),
                     Err(e) => errno(e),
                 }
             }
-            Op::Pwrite { file, off, len, seed } => {
-                let Ok(off) = u64::try_from(off) else { return Reply::Err(22) };
-                let data: Vec<u8> = (0..len.min(65536)).map(|i| pattern(seed.into(), i)).collect();
+            Op::Pwrite {
+                file,
+                off,
+                len,
+                seed,
+            } => {
+                let Ok(off) = u64::try_from(off) else {
+                    return Reply::Err(22);
+                };
+                let data: Vec<u8> = (0..len.min(65536))
+                    .map(|i| pattern(seed.into(), i))
+                    .collect();
                 match self.files[file].write_at(off, &data) {
                     Ok(n) => Reply::Io(n as u64, 0),
                     Err(e) => errno(e),
@@ -236,7 +269,11 @@ impl Pagoda {
     /// miss or a permission fault ask the kernel's fault handler and retry. A handler that
     /// keeps "resolving" without the access ever succeeding is a fault loop.
     fn touch(&mut self, addr: u64, write: bool) -> Result<(), Reply> {
-        let access = if write { MappingFlags::WRITE } else { MappingFlags::READ };
+        let access = if write {
+            MappingFlags::WRITE
+        } else {
+            MappingFlags::READ
+        };
         let page = addr & !(PAGE - 1);
         for _ in 0..4 {
             let pt = self.procs[self.active].page_table();
@@ -247,16 +284,29 @@ impl Pagoda {
             }
             // A page fault drops the faulting translation before the handler runs.
             self.tlb.flush_page(page as usize);
-            let r = self.procs[self.active].handle_page_fault(va(addr), access | MappingFlags::USER);
+            let r =
+                self.procs[self.active].handle_page_fault(va(addr), access | MappingFlags::USER);
             self.tlb.apply(&take_flushes());
             match r {
                 Ok(_) => {}
                 Err(FaultError::Segv) => {
                     let mapped = self.procs[self.active].find_area(va(addr)).is_some();
-                    return Err(Reply::Fault { signo: SIGSEGV, code: if mapped { 2 } else { 1 }, addr_delta: 0 });
+                    return Err(Reply::Fault {
+                        signo: SIGSEGV,
+                        code: if mapped { 2 } else { 1 },
+                        addr_delta: 0,
+                    });
                 }
-                Err(FaultError::Bus) => return Err(Reply::Fault { signo: SIGBUS, code: 2, addr_delta: 0 }),
-                Err(FaultError::NoMemory) => return Err(Reply::Broken("fault: out of memory".into())),
+                Err(FaultError::Bus) => {
+                    return Err(Reply::Fault {
+                        signo: SIGBUS,
+                        code: 2,
+                        addr_delta: 0,
+                    });
+                }
+                Err(FaultError::NoMemory) => {
+                    return Err(Reply::Broken("fault: out of memory".into()));
+                }
             }
         }
         Err(Reply::Broken(format!(
@@ -329,10 +379,24 @@ impl Pagoda {
                 _ => Kind::Other,
             };
             if start < WIN_END && end > WIN_BASE {
-                let kind = if start < WIN_BASE { kind.advanced(WIN_BASE - start) } else { kind };
-                win.push(MapEntry { start: start.max(WIN_BASE), end: end.min(WIN_END), perms, kind });
-            } else if start >= HEAP_BASE && start < HEAP_BASE + HEAP_SPAN {
-                heap.push(MapEntry { start: start - HEAP_BASE, end: end - HEAP_BASE, perms, kind });
+                let kind = if start < WIN_BASE {
+                    kind.advanced(WIN_BASE - start)
+                } else {
+                    kind
+                };
+                win.push(MapEntry {
+                    start: start.max(WIN_BASE),
+                    end: end.min(WIN_END),
+                    perms,
+                    kind,
+                });
+            } else if (HEAP_BASE..HEAP_BASE + HEAP_SPAN).contains(&start) {
+                heap.push(MapEntry {
+                    start: start - HEAP_BASE,
+                    end: end - HEAP_BASE,
+                    perms,
+                    kind,
+                });
             }
         }
         Ok((normalize(win), normalize(heap)))

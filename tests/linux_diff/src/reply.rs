@@ -44,7 +44,11 @@ impl fmt::Debug for Reply {
             Reply::Err(e) => write!(f, "{}", errno_name(*e)),
             Reply::Hash(h) => write!(f, "data {h:016x}"),
             Reply::Stored => f.write_str("stored"),
-            Reply::Fault { signo, code, addr_delta } => {
+            Reply::Fault {
+                signo,
+                code,
+                addr_delta,
+            } => {
                 let sig = match signo {
                     11 => "SIGSEGV",
                     7 => "SIGBUS",
@@ -124,7 +128,11 @@ pub enum Kind {
 
 impl fmt::Debug for MapEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#x}-{:#x} {} {:?}", self.start, self.end, self.perms, self.kind)
+        write!(
+            f,
+            "{:#x}-{:#x} {} {:?}",
+            self.start, self.end, self.perms, self.kind
+        )
     }
 }
 

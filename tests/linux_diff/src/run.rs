@@ -67,12 +67,22 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
 fn guarded<T>(stats: &mut Stats, at: Option<usize>, f: impl FnOnce() -> T) -> Result<T, Mismatch> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
         stats.panics += 1;
-        Mismatch { at, what: "Pagoda panicked".into(), linux: "-".into(), pagoda: panic_text(p) }
+        Mismatch {
+            at,
+            what: "Pagoda panicked".into(),
+            linux: "-".into(),
+            pagoda: panic_text(p),
+        }
     })
 }
 
 fn setup_err(e: String) -> Mismatch {
-    Mismatch { at: None, what: "executor".into(), linux: e, pagoda: "-".into() }
+    Mismatch {
+        at: None,
+        what: "executor".into(),
+        linux: e,
+        pagoda: "-".into(),
+    }
 }
 
 /// One sequence, optionally logging every op and both replies into `trace`.
@@ -88,9 +98,23 @@ pub fn run_case(
     let mut linux = Linux::start(&case.file_sizes).map_err(setup_err)?;
     let mut pagoda = match guarded(stats, None, || Pagoda::start(&case.file_sizes))? {
         Ok(p) => p,
-        Err(e) => return Err(Mismatch { at: None, what: "Pagoda setup".into(), linux: "-".into(), pagoda: e }),
+        Err(e) => {
+            return Err(Mismatch {
+                at: None,
+                what: "Pagoda setup".into(),
+                linux: "-".into(),
+                pagoda: e,
+            });
+        }
     };
-    let r = run_ops(case, sel, stats, &mut linux, &mut pagoda, trace.as_deref_mut());
+    let r = run_ops(
+        case,
+        sel,
+        stats,
+        &mut linux,
+        &mut pagoda,
+        trace.as_deref_mut(),
+    );
     let r = r.and_then(|()| final_compare(stats, &mut linux, &mut pagoda, trace));
     linux.quit().map_err(setup_err)?;
     // Teardown: every frame must come back exactly once (CountingHandler panics on a
@@ -118,7 +142,9 @@ fn run_ops(
     pagoda: &mut Pagoda,
     mut trace: Option<&mut String>,
 ) -> Result<(), Mismatch> {
-    let mut hist = History { file_mapped: vec![false; pagoda.files.len()] };
+    let mut hist = History {
+        file_mapped: vec![false; pagoda.files.len()],
+    };
     for (i, op) in case.ops.iter().enumerate() {
         if let Some(class) = sel.skip(pagoda, &hist, op) {
             *stats.skipped.entry(class.name).or_default() += 1;
@@ -128,7 +154,10 @@ fn run_ops(
             continue;
         }
         stats.ops += 1;
-        let l = linux.run(op).map_err(|e| Mismatch { at: Some(i), ..setup_err(e) })?;
+        let l = linux.run(op).map_err(|e| Mismatch {
+            at: Some(i),
+            ..setup_err(e)
+        })?;
         let p = guarded(stats, Some(i), || pagoda.run(op))?;
         if let Some(t) = trace.as_deref_mut() {
             if l == p {
@@ -138,10 +167,17 @@ fn run_ops(
             }
         }
         if l != p {
-            return Err(Mismatch { at: Some(i), what: "result".into(), linux: format!("{l:?}"), pagoda: format!("{p:?}") });
+            return Err(Mismatch {
+                at: Some(i),
+                what: "result".into(),
+                linux: format!("{l:?}"),
+                pagoda: format!("{p:?}"),
+            });
         }
         if let (Op::Mmap { file, .. }, Reply::Val(_) | Reply::Outside) = (op, &l)
-            && let Some(m) = usize::try_from(*file).ok().and_then(|f| hist.file_mapped.get_mut(f))
+            && let Some(m) = usize::try_from(*file)
+                .ok()
+                .and_then(|f| hist.file_mapped.get_mut(f))
         {
             *m = true;
         }
@@ -152,26 +188,56 @@ fn run_ops(
     Ok(())
 }
 
-fn compare_maps(stats: &mut Stats, at: Option<usize>, linux: &mut Linux, pagoda: &mut Pagoda) -> Result<(), Mismatch> {
+fn compare_maps(
+    stats: &mut Stats,
+    at: Option<usize>,
+    linux: &mut Linux,
+    pagoda: &mut Pagoda,
+) -> Result<(), Mismatch> {
     let l = linux.maps().map_err(setup_err)?;
-    let p = guarded(stats, at, || pagoda.maps())?.map_err(|e| Mismatch { at, what: "maps".into(), linux: "-".into(), pagoda: e })?;
+    let p = guarded(stats, at, || pagoda.maps())?.map_err(|e| Mismatch {
+        at,
+        what: "maps".into(),
+        linux: "-".into(),
+        pagoda: e,
+    })?;
     if l.0 != p.0 {
-        return Err(Mismatch { at, what: "window layout".into(), linux: format!("{:?}", l.0), pagoda: format!("{:?}", p.0) });
+        return Err(Mismatch {
+            at,
+            what: "window layout".into(),
+            linux: format!("{:?}", l.0),
+            pagoda: format!("{:?}", p.0),
+        });
     }
     if l.1 != p.1 {
-        return Err(Mismatch { at, what: "heap layout (relative)".into(), linux: format!("{:?}", l.1), pagoda: format!("{:?}", p.1) });
+        return Err(Mismatch {
+            at,
+            what: "heap layout (relative)".into(),
+            linux: format!("{:?}", l.1),
+            pagoda: format!("{:?}", p.1),
+        });
     }
     Ok(())
 }
 
 /// Every process's layout and page contents at the end.
-fn final_compare(stats: &mut Stats, linux: &mut Linux, pagoda: &mut Pagoda, mut trace: Option<&mut String>) -> Result<(), Mismatch> {
+fn final_compare(
+    stats: &mut Stats,
+    linux: &mut Linux,
+    pagoda: &mut Pagoda,
+    mut trace: Option<&mut String>,
+) -> Result<(), Mismatch> {
     for proc in 0..pagoda.procs.len() {
         let switch = Op::Switch { proc };
         let l = linux.run(&switch).map_err(setup_err)?;
         let p = guarded(stats, None, || pagoda.run(&switch))?;
         if l != p {
-            return Err(Mismatch { at: None, what: format!("final switch to p{proc}"), linux: format!("{l:?}"), pagoda: format!("{p:?}") });
+            return Err(Mismatch {
+                at: None,
+                what: format!("final switch to p{proc}"),
+                linux: format!("{l:?}"),
+                pagoda: format!("{p:?}"),
+            });
         }
         compare_maps(stats, None, linux, pagoda)?;
         for (region, pages) in [(Region::Win, WIN_PAGES), (Region::Heap, HEAP_DUMP_PAGES)] {

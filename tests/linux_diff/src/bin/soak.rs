@@ -6,12 +6,18 @@
 fn main() {
     use linux_diff::{Campaign, Stats, summary};
 
-    let min_ops: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let min_ops: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let base = Campaign::from_env(200, 400);
     let mut total = Stats::default();
     let mut round = 0u64;
     while total.ops < min_ops {
-        let campaign = Campaign { seed: base.seed.wrapping_add(round), ..base.clone() };
+        let campaign = Campaign {
+            seed: base.seed.wrapping_add(round),
+            ..base.clone()
+        };
         match campaign.run() {
             Ok(stats) => total.add(&stats),
             Err(report) => {
