@@ -23,7 +23,7 @@
  *   fork child|parent                   -> "v INDEX" (then the child, resp. parent, is active)
  *   switch INDEX                        -> "v INDEX"
  *   maps                                -> "m N (START END PERMS OFF KIND)*" for the window
- *                                          and the [heap]
+ *                                          and the heap region
  *   dump A PAGES                        -> "d (HASH | sSIGNO.CODE)*"
  *   quit                                -> (no answer; the whole family exits)
  */
@@ -60,7 +60,8 @@ static char inbuf[BUF];
 static size_t in_pos, in_len;
 static char out[BUF * 2];
 static size_t out_len;
-static uintptr_t win_base, win_end;
+static uintptr_t win_base, win_end, heap0;
+#define HEAP_SPAN (1UL << 30)
 static int fds[MAXF];
 static ino_t inodes[MAXF];
 static int nfiles;
@@ -306,7 +307,7 @@ static void do_maps(void)
 		uintptr_t start = strtoull(range, NULL, 16), end = strtoull(dash + 1, NULL, 16);
 		const char *kind;
 		char fk[8];
-		int heap = path && strcmp(path, "[heap]") == 0;
+		int heap = start < heap0 + HEAP_SPAN && end > heap0;
 		if (!heap && (end <= win_base || start >= win_end))
 			continue;
 		if (!heap) {
@@ -314,9 +315,7 @@ static void do_maps(void)
 			end = end > win_end ? win_end : end;
 		}
 		unsigned long long inode = strtoull(ino, NULL, 10);
-		if (heap) {
-			kind = "heap";
-		} else if (inode == 0) {
+		if (inode == 0) {
 			kind = "anon";
 		} else {
 			kind = "other";
@@ -362,7 +361,9 @@ static void do_maps(void)
 /* Unmaps a result outside the window (placement there is the kernel's business). */
 static void reply_addr(long r, size_t len)
 {
-	if (r != -1 && ((uintptr_t)r < win_base || (uintptr_t)r >= win_end)) {
+	int in_win = (uintptr_t)r >= win_base && (uintptr_t)r < win_end;
+	int in_heap = (uintptr_t)r >= heap0 && (uintptr_t)r < heap0 + HEAP_SPAN;
+	if (r != -1 && !in_win && !in_heap) {
 		munmap((void *)r, len);
 		put("o");
 		flush_line();
@@ -406,7 +407,8 @@ static void do_init(void)
 		inodes[f] = st.st_ino;
 	}
 	errno = 0;
-	reply_val((long)syscall(SYS_brk, 0));
+	heap0 = (uintptr_t)syscall(SYS_brk, 0);
+	reply_val((long)heap0);
 }
 
 int main(void)

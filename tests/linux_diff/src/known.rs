@@ -179,6 +179,20 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
+        name: "brk_near_mappings",
+        status: Status::Known("mmsem"),
+        why: "brk while other mappings lie in the heap region: Linux refuses to grow the break \
+              into (or within one guard page of) the next mapping and returns the old break; \
+              Pagoda only checks for overlap",
+        applies: |p, _, op| {
+            let s = &p.procs[p.active];
+            let (Op::Brk { .. }, Some(heap)) = (op, s.heap()) else { return false };
+            let top = VirtAddr::from_usize(heap.end.as_usize().next_multiple_of(PAGE as usize));
+            let region = VirtAddrRange::from_start_size(heap.start, crate::HEAP_SPAN as usize);
+            s.areas_in(region).any(|a| a.start() < heap.start || a.end() > top)
+        },
+    },
+    Class {
         name: "error_order",
         status: Status::Known("mmsem"),
         why: "calls with several errors: Linux checks the arguments (EINVAL) before the \

@@ -148,7 +148,12 @@ impl Linux {
                     Op::Pwrite { .. } => Reply::Io(v, 0),
                     Op::Brk { .. } => Reply::Val(v.wrapping_sub(self.heap_base) as i64),
                     Op::Mmap { .. } | Op::Mremap { .. } => {
-                        Reply::Val(v.wrapping_sub(WIN_BASE) as i64)
+                        let h = v.wrapping_sub(self.heap_base);
+                        if h < HEAP_SPAN {
+                            Reply::HeapAddr(h as i64)
+                        } else {
+                            Reply::Val(v.wrapping_sub(WIN_BASE) as i64)
+                        }
                     }
                     _ => Reply::Val(v as i64),
                 }
@@ -184,19 +189,17 @@ impl Linux {
                 _ => Kind::Other,
             };
             let perms = perms.to_string();
-            if kind == Kind::Heap {
-                let (start, end) = (
-                    start.wrapping_sub(self.heap_base),
-                    end.wrapping_sub(self.heap_base),
-                );
-                if start < HEAP_SPAN {
-                    heap.push(MapEntry {
-                        start,
-                        end,
-                        perms,
-                        kind: Kind::Anon,
-                    });
-                }
+            let rel = start.wrapping_sub(self.heap_base);
+            if rel < HEAP_SPAN {
+                // The whole heap region; the break area counts as anonymous memory.
+                let end = end.wrapping_sub(self.heap_base);
+                let kind = if kind == Kind::Heap { Kind::Anon } else { kind };
+                heap.push(MapEntry {
+                    start: rel,
+                    end,
+                    perms,
+                    kind,
+                });
             } else {
                 win.push(MapEntry {
                     start,

@@ -252,6 +252,14 @@ fn win_addr() -> impl Strategy<Value = Addr> {
         .prop_map(|(p, b)| win(p, b))
 }
 
+/// Mostly a window address, sometimes a page of the heap region (near the break).
+fn any_addr() -> impl Strategy<Value = Addr> {
+    prop_oneof![
+        8 => win_addr(),
+        1 => (0i64..24).prop_map(|p| Addr { region: Region::Heap, off: p * PAGE as i64 }),
+    ]
+}
+
 /// A length in bytes: whole pages mostly, sometimes 0 or a partial page.
 fn len() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -295,7 +303,7 @@ fn mmap_op() -> impl Strategy<Value = Op> {
         2 => Just(map::POPULATE),
         1 => prop_oneof![Just(0x4000u32), Just(0x2_0000), Just(0x1_0000), Just(0x400_0000)],
     ];
-    let addr = prop_oneof![5 => win_addr().prop_map(Some), 1 => Just(None)];
+    let addr = prop_oneof![5 => any_addr().prop_map(Some), 1 => Just(None)];
     let off = prop_oneof![
         8 => (0i64..8).prop_map(|p| p * PAGE as i64),
         1 => 1i64..PAGE as i64,
@@ -366,8 +374,8 @@ fn file_off() -> impl Strategy<Value = i64> {
 pub fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         20 => mmap_op(),
-        8 => (win_addr(), len()).prop_map(|(addr, len)| Op::Munmap { addr, len }),
-        10 => (win_addr(), len(), prot_any()).prop_map(|(addr, len, prot)| Op::Mprotect { addr, len, prot }),
+        8 => (any_addr(), len()).prop_map(|(addr, len)| Op::Munmap { addr, len }),
+        10 => (any_addr(), len(), prot_any()).prop_map(|(addr, len, prot)| Op::Mprotect { addr, len, prot }),
         8 => mremap_op(),
         4 => (win_addr(), len(), prop_oneof![4 => Just(4u32), 1 => Just(0u32), 1 => Just(99u32)])
             .prop_map(|(addr, len, advice)| Op::Madvise { addr, len, advice }),

@@ -98,6 +98,9 @@ impl Pagoda {
             Ok(v) if (WIN_BASE..WIN_END).contains(&(v.as_usize() as u64)) => {
                 Reply::Val(v.as_usize() as i64 - WIN_BASE as i64)
             }
+            Ok(v) if (HEAP_BASE..HEAP_BASE + HEAP_SPAN).contains(&(v.as_usize() as u64)) => {
+                Reply::HeapAddr(v.as_usize() as i64 - HEAP_BASE as i64)
+            }
             Ok(v) => {
                 let len = (len as usize).next_multiple_of(PAGE_SIZE_4K);
                 match self.space().munmap(v, len) {

@@ -7,6 +7,8 @@ use core::fmt;
 pub enum Reply {
     /// Success with a value (addresses are region-relative, see [`crate::ops::Addr`]).
     Val(i64),
+    /// Success: an address in the heap region, relative to the heap start.
+    HeapAddr(i64),
     /// Success: an address outside the window (the placement is not compared).
     Outside,
     /// Failure with an errno.
@@ -40,6 +42,7 @@ impl fmt::Debug for Reply {
         match self {
             Reply::Val(v) if *v < 0 => write!(f, "-{:#x}", -v),
             Reply::Val(v) => write!(f, "{v:#x}"),
+            Reply::HeapAddr(v) => write!(f, "H+{v:#x}"),
             Reply::Outside => f.write_str("placed outside the window"),
             Reply::Err(e) => write!(f, "{}", errno_name(*e)),
             Reply::Hash(h) => write!(f, "data {h:016x}"),
