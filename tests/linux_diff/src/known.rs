@@ -179,17 +179,23 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
-        name: "brk_near_mappings",
+        name: "brk_rules",
         status: Status::Known("mmsem"),
         why: "brk while other mappings lie in the heap region: Linux refuses to grow the break \
               into (or within one guard page of) the next mapping and returns the old break; \
-              Pagoda only checks for overlap",
+              Pagoda only checks for overlap. Also brk after part of the break area was \
+              unmapped: Linux refuses to shrink when no mapping is left between the new and \
+              the old break",
         applies: |p, _, op| {
             let s = &p.procs[p.active];
-            let (Op::Brk { .. }, Some(heap)) = (op, s.heap()) else { return false };
+            let (Op::Brk { .. }, Some(heap)) = (op, s.heap()) else {
+                return false;
+            };
             let top = VirtAddr::from_usize(heap.end.as_usize().next_multiple_of(PAGE as usize));
             let region = VirtAddrRange::from_start_size(heap.start, crate::HEAP_SPAN as usize);
-            s.areas_in(region).any(|a| a.start() < heap.start || a.end() > top)
+            s.areas_in(region)
+                .any(|a| a.start() < heap.start || a.end() > top)
+                || (top > heap.start && has_hole(p, VirtAddrRange::new(heap.start, top)))
         },
     },
     Class {

@@ -174,7 +174,8 @@ fn run_ops(
                 pagoda: format!("{p:?}"),
             });
         }
-        if let (Op::Mmap { file, .. }, Reply::Val(_) | Reply::Outside) = (op, &l)
+        if let (Op::Mmap { file, .. }, Reply::Val(_) | Reply::HeapAddr(_) | Reply::Outside) =
+            (op, &l)
             && let Some(m) = usize::try_from(*file)
                 .ok()
                 .and_then(|f| hist.file_mapped.get_mut(f))
