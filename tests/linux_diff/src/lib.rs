@@ -68,6 +68,14 @@ impl Campaign {
 
     /// Runs the campaign; on a mismatch returns the minimized reproduction as text.
     pub fn run(&self) -> Result<Stats, String> {
+        match self.run_with_stats() {
+            (stats, None) => Ok(stats),
+            (_, Some(report)) => Err(report),
+        }
+    }
+
+    /// Runs the campaign: its figures, and the minimized reproduction of a mismatch.
+    pub fn run_with_stats(&self) -> (Stats, Option<String>) {
         let config = Config {
             cases: self.cases,
             failure_persistence: None,
@@ -85,11 +93,12 @@ impl Campaign {
                 .map_err(|m| TestCaseError::fail(format!("{m:?}")))
         });
         let stats = stats.into_inner();
-        match r {
-            Ok(()) => Ok(stats),
-            Err(TestError::Fail(why, case)) => Err(self.report(why.message(), &case, &stats)),
-            Err(TestError::Abort(why)) => Err(format!("proptest aborted: {why}")),
-        }
+        let report = match r {
+            Ok(()) => None,
+            Err(TestError::Fail(why, case)) => Some(self.report(why.message(), &case, &stats)),
+            Err(TestError::Abort(why)) => Some(format!("proptest aborted: {why}")),
+        };
+        (stats, report)
     }
 
     fn report(&self, why: &str, case: &ops::Case, stats: &Stats) -> String {
