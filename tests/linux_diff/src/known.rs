@@ -305,6 +305,9 @@ pub struct Selection {
     pub include: Vec<String>,
     /// Include every known-bug class.
     pub all: bool,
+    /// Also run the deliberate differences (only for the tester's self-test: they must
+    /// show as mismatches).
+    pub deliberate: bool,
 }
 
 impl Selection {
@@ -313,12 +316,12 @@ impl Selection {
         match std::env::var("DIFF_INCLUDE_KNOWN").as_deref() {
             Err(_) | Ok("") | Ok("0") => Self::default(),
             Ok("1") | Ok("all") => Self {
-                include: Vec::new(),
                 all: true,
+                ..Self::default()
             },
             Ok(list) => Self {
                 include: list.split(',').map(str::to_string).collect(),
-                all: false,
+                ..Self::default()
             },
         }
     }
@@ -327,7 +330,7 @@ impl Selection {
     pub fn skip(&self, p: &Pagoda, h: &History, op: &Op) -> Option<&'static Class> {
         CLASSES.iter().find(|c| {
             let run = match c.status {
-                Status::Deliberate => false,
+                Status::Deliberate => self.deliberate,
                 Status::Known(_) | Status::Found => {
                     self.all || self.include.iter().any(|n| n == c.name)
                 }

@@ -183,6 +183,7 @@ impl fmt::Debug for PageState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PageState::Data(h) => write!(f, "{:08x}", h >> 32),
+            PageState::Fault(-1, _) => f.write_str("BROKEN(fault loop or uaccess error)"),
             PageState::Fault(s, c) => write!(f, "sig{s}.{c}"),
         }
     }
