@@ -298,6 +298,34 @@ pub const CLASSES: &[Class] = &[
     },
 ];
 
+/// Differences in how things are represented, removed before comparing (not op classes:
+/// they apply to every op). Name and reason.
+pub const NORMALIZATIONS: &[(&str, &str)] = &[
+    (
+        "area_splitting",
+        "maps: neighbouring entries with equal permissions, equal backing and contiguous \
+         offsets are merged on both sides (Linux merges such VMAs, Pagoda keeps areas \
+         apart; only mremap can observe it, see class no_area_merge)",
+    ),
+    (
+        "placement_outside_window",
+        "mmap/mremap results outside the window are compared as 'outside' and unmapped \
+         at once on both sides: Linux places them below its mmap base, Pagoda below the top \
+         of its space; the window itself is always compared exactly",
+    ),
+    (
+        "heap_base",
+        "the program break starts at a random address on Linux and at a fixed one on Pagoda: \
+         heap-region addresses, brk results and heap layouts are compared relative to it",
+    ),
+    (
+        "maps_names",
+        "Linux names a memfd '/memfd:diffN (deleted)' with its inode, Pagoda 'fN': both become \
+         file N; '[heap]' counts as anonymous memory; only the window and the heap region are \
+         compared",
+    ),
+];
+
 /// Which classes run.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {

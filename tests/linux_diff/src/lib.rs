@@ -1,24 +1,4 @@
-//! A differential test of `pagoda_mm::AddrSpace` against the host's Linux kernel.
-//!
-//! Random sequences of mmap / munmap / mprotect / mremap / madvise / msync / brk / fork /
-//! loads / stores / pread / pwrite / ftruncate run on both sides in lockstep:
-//!
-//! - **Linux**: `executor/executor.c` (built by build.rs with the host `cc`) performs them
-//!   in its own process family, inside a window of pages it reserved `PROT_NONE` at a
-//!   fixed low address (so the kernel places nothing else there), and reports results,
-//!   errno, fault signals (`si_signo`, `si_code`), `/proc/self/maps` and page hashes.
-//! - **Pagoda**: `AddrSpace`s over `CountingHandler` frames with the same window reserved
-//!   the same way; loads and stores go through a software TLB and `handle_page_fault` as
-//!   a CPU would (so fault loops and missing flushes show), data through uaccess.
-//!
-//! Compared after every op: the result; after every op that can change the layout: the
-//! window's and the heap's maps (normalized: neighbours that only differ in how areas are
-//! split are merged); at the end: every process's layout and page contents; after
-//! teardown: no frame leaked or freed twice. A mismatch is shrunk by proptest and printed
-//! as a numbered op list with both sides' replies.
-//!
-//! Classes of ops with known or deliberate differences are data in [`known`]; the default
-//! run skips them and counts the skipped ops per class.
+#![doc = include_str!("../README.md")]
 #![cfg(target_os = "linux")]
 
 pub mod known;
