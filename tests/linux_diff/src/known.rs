@@ -92,6 +92,28 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
+        name: "eof_tail",
+        status: Status::Deliberate,
+        why: "stores to the bytes past EOF in the last page of a file mapping: Linux keeps \
+              them in its page cache after the mapping is gone (visible to a later mapping \
+              until the page is evicted); Pagoda evicts a file page when its last mapping \
+              goes, so a later mapping sees the zero fill POSIX specifies. Both never write \
+              them to the file",
+        applies: |p, _, op| match *op {
+            Op::Write { addr, len, .. } => {
+                let va = VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize);
+                p.procs[p.active].find_area(va).is_some_and(|a| {
+                    let b = a.backend();
+                    match (b.file(), b.file_offset(va)) {
+                        (Some(f), Some(off)) => off + len > f.size(),
+                        _ => false,
+                    }
+                })
+            }
+            _ => false,
+        },
+    },
+    Class {
         name: "write_only",
         status: Status::Known("mmsem"),
         why: "PROT_WRITE alone (a write-only page loops in the fault handler)",
@@ -108,17 +130,6 @@ pub const CLASSES: &[Class] = &[
         applies: |_, h, op| match *op {
             Op::Pread { file, .. } | Op::Pwrite { file, .. } | Op::Ftruncate { file, .. } => {
                 h.file_mapped.get(file).copied().unwrap_or(false)
-            }
-            _ => false,
-        },
-    },
-    Class {
-        name: "populate_private_file",
-        status: Status::Known("cache"),
-        why: "MAP_POPULATE of a private file mapping",
-        applies: |_, _, op| match *op {
-            Op::Mmap { flags, .. } => {
-                flags & map::ANON == 0 && flags & 3 == map::PRIVATE && flags & map::POPULATE != 0
             }
             _ => false,
         },
