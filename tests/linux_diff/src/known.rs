@@ -61,6 +61,15 @@ fn has_hole(p: &Pagoda, r: VirtAddrRange) -> bool {
     cur < r.end
 }
 
+/// Whether `[addr, addr + len)` (page-rounded) is not inside a single area.
+fn not_one_area(p: &Pagoda, addr: Addr, len: u64) -> bool {
+    range(p, addr, len).is_some_and(|r| {
+        p.procs[p.active]
+            .find_area(r.start)
+            .is_none_or(|a| a.end() < r.end)
+    })
+}
+
 fn write_only(prot: u32) -> bool {
     prot & (prot::R | prot::W) == prot::W
 }
@@ -177,14 +186,34 @@ pub const CLASSES: &[Class] = &[
                 addr,
                 old_len,
                 new_len,
+                flags,
                 ..
             } => {
-                new_len.next_multiple_of(PAGE) <= old_len.next_multiple_of(PAGE)
-                    && range(p, addr, old_len).is_some_and(|r| {
-                        p.procs[p.active]
-                            .find_area(r.start)
-                            .is_none_or(|a| a.end() < r.end)
-                    })
+                let (o, n) = (
+                    old_len.next_multiple_of(PAGE),
+                    new_len.next_multiple_of(PAGE),
+                );
+                (n < o || (n == o && flags & 2 == 0)) && not_one_area(p, addr, old_len)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "mremap_move_multi",
+        status: Status::Found,
+        why: "MREMAP_FIXED without a size change over several mappings (holes allowed): \
+              Linux >= 6.17 moves them all; Pagoda requires one area (EFAULT)",
+        applies: |p, _, op| match *op {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                ..
+            } => {
+                flags & 2 != 0
+                    && old_len.next_multiple_of(PAGE) == new_len.next_multiple_of(PAGE)
+                    && not_one_area(p, addr, old_len)
             }
             _ => false,
         },

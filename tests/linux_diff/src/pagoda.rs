@@ -70,7 +70,10 @@ impl Pagoda {
                 0,
             )
             .map_err(|e| format!("reserving the window: {e:?}"))?;
-        space.set_heap_start(va(HEAP_BASE));
+        // `()` today; a `Result` on the mmsem branch (nothing is mapped there, so it cannot
+        // fail): written to compile against both.
+        #[allow(clippy::let_unit_value)]
+        let _ = space.set_heap_start(va(HEAP_BASE));
         let files = (0..NFILES)
             .map(|f| {
                 let size = file_sizes.get(f).copied().unwrap_or(0);
