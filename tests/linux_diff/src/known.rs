@@ -325,6 +325,18 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
+        name: "populate_private_file",
+        status: Status::Known("cache"),
+        why: "MAP_POPULATE of a private file mapping: Linux pre-faults a writable one for \
+              writing (every page becomes a private copy at mmap time, later writes to the \
+              file through a shared mapping are not seen); Pagoda maps the page-cache pages \
+              and still shows those writes",
+        applies: |_, _, op| {
+            matches!(*op, Op::Mmap { flags, .. }
+                if flags & map::ANON == 0 && flags & 3 == map::PRIVATE && flags & map::POPULATE != 0)
+        },
+    },
+    Class {
         name: "unknown_prot_bits",
         status: Status::Found,
         why: "prot with bits other than R/W/X: Linux's mmap ignores them and its mprotect \
