@@ -91,6 +91,7 @@ SOAK_ENV := CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OV
 .PHONY: soak
 soak:
 	$(SOAK_ENV) cargo run --release -q -p linux_diff --bin soak -- $(SOAK_OPS)
-	$(SOAK_ENV) PROPTEST_CASES=$(SOAK_CASES) cargo test --release -q -p memory_set \
-		-p page_table_multiarch -p pagoda_mm --all-features -- model fuzz
+	$(SOAK_ENV) PROPTEST_CASES=$(SOAK_CASES) PROPTEST_DISABLE_FAILURE_PERSISTENCE=1 \
+		cargo test --release -q --no-fail-fast -p memory_set -p page_table_multiarch -p pagoda_mm \
+		--all-features -- model fuzz
 	@echo "soak: model proptests of memory_set, page_table_multiarch, pagoda_mm passed with PROPTEST_CASES=$(SOAK_CASES)"
