@@ -4,6 +4,7 @@
 #   make check                                          fmt, clippy (host + all targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
 #   make miri                                           Miri over crates/ (needs a nightly toolchain)
+#   make soak                                           long randomized runs (not in CI): Linux diff + model proptests
 
 ARCH ?= riscv64
 A ?= examples/tour
@@ -96,3 +97,18 @@ miri:
 
 clean:
 	cargo clean
+
+# Long randomized runs, not part of CI: the Linux differential test (tests/linux_diff) with at
+# least SOAK_OPS operations, then the model proptests of memory_set, page_table_multiarch and
+# pagoda_mm with SOAK_CASES cases each. Optimized, but with debug assertions and overflow checks.
+SOAK_OPS ?= 1000000
+SOAK_CASES ?= 5000
+SOAK_ENV := CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true
+
+.PHONY: soak
+soak:
+	$(SOAK_ENV) cargo run --release -q -p linux_diff --bin soak -- $(SOAK_OPS)
+	$(SOAK_ENV) PROPTEST_CASES=$(SOAK_CASES) PROPTEST_DISABLE_FAILURE_PERSISTENCE=1 \
+		cargo test --release -q --no-fail-fast -p memory_set -p page_table_multiarch -p pagoda_mm \
+		--all-features -- model fuzz
+	@echo "soak: model proptests of memory_set, page_table_multiarch, pagoda_mm passed with PROPTEST_CASES=$(SOAK_CASES)"

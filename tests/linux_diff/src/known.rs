@@ -1,0 +1,436 @@
+//! Op classes the default run does not generate, as data: deliberate differences (never
+//! run: Pagoda differs from Linux on purpose) and known bugs (run only when asked, with
+//! `DIFF_INCLUDE_KNOWN=1` or `DIFF_INCLUDE_KNOWN=name,name`). Every skipped op is counted
+//! per class and the counts are printed, so nothing is hidden silently.
+
+use memory_addr::{VirtAddr, VirtAddrRange};
+
+use crate::ops::{Addr, Op, PAGE, map, prot};
+use crate::pagoda::Pagoda;
+
+/// Why a class is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Pagoda differs on purpose; never run.
+    Deliberate,
+    /// A known Pagoda bug, being fixed by the named helper branch; run on request.
+    Known(&'static str),
+    /// A Pagoda bug this tester found that no branch is fixing yet; run on request.
+    Found,
+}
+
+/// One class of ops.
+pub struct Class {
+    /// Short name (for `DIFF_INCLUDE_KNOWN`).
+    pub name: &'static str,
+    /// Deliberate or known bug.
+    pub status: Status,
+    /// What differs, and why.
+    pub why: &'static str,
+    /// Whether `op`, about to run on the state `p` (Pagoda's, which equals Linux's so far),
+    /// belongs to the class.
+    pub applies: fn(&Pagoda, &History, &Op) -> bool,
+}
+
+/// What happened earlier in the sequence (for classes that depend on it).
+#[derive(Debug, Default, Clone)]
+pub struct History {
+    /// Files that have been mapped (successfully) at some point.
+    pub file_mapped: Vec<bool>,
+}
+
+fn range(p: &Pagoda, a: Addr, len: u64) -> Option<VirtAddrRange> {
+    let start = crate::pagoda::addr_of(a);
+    let len = len.checked_next_multiple_of(PAGE)?;
+    if !start.is_multiple_of(PAGE) || len == 0 {
+        return None;
+    }
+    let _ = p;
+    VirtAddrRange::try_from_start_size(VirtAddr::from_usize(start as usize), len as usize)
+}
+
+/// Whether some page of the range belongs to no area of the active process.
+fn has_hole(p: &Pagoda, r: VirtAddrRange) -> bool {
+    let mut cur = r.start;
+    for a in p.procs[p.active].areas_in(r) {
+        if a.start() > cur {
+            return true;
+        }
+        cur = a.end();
+    }
+    cur < r.end
+}
+
+/// Whether `[addr, addr + len)` (page-rounded) is not inside a single area.
+fn not_one_area(p: &Pagoda, addr: Addr, len: u64) -> bool {
+    range(p, addr, len).is_some_and(|r| {
+        p.procs[p.active]
+            .find_area(r.start)
+            .is_none_or(|a| a.end() < r.end)
+    })
+}
+
+fn write_only(prot: u32) -> bool {
+    prot & (prot::R | prot::W) == prot::W
+}
+
+/// The classes, in the order they are checked.
+pub const CLASSES: &[Class] = &[
+    Class {
+        name: "mprotect_hole",
+        status: Status::Deliberate,
+        why: "mprotect over a range with unmapped pages: Linux changes the pages before the \
+              hole and fails with ENOMEM; Pagoda fails with ENOMEM and changes nothing \
+              (every Pagoda operation is all-or-nothing)",
+        applies: |p, _, op| match *op {
+            Op::Mprotect { addr, len, .. } => range(p, addr, len).is_some_and(|r| has_hole(p, r)),
+            _ => false,
+        },
+    },
+    Class {
+        name: "exec_only",
+        status: Status::Deliberate,
+        why: "PROT_EXEC without PROT_READ: on CPUs with protection keys Linux makes such \
+              pages execute-only (a load is SIGSEGV/SEGV_PKUERR); without them they are \
+              readable. Host-dependent, so not compared",
+        applies: |_, _, op| match *op {
+            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => {
+                prot & (prot::R | prot::W | prot::X) == prot::X
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "eof_tail",
+        status: Status::Deliberate,
+        why: "stores to the bytes past EOF in the last page of a file mapping: Linux keeps \
+              them in its page cache after the mapping is gone (visible to a later mapping \
+              until the page is evicted); Pagoda evicts a file page when its last mapping \
+              goes, so a later mapping sees the zero fill POSIX specifies. Both never write \
+              them to the file",
+        applies: |p, _, op| match *op {
+            Op::Write { addr, len, .. } => {
+                let va = VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize);
+                p.procs[p.active].find_area(va).is_some_and(|a| {
+                    let b = a.backend();
+                    match (b.file(), b.file_offset(va)) {
+                        (Some(f), Some(off)) => off + len > f.size(),
+                        _ => false,
+                    }
+                })
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "write_only",
+        status: Status::Known("mmsem"),
+        why: "PROT_WRITE alone (a write-only page loops in the fault handler)",
+        applies: |_, _, op| match *op {
+            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => write_only(prot),
+            _ => false,
+        },
+    },
+    Class {
+        name: "file_io_coherence",
+        status: Status::Known("cache"),
+        why: "pread/pwrite/ftruncate of a file that is or was mapped: Linux's file I/O and \
+              mappings share one page cache; Pagoda's MemFile I/O bypasses the page cache",
+        applies: |_, h, op| match *op {
+            Op::Pread { file, .. } | Op::Pwrite { file, .. } | Op::Ftruncate { file, .. } => {
+                h.file_mapped.get(file).copied().unwrap_or(false)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "shared_validate_anon",
+        status: Status::Known("mmsem"),
+        why: "MAP_SHARED_VALIDATE|MAP_ANONYMOUS: Linux fails with EINVAL, Pagoda maps",
+        applies: |_, _, op| matches!(*op, Op::Mmap { flags, .. } if flags & 3 == 3 && flags & map::ANON != 0),
+    },
+    Class {
+        name: "anon_unaligned_offset",
+        status: Status::Known("mmsem"),
+        why: "MAP_ANONYMOUS with an unaligned offset: Linux checks the offset first (EINVAL), \
+              Pagoda ignores the offset of anonymous mappings",
+        applies: |_, _, op| matches!(*op, Op::Mmap { flags, off, .. } if flags & map::ANON != 0 && off % PAGE as i64 != 0),
+    },
+    Class {
+        name: "shared_anon_mremap_grow",
+        status: Status::Known("mmsem"),
+        why: "growing a MAP_SHARED|MAP_ANONYMOUS mapping with mremap: on Linux the object keeps \
+              its size and the new pages are SIGBUS; Pagoda grows the object",
+        applies: |p, _, op| match *op {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                ..
+            } => {
+                new_len > old_len
+                    && p.procs[p.active]
+                        .find_area(VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize))
+                        .is_some_and(|a| a.backend().kind() == pagoda_mm::BackendKind::Shared)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "mremap_shrink_holes",
+        status: Status::Known("mmsem"),
+        why: "mremap shrinking a range that is not one mapping: Linux just unmaps the tail \
+              (and returns the address), Pagoda requires one area (EFAULT)",
+        applies: |p, _, op| match *op {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                ..
+            } => {
+                let (o, n) = (
+                    old_len.next_multiple_of(PAGE),
+                    new_len.next_multiple_of(PAGE),
+                );
+                (n < o || (n == o && flags & 2 == 0)) && not_one_area(p, addr, old_len)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "mremap_move_multi",
+        status: Status::Found,
+        why: "MREMAP_FIXED without a size change over several mappings (holes allowed): \
+              Linux >= 6.17 moves them all; Pagoda requires one area (EFAULT)",
+        applies: |p, _, op| match *op {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                ..
+            } => {
+                flags & 2 != 0
+                    && old_len.next_multiple_of(PAGE) == new_len.next_multiple_of(PAGE)
+                    && not_one_area(p, addr, old_len)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "brk_rules",
+        status: Status::Known("mmsem"),
+        why: "brk while other mappings lie in the heap region: Linux refuses to grow the break \
+              into (or within one guard page of) the next mapping and returns the old break; \
+              Pagoda only checks for overlap. Also brk after part of the break area was \
+              unmapped: Linux refuses to shrink when no mapping is left between the new and \
+              the old break",
+        applies: |p, _, op| {
+            let s = &p.procs[p.active];
+            let (Op::Brk { .. }, Some(heap)) = (op, s.heap()) else {
+                return false;
+            };
+            let top = VirtAddr::from_usize(heap.end.as_usize().next_multiple_of(PAGE as usize));
+            let region = VirtAddrRange::from_start_size(heap.start, crate::HEAP_SPAN as usize);
+            s.areas_in(region)
+                .any(|a| a.start() < heap.start || a.end() > top)
+                || (top > heap.start && has_hole(p, VirtAddrRange::new(heap.start, top)))
+        },
+    },
+    Class {
+        name: "error_order",
+        status: Status::Known("mmsem"),
+        why: "calls with several errors: Linux checks the arguments (EINVAL) before the \
+              mappings (EFAULT/ENOMEM), Pagoda partly the other way round",
+        applies: |_, _, op| match *op {
+            // MREMAP_FIXED: the new address and its overlap with the old range come first.
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => {
+                let (o, n) = (
+                    old_len.next_multiple_of(PAGE) as i64,
+                    new_len.next_multiple_of(PAGE) as i64,
+                );
+                let overlap = addr.region == new_addr.region
+                    && addr.off < new_addr.off + n
+                    && new_addr.off < addr.off + o;
+                flags & 2 != 0 && (new_addr.off % PAGE as i64 != 0 || overlap)
+            }
+            // Linux checks the offset's alignment before anything else.
+            // ... and the file descriptor (EBADF) before the flags and the address.
+            // A MAP_FIXED address's alignment is checked before MAP_SHARED_VALIDATE's flags.
+            Op::Mmap {
+                off,
+                file,
+                flags,
+                addr,
+                ..
+            } => {
+                let fixed = flags & (map::FIXED | map::FIXED_NOREPLACE) != 0;
+                let unaligned = addr.is_some_and(|a| a.off % PAGE as i64 != 0);
+                off % PAGE as i64 != 0
+                    || (file < 0 && flags & map::ANON == 0)
+                    || (fixed && unaligned && flags & 3 == 3)
+                    // MAP_SHARED_VALIDATE's unknown flags are refused late, by the file.
+                    || (flags & 3 == 3 && flags & map::SYNC != 0)
+                    // The mapping type is checked late (after MAP_FIXED_NOREPLACE's EEXIST).
+                    || flags & 3 == 0
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "offset_overflow",
+        status: Status::Found,
+        why: "mmap with an offset whose page number plus the length overflows (e.g. -4096): \
+              Linux fails with EOVERFLOW (also for anonymous mappings); Pagoda returns EINVAL \
+              for files and ignores the offset of anonymous mappings",
+        applies: |_, _, op| matches!(*op, Op::Mmap { off, .. } if off < 0),
+    },
+    Class {
+        name: "mremap_old_len_zero",
+        status: Status::Found,
+        why: "mremap with old_len 0: Linux looks the mapping up first (EFAULT if none), then \
+              duplicates a shared mapping (MAYMOVE) or fails with EINVAL for a private one; \
+              Pagoda always fails with EINVAL",
+        applies: |_, _, op| matches!(*op, Op::Mremap { old_len: 0, .. }),
+    },
+    Class {
+        name: "validate_mask",
+        status: Status::Found,
+        why: "MAP_SHARED_VALIDATE accepts exactly Linux's LEGACY_MAP_MASK: that includes \
+              MAP_UNINITIALIZED (0x4000000; Pagoda: EOPNOTSUPP) and excludes \
+              MAP_FIXED_NOREPLACE (Linux: EOPNOTSUPP; Pagoda maps)",
+        applies: |_, _, op| {
+            matches!(*op, Op::Mmap { flags, .. }
+                if flags & 3 == 3 && flags & (0x400_0000 | map::FIXED_NOREPLACE) != 0)
+        },
+    },
+    Class {
+        name: "no_area_merge",
+        status: Status::Found,
+        why: "mremap of a range that spans several Pagoda areas without a hole: Linux merges \
+              neighbouring VMAs with equal flags and backing (e.g. after mprotect back to \
+              the old protection), so the range is one VMA there; Pagoda never merges areas \
+              and fails with EFAULT. (A shrinking mremap first unmaps the tail, so the \
+              range that must be one mapping is the new length.)",
+        applies: |p, _, op| match *op {
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                ..
+            } => {
+                let (o, n) = (
+                    old_len.next_multiple_of(PAGE),
+                    new_len.next_multiple_of(PAGE),
+                );
+                let kept = if n < o { new_len } else { old_len };
+                range(p, addr, kept).is_some_and(|r| {
+                    !has_hole(p, r) && p.procs[p.active].areas_in(r).nth(1).is_some()
+                }) && !(n <= o && flags & 2 == 0)
+            }
+            _ => false,
+        },
+    },
+    Class {
+        name: "populate_private_file",
+        status: Status::Known("cache"),
+        why: "MAP_POPULATE of a private file mapping: Linux pre-faults a writable one for \
+              writing (every page becomes a private copy at mmap time, later writes to the \
+              file through a shared mapping are not seen); Pagoda maps the page-cache pages \
+              and still shows those writes",
+        applies: |_, _, op| {
+            matches!(*op, Op::Mmap { flags, .. }
+                if flags & map::ANON == 0 && flags & 3 == map::PRIVATE && flags & map::POPULATE != 0)
+        },
+    },
+    Class {
+        name: "unknown_prot_bits",
+        status: Status::Found,
+        why: "prot with bits other than R/W/X: Linux's mmap ignores them and its mprotect \
+              accepts PROT_SEM (0x8) and rejects the rest with EINVAL; Pagoda rejects every \
+              unknown bit (0x8 also happens to be MappingFlags::USER), also where Linux \
+              returns 0 first (mprotect of length 0)",
+        applies: |_, _, op| match *op {
+            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => prot & !7 != 0,
+            _ => false,
+        },
+    },
+];
+
+/// Differences in how things are represented, removed before comparing (not op classes:
+/// they apply to every op). Name and reason.
+pub const NORMALIZATIONS: &[(&str, &str)] = &[
+    (
+        "area_splitting",
+        "maps: neighbouring entries with equal permissions, equal backing and contiguous \
+         offsets are merged on both sides (Linux merges such VMAs, Pagoda keeps areas \
+         apart; only mremap can observe it, see class no_area_merge)",
+    ),
+    (
+        "placement_outside_window",
+        "mmap/mremap results outside the window are compared as 'outside' and unmapped \
+         at once on both sides: Linux places them below its mmap base, Pagoda below the top \
+         of its space; the window itself is always compared exactly",
+    ),
+    (
+        "heap_base",
+        "the program break starts at a random address on Linux and at a fixed one on Pagoda: \
+         heap-region addresses, brk results and heap layouts are compared relative to it",
+    ),
+    (
+        "maps_names",
+        "Linux names a memfd '/memfd:diffN (deleted)' with its inode, Pagoda 'fN': both become \
+         file N; '[heap]' counts as anonymous memory; only the window and the heap region are \
+         compared",
+    ),
+];
+
+/// Which classes run.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Known-bug classes to include (by name); `all` includes every one.
+    pub include: Vec<String>,
+    /// Include every known-bug class.
+    pub all: bool,
+    /// Also run the deliberate differences (only for the tester's self-test: they must
+    /// show as mismatches).
+    pub deliberate: bool,
+}
+
+impl Selection {
+    /// From `DIFF_INCLUDE_KNOWN`: unset/empty/0 = none, `1` = all, else a comma list.
+    pub fn from_env() -> Self {
+        match std::env::var("DIFF_INCLUDE_KNOWN").as_deref() {
+            Err(_) | Ok("") | Ok("0") => Self::default(),
+            Ok("1") | Ok("all") => Self {
+                all: true,
+                ..Self::default()
+            },
+            Ok(list) => Self {
+                include: list.split(',').map(str::to_string).collect(),
+                ..Self::default()
+            },
+        }
+    }
+
+    /// The class that makes `op` skipped, if any.
+    pub fn skip(&self, p: &Pagoda, h: &History, op: &Op) -> Option<&'static Class> {
+        CLASSES.iter().find(|c| {
+            let run = match c.status {
+                Status::Deliberate => self.deliberate,
+                Status::Known(_) | Status::Found => {
+                    self.all || self.include.iter().any(|n| n == c.name)
+                }
+            };
+            !run && (c.applies)(p, h, op)
+        })
+    }
+}
