@@ -79,6 +79,10 @@ pub fn mutation() -> impl Strategy<Value = Mutation> {
 
 pub fn apply(image: &mut Vec<u8>, m: &Mutation) {
     let len = image.len();
+    // An earlier truncation may have emptied the image: nothing left to mutate.
+    if len == 0 {
+        return;
+    }
     match *m {
         Mutation::Truncate(n) => image.truncate(n % len),
         Mutation::Byte(at, v) => image[at % len] = v,
