@@ -70,9 +70,6 @@ fn not_one_area(p: &Pagoda, addr: Addr, len: u64) -> bool {
     })
 }
 
-fn write_only(prot: u32) -> bool {
-    prot & (prot::R | prot::W) == prot::W
-}
 
 /// The classes, in the order they are checked.
 pub const CLASSES: &[Class] = &[
@@ -123,82 +120,6 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
-        name: "write_only",
-        status: Status::Known("mmsem"),
-        why: "PROT_WRITE alone (a write-only page loops in the fault handler)",
-        applies: |_, _, op| match *op {
-            Op::Mmap { prot, .. } | Op::Mprotect { prot, .. } => write_only(prot),
-            _ => false,
-        },
-    },
-    Class {
-        name: "file_io_coherence",
-        status: Status::Known("cache"),
-        why: "pread/pwrite/ftruncate of a file that is or was mapped: Linux's file I/O and \
-              mappings share one page cache; Pagoda's MemFile I/O bypasses the page cache",
-        applies: |_, h, op| match *op {
-            Op::Pread { file, .. } | Op::Pwrite { file, .. } | Op::Ftruncate { file, .. } => {
-                h.file_mapped.get(file).copied().unwrap_or(false)
-            }
-            _ => false,
-        },
-    },
-    Class {
-        name: "shared_validate_anon",
-        status: Status::Known("mmsem"),
-        why: "MAP_SHARED_VALIDATE|MAP_ANONYMOUS: Linux fails with EINVAL, Pagoda maps",
-        applies: |_, _, op| matches!(*op, Op::Mmap { flags, .. } if flags & 3 == 3 && flags & map::ANON != 0),
-    },
-    Class {
-        name: "anon_unaligned_offset",
-        status: Status::Known("mmsem"),
-        why: "MAP_ANONYMOUS with an unaligned offset: Linux checks the offset first (EINVAL), \
-              Pagoda ignores the offset of anonymous mappings",
-        applies: |_, _, op| matches!(*op, Op::Mmap { flags, off, .. } if flags & map::ANON != 0 && off % PAGE as i64 != 0),
-    },
-    Class {
-        name: "shared_anon_mremap_grow",
-        status: Status::Known("mmsem"),
-        why: "growing a MAP_SHARED|MAP_ANONYMOUS mapping with mremap: on Linux the object keeps \
-              its size and the new pages are SIGBUS; Pagoda grows the object",
-        applies: |p, _, op| match *op {
-            Op::Mremap {
-                addr,
-                old_len,
-                new_len,
-                ..
-            } => {
-                new_len > old_len
-                    && p.procs[p.active]
-                        .find_area(VirtAddr::from_usize(crate::pagoda::addr_of(addr) as usize))
-                        .is_some_and(|a| a.backend().kind() == pagoda_mm::BackendKind::Shared)
-            }
-            _ => false,
-        },
-    },
-    Class {
-        name: "mremap_shrink_holes",
-        status: Status::Known("mmsem"),
-        why: "mremap shrinking a range that is not one mapping: Linux just unmaps the tail \
-              (and returns the address), Pagoda requires one area (EFAULT)",
-        applies: |p, _, op| match *op {
-            Op::Mremap {
-                addr,
-                old_len,
-                new_len,
-                flags,
-                ..
-            } => {
-                let (o, n) = (
-                    old_len.next_multiple_of(PAGE),
-                    new_len.next_multiple_of(PAGE),
-                );
-                (n < o || (n == o && flags & 2 == 0)) && not_one_area(p, addr, old_len)
-            }
-            _ => false,
-        },
-    },
-    Class {
         name: "mremap_move_multi",
         status: Status::Found,
         why: "MREMAP_FIXED without a size change over several mappings (holes allowed): \
@@ -219,86 +140,28 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
-        name: "brk_rules",
-        status: Status::Known("mmsem"),
-        why: "brk while other mappings lie in the heap region: Linux refuses to grow the break \
-              into (or within one guard page of) the next mapping and returns the old break; \
-              Pagoda only checks for overlap. Also brk after part of the break area was \
-              unmapped: Linux refuses to shrink when no mapping is left between the new and \
-              the old break",
-        applies: |p, _, op| {
-            let s = &p.procs[p.active];
-            let (Op::Brk { .. }, Some(heap)) = (op, s.heap()) else {
-                return false;
-            };
-            let top = VirtAddr::from_usize(heap.end.as_usize().next_multiple_of(PAGE as usize));
-            let region = VirtAddrRange::from_start_size(heap.start, crate::HEAP_SPAN as usize);
-            s.areas_in(region)
-                .any(|a| a.start() < heap.start || a.end() > top)
-                || (top > heap.start && has_hole(p, VirtAddrRange::new(heap.start, top)))
-        },
-    },
-    Class {
-        name: "error_order",
-        status: Status::Known("mmsem"),
-        why: "calls with several errors: Linux checks the arguments (EINVAL) before the \
-              mappings (EFAULT/ENOMEM), Pagoda partly the other way round",
+        name: "mremap_fixed_over_source",
+        status: Status::Deliberate,
+        why: "mremap(old, 0, len, MAYMOVE|FIXED, new) with [new, new + len) covering old: \
+              Linux unmaps the target range first (taking the source with it) and then fails \
+              with EFAULT; Pagoda fails with EFAULT and changes nothing (failing calls never \
+              leave a half-done change)",
         applies: |_, _, op| match *op {
-            // MREMAP_FIXED: the new address and its overlap with the old range come first.
             Op::Mremap {
                 addr,
-                old_len,
+                old_len: 0,
                 new_len,
-                flags,
                 new_addr,
-            } => {
-                let (o, n) = (
-                    old_len.next_multiple_of(PAGE) as i64,
-                    new_len.next_multiple_of(PAGE) as i64,
-                );
-                let overlap = addr.region == new_addr.region
-                    && addr.off < new_addr.off + n
-                    && new_addr.off < addr.off + o;
-                flags & 2 != 0 && (new_addr.off % PAGE as i64 != 0 || overlap)
-            }
-            // Linux checks the offset's alignment before anything else.
-            // ... and the file descriptor (EBADF) before the flags and the address.
-            // A MAP_FIXED address's alignment is checked before MAP_SHARED_VALIDATE's flags.
-            Op::Mmap {
-                off,
-                file,
                 flags,
-                addr,
-                ..
-            } => {
-                let fixed = flags & (map::FIXED | map::FIXED_NOREPLACE) != 0;
-                let unaligned = addr.is_some_and(|a| a.off % PAGE as i64 != 0);
-                off % PAGE as i64 != 0
-                    || (file < 0 && flags & map::ANON == 0)
-                    || (fixed && unaligned && flags & 3 == 3)
-                    // MAP_SHARED_VALIDATE's unknown flags are refused late, by the file.
-                    || (flags & 3 == 3 && flags & map::SYNC != 0)
-                    // The mapping type is checked late (after MAP_FIXED_NOREPLACE's EEXIST).
-                    || flags & 3 == 0
+            } if flags & 2 != 0 => {
+                let (old, new) = (
+                    crate::pagoda::addr_of(addr),
+                    crate::pagoda::addr_of(new_addr),
+                );
+                old >= new && old < new.saturating_add(new_len)
             }
             _ => false,
         },
-    },
-    Class {
-        name: "offset_overflow",
-        status: Status::Found,
-        why: "mmap with an offset whose page number plus the length overflows (e.g. -4096): \
-              Linux fails with EOVERFLOW (also for anonymous mappings); Pagoda returns EINVAL \
-              for files and ignores the offset of anonymous mappings",
-        applies: |_, _, op| matches!(*op, Op::Mmap { off, .. } if off < 0),
-    },
-    Class {
-        name: "mremap_old_len_zero",
-        status: Status::Found,
-        why: "mremap with old_len 0: Linux looks the mapping up first (EFAULT if none), then \
-              duplicates a shared mapping (MAYMOVE) or fails with EINVAL for a private one; \
-              Pagoda always fails with EINVAL",
-        applies: |_, _, op| matches!(*op, Op::Mremap { old_len: 0, .. }),
     },
     Class {
         name: "validate_mask",
@@ -313,12 +176,13 @@ pub const CLASSES: &[Class] = &[
     },
     Class {
         name: "no_area_merge",
-        status: Status::Found,
+        status: Status::Deliberate,
         why: "mremap of a range that spans several Pagoda areas without a hole: Linux merges \
               neighbouring VMAs with equal flags and backing (e.g. after mprotect back to \
               the old protection), so the range is one VMA there; Pagoda never merges areas \
-              and fails with EFAULT. (A shrinking mremap first unmaps the tail, so the \
-              range that must be one mapping is the new length.)",
+              and fails with EFAULT: memory_set keeps neighbouring areas apart on purpose, \
+              as their backends may hold unrelated per-page state. (A shrinking mremap first \
+              unmaps the tail, so the range that must be one mapping is the new length.)",
         applies: |p, _, op| match *op {
             Op::Mremap {
                 addr,
@@ -337,18 +201,6 @@ pub const CLASSES: &[Class] = &[
                 }) && !(n <= o && flags & 2 == 0)
             }
             _ => false,
-        },
-    },
-    Class {
-        name: "populate_private_file",
-        status: Status::Known("cache"),
-        why: "MAP_POPULATE of a private file mapping: Linux pre-faults a writable one for \
-              writing (every page becomes a private copy at mmap time, later writes to the \
-              file through a shared mapping are not seen); Pagoda maps the page-cache pages \
-              and still shows those writes",
-        applies: |_, _, op| {
-            matches!(*op, Op::Mmap { flags, .. }
-                if flags & map::ANON == 0 && flags & 3 == map::PRIVATE && flags & map::POPULATE != 0)
         },
     },
     Class {

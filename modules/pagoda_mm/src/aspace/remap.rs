@@ -88,6 +88,13 @@ where
                 return Err(LinuxError::ENOMEM);
             }
             let (target, on_overlap) = if fixed {
+                // Linux unmaps the target first: a target covering the source leaves
+                // nothing to map again.
+                if (new_addr.as_usize()..new_addr.as_usize() + new_len)
+                    .contains(&old_addr.as_usize())
+                {
+                    return Err(LinuxError::EFAULT);
+                }
                 (new_addr, OnOverlap::Replace)
             } else {
                 let free = self.find_free_area(VirtAddr::from_usize(0), new_len);
