@@ -149,6 +149,13 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     pub(crate) const ROOT: usize = M::LEVELS - 1;
     /// Size of the truncated address space (`2^VA_MAX_BITS`).
     pub(crate) const SPACE: usize = 1 << M::VA_MAX_BITS;
+    /// Bits of a canonical address below the sign bits: `VA_MAX_BITS`, one
+    /// more with [`PagingMetaData::SPLIT_HALVES`], whose upper half is then
+    /// truncated to `[SPACE, 2 * SPACE)` and indexes the same entries as
+    /// the lower half (the root index drops the bit).
+    const CANON_BITS: usize = M::VA_MAX_BITS + M::SPLIT_HALVES as usize;
+    /// Start of the truncated upper half.
+    const HALF: usize = 1 << (Self::CANON_BITS - 1);
     const PA_LIMIT: usize = 1 << M::PA_MAX_BITS;
     /// The highest frame address (every address bit set).
     pub(crate) const PA_ALL: usize = Self::PA_LIMIT - PAGE_SIZE_4K;
@@ -176,7 +183,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// Physical address of the root table (for `satp`, `CR3`, `TTBR`, `PGDL`).
-    pub fn root_paddr(&self) -> PhysAddr {
+    pub const fn root_paddr(&self) -> PhysAddr {
         self.root
     }
 
@@ -184,13 +191,13 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 
     #[inline(always)]
     pub(crate) fn trunc(va: usize) -> usize {
-        va & (Self::SPACE - 1)
+        va & ((Self::HALF << 1) - 1)
     }
 
     /// Canonical (sign-extended) form of a truncated address.
     #[inline(always)]
     pub(crate) fn sext(t: usize) -> usize {
-        let s = usize::BITS as usize - M::VA_MAX_BITS;
+        let s = usize::BITS as usize - Self::CANON_BITS;
         (((t << s) as isize) >> s) as usize
     }
 
@@ -198,7 +205,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline(always)]
     pub(crate) fn check_va(va: usize) -> PagingResult<usize> {
         let t = Self::trunc(va);
-        if is_canonical(va, M::VA_MAX_BITS) && M::vaddr_is_valid(va) {
+        if is_canonical(va, Self::CANON_BITS) && M::vaddr_is_valid(va) {
             Ok(t)
         } else {
             Err(PagingError::InvalidAddress)
@@ -215,10 +222,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         if !va.is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
             return Err(PagingError::NotAligned);
         }
-        let limit = if lo < Self::SPACE / 2 {
-            Self::SPACE / 2
+        let limit = if lo < Self::HALF {
+            Self::HALF
         } else {
-            Self::SPACE
+            Self::HALF << 1
         };
         let hi = lo
             .checked_add(size)
@@ -460,6 +467,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let va: usize = vaddr.into();
         let (size, level) = (page_size as usize, page_size.level());
         Self::check_va(va)?;
+        if leaf_size(level) != page_size {
+            return Err(PagingError::InvalidAddress); // no 1M leaves here
+        }
         if va & (size - 1) != 0 {
             return Err(PagingError::NotAligned);
         }
