@@ -88,7 +88,12 @@ macro_rules! sv_meta {
 sv_meta!(Sv39MetaData, 3, 56, 39);
 sv_meta!(Sv48MetaData, 4, 56, 48);
 // 34-bit physical addresses where `usize` can hold them.
-sv_meta!(Sv32MetaData, 2, (usize::BITS as usize).min(34), 32);
+sv_meta!(
+    Sv32MetaData,
+    2,
+    if usize::BITS >= 64 { 34 } else { 32 },
+    32
+);
 
 /// Sv32 layout: VPN[1] = VA bits 31..22 (4 MiB megapages, which
 /// `PageTable32` does not create), VPN[0] = bits 21..12; both tables are one
