@@ -58,12 +58,13 @@ pub struct Sv48MetaData<VA: SvVirtAddr = VirtAddr>(PhantomData<fn() -> VA>);
 pub struct Sv32MetaData<VA: SvVirtAddr = VirtAddr>(PhantomData<fn() -> VA>);
 
 macro_rules! sv_meta {
-    ($name:ident, $levels:expr, $pa:expr, $va:expr) => {
+    ($name:ident, $levels:expr, $pa:expr, $va:expr $(, $valid:item)?) => {
         impl<VA: SvVirtAddr> PagingMetaData for $name<VA> {
             const LEVELS: usize = $levels;
             const PA_MAX_BITS: usize = $pa;
             const VA_MAX_BITS: usize = $va;
             type VirtAddr = VA;
+            $($valid)?
 
             #[inline]
             fn flush_tlb(vaddr: Option<VA>) {
@@ -92,7 +93,11 @@ sv_meta!(
     Sv32MetaData,
     2,
     if usize::BITS >= 64 { 34 } else { 32 },
-    32
+    32,
+    /// Sv32 addresses are not sign-extended: every 32-bit address is valid.
+    fn vaddr_is_valid(vaddr: usize) -> bool {
+        vaddr <= u32::MAX as usize
+    }
 );
 
 /// Sv32 layout: VPN[1] = VA bits 31..22 (4 MiB megapages, which
