@@ -81,6 +81,11 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
             H::alloc_frames(n, n * PAGE_SIZE_4K)
         }
         .ok_or(PagingError::NoMemory)?;
+        if root.as_usize() > M::PA_MAX_ADDR - (n * PAGE_SIZE_4K - 1) {
+            // The format cannot point at it (e.g. above 4 GiB on ARM).
+            Self::free_root(root);
+            return Err(PagingError::NoMemory);
+        }
         for i in 0..n {
             Self::zero(PhysAddr::from_usize(root.as_usize() + i * PAGE_SIZE_4K));
         }
@@ -181,11 +186,24 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
         }
     }
 
-    /// Allocates a zeroed second-level table frame.
+    /// Allocates a zeroed second-level table frame (`NoMemory` also when
+    /// the frame lies beyond what a table descriptor can hold).
     pub(crate) fn alloc_l2() -> PagingResult<PhysAddr> {
         let pa = H::alloc_frame().ok_or(PagingError::NoMemory)?;
+        if pa.as_usize() > M::PA_MAX_ADDR - (PAGE_SIZE_4K - 1) {
+            H::dealloc_frame(pa);
+            return Err(PagingError::NoMemory);
+        }
         Self::zero(pa);
         Ok(pa)
+    }
+
+    fn free_root(root: PhysAddr) {
+        if M::ROOT_FRAMES == 1 {
+            H::dealloc_frame(root);
+        } else {
+            H::dealloc_frames(root, M::ROOT_FRAMES);
+        }
     }
 
     /// Whether the second-level table at `pa` has no used entry.
@@ -206,11 +224,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable3
                 H::dealloc_frame(e.paddr());
             }
         }
-        if M::ROOT_FRAMES == 1 {
-            H::dealloc_frame(self.root);
-        } else {
-            H::dealloc_frames(self.root, M::ROOT_FRAMES);
-        }
+        Self::free_root(self.root);
     }
 }
 
