@@ -43,7 +43,10 @@ fn formatter_on_hand_written_and_generated_types() {
     assert_eq!(format!("{:?}", HostPhysAddr(0x1abc)), "HPA:0x1abc");
     assert_eq!(format!("{:x}", HostPhysAddr(0x1abc)), "HPA:0x1abc");
     assert_eq!(format!("{:X}", HostPhysAddr(0x1abc)), "HPA:0x1ABC");
-    assert_eq!(format!("{:?}", GuestPhysAddr::from_usize(0x2000)), "GPA:0x2000");
+    assert_eq!(
+        format!("{:?}", GuestPhysAddr::from_usize(0x2000)),
+        "GPA:0x2000"
+    );
     assert_eq!(format!("{:?}", pa!(0x10)), "PA:0x10");
     assert_eq!(format!("{:?}", va!(0x10)), "VA:0x10");
 }

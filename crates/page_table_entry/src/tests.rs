@@ -258,8 +258,16 @@ fn hardware_invariants_of_present_leaves() {
         // RISC-V: never the reserved W-without-R encoding.
         let rv = Rv64PTE::new_page(pa, f, false).as_u64();
         assert_ne!(rv & 0b111, 0b101, "{f:?}");
-        let thead = if cfg!(feature = "xuantie-c9xx") { 0x1f << 5 } else { 0 };
-        assert_eq!((rv >> 54) & !thead, 0, "reserved/PBMT/N bits must stay zero");
+        let thead = if cfg!(feature = "xuantie-c9xx") {
+            0x1f << 5
+        } else {
+            0
+        };
+        assert_eq!(
+            (rv >> 54) & !thead,
+            0,
+            "reserved/PBMT/N bits must stay zero"
+        );
         // x86: a 4K leaf never sets bit 7 (PAT); a huge one never bit 12.
         assert_eq!(X64PTE::new_page(pa, f, false).as_u64() & 0x80, 0);
         assert_eq!(X64PTE::new_page(pa, f, true).as_u64() & 0x1000, 0);

@@ -239,7 +239,8 @@ unsafe impl PagingHandler for CountingHandler {
             return Self::alloc_frame();
         }
         let align_frames = (align / PAGE_SIZE_4K).max(1);
-        if num == 0 || num > CHUNK_FRAMES || !align.is_power_of_two() || align_frames > CHUNK_FRAMES {
+        if num == 0 || num > CHUNK_FRAMES || !align.is_power_of_two() || align_frames > CHUNK_FRAMES
+        {
             return None;
         }
         STATE.with_borrow_mut(|s| {

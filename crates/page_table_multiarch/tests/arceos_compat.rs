@@ -6,12 +6,16 @@ use std::alloc::{Layout, alloc, dealloc};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use memory_addr::{MemoryAddr, PhysAddr, VirtAddr, def_usize_addr, def_usize_addr_formatter, pa, va};
+use memory_addr::{
+    MemoryAddr, PhysAddr, VirtAddr, def_usize_addr, def_usize_addr_formatter, pa, va,
+};
 use page_table_entry::aarch64::{DescriptorAttr, MemAttr};
 use page_table_multiarch::aarch64::{A64PageTable, A64PagingMetaData};
 use page_table_multiarch::arm::{A32PTE, A32PageTable, A32PagingMetaData};
 use page_table_multiarch::loongarch64::LA64MetaData;
-use page_table_multiarch::riscv::{Rv64PTE, Sv32PageTable, Sv39MetaData, Sv39PageTable, SvVirtAddr};
+use page_table_multiarch::riscv::{
+    Rv64PTE, Sv32PageTable, Sv39MetaData, Sv39PageTable, SvVirtAddr,
+};
 use page_table_multiarch::testing::CountingHandler;
 use page_table_multiarch::x86_64::{X64PageTable, X64PageTableCursor, X64PagingMetaData};
 use page_table_multiarch::{
@@ -36,11 +40,21 @@ unsafe impl PagingHandler for HeapHandler {
         if p == 0 {
             return None;
         }
-        LAYOUTS.lock().unwrap().get_or_insert_default().insert(p, layout);
+        LAYOUTS
+            .lock()
+            .unwrap()
+            .get_or_insert_default()
+            .insert(p, layout);
         Some(pa!(p))
     }
     fn dealloc_frames(paddr: PhysAddr, _num: usize) {
-        let layout = LAYOUTS.lock().unwrap().as_mut().unwrap().remove(&paddr.as_usize()).unwrap();
+        let layout = LAYOUTS
+            .lock()
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .remove(&paddr.as_usize())
+            .unwrap();
         // SAFETY: allocated above with this layout.
         unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
     }
@@ -75,36 +89,71 @@ fn cursor_on_x86_64() -> PagingResult {
     map_one(&mut pt, va!(0x1000), pa!(0x8000))?;
     {
         let mut c: X64PageTableCursor<'_, HeapHandler> = pt.cursor();
-        c.map_region(va!(0x20_0000), |v| pa!(v.as_usize() + 0x4000_0000), 0x40_1000, RW, true)?;
+        c.map_region(
+            va!(0x20_0000),
+            |v| pa!(v.as_usize() + 0x4000_0000),
+            0x40_1000,
+            RW,
+            true,
+        )?;
         assert_eq!(c.query(va!(0x20_0000))?.2, PageSize::Size2M);
-        assert_eq!(c.protect(va!(0x60_0000), MappingFlags::READ)?, PageSize::Size4K);
+        assert_eq!(
+            c.protect(va!(0x60_0000), MappingFlags::READ)?,
+            PageSize::Size4K
+        );
         // Edit: `remap` of a present page to another frame is refused; say so.
-        assert_eq!(c.remap(va!(0x1000), pa!(0x9000), RW), Err(PagingError::AlreadyMapped));
-        let (old, size) = c.remap_with(va!(0x1000), pa!(0x9000), RW, page_table_multiarch::OnPresent::Replace)?;
+        assert_eq!(
+            c.remap(va!(0x1000), pa!(0x9000), RW),
+            Err(PagingError::AlreadyMapped)
+        );
+        let (old, size) = c.remap_with(
+            va!(0x1000),
+            pa!(0x9000),
+            RW,
+            page_table_multiarch::OnPresent::Replace,
+        )?;
         assert_eq!((old, size), (pa!(0x8000), PageSize::Size4K));
         assert_eq!(c.remap(va!(0x1000), pa!(0x9000), RX)?, PageSize::Size4K); // same frame: fine
         c.protect_region(va!(0x20_0000), 0x1000, MappingFlags::READ)?; // splits the 2M page
         assert_eq!(c.unmap(va!(0x1000))?, (pa!(0x9000), RX, PageSize::Size4K));
         c.unmap_region(va!(0x20_0000), 0x40_1000)?;
         // Edit: `map` refuses unaligned addresses instead of rounding them.
-        assert_eq!(c.map(va!(0x1234), pa!(0), PageSize::Size4K, RW), Err(PagingError::NotAligned));
+        assert_eq!(
+            c.map(va!(0x1234), pa!(0), PageSize::Size4K, RW),
+            Err(PagingError::NotAligned)
+        );
         c.flush();
     }
     assert_eq!(pt.query(va!(0x20_0000)), Err(PagingError::NotMapped));
     // Non-canonical addresses are refused.
-    assert_eq!(pt.cursor().map(va!(1 << 47), pa!(0), PageSize::Size4K, RW), Err(PagingError::InvalidAddress));
+    assert_eq!(
+        pt.cursor().map(va!(1 << 47), pa!(0), PageSize::Size4K, RW),
+        Err(PagingError::InvalidAddress)
+    );
     // PROT_NONE pages answer `Ok` with empty flags (0.6.2: `NotMapped`).
     let mut c = pt.cursor();
-    c.map(va!(0x5000), pa!(0x5000), PageSize::Size4K, MappingFlags::empty())?;
+    c.map(
+        va!(0x5000),
+        pa!(0x5000),
+        PageSize::Size4K,
+        MappingFlags::empty(),
+    )?;
     assert_eq!(c.query(va!(0x5000))?.1, MappingFlags::empty());
     drop(c);
     // walk() as in 0.6.2: level 0 is the root.
     let leaves = std::cell::Cell::new(0);
-    pt.walk(usize::MAX, Some(&|level: usize, _idx: usize, _va: VirtAddr, e: &page_table_multiarch::x86_64::X64PTE| {
-        if level == 3 && e.is_present() || !e.is_present() {
-            leaves.set(leaves.get() + 1);
-        }
-    }), None);
+    pt.walk(
+        usize::MAX,
+        Some(&|level: usize,
+               _idx: usize,
+               _va: VirtAddr,
+               e: &page_table_multiarch::x86_64::X64PTE| {
+            if level == 3 && e.is_present() || !e.is_present() {
+                leaves.set(leaves.get() + 1);
+            }
+        }),
+        None,
+    );
     assert_eq!(leaves.get(), 1);
     Ok(())
 }
@@ -146,8 +195,12 @@ fn generic_sv39_metadata_with_a_guest_address_type() -> PagingResult {
     type GuestTable = PageTable64<Sv39MetaData<GuestPhysAddr>, Rv64PTE, HeapHandler>;
     let mut pt = GuestTable::try_new()?;
     let gpa = GuestPhysAddr::from_usize(0x8000_0000);
-    pt.cursor().map(gpa, pa!(0x1_0000_0000), PageSize::Size1G, RW)?;
-    assert_eq!(pt.query(GuestPhysAddr::from_usize(0x8000_1234))?.0, pa!(0x1_0000_1234));
+    pt.cursor()
+        .map(gpa, pa!(0x1_0000_0000), PageSize::Size1G, RW)?;
+    assert_eq!(
+        pt.query(GuestPhysAddr::from_usize(0x8000_1234))?.0,
+        pa!(0x1_0000_1234)
+    );
     // The default type parameter keeps `Sv39PageTable<H>` working.
     let mut host = Sv39PageTable::<HeapHandler>::try_new()?;
     map_one(&mut host, va!(0x4000), pa!(0x4000))
@@ -157,7 +210,12 @@ fn generic_sv39_metadata_with_a_guest_address_type() -> PagingResult {
 fn aarch64_kernel_addresses() -> PagingResult {
     let mut pt = A64PageTable::<HeapHandler>::try_new()?;
     let mut c = pt.cursor();
-    c.map(va!(0xffff_0000_4008_0000), pa!(0x4008_0000), PageSize::Size4K, RX)?;
+    c.map(
+        va!(0xffff_0000_4008_0000),
+        pa!(0x4008_0000),
+        PageSize::Size4K,
+        RX,
+    )?;
     assert_eq!(c.query(va!(0xffff_0000_4008_0abc))?.0, pa!(0x4008_0abc));
     drop(c);
     assert!(A64PagingMetaData::vaddr_is_valid(0xffff_0000_0000_0000));
@@ -171,9 +229,23 @@ fn page_table32_for_armv7_and_sv32() -> PagingResult {
         let mut pt: A32PageTable<CountingHandler> = PageTable32::try_new()?;
         let mut c = pt.cursor();
         c.map(va!(0xc000_0000), pa!(0x6000_0000), PageSize::Size1M, RW)?;
-        c.map(va!(0x1000), pa!(0x7000_1000), PageSize::Size4K, RX | MappingFlags::USER)?;
-        c.map_region(va!(0xd000_0000), |v| pa!(v.as_usize() - 0x7000_0000), 0x20_0000, RW, true)?;
-        assert_eq!(c.query(va!(0xc00f_ffff))?, (pa!(0x600f_ffff), RW, PageSize::Size1M));
+        c.map(
+            va!(0x1000),
+            pa!(0x7000_1000),
+            PageSize::Size4K,
+            RX | MappingFlags::USER,
+        )?;
+        c.map_region(
+            va!(0xd000_0000),
+            |v| pa!(v.as_usize() - 0x7000_0000),
+            0x20_0000,
+            RW,
+            true,
+        )?;
+        assert_eq!(
+            c.query(va!(0xc00f_ffff))?,
+            (pa!(0x600f_ffff), RW, PageSize::Size1M)
+        );
         assert_eq!(c.query(va!(0xd010_0000))?.2, PageSize::Size1M);
         c.protect(va!(0x1000), MappingFlags::READ)?;
         c.unmap_region(va!(0xd008_0000), 0x1000)?; // splits a section
@@ -198,11 +270,19 @@ fn page_table32_for_armv7_and_sv32() -> PagingResult {
 #[test]
 fn copy_from_shares_the_kernel_half() -> PagingResult {
     let mut kernel = X64PageTable::<HeapHandler>::try_new()?;
-    kernel.cursor().map(va!(0xffff_8000_0000_0000), pa!(0x1000), PageSize::Size4K, RW)?;
+    kernel.cursor().map(
+        va!(0xffff_8000_0000_0000),
+        pa!(0x1000),
+        PageSize::Size4K,
+        RW,
+    )?;
     let mut user = X64PageTable::<HeapHandler>::try_new()?;
     // Edit: `copy_from` is `unsafe` (the lender must outlive the borrower).
     // SAFETY: `kernel` outlives `user` (dropped first, below).
-    unsafe { user.cursor().copy_from(&kernel, va!(0xffff_8000_0000_0000), 1 << 46)? };
+    unsafe {
+        user.cursor()
+            .copy_from(&kernel, va!(0xffff_8000_0000_0000), 1 << 46)?
+    };
     assert_eq!(user.query(va!(0xffff_8000_0000_0000))?.0, pa!(0x1000));
     drop(user);
     drop(kernel);

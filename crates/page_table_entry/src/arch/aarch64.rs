@@ -395,8 +395,15 @@ mod tests {
         use DescriptorAttr as D;
         assert_eq!(D::from_mem_attr(MemAttr::Normal).bits(), SH_ISH);
         assert_eq!(D::from_mem_attr(MemAttr::Device).bits(), 1 << 2);
-        assert_eq!(D::from_mem_attr(MemAttr::NormalNonCacheable).bits(), (2 << 2) | SH_ISH);
-        for m in [MemAttr::Normal, MemAttr::Device, MemAttr::NormalNonCacheable] {
+        assert_eq!(
+            D::from_mem_attr(MemAttr::NormalNonCacheable).bits(),
+            (2 << 2) | SH_ISH
+        );
+        for m in [
+            MemAttr::Normal,
+            MemAttr::Device,
+            MemAttr::NormalNonCacheable,
+        ] {
             assert_eq!(D::from_mem_attr(m).mem_attr(), Some(m));
         }
         assert_eq!(D::from_bits_retain(7 << 2).mem_attr(), None);

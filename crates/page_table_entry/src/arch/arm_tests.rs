@@ -54,11 +54,20 @@ fn small_page_bits() {
 fn section_bits() {
     let base = 0x1230_0000 | SEC | SEC_AP0 | SEC_S | SEC_NG;
     assert_eq!(section(MF::READ), base | SEC_AP2 | SEC_XN);
-    assert_eq!(section(MF::READ | MF::WRITE | MF::EXECUTE | MF::USER), base | SEC_AP1);
-    assert_eq!(section(MF::READ | MF::DEVICE | MF::GLOBAL), (base & !(SEC_S | SEC_NG)) | B | SEC_AP2 | SEC_XN);
+    assert_eq!(
+        section(MF::READ | MF::WRITE | MF::EXECUTE | MF::USER),
+        base | SEC_AP1
+    );
+    assert_eq!(
+        section(MF::READ | MF::DEVICE | MF::GLOBAL),
+        (base & !(SEC_S | SEC_NG)) | B | SEC_AP2 | SEC_XN
+    );
     assert_eq!(section(MF::READ | MF::COW) & (1 << 14), 1 << 14);
     // Domain 0 (bits 8:5), not a supersection (bit 18), TEX[0] clear.
-    assert_eq!(section(MF::READ | MF::WRITE) & (0xf << 5 | 1 << 18 | SEC_TEX0), 0);
+    assert_eq!(
+        section(MF::READ | MF::WRITE) & (0xf << 5 | 1 << 18 | SEC_TEX0),
+        0
+    );
 }
 
 #[test]
@@ -72,9 +81,17 @@ fn round_trips_at_both_levels() {
     ];
     for f in all {
         let p = A32PTE::new_page(pa!(0x4000_3000), f, false);
-        assert_eq!((p.flags(), p.paddr(), p.is_huge()), (f, pa!(0x4000_3000), false), "{p:?}");
+        assert_eq!(
+            (p.flags(), p.paddr(), p.is_huge()),
+            (f, pa!(0x4000_3000), false),
+            "{p:?}"
+        );
         let s = A32PTE::new_page(pa!(0x4010_0000), f, true);
-        assert_eq!((s.flags(), s.paddr(), s.is_huge()), (f, pa!(0x4010_0000), true), "{s:?}");
+        assert_eq!(
+            (s.flags(), s.paddr(), s.is_huge()),
+            (f, pa!(0x4010_0000), true),
+            "{s:?}"
+        );
         assert!(s.is_section() && !p.is_section());
         let mut q = p;
         q.set_paddr(pa!(0x8000_0000));

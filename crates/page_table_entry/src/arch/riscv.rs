@@ -475,7 +475,10 @@ mod tests {
         assert!(r.is_huge() && !r.is_present() && !r.is_unused());
         assert_eq!(r.paddr(), pa!(0x40_0000));
         // A 35-bit address loses its top bit instead of corrupting flags.
-        assert_eq!(Rv32PTE::new_page(pa!(1 << 34), MF::READ, false).as_u32(), (V | R | A) as u32);
+        assert_eq!(
+            Rv32PTE::new_page(pa!(1 << 34), MF::READ, false).as_u32(),
+            (V | R | A) as u32
+        );
     }
 
     // XuanTie C906 manual, MMU chapter: SO = 63, C = 62, B = 61, SH = 60.
@@ -486,7 +489,10 @@ mod tests {
         assert_eq!(top(MF::READ), 0b01110);
         assert_eq!(top(MF::READ | MF::UNCACHED), 0b00110);
         assert_eq!(top(MF::READ | MF::DEVICE), 0b10010);
-        assert_eq!(Rv64PTE::new_page(pa!(0), MF::empty(), false).as_u64() >> 59, 0);
+        assert_eq!(
+            Rv64PTE::new_page(pa!(0), MF::empty(), false).as_u64() >> 59,
+            0
+        );
         let mut p = Rv64PTE::new_page(pa!(0x1000), MF::READ | MF::DEVICE, false);
         p.set_paddr(pa!(0x2000));
         assert_eq!(p.as_u64() >> 59, 0b10010);

@@ -83,22 +83,45 @@ mod tests {
     fn both_ttbr_halves_are_valid() {
         CountingHandler::reset();
         let mut pt = Pt::try_new().unwrap();
-        for a in [KERNEL, 0xffff_7fff_ffff_f000, 0x8000_0000_0000, 0xffff_ffff_ffff_f000] {
+        for a in [
+            KERNEL,
+            0xffff_7fff_ffff_f000,
+            0x8000_0000_0000,
+            0xffff_ffff_ffff_f000,
+        ] {
             take_flushes();
-            pt.map(va(a), PhysAddr::from_usize(0x4008_0000), PageSize::Size4K, RW)
-                .unwrap()
-                .flush();
+            pt.map(
+                va(a),
+                PhysAddr::from_usize(0x4008_0000),
+                PageSize::Size4K,
+                RW,
+            )
+            .unwrap()
+            .flush();
             assert_eq!(take_flushes(), [FlushRecord::Page(a)]);
-            assert_eq!(pt.query(va(a + 0x123)).unwrap().0, PhysAddr::from_usize(0x4008_0123));
+            assert_eq!(
+                pt.query(va(a + 0x123)).unwrap().0,
+                PhysAddr::from_usize(0x4008_0123)
+            );
             pt.unmap(va(a)).unwrap().3.flush();
         }
-        for bad in [0x1_0000_0000_0000, 0xfffe_ffff_ffff_f000, 0x8000_0000_0000_0000] {
+        for bad in [
+            0x1_0000_0000_0000,
+            0xfffe_ffff_ffff_f000,
+            0x8000_0000_0000_0000,
+        ] {
             assert_eq!(pt.query(va(bad)), Err(PagingError::InvalidAddress));
         }
         // A range may not cross from one half into the other.
         assert_eq!(
-            pt.map_region(va(0xffff_ffff_ffff_f000), |_| PhysAddr::from_usize(0), 0x2000, RW, PageSize::Size4K)
-                .err(),
+            pt.map_region(
+                va(0xffff_ffff_ffff_f000),
+                |_| PhysAddr::from_usize(0),
+                0x2000,
+                RW,
+                PageSize::Size4K
+            )
+            .err(),
             Some(PagingError::InvalidAddress)
         );
         take_flushes();
@@ -110,18 +133,36 @@ mod tests {
         let mut pt = Pt::try_new().unwrap();
         let base = 0xffff_0000_4000_0000;
         let off = base - 0x4000_0000;
-        pt.map_region(va(base), |v| PhysAddr::from_usize(v.as_usize() - off), 0x20_3000, RW, PageSize::Size1G)
-            .unwrap()
-            .flush();
+        pt.map_region(
+            va(base),
+            |v| PhysAddr::from_usize(v.as_usize() - off),
+            0x20_3000,
+            RW,
+            PageSize::Size1G,
+        )
+        .unwrap()
+        .flush();
         // get_paddr saw upper-half addresses, so the frames are right.
-        assert_eq!(pt.query(va(base + 0x20_1000)).unwrap(), (PhysAddr::from_usize(0x4020_1000), RW, PageSize::Size4K));
+        assert_eq!(
+            pt.query(va(base + 0x20_1000)).unwrap(),
+            (PhysAddr::from_usize(0x4020_1000), RW, PageSize::Size4K)
+        );
         assert_eq!(pt.query(va(base)).unwrap().2, PageSize::Size2M);
-        let starts: Vec<_> = pt.iter_range(va(base), 0x40_0000).unwrap().map(|m| m.vaddr.as_usize()).collect();
-        assert_eq!(starts, [base, base + 0x20_0000, base + 0x20_1000, base + 0x20_2000]);
+        let starts: Vec<_> = pt
+            .iter_range(va(base), 0x40_0000)
+            .unwrap()
+            .map(|m| m.vaddr.as_usize())
+            .collect();
+        assert_eq!(
+            starts,
+            [base, base + 0x20_0000, base + 0x20_1000, base + 0x20_2000]
+        );
         take_flushes();
         let mut seen = Vec::new();
         let (bytes, batch) = pt
-            .unmap_region_with(va(base + 0x10_0000), 0x11_0000, |v, _, _, _| seen.push(v.as_usize()))
+            .unmap_region_with(va(base + 0x10_0000), 0x11_0000, |v, _, _, _| {
+                seen.push(v.as_usize())
+            })
             .unwrap();
         batch.flush();
         assert_eq!(bytes, 0x10_3000); // half the 2M page and three 4K pages
@@ -132,7 +173,13 @@ mod tests {
         }));
         // The lower-half alias of a mapped page is the same entry: refused.
         assert_eq!(
-            pt.map(va(0x4000_0000), PhysAddr::from_usize(0), PageSize::Size4K, RW).err(),
+            pt.map(
+                va(0x4000_0000),
+                PhysAddr::from_usize(0),
+                PageSize::Size4K,
+                RW
+            )
+            .err(),
             Some(PagingError::AlreadyMapped)
         );
         drop(pt);

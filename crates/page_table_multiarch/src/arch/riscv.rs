@@ -100,8 +100,8 @@ sv_meta!(
     }
 );
 
-/// Sv32 layout: VPN[1] = VA bits 31..22 (4 MiB megapages, which
-/// `PageTable32` does not create), VPN[0] = bits 21..12; both tables are one
+/// Sv32 layout: `VPN[1]` = VA bits 31..22 (4 MiB megapages, which
+/// `PageTable32` does not create), `VPN[0]` = bits 21..12; both tables are one
 /// 4K frame of 1024 entries.
 impl<VA: SvVirtAddr> PagingMetaData32 for Sv32MetaData<VA> {
     const L1_SHIFT: usize = 22;

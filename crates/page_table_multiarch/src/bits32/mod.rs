@@ -40,8 +40,11 @@ pub trait PagingMetaData32: PagingMetaData {
 /// Sv32 4 MiB megapages are not created (`PageSize` has no 4M).
 pub struct PageTable32<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> {
     pub(crate) root: PhysAddr,
-    _phantom: PhantomData<(fn() -> M, PTE, fn() -> H)>,
+    _phantom: Marker<M, PTE, H>,
 }
+
+/// Variance/auto-trait marker: the table owns PTEs, not `M` or `H` values.
+type Marker<M, PTE, H> = PhantomData<(fn() -> M, PTE, fn() -> H)>;
 
 /// Where a leaf was found.
 #[derive(Clone, Copy)]
@@ -146,7 +149,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
         if size == 0 {
             return Err(PagingError::InvalidAddress);
         }
-        if va % PAGE_SIZE_4K != 0 || size % PAGE_SIZE_4K != 0 {
+        if !va.is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
             return Err(PagingError::NotAligned);
         }
         let (first, n) = (va / PAGE_SIZE_4K, size / PAGE_SIZE_4K);
@@ -162,7 +165,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
 
     /// Validates a frame of `size` bytes at `pa`.
     pub(crate) fn check_pa(pa: usize, size: usize) -> PagingResult {
-        if pa % size != 0 {
+        if !pa.is_multiple_of(size) {
             return Err(PagingError::NotAligned);
         }
         match pa.checked_add(size - 1) {
@@ -233,7 +236,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable3
 pub(crate) struct Unlinked<M: PagingMetaData, H: PagingHandler> {
     frames: [PhysAddr; 8],
     len: usize,
-    _p: PhantomData<(fn() -> M, fn() -> H)>,
+    _p: Marker<M, (), H>,
 }
 
 impl<M: PagingMetaData, H: PagingHandler> Unlinked<M, H> {

@@ -51,7 +51,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
         if huge && Self::block_size() != Some(page_size) {
             return Err(PagingError::InvalidAddress);
         }
-        if va % size != 0 {
+        if !va.is_multiple_of(size) {
             return Err(PagingError::NotAligned);
         }
         let (vpn, _) = Self::check_range(va, size)?;
@@ -214,9 +214,8 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
             let vpn = first + done;
             let va = vpn * PAGE_SIZE_4K;
             let pa = get_paddr(va.into());
-            let try_block = block.is_some_and(|b| {
-                vpn % per == 0 && n - done >= per && b.is_aligned(pa.as_usize())
-            });
+            let try_block = block
+                .is_some_and(|b| vpn % per == 0 && n - done >= per && b.is_aligned(pa.as_usize()));
             let size = if try_block {
                 // SAFETY: the index is inside our root.
                 let unused = unsafe { self.l1(vpn / per).read() }.is_unused();

@@ -20,32 +20,75 @@ fn cases(default: u32) -> u32 {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Map { vpn: usize, pa: usize, block: bool, flags: u8 },
-    Unmap { vpn: usize },
-    Protect { vpn: usize, flags: u8 },
-    MapRegion { vpn: usize, n: usize, pa: usize, huge: bool, flags: u8 },
-    UnmapRegion { vpn: usize, n: usize },
-    ProtectRegion { vpn: usize, n: usize, flags: u8 },
+    Map {
+        vpn: usize,
+        pa: usize,
+        block: bool,
+        flags: u8,
+    },
+    Unmap {
+        vpn: usize,
+    },
+    Protect {
+        vpn: usize,
+        flags: u8,
+    },
+    MapRegion {
+        vpn: usize,
+        n: usize,
+        pa: usize,
+        huge: bool,
+        flags: u8,
+    },
+    UnmapRegion {
+        vpn: usize,
+        n: usize,
+    },
+    ProtectRegion {
+        vpn: usize,
+        n: usize,
+        flags: u8,
+    },
 }
 
 /// Page numbers in root slots 0, 1, 2 and the last one (ranges reach 2^32).
 fn vpn(per: usize, last: usize) -> impl Strategy<Value = usize> {
-    (prop::sample::select(vec![0, 1, 2, last]), 0..per, any::<bool>())
+    (
+        prop::sample::select(vec![0, 1, 2, last]),
+        0..per,
+        any::<bool>(),
+    )
         .prop_map(move |(i, off, aligned)| i * per + if aligned { 0 } else { off })
 }
 
 fn op(per: usize, last: usize) -> impl Strategy<Value = Op> {
     let pa = (0usize..0x200).prop_map(move |p| 0x8000_0000 + p * per * PAGE_SIZE_4K / 4);
     prop_oneof![
-        (vpn(per, last), pa.clone(), any::<bool>(), any::<u8>())
-            .prop_map(|(vpn, pa, block, flags)| Op::Map { vpn, pa, block, flags }),
+        (vpn(per, last), pa.clone(), any::<bool>(), any::<u8>()).prop_map(
+            |(vpn, pa, block, flags)| Op::Map {
+                vpn,
+                pa,
+                block,
+                flags
+            }
+        ),
         vpn(per, last).prop_map(|vpn| Op::Unmap { vpn }),
         (vpn(per, last), any::<u8>()).prop_map(|(vpn, flags)| Op::Protect { vpn, flags }),
-        (vpn(per, last), 1..3 * per, pa, any::<bool>(), any::<u8>())
-            .prop_map(|(vpn, n, pa, huge, flags)| Op::MapRegion { vpn, n, pa, huge, flags }),
+        (vpn(per, last), 1..3 * per, pa, any::<bool>(), any::<u8>()).prop_map(
+            |(vpn, n, pa, huge, flags)| Op::MapRegion {
+                vpn,
+                n,
+                pa,
+                huge,
+                flags
+            }
+        ),
         (vpn(per, last), 1..3 * per).prop_map(|(vpn, n)| Op::UnmapRegion { vpn, n }),
-        (vpn(per, last), 1..3 * per, any::<u8>())
-            .prop_map(|(vpn, n, flags)| Op::ProtectRegion { vpn, n, flags }),
+        (vpn(per, last), 1..3 * per, any::<u8>()).prop_map(|(vpn, n, flags)| Op::ProtectRegion {
+            vpn,
+            n,
+            flags
+        }),
     ]
 }
 
@@ -94,9 +137,18 @@ fn run<M: PagingMetaData32<VirtAddr = VirtAddr>, PTE: GenericPTE>(ops: &[(Op, Op
         let live_before = CountingHandler::live_frames();
         take_flushes();
         let ok = match *op {
-            Op::Map { vpn, pa: p, block, flags } => {
+            Op::Map {
+                vpn,
+                pa: p,
+                block,
+                flags,
+            } => {
                 let f = PTE::normalize_flags(flags_of(flags));
-                let (size, span) = if block && blocks_ok { (bsize, per) } else { (PageSize::Size4K, 1) };
+                let (size, span) = if block && blocks_ok {
+                    (bsize, per)
+                } else {
+                    (PageSize::Size4K, 1)
+                };
                 let r = pt.map(va(vpn), pa(p), size, f).map(|fl| fl.flush());
                 let want = if vpn % span != 0 || p % (span * PAGE_SIZE_4K) != 0 {
                     Err(PagingError::NotAligned)
@@ -154,13 +206,29 @@ fn run<M: PagingMetaData32<VirtAddr = VirtAddr>, PTE: GenericPTE>(ops: &[(Op, Op
                 };
                 check(r, want, &mut m, &before)
             }
-            Op::MapRegion { vpn, n, pa: p, huge, flags } => {
+            Op::MapRegion {
+                vpn,
+                n,
+                pa: p,
+                huge,
+                flags,
+            } => {
                 let n = n.min(pages - vpn);
                 let f = PTE::normalize_flags(flags_of(flags));
                 let off = p.wrapping_sub(vpn * PAGE_SIZE_4K);
-                let max = if huge { PageSize::Size1G } else { PageSize::Size4K };
+                let max = if huge {
+                    PageSize::Size1G
+                } else {
+                    PageSize::Size4K
+                };
                 let r = pt
-                    .map_region(va(vpn), |v| pa(v.as_usize().wrapping_add(off)), n * PAGE_SIZE_4K, f, max)
+                    .map_region(
+                        va(vpn),
+                        |v| pa(v.as_usize().wrapping_add(off)),
+                        n * PAGE_SIZE_4K,
+                        f,
+                        max,
+                    )
                     .map(|b| b.flush());
                 let want = if (vpn..vpn + n).any(|v| m.pages.contains_key(&v)) {
                     Err(PagingError::AlreadyMapped)
@@ -168,7 +236,12 @@ fn run<M: PagingMetaData32<VirtAddr = VirtAddr>, PTE: GenericPTE>(ops: &[(Op, Op
                     let mut v = vpn;
                     while v < vpn + n {
                         let frame = (v * PAGE_SIZE_4K).wrapping_add(off);
-                        if huge && blocks_ok && v % per == 0 && vpn + n - v >= per && frame % (per * PAGE_SIZE_4K) == 0 {
+                        if huge
+                            && blocks_ok
+                            && v % per == 0
+                            && vpn + n - v >= per
+                            && frame % (per * PAGE_SIZE_4K) == 0
+                        {
                             m.blocks.insert(v);
                             for k in 0..per {
                                 m.pages.insert(v + k, (frame + k * PAGE_SIZE_4K, f));
@@ -185,19 +258,25 @@ fn run<M: PagingMetaData32<VirtAddr = VirtAddr>, PTE: GenericPTE>(ops: &[(Op, Op
             }
             Op::UnmapRegion { vpn, n } => {
                 let n = n.min(pages - vpn);
-                let r = pt.unmap_region(va(vpn), n * PAGE_SIZE_4K).map(|(bytes, b)| {
-                    b.flush();
-                    bytes
-                });
+                let r = pt
+                    .unmap_region(va(vpn), n * PAGE_SIZE_4K)
+                    .map(|(bytes, b)| {
+                        b.flush();
+                        bytes
+                    });
                 m.split(vpn, vpn + n, per);
-                let gone = (vpn..vpn + n).filter(|v| m.pages.remove(v).is_some()).count();
+                let gone = (vpn..vpn + n)
+                    .filter(|v| m.pages.remove(v).is_some())
+                    .count();
                 m.blocks.retain(|b| !(vpn..vpn + n).contains(b));
                 check(r, Ok(gone * PAGE_SIZE_4K), &mut m, &before)
             }
             Op::ProtectRegion { vpn, n, flags } => {
                 let n = n.min(pages - vpn);
                 let f = PTE::normalize_flags(flags_of(flags));
-                let r = pt.protect_region(va(vpn), n * PAGE_SIZE_4K, f).map(|b| b.flush());
+                let r = pt
+                    .protect_region(va(vpn), n * PAGE_SIZE_4K, f)
+                    .map(|b| b.flush());
                 m.split(vpn, vpn + n, per);
                 for v in vpn..vpn + n {
                     if let Some(e) = m.pages.get_mut(&v) {
@@ -210,21 +289,44 @@ fn run<M: PagingMetaData32<VirtAddr = VirtAddr>, PTE: GenericPTE>(ops: &[(Op, Op
         CountingHandler::clear_failure();
         // Whatever the outcome, the table matches the model.
         for (&v, &(p, f)) in &m.pages {
-            let size = if m.block_of(v, per).is_some() { bsize } else { PageSize::Size4K };
-            assert_eq!(pt.query(va(v)).unwrap(), (pa(p), f, size), "page {v:#x} after {op:?} ({ok})");
+            let size = if m.block_of(v, per).is_some() {
+                bsize
+            } else {
+                PageSize::Size4K
+            };
+            assert_eq!(
+                pt.query(va(v)).unwrap(),
+                (pa(p), f, size),
+                "page {v:#x} after {op:?} ({ok})"
+            );
         }
         for v in [0, per - 1, per, 2 * per + 7, pages - 1] {
             if !m.pages.contains_key(&v) {
-                assert_eq!(pt.query(va(v)).err(), Some(PagingError::NotMapped), "{v:#x} after {op:?}");
+                assert_eq!(
+                    pt.query(va(v)).err(),
+                    Some(PagingError::NotMapped),
+                    "{v:#x} after {op:?}"
+                );
             }
         }
         // Frames: the root plus one table per root slot holding 4K pages.
-        let tables: BTreeSet<usize> =
-            m.pages.keys().filter(|&&v| m.block_of(v, per).is_none()).map(|v| v / per).collect();
-        assert_eq!(CountingHandler::live_frames(), M::ROOT_FRAMES + tables.len(), "after {op:?}");
+        let tables: BTreeSet<usize> = m
+            .pages
+            .keys()
+            .filter(|&&v| m.block_of(v, per).is_none())
+            .map(|v| v / per)
+            .collect();
+        assert_eq!(
+            CountingHandler::live_frames(),
+            M::ROOT_FRAMES + tables.len(),
+            "after {op:?}"
+        );
         // Freed tables were preceded by a full flush.
         if CountingHandler::live_frames() < live_before {
-            assert!(take_flushes().contains(&FlushRecord::All), "free without flush after {op:?}");
+            assert!(
+                take_flushes().contains(&FlushRecord::All),
+                "free without flush after {op:?}"
+            );
         }
     }
     drop(pt);
@@ -275,24 +377,54 @@ fn arm_root_is_16k_aligned_and_sections_work() {
     assert_eq!(CountingHandler::live_frames(), 4);
     let rw = MF::READ | MF::WRITE;
     let mut c = pt.cursor();
-    c.map(VirtAddr::from_usize(0xc010_0000), PhysAddr::from_usize(0x8010_0000), PageSize::Size1M, rw)
-        .unwrap();
-    c.map_region(VirtAddr::from_usize(0xfff0_0000), |v| PhysAddr::from_usize(v.as_usize() - 0x8000_0000), 0x10_0000, rw, true)
-        .unwrap();
+    c.map(
+        VirtAddr::from_usize(0xc010_0000),
+        PhysAddr::from_usize(0x8010_0000),
+        PageSize::Size1M,
+        rw,
+    )
+    .unwrap();
+    c.map_region(
+        VirtAddr::from_usize(0xfff0_0000),
+        |v| PhysAddr::from_usize(v.as_usize() - 0x8000_0000),
+        0x10_0000,
+        rw,
+        true,
+    )
+    .unwrap();
     assert_eq!(
         c.query(VirtAddr::from_usize(0xffff_f123)).unwrap(),
         (PhysAddr::from_usize(0x7fff_f123), rw, PageSize::Size1M)
     );
-    c.protect_region(VirtAddr::from_usize(0xc010_0000), 0x1000, MF::READ).unwrap();
+    c.protect_region(VirtAddr::from_usize(0xc010_0000), 0x1000, MF::READ)
+        .unwrap();
     drop(c);
-    assert_eq!(pt.query(VirtAddr::from_usize(0xc010_0000)).unwrap().2, PageSize::Size4K);
-    assert_eq!(pt.query(VirtAddr::from_usize(0xc010_1000)).unwrap(), (PhysAddr::from_usize(0x8010_1000), rw, PageSize::Size4K));
     assert_eq!(
-        pt.map(VirtAddr::from_usize(0x1_0000_0000), PhysAddr::from_usize(0), PageSize::Size4K, rw).err(),
+        pt.query(VirtAddr::from_usize(0xc010_0000)).unwrap().2,
+        PageSize::Size4K
+    );
+    assert_eq!(
+        pt.query(VirtAddr::from_usize(0xc010_1000)).unwrap(),
+        (PhysAddr::from_usize(0x8010_1000), rw, PageSize::Size4K)
+    );
+    assert_eq!(
+        pt.map(
+            VirtAddr::from_usize(0x1_0000_0000),
+            PhysAddr::from_usize(0),
+            PageSize::Size4K,
+            rw
+        )
+        .err(),
         Some(PagingError::InvalidAddress)
     );
     assert_eq!(
-        pt.map(VirtAddr::from_usize(0), PhysAddr::from_usize(0x1_0000_0000), PageSize::Size4K, rw).err(),
+        pt.map(
+            VirtAddr::from_usize(0),
+            PhysAddr::from_usize(0x1_0000_0000),
+            PageSize::Size4K,
+            rw
+        )
+        .err(),
         Some(PagingError::InvalidAddress)
     );
     CountingHandler::fail_after(0);
@@ -307,11 +439,25 @@ fn sv32_has_no_megapages_here() {
     let mut pt = PageTable32::<Sv32MetaData, Rv32PTE, CountingHandler>::try_new().unwrap();
     let rw = MF::READ | MF::WRITE;
     for size in [PageSize::Size1M, PageSize::Size2M, PageSize::Size1G] {
-        assert_eq!(pt.map(VirtAddr::from_usize(0), PhysAddr::from_usize(0), size, rw).err(), Some(PagingError::InvalidAddress));
+        assert_eq!(
+            pt.map(VirtAddr::from_usize(0), PhysAddr::from_usize(0), size, rw)
+                .err(),
+            Some(PagingError::InvalidAddress)
+        );
     }
     // 34-bit frames are fine on a 64-bit host.
-    pt.map(VirtAddr::from_usize(0x1000), PhysAddr::from_usize(0x3_0000_0000), PageSize::Size4K, rw).unwrap().flush();
-    assert_eq!(pt.query(VirtAddr::from_usize(0x1000)).unwrap().0, PhysAddr::from_usize(0x3_0000_0000));
+    pt.map(
+        VirtAddr::from_usize(0x1000),
+        PhysAddr::from_usize(0x3_0000_0000),
+        PageSize::Size4K,
+        rw,
+    )
+    .unwrap()
+    .flush();
+    assert_eq!(
+        pt.query(VirtAddr::from_usize(0x1000)).unwrap().0,
+        PhysAddr::from_usize(0x3_0000_0000)
+    );
     drop(pt);
     assert_eq!(CountingHandler::live_frames(), 0);
 }
