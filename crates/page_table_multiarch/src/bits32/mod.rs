@@ -194,7 +194,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
     pub(crate) fn alloc_l2() -> PagingResult<PhysAddr> {
         let pa = H::alloc_frame().ok_or(PagingError::NoMemory)?;
         if pa.as_usize() > M::PA_MAX_ADDR - (PAGE_SIZE_4K - 1) {
-            H::dealloc_frame(pa);
+            free_frames::<H>(pa, 1);
             return Err(PagingError::NoMemory);
         }
         Self::zero(pa);
@@ -202,11 +202,7 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
     }
 
     fn free_root(root: PhysAddr) {
-        if M::ROOT_FRAMES == 1 {
-            H::dealloc_frame(root);
-        } else {
-            H::dealloc_frames(root, M::ROOT_FRAMES);
-        }
+        free_frames::<H>(root, M::ROOT_FRAMES);
     }
 
     /// Whether the second-level table at `pa` has no used entry.
@@ -224,10 +220,21 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable3
             // SAFETY: `i` indexes our live root.
             let e = unsafe { self.l1(i).read() };
             if Self::is_table(&e) {
-                H::dealloc_frame(e.paddr());
+                free_frames::<H>(e.paddr(), 1);
             }
         }
         Self::free_root(self.root);
+    }
+}
+
+/// Returns `n` frames of one allocation to the handler. The only place this
+/// module frees frames: each caller passes a table frame it owns that no
+/// entry points to any more (and that no CPU caches, see `Unlinked`).
+fn free_frames<H: PagingHandler>(pa: PhysAddr, n: usize) {
+    if n == 1 {
+        H::dealloc_frame(pa);
+    } else {
+        H::dealloc_frames(pa, n);
     }
 }
 
@@ -263,7 +270,7 @@ impl<M: PagingMetaData, H: PagingHandler> Unlinked<M, H> {
             M::flush_tlb(None);
             self.frames[..self.len]
                 .iter()
-                .for_each(|&pa| H::dealloc_frame(pa));
+                .for_each(|&pa| free_frames::<H>(pa, 1));
             self.len = 0;
         }
     }
