@@ -34,19 +34,32 @@ fn every_format_through_generic_pte() {
     leaf_round_trip::<A32PTE>(pa!(0x4000_0000), rw, true);
     let a = leaf_round_trip::<A64PTE>(pa!(0x4000_0000), rw | MappingFlags::DEVICE, false);
     assert!(format!("{a:?}").contains("A64PTE"));
-    assert!(A64PTE::empty().is_unused() && Rv64PTE::empty().is_unused() && X64PTE::empty().is_unused());
+    assert!(
+        A64PTE::empty().is_unused() && Rv64PTE::empty().is_unused() && X64PTE::empty().is_unused()
+    );
 }
 
 #[test]
 fn aarch64_memory_attributes() {
     // 0.6.2 API: from_mem_attr / mem_attr / MAIR_VALUE (indices differ, see README).
-    for m in [MemAttr::Normal, MemAttr::Device, MemAttr::NormalNonCacheable] {
+    for m in [
+        MemAttr::Normal,
+        MemAttr::Device,
+        MemAttr::NormalNonCacheable,
+    ] {
         assert_eq!(DescriptorAttr::from_mem_attr(m).mem_attr(), Some(m));
     }
-    let dev = A64PTE::new_page(pa!(0x900_0000), MappingFlags::READ | MappingFlags::WRITE | MappingFlags::DEVICE, false);
+    let dev = A64PTE::new_page(
+        pa!(0x900_0000),
+        MappingFlags::READ | MappingFlags::WRITE | MappingFlags::DEVICE,
+        false,
+    );
     let attr = DescriptorAttr::from_bits_truncate(dev.bits() as u64);
     assert_eq!(attr.mem_attr(), Some(MemAttr::Device));
-    assert_eq!((MemAttr::MAIR_VALUE >> (8 * MemAttr::Device as u64)) & 0xff, 0x04); // Device-nGnRE
+    assert_eq!(
+        (MemAttr::MAIR_VALUE >> (8 * MemAttr::Device as u64)) & 0xff,
+        0x04
+    ); // Device-nGnRE
 }
 
 #[test]
