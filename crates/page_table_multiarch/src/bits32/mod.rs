@@ -205,6 +205,40 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
         free_frames::<H>(root, M::ROOT_FRAMES);
     }
 
+    /// Visits the used entries, tables included (arceos 0.6): `pre(level,
+    /// index, vaddr, &entry)` before descending into a table and `post`
+    /// after, level 0 being the root. At most `limit` used entries are
+    /// visited per table.
+    pub fn walk<F>(&self, limit: usize, pre: Option<&F>, post: Option<&F>)
+    where
+        F: Fn(usize, usize, M::VirtAddr, &PTE),
+    {
+        let per = Self::PAGES_PER_L1;
+        let used = |p: *mut PTE| {
+            // SAFETY: `p` points into a live table of ours.
+            let e = unsafe { p.read() };
+            (!e.is_unused()).then_some(e)
+        };
+        let visit = |f: Option<&F>, level, i, vpn: usize, e: &PTE| {
+            if let Some(f) = f {
+                f(level, i, (vpn * PAGE_SIZE_4K).into(), e);
+            }
+        };
+        let l1 = (0..M::L1_ENTRIES).filter_map(|i| used(self.l1(i)).map(|e| (i, e)));
+        for (i, e) in l1.take(limit) {
+            visit(pre, 0, i, i * per, &e);
+            if Self::is_table(&e) {
+                let l2 =
+                    (0..M::L2_ENTRIES).filter_map(|j| used(Self::l2(e.paddr(), j)).map(|x| (j, x)));
+                for (j, x) in l2.take(limit) {
+                    visit(pre, 1, j, i * per + j, &x);
+                    visit(post, 1, j, i * per + j, &x);
+                }
+            }
+            visit(post, 0, i, i * per, &e);
+        }
+    }
+
     /// Whether the second-level table at `pa` has no used entry.
     pub(crate) fn l2_is_empty(pa: PhysAddr) -> bool {
         // SAFETY: `pa` is a live second-level table of ours.
