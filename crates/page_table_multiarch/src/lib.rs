@@ -57,12 +57,9 @@ pub trait PagingMetaData: Sync + Send + 'static {
     const VA_MAX_BITS: usize;
     /// The highest valid physical address (`2^PA_MAX_BITS - 1`).
     const PA_MAX_ADDR: usize = usize::MAX >> (usize::BITS as usize - Self::PA_MAX_BITS);
-    /// Whether the lower and upper halves are translated by separate tables
-    /// of `2^VA_MAX_BITS` bytes each (AArch64 `TTBR0`/`TTBR1`): then the
-    /// valid addresses are those whose bits `VA_MAX_BITS..64` are all equal,
-    /// and a table translates either half the same way. Default `false`
-    /// (one table, sign extension from bit `VA_MAX_BITS - 1`).
-    const SPLIT_HALVES: bool = false;
+    /// Which addresses the `2^VA_MAX_BITS` bytes a table translates are
+    /// (default [`VaLayout::Canonical`]).
+    const VA_LAYOUT: VaLayout = VaLayout::Canonical;
     /// The virtual address type (usually [`VirtAddr`]).
     type VirtAddr: MemoryAddr;
 
@@ -74,13 +71,12 @@ pub trait PagingMetaData: Sync + Send + 'static {
         paddr <= Self::PA_MAX_ADDR
     }
 
-    /// Whether `vaddr` may be translated. Default: canonical (sign-extended
-    /// from bit `VA_MAX_BITS - 1`, or from bit `VA_MAX_BITS` with
-    /// [`SPLIT_HALVES`](Self::SPLIT_HALVES)).
+    /// Whether `vaddr` may be translated. Default: the addresses of
+    /// [`VA_LAYOUT`](Self::VA_LAYOUT). Overrides can only restrict them.
     fn vaddr_is_valid(vaddr: usize) -> bool {
         // The same function as `PageTable64`'s own check, so that the
         // compiler merges this default with it.
-        is_canonical(vaddr, Self::VA_MAX_BITS + Self::SPLIT_HALVES as usize)
+        Self::VA_LAYOUT.contains(vaddr, Self::VA_MAX_BITS)
     }
 
     /// Invalidates the TLB entry of `vaddr`, or every entry (including global
@@ -102,6 +98,34 @@ pub trait PagingMetaData: Sync + Send + 'static {
 #[inline(always)]
 pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
     vaddr.wrapping_add(1 << (bits - 1)) >> (bits - 1) <= 1
+}
+
+/// How the virtual addresses of a paging mode map onto the `VA_MAX_BITS`
+/// bits its tables translate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VaLayout {
+    /// Sign-extended from bit `VA_MAX_BITS - 1`: a lower half from 0 and an
+    /// upper half ending at `2^64` (RISC-V, x86-64, LoongArch64).
+    Canonical,
+    /// Two halves of `2^VA_MAX_BITS` bytes each, `[0, 2^VA_MAX_BITS)` and
+    /// `[2^64 - 2^VA_MAX_BITS, 2^64)`, translated alike by one table (AArch64
+    /// `TTBR0`/`TTBR1`): bits `VA_MAX_BITS..64` are all equal.
+    SplitHalves,
+    /// `[0, 2^VA_MAX_BITS)` without sign extension: guest-physical address
+    /// spaces (EPT, NPT, AArch64 stage 2).
+    ZeroExtended,
+}
+
+impl VaLayout {
+    /// Whether `vaddr` belongs to the layout with `bits` translated bits.
+    #[inline(always)]
+    pub const fn contains(self, vaddr: usize, bits: usize) -> bool {
+        match self {
+            Self::Canonical => is_canonical(vaddr, bits),
+            Self::SplitHalves => is_canonical(vaddr, bits + 1),
+            Self::ZeroExtended => vaddr >> bits == 0,
+        }
+    }
 }
 
 /// Services of the OS: physical frames and the kernel's view of them.

@@ -348,7 +348,7 @@ impl<M: PagingMetaData> PagingMetaData for RecordingMeta<M> {
     const PA_MAX_BITS: usize = M::PA_MAX_BITS;
     const VA_MAX_BITS: usize = M::VA_MAX_BITS;
     const PA_MAX_ADDR: usize = M::PA_MAX_ADDR;
-    const SPLIT_HALVES: bool = M::SPLIT_HALVES;
+    const VA_LAYOUT: crate::VaLayout = M::VA_LAYOUT;
     type VirtAddr = M::VirtAddr;
 
     fn vaddr_is_valid(vaddr: usize) -> bool {

@@ -20,7 +20,7 @@ use page_table_multiarch::testing::CountingHandler;
 use page_table_multiarch::x86_64::{X64PageTable, X64PageTableCursor, X64PagingMetaData};
 use page_table_multiarch::{
     GenericPTE, MappingFlags, PageSize, PageTable32, PageTable64, PagingError, PagingHandler,
-    PagingMetaData, PagingResult,
+    PagingMetaData, PagingResult, VaLayout,
 };
 
 /// Heap-backed frames, identity "physical" addresses, written the 0.6.2 way:
@@ -204,6 +204,58 @@ fn generic_sv39_metadata_with_a_guest_address_type() -> PagingResult {
     // The default type parameter keeps `Sv39PageTable<H>` working.
     let mut host = Sv39PageTable::<HeapHandler>::try_new()?;
     map_one(&mut host, va!(0x4000), pa!(0x4000))
+}
+
+/// An EPT-like table: guest-physical addresses `[0, 2^48)`, not sign-extended.
+struct EptMeta;
+
+impl PagingMetaData for EptMeta {
+    const LEVELS: usize = 4;
+    const PA_MAX_BITS: usize = 52;
+    const VA_MAX_BITS: usize = 48;
+    // Edit: instead of `fn vaddr_is_valid(va) -> bool { va < 1 << 48 }`.
+    const VA_LAYOUT: VaLayout = VaLayout::ZeroExtended;
+    type VirtAddr = GuestPhysAddr;
+    fn flush_tlb(_vaddr: Option<GuestPhysAddr>) {} // invept
+}
+
+#[test]
+fn guest_physical_addresses_are_not_sign_extended() -> PagingResult {
+    type Ept = PageTable64<EptMeta, page_table_multiarch::x86_64::X64PTE, HeapHandler>;
+    let mut pt = Ept::try_new()?;
+    let high = GuestPhysAddr::from_usize(0xfedc_0000_0000); // bit 47 set
+    pt.cursor().map_region(
+        high,
+        |g| pa!(g.as_usize() - 0xfed0_0000_0000),
+        0x4000,
+        RW,
+        false,
+    )?;
+    assert_eq!(
+        pt.query(GuestPhysAddr::from_usize(0xfedc_0000_3abc))?.0,
+        pa!(0xc_0000_3abc)
+    );
+    let starts: Vec<usize> = pt.iter().map(|m| m.vaddr.as_usize()).collect();
+    assert_eq!(
+        starts,
+        [
+            0xfedc_0000_0000,
+            0xfedc_0000_1000,
+            0xfedc_0000_2000,
+            0xfedc_0000_3000
+        ]
+    );
+    for bad in [1 << 48, 0xffff_fedc_0000_0000] {
+        assert_eq!(
+            pt.query(GuestPhysAddr::from_usize(bad)),
+            Err(PagingError::InvalidAddress)
+        );
+    }
+    // The whole space in one range.
+    pt.cursor()
+        .unmap_region(GuestPhysAddr::from_usize(0), 1 << 48)?;
+    assert_eq!(pt.iter().count(), 0);
+    Ok(())
 }
 
 #[test]

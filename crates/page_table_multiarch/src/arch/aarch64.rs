@@ -3,7 +3,7 @@
 use memory_addr::VirtAddr;
 pub use page_table_entry::aarch64::A64PTE;
 
-use crate::{PageTable64, PageTable64Cursor, PagingMetaData};
+use crate::{PageTable64, PageTable64Cursor, PagingMetaData, VaLayout};
 
 /// AArch64 4-level translation (4K granule): 48-bit virtual and physical addresses.
 ///
@@ -11,7 +11,7 @@ use crate::{PageTable64, PageTable64Cursor, PagingMetaData};
 /// `[0xffff_0000_0000_0000, 2^64)` (`T0SZ = T1SZ = 16`), each with a table
 /// indexed by VA bits 47..0 (Arm ARM DDI 0487, D8.2 "Translation table
 /// walk", VA ranges of the two halves). So both ranges are valid here
-/// ([`SPLIT_HALVES`](PagingMetaData::SPLIT_HALVES)), and an address of one
+/// ([`VaLayout::SplitHalves`]), and an address of one
 /// half uses the same entries as the address with the other top bits: a table
 /// loaded into both registers shows the same mappings in both halves, and
 /// mapping a page already mapped through the other half fails with
@@ -24,7 +24,7 @@ impl PagingMetaData for A64PagingMetaData {
     const LEVELS: usize = 4;
     const PA_MAX_BITS: usize = 48;
     const VA_MAX_BITS: usize = 48;
-    const SPLIT_HALVES: bool = true;
+    const VA_LAYOUT: VaLayout = VaLayout::SplitHalves;
     type VirtAddr = VirtAddr;
 
     /// `tlbi vaae1is` (by VA, all ASIDs, inner shareable) or `tlbi vmalle1is`,
