@@ -319,11 +319,114 @@ fn bench_bounds(c: &mut Criterion<CpuTime>) {
     g.finish();
 }
 
+/// The arceos 0.6.2 cursor layer (`PageTable64::cursor()`) against Pagoda's direct API on
+/// the same operations: 1 GiB `map_region`, and 512 single-page map + unmap pairs (one leaf
+/// table). The cursor should cost nothing extra: it only collects the flushes in one batch.
+fn bench_cursor(c: &mut Criterion<CpuTime>) {
+    use memory_addr::{PhysAddr, VirtAddr};
+    use page_table_multiarch::{MappingFlags, PageSize};
+    const RW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE);
+    let va = VirtAddr::from_usize;
+    let pa = |v: VirtAddr| PhysAddr::from_usize(pa_of(v.as_usize()));
+
+    let mut g = c.benchmark_group("pt_cursor_map_gib_x86_64");
+    g.sample_size(30)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(2000));
+    g.bench_function("direct", |b| {
+        b.iter_batched(
+            <OursX64 as Table>::new,
+            |mut t| {
+                t.map_region(va(VA_BASE), pa, GIB, RW, PageSize::Size4K)
+                    .expect("map_region")
+                    .flush();
+                t
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("cursor", |b| {
+        b.iter_batched(
+            <OursX64 as Table>::new,
+            |mut t| {
+                t.cursor()
+                    .map_region(va(VA_BASE), pa, GIB, RW, false)
+                    .expect("map_region");
+                t
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("pt_cursor_map_unmap_4k_x512_x86_64");
+    g.sample_size(30)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1000));
+    let mut t = <OursX64 as Table>::new();
+    // Keep the leaf table alive between iterations (one page stays mapped).
+    t.map(
+        va(VA_BASE + 0x20_0000 - FRAME),
+        PhysAddr::from_usize(PA_BASE),
+        PageSize::Size4K,
+        RW,
+    )
+    .expect("map")
+    .flush();
+    g.bench_function("direct", |b| {
+        b.iter(|| {
+            for i in 0..511 {
+                let v = va(VA_BASE + i * FRAME);
+                t.map(v, pa(v), PageSize::Size4K, RW).expect("map").flush();
+            }
+            for i in 0..511 {
+                t.unmap(va(VA_BASE + i * FRAME)).expect("unmap").3.flush();
+            }
+        })
+    });
+    g.bench_function("cursor", |b| {
+        b.iter(|| {
+            let mut cur = t.cursor();
+            for i in 0..511 {
+                let v = va(VA_BASE + i * FRAME);
+                cur.map(v, pa(v), PageSize::Size4K, RW).expect("map");
+            }
+            for i in 0..511 {
+                cur.unmap(va(VA_BASE + i * FRAME)).expect("unmap");
+            }
+        })
+    });
+    let mut a = <anchor::X64 as Table>::new();
+    g.bench_function("anchor_cursor", |b| {
+        use anchor_memory_addr::{PhysAddr as APa, VirtAddr as AVa};
+        use anchor_page_table_multiarch::{MappingFlags as AF, PageSize as APs};
+        b.iter(|| {
+            let mut cur = a.cursor();
+            for i in 0..511 {
+                let v = VA_BASE + i * FRAME;
+                cur.map(
+                    AVa::from(v),
+                    APa::from(pa_of(v)),
+                    APs::Size4K,
+                    AF::READ | AF::WRITE,
+                )
+                .expect("map");
+            }
+            for i in 0..511 {
+                cur.unmap(AVa::from(VA_BASE + i * FRAME)).expect("unmap");
+            }
+        })
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default()
         .with_measurement(CpuTime)
         .configure_from_args();
     bench_bounds(&mut c);
+    bench_cursor(&mut c);
     bench_table::<OursX64>(&mut c, "x86_64", "ours");
     bench_table::<anchor::X64>(&mut c, "x86_64", "anchor");
     bench_table::<OursSv39>(&mut c, "sv39", "ours");

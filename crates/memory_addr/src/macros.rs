@@ -152,11 +152,13 @@ macro_rules! def_usize_addr {
 }
 
 /// Implements `Debug`, `LowerHex` and `UpperHex` for address types made by
-/// [`def_usize_addr!`](crate::def_usize_addr).
+/// [`def_usize_addr!`](crate::def_usize_addr), or for any hand-written
+/// tuple struct whose field `.0` is an integer (as in arceos 0.4).
 ///
 /// For each `$name = $format;` the value is printed as
-/// `format_args!($format, format_args!("{:#x}", addr))` (`{:#X}` for
-/// `UpperHex`), so `$format` must contain exactly one `{}`.
+/// `format_args!($format, format_args!("{:#x}", self.0))` (`{:#X}` for
+/// `UpperHex`), so `$format` must contain exactly one `{}`. The field must
+/// be visible where the macro is invoked.
 ///
 /// # Example
 ///
@@ -184,19 +186,19 @@ macro_rules! def_usize_addr_formatter {
     ) => {
         impl ::core::fmt::Debug for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#x}", self.as_usize())))
+                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#x}", self.0)))
             }
         }
 
         impl ::core::fmt::LowerHex for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#x}", self.as_usize())))
+                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#x}", self.0)))
             }
         }
 
         impl ::core::fmt::UpperHex for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#X}", self.as_usize())))
+                f.write_fmt(::core::format_args!($format, ::core::format_args!("{:#X}", self.0)))
             }
         }
 

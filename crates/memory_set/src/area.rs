@@ -15,8 +15,8 @@ use crate::{MappingBackend, MappingError, MappingResult};
 /// [`MemorySet::protect`](crate::MemorySet::protect) and replacing
 /// [`MemorySet::map`](crate::MemorySet::map).
 pub struct MemoryArea<B: MappingBackend> {
-    start: B::Addr,
-    size: usize,
+    /// `[start, end)`; `end` wraps for an area that `new` did not validate.
+    range: AddrRange<B::Addr>,
     flags: B::Flags,
     backend: B,
 }
@@ -43,9 +43,9 @@ impl<B: MappingBackend> MemoryArea<B> {
     /// [`end`](Self::end) of such an area wraps around). Use [`try_new`](Self::try_new) to
     /// validate up front.
     pub fn new(start: B::Addr, size: usize, flags: B::Flags, backend: B) -> Self {
+        let end = B::Addr::from(addr_usize(start).wrapping_add(size));
         Self {
-            start,
-            size,
+            range: AddrRange { start, end },
             flags,
             backend,
         }
@@ -70,50 +70,48 @@ impl<B: MappingBackend> MemoryArea<B> {
 
     /// The end if the area is valid (non-empty, end representable), else `InvalidParam`.
     pub(crate) fn checked_end(&self) -> MappingResult<B::Addr> {
-        range_end(self.start, self.size)
+        range_end(self.range.start, self.size())
     }
 
     /// The first address of the area.
-    pub fn start(&self) -> B::Addr {
-        self.start
+    pub const fn start(&self) -> B::Addr {
+        self.range.start
     }
 
     /// The first address past the area.
-    pub fn end(&self) -> B::Addr {
-        B::Addr::from(addr_usize(self.start).wrapping_add(self.size))
+    pub const fn end(&self) -> B::Addr {
+        self.range.end
     }
 
     /// The size of the area in bytes.
     pub fn size(&self) -> usize {
-        self.size
+        addr_usize(self.range.end).wrapping_sub(addr_usize(self.range.start))
     }
 
     /// The address range `[start, end)` of the area.
-    pub fn va_range(&self) -> AddrRange<B::Addr> {
-        AddrRange {
-            start: self.start,
-            end: self.end(),
-        }
+    pub const fn va_range(&self) -> AddrRange<B::Addr> {
+        self.range
     }
 
     /// The flags of the area.
-    pub fn flags(&self) -> B::Flags {
+    pub const fn flags(&self) -> B::Flags {
         self.flags
     }
 
     /// The backend of the area.
-    pub fn backend(&self) -> &B {
+    pub const fn backend(&self) -> &B {
         &self.backend
     }
 
     /// The backend of the area, mutable (for example to fill a lazily mapped page on a fault).
-    pub fn backend_mut(&mut self) -> &mut B {
+    pub const fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
     }
 
     /// Maps the whole area through the backend.
     pub(crate) fn map_whole(&mut self, pt: &mut B::PageTable) -> MappingResult {
-        self.backend.map(self.start, self.size, self.flags, pt)
+        let size = self.size();
+        self.backend.map(self.range.start, size, self.flags, pt)
     }
 
     pub(crate) fn set_flags(&mut self, flags: B::Flags) {
@@ -123,29 +121,32 @@ impl<B: MappingBackend> MemoryArea<B> {
     /// Splits at `at` (`start < at < end`): `self` keeps `[start, at)`, the result is
     /// `[at, end)` with the same flags.
     pub(crate) fn split(&mut self, at: B::Addr) -> Self {
-        let left = addr_usize(at) - addr_usize(self.start);
-        debug_assert!(left > 0 && left < self.size);
-        let backend = self.backend.split(self.start, at);
-        let right = Self::new(at, self.size - left, self.flags, backend);
-        self.size = left;
+        debug_assert!(self.range.start < at && at < self.range.end);
+        let backend = self.backend.split(self.range.start, at);
+        let right = Self {
+            range: AddrRange {
+                start: at,
+                end: self.range.end,
+            },
+            flags: self.flags,
+            backend,
+        };
+        self.range.end = at;
         right
     }
 
     /// Drops the front: the area now starts at `new_start` (`start < new_start < end`).
     pub(crate) fn shrink_front(&mut self, new_start: B::Addr) {
-        let cut = addr_usize(new_start) - addr_usize(self.start);
-        debug_assert!(cut > 0 && cut < self.size);
-        self.backend.shrink_front(self.start, new_start);
-        self.start = new_start;
-        self.size -= cut;
+        debug_assert!(self.range.start < new_start && new_start < self.range.end);
+        self.backend.shrink_front(self.range.start, new_start);
+        self.range.start = new_start;
     }
 
     /// Drops the back: the area now ends at `new_end` (`start < new_end < end`).
     pub(crate) fn shrink_back(&mut self, new_end: B::Addr) {
-        let keep = addr_usize(new_end) - addr_usize(self.start);
-        debug_assert!(keep > 0 && keep < self.size);
-        self.backend.shrink_back(self.start, new_end);
-        self.size = keep;
+        debug_assert!(self.range.start < new_end && new_end < self.range.end);
+        self.backend.shrink_back(self.range.start, new_end);
+        self.range.end = new_end;
     }
 }
 
@@ -156,7 +157,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryArea")
-            .field("start", &self.start)
+            .field("start", &self.range.start)
             .field("end", &self.end())
             .field("flags", &self.flags)
             .finish_non_exhaustive()

@@ -13,3 +13,19 @@ mod tests;
 pub use self::area::MemoryArea;
 pub use self::backend::{MappingBackend, MappingError, MappingResult};
 pub use self::set::{MemorySet, OnOverlap};
+
+#[cfg(feature = "axerrno")]
+impl From<MappingError> for axerrno::AxErrorKind {
+    /// Feature `axerrno`: `InvalidParam` → `InvalidInput`, `AlreadyExists` →
+    /// `AlreadyExists`, `BadState` → `BadState`, `NoMemory` → `NoMemory`. axerrno 0.1.2's
+    /// `AxError` is this type, and axerrno 0.2's `AxError` converts from it, so `?` works
+    /// with either version.
+    fn from(e: MappingError) -> Self {
+        match e {
+            MappingError::InvalidParam => Self::InvalidInput,
+            MappingError::AlreadyExists => Self::AlreadyExists,
+            MappingError::BadState => Self::BadState,
+            MappingError::NoMemory => Self::NoMemory,
+        }
+    }
+}

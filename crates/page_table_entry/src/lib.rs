@@ -7,7 +7,7 @@ use core::fmt::Debug;
 
 use memory_addr::PhysAddr;
 
-pub use self::arch::{aarch64, loongarch64, riscv, x86_64};
+pub use self::arch::{aarch64, arm, loongarch64, riscv, x86_64};
 
 bitflags::bitflags! {
     /// Architecture-neutral permissions and attributes of a mapping.

@@ -152,6 +152,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     PageSize::Size4K => "4K",
                     PageSize::Size2M => "2M",
                     PageSize::Size1G => "1G",
+                    PageSize::Size1M => "1M",
                 };
                 let flags = e.flags();
                 let flags = flag_str(flags);

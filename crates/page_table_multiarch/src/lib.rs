@@ -6,8 +6,11 @@
 extern crate std;
 
 mod arch;
+mod bits32;
 mod cache;
 mod clone;
+mod compat;
+mod cursor;
 mod deferred;
 mod flush;
 pub mod frame;
@@ -24,9 +27,11 @@ mod tests;
 
 use core::fmt;
 
-use memory_addr::{MemoryAddr, PhysAddr, VirtAddr};
+use memory_addr::{MemoryAddr, PAGE_SIZE_4K, PhysAddr, VirtAddr};
 
-pub use self::arch::{aarch64, loongarch64, riscv, x86_64};
+pub use self::arch::{aarch64, arm, loongarch64, riscv, x86_64};
+pub use self::bits32::{PageTable32, PageTable32Cursor, PagingMetaData32};
+pub use self::cursor::PageTable64Cursor;
 pub use self::flush::{FLUSH_BATCH_PAGES, FlushBatch, TlbFlush};
 pub use self::frame::PhysRegion;
 pub use self::iter::{Mapping, Mappings};
@@ -50,15 +55,28 @@ pub trait PagingMetaData: Sync + Send + 'static {
     const PA_MAX_BITS: usize;
     /// Virtual address width.
     const VA_MAX_BITS: usize;
+    /// The highest valid physical address (`2^PA_MAX_BITS - 1`).
+    const PA_MAX_ADDR: usize = usize::MAX >> (usize::BITS as usize - Self::PA_MAX_BITS);
+    /// Which addresses the `2^VA_MAX_BITS` bytes a table translates are
+    /// (default [`VaLayout::Canonical`]).
+    const VA_LAYOUT: VaLayout = VaLayout::Canonical;
     /// The virtual address type (usually [`VirtAddr`]).
     type VirtAddr: MemoryAddr;
 
-    /// Whether `vaddr` may be translated. Default: canonical (sign-extended
-    /// from bit `VA_MAX_BITS - 1`).
+    /// Whether `paddr` is a valid physical address (default: at most
+    /// [`PA_MAX_ADDR`](Self::PA_MAX_ADDR)). The page tables check frames
+    /// against `PA_MAX_BITS`; the cursor layer also asks this function.
+    #[inline]
+    fn paddr_is_valid(paddr: usize) -> bool {
+        paddr <= Self::PA_MAX_ADDR
+    }
+
+    /// Whether `vaddr` may be translated. Default: the addresses of
+    /// [`VA_LAYOUT`](Self::VA_LAYOUT). Overrides can only restrict them.
     fn vaddr_is_valid(vaddr: usize) -> bool {
         // The same function as `PageTable64`'s own check, so that the
         // compiler merges this default with it.
-        is_canonical(vaddr, Self::VA_MAX_BITS)
+        Self::VA_LAYOUT.contains(vaddr, Self::VA_MAX_BITS)
     }
 
     /// Invalidates the TLB entry of `vaddr`, or every entry (including global
@@ -82,6 +100,34 @@ pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
     vaddr.wrapping_add(1 << (bits - 1)) >> (bits - 1) <= 1
 }
 
+/// How the virtual addresses of a paging mode map onto the `VA_MAX_BITS`
+/// bits its tables translate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VaLayout {
+    /// Sign-extended from bit `VA_MAX_BITS - 1`: a lower half from 0 and an
+    /// upper half ending at `2^64` (RISC-V, x86-64, LoongArch64).
+    Canonical,
+    /// Two halves of `2^VA_MAX_BITS` bytes each, `[0, 2^VA_MAX_BITS)` and
+    /// `[2^64 - 2^VA_MAX_BITS, 2^64)`, translated alike by one table (AArch64
+    /// `TTBR0`/`TTBR1`): bits `VA_MAX_BITS..64` are all equal.
+    SplitHalves,
+    /// `[0, 2^VA_MAX_BITS)` without sign extension: guest-physical address
+    /// spaces (EPT, NPT, AArch64 stage 2).
+    ZeroExtended,
+}
+
+impl VaLayout {
+    /// Whether `vaddr` belongs to the layout with `bits` translated bits.
+    #[inline(always)]
+    pub const fn contains(self, vaddr: usize, bits: usize) -> bool {
+        match self {
+            Self::Canonical => is_canonical(vaddr, bits),
+            Self::SplitHalves => is_canonical(vaddr, bits + 1),
+            Self::ZeroExtended => vaddr >> bits == 0,
+        }
+    }
+}
+
 /// Services of the OS: physical frames and the kernel's view of them.
 ///
 /// # Safety
@@ -93,15 +139,49 @@ pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
 /// - `phys_to_virt(pa)` of an allocated frame gives a pointer through which
 ///   the whole frame can be read and written for as long as the frame is
 ///   allocated;
-/// - `dealloc_frame` accepts every frame `alloc_frame` returned.
+/// - `dealloc_frame` accepts every frame `alloc_frame` returned;
+/// - `alloc_frames(num, align)` returns `num` physically contiguous frames
+///   starting at a multiple of `align`, each writable through `phys_to_virt`
+///   (the frames of one call need not be virtually contiguous), and
+///   `dealloc_frames(paddr, num)` accepts exactly what it returned;
+/// - at least one method of each pair `alloc_frame`/`alloc_frames` and
+///   `dealloc_frame`/`dealloc_frames` is implemented (the defaults call
+///   each other, as in arceos 0.6).
 ///
 /// The page table writes table frames through `phys_to_virt` and hands their
 /// physical addresses to hardware, so a wrong implementation corrupts memory.
 pub unsafe trait PagingHandler: Sized + 'static {
-    /// Allocates one 4K frame (contents unspecified), or `None` when out of memory.
-    fn alloc_frame() -> Option<PhysAddr>;
+    /// Allocates one 4K frame (contents unspecified), or `None` when out of
+    /// memory. Default: `alloc_frames(1, PAGE_SIZE_4K)`.
+    fn alloc_frame() -> Option<PhysAddr> {
+        Self::alloc_frames(1, PAGE_SIZE_4K)
+    }
+    /// Allocates `num` contiguous 4K frames whose first address is a multiple
+    /// of `align` (a power of two, at least 4K). Only the 32-bit ARM tables
+    /// need more than one frame (a 16 KiB root). Default: one frame through
+    /// [`alloc_frame`](Self::alloc_frame), `None` for anything larger.
+    fn alloc_frames(num: usize, align: usize) -> Option<PhysAddr> {
+        if num == 1 && align <= PAGE_SIZE_4K {
+            Self::alloc_frame()
+        } else {
+            None
+        }
+    }
     /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).
-    fn dealloc_frame(paddr: PhysAddr);
+    /// Default: `dealloc_frames(paddr, 1)`.
+    fn dealloc_frame(paddr: PhysAddr) {
+        Self::dealloc_frames(paddr, 1)
+    }
+    /// Frees `num` frames returned by one [`alloc_frames`](Self::alloc_frames)
+    /// call (`num` as passed to it). Default: one
+    /// [`dealloc_frame`](Self::dealloc_frame) per frame.
+    fn dealloc_frames(paddr: PhysAddr, num: usize) {
+        for i in 0..num {
+            Self::dealloc_frame(PhysAddr::from_usize(
+                paddr.as_usize().wrapping_add(i * PAGE_SIZE_4K),
+            ));
+        }
+    }
     /// The virtual address through which the kernel accesses `paddr`.
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr;
 }
@@ -112,6 +192,8 @@ pub unsafe trait PagingHandler: Sized + 'static {
 pub enum PageSize {
     /// 4 KiB page (last-level entry).
     Size4K = 0x1000,
+    /// 1 MiB section (ARMv7 short descriptors, [`PageTable32`] only).
+    Size1M = 0x10_0000,
     /// 2 MiB huge page (entry one level above the last).
     Size2M = 0x20_0000,
     /// 1 GiB huge page (entry two levels above the last).
@@ -129,10 +211,18 @@ impl PageSize {
         addr_or_size & (self as usize - 1) == 0
     }
 
-    /// The level (0 = last level) whose leaves have this size.
+    /// The offset of `addr` inside its page of this size.
+    pub const fn align_offset(self, addr: usize) -> usize {
+        addr & (self as usize - 1)
+    }
+
+    /// The level (0 = last level) of [`PageTable64`] leaves of this size;
+    /// for `Size1M`, which those tables cannot hold, the level of the
+    /// largest leaf not larger (4K): `map` refuses it, `map_region` takes
+    /// it as a limit.
     pub const fn level(self) -> usize {
         match self {
-            Self::Size4K => 0,
+            Self::Size4K | Self::Size1M => 0,
             Self::Size2M => 1,
             Self::Size1G => 2,
         }
@@ -172,8 +262,9 @@ pub enum PagingError {
     MappedToHugePage,
     /// Bad input: empty or overflowing range, a virtual address outside the
     /// paging mode's range (non-canonical), a physical address at or beyond
-    /// `1 << PA_MAX_BITS`, or a range touching top-level entries shared with
-    /// [`PageTable64::copy_from`] where that is not allowed.
+    /// `1 << PA_MAX_BITS`, a page size the format cannot hold, or a range
+    /// touching top-level entries shared with [`PageTable64::copy_from`]
+    /// where that is not allowed.
     InvalidAddress,
 }
 

@@ -23,7 +23,7 @@ use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 use crate::deferred::DeferredFree;
 use crate::{
     GenericPTE, MappingFlags, PageSize, PagingError, PagingHandler, PagingMetaData, PagingResult,
-    TlbFlush, is_canonical,
+    TlbFlush, VaLayout,
 };
 
 /// Entries per table (4K tables of 8-byte entries).
@@ -149,6 +149,19 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     pub(crate) const ROOT: usize = M::LEVELS - 1;
     /// Size of the truncated address space (`2^VA_MAX_BITS`).
     pub(crate) const SPACE: usize = 1 << M::VA_MAX_BITS;
+    /// Bits of the truncated form: `VA_MAX_BITS`, one more with
+    /// [`VaLayout::SplitHalves`], whose upper half is then truncated to
+    /// `[SPACE, 2 * SPACE)` and indexes the same entries as the lower half
+    /// (the root index drops the bit).
+    const CANON_BITS: usize = match M::VA_LAYOUT {
+        VaLayout::SplitHalves => M::VA_MAX_BITS + 1,
+        _ => M::VA_MAX_BITS,
+    };
+    /// Start of the truncated upper half (`SPACE` when there is none).
+    const HALF: usize = match M::VA_LAYOUT {
+        VaLayout::ZeroExtended => Self::SPACE,
+        _ => 1 << (Self::CANON_BITS - 1),
+    };
     const PA_LIMIT: usize = 1 << M::PA_MAX_BITS;
     /// The highest frame address (every address bit set).
     pub(crate) const PA_ALL: usize = Self::PA_LIMIT - PAGE_SIZE_4K;
@@ -176,7 +189,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// Physical address of the root table (for `satp`, `CR3`, `TTBR`, `PGDL`).
-    pub fn root_paddr(&self) -> PhysAddr {
+    pub const fn root_paddr(&self) -> PhysAddr {
         self.root
     }
 
@@ -184,13 +197,16 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 
     #[inline(always)]
     pub(crate) fn trunc(va: usize) -> usize {
-        va & (Self::SPACE - 1)
+        va & (usize::MAX >> (usize::BITS as usize - Self::CANON_BITS))
     }
 
     /// Canonical (sign-extended) form of a truncated address.
     #[inline(always)]
     pub(crate) fn sext(t: usize) -> usize {
-        let s = usize::BITS as usize - M::VA_MAX_BITS;
+        if M::VA_LAYOUT == VaLayout::ZeroExtended {
+            return t;
+        }
+        let s = usize::BITS as usize - Self::CANON_BITS;
         (((t << s) as isize) >> s) as usize
     }
 
@@ -198,7 +214,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline(always)]
     pub(crate) fn check_va(va: usize) -> PagingResult<usize> {
         let t = Self::trunc(va);
-        if is_canonical(va, M::VA_MAX_BITS) && M::vaddr_is_valid(va) {
+        if M::VA_LAYOUT.contains(va, M::VA_MAX_BITS) && M::vaddr_is_valid(va) {
             Ok(t)
         } else {
             Err(PagingError::InvalidAddress)
@@ -215,10 +231,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         if !va.is_multiple_of(PAGE_SIZE_4K) || !size.is_multiple_of(PAGE_SIZE_4K) {
             return Err(PagingError::NotAligned);
         }
-        let limit = if lo < Self::SPACE / 2 {
-            Self::SPACE / 2
+        let limit = if lo < Self::HALF {
+            Self::HALF
         } else {
-            Self::SPACE
+            Self::HALF * 2
         };
         let hi = lo
             .checked_add(size)
@@ -460,6 +476,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         let va: usize = vaddr.into();
         let (size, level) = (page_size as usize, page_size.level());
         Self::check_va(va)?;
+        if leaf_size(level) != page_size {
+            return Err(PagingError::InvalidAddress); // no 1M leaves here
+        }
         if va & (size - 1) != 0 {
             return Err(PagingError::NotAligned);
         }

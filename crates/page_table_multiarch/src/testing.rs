@@ -79,6 +79,55 @@ impl State {
         unsafe { self.chunks[n / CHUNK_FRAMES].add((n % CHUNK_FRAMES) * PAGE_SIZE_4K) }
     }
 
+    /// Counts an allocation attempt; `false` if it is the one to fail.
+    fn attempt(&mut self) -> bool {
+        self.attempts += 1;
+        match self.fail_in {
+            Some(0) => {
+                self.fail_in = None;
+                false
+            }
+            Some(k) => {
+                self.fail_in = Some(k - 1);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// The next never-used frame number (its chunk allocated), not yet taken.
+    fn fresh(&mut self) -> Option<usize> {
+        let n = self.next;
+        if n >= ARENA_MAX_FRAMES {
+            return None;
+        }
+        if n / CHUNK_FRAMES == self.chunks.len() {
+            // SAFETY: non-zero size.
+            let chunk = unsafe { alloc(Self::chunk_layout()) };
+            if chunk.is_null() {
+                return None;
+            }
+            CHUNKS.with(|c| c[self.chunks.len()].set(chunk));
+            self.chunks.push(chunk);
+        }
+        self.next += 1;
+        if self.allocated.len() < self.next {
+            self.allocated.push(false);
+        }
+        Some(n)
+    }
+
+    /// Marks frame `n` allocated (and poisons it in debug builds).
+    fn take(&mut self, n: usize) {
+        self.allocated[n] = true;
+        self.live += 1;
+        #[cfg(debug_assertions)]
+        // SAFETY: frame `n` is inside an allocated chunk.
+        unsafe {
+            core::ptr::write_bytes(self.frame_ptr(n), ALLOC_POISON, PAGE_SIZE_4K)
+        };
+    }
+
     fn chunk_layout() -> Layout {
         Layout::from_size_align(CHUNK_BYTES, PAGE_SIZE_4K).expect("valid layout")
     }
@@ -170,44 +219,47 @@ impl CountingHandler {
 unsafe impl PagingHandler for CountingHandler {
     fn alloc_frame() -> Option<PhysAddr> {
         STATE.with_borrow_mut(|s| {
-            s.attempts += 1;
-            match s.fail_in {
-                Some(0) => {
-                    s.fail_in = None;
-                    return None;
-                }
-                Some(k) => s.fail_in = Some(k - 1),
-                None => {}
+            if !s.attempt() {
+                return None;
             }
             let n = match s.free.pop() {
                 Some(n) => n,
-                None if s.next < ARENA_MAX_FRAMES => {
-                    let n = s.next;
-                    if n / CHUNK_FRAMES == s.chunks.len() {
-                        // SAFETY: non-zero size.
-                        let chunk = unsafe { alloc(State::chunk_layout()) };
-                        if chunk.is_null() {
-                            return None;
-                        }
-                        CHUNKS.with(|c| c[s.chunks.len()].set(chunk));
-                        s.chunks.push(chunk);
-                    }
-                    s.next += 1;
-                    if s.allocated.len() < s.next {
-                        s.allocated.push(false);
-                    }
-                    n
-                }
-                None => return None,
+                None => s.fresh()?,
             };
-            s.allocated[n] = true;
-            s.live += 1;
-            #[cfg(debug_assertions)]
-            // SAFETY: frame `n` is inside an allocated chunk.
-            unsafe {
-                core::ptr::write_bytes(s.frame_ptr(n), ALLOC_POISON, PAGE_SIZE_4K)
-            };
+            s.take(n);
             Some(PhysAddr::from_usize(ARENA_PHYS_BASE + n * PAGE_SIZE_4K))
+        })
+    }
+
+    /// Contiguous runs come from never-used frames (skipped ones go to the
+    /// free list); a run never crosses a 2 MiB chunk, so it is also
+    /// virtually contiguous. One attempt for `fail_after`.
+    fn alloc_frames(num: usize, align: usize) -> Option<PhysAddr> {
+        if num == 1 && align <= PAGE_SIZE_4K {
+            return Self::alloc_frame();
+        }
+        let align_frames = (align / PAGE_SIZE_4K).max(1);
+        if num == 0 || num > CHUNK_FRAMES || !align.is_power_of_two() || align_frames > CHUNK_FRAMES
+        {
+            return None;
+        }
+        STATE.with_borrow_mut(|s| {
+            if !s.attempt() {
+                return None;
+            }
+            loop {
+                let n = s.next;
+                let fits = n % align_frames == 0 && n % CHUNK_FRAMES + num <= CHUNK_FRAMES;
+                if fits && n + num <= ARENA_MAX_FRAMES {
+                    for _ in 0..num {
+                        let m = s.fresh()?;
+                        s.take(m);
+                    }
+                    return Some(PhysAddr::from_usize(ARENA_PHYS_BASE + n * PAGE_SIZE_4K));
+                }
+                let skipped = s.fresh()?;
+                s.free.push(skipped);
+            }
         })
     }
 
@@ -284,14 +336,27 @@ pub fn take_flushes() -> Vec<FlushRecord> {
 #[derive(Debug, Clone, Copy)]
 pub struct RecordingMeta<M>(PhantomData<fn() -> M>);
 
+impl<M: crate::PagingMetaData32> crate::PagingMetaData32 for RecordingMeta<M> {
+    const L1_SHIFT: usize = M::L1_SHIFT;
+    const L1_ENTRIES: usize = M::L1_ENTRIES;
+    const L2_ENTRIES: usize = M::L2_ENTRIES;
+    const ROOT_FRAMES: usize = M::ROOT_FRAMES;
+}
+
 impl<M: PagingMetaData> PagingMetaData for RecordingMeta<M> {
     const LEVELS: usize = M::LEVELS;
     const PA_MAX_BITS: usize = M::PA_MAX_BITS;
     const VA_MAX_BITS: usize = M::VA_MAX_BITS;
+    const PA_MAX_ADDR: usize = M::PA_MAX_ADDR;
+    const VA_LAYOUT: crate::VaLayout = M::VA_LAYOUT;
     type VirtAddr = M::VirtAddr;
 
     fn vaddr_is_valid(vaddr: usize) -> bool {
         M::vaddr_is_valid(vaddr)
+    }
+
+    fn paddr_is_valid(paddr: usize) -> bool {
+        M::paddr_is_valid(paddr)
     }
 
     fn flush_tlb(vaddr: Option<Self::VirtAddr>) {

@@ -21,6 +21,15 @@
 //! - `COW` lives in software bit 55; reserved-not-present leaves have
 //!   `valid`=0 and software bit 56 set, keeping `type` for `is_huge`.
 //!
+//! - Feature `arm-el2`: descriptors for the EL2 stage-1 regime of a
+//!   hypervisor without VHE (`HCR_EL2.E2H` = 0), which has one privilege
+//!   level and no ASIDs (Arm ARM DDI 0487, D8.3 "Translation table
+//!   descriptor formats", stage 1 attribute fields of the EL2 regime):
+//!   `AP[1]` (bit 6) is RES1 and always set, `AP[2]` (bit 7) selects
+//!   read-only, bit 54 is `XN` (set unless `EXECUTE`), `PXN` (bit 53) and
+//!   `nG` (bit 11) are RES0 and left clear. `USER` and `GLOBAL` have no
+//!   meaning there and are dropped.
+//!
 //! See [`A64PTE::normalize`] for what `flags()` reports.
 
 use memory_addr::PhysAddr;
@@ -92,6 +101,26 @@ pub enum MemAttr {
 /// `Attr2 = 0x44` (normal non-cacheable).
 pub const MAIR_VALUE: u64 = 0x44_04_ff;
 
+/// Whether the descriptors use the EL2 (one privilege level) encoding.
+const EL2: bool = cfg!(feature = "arm-el2");
+
+impl DescriptorAttr {
+    /// The `AttrIndx` and shareability of memory type `idx`, nothing else
+    /// (normal memory is Inner Shareable, device memory non-shareable).
+    pub const fn from_mem_attr(idx: MemAttr) -> Self {
+        let mut bits = (idx as u64) << ATTR_SHIFT;
+        if !matches!(idx, MemAttr::Device) {
+            bits |= Self::INNER.bits() | Self::SHAREABLE.bits();
+        }
+        Self::from_bits_retain(bits)
+    }
+
+    /// The memory type selected by `AttrIndx`, if it is one of [`MemAttr`].
+    pub const fn mem_attr(&self) -> Option<MemAttr> {
+        MemAttr::from_index((self.bits() & Self::ATTR_INDX.bits()) >> ATTR_SHIFT)
+    }
+}
+
 impl MemAttr {
     /// Same as [`MAIR_VALUE`] (arceos spelling).
     pub const MAIR_VALUE: u64 = MAIR_VALUE;
@@ -143,10 +172,14 @@ impl A64PTE {
     /// | any access without `READ` | `READ` added (valid implies readable) |
     /// | `DEVICE \| UNCACHED` | `DEVICE` |
     /// | unknown bits | dropped |
+    /// | `USER`, `GLOBAL` with feature `arm-el2` | dropped |
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         let f = flags.normalize_common();
         if f.is_empty() {
             f
+        } else if EL2 {
+            f.union(MappingFlags::READ)
+                .difference(MappingFlags::USER.union(MappingFlags::GLOBAL))
         } else {
             f.union(MappingFlags::READ)
         }
@@ -176,15 +209,17 @@ impl A64PTE {
         let mut b = DescriptorAttr::VALID.bits()
             | DescriptorAttr::AF.bits()
             | kind
-            | ((mem as u64) << ATTR_SHIFT);
-        if !matches!(mem, MemAttr::Device) {
-            b |= DescriptorAttr::INNER.bits() | DescriptorAttr::SHAREABLE.bits();
-        }
+            | DescriptorAttr::from_mem_attr(mem).bits();
         if !f.contains(MappingFlags::WRITE) {
             b |= DescriptorAttr::AP_RO.bits();
         }
         let exec = f.contains(MappingFlags::EXECUTE);
-        if f.contains(MappingFlags::USER) {
+        if EL2 {
+            b |= DescriptorAttr::AP_EL0.bits(); // AP[1] is RES1
+            if !exec {
+                b |= DescriptorAttr::UXN.bits(); // XN
+            }
+        } else if f.contains(MappingFlags::USER) {
             b |= DescriptorAttr::AP_EL0.bits() | DescriptorAttr::PXN.bits();
             if !exec {
                 b |= DescriptorAttr::UXN.bits();
@@ -195,7 +230,7 @@ impl A64PTE {
                 b |= DescriptorAttr::PXN.bits();
             }
         }
-        if !f.contains(MappingFlags::GLOBAL) {
+        if !EL2 && !f.contains(MappingFlags::GLOBAL) {
             b |= DescriptorAttr::NG.bits();
         }
         if f.contains(MappingFlags::COW) {
@@ -226,7 +261,7 @@ impl A64PTE {
 
     /// The memory type of a valid leaf, if `AttrIndx` is one of [`MemAttr`].
     pub const fn mem_attr(self) -> Option<MemAttr> {
-        MemAttr::from_index((self.0 & DescriptorAttr::ATTR_INDX.bits()) >> ATTR_SHIFT)
+        DescriptorAttr::from_bits_retain(self.0).mem_attr()
     }
 }
 
@@ -251,8 +286,8 @@ impl GenericPTE for A64PTE {
         if !self.has(DescriptorAttr::AP_RO) {
             f = f.union(MappingFlags::WRITE);
         }
-        let user = self.has(DescriptorAttr::AP_EL0);
-        let xn = if user {
+        let user = !EL2 && self.has(DescriptorAttr::AP_EL0);
+        let xn = if EL2 || user {
             DescriptorAttr::UXN
         } else {
             DescriptorAttr::PXN
@@ -263,7 +298,7 @@ impl GenericPTE for A64PTE {
         if user {
             f = f.union(MappingFlags::USER);
         }
-        if !self.has(DescriptorAttr::NG) {
+        if !EL2 && !self.has(DescriptorAttr::NG) {
             f = f.union(MappingFlags::GLOBAL);
         }
         match self.mem_attr() {
@@ -324,6 +359,7 @@ mod tests {
         assert_eq!(MemAttr::MAIR_VALUE, MAIR_VALUE);
     }
 
+    #[cfg(not(feature = "arm-el2"))]
     #[test]
     fn flag_bits_match_arm_arm() {
         let base = VALID | PAGE | SH_ISH | AF | NG;
@@ -352,6 +388,38 @@ mod tests {
             leaf(MF::READ | MF::UNCACHED),
             base | (2 << 2) | AP2_RO | PXN | UXN
         );
+    }
+
+    #[test]
+    fn from_mem_attr_sets_index_and_shareability() {
+        use DescriptorAttr as D;
+        assert_eq!(D::from_mem_attr(MemAttr::Normal).bits(), SH_ISH);
+        assert_eq!(D::from_mem_attr(MemAttr::Device).bits(), 1 << 2);
+        assert_eq!(
+            D::from_mem_attr(MemAttr::NormalNonCacheable).bits(),
+            (2 << 2) | SH_ISH
+        );
+        for m in [
+            MemAttr::Normal,
+            MemAttr::Device,
+            MemAttr::NormalNonCacheable,
+        ] {
+            assert_eq!(D::from_mem_attr(m).mem_attr(), Some(m));
+        }
+        assert_eq!(D::from_bits_retain(7 << 2).mem_attr(), None);
+    }
+
+    // EL2 stage 1 without VHE: AP[1] RES1, XN in bit 54, PXN and nG RES0.
+    #[cfg(feature = "arm-el2")]
+    #[test]
+    fn el2_flag_bits() {
+        let base = VALID | PAGE | SH_ISH | AF | AP1_EL0;
+        assert_eq!(leaf(MF::READ), base | AP2_RO | UXN);
+        assert_eq!(leaf(MF::READ | MF::WRITE | MF::EXECUTE), base);
+        assert_eq!(leaf(MF::READ | MF::USER | MF::GLOBAL), base | AP2_RO | UXN);
+        let p = A64PTE::new_page(pa!(0x1000), MF::READ | MF::WRITE | MF::USER, false);
+        assert_eq!(p.flags(), MF::READ | MF::WRITE);
+        assert_eq!(p.as_u64() & (PXN | NG), 0);
     }
 
     #[test]

@@ -50,6 +50,7 @@ macro_rules! common_pte_impls {
 }
 
 pub mod aarch64;
+pub mod arm;
 pub mod loongarch64;
 pub mod riscv;
 pub mod x86_64;

@@ -18,6 +18,17 @@
 //!   [`GenericPTE::is_huge`] is `true` for every present leaf; walkers ask it
 //!   only above the last level.
 //!
+//! - Feature `xuantie-c9xx`: T-Head C906/C910 cores without Svpbmt take the
+//!   memory type from their extended attribute bits instead (XuanTie C906
+//!   R1S0 User Manual, chapter "Memory Management Unit", PTE attribute
+//!   bits `SO`=63, `C`=62, `B`=61, `SH`=60): normal leaves get `C|B|SH`,
+//!   `UNCACHED` gets `B|SH`, `DEVICE` gets `SO|SH` (strongly ordered,
+//!   neither cacheable nor bufferable). Without the feature those bits stay
+//!   zero, as the privileged spec requires on other harts.
+//!
+//! [`Rv32PTE`] is the Sv32 format: the same low 10 bits, a 22-bit PPN in
+//! bits 10..=31 (34-bit physical addresses).
+//!
 //! See [`Rv64PTE::normalize`] for what `flags()` reports.
 
 use memory_addr::PhysAddr;
@@ -49,7 +60,46 @@ bitflags::bitflags! {
         const RSW_LO = 1 << 8;
         /// Reserved for software, high bit.
         const RSW_HI = 1 << 9;
+        /// T-Head `SH`: shareable (feature `xuantie-c9xx`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const SH = 1 << 60;
+        /// T-Head `B`: bufferable (feature `xuantie-c9xx`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const B = 1 << 61;
+        /// T-Head `C`: cacheable (feature `xuantie-c9xx`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const C = 1 << 62;
+        /// T-Head `SO`: strongly ordered (feature `xuantie-c9xx`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const SO = 1 << 63;
+        /// T-Head attributes of normal memory (`C|B|SH`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const XUANTIE_C9XX_NORMAL = (1 << 62) | (1 << 61) | (1 << 60);
+        /// T-Head attributes of non-cacheable memory (`B|SH`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const XUANTIE_C9XX_UNCACHED = (1 << 61) | (1 << 60);
+        /// T-Head attributes of device memory (`SO|SH`).
+        #[cfg(feature = "xuantie-c9xx")]
+        const XUANTIE_C9XX_DEVICE = (1 << 63) | (1 << 60);
     }
+}
+
+/// The T-Head memory-type bits of a leaf with normalized flags `f`.
+#[cfg(feature = "xuantie-c9xx")]
+const fn thead_attr(f: MappingFlags) -> u64 {
+    if f.contains(MappingFlags::DEVICE) {
+        PTEFlags::XUANTIE_C9XX_DEVICE.bits()
+    } else if f.contains(MappingFlags::UNCACHED) {
+        PTEFlags::XUANTIE_C9XX_UNCACHED.bits()
+    } else {
+        PTEFlags::XUANTIE_C9XX_NORMAL.bits()
+    }
+}
+
+/// Without the feature no memory-type bits are set.
+#[cfg(not(feature = "xuantie-c9xx"))]
+const fn thead_attr(_: MappingFlags) -> u64 {
+    0
 }
 
 /// An Sv39/Sv48 page table entry.
@@ -147,7 +197,12 @@ impl Rv64PTE {
         } else {
             0
         };
-        b | (sw << RSW_SHIFT)
+        b | (sw << RSW_SHIFT) | thead_attr(f)
+    }
+
+    /// The low 10 bits of a leaf (shared with Sv32).
+    const fn low_attr(flags: MappingFlags, is_huge: bool) -> u64 {
+        Self::leaf_attr(flags, is_huge) & 0x3ff
     }
 
     /// `const` form of [`GenericPTE::new_page`].
@@ -226,6 +281,103 @@ impl GenericPTE for Rv64PTE {
 
 common_pte_impls!(Rv64PTE, PTEFlags);
 
+/// An Sv32 page table entry (RV32: 4 bytes, 22-bit PPN in bits 10..=31).
+/// Same flag bits and encoding choices as [`Rv64PTE`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Rv32PTE(u32);
+
+const PPN32_MASK: u32 = !0x3ff;
+
+impl Rv32PTE {
+    /// Physical address width: a 22-bit PPN of 4K pages.
+    pub const PA_MAX_BITS: usize = 34;
+
+    /// An all-zero (unused) entry.
+    pub const fn empty() -> Self {
+        Self(0)
+    }
+
+    /// Wraps raw bits.
+    pub const fn from_bits(bits: u32) -> Self {
+        Self(bits)
+    }
+
+    /// The raw bits.
+    pub const fn as_u32(self) -> u32 {
+        self.0
+    }
+
+    /// As [`Rv64PTE::normalize`].
+    pub const fn normalize(flags: MappingFlags) -> MappingFlags {
+        Rv64PTE::normalize(flags)
+    }
+
+    const fn pa_bits(paddr: usize) -> u32 {
+        ((paddr as u64 >> 12) << PPN_SHIFT) as u32 & PPN32_MASK
+    }
+
+    /// `const` form of [`GenericPTE::new_page`].
+    pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
+        Self(Self::pa_bits(paddr.as_usize()) | Rv64PTE::low_attr(flags, is_huge) as u32)
+    }
+
+    /// `const` form of [`GenericPTE::new_table`] (only `V`).
+    pub const fn table(paddr: PhysAddr) -> Self {
+        Self(Self::pa_bits(paddr.as_usize()) | PTEFlags::V.bits() as u32)
+    }
+
+    /// The low 10 bits as an Sv39 entry, which decodes them the same way.
+    const fn low(self) -> Rv64PTE {
+        Rv64PTE((self.0 & 0x3ff) as u64)
+    }
+}
+
+impl GenericPTE for Rv32PTE {
+    fn bits(self) -> usize {
+        self.0 as usize
+    }
+    fn is_unused(&self) -> bool {
+        self.0 == 0
+    }
+    fn clear(&mut self) {
+        self.0 = 0;
+    }
+    fn normalize_flags(flags: MappingFlags) -> MappingFlags {
+        Self::normalize(flags)
+    }
+    fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
+        Self::page(paddr, flags, is_huge)
+    }
+    fn new_table(paddr: PhysAddr) -> Self {
+        Self::table(paddr)
+    }
+    fn paddr(&self) -> PhysAddr {
+        PhysAddr::from_usize((((self.0 >> PPN_SHIFT) as u64) << 12) as usize)
+    }
+    fn flags(&self) -> MappingFlags {
+        self.low().flags()
+    }
+    fn set_paddr(&mut self, paddr: PhysAddr) {
+        self.0 = (self.0 & !PPN32_MASK) | Self::pa_bits(paddr.as_usize());
+    }
+    fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
+        self.0 = (self.0 & PPN32_MASK) | Rv64PTE::low_attr(flags, is_huge) as u32;
+    }
+    fn is_present(&self) -> bool {
+        self.low().is_valid()
+    }
+    fn is_huge(&self) -> bool {
+        self.low().is_huge()
+    }
+}
+
+impl core::fmt::Debug for Rv32PTE {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        super::debug_pte(self, "Rv32PTE", self.0 as u64, f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use memory_addr::pa;
@@ -243,8 +395,9 @@ mod tests {
     const A: u64 = 1 << 6;
     const D: u64 = 1 << 7;
 
+    /// A leaf's bits without the T-Head memory type (bits 59..=63).
     fn leaf(f: MF) -> u64 {
-        Rv64PTE::new_page(pa!(0), f, false).as_u64()
+        Rv64PTE::new_page(pa!(0), f, false).as_u64() & ((1 << 59) - 1)
     }
 
     #[test]
@@ -264,15 +417,16 @@ mod tests {
 
     #[test]
     fn ppn_at_bit_10() {
+        let low = |p: Rv64PTE| p.as_u64() & ((1 << 59) - 1);
         let p = Rv64PTE::new_page(pa!(0x8020_3000), MF::READ, false);
-        assert_eq!(p.as_u64(), (0x80203 << 10) | V | R | A);
+        assert_eq!(low(p), (0x80203 << 10) | V | R | A);
         // Highest PA bit of the 44-bit PPN lands on bit 53.
         let top = Rv64PTE::new_page(pa!(1 << 55), MF::READ, false);
-        assert_eq!(top.as_u64(), (1 << 53) | V | R | A);
+        assert_eq!(low(top), (1 << 53) | V | R | A);
         assert_eq!(top.paddr(), pa!(1 << 55));
         // Bits beyond the PA width never leak into reserved bits 54..=63.
         let wide = Rv64PTE::new_page(pa!(usize::MAX), MF::READ, false);
-        assert_eq!(wide.as_u64() >> 54, 0);
+        assert_eq!((wide.as_u64() >> 54) & 0x1f, 0);
     }
 
     #[test]
@@ -306,6 +460,43 @@ mod tests {
     fn present_leaves_report_huge() {
         assert!(Rv64PTE::new_page(pa!(0x1000), MF::READ, false).is_huge());
         assert!(Rv64PTE::new_page(pa!(0x20_0000), MF::READ, true).is_huge());
+    }
+
+    // Sv32 PTE figure: PPN[1] = bits 31..20, PPN[0] = bits 19..10.
+    #[test]
+    fn sv32_layout() {
+        let p = Rv32PTE::new_page(pa!(0x3_8020_3000), MF::READ | MF::WRITE, false);
+        assert_eq!(p.as_u32(), (0x38_0203 << 10) | (V | R | W | A | D) as u32);
+        assert_eq!(p.paddr(), pa!(0x3_8020_3000));
+        assert_eq!(p.flags(), MF::READ | MF::WRITE);
+        let t = Rv32PTE::new_table(pa!(0x8000_1000));
+        assert_eq!(t.as_u32(), (0x80001 << 10) | V as u32);
+        let r = Rv32PTE::new_page(pa!(0x40_0000), MF::empty(), true);
+        assert!(r.is_huge() && !r.is_present() && !r.is_unused());
+        assert_eq!(r.paddr(), pa!(0x40_0000));
+        // A 35-bit address loses its top bit instead of corrupting flags.
+        assert_eq!(
+            Rv32PTE::new_page(pa!(1 << 34), MF::READ, false).as_u32(),
+            (V | R | A) as u32
+        );
+    }
+
+    // XuanTie C906 manual, MMU chapter: SO = 63, C = 62, B = 61, SH = 60.
+    #[cfg(feature = "xuantie-c9xx")]
+    #[test]
+    fn xuantie_memory_types() {
+        let top = |f: MF| Rv64PTE::new_page(pa!(0), f, false).as_u64() >> 59;
+        assert_eq!(top(MF::READ), 0b01110);
+        assert_eq!(top(MF::READ | MF::UNCACHED), 0b00110);
+        assert_eq!(top(MF::READ | MF::DEVICE), 0b10010);
+        assert_eq!(
+            Rv64PTE::new_page(pa!(0), MF::empty(), false).as_u64() >> 59,
+            0
+        );
+        let mut p = Rv64PTE::new_page(pa!(0x1000), MF::READ | MF::DEVICE, false);
+        p.set_paddr(pa!(0x2000));
+        assert_eq!(p.as_u64() >> 59, 0b10010);
+        assert_eq!(p.flags(), MF::READ | MF::DEVICE);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `target_os = "none"` on the matching architecture.
 
 pub mod aarch64;
+pub mod arm;
 pub mod loongarch64;
 pub mod riscv;
 pub mod x86_64;

@@ -3,7 +3,7 @@
 use memory_addr::VirtAddr;
 pub use page_table_entry::x86_64::X64PTE;
 
-use crate::{PageTable64, PagingMetaData};
+use crate::{PageTable64, PageTable64Cursor, PagingMetaData};
 
 /// x86-64 4-level paging: 48-bit virtual, 52-bit physical addresses.
 #[derive(Debug, Clone, Copy)]
@@ -47,3 +47,5 @@ impl PagingMetaData for X64PagingMetaData {
 
 /// x86-64 4-level page table.
 pub type X64PageTable<H> = PageTable64<X64PagingMetaData, X64PTE, H>;
+/// Cursor over an [`X64PageTable`] (arceos 0.6 name).
+pub type X64PageTableCursor<'a, H> = PageTable64Cursor<'a, X64PagingMetaData, X64PTE, H>;

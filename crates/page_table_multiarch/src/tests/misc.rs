@@ -153,8 +153,8 @@ fn arch_flushes_are_host_noops() {
     // On a host these must not execute privileged instructions (they would
     // fault); reaching the end of the test is the assertion.
     Sv39MetaData::flush_tlb(Some(va(0x1000)));
-    Sv39MetaData::flush_tlb(None);
-    Sv48MetaData::flush_tlb(None);
+    <Sv39MetaData>::flush_tlb(None);
+    <Sv48MetaData>::flush_tlb(None);
     X64PagingMetaData::flush_tlb(Some(va(0x1000)));
     X64PagingMetaData::flush_tlb(None);
     A64PagingMetaData::flush_tlb(Some(va(0x1000)));
