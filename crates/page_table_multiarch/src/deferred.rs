@@ -16,9 +16,12 @@
 //! AArch64 it is invalid at every level; LoongArch directory entries are bare
 //! addresses, but LoongArch caches no directory entries, and the link leads
 //! only to another queued frame, which also stays allocated until after the
-//! flush.) Tables that still hold entries (undone huge-page splits, whose
-//! entries a stale walk may still use) are never written; they wait in a
-//! small fixed array.
+//! flush.) Last-level tables whose leaves are all being unmapped are chained
+//! the same way without clearing the other entries first (`push_dead`): a
+//! stale walk may then still find one of those leaves, just as a TLB may
+//! still hold it, until the same full flush. Tables that still hold entries
+//! that stay valid (undone huge-page splits) are never written; they wait in
+//! a small fixed array.
 
 use core::marker::PhantomData;
 
@@ -72,14 +75,39 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
     /// `pa` is a table frame of this page table with every entry unused, no
     /// entry of any table points to it any more, and it is queued once.
     pub(crate) unsafe fn push_empty(&mut self, pa: PhysAddr) {
-        let table = Self::table(pa);
         // SAFETY: the caller gives us the unlinked, still allocated table.
-        debug_assert!(unsafe { table_is_empty(table) }, "queued table not empty");
+        debug_assert!(
+            unsafe { table_is_empty(Self::table(pa)) },
+            "queued table not empty"
+        );
+        // SAFETY: as above.
+        unsafe { self.chain(pa) };
+    }
+
+    /// Queues an unlinked last-level table whose leaves this operation
+    /// removes without clearing them one by one: until the full flush a
+    /// stale walk may still find them, as it may find them in a TLB, and the
+    /// operation owes a flush of them anyway. The link replaces entry 0.
+    ///
+    /// # Safety
+    /// `pa` is a last-level table frame of this page table whose leaves are
+    /// all being unmapped by this operation, no entry of any table points to
+    /// it any more, and it is queued once.
+    pub(crate) unsafe fn push_dead(&mut self, pa: PhysAddr) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.chain(pa) };
+    }
+
+    /// Links `pa` in front of the chain through its entry 0.
+    ///
+    /// # Safety
+    /// As for [`push_dead`](Self::push_dead).
+    unsafe fn chain(&mut self, pa: PhysAddr) {
         if self.len > 0 {
             let link = PTE::new_page(self.head, MappingFlags::empty(), false);
             debug_assert!(!link.is_present() && link.paddr() == self.head);
-            // SAFETY: as above; the frame is ours until `release` frees it.
-            unsafe { set(table, 0, link) };
+            // SAFETY: the frame is ours until `release` frees it.
+            unsafe { set(Self::table(pa), 0, link) };
         }
         self.head = pa;
         self.len += 1;

@@ -245,10 +245,25 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 if Self::is_table(&e, level) {
                     let child = Self::table_of(e.paddr());
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
+                    let full = clo == t && chi == t + bs;
+                    if level == 1 && level != Self::ROOT && full && batch.is_full_flush() {
+                        // A whole leaf table with nothing left to record:
+                        // report its leaves, unlink it, and let it go with
+                        // its entries as they are.
+                        // SAFETY: the child is a live last-level table
+                        // covering [t, t + bs); once the entry is cleared
+                        // nothing refers to it, and all its leaves go.
+                        unsafe {
+                            done += Self::report_leaves(child, t, f);
+                            clear(table, idx);
+                            free.push_dead(e.paddr());
+                        }
+                        t += bs;
+                        continue;
+                    }
                     // SAFETY: the child covers [t, t + bs).
                     done += unsafe { Self::unmap_rec(child, level - 1, clo, chi, f, batch, free) };
                     // A fully covered child is empty now; otherwise look.
-                    let full = clo == t && chi == t + bs;
                     // SAFETY: the child is live (it is only queued below).
                     if level != Self::ROOT && (full || unsafe { table_is_empty(child) }) {
                         // SAFETY: the child is empty; once the entry is
@@ -269,6 +284,33 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             t += bs;
         }
         done
+    }
+
+    /// Calls `f(t, entry, 0)` for every used entry of the last-level table
+    /// `table` (which covers `[t, t + 2M)`) without changing it; returns the
+    /// bytes they map.
+    ///
+    /// # Safety
+    /// `table` is a live last-level table.
+    #[inline(always)]
+    unsafe fn report_leaves(
+        table: *mut PTE,
+        t: usize,
+        f: &mut impl FnMut(usize, &PTE, usize),
+    ) -> usize {
+        // Counting the unused entries vectorizes into fewer instructions
+        // than counting the used ones.
+        let mut unused = 0;
+        for idx in 0..ENTRIES {
+            // SAFETY: guaranteed by the caller; idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if e.is_unused() {
+                unused += 1;
+            } else {
+                f(t + idx * PAGE_SIZE_4K, &e, 0);
+            }
+        }
+        (ENTRIES - unused) * PAGE_SIZE_4K
     }
 
     /// The hot loop of [`unmap_rec`](Self::unmap_rec): one pass over a leaf

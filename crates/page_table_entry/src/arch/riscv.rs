@@ -96,6 +96,7 @@ impl Rv64PTE {
     /// | `DEVICE \| UNCACHED` | `DEVICE` |
     /// | `COW` with `DEVICE`/`UNCACHED` | `DEVICE`/`UNCACHED` dropped (one RSW field) |
     /// | unknown bits | dropped |
+    #[inline]
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         let f = flags.normalize_common();
         if f.is_empty() {
@@ -113,10 +114,12 @@ impl Rv64PTE {
         }
     }
 
+    #[inline]
     const fn pa_bits(paddr: usize) -> u64 {
         ((paddr as u64 >> 12) << PPN_SHIFT) & PPN_MASK
     }
 
+    #[inline]
     const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
         let f = Self::normalize(flags);
         if f.is_empty() {
@@ -151,16 +154,19 @@ impl Rv64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_page`].
+    #[inline]
     pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self(Self::pa_bits(paddr.as_usize()) | Self::leaf_attr(flags, is_huge))
     }
 
     /// `const` form of [`GenericPTE::new_table`]: only `V` is set (A, D, U
     /// must be zero in non-leaf PTEs).
+    #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
         Self(Self::pa_bits(paddr.as_usize()) | PTEFlags::V.bits())
     }
 
+    #[inline]
     const fn is_valid(self) -> bool {
         self.0 & PTEFlags::V.bits() != 0
     }
@@ -169,15 +175,19 @@ impl Rv64PTE {
 impl GenericPTE for Rv64PTE {
     common_pte_methods!();
 
+    #[inline]
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
+    #[inline]
     fn new_table(paddr: PhysAddr) -> Self {
         Self::table(paddr)
     }
+    #[inline]
     fn paddr(&self) -> PhysAddr {
         PhysAddr::from_usize((((self.0 & PPN_MASK) >> PPN_SHIFT) << 12) as usize)
     }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         if !self.is_valid() || self.0 & RWX == 0 {
             return MappingFlags::empty();
@@ -206,15 +216,19 @@ impl GenericPTE for Rv64PTE {
             _ => MappingFlags::empty(),
         })
     }
+    #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
         self.0 = (self.0 & !PPN_MASK) | Self::pa_bits(paddr.as_usize());
     }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         self.0 = (self.0 & PPN_MASK) | Self::leaf_attr(flags, is_huge);
     }
+    #[inline]
     fn is_present(&self) -> bool {
         self.is_valid()
     }
+    #[inline]
     fn is_huge(&self) -> bool {
         if self.is_valid() {
             self.0 & RWX != 0
