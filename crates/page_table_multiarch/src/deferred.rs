@@ -87,8 +87,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
     /// `pa` is a table frame of this page table with every entry unused, no
     /// entry of any table points to it any more, and it is queued once.
     pub(crate) unsafe fn push_empty(&mut self, pa: PhysAddr) {
-        // SAFETY: the caller gives us the unlinked, still allocated table.
         debug_assert!(
+            // SAFETY: the caller gives us the unlinked, still allocated table.
             unsafe { table_is_empty(Self::table(pa)) },
             "queued table not empty"
         );
