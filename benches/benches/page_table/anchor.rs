@@ -182,6 +182,8 @@ macro_rules! impl_anchor {
                     .protect_region(VirtAddr::from_usize(VA_BASE), GIB, flags)
                     .expect("protect_region");
             }
+            // Inlined into the measuring loop for both sides alike.
+            #[inline(always)]
             fn query(&self, va: usize) -> usize {
                 let (pa, _, _) = <$ty>::query(self, VirtAddr::from_usize(va)).expect("query");
                 pa.as_usize()

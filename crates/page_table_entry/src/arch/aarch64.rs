@@ -121,16 +121,19 @@ impl A64PTE {
     pub const PA_MAX_BITS: usize = 48;
 
     /// An all-zero (invalid, unused) descriptor.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }

@@ -88,16 +88,19 @@ impl LA64PTE {
     pub const PA_MAX_BITS: usize = 48;
 
     /// An all-zero (unused) entry.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -181,6 +184,7 @@ impl LA64PTE {
     }
 
     /// A leaf (present or reserved) as opposed to a table or unused entry.
+    #[inline]
     const fn is_leaf(self) -> bool {
         self.0 & NON_ADDR != 0
     }

@@ -73,16 +73,19 @@ impl Rv64PTE {
     pub const PA_MAX_BITS: usize = 56;
 
     /// An all-zero (unused) entry.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
