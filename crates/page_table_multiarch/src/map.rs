@@ -262,8 +262,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// [`write_run`](Self::write_run) with the entry size `BS` known at
-    /// compile time (`0`: take `run.bs`). The loop does four entries per
-    /// round, so its own bookkeeping costs a quarter per entry.
+    /// compile time (`0`: take `run.bs`). The loop does eight entries per
+    /// round, so its own bookkeeping costs an eighth per entry.
     ///
     /// # Safety
     /// As for [`write_run`](Self::write_run).
@@ -312,13 +312,17 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 }
             }};
         }
-        while k + 4 <= run.len {
+        while k + 8 <= run.len {
             entry!(0);
             entry!(1);
             entry!(2);
             entry!(3);
-            va = va.wrapping_add(4 * bs);
-            k += 4;
+            entry!(4);
+            entry!(5);
+            entry!(6);
+            entry!(7);
+            va = va.wrapping_add(8 * bs);
+            k += 8;
         }
         while k < run.len {
             entry!(0);
