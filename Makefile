@@ -3,6 +3,7 @@
 #   make test                                           host tests + every example on all arches
 #   make check                                          fmt, clippy (host + all targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
+#   make bench-ir                                       page-table instructions per PTE (callgrind)
 #   make miri                                           Miri over crates/ (needs a nightly toolchain)
 #   make soak                                           long randomized runs (not in CI): Linux diff + model proptests
 
@@ -87,6 +88,12 @@ bench:
 	cargo bench -p pagoda-bench
 	cargo run -q -p pagoda-bench --release --bin bench_table -- --write
 	cargo bench -p pagoda_mm
+
+# Instruction counts (valgrind --tool=callgrind) per PTE and per query, ours beside the anchor,
+# for every paging mode: stable on a busy machine, unlike times.
+.PHONY: bench-ir
+bench-ir:
+	cargo bench -p pagoda-bench --bench page_table_ir
 
 # Miri is ~1000x slower than native: few proptest cases, and the 1 GiB / 20k-area and
 # model tests are skipped (they repeat what the smaller tests already exercise).

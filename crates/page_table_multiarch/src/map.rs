@@ -5,8 +5,11 @@
 //! template, the flush bookkeeping and the "is the table new" question are
 //! settled once; per entry the loop only asks `get_paddr`, tests the
 //! physical address with one mask and stores `template` with that address.
-//! Tables this call created are known to be empty, so their entries are not
-//! read at all.
+//! A table that does not exist yet is filled before it is linked: its
+//! entries are neither read nor zeroed first (only those outside the run
+//! are zeroed), and the hardware never sees it partly written.
+
+use core::ptr;
 
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
@@ -30,6 +33,18 @@ struct Run<PTE> {
     bs: usize,
     /// `new_page(0, flags, huge)` of this level.
     template: PTE,
+}
+
+/// The table a run of leaves goes into.
+#[derive(Clone, Copy)]
+enum RunTable<PTE> {
+    /// A table that is already reachable from the root.
+    Linked(*mut PTE),
+    /// A new table frame (contents undefined) that `parent` (the table one
+    /// level up, whose entry for the run is unused) gets to point to once
+    /// the run is written and the other entries are zeroed: the hardware
+    /// never sees it partly written, and it needs no zeroing first.
+    Unlinked { parent: *mut PTE, frame: PhysAddr },
 }
 
 impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H> {
@@ -84,10 +99,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             }
             // Descend; an existing table where a huge leaf would go means
             // smaller leaves.
-            let (table, created) = loop {
+            let target = loop {
                 // SAFETY: `t` is inside the checked range.
-                match unsafe { self.ensure_table_fresh(t, level) } {
-                    Ok((table, false))
+                match unsafe { self.run_table(t, level) } {
+                    Ok(RunTable::Linked(table))
                         if level > 0
                             // SAFETY: `table` is live; index < ENTRIES.
                             && Self::is_table(&unsafe { get(table, index(t, level)) }, level) =>
@@ -103,6 +118,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             };
             let bs = block(level);
             let idx = index(t, level);
+            let table = match target {
+                RunTable::Linked(table) => table,
+                RunTable::Unlinked { frame, .. } => Self::table_of(frame),
+            };
             let run = Run {
                 table,
                 idx,
@@ -111,16 +130,28 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 bs,
                 template: PTE::new_page(PhysAddr::from_usize(0), flags, level > 0),
             };
-            // SAFETY: `table` is the live table of `level` covering `t`, and
-            // the run stays inside it and inside the checked range; a table
-            // created by this call has only unused entries.
+            // SAFETY: `table` is the table of `level` covering `t` (live, or
+            // a frame of ours that nothing points to yet), and the run stays
+            // inside it and inside the checked range; a new table has only
+            // unused entries as far as this run goes.
             let (done, stop) = unsafe {
-                if created {
-                    Self::write_run::<false>(&run, pa, flags, &mut get_paddr)
-                } else {
-                    Self::write_run::<true>(&run, pa, flags, &mut get_paddr)
+                match target {
+                    RunTable::Linked(_) => Self::write_run::<true>(&run, pa, flags, &mut get_paddr),
+                    RunTable::Unlinked { .. } => {
+                        Self::write_run::<false>(&run, pa, flags, &mut get_paddr)
+                    }
                 }
             };
+            if let RunTable::Unlinked { parent, frame } = target {
+                // SAFETY: `parent` is live and its entry for `t` is unused;
+                // the frame is ours and complete once the entries outside
+                // the run are zeroed, so one store makes it reachable.
+                unsafe {
+                    Self::zero_entries(table, 0, idx);
+                    Self::zero_entries(table, idx + done, ENTRIES);
+                    set(parent, index(t, level + 1), PTE::new_table(frame));
+                }
+            }
             batch.push_run(run.va, done, bs);
             t += done * bs;
             let Some(pa) = stop else { continue };
@@ -145,6 +176,63 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         Ok(batch)
     }
 
+    /// The table of `level` covering `t`: linked, or, if it does not exist
+    /// yet, a new unlinked frame (missing tables above it are created and
+    /// linked, empty).
+    ///
+    /// # Errors
+    /// `AlreadyMapped` if a leaf sits above `level`; `NoMemory` (nothing
+    /// changed).
+    ///
+    /// # Safety
+    /// `t` is a truncated address; `level <= ROOT`.
+    #[inline]
+    unsafe fn run_table(&mut self, t: usize, level: usize) -> PagingResult<RunTable<PTE>> {
+        let mut table = self.root_table();
+        let mut lvl = Self::ROOT;
+        while lvl > level {
+            // SAFETY: `table` is a live table of ours; index < ENTRIES.
+            let e = unsafe { get(table, index(t, lvl)) };
+            if e.is_unused() {
+                // The frame first: if a table above it cannot be had, it
+                // goes back before anything was linked.
+                let frame = H::alloc_frame().ok_or(PagingError::NoMemory)?;
+                let parent = if lvl == level + 1 {
+                    table
+                } else {
+                    // SAFETY: guaranteed by the caller.
+                    match unsafe { self.ensure_table_fresh(t, level + 1) } {
+                        Ok((parent, _)) => parent,
+                        Err(e) => {
+                            // Never reachable by the hardware: no flush owed.
+                            H::dealloc_frame(frame);
+                            return Err(e);
+                        }
+                    }
+                };
+                return Ok(RunTable::Unlinked { parent, frame });
+            }
+            if !Self::is_table(&e, lvl) {
+                return Err(PagingError::AlreadyMapped);
+            }
+            table = Self::table_of(e.paddr());
+            lvl -= 1;
+        }
+        Ok(RunTable::Linked(table))
+    }
+
+    /// Zeroes the entries `from..to` of a table frame nothing points to.
+    ///
+    /// # Safety
+    /// `table` is an unlinked table frame of ours; `from, to <= ENTRIES`.
+    #[inline]
+    unsafe fn zero_entries(table: *mut PTE, from: usize, to: usize) {
+        if from < to {
+            // SAFETY: guaranteed by the caller.
+            unsafe { ptr::write_bytes(table.add(from), 0, to - from) };
+        }
+    }
+
     /// Writes the leaves of `run`, the first one to `pa` (which fits the
     /// level), the others to what `get_paddr` says. Returns how many were
     /// written and, if that is not all, the physical address meant for the
@@ -153,7 +241,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     ///
     /// # Safety
     /// `run.table` is live, `run.idx + run.len <= ENTRIES`; without `CHECK`
-    /// every entry of the run is unused.
+    /// it is a new table frame of ours (whatever its entries hold).
     #[inline(always)]
     unsafe fn write_run<const CHECK: bool>(
         run: &Run<PTE>,
@@ -161,47 +249,101 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         flags: MappingFlags,
         get_paddr: &mut impl FnMut(M::VirtAddr) -> PhysAddr,
     ) -> (usize, Option<usize>) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            if run.bs == PAGE_SIZE_4K {
+                // The hot case: the entry size (and so the address test) is
+                // a constant.
+                Self::write_entries::<CHECK, PAGE_SIZE_4K>(run, pa, flags, get_paddr)
+            } else {
+                Self::write_entries::<CHECK, 0>(run, pa, flags, get_paddr)
+            }
+        }
+    }
+
+    /// [`write_run`](Self::write_run) with the entry size `BS` known at
+    /// compile time (`0`: take `run.bs`). The loop does eight entries per
+    /// round, so its own bookkeeping costs an eighth per entry.
+    ///
+    /// # Safety
+    /// As for [`write_run`](Self::write_run).
+    #[inline(always)]
+    unsafe fn write_entries<const CHECK: bool, const BS: usize>(
+        run: &Run<PTE>,
+        pa: usize,
+        flags: MappingFlags,
+        get_paddr: &mut impl FnMut(M::VirtAddr) -> PhysAddr,
+    ) -> (usize, Option<usize>) {
+        let bs = if BS == 0 { run.bs } else { BS };
+        // Address bits a frame for this entry size must not have.
+        let bad = !Self::allowed_pa(bs);
+        let table = run.table;
         // Writes entry `k` of the run, or says it is in use.
         let write = |k: usize, pa: usize| {
             let idx = run.idx + k;
             // SAFETY: idx < run.idx + run.len <= ENTRIES; the table is live.
-            let unused = || unsafe { get(run.table, idx) }.is_unused();
-            if CHECK && !unused() {
+            // (Without `CHECK` it is a new frame whose contents do not count.)
+            if CHECK && !unsafe { get(table, idx) }.is_unused() {
                 return false;
             }
-            debug_assert!(unused(), "entry of a new table in use");
             let mut e = run.template;
             e.set_paddr(PhysAddr::from_usize(pa));
             // `set_paddr` keeps the template's attributes (`GenericPTE`
             // contract), so this is `new_page(pa, flags, huge)`.
             debug_assert_eq!(
                 e.bits(),
-                PTE::new_page(PhysAddr::from_usize(pa), flags, run.bs > PAGE_SIZE_4K).bits()
+                PTE::new_page(PhysAddr::from_usize(pa), flags, bs > PAGE_SIZE_4K).bits()
             );
             // SAFETY: as above.
-            unsafe { set(run.table, idx, e) };
+            unsafe { set(table, idx, e) };
             true
         };
         if !write(0, pa) {
             return (0, Some(pa));
         }
         let mut va = run.va;
-        for k in 1..run.len {
-            va += run.bs;
-            let pa = get_paddr(va.into()).as_usize();
-            if !Self::pa_fits(pa, run.bs) || !write(k, pa) {
-                return (k, Some(pa));
-            }
+        let mut k = 1;
+        // One entry: the frame for `va`, tested with one mask.
+        macro_rules! entry {
+            ($j:expr) => {{
+                let pa = get_paddr(va.wrapping_add(($j + 1) * bs).into()).as_usize();
+                if pa & bad != 0 || !write(k + $j, pa) {
+                    return (k + $j, Some(pa));
+                }
+            }};
+        }
+        while k + 8 <= run.len {
+            entry!(0);
+            entry!(1);
+            entry!(2);
+            entry!(3);
+            entry!(4);
+            entry!(5);
+            entry!(6);
+            entry!(7);
+            va = va.wrapping_add(8 * bs);
+            k += 8;
+        }
+        while k < run.len {
+            entry!(0);
+            va = va.wrapping_add(bs);
+            k += 1;
         }
         (run.len, None)
+    }
+
+    /// The address bits a frame of `size` bytes may have: from `log2(size)`
+    /// up to `PA_MAX_BITS - 1`.
+    #[inline(always)]
+    fn allowed_pa(size: usize) -> usize {
+        (Self::PA_ALL | (PAGE_SIZE_4K - 1)) & !(size - 1)
     }
 
     /// `check_pa(pa, size).is_ok()` as one mask test: only bits from
     /// `log2(size)` up to `PA_MAX_BITS - 1` may be set.
     #[inline(always)]
     fn pa_fits(pa: usize, size: usize) -> bool {
-        let allowed = (Self::PA_ALL | (PAGE_SIZE_4K - 1)) & !(size - 1);
-        pa & !allowed == 0
+        pa & !Self::allowed_pa(size) == 0
     }
 
     /// Whether a leaf of `level` fits at `t` (range end `hi`, frame `pa`).

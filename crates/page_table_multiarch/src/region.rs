@@ -116,8 +116,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 flags,
                 &mut BitsCache::new(),
                 &mut batch,
+                &mut free,
             )
         };
+        // Replaced tables are freed after a full flush of their own.
+        free.release();
         Ok(batch)
     }
 
@@ -245,10 +248,25 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 if Self::is_table(&e, level) {
                     let child = Self::table_of(e.paddr());
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
+                    let full = clo == t && chi == t + bs;
+                    if level == 1 && level != Self::ROOT && full && batch.is_full_flush() {
+                        // A whole leaf table with nothing left to record:
+                        // report its leaves, unlink it, and let it go with
+                        // its entries as they are.
+                        // SAFETY: the child is a live last-level table
+                        // covering [t, t + bs); once the entry is cleared
+                        // nothing refers to it, and all its leaves go.
+                        unsafe {
+                            done += Self::report_leaves(child, t, f);
+                            clear(table, idx);
+                            free.push_dead(e.paddr());
+                        }
+                        t += bs;
+                        continue;
+                    }
                     // SAFETY: the child covers [t, t + bs).
                     done += unsafe { Self::unmap_rec(child, level - 1, clo, chi, f, batch, free) };
                     // A fully covered child is empty now; otherwise look.
-                    let full = clo == t && chi == t + bs;
                     // SAFETY: the child is live (it is only queued below).
                     if level != Self::ROOT && (full || unsafe { table_is_empty(child) }) {
                         // SAFETY: the child is empty; once the entry is
@@ -269,6 +287,33 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             t += bs;
         }
         done
+    }
+
+    /// Calls `f(t, entry, 0)` for every used entry of the last-level table
+    /// `table` (which covers `[t, t + 2M)`) without changing it; returns the
+    /// bytes they map.
+    ///
+    /// # Safety
+    /// `table` is a live last-level table.
+    #[inline(always)]
+    unsafe fn report_leaves(
+        table: *mut PTE,
+        t: usize,
+        f: &mut impl FnMut(usize, &PTE, usize),
+    ) -> usize {
+        // Counting the unused entries vectorizes into fewer instructions
+        // than counting the used ones.
+        let mut unused = 0;
+        for idx in 0..ENTRIES {
+            // SAFETY: guaranteed by the caller; idx < ENTRIES.
+            let e = unsafe { get(table, idx) };
+            if e.is_unused() {
+                unused += 1;
+            } else {
+                f(t + idx * PAGE_SIZE_4K, &e, 0);
+            }
+        }
+        (ENTRIES - unused) * PAGE_SIZE_4K
     }
 
     /// The hot loop of [`unmap_rec`](Self::unmap_rec): one pass over a leaf
@@ -401,11 +446,69 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         true
     }
 
+    /// If every entry of the last-level table `e` (entry `idx` of `parent`)
+    /// has the pattern of the fast cache `c`: writes the updated entries into
+    /// a new frame, links it in place of the old table with one store (so a
+    /// walk sees the old or the new table, both whole), queues the old one in
+    /// `free`, and returns `true`. Otherwise (another pattern, an unused
+    /// entry, nothing to change, no frame) changes nothing and returns
+    /// `false`. Writing a frame the hardware cannot see yet needs no
+    /// one-store-per-entry discipline, so the loop vectorizes.
+    ///
+    /// # Safety
+    /// `parent` is live, its entry `idx` is `e`, a last-level table that is
+    /// not directly below the root.
+    unsafe fn protect_by_copy(
+        parent: *mut PTE,
+        idx: usize,
+        e: PTE,
+        c: &BitsCache,
+        free: &mut DeferredFree<M, PTE, H>,
+    ) -> bool {
+        let delta = (c.key ^ c.result) as u64;
+        if !c.fast || delta == 0 {
+            return false;
+        }
+        let Some(frame) = H::alloc_frame() else {
+            return false;
+        };
+        let (src, dst) = (
+            Self::table_of(e.paddr()).cast::<u64>(),
+            Self::table_of(frame).cast::<u64>(),
+        );
+        let (not_mask, key) = (!c.mask as u64, c.key as u64);
+        let mut bad = 0;
+        for i in 0..ENTRIES {
+            // SAFETY: `src` is the live table and `dst` a new frame of ours,
+            // two different frames; i < ENTRIES. A PTE is its raw bits.
+            unsafe {
+                let bits = src.add(i).read();
+                bad |= (bits & not_mask) ^ key;
+                dst.add(i).write(bits ^ delta);
+            }
+        }
+        // SAFETY: once `parent` points to the copy nothing points to the old
+        // table; it is queued once.
+        if bad != 0 || !unsafe { free.push_replaced(e.paddr()) } {
+            // Never reachable by the hardware: no flush owed.
+            H::dealloc_frame(frame);
+            return false;
+        }
+        let mut link = e;
+        link.set_paddr(frame);
+        // SAFETY: `parent` is live; the copy is complete.
+        unsafe { set(parent, idx, link) };
+        true
+    }
+
     /// Sets `flags` on the leaves in `[lo, hi)` below `table`, recording the
-    /// entries that changed.
+    /// entries that changed. Whole leaf tables may be replaced by an updated
+    /// copy (see [`protect_by_copy`](Self::protect_by_copy)); the old ones go
+    /// to `free`.
     ///
     /// # Safety
     /// As for [`unmap_rec`](Self::unmap_rec).
+    #[allow(clippy::too_many_arguments)]
     unsafe fn protect_rec(
         table: *mut PTE,
         level: usize,
@@ -414,6 +517,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         flags: MappingFlags,
         cache: &mut BitsCache,
         batch: &mut FlushBatch<M>,
+        free: &mut DeferredFree<M, PTE, H>,
     ) {
         if level == 0 {
             // SAFETY: guaranteed by the caller.
@@ -429,8 +533,24 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 if Self::is_table(&e, level) {
                     let child = Self::table_of(e.paddr());
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
+                    let full = clo == t && chi == t + bs;
+                    // A whole leaf table with nothing left to record.
+                    if level == 1
+                        && level != Self::ROOT
+                        && full
+                        && batch.is_full_flush()
+                        // SAFETY: `table` is live, its entry `idx` is `e`,
+                        // a last-level table that is not directly below the
+                        // root.
+                        && unsafe { Self::protect_by_copy(table, idx, e, cache, free) }
+                    {
+                        t += bs;
+                        continue;
+                    }
                     // SAFETY: the child covers [t, t + bs).
-                    unsafe { Self::protect_rec(child, level - 1, clo, chi, flags, cache, batch) };
+                    unsafe {
+                        Self::protect_rec(child, level - 1, clo, chi, flags, cache, batch, free)
+                    };
                 } else {
                     let mut n = e;
                     n.set_flags(flags, true);

@@ -150,16 +150,19 @@ impl A64PTE {
     pub const PA_MAX_BITS: usize = 48;
 
     /// An all-zero (invalid, unused) descriptor.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -173,6 +176,7 @@ impl A64PTE {
     /// | `DEVICE \| UNCACHED` | `DEVICE` |
     /// | unknown bits | dropped |
     /// | `USER`, `GLOBAL` with feature `arm-el2` | dropped |
+    #[inline]
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         let f = flags.normalize_common();
         if f.is_empty() {
@@ -185,10 +189,12 @@ impl A64PTE {
         }
     }
 
+    #[inline]
     const fn pa_mask(is_huge: bool) -> u64 {
         if is_huge { BLOCK_PA_MASK } else { PA_MASK }
     }
 
+    #[inline]
     const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
         let kind = if is_huge {
             0
@@ -240,21 +246,25 @@ impl A64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_page`].
+    #[inline]
     pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self((paddr.as_usize() as u64 & Self::pa_mask(is_huge)) | Self::leaf_attr(flags, is_huge))
     }
 
     /// `const` form of [`GenericPTE::new_table`]: `valid | type`, no
     /// hierarchical restrictions.
+    #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
         let attr = DescriptorAttr::VALID.bits() | DescriptorAttr::NON_BLOCK.bits();
         Self((paddr.as_usize() as u64 & PA_MASK) | attr)
     }
 
+    #[inline]
     const fn has(self, f: DescriptorAttr) -> bool {
         self.0 & f.bits() != 0
     }
 
+    #[inline]
     const fn is_block(self) -> bool {
         self.0 != 0 && !self.has(DescriptorAttr::NON_BLOCK)
     }
@@ -268,15 +278,19 @@ impl A64PTE {
 impl GenericPTE for A64PTE {
     common_pte_methods!();
 
+    #[inline]
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
+    #[inline]
     fn new_table(paddr: PhysAddr) -> Self {
         Self::table(paddr)
     }
+    #[inline]
     fn paddr(&self) -> PhysAddr {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_block())) as usize)
     }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         // A valid descriptor without AF is a table (leaves always get AF).
         if !self.has(DescriptorAttr::VALID) || !self.has(DescriptorAttr::AF) {
@@ -311,17 +325,21 @@ impl GenericPTE for A64PTE {
         }
         f
     }
+    #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
         let mask = Self::pa_mask(self.is_block());
         self.0 = (self.0 & !mask) | (paddr.as_usize() as u64 & mask);
     }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
+    #[inline]
     fn is_present(&self) -> bool {
         self.has(DescriptorAttr::VALID)
     }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_block()
     }

@@ -88,16 +88,19 @@ impl LA64PTE {
     pub const PA_MAX_BITS: usize = 48;
 
     /// An all-zero (unused) entry.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -111,14 +114,17 @@ impl LA64PTE {
     /// | unknown bits | dropped |
     ///
     /// Write-only and execute-only are exact (`NR`/`NX`).
+    #[inline]
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         flags.normalize_common()
     }
 
+    #[inline]
     const fn pa_mask(is_huge: bool) -> u64 {
         if is_huge { HUGE_PA_MASK } else { PA_MASK }
     }
 
+    #[inline]
     const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
         let huge = if is_huge { PTEFlags::GH.bits() } else { 0 };
         let f = Self::normalize(flags);
@@ -160,25 +166,30 @@ impl LA64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_page`].
+    #[inline]
     pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self((paddr.as_usize() as u64 & Self::pa_mask(is_huge)) | Self::leaf_attr(flags, is_huge))
     }
 
     /// `const` form of [`GenericPTE::new_table`]: the bare address. A table
     /// at physical address 0 would be indistinguishable from an unused entry.
+    #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
         Self(paddr.as_usize() as u64 & PA_MASK)
     }
 
+    #[inline]
     const fn has(self, f: PTEFlags) -> bool {
         self.0 & f.bits() != 0
     }
 
     /// A leaf (present or reserved) as opposed to a table or unused entry.
+    #[inline]
     const fn is_leaf(self) -> bool {
         self.0 & NON_ADDR != 0
     }
 
+    #[inline]
     const fn is_huge_bits(self) -> bool {
         self.has(PTEFlags::GH) && !self.has(PTEFlags::GLOBAL_4K)
     }
@@ -187,15 +198,19 @@ impl LA64PTE {
 impl GenericPTE for LA64PTE {
     common_pte_methods!();
 
+    #[inline]
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
+    #[inline]
     fn new_table(paddr: PhysAddr) -> Self {
         Self::table(paddr)
     }
+    #[inline]
     fn paddr(&self) -> PhysAddr {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_huge_bits())) as usize)
     }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         if !self.has(PTEFlags::P) {
             return MappingFlags::empty();
@@ -231,14 +246,17 @@ impl GenericPTE for LA64PTE {
         }
         f
     }
+    #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
         let mask = Self::pa_mask(self.is_huge_bits());
         self.0 = (self.0 & !mask) | (paddr.as_usize() as u64 & mask);
     }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
+    #[inline]
     fn is_present(&self) -> bool {
         // Tables are bare addresses: present whenever non-zero.
         if self.is_leaf() {
@@ -247,6 +265,7 @@ impl GenericPTE for LA64PTE {
             self.0 != 0
         }
     }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }

@@ -8,15 +8,19 @@ use crate::{GenericPTE, MappingFlags};
 /// inherent `normalize(MappingFlags) -> MappingFlags`. Expands inside the trait impl.
 macro_rules! common_pte_methods {
     () => {
+        #[inline]
         fn bits(self) -> usize {
             self.0 as usize
         }
+        #[inline]
         fn is_unused(&self) -> bool {
             self.0 == 0
         }
+        #[inline]
         fn clear(&mut self) {
             self.0 = 0;
         }
+        #[inline]
         fn normalize_flags(flags: MappingFlags) -> MappingFlags {
             Self::normalize(flags)
         }

@@ -123,16 +123,19 @@ impl Rv64PTE {
     pub const PA_MAX_BITS: usize = 56;
 
     /// An all-zero (unused) entry.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -146,6 +149,7 @@ impl Rv64PTE {
     /// | `DEVICE \| UNCACHED` | `DEVICE` |
     /// | `COW` with `DEVICE`/`UNCACHED` | `DEVICE`/`UNCACHED` dropped (one RSW field) |
     /// | unknown bits | dropped |
+    #[inline]
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         let f = flags.normalize_common();
         if f.is_empty() {
@@ -163,10 +167,12 @@ impl Rv64PTE {
         }
     }
 
+    #[inline]
     const fn pa_bits(paddr: usize) -> u64 {
         ((paddr as u64 >> 12) << PPN_SHIFT) & PPN_MASK
     }
 
+    #[inline]
     const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
         let f = Self::normalize(flags);
         if f.is_empty() {
@@ -206,16 +212,19 @@ impl Rv64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_page`].
+    #[inline]
     pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self(Self::pa_bits(paddr.as_usize()) | Self::leaf_attr(flags, is_huge))
     }
 
     /// `const` form of [`GenericPTE::new_table`]: only `V` is set (A, D, U
     /// must be zero in non-leaf PTEs).
+    #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
         Self(Self::pa_bits(paddr.as_usize()) | PTEFlags::V.bits())
     }
 
+    #[inline]
     const fn is_valid(self) -> bool {
         self.0 & PTEFlags::V.bits() != 0
     }
@@ -224,15 +233,19 @@ impl Rv64PTE {
 impl GenericPTE for Rv64PTE {
     common_pte_methods!();
 
+    #[inline]
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
+    #[inline]
     fn new_table(paddr: PhysAddr) -> Self {
         Self::table(paddr)
     }
+    #[inline]
     fn paddr(&self) -> PhysAddr {
         PhysAddr::from_usize((((self.0 & PPN_MASK) >> PPN_SHIFT) << 12) as usize)
     }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         if !self.is_valid() || self.0 & RWX == 0 {
             return MappingFlags::empty();
@@ -261,15 +274,19 @@ impl GenericPTE for Rv64PTE {
             _ => MappingFlags::empty(),
         })
     }
+    #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
         self.0 = (self.0 & !PPN_MASK) | Self::pa_bits(paddr.as_usize());
     }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         self.0 = (self.0 & PPN_MASK) | Self::leaf_attr(flags, is_huge);
     }
+    #[inline]
     fn is_present(&self) -> bool {
         self.is_valid()
     }
+    #[inline]
     fn is_huge(&self) -> bool {
         if self.is_valid() {
             self.0 & RWX != 0

@@ -72,16 +72,19 @@ impl X64PTE {
     pub const PA_MAX_BITS: usize = 52;
 
     /// An all-zero (unused) entry.
+    #[inline]
     pub const fn empty() -> Self {
         Self(0)
     }
 
     /// Wraps raw bits.
+    #[inline]
     pub const fn from_bits(bits: u64) -> Self {
         Self(bits)
     }
 
     /// The raw bits.
+    #[inline]
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -94,6 +97,7 @@ impl X64PTE {
     /// | any access without `READ` | `READ` added (present implies readable) |
     /// | `DEVICE \| UNCACHED` | `DEVICE` |
     /// | unknown bits | dropped |
+    #[inline]
     pub const fn normalize(flags: MappingFlags) -> MappingFlags {
         let f = flags.normalize_common();
         if f.is_empty() {
@@ -103,10 +107,12 @@ impl X64PTE {
         }
     }
 
+    #[inline]
     const fn pa_mask(is_huge: bool) -> u64 {
         if is_huge { HUGE_PA_MASK } else { PA_MASK }
     }
 
+    #[inline]
     const fn leaf_attr(flags: MappingFlags, is_huge: bool) -> u64 {
         let huge = if is_huge { PTF::HUGE_PAGE.bits() } else { 0 };
         let f = Self::normalize(flags);
@@ -138,12 +144,14 @@ impl X64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_page`].
+    #[inline]
     pub const fn page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self((paddr.as_usize() as u64 & Self::pa_mask(is_huge)) | Self::leaf_attr(flags, is_huge))
     }
 
     /// `const` form of [`GenericPTE::new_table`]: `P|R/W|U/S` so the leaf
     /// alone decides permissions.
+    #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
         let attr = PTF::PRESENT
             .union(PTF::WRITABLE)
@@ -152,10 +160,12 @@ impl X64PTE {
         Self((paddr.as_usize() as u64 & PA_MASK) | attr)
     }
 
+    #[inline]
     const fn has(self, f: PTF) -> bool {
         self.0 & f.bits() != 0
     }
 
+    #[inline]
     const fn is_huge_bits(self) -> bool {
         self.has(PTF::HUGE_PAGE)
     }
@@ -164,15 +174,19 @@ impl X64PTE {
 impl GenericPTE for X64PTE {
     common_pte_methods!();
 
+    #[inline]
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {
         Self::page(paddr, flags, is_huge)
     }
+    #[inline]
     fn new_table(paddr: PhysAddr) -> Self {
         Self::table(paddr)
     }
+    #[inline]
     fn paddr(&self) -> PhysAddr {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_huge_bits())) as usize)
     }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         // A table entry has the same format as a 4K leaf, so it reports the
         // permissions it grants (READ|WRITE|EXECUTE|USER).
@@ -204,17 +218,21 @@ impl GenericPTE for X64PTE {
         }
         f
     }
+    #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
         let mask = Self::pa_mask(self.is_huge_bits());
         self.0 = (self.0 & !mask) | (paddr.as_usize() as u64 & mask);
     }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);
     }
+    #[inline]
     fn is_present(&self) -> bool {
         self.has(PTF::PRESENT)
     }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }

@@ -1,0 +1,125 @@
+//! What the page-table benches share: the frame handler, the `Table` abstraction over ours and
+//! the anchor, the mapped gigabyte and the sanity check.
+
+use memory_addr::{PhysAddr, VirtAddr};
+use page_table_multiarch::{MappingFlags, PageSize};
+use pagoda_bench::FRAME;
+
+pub const GIB: usize = 1 << 30;
+/// Start of the mapped gigabyte: 1 GiB-aligned, in the lower half of every mode.
+pub const VA_BASE: usize = 0x10_0000_0000;
+/// Physical address of the first leaf (leaves are never accessed).
+pub const PA_BASE: usize = 0x8000_0000;
+
+/// The frame handler of every page table here: the shared arena, identity-mapped.
+pub struct Frames;
+
+// SAFETY: the arena hands out distinct 4K-aligned 4K host allocations that stay valid for the
+// whole process; with `phys_to_virt` as the identity, every frame is writable through it.
+unsafe impl page_table_multiarch::PagingHandler for Frames {
+    fn alloc_frame() -> Option<PhysAddr> {
+        pagoda_bench::alloc_frame().map(PhysAddr::from_usize)
+    }
+    fn dealloc_frame(paddr: PhysAddr) {
+        pagoda_bench::dealloc_frame(paddr.as_usize());
+    }
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        VirtAddr::from_usize(paddr.as_usize())
+    }
+}
+
+/// One page-table implementation, reduced to what the benchmarks do.
+pub trait Table: Sized {
+    fn new() -> Self;
+    /// Maps `[VA_BASE, VA_BASE + 1 GiB)` with 4K leaves, read+write.
+    fn map_gib(&mut self);
+    /// Unmaps the gigabyte.
+    fn unmap_gib(&mut self);
+    /// Makes the gigabyte read-only (`false`) or read+write (`true`).
+    fn protect_gib(&mut self, write: bool);
+    /// The physical address `va` translates to.
+    fn query(&self, va: usize) -> usize;
+    /// Whether `va` is mapped, and if so whether writable (for the sanity check).
+    fn probe(&self, va: usize) -> Option<bool>;
+}
+
+/// Checks that the operations do what the benchmarks assume, on a throwaway table.
+pub fn check<T: Table>(who: &str) {
+    let mut t = T::new();
+    let (first, last) = (VA_BASE, VA_BASE + GIB - FRAME);
+    t.map_gib();
+    assert_eq!(t.query(last + 8), pa_of(last) + 8, "{who}: map");
+    assert_eq!(t.probe(first), Some(true), "{who}: map flags");
+    t.protect_gib(false);
+    assert_eq!(
+        (t.probe(first), t.probe(last)),
+        (Some(false), Some(false)),
+        "{who}: protect"
+    );
+    t.unmap_gib();
+    assert_eq!(
+        (t.probe(first), t.probe(last)),
+        (None, None),
+        "{who}: unmap"
+    );
+}
+
+/// Frame of the page at `va` (huge leaves can never be chosen: `PA_BASE` and `VA_BASE` agree
+/// on 2M alignment, but both sides are asked for 4K leaves explicitly anyway).
+pub fn pa_of(va: usize) -> usize {
+    PA_BASE + (va - VA_BASE)
+}
+
+pub type OursX64 = page_table_multiarch::x86_64::X64PageTable<Frames>;
+pub type OursSv39 = page_table_multiarch::riscv::Sv39PageTable<Frames>;
+pub type OursSv48 = page_table_multiarch::riscv::Sv48PageTable<Frames>;
+pub type OursA64 = page_table_multiarch::aarch64::A64PageTable<Frames>;
+pub type OursLA64 = page_table_multiarch::loongarch64::LA64PageTable<Frames>;
+
+macro_rules! impl_ours {
+    ($($ty:ty),*) => {$(
+        impl Table for $ty {
+            fn new() -> Self {
+                Self::try_new().expect("root frame")
+            }
+            fn map_gib(&mut self) {
+                self.map_region(
+                    VirtAddr::from_usize(VA_BASE),
+                    |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
+                    GIB,
+                    MappingFlags::READ | MappingFlags::WRITE,
+                    PageSize::Size4K,
+                )
+                .expect("map_region")
+                .ignore();
+            }
+            fn unmap_gib(&mut self) {
+                let (_, batch) = self
+                    .unmap_region(VirtAddr::from_usize(VA_BASE), GIB)
+                    .expect("unmap_region");
+                batch.ignore();
+            }
+            fn protect_gib(&mut self, write: bool) {
+                let flags = if write {
+                    MappingFlags::READ | MappingFlags::WRITE
+                } else {
+                    MappingFlags::READ
+                };
+                self.protect_region(VirtAddr::from_usize(VA_BASE), GIB, flags)
+                    .expect("protect_region")
+                    .ignore();
+            }
+            // Inlined into the measuring loop for both sides alike.
+            #[inline(always)]
+            fn query(&self, va: usize) -> usize {
+                let (pa, _, _) = <$ty>::query(self, VirtAddr::from_usize(va)).expect("query");
+                pa.as_usize()
+            }
+            fn probe(&self, va: usize) -> Option<bool> {
+                let (_, flags, _) = <$ty>::query(self, VirtAddr::from_usize(va)).ok()?;
+                Some(flags.contains(MappingFlags::WRITE))
+            }
+        }
+    )*};
+}
+impl_ours!(OursX64, OursSv39, OursSv48, OursA64, OursLA64);
