@@ -37,6 +37,27 @@ bitflags::bitflags! {
     }
 }
 
+impl MmapFlags {
+    /// The flags `MAP_SHARED_VALIDATE` accepts (Linux's `LEGACY_MAP_MASK`: the old flags,
+    /// `MAP_32BIT`, `MAP_GROWSDOWN`, `MAP_UNINITIALIZED`, `MAP_HUGETLB` and its size bits);
+    /// anything else — `MAP_FIXED_NOREPLACE`, `MAP_SYNC` (no DAX files here), unknown bits —
+    /// is `EOPNOTSUPP` under it.
+    pub const VALIDATE_MASK: u32 = 0x03
+        | 0x10
+        | 0x20
+        | 0x40
+        | 0x100
+        | 0x0800
+        | 0x1000
+        | 0x2000
+        | 0x4000
+        | 0x8000
+        | 0x1_0000
+        | 0x2_0000
+        | 0x4_0000
+        | 0xfc00_0000;
+}
+
 bitflags::bitflags! {
     /// `mremap` flags (`MREMAP_*`).
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

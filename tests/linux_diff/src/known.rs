@@ -164,17 +164,6 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
-        name: "validate_mask",
-        status: Status::Found,
-        why: "MAP_SHARED_VALIDATE accepts exactly Linux's LEGACY_MAP_MASK: that includes \
-              MAP_UNINITIALIZED (0x4000000; Pagoda: EOPNOTSUPP) and excludes \
-              MAP_FIXED_NOREPLACE (Linux: EOPNOTSUPP; Pagoda maps)",
-        applies: |_, _, op| {
-            matches!(*op, Op::Mmap { flags, .. }
-                if flags & 3 == 3 && flags & (0x400_0000 | map::FIXED_NOREPLACE) != 0)
-        },
-    },
-    Class {
         name: "no_area_merge",
         status: Status::Deliberate,
         why: "mremap of a range that spans several Pagoda areas without a hole: Linux merges \

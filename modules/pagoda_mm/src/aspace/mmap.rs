@@ -130,7 +130,7 @@ where
         let shared = match ((flags & MmapFlags::SHARED_VALIDATE).bits(), anonymous) {
             (1, _) => true,
             (2, _) => false,
-            (3, false) if !MmapFlags::all().contains(flags) => {
+            (3, false) if flags.bits() & !MmapFlags::VALIDATE_MASK != 0 => {
                 return Err(LinuxError::EOPNOTSUPP);
             }
             (3, false) => true,

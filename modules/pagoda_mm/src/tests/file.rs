@@ -81,7 +81,7 @@ fn file_offset_and_errors() {
             va(0),
             P,
             RW,
-            MmapFlags::PRIVATE | MmapFlags::SHARED | MmapFlags::from_bits_retain(1 << 30),
+            MmapFlags::PRIVATE | MmapFlags::SHARED | MmapFlags::from_bits_retain(1 << 21),
             Some(file),
             0
         ),

@@ -370,7 +370,7 @@ fn mmap_file_checks_follow_linux_order() {
         e(s.mmap(va(0), P, R, MmapFlags::empty(), Some(ro.clone()), 0)),
         LinuxError::EINVAL
     );
-    let validate = MmapFlags::SHARED_VALIDATE | MmapFlags::from_bits_retain(1 << 30);
+    let validate = MmapFlags::SHARED_VALIDATE | MmapFlags::from_bits_retain(1 << 21);
     assert_eq!(
         e(s.mmap(va(0), P, RW, validate, Some(ro), 0)),
         LinuxError::EOPNOTSUPP
@@ -460,4 +460,26 @@ fn failed_write_back_keeps_the_page() {
     drop(file);
     drop(flaky);
     assert_no_leak();
+}
+
+/// `MAP_SHARED_VALIDATE` accepts exactly Linux's legacy mask: `MAP_UNINITIALIZED` and the
+/// hugetlb size bits pass (and are ignored), `MAP_FIXED_NOREPLACE` and `MAP_SYNC` do not.
+#[test]
+fn shared_validate_accepts_linux_legacy_mask_only() {
+    let mut s = setup();
+    let f = file_of(2 * P);
+    let validate = MmapFlags::SHARED_VALIDATE;
+    for ok in [0x400_0000u32, 1 << 30, 0x100] {
+        let flags = validate | MmapFlags::from_bits_retain(ok);
+        let got = s.mmap(va(0), P, RW, flags, Some(f.clone()), 0);
+        assert!(got.is_ok(), "{ok:#x}: {got:?}");
+    }
+    for bad in [MmapFlags::FIXED_NOREPLACE.bits(), 0x8_0000, 1 << 21] {
+        let flags = validate | MmapFlags::from_bits_retain(bad);
+        assert_eq!(
+            s.mmap(va(USER_END - 64 * P), P, RW, flags, Some(f.clone()), 0),
+            Err(LinuxError::EOPNOTSUPP),
+            "{bad:#x}"
+        );
+    }
 }
