@@ -82,7 +82,7 @@ static void test_mmap(int fd)
         munmap(q, PG);
     }
     close(ro);
-    char path[] = "/tmp/pagoda-wo-XXXXXX";
+    char path[] = "/tmp/pagoda-lt-wo-XXXXXX";
     int tfd = mkstemp(path);
     ftruncate(tfd, PG);
     int wo = open(path, O_WRONLY);

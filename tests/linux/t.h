@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,7 +74,7 @@ static int t_done(void)
 }
 
 /* Runs fn(arg) in a child that exits with fn's return value; returns the wait status. */
-static int t_child(int (*fn)(void *), void *arg)
+__attribute__((unused)) static int t_child(int (*fn)(void *), void *arg)
 {
     fflush(stdout);
     pid_t p = fork();
@@ -90,9 +91,9 @@ static int t_child(int (*fn)(void *), void *arg)
 #define SIGNALED(st, sig) ((st) != -1 && WIFSIGNALED(st) && WTERMSIG(st) == (sig))
 
 /* A fresh, already unlinked file in /tmp of `size` bytes (read/write); -1 on failure. */
-static int t_tmpfile(off_t size)
+__attribute__((unused)) static int t_tmpfile(off_t size)
 {
-    char path[] = "/tmp/pagoda-t-XXXXXX";
+    char path[] = "/tmp/pagoda-lt-XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0)
         return -1;
