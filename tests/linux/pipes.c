@@ -40,15 +40,17 @@ static void test_flags(void)
 
 static void test_blocking(void)
 {
-    int p[2];
+    int p[2], back[2];
     pipe(p);
+    pipe(back);
     fflush(stdout);
     pid_t c = fork();
     if (c == 0) {
+        char x;
         close(p[0]);
-        usleep(50000);
+        usleep(50000); /* the parent is most likely blocked in read by now */
         write(p[1], "hello", 5);
-        usleep(20000);
+        read(back[0], &x, 1); /* the parent got "hello" */
         write(p[1], "!", 1);
         _exit(0);
     }
@@ -56,10 +58,13 @@ static void test_blocking(void)
     char buf[16];
     ssize_t n = read(p[0], buf, sizeof buf);
     ok(n == 5 && memcmp(buf, "hello", 5) == 0, "a blocking read waits for the child's write");
+    write(back[1], "x", 1);
     ok(read(p[0], buf, sizeof buf) == 1 && buf[0] == '!', "the next read gets the next write");
     ok(read(p[0], buf, sizeof buf) == 0, "EOF when the child exits (last writer gone)");
     waitpid(c, NULL, 0);
     close(p[0]);
+    close(back[0]);
+    close(back[1]);
 }
 
 static void test_epipe(void)

@@ -22,8 +22,14 @@ run() {
     local label=$1 arch=$2 out rc
     shift 2
     out=$log/${label//\//_}-$arch.log
-    timeout "$limit" "$@" >"$out" 2>&1
+    # Own process group (job control), so leftovers of a timed-out test can be killed.
+    set -m
+    timeout "$limit" "$@" >"$out" 2>&1 &
+    local pid=$!
+    wait "$pid"
     rc=$?
+    set +m
+    kill -KILL -- "-$pid" 2>/dev/null
     case $rc in
         0) verdict=PASS ;;
         4) verdict=SKIP ;;

@@ -326,6 +326,8 @@ static void test_kill(void)
     int st;
     waitpid(leader, &st, 0);
     ok(EXITED(st, 0), "kill(0, sig) reaches every member of the caller's group");
+    int ready[2];
+    pipe(ready);
     pid_t g = fork();
     if (g == 0) {
         setpgid(0, 0);
@@ -333,12 +335,16 @@ static void test_kill(void)
             sigsuspend(&empty);
             _exit(10);
         }
+        write(ready[1], "r", 1); /* the member exists (SIGUSR1 blocked: it will stay pending) */
         sigsuspend(&empty);
         wait(&st);
         _exit(EXITED(st, 10) ? 0 : 1);
     }
     setpgid(g, g); /* both sides set it: no race */
-    usleep(20000);
+    char x;
+    read(ready[0], &x, 1);
+    close(ready[0]);
+    close(ready[1]);
     ok(kill(-g, SIGUSR1) == 0, "kill(-pgid) succeeds");
     waitpid(g, &st, 0);
     ok(EXITED(st, 0), "kill(-pgid) reaches the leader and its member");
