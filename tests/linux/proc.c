@@ -136,6 +136,10 @@ int main(int argc, char **argv)
     char *s = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ok(maps_line((uintptr_t)s, &end, perms, &off, path, sizeof path) && strcmp(perms, "rw-s") == 0,
        "maps: MAP_SHARED shows rw-s");
+    char *w = mmap(NULL, PG, PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(maps_line((uintptr_t)w, &end, perms, &off, path, sizeof path) && strcmp(perms, "-w-p") == 0 && w[0] == 0,
+       "maps: a PROT_WRITE-only mapping shows -w-p (yet reads work)");
+    munmap(w, PG);
     char tmpl[] = "/tmp/pagoda-lt-proc-XXXXXX";
     int fd = mkstemp(tmpl);
     ftruncate(fd, 2 * PG);

@@ -349,10 +349,12 @@ static void test_kill(void)
     waitpid(g, &st, 0);
     ok(EXITED(st, 0), "kill(-pgid) reaches the leader and its member");
     ok_err(kill(-g, SIGUSR1), ESRCH, "kill(-pgid) of an empty group: ESRCH");
-    /* kill(-1): run as an otherwise unused uid, so "everyone we may signal" is our family. */
+    /* kill(-1): run as an otherwise unused uid (per run, so parallel runs stay apart), so
+     * "everyone we may signal" is our own family. */
+    uid_t uid = 60000 + getpid() % 5000;
     pid_t k = fork();
     if (k == 0) {
-        if (setresuid(61234, 61234, 61234) != 0)
+        if (setresuid(uid, uid, uid) != 0)
             _exit(3);
         pid_t m = fork();
         if (m == 0) {
