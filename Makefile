@@ -43,7 +43,7 @@ run: build
 	@scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP)); \
 		status=$$?; [ $$status = $(SUCCESS_$(ARCH)) ] || { echo "QEMU exit status $$status"; exit 1; }
 
-test: targets test-host test-qemu
+test: targets test-host test-qemu test-linux-native
 
 test-host:
 	cargo test --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
@@ -52,6 +52,14 @@ test-host:
 
 test-qemu: targets
 	scripts/test_examples.sh riscv64 x86_64 aarch64
+
+# Linux test programs (tests/linux): built for both arches with Debian's compilers, run on the
+# host kernel, the reference every one must pass before it may judge Pagoda.
+.PHONY: test-linux-native
+test-linux-native: targets
+	tests/linux/build.sh x86_64
+	tests/linux/build.sh riscv64
+	tests/linux/run-native.sh
 
 check: targets fmt clippy doc package
 

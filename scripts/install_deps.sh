@@ -18,6 +18,12 @@ for bin in "${!qemu_pkg[@]}"; do
 done
 # riscv64 UAPI headers: the Linux layer's ABI tests check structure layouts against them.
 [[ -d /usr/riscv64-linux-gnu/include/asm ]] || missing+=(linux-libc-dev-riscv64-cross)
+# Compilers for the Linux test programs (tests/linux/build.sh): static glibc for the host and
+# the riscv64 cross toolchain with its static libc.
+command -v gcc >/dev/null || missing+=(gcc)
+[[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
+command -v riscv64-linux-gnu-gcc >/dev/null || missing+=(gcc-riscv64-linux-gnu)
+[[ -f /usr/riscv64-linux-gnu/lib/libc.a ]] || missing+=(libc6-dev-riscv64-cross)
 if [[ ${#missing[@]} -gt 0 ]]; then
     SUDO=""
     [[ $(id -u) == 0 ]] || SUDO=sudo
