@@ -5,7 +5,7 @@
 
 use memory_addr::{VirtAddr, VirtAddrRange};
 
-use crate::ops::{Addr, Op, PAGE, map, prot};
+use crate::ops::{Addr, Op, PAGE, prot};
 use crate::pagoda::Pagoda;
 
 /// Why a class is skipped.
