@@ -65,6 +65,13 @@ const X86_64: Arch = Arch {
     looper: &[0xeb, 0xfe], // jmp .
 };
 
+const AARCH64: Arch = Arch {
+    exit: 93,
+    counter: aarch64_counter,
+    spin: 3000,
+    looper: &[0x00, 0x00, 0x00, 0x14], // b .
+};
+
 /// riscv64 `li rd, v` (lui + addi) for `v < 2^31`.
 fn rv_li(rd: u32, v: u32) -> [u32; 2] {
     let hi = v.wrapping_add(0x800) >> 12;
@@ -135,6 +142,25 @@ fn x86_counter(spin: u32) -> Vec<u8> {
     c
 }
 
+/// The same program for aarch64 (count in x19; `spin` < 65536).
+fn aarch64_counter(spin: u32) -> Vec<u8> {
+    let movz = |rd: u32, imm: u32| 0xd280_0000 | ((imm & 0xffff) << 5) | rd;
+    let code = [
+        movz(19, 0),                  // 0: mov x19, #0
+        movz(9, spin),                // 4: outer: mov x9, #spin
+        0xf100_0529,                  // 8: inner: subs x9, x9, #1
+        0x54ff_ffe1,                  // 12: b.ne inner
+        movz(8, SYS_PROGRESS as u32), // 16: mov x8, #SYS_PROGRESS
+        0xd400_0001,                  // 20: svc #0
+        0x9100_0673,                  // 24: add x19, x19, #1
+        0xb5ff_ff40,                  // 28: cbnz x0, outer
+        0xaa13_03e0,                  // 32: mov x0, x19
+        movz(8, 93),                  // 36: mov x8, #93 (exit)
+        0xd400_0001,                  // 40: svc #0
+    ];
+    code.iter().flat_map(|i| i.to_le_bytes()).collect()
+}
+
 /// One user thread with its own address space (`None` while installed).
 struct Thread {
     tid: Pid,
@@ -187,6 +213,7 @@ fn main() {
     let arch = match pagoda::ARCH {
         "riscv64" => &RISCV64,
         "x86_64" => &X86_64,
+        "aarch64" => &AARCH64,
         other => T.fail(format_args!("no user programs for {other}")),
     };
     let counter = (arch.counter)(arch.spin);
