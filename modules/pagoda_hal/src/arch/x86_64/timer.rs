@@ -179,9 +179,15 @@ fn arm_pit(ns: u64) {
 
 /// Arms the one-shot timer: one timer interrupt once `monotonic_ns() >= ns` (at once if
 /// that is already so). Replaces any earlier deadline. The interrupt is taken only while
-/// user code runs or inside [`wait_for_interrupt`].
+/// user code runs or inside [`wait_for_interrupt`]. `u64::MAX` disarms it.
 pub fn set_timer_deadline(ns: u64) {
     DEADLINE.store(ns, Ordering::Relaxed);
+    if ns == u64::MAX {
+        // Never: mask IRQ0 instead of re-arming the PIT every 55 ms.
+        // SAFETY: masking every master PIC line touches no memory.
+        unsafe { outb(PIC1_DATA, 0xff) };
+        return;
+    }
     arm_pit(ns.saturating_sub(monotonic_ns()));
 }
 
