@@ -16,6 +16,8 @@ pub mod mm;
 #[cfg(target_os = "none")]
 mod process;
 #[cfg(target_os = "none")]
+pub mod time;
+#[cfg(target_os = "none")]
 pub mod trap;
 
 #[cfg(target_os = "none")]

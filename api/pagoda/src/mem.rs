@@ -8,6 +8,12 @@ pub use pagoda_hal::HalError;
 pub use pagoda_hal::kernel_space::MappingRun;
 pub use pagoda_hal::{BootInfo, MemRegion, MemRegionKind};
 
+/// The unmapped guard page below the kernel stack (linked virtual addresses): a kernel
+/// stack overflow faults there and is reported as `FATAL: kernel stack overflow`.
+pub fn stack_guard_page() -> memory_addr::VirtAddrRange {
+    pagoda_hal::stack_guard_page()
+}
+
 /// An owned 4 KiB frame from the kernel frame allocator, freed on drop.
 pub type Frame = page_table_multiarch::frame::PhysFrame<pagoda_hal::paging::KernelPaging>;
 

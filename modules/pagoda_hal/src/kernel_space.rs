@@ -5,7 +5,8 @@
 //! huge leaves up to the arch's `max_page_size()` where aligned) minus the kernel image's
 //! frames (no writable alias of the text); the image section by section with its permissions
 //! at its linked addresses (`pa = va - KERNEL_IMAGE_VIRT_OFFSET`, which on riscv64 is the
-//! direct map itself); the MMIO regions as `DEVICE`.
+//! direct map itself), except the guard page below the boot stack, which stays unmapped so
+//! a kernel stack overflow faults; the MMIO regions as `DEVICE`.
 
 use memory_addr::{PhysAddr, VirtAddr, align_down_4k, align_up_4k};
 use page_table_entry::MappingFlags;
@@ -15,6 +16,7 @@ use page_table_multiarch::PagingMetaData;
 
 use crate::arch::{
     KERNEL_HALF_START, PagingMeta, activate_page_table, max_page_size, mmio_regions,
+    stack_guard_page,
 };
 use crate::boot::MAX_MEM_REGIONS;
 use crate::mem::{image_virt_to_phys, kernel_image, kernel_sections, phys_to_virt, virt_to_phys};
@@ -90,18 +92,27 @@ pub fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
         map_direct(&mut pt, s, e.min(img_s), rw)?;
         map_direct(&mut pt, s.max(img_e), e, rw)?;
     }
+    let guard = stack_guard_page();
     for sec in kernel_sections() {
-        let size = sec.range.size();
-        if size > 0 {
-            let flags = sec.flags | MappingFlags::GLOBAL;
-            pt.map_region(
-                sec.range.start,
-                image_virt_to_phys,
-                size,
-                flags,
-                max_page_size(),
-            )?
-            .ignore();
+        let flags = sec.flags | MappingFlags::GLOBAL;
+        // The guard page below the boot stack stays unmapped: an overflow faults there.
+        let (s, e) = (sec.range.start, sec.range.end);
+        let pieces = if s <= guard.start && guard.end <= e {
+            [(s, guard.start), (guard.end, e)]
+        } else {
+            [(s, e), (e, e)]
+        };
+        for (start, end) in pieces {
+            if start < end {
+                pt.map_region(
+                    start,
+                    image_virt_to_phys,
+                    end - start,
+                    flags,
+                    max_page_size(),
+                )?
+                .ignore();
+            }
         }
     }
     for &(pa, size) in mmio_regions() {

@@ -32,6 +32,10 @@ pub use arch::{
     mmio_regions, probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64,
 };
 #[cfg(target_os = "none")]
+pub use arch::{
+    monotonic_ns, set_timer_deadline, stack_guard_page, timer_frequency_hz, wait_for_interrupt,
+};
+#[cfg(target_os = "none")]
 pub use boot::{BootInfo, MemRegion, MemRegionKind};
 #[cfg(target_os = "none")]
 pub use trap::{Fault, Signal, UserTrap};

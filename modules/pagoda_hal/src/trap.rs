@@ -29,7 +29,11 @@ pub enum UserTrap {
         /// `READ`, `WRITE` or `EXECUTE`.
         access: MappingFlags,
     },
-    /// Any other exception or interrupt, with the arch's raw cause and value registers
+    /// The timer interrupt (the deadline of `set_timer_deadline` passed) arrived while user
+    /// code ran. The pc is unchanged: running the context again resumes the interrupted
+    /// instruction. The timer is disarmed until the next `set_timer_deadline`.
+    Timer,
+    /// Any other exception, with the arch's raw cause and value registers
     /// (riscv: `scause` / `stval`; x86_64: vector / error code).
     Exception {
         /// Raw cause.
@@ -40,12 +44,13 @@ pub enum UserTrap {
 }
 
 impl UserTrap {
-    /// The signal this trap means for the user program, `None` for a system call. A page
+    /// The signal this trap means for the user program, `None` for a system call or a
+    /// timer interrupt. A page
     /// fault is `SIGSEGV` until the address space resolves it (which may also say
     /// `SIGBUS`).
     pub fn signal(&self) -> Option<Signal> {
         match *self {
-            Self::Syscall => None,
+            Self::Syscall | Self::Timer => None,
             Self::PageFault { .. } => Some(Signal::Segv),
             Self::Exception { cause, .. } => Some(crate::arch::exception_signal(cause)),
         }

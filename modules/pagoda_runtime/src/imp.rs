@@ -61,6 +61,13 @@ pub fn start(info: &'static BootInfo, main: fn()) -> ! {
         frames.free * 4
     );
     pagoda_hal::init_traps();
+    log::info!(
+        target: "pagoda",
+        "pagoda: clock at {} Hz, {} ns since boot; kernel stack guard page at {:#x}",
+        pagoda_hal::timer_frequency_hz(),
+        pagoda_hal::monotonic_ns(),
+        pagoda_hal::stack_guard_page().start.as_usize()
+    );
     boot_step(
         "kernel page table",
         kernel_space::build(info).and_then(kernel_space::install),

@@ -187,6 +187,8 @@ pub fn run(ctx: &mut UserContext) -> RunReport {
                     addr: Some(addr),
                 };
             }
+            // Only when the caller armed the timer: the program simply carries on.
+            UserTrap::Timer => {}
             UserTrap::Exception { .. } => {
                 let signal = trap.signal().unwrap_or(Signal::Segv);
                 break ExitStatus::Killed { signal, addr: None };

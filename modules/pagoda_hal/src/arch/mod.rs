@@ -16,6 +16,25 @@
 //!   `pub const ELF_MACHINE: pagoda_mm::elf::ElfMachine`, and
 //!   `pub fn exception_signal(cause: usize) -> crate::trap::Signal` (the signal for a user
 //!   exception, given `UserTrap::Exception::cause`).
+//! - Time and interrupts (added for preemption): `pub fn monotonic_ns() -> u64`
+//!   (nanoseconds since boot, never decreasing), `pub fn set_timer_deadline(ns: u64)`
+//!   (one-shot, absolute monotonic ns; replaces the previous deadline; `u64::MAX` = never),
+//!   `pub fn timer_frequency_hz() -> u64` (the counter behind `monotonic_ns`) and
+//!   `pub fn wait_for_interrupt()` (idle with interrupts enabled until one arrives, which
+//!   the kernel trap handler acknowledges; returns with them disabled). The kernel runs
+//!   with interrupts disabled; they are enabled only in user mode and inside
+//!   `wait_for_interrupt`. A timer interrupt in user mode makes `UserContext::run` return
+//!   `UserTrap::Timer` with the pc unchanged; other interrupts are acknowledged and ignored
+//!   (user code resumes). riscv64: `time` CSR at the device tree's timebase, SBI `set_timer`,
+//!   `sie.STIE`. x86_64: HPET counter (TSC calibrated against the PIT without an HPET), PIT
+//!   channel 0 one-shot on IRQ0 of the remapped 8259 PIC (vectors 0x20..0x30). aarch64:
+//!   `CNTVCT_EL0` at `CNTFRQ_EL0`, the EL1 virtual timer (PPI 27) through the GICv2.
+//! - `pub fn stack_guard_page() -> VirtAddrRange`: the 4 KiB below the boot stack, left
+//!   unmapped by [`crate::kernel_space::build`]. An overflow into it prints
+//!   `FATAL: kernel stack overflow` and exits with `FATAL_TRAP_EXIT_CODE` (riscv64: the
+//!   trap entry sees `sp` inside the guard and switches to an emergency stack; x86_64: the
+//!   page fault cannot push its frame, the #DF runs on its IST stack and checks CR2;
+//!   aarch64: the EL1 vector checks `sp` before saving, as on riscv64).
 //! - `pub fn mmio_regions() -> &'static [(usize, usize)]` — `(paddr, size)` pairs the kernel
 //!   address space maps (direct-mapped, `DEVICE`).
 //! - `pub fn console_write_byte(b: u8)`.

@@ -44,12 +44,24 @@ const HCR_EL2_RW: u64 = 1 << 31;
 /// `SPSR_EL2` for entering EL1h with D, A, I, F masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
 
+/// Size of the unmapped guard page below the boot stack.
+pub(super) const GUARD_PAGE_SIZE: usize = 4096;
+
+/// The guard page (its first 4 KiB, left unmapped by the kernel address space) and the
+/// stack above it.
 #[repr(C, align(4096))]
-struct BootStack([u8; BOOT_STACK_SIZE]);
+pub(super) struct BootStack([u8; GUARD_PAGE_SIZE + BOOT_STACK_SIZE]);
 
 /// The boot stack, in its own section placed before `.bss` so clearing `.bss` spares it.
 #[unsafe(link_section = ".bss.stack")]
-static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_SIZE]);
+pub(super) static mut BOOT_STACK: BootStack = BootStack([0; GUARD_PAGE_SIZE + BOOT_STACK_SIZE]);
+
+/// The guard page below the boot stack (linked addresses): a kernel stack overflow faults
+/// there once the kernel address space is installed.
+pub fn stack_guard_page() -> memory_addr::VirtAddrRange {
+    let start = memory_addr::VirtAddr::from_usize(&raw const BOOT_STACK as usize);
+    memory_addr::VirtAddrRange::from_start_size(start, GUARD_PAGE_SIZE)
+}
 
 #[repr(C, align(4096))]
 struct BootTable([u64; 512]);
@@ -181,7 +193,7 @@ unsafe extern "C" fn _start() -> ! {
         tcr = const TCR_EL1,
         sctlr = const SCTLR_EL1,
         stack = sym BOOT_STACK,
-        stack_size = const BOOT_STACK_SIZE,
+        stack_size = const GUARD_PAGE_SIZE + BOOT_STACK_SIZE,
         entry = sym rust_entry,
     )
 }

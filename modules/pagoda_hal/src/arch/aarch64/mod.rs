@@ -28,11 +28,13 @@
 //! for probes. The generic timer (`CNTVCT_EL0`, `CNTFRQ_EL0`) is readable at EL1 and EL0. FP/SIMD is enabled for EL1 and EL0 (`CPACR_EL1.FPEN`);
 //! kernel traps and `UserContext` save `q0..q31`.
 //!
-//! Interrupts stay masked (`DAIF`) in kernel and user mode: no GIC set-up, no preemption.
-//! Single CPU.
+//! Interrupts: the kernel runs with IRQs masked (`DAIF.I`); EL0 runs with IRQs unmasked,
+//! and `wait_for_interrupt` unmasks them briefly (see `timer.rs`: the GICv2 forwards only
+//! the virtual timer's PPI 27). Single CPU.
 
 mod boot;
 mod platform;
+mod timer;
 mod trap;
 mod uaccess;
 mod user;
@@ -43,7 +45,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{PageSize, PagingMetaData};
 
+pub use boot::stack_guard_page;
 pub use platform::{console_write_byte, exit, mmio_regions, wall_clock_secs};
+pub use timer::{monotonic_ns, set_timer_deadline, timer_frequency_hz, wait_for_interrupt};
 pub use trap::init_traps;
 pub use uaccess::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
 pub use user::{UserContext, exception_signal};

@@ -60,6 +60,8 @@ const _: () = assert!(
 
 /// Vector kinds.
 pub(super) const KIND_SYNC: u64 = 0;
+/// An IRQ (from AArch64 code).
+pub(super) const KIND_IRQ: u64 = 1;
 
 /// `ESR_EL1` exception classes used here.
 pub(super) const EC_SVC64: u64 = 0x15;
@@ -101,6 +103,15 @@ global_asm!(
     r#"
     .macro PAGODA_VEC_EL1 kind
     .balign 0x80
+    // Kernel stack overflow: sp inside the guard page below the boot stack (x0 is parked
+    // in TPIDR_EL1, unused otherwise, for the check).
+    msr tpidr_el1, x0
+    adrp x0, {guard}
+    add x0, x0, :lo12:{guard}
+    sub x0, sp, x0
+    lsr x0, x0, #12
+    cbz x0, __pagoda_kstack_overflow
+    mrs x0, tpidr_el1
     sub sp, sp, #{frame_size}
     stp x0, x1, [sp]
     mov x0, #\kind
@@ -128,6 +139,17 @@ __pagoda_vectors:
     .endr
     .purgem PAGODA_VEC_EL1
     .purgem PAGODA_VEC_EL0
+
+__pagoda_kstack_overflow:
+    mov x1, sp
+    adrp x0, {emergency}
+    add x0, x0, :lo12:{emergency}
+    add x0, x0, #{emergency_size}
+    mov sp, x0
+    mov x0, x1
+    mrs x1, elr_el1
+    mrs x2, far_el1
+    bl {overflow}
 
 __pagoda_kernel_trap:
     .irp n, 2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
@@ -177,7 +199,31 @@ __pagoda_kernel_trap:
     fregs = const OFF_FREGS,
     fpcr = const OFF_FPCR,
     kernel_trap = sym kernel_trap,
+    guard = sym super::boot::BOOT_STACK,
+    emergency = sym EMERGENCY_STACK,
+    emergency_size = const EMERGENCY_STACK_SIZE,
+    overflow = sym kernel_stack_overflow,
 );
+
+/// The stack the stack-overflow report runs on (the boot stack is unusable then).
+#[repr(C, align(16))]
+struct EmergencyStack([u8; EMERGENCY_STACK_SIZE]);
+/// At most 4095 (one `add` immediate).
+const EMERGENCY_STACK_SIZE: usize = 4080;
+#[unsafe(link_section = ".bss.stack")]
+static mut EMERGENCY_STACK: EmergencyStack = EmergencyStack([0; EMERGENCY_STACK_SIZE]);
+const _: () = assert!(super::boot::GUARD_PAGE_SIZE == 1 << 12);
+
+/// The EL1 vector found `sp` inside the guard page: report on the emergency stack, exit.
+extern "C" fn kernel_stack_overflow(sp: usize, elr: usize, far: usize) -> ! {
+    let guard = super::boot::stack_guard_page();
+    crate::console::print_unlocked(format_args!(
+        "\nFATAL: kernel stack overflow\n  sp {sp:#x} in the guard page {:#x}..{:#x}, ELR {elr:#x}, FAR {far:#x}\n",
+        guard.start.as_usize(),
+        guard.end.as_usize(),
+    ));
+    super::exit(false, FATAL_TRAP_EXIT_CODE)
+}
 
 unsafe extern "C" {
     fn __pagoda_vectors();
@@ -189,15 +235,21 @@ pub fn init_traps() {
     // SAFETY: `__pagoda_vectors` is the 2 KiB-aligned table above, which handles every
     // exception; writing VBAR_EL1 changes nothing else.
     unsafe { asm!("msr vbar_el1, {0}", "isb", in(reg) vectors, options(nostack)) };
+    super::timer::init();
 }
 
 /// A trap taken at EL1.
 ///
 /// A page fault first goes to the registered handler (`true` = resolved, retry); if it stays
 /// unresolved inside a uaccess probe, execution resumes at the probe's fixup, which returns
-/// an error. Anything else is fatal: registers are printed and QEMU exits with
+/// an error. IRQs (only inside `wait_for_interrupt`) are acknowledged. Anything else is fatal: registers are printed and QEMU exits with
 /// `FATAL_TRAP_EXIT_CODE`.
 extern "C" fn kernel_trap(tf: &mut TrapFrame) {
+    if tf.kind == KIND_IRQ {
+        // Only inside `wait_for_interrupt`: acknowledging is all there is to do.
+        super::timer::acknowledge();
+        return;
+    }
     if tf.kind == KIND_SYNC
         && let Some(access) = page_fault_access(tf.esr)
     {

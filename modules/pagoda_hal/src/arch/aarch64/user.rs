@@ -11,15 +11,15 @@ use core::mem::offset_of;
 use memory_addr::VirtAddr;
 
 use super::trap::{
-    EC_SVC64, FRAME_SIZE, KIND_SYNC, OFF_FPCR, OFF_FREGS, OFF_KIND, OFF_PC, OFF_SP, TrapFrame,
-    exception_class, page_fault_access,
+    EC_SVC64, FRAME_SIZE, KIND_IRQ, KIND_SYNC, OFF_FPCR, OFF_FREGS, OFF_KIND, OFF_PC, OFF_SP,
+    TrapFrame, exception_class, page_fault_access,
 };
 use crate::trap::{Signal, UserTrap};
 
 /// `SPSR_EL1` bits user code owns: the condition flags N, Z, C, V.
 const PSTATE_NZCV: u64 = 0xf << 28;
-/// D, A, I, F masked; M = EL0t (0).
-const PSTATE_EL0_MASKED: u64 = 0x3c0;
+/// D, A, F masked, IRQs taken (the timer); M = EL0t (0).
+const PSTATE_EL0_MASKED: u64 = 0x340;
 /// `UserTrap::Exception::cause` of an IRQ, FIQ or SError taken from EL0 (masked there, so
 /// not expected): this base plus the vector kind (1 IRQ, 2 FIQ, 3 SError, +4 AArch32). Above
 /// every 32-bit `ESR_EL1` value, so it cannot be mistaken for one.
@@ -165,19 +165,29 @@ impl UserContext {
     }
 
     /// Runs the thread at EL0 (with the active page table) until its next trap.
-    /// Interrupts stay masked at EL0; only the condition flags come from the saved `SPSR`.
+    /// IRQs are unmasked at EL0 (D, A, F stay masked); only the condition flags come from
+    /// the saved `SPSR`. A timer interrupt returns [`UserTrap::Timer`] with the pc
+    /// unchanged; any other IRQ is acknowledged and EL0 resumes.
     ///
     /// Page faults (translation, access-flag and permission faults) report `FAR_EL1` and
     /// the access kind; other exceptions report `cause` = `ESR_EL1` and `tval` = `FAR_EL1`
     /// for the classes that define it (aborts, PC alignment, watchpoints; else 0), or
-    /// `cause` = `1 << 32` + vector kind for an IRQ, FIQ or SError (masked at EL0).
+    /// `cause` = `1 << 32` + vector kind for an FIQ or SError (masked at EL0).
     pub fn run(&mut self) -> UserTrap {
-        self.frame.pstate = (self.frame.pstate & PSTATE_NZCV) | PSTATE_EL0_MASKED;
-        // SAFETY: the context lives across the call (`&mut self`) and is 16-byte aligned (it
-        // becomes SP_EL1); user code runs at EL0 with interrupts masked and can only come
-        // back through the EL0 vectors, which save its registers here and restore every
-        // kernel callee-saved register and `sp` before returning.
-        unsafe { __pagoda_enter_user(self) };
+        loop {
+            self.frame.pstate = (self.frame.pstate & PSTATE_NZCV) | PSTATE_EL0_MASKED;
+            // SAFETY: the context lives across the call (`&mut self`) and is 16-byte aligned
+            // (it becomes SP_EL1); user code runs at EL0 and can only come back through the
+            // EL0 vectors (IRQs included), which save its registers here and restore every
+            // kernel callee-saved register and `sp` before returning.
+            unsafe { __pagoda_enter_user(self) };
+            if self.frame.kind != KIND_IRQ {
+                break;
+            }
+            if super::timer::acknowledge() {
+                return UserTrap::Timer;
+            }
+        }
         let f = &self.frame;
         if f.kind != KIND_SYNC {
             return UserTrap::Exception {

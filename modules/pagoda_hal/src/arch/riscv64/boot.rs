@@ -3,6 +3,7 @@
 use core::arch::naked_asm;
 
 use fdt::Fdt;
+use memory_addr::{VirtAddr, VirtAddrRange};
 
 use super::PHYS_VIRT_OFFSET;
 use crate::{BootInfo, HalError, MemRegionKind};
@@ -14,12 +15,24 @@ const DIRECT_MAP_LIMIT: usize = 256 << 30;
 /// Exit code when the device tree cannot be used.
 const BAD_FDT_EXIT_CODE: u8 = 3;
 
+/// Size of the unmapped guard page below the boot stack.
+pub(super) const GUARD_PAGE_SIZE: usize = 4096;
+
+/// The guard page (its first 4 KiB, left unmapped by the kernel address space) and the
+/// stack above it.
 #[repr(C, align(4096))]
-struct BootStack([u8; BOOT_STACK_SIZE]);
+pub(super) struct BootStack([u8; GUARD_PAGE_SIZE + BOOT_STACK_SIZE]);
 
 /// The boot stack, in its own section placed before `.bss` so clearing `.bss` spares it.
 #[unsafe(link_section = ".bss.stack")]
-static mut BOOT_STACK: BootStack = BootStack([0; BOOT_STACK_SIZE]);
+pub(super) static mut BOOT_STACK: BootStack = BootStack([0; GUARD_PAGE_SIZE + BOOT_STACK_SIZE]);
+
+/// The guard page below the boot stack (linked addresses): a kernel stack overflow faults
+/// there once the kernel address space is installed.
+pub fn stack_guard_page() -> VirtAddrRange {
+    let start = VirtAddr::from_usize(&raw const BOOT_STACK as usize);
+    VirtAddrRange::from_start_size(start, GUARD_PAGE_SIZE)
+}
 
 #[repr(C, align(4096))]
 struct BootPageTable([u64; 512]);
@@ -88,7 +101,7 @@ unsafe extern "C" fn _start() -> ! {
         satp_sv39 = const 8usize << 60,
         offset = const PHYS_VIRT_OFFSET,
         stack = sym BOOT_STACK,
-        stack_size = const BOOT_STACK_SIZE,
+        stack_size = const GUARD_PAGE_SIZE + BOOT_STACK_SIZE,
         entry = sym rust_entry,
     )
 }
@@ -151,6 +164,11 @@ fn boot_info_from_fdt(fdt_paddr: usize) -> Result<BootInfo, &'static str> {
             }
         }
     }
+    let timebase = fdt
+        .find_node("/cpus")
+        .and_then(|cpus| cpus.property("timebase-frequency"))
+        .and_then(|p| p.as_usize());
+    super::timer::set_timebase(timebase.unwrap_or(0) as u64);
     info.add_region(fdt_paddr, fdt.total_size(), MemRegionKind::BootData)
         .map_err(full)?;
     info.set_fdt(fdt_paddr);

@@ -3,12 +3,15 @@
 mod boot;
 mod paging;
 mod platform;
+mod timer;
 mod trap;
 mod uaccess;
 mod user;
 
+pub use boot::stack_guard_page;
 pub use paging::{activate_page_table, current_page_table, flush_tlb};
 pub use platform::{console_write_byte, exit, mmio_regions, wall_clock_secs};
+pub use timer::{monotonic_ns, set_timer_deadline, timer_frequency_hz, wait_for_interrupt};
 pub use trap::init_traps;
 pub use uaccess::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
 pub use user::{UserContext, exception_signal};

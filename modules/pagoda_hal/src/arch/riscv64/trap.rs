@@ -29,6 +29,18 @@ const TF_FREGS: usize = core::mem::offset_of!(TrapFrame, fregs);
 const TF_FCSR: usize = core::mem::offset_of!(TrapFrame, fcsr);
 const SSTATUS_SUM: usize = 1 << 18;
 const SCAUSE_INTERRUPT: usize = 1 << 63;
+/// log2 of the guard page size. A kernel trap whose `sp` lies inside the guard page is a
+/// stack overflow. (A trap just above it whose frame reaches into the guard faults again
+/// on the first save, with `sp` inside the guard: caught then.)
+const GUARD_PAGE_SHIFT: usize = 12;
+const _: () = assert!(1 << GUARD_PAGE_SHIFT == super::boot::GUARD_PAGE_SIZE);
+
+/// The stack the stack-overflow report runs on (the boot stack is unusable then).
+#[repr(C, align(16))]
+struct EmergencyStack([u8; EMERGENCY_STACK_SIZE]);
+const EMERGENCY_STACK_SIZE: usize = 16 * 1024;
+#[unsafe(link_section = ".bss.stack")]
+static mut EMERGENCY_STACK: EmergencyStack = EmergencyStack([0; EMERGENCY_STACK_SIZE]);
 
 global_asm!(
     r#"
@@ -41,6 +53,14 @@ __pagoda_trap_entry:
     csrrw sp, sscratch, sp
     bnez sp, .Lfrom_user
     csrrw sp, sscratch, sp
+    // Kernel stack overflow: the frame would reach the guard page below the boot stack.
+    // t0 is parked in sscratch (0 in the kernel) for the check.
+    csrw sscratch, t0
+    lla t0, {guard}
+    sub t0, sp, t0
+    srli t0, t0, {page_shift}
+    beqz t0, .Lstack_overflow
+    csrrw t0, sscratch, zero
     addi sp, sp, -{tf_size}
     .irp n, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd x\n, \n*8(sp)
@@ -73,6 +93,15 @@ __pagoda_trap_entry:
     .endr
     ld sp, 2*8(sp)
     sret
+
+.Lstack_overflow:
+    mv a0, sp
+    lla sp, {emergency}
+    li t0, {emergency_size}
+    add sp, sp, t0
+    csrr a1, sepc
+    csrr a2, stval
+    call {overflow}
 
 .Lfrom_user:
     // sp = &mut UserContext, sscratch = user sp.
@@ -119,6 +148,11 @@ __pagoda_trap_entry:
     tf_fregs = const TF_FREGS,
     tf_fcsr = const TF_FCSR,
     kernel_trap = sym kernel_trap,
+    guard = sym super::boot::BOOT_STACK,
+    page_shift = const GUARD_PAGE_SHIFT,
+    emergency = sym EMERGENCY_STACK,
+    emergency_size = const EMERGENCY_STACK_SIZE,
+    overflow = sym kernel_stack_overflow,
     sepc = const user::OFF_SEPC,
     sstatus = const user::OFF_SSTATUS,
     scause = const user::OFF_SCAUSE,
@@ -166,6 +200,11 @@ extern "C" fn kernel_trap(tf: &mut TrapFrame) {
     let (scause, stval): (usize, usize);
     // SAFETY: reading trap CSRs has no side effects.
     unsafe { asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval) };
+    if scause & SCAUSE_INTERRUPT != 0 {
+        // Only inside `wait_for_interrupt`: acknowledging is all there is to do.
+        super::timer::acknowledge(scause & !SCAUSE_INTERRUPT);
+        return;
+    }
     if let Some(access) = page_fault_access(scause) {
         let addr = VirtAddr::from_usize(stval);
         if crate::trap::handle_kernel_page_fault(addr, access) {
@@ -205,6 +244,17 @@ fn cause_name(scause: usize) -> &'static str {
         15 => "store page fault",
         _ => "unknown",
     }
+}
+
+/// The trap entry found `sp` inside the guard page: report on the emergency stack and exit.
+extern "C" fn kernel_stack_overflow(sp: usize, sepc: usize, stval: usize) -> ! {
+    let guard = super::boot::stack_guard_page();
+    crate::console::print_unlocked(format_args!(
+        "\nFATAL: kernel stack overflow\n  sp {sp:#x} in the guard page {:#x}..{:#x}, sepc {sepc:#x}, stval {stval:#x}\n",
+        guard.start.as_usize(),
+        guard.end.as_usize(),
+    ));
+    super::exit(false, FATAL_TRAP_EXIT_CODE)
 }
 
 /// Reports an unexpected kernel trap with all registers and exits with failure.

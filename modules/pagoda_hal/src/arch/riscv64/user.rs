@@ -5,6 +5,7 @@ use core::mem::offset_of;
 
 use memory_addr::VirtAddr;
 
+use super::timer::acknowledge;
 use super::trap::page_fault_access;
 use crate::trap::{Signal, UserTrap};
 
@@ -12,6 +13,7 @@ const SSTATUS_SIE: usize = 1 << 1;
 const SSTATUS_SPIE: usize = 1 << 5;
 const SSTATUS_SPP: usize = 1 << 8;
 const SCAUSE_ECALL_U: usize = 8;
+const SCAUSE_INTERRUPT: usize = 1 << 63;
 
 /// The registers of a user thread, plus the kernel registers saved while it runs.
 #[repr(C)]
@@ -118,18 +120,20 @@ impl UserContext {
     }
 
     /// Runs the thread in user mode (with the active page table) until its next trap.
-    /// Interrupts stay disabled in user mode.
+    /// Interrupts enabled in `sie` (the timer, once armed) are taken in user mode (S-mode
+    /// interrupts are always enabled there) and stay disabled in the kernel: a timer
+    /// interrupt returns [`UserTrap::Timer`] with the pc unchanged; any other interrupt is
+    /// acknowledged and the user code resumes.
     pub fn run(&mut self) -> UserTrap {
-        let sstatus: usize;
-        // SAFETY: reading `sstatus` has no side effects.
-        unsafe { asm!("csrr {0}, sstatus", out(reg) sstatus) };
-        // Return to U-mode (SPP = 0) with interrupts off afterwards (SPIE = 0); SUM and FS
-        // are kept.
-        self.sstatus = sstatus & !(SSTATUS_SPP | SSTATUS_SPIE | SSTATUS_SIE);
-        // SAFETY: the context lives across the call (`&mut self`); user code runs in U-mode
-        // and can only come back through the trap entry, which saves its registers here and
-        // restores every kernel callee-saved register, `sp`, `gp` and `tp` before returning.
-        unsafe { __pagoda_enter_user(self) };
+        loop {
+            self.enter();
+            if self.scause & SCAUSE_INTERRUPT == 0 {
+                break;
+            }
+            if acknowledge(self.scause & !SCAUSE_INTERRUPT) {
+                return UserTrap::Timer;
+            }
+        }
         if self.scause == SCAUSE_ECALL_U {
             self.sepc += 4;
             return UserTrap::Syscall;
@@ -144,6 +148,20 @@ impl UserContext {
                 tval: self.stval,
             },
         }
+    }
+
+    /// Enters U-mode once; returns when the next trap has been saved into `self`.
+    fn enter(&mut self) {
+        let sstatus: usize;
+        // SAFETY: reading `sstatus` has no side effects.
+        unsafe { asm!("csrr {0}, sstatus", out(reg) sstatus) };
+        // Return to U-mode (SPP = 0) with interrupts off afterwards (SPIE = 0); SUM and FS
+        // are kept.
+        self.sstatus = sstatus & !(SSTATUS_SPP | SSTATUS_SPIE | SSTATUS_SIE);
+        // SAFETY: the context lives across the call (`&mut self`); user code runs in U-mode
+        // and can only come back through the trap entry, which saves its registers here and
+        // restores every kernel callee-saved register, `sp`, `gp` and `tp` before returning.
+        unsafe { __pagoda_enter_user(self) };
     }
 
     /// The system-call number (a7).

@@ -16,6 +16,8 @@
 
 use core::arch::global_asm;
 
+use memory_addr::{VirtAddr, VirtAddrRange};
+
 use super::{KERNEL_IMAGE_VIRT_OFFSET, PHYS_VIRT_OFFSET, console, exit, init_traps};
 use crate::boot::{BootInfo, MemRegionKind};
 
@@ -28,6 +30,8 @@ const MULTIBOOT_BOOTLOADER_MAGIC: u32 = 0x2bad_b002;
 const BOOT_FAILURE_CODE: u8 = 0x7e;
 /// Size of the boot stack the kernel runs on (in `.bss.stack`).
 const BOOT_STACK_SIZE: usize = 256 * 1024;
+/// Size of the guard page below the boot stack (left unmapped by the kernel address space).
+const GUARD_PAGE_SIZE: usize = 4096;
 /// RAM below 1 MiB (real-mode IVT, BIOS data, EBDA neighbours) is recorded as reserved.
 const LOW_MEMORY_END: u64 = 0x10_0000;
 /// Granularity of the RAM regions handed on.
@@ -205,6 +209,9 @@ __pagoda_boot_pd:
 
     .pushsection .bss.stack, "aw", @nobits
     .balign 4096
+    .global __pagoda_boot_stack_guard
+__pagoda_boot_stack_guard:
+    .space {guard_size}
     .global __pagoda_boot_stack
 __pagoda_boot_stack:
     .space {stack_size}
@@ -217,8 +224,21 @@ __pagoda_boot_stack_top:
     voff = const KERNEL_IMAGE_VIRT_OFFSET,
     fail_code = const BOOT_FAILURE_CODE,
     stack_size = const BOOT_STACK_SIZE,
+    guard_size = const GUARD_PAGE_SIZE,
     rust_entry = sym rust_entry,
 );
+
+unsafe extern "C" {
+    /// The guard page below the boot stack (defined in the assembly above).
+    static __pagoda_boot_stack_guard: [u8; GUARD_PAGE_SIZE];
+}
+
+/// The guard page below the boot stack (linked addresses): a kernel stack overflow faults
+/// there once the kernel address space is installed.
+pub fn stack_guard_page() -> VirtAddrRange {
+    let start = VirtAddr::from_usize(&raw const __pagoda_boot_stack_guard as usize);
+    VirtAddrRange::from_start_size(start, GUARD_PAGE_SIZE)
+}
 
 /// First Rust code: runs on the boot stack with the boot page table, interrupts off.
 extern "C" fn rust_entry(magic: u32, mbi_pa: usize) -> ! {

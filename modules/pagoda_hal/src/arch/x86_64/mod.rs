@@ -23,8 +23,9 @@
 //! around them under SMAP. A kernel bug that dereferences a user pointer directly therefore
 //! goes unnoticed by the hardware.
 //!
-//! Interrupts stay disabled (IF = 0) in kernel and user mode: nothing here programs the
-//! PIC/APIC, and the BIOS' PIC vectors would collide with exceptions. No timer preemption.
+//! Interrupts: the kernel runs with IF = 0; ring 3 runs with IF = 1 and `hlt` in
+//! `wait_for_interrupt` with IF = 1 (see `timer.rs`: the PIC is remapped to 0x20..0x30 with
+//! only IRQ0, the PIT one-shot timer, unmasked while a deadline is armed).
 //!
 //! Single CPU: the syscall entry and the user-trap return use global scratch slots.
 
@@ -32,6 +33,7 @@ mod boot;
 mod console;
 mod gdt;
 mod rtc;
+mod timer;
 mod trap;
 mod uaccess;
 mod user;
@@ -42,8 +44,10 @@ use core::arch::x86_64::__cpuid;
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PageSize;
 
+pub use self::boot::stack_guard_page;
 pub use self::console::console_write_byte;
 pub use self::rtc::wall_clock_secs;
+pub use self::timer::{monotonic_ns, set_timer_deadline, timer_frequency_hz, wait_for_interrupt};
 pub use self::trap::init_traps;
 pub use self::uaccess::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
 pub use self::user::{UserContext, exception_signal};
@@ -76,10 +80,10 @@ pub const SYS_EXIT_GROUP: usize = 231;
 /// The ELF machine of user programs for this arch.
 pub const ELF_MACHINE: pagoda_mm::elf::ElfMachine = pagoda_mm::elf::ElfMachine::X86_64;
 
-/// Physical MMIO ranges the kernel address space must map. None on this platform: the
-/// console (COM1) and the exit device (isa-debug-exit) are reached through I/O ports.
+/// Physical MMIO ranges the kernel address space must map: the HPET (the clock). The
+/// console (COM1), the exit device (isa-debug-exit), the PIC and the PIT are I/O ports.
 pub fn mmio_regions() -> &'static [(usize, usize)] {
-    &[]
+    &[(timer::HPET_PADDR, 0x1000)]
 }
 
 /// The largest leaf the kernel address space may use for the direct map: 1 GiB pages only

@@ -14,7 +14,7 @@ use memory_addr::VirtAddr;
 use page_table_entry::MappingFlags;
 
 use super::gdt::{self, CpuCell, DOUBLE_FAULT_IST, DescriptorPointer, KERNEL_CS};
-use super::{exit, uaccess, user};
+use super::{exit, timer, uaccess, user};
 use crate::console::Console;
 
 /// Registers saved on every trap, in stack order (lowest address first).
@@ -57,9 +57,12 @@ pub(super) const FRAME_VECTOR_OFFSET: usize = 15 * 8;
 const FRAME_CS_OFFSET: usize = 18 * 8;
 const _: () = assert!(size_of::<TrapFrame>() == 176);
 
-/// Number of exception vectors; the IDT has no gates past them (a stray `int n` or IRQ
-/// then raises #GP, which is reported).
+/// Number of exception vectors.
 const NUM_VECTORS: usize = 32;
+/// IDT size: the exceptions, then one stub per interrupt vector 32..=255 (each 16 bytes,
+/// at `__pagoda_irq_stubs + 16 * (vector - 32)`). Interrupts go to `timer::acknowledge`.
+const IDT_ENTRIES: usize = 256;
+const IRQ_STUB_STRIDE: u64 = 16;
 /// Page fault.
 pub(super) const PAGE_FAULT: u64 = 14;
 /// Double fault: always fatal, runs on its own IST stack.
@@ -112,6 +115,20 @@ __pagoda_vec_\vec:
     .endr
     .purgem PAGODA_TRAP_STUB
 
+    // Interrupt stubs: push 0 (no error code), push imm32 vector, jmp; 16-byte stride.
+    .balign 16
+    .global __pagoda_irq_stubs
+__pagoda_irq_stubs:
+    .set pagoda_irq_vector, {num_vectors}
+    .rept {idt_entries} - {num_vectors}
+    .balign 16
+    push 0
+    .byte 0x68
+    .long pagoda_irq_vector
+    jmp __pagoda_trap_common
+    .set pagoda_irq_vector, pagoda_irq_vector + 1
+    .endr
+
     .balign 16
     .global __pagoda_trap_common
 __pagoda_trap_common:
@@ -146,11 +163,15 @@ __pagoda_trap_vectors:
     cs_off = const FRAME_CS_OFFSET,
     double_fault = const DOUBLE_FAULT,
     kernel_trap = sym kernel_trap,
+    num_vectors = const NUM_VECTORS,
+    idt_entries = const IDT_ENTRIES,
 );
 
 unsafe extern "C" {
     /// Entry addresses of the 32 stubs above.
     static __pagoda_trap_vectors: [u64; NUM_VECTORS];
+    /// The first interrupt stub (vector 32); see [`IDT_ENTRIES`].
+    fn __pagoda_irq_stubs();
 }
 
 /// One 16-byte IDT gate.
@@ -161,7 +182,7 @@ struct Gate {
     high: u64,
 }
 
-static IDT: CpuCell<[Gate; NUM_VECTORS]> = CpuCell::new([Gate { low: 0, high: 0 }; NUM_VECTORS]);
+static IDT: CpuCell<[Gate; IDT_ENTRIES]> = CpuCell::new([Gate { low: 0, high: 0 }; IDT_ENTRIES]);
 
 /// An interrupt gate (IF cleared on entry) to `handler` in the kernel code segment.
 fn gate(handler: u64, dpl: u64, ist: u8) -> Gate {
@@ -194,13 +215,18 @@ pub fn init_traps() {
         };
         *slot = gate(stub, dpl, ist);
     }
+    let irq_base = __pagoda_irq_stubs as *const () as u64;
+    for (i, slot) in idt[NUM_VECTORS..].iter_mut().enumerate() {
+        *slot = gate(irq_base + IRQ_STUB_STRIDE * i as u64, 0, 0);
+    }
     let pointer = DescriptorPointer {
-        limit: (size_of::<[Gate; NUM_VECTORS]>() - 1) as u16,
+        limit: (size_of::<[Gate; IDT_ENTRIES]>() - 1) as u16,
         base: IDT.get() as u64,
     };
     // SAFETY: `pointer` describes the fully initialised static IDT above.
     unsafe { asm!("lidt [{}]", in(reg) &pointer, options(readonly, nostack, preserves_flags)) };
     user::init_syscall();
+    timer::init();
 }
 
 /// CR2: the linear address of the last page fault.
@@ -228,8 +254,21 @@ pub(super) fn page_fault_access(error_code: u64) -> MappingFlags {
 /// stays unresolved inside a uaccess probe, execution resumes at the probe's fixup with
 /// `rdx = 1` and `rcx = CR2`. Anything else is fatal: registers are printed and QEMU exits
 /// with `FATAL_TRAP_EXIT_CODE`. Faults with the reserved-bit flag mean a corrupt page table
-/// and are always fatal.
+/// and are always fatal. Interrupts (vectors 32..=255) arrive only inside
+/// `wait_for_interrupt` and are just acknowledged. A #DF whose CR2 lies in the boot stack's
+/// guard page is reported as `FATAL: kernel stack overflow`.
 extern "C" fn kernel_trap(tf: &mut TrapFrame) {
+    if tf.vector >= NUM_VECTORS as u64 {
+        // An interrupt: only inside `wait_for_interrupt`; acknowledging is all there is.
+        timer::acknowledge(tf.vector);
+        return;
+    }
+    if tf.vector == DOUBLE_FAULT
+        && super::boot::stack_guard_page().contains(VirtAddr::from_usize(read_cr2()))
+    {
+        report_stack_overflow(tf);
+        exit(false, crate::trap::FATAL_TRAP_EXIT_CODE)
+    }
     if tf.vector == PAGE_FAULT && tf.error_code & PF_RESERVED == 0 {
         let addr = read_cr2();
         let access = page_fault_access(tf.error_code);
@@ -287,6 +326,20 @@ fn vector_name(vector: u64) -> &'static str {
         .ok()
         .and_then(|v| NAMES.get(v).copied())
         .unwrap_or("unknown")
+}
+
+/// A double fault after a page fault in the guard page: the kernel stack overflowed (the
+/// CPU could not push the page fault's frame; the #DF runs on its own IST stack).
+fn report_stack_overflow(tf: &TrapFrame) {
+    let guard = super::boot::stack_guard_page();
+    crate::console::print_unlocked(format_args!(
+        "\nFATAL: kernel stack overflow\n  rsp {:#x}, cr2 {:#x} in the guard page {:#x}..{:#x}, rip {:#x}\n",
+        tf.rsp,
+        read_cr2(),
+        guard.start.as_usize(),
+        guard.end.as_usize(),
+        tf.rip,
+    ));
 }
 
 /// Prints the trap and every saved register, without the console lock (the code that

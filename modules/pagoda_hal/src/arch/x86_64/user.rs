@@ -16,7 +16,7 @@ use memory_addr::VirtAddr;
 
 use super::gdt::{self, CpuCell, KERNEL_CS, SYSRET_BASE, TSS, TSS_RSP0_OFFSET, USER_CS, USER_DS};
 use super::trap::{PAGE_FAULT, TrapFrame, page_fault_access, pop_gprs, push_gprs};
-use super::{USER_VA_END, rdmsr, wrmsr};
+use super::{USER_VA_END, rdmsr, timer, wrmsr};
 use crate::trap::{Signal, UserTrap};
 
 /// Pseudo vector recorded in [`TrapFrame::vector`] for a `syscall`.
@@ -36,11 +36,15 @@ const RFLAGS_DF: u64 = 1 << 10;
 const RFLAGS_NT: u64 = 1 << 14;
 const RFLAGS_AC: u64 = 1 << 18;
 /// Flags user code may own: CF PF AF ZF SF TF DF OF AC ID. IF, IOPL, NT, RF and VM are
-/// never taken from a saved context, so ring 3 runs with interrupts off and no port access.
+/// never taken from a saved context: ring 3 always runs with IF = 1 (interrupts are taken
+/// there; see `timer.rs`) and no port access.
 const USER_RFLAGS: u64 =
     0x1 | 0x4 | 0x10 | 0x40 | 0x80 | RFLAGS_TF | RFLAGS_DF | 0x800 | RFLAGS_AC | (1 << 21);
 /// Flags cleared on `syscall` entry.
 const SYSCALL_FMASK: u64 = RFLAGS_IF | RFLAGS_TF | RFLAGS_DF | RFLAGS_NT | RFLAGS_AC;
+
+/// The first interrupt vector (below are exceptions).
+const FIRST_INTERRUPT: u8 = 32;
 
 /// #GP, reported for a context whose pc cannot be entered.
 const GENERAL_PROTECTION: u64 = 13;
@@ -202,22 +206,38 @@ impl UserContext {
 
     /// Runs the context in ring 3 until the next trap and reports it.
     ///
+    /// A timer interrupt whose deadline passed returns [`UserTrap::Timer`] with rip
+    /// unchanged (the interrupted instruction runs next); other interrupts are acknowledged
+    /// and ring 3 resumes.
+    ///
     /// On [`UserTrap::Syscall`] the saved rip already points past the `syscall`
     /// instruction. Page faults report CR2 and the access kind; other exceptions report
     /// `cause` = vector and `tval` = the CPU's error code (0 when it pushes none). A
     /// non-canonical pc is reported as #GP (`cause` 13) without entering ring 3, as the CPU
     /// would report a jump there (`iretq` itself would fault in ring 0).
     pub fn run(&mut self) -> UserTrap {
+        loop {
+            if let Some(trap) = self.enter() {
+                return trap;
+            }
+            if timer::acknowledge(self.frame.vector) {
+                return UserTrap::Timer;
+            }
+        }
+    }
+
+    /// Enters ring 3 once; returns the trap, or `None` for an interrupt.
+    fn enter(&mut self) -> Option<UserTrap> {
         let frame = &mut self.frame;
         if !is_canonical(frame.rip) {
             frame.vector = GENERAL_PROTECTION;
             frame.error_code = 0;
-            return UserTrap::Exception {
+            return Some(UserTrap::Exception {
                 cause: GENERAL_PROTECTION as usize,
                 tval: 0,
-            };
+            });
         }
-        frame.rflags = (frame.rflags & USER_RFLAGS) | RFLAGS_FIXED;
+        frame.rflags = (frame.rflags & USER_RFLAGS) | RFLAGS_FIXED | RFLAGS_IF;
         frame.cs = u64::from(USER_CS);
         frame.ss = u64::from(USER_DS);
         // `sysretq` to a non-canonical rip would fault in ring 0 on the user stack.
@@ -239,8 +259,11 @@ impl UserContext {
         // SAFETY: plain read of a cell only the user-trap exit path writes, and that path
         // cannot run while the kernel executes here (single CPU, interrupts off).
         let cr2 = unsafe { *USER_TRAP_CR2.get() };
-        match self.frame.vector {
+        Some(match self.frame.vector {
             SYSCALL_VECTOR => UserTrap::Syscall,
+            vector if (u64::from(FIRST_INTERRUPT)..SYSCALL_VECTOR).contains(&vector) => {
+                return None;
+            }
             PAGE_FAULT => UserTrap::PageFault {
                 addr: VirtAddr::from_usize(cr2 as usize),
                 access: page_fault_access(self.frame.error_code),
@@ -249,7 +272,7 @@ impl UserContext {
                 cause: vector as usize,
                 tval: self.frame.error_code as usize,
             },
-        }
+        })
     }
 
     /// The syscall number (rax).
