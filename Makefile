@@ -79,3 +79,12 @@ miri:
 
 clean:
 	cargo clean
+
+# cargo-fuzz targets (fuzz/, nightly + `cargo install cargo-fuzz`), each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := elf page_table memory_set addr_space
+.PHONY: fuzz
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

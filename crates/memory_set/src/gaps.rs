@@ -367,7 +367,7 @@ impl GapIndex {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl GapIndex {
     /// The gaps in address order, after checking the tree's own invariants: AVL balance,
     /// heights, subtree maxima, sorted and non-touching non-empty gaps.

@@ -469,11 +469,16 @@ where
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl<B: MappingBackend> MemorySet<B> {
-    /// Checks the structural invariants: keys equal starts, areas valid, sorted, disjoint;
-    /// the gap index is a valid tree and equals the gaps recomputed from the areas.
-    pub(crate) fn check_invariants(&self) {
+    /// Checks the structural invariants (test and fuzzing helper, feature `testing`): keys
+    /// equal starts, areas are valid, sorted and disjoint, the gap index is a valid AVL tree
+    /// with correct subtree maxima and equals the gaps recomputed from the areas. O(n).
+    ///
+    /// # Panics
+    ///
+    /// If an invariant does not hold (a bug in this crate).
+    pub fn check_invariants(&self) {
         let mut prev_end: Option<usize> = None;
         // The complement of the areas' union in [0, usize::MAX), recomputed by brute force.
         let mut gaps = Vec::new();
