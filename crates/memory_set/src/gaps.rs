@@ -13,6 +13,7 @@
 //! composition of the two, so no special-cased insert or delete rebalancing is needed.
 
 use alloc::boxed::Box;
+use core::cmp::Ordering;
 
 type Link = Option<Box<Node>>;
 
@@ -179,6 +180,176 @@ fn last(mut n: &Node) -> &Node {
     n
 }
 
+/// Where the target of a descent lies relative to a node.
+type Pick<'a> = &'a dyn Fn(&Node) -> Ordering;
+
+/// The bounds of the node `pick` leads to. O(height).
+fn find(mut t: Option<&Node>, pick: Pick<'_>) -> Option<(usize, usize)> {
+    while let Some(n) = t {
+        t = match pick(n) {
+            Ordering::Less => n.left.as_deref(),
+            Ordering::Greater => n.right.as_deref(),
+            Ordering::Equal => return Some((n.start, n.end)),
+        };
+    }
+    None
+}
+
+/// Changes the bounds of the node `pick` leads to, in place; the caller keeps the order
+/// (the node stays between its neighbours, non-empty). O(height), no rebalancing.
+fn edit(t: &mut Link, pick: Pick<'_>, start: usize, end: usize) {
+    let Some(n) = t.as_deref_mut() else { return };
+    match pick(n) {
+        Ordering::Less => edit(&mut n.left, pick, start, end),
+        Ordering::Greater => edit(&mut n.right, pick, start, end),
+        Ordering::Equal => (n.start, n.end) = (start, end),
+    }
+    n.update();
+}
+
+/// Inserts a gap that lies between the existing ones without touching them. O(height).
+fn insert(t: Link, node: Box<Node>) -> Box<Node> {
+    match t {
+        None => node,
+        Some(mut n) => {
+            if node.start < n.start {
+                n.left = Some(insert(n.left.take(), node));
+            } else {
+                n.right = Some(insert(n.right.take(), node));
+            }
+            rebalance(n)
+        }
+    }
+}
+
+/// Removes the gap starting at `key`, keeping its node in `spare`. O(height).
+fn delete(t: Link, key: usize, spare: &mut Link) -> Link {
+    let mut n = t?;
+    match key.cmp(&n.start) {
+        Ordering::Less => n.left = delete(n.left.take(), key, spare),
+        Ordering::Greater => n.right = delete(n.right.take(), key, spare),
+        Ordering::Equal => {
+            let rest = join2(n.left.take(), n.right.take());
+            *spare = Some(n);
+            return rest;
+        }
+    }
+    Some(rebalance(n))
+}
+
+/// Leads to the gap starting at `key`.
+fn starting_at(key: usize) -> impl Fn(&Node) -> Ordering {
+    move |n| key.cmp(&n.start)
+}
+
+/// The first gap starting at or after `x`. O(height).
+fn first_from(mut t: Option<&Node>, x: usize) -> Option<(usize, usize)> {
+    let mut best = None;
+    while let Some(n) = t {
+        if n.start >= x {
+            best = Some((n.start, n.end));
+            t = n.left.as_deref();
+        } else {
+            t = n.right.as_deref();
+        }
+    }
+    best
+}
+
+/// The gap that starts before `x` and reaches `x` (contains it or ends exactly there).
+fn reaching(t: Option<&Node>, x: usize) -> Option<(usize, usize)> {
+    find(t, &|n: &Node| {
+        if n.start >= x {
+            Ordering::Less
+        } else if n.end < x {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    })
+}
+
+/// What [`occupy_in`] did below a node.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Occupied {
+    /// No single gap contains the range; nothing changed.
+    No,
+    /// Bounds changed, heights did not: only subtree maxima need updating.
+    InPlace,
+    /// A node was removed or inserted: rebalance on the way up.
+    Reshaped,
+}
+
+/// Occupies `[start, end)` inside the one gap of `t` that contains it, in one descent:
+/// the gap shrinks, disappears or splits (the new right part comes from `spare` if there is
+/// one).
+fn occupy_in(t: &mut Link, start: usize, end: usize, spare: &mut Link) -> Occupied {
+    let Some(n) = t.as_deref_mut() else {
+        return Occupied::No;
+    };
+    let h0 = n.height;
+    let done = if start < n.start {
+        occupy_in(&mut n.left, start, end, spare)
+    } else if start >= n.end {
+        occupy_in(&mut n.right, start, end, spare)
+    } else if end > n.end {
+        return Occupied::No;
+    } else {
+        match (start == n.start, end == n.end) {
+            (true, true) => {
+                if let Some(mut gone) = t.take() {
+                    *t = join2(gone.left.take(), gone.right.take());
+                    *spare = Some(gone);
+                }
+                return Occupied::Reshaped;
+            }
+            (true, false) => {
+                n.start = end;
+                Occupied::InPlace
+            }
+            (false, true) => {
+                n.end = start;
+                Occupied::InPlace
+            }
+            (false, false) => {
+                let node = reuse(spare, end, n.end);
+                n.end = start;
+                n.right = Some(insert_first(n.right.take(), node));
+                Occupied::Reshaped
+            }
+        }
+    };
+    match done {
+        Occupied::No => done,
+        Occupied::InPlace => {
+            n.update();
+            done
+        }
+        Occupied::Reshaped => {
+            if let Some(n) = t.take() {
+                *t = Some(rebalance(n));
+            }
+            // Above a subtree whose height is unchanged, only maxima change.
+            if height(t) == h0 {
+                Occupied::InPlace
+            } else {
+                Occupied::Reshaped
+            }
+        }
+    }
+}
+
+/// Inserts `node` before every node of `t`. O(height).
+fn insert_first(t: Link, node: Box<Node>) -> Box<Node> {
+    match t {
+        None => node,
+        Some(mut n) => {
+            n.left = Some(insert_first(n.left.take(), node));
+            rebalance(n)
+        }
+    }
+}
+
 /// A node for `[start, end)`, reusing the root allocation of a subtree that is being dropped.
 fn reuse(spare: &mut Link, start: usize, end: usize) -> Box<Node> {
     match spare.take() {
@@ -256,6 +427,9 @@ pub(crate) struct GapIndex {
     /// `false` until the first update: the whole space is one gap (so `new` is `const` and
     /// allocates nothing).
     tracked: bool,
+    /// One node kept from a removed gap for the next split (mmap/munmap cycles then
+    /// allocate nothing).
+    spare: Link,
 }
 
 impl GapIndex {
@@ -263,6 +437,7 @@ impl GapIndex {
         Self {
             root: None,
             tracked: false,
+            spare: None,
         }
     }
 
@@ -270,6 +445,7 @@ impl GapIndex {
     pub(crate) fn reset(&mut self) {
         self.root = None;
         self.tracked = false;
+        self.spare = None;
     }
 
     fn take_root(&mut self) -> Link {
@@ -291,6 +467,19 @@ impl GapIndex {
     /// `[start, end)` (non-empty, may already be partly covered) is now covered by areas.
     /// O(log n + k) for k gaps it overlaps.
     pub(crate) fn occupy(&mut self, start: usize, end: usize) {
+        if !self.tracked {
+            self.root = self.take_root();
+        }
+        // Usually the range lies in one gap (every map without replacement): shrink or
+        // split that gap in place.
+        if occupy_in(&mut self.root, start, end, &mut self.spare) == Occupied::No {
+            self.occupy_range(start, end);
+        }
+    }
+
+    /// [`occupy`](Self::occupy) over any number of gaps: one split into the gaps before,
+    /// overlapping and after the range, and one join.
+    fn occupy_range(&mut self, start: usize, end: usize) {
         let root = self.take_root();
         let (left, rest) = split_by(root, &|n| n.end <= start);
         let (mut mid, right) = split_by(rest, &|n| n.start < end);
@@ -315,6 +504,36 @@ impl GapIndex {
     /// `[start, end)` (non-empty) is now free: it merges with the gaps it overlaps or
     /// touches. O(log n + k) for k such gaps.
     pub(crate) fn release(&mut self, start: usize, end: usize) {
+        if !self.tracked {
+            // Everything is free already.
+            return;
+        }
+        // Usually at most one gap reaches the range from below and one starts inside it or
+        // right after it (unmapping areas without holes between them): extend in place.
+        let root = self.root.as_deref();
+        let below = reaching(root, start);
+        let inside = first_from(root, start).filter(|g| g.0 <= end);
+        // `g.0 < g.1 <= usize::MAX`: no overflow.
+        let beyond = inside.and_then(|g| first_from(root, g.0 + 1));
+        if beyond.is_some_and(|g| g.0 <= end) {
+            return self.release_range(start, end);
+        }
+        match (below, inside) {
+            (None, None) => {
+                let node = reuse(&mut self.spare, start, end);
+                self.root = Some(insert(self.root.take(), node));
+            }
+            (Some((s, e)), None) => edit(&mut self.root, &starting_at(s), s, e.max(end)),
+            (None, Some((s, e))) => edit(&mut self.root, &starting_at(s), start, e.max(end)),
+            (Some((s, _)), Some((is, ie))) => {
+                self.root = delete(self.root.take(), is, &mut self.spare);
+                edit(&mut self.root, &starting_at(s), s, ie.max(end));
+            }
+        }
+    }
+
+    /// [`release`](Self::release) over any number of gaps: one split and one join.
+    fn release_range(&mut self, start: usize, end: usize) {
         let root = self.take_root();
         let (left, rest) = split_by(root, &|n| n.end < start);
         let (mut mid, right) = split_by(rest, &|n| n.start <= end);
