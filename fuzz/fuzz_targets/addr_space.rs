@@ -26,7 +26,7 @@ type Space = AddrSpace<Sv39MetaData, Rv64PTE, CountingHandler>;
 const P: usize = 0x1000;
 const USER_START: usize = 0x1000;
 const USER_END: usize = 0x40_0000_0000;
-/// Fixed mappings land in 64 pages from here (so they collide).
+/// Fixed mappings land in 16 pages from here (so they collide).
 const SLOTS: usize = 0x1000_0000;
 const HEAP: usize = 0x2000_0000;
 
@@ -43,7 +43,7 @@ enum Addr {
 impl Addr {
     fn get(self) -> usize {
         match self {
-            Addr::Slot(p, off) => SLOTS + (p as usize % 64) * P + off as usize % (2 * P),
+            Addr::Slot(p, off) => SLOTS + (p as usize % 16) * P + off as usize % P,
             Addr::Heap(p) => HEAP + p as usize * P,
             Addr::Top(p) => USER_END - (p as usize + 1) * P,
             Addr::Null => 0,
@@ -132,8 +132,13 @@ enum Op {
     },
 }
 
+/// Mostly read-write (so writes and reads meet), sometimes anything else.
 fn prot(bits: u8) -> MappingFlags {
-    MappingFlags::from_bits_retain(bits as usize & 0x7)
+    let rw = MappingFlags::READ | MappingFlags::WRITE;
+    match bits % 8 {
+        0..4 => rw,
+        _ => MappingFlags::from_bits_retain(bits as usize >> 3 & 0x7),
+    }
 }
 
 /// One space and its byte model (`None` once a wild op made it unpredictable).
