@@ -124,6 +124,15 @@ SOAK_ENV := CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OV
 soak:
 	$(SOAK_ENV) cargo run --release -q -p linux_diff --bin soak -- $(SOAK_OPS)
 	$(SOAK_ENV) PROPTEST_CASES=$(SOAK_CASES) PROPTEST_DISABLE_FAILURE_PERSISTENCE=1 \
-		cargo test --release -q --no-fail-fast -p memory_set -p page_table_multiarch -p pagoda_mm \
+		cargo test --release -q --no-fail-fast -p pagoda-memory-set -p pagoda-page-table-multiarch -p pagoda_mm \
 		--all-features -- model fuzz
 	@echo "soak: model proptests of memory_set, page_table_multiarch, pagoda_mm passed with PROPTEST_CASES=$(SOAK_CASES)"
+
+# cargo-fuzz targets (fuzz/, nightly + `cargo install cargo-fuzz`), each for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := elf page_table memory_set addr_space
+.PHONY: fuzz
+fuzz:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -7,6 +7,9 @@
 //! the set exactly as it found it (restoring with an untimed "map with replace" where needed),
 //! so every iteration sees the same n. Operations are timed in blocks of up to 64 (distinct
 //! areas), in CPU time of the benchmark thread ([`CpuTime`]).
+//!
+//! The adversarial free-area rows (Pagoda, the anchor and the host Linux kernel) are in
+//! [`gap`]; they run first and print their own table.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -14,6 +17,9 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 use pagoda_bench::report::{self, SET_OPS, SET_SIZES};
 use pagoda_bench::{CpuTime, Rng, thread_cpu_time};
+
+#[path = "memory_set/gap.rs"]
+mod gap;
 
 const P: usize = 0x1000;
 const BASE: usize = 0x1000_0000;
@@ -256,6 +262,10 @@ fn check_shapes<S: Set>(set: &mut S, n: usize) {
 }
 
 fn main() {
+    gap::ir_mode();
+    // Before criterion starts: the Linux rows fork.
+    let gap_table = gap::table(&SET_SIZES);
+
     let mut c = Criterion::default()
         .with_measurement(CpuTime)
         .sample_size(10)
@@ -300,4 +310,5 @@ fn main() {
 
     c.final_summary();
     report::print_section(report::Section::MemorySet);
+    println!("{gap_table}");
 }

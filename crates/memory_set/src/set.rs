@@ -1,4 +1,5 @@
-//! The set of areas: a `BTreeMap` keyed by start address, so every lookup is a range query.
+//! The set of areas: a `BTreeMap` keyed by start address, so every lookup is a range query,
+//! plus the [`GapIndex`] of the free space between them for the free-area searches.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -7,6 +8,7 @@ use core::fmt;
 use memory_addr::{AddrRange, align_down, checked_align_up};
 
 use crate::area::{addr_usize, range_end};
+use crate::gaps::GapIndex;
 use crate::{MappingBackend, MappingError, MappingResult, MemoryArea};
 
 /// What [`MemorySet::map`] does when the new area overlaps existing ones.
@@ -24,7 +26,9 @@ pub enum OnOverlap {
 /// `find`, `overlaps` and `map` are O(log n); `unmap`, `protect`, `map` with
 /// [`OnOverlap::Replace`] and `iter_range` are O(log n + k) (amortized: fully covered areas
 /// are removed with `BTreeMap::extract_if`), plus the backend work.
-/// [`find_free_area`](Self::find_free_area) is O(log n + number of areas skipped).
+/// [`find_free_area`](Self::find_free_area) and
+/// [`find_free_area_top_down`](Self::find_free_area_top_down) are O(log n) through a second
+/// index of the gaps between areas (see their docs for the alignment caveat).
 ///
 /// Areas are never merged automatically (see [`MemoryArea`]).
 ///
@@ -33,6 +37,8 @@ pub enum OnOverlap {
 /// documented on [`MappingBackend`].
 pub struct MemorySet<B: MappingBackend> {
     areas: BTreeMap<B::Addr, MemoryArea<B>>,
+    /// The complement of the areas' union; updated only after the backends succeeded.
+    gaps: GapIndex,
 }
 
 impl<B: MappingBackend> MemorySet<B> {
@@ -40,6 +46,7 @@ impl<B: MappingBackend> MemorySet<B> {
     pub const fn new() -> Self {
         Self {
             areas: BTreeMap::new(),
+            gaps: GapIndex::new(),
         }
     }
 
@@ -131,8 +138,10 @@ impl<B: MappingBackend> MemorySet<B> {
     /// Returns `None` if there is no such address, or if `size` is 0, `align` is not a power
     /// of two (including 0) or `limit` is empty.
     ///
-    /// Cost: O(log n) to find the area at the hint, then O(1) per area skipped because the
-    /// gap before it is too small; the worst case (many small gaps above the hint) is O(n).
+    /// Cost: O(log n) in every layout when `align` divides the areas' boundaries (the usual
+    /// case: page-aligned areas, page alignment). A coarser `align` adds O(log n) per gap
+    /// that is at least `size` long but too short once its start is aligned (such a gap can
+    /// only be ruled out by looking at it).
     pub fn find_free_area(
         &self,
         hint: B::Addr,
@@ -144,22 +153,13 @@ impl<B: MappingBackend> MemorySet<B> {
         if size == 0 || !align.is_power_of_two() || lim_start >= lim_end {
             return None;
         }
-        let mut cur = checked_align_up(addr_usize(hint).max(lim_start), align)?;
-        // The end of a candidate at `cur`, if it stays inside the limit.
-        let fits = |cur: usize| cur.checked_add(size).filter(|&end| end <= lim_end);
-        let first = self.first_key(B::Addr::from(cur));
-        for area in self.areas.range(first..).map(|(_, area)| area) {
-            let cur_end = fits(cur)?;
-            let (start, end) = (addr_usize(area.start()), addr_usize(area.end()));
-            if end <= cur {
-                continue;
-            }
-            if start >= cur_end {
-                return Some(B::Addr::from(cur));
-            }
-            cur = checked_align_up(end, align)?;
+        let lo = checked_align_up(addr_usize(hint).max(lim_start), align)?;
+        if lo.checked_add(size)? > lim_end {
+            return None;
         }
-        fits(cur).map(|_| B::Addr::from(cur))
+        self.gaps
+            .first_fit(lo, lim_end, size, align)
+            .map(B::Addr::from)
     }
 
     /// The highest `align`-aligned address `a <= hint` such that `[a, a + size)` lies inside
@@ -167,7 +167,7 @@ impl<B: MappingBackend> MemorySet<B> {
     /// the whole limit from its top).
     ///
     /// Returns `None` under the same conditions as [`find_free_area`](Self::find_free_area);
-    /// same cost, walking down from the hint.
+    /// same cost.
     pub fn find_free_area_top_down(
         &self,
         hint: B::Addr,
@@ -179,26 +179,14 @@ impl<B: MappingBackend> MemorySet<B> {
         if size == 0 || !align.is_power_of_two() || lim_start >= lim_end {
             return None;
         }
-        let mut cur = align_down(addr_usize(hint).min(lim_end.checked_sub(size)?), align);
-        if cur < lim_start {
+        let top = align_down(addr_usize(hint).min(lim_end.checked_sub(size)?), align);
+        if top < lim_start {
             return None;
         }
-        // `cur + size <= lim_end` holds from here on, so the additions cannot overflow.
-        let top = B::Addr::from(cur + size);
-        for area in self.areas.range(..top).rev().map(|(_, area)| area) {
-            let (start, end) = (addr_usize(area.start()), addr_usize(area.end()));
-            if start >= cur + size {
-                continue;
-            }
-            if end <= cur {
-                return Some(B::Addr::from(cur));
-            }
-            cur = align_down(start.checked_sub(size)?, align);
-            if cur < lim_start {
-                return None;
-            }
-        }
-        Some(B::Addr::from(cur))
+        // `top + size <= lim_end`: no overflow.
+        self.gaps
+            .last_fit(lim_start, top + size, size, align)
+            .map(B::Addr::from)
     }
 
     /// Maps `area` through its backend and adds it to the set.
@@ -235,6 +223,7 @@ impl<B: MappingBackend> MemorySet<B> {
             area.map_whole(pt)?;
         }
         self.areas.insert(start, area);
+        self.gaps.occupy(addr_usize(start), addr_usize(end));
         Ok(())
     }
 
@@ -251,6 +240,7 @@ impl<B: MappingBackend> MemorySet<B> {
         if self.overlaps(AddrRange { start, end }) {
             self.unmap_backends(start, end, pt)?;
             self.remove_unmapped(start, end);
+            self.gaps.release(addr_usize(start), addr_usize(end));
         }
         Ok(())
     }
@@ -368,6 +358,7 @@ impl<B: MappingBackend> MemorySet<B> {
             return Err(err);
         }
         self.areas.clear();
+        self.gaps.reset();
         Ok(())
     }
 
@@ -478,11 +469,20 @@ where
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl<B: MappingBackend> MemorySet<B> {
-    /// Checks the structural invariants: keys equal starts, areas valid, sorted, disjoint.
-    pub(crate) fn check_invariants(&self) {
+    /// Checks the structural invariants (test and fuzzing helper, feature `testing`): keys
+    /// equal starts, areas are valid, sorted and disjoint, the gap index is a valid AVL tree
+    /// with correct subtree maxima and equals the gaps recomputed from the areas. O(n).
+    ///
+    /// # Panics
+    ///
+    /// If an invariant does not hold (a bug in this crate).
+    pub fn check_invariants(&self) {
         let mut prev_end: Option<usize> = None;
+        // The complement of the areas' union in [0, usize::MAX), recomputed by brute force.
+        let mut gaps = Vec::new();
+        let mut free_from = 0;
         for (&key, area) in &self.areas {
             assert!(key == area.start(), "key differs from area start");
             assert!(area.checked_end().is_ok(), "empty or overflowing area");
@@ -490,7 +490,19 @@ impl<B: MappingBackend> MemorySet<B> {
             if let Some(prev_end) = prev_end {
                 assert!(prev_end <= start, "areas overlap or are unsorted");
             }
-            prev_end = Some(addr_usize(area.end()));
+            if start > free_from {
+                gaps.push((free_from, start));
+            }
+            free_from = addr_usize(area.end());
+            prev_end = Some(free_from);
         }
+        if free_from < usize::MAX {
+            gaps.push((free_from, usize::MAX));
+        }
+        assert_eq!(
+            self.gaps.checked_gaps(),
+            gaps,
+            "gap index differs from the areas"
+        );
     }
 }

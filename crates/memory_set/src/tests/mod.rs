@@ -2,6 +2,7 @@
 
 mod fail;
 mod find_free;
+mod gaps;
 mod model;
 mod unit;
 
