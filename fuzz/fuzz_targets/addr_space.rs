@@ -173,7 +173,7 @@ impl Proc {
 fn new_space() -> Proc {
     let range = VirtAddrRange::new(VirtAddr::from(USER_START), VirtAddr::from(USER_END));
     let mut space = Space::new(range).expect("new space");
-    space.set_heap_start(VirtAddr::from(HEAP));
+    space.set_heap_start(VirtAddr::from(HEAP)).expect("the heap start lies in the user range");
     Proc {
         space,
         bytes: Some(BTreeMap::new()),
