@@ -19,6 +19,12 @@ fi
 arch=$1 prog=$2
 shift 2
 [[ -f $prog ]] || { echo "$0: no such program: $prog" >&2; exit 2; }
+case $arch in
+    riscv64 | x86_64) ;;
+    # QEMU's arm virt board loads -initrd only for Linux Image kernels, not for an ELF.
+    aarch64) echo "$0: aarch64: QEMU does not pass -initrd to an ELF kernel" >&2; exit 2 ;;
+    *) echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2; exit 2 ;;
+esac
 command -v cpio >/dev/null || { echo "$0: cpio missing (scripts/install_deps.sh)" >&2; exit 2; }
 
 kernel=$(scripts/build_example.sh --print-path "$arch" linux)

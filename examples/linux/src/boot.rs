@@ -114,7 +114,8 @@ pub fn unpack(bytes: &[u8]) -> Result<Initramfs, BootError> {
 
 impl Initramfs {
     /// The program to run as pid 1: `/init` (following symlinks) if it is a regular file,
-    /// otherwise the first regular file of the archive. Returns its path and contents.
+    /// otherwise the first regular file of the archive other than `/args`. Returns its
+    /// path and contents.
     ///
     /// # Errors
     /// [`BootError::NoProgram`] if the archive holds no regular file.
@@ -126,7 +127,7 @@ impl Initramfs {
             .filter(|&ino| self.fs.contents(ino).is_some())
             .map(|ino| (alloc::string::String::from("/init"), ino));
         let (path, ino) = init
-            .or_else(|| self.files.first().cloned())
+            .or_else(|| self.files.iter().find(|(p, _)| p != "/args").cloned())
             .ok_or(BootError::NoProgram)?;
         let file = self.fs.contents(ino).ok_or(BootError::NoProgram)?;
         Ok((path, file.contents()))
