@@ -2,6 +2,9 @@
 //! output and memory management. Every user pointer goes through the address space's
 //! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
 
+use alloc::vec;
+use alloc::vec::Vec;
+
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
 use pagoda::mm::{self, LinuxError, MappingFlags, MmapFlags, UserContext, VirtAddr};
@@ -64,7 +67,7 @@ impl Process {
             Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
             Sysno::Mmap => mmap(a),
             Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
-            Sysno::Mprotect => prot(a[2]).and_then(|p| {
+            Sysno::Mprotect => prot(a[2], true).and_then(|p| {
                 space(|s| {
                     s.mprotect_linux(VirtAddr::from_usize(a[0]), a[1], p)
                         .map(|()| 0)
@@ -143,20 +146,23 @@ fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
     space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
 }
 
-/// `PROT_*` bits as mapping flags (`EINVAL` for unknown bits; `PROT_GROWSDOWN/UP` are
-/// not supported).
-fn prot(bits: usize) -> Result<MappingFlags, LinuxError> {
+/// `PROT_*` bits as mapping flags. `mmap` ignores unknown bits, as Linux does; `mprotect`
+/// (`strict`) accepts `PROT_SEM` and refuses anything else (`EINVAL`), including
+/// `PROT_GROWSDOWN/UP`: no mapping here grows.
+fn prot(bits: usize, strict: bool) -> Result<MappingFlags, LinuxError> {
+    const PROT_SEM: usize = 0x8;
     let access = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::EXECUTE;
-    MappingFlags::from_bits(bits)
-        .filter(|p| access.contains(*p))
-        .ok_or(LinuxError::EINVAL)
+    if strict && bits & !(access.bits() | PROT_SEM) != 0 {
+        return Err(LinuxError::EINVAL);
+    }
+    Ok(MappingFlags::from_bits_truncate(bits) & access)
 }
 
 /// `mmap`: anonymous mappings only; a file mapping needs an open file, and there are no
 /// file descriptors but the console yet (`EBADF`; `ENODEV` for the console's fds, as for a
 /// terminal on Linux).
 fn mmap(a: [usize; 6]) -> SysResult {
-    let prot = prot(a[2])?;
+    let prot = prot(a[2], false)?;
     let flags = MmapFlags::from_bits_retain(a[3] as u32);
     if !flags.contains(MmapFlags::ANONYMOUS) {
         return Err(if a[4] <= 2 {
@@ -188,7 +194,9 @@ fn write(fd: usize, buf: usize, len: usize) -> SysResult {
     Ok(done)
 }
 
-/// `writev(fd, iov, count)`: the iovecs in order; stops at the first short write.
+/// `writev(fd, iov, count)`: reads and checks every iovec first (`EFAULT`; `EINVAL` when
+/// the lengths add up past `isize::MAX`, before anything is written, as Linux does), then
+/// writes them in order and stops at the first short write.
 fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
     if fd != 1 && fd != 2 {
         return Err(LinuxError::EBADF);
@@ -196,17 +204,29 @@ fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
     if count > IOV_MAX {
         return Err(LinuxError::EINVAL);
     }
-    let mut total = 0usize;
-    for i in 0..count {
-        let mut raw = [0u8; 16];
-        get(i.checked_mul(16).and_then(|o| iov.checked_add(o)), &mut raw)?;
-        let [base, len] =
-            [0, 8].map(|o| usize::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8])));
-        if len > isize::MAX as usize - total {
-            return Err(LinuxError::EINVAL);
-        }
+    let mut raw = vec![0u8; count * 16];
+    get(Some(iov), &mut raw)?;
+    let word = |b: &[u8]| usize::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let iovs: Vec<(usize, usize)> = raw
+        .chunks_exact(16)
+        .map(|v| (word(&v[..8]), word(&v[8..])))
+        .collect();
+    let mut sum = 0usize;
+    for &(_, len) in &iovs {
+        sum = sum
+            .checked_add(len)
+            .filter(|&s| s <= isize::MAX as usize)
+            .ok_or(LinuxError::EINVAL)?;
+    }
+    let mut total = 0;
+    for (base, len) in iovs {
         match write(fd, base, len) {
-            Ok(n) => total += n,
+            Ok(n) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,
         }
