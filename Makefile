@@ -1,5 +1,6 @@
 # Pagoda — every CI job is a make target anyone can run.
 #   make run   [ARCH=riscv64|x86_64|aarch64] [A=examples/tour]   boot one example under QEMU
+#   make run-linux ARCH=riscv64|x86_64 PROG=<static ELF> [ARGS="..."]   run a Linux program as pid 1
 #   make test                                           host tests + every example on all arches
 #   make check                                          fmt, clippy (host + all targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
@@ -42,6 +43,15 @@ SUCCESS_aarch64 := 0
 run: build
 	@scripts/qemu.sh $(ARCH) $$(scripts/build_example.sh --print-path $(ARCH) $(APP)); \
 		status=$$?; [ $$status = $(SUCCESS_$(ARCH)) ] || { echo "QEMU exit status $$status"; exit 1; }
+
+# A static Linux program as /init of an initramfs on the Linux-personality kernel
+# (examples/linux); fails unless the program exits 0.
+PROG ?=
+ARGS ?=
+.PHONY: run-linux
+run-linux: targets
+	@[ -n "$(PROG)" ] || { echo "usage: make run-linux ARCH=riscv64|x86_64 PROG=<static ELF> [ARGS=...]"; exit 2; }
+	scripts/run_linux.sh $(ARCH) $(PROG) $(ARGS)
 
 test: targets test-host test-qemu test-linux-native
 

@@ -24,6 +24,8 @@ command -v gcc >/dev/null || missing+=(gcc)
 [[ -f /usr/lib/x86_64-linux-gnu/libc.a ]] || missing+=(libc6-dev)
 command -v riscv64-linux-gnu-gcc >/dev/null || missing+=(gcc-riscv64-linux-gnu)
 [[ -f /usr/riscv64-linux-gnu/lib/libc.a ]] || missing+=(libc6-dev-riscv64-cross)
+# initramfs archives for scripts/run_linux.sh (`cpio -o -H newc`).
+command -v cpio >/dev/null || missing+=(cpio)
 if [[ ${#missing[@]} -gt 0 ]]; then
     SUDO=""
     [[ $(id -u) == 0 ]] || SUDO=sudo

@@ -93,5 +93,35 @@ for arch in "${archs[@]}"; do
     done
 done
 
+# The first Linux program: tests/linux/hello_static.c built with Debian's static glibc
+# toolchains, run as /init through scripts/run_linux.sh: exit status 7 and its output.
+for arch in "${archs[@]}"; do
+    case $arch in
+    x86_64) cc=gcc ;;
+    riscv64) cc=riscv64-linux-gnu-gcc ;;
+    *) continue ;;
+    esac
+    log="$work/linux-hello-$arch.log"
+    prog="$work/hello_static-$arch"
+    if ! "$cc" -static -O2 -o "$prog" tests/linux/hello_static.c >"$log" 2>&1; then
+        report FAIL linux/hello_static "$arch" "build failed" "$log"
+        continue
+    fi
+    start=$(date +%s%N)
+    QEMU_TIMEOUT=$limit scripts/run_linux.sh "$arch" "$prog" pagoda >"$log" 2>&1
+    status=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+    ok=1
+    for want in "hello from Linux userspace" "argc=2 argv[1]=pagoda" "getpid=1" "brk ok" "mmap ok"; do
+        tr -d '\r' <"$log" | grep -qxF "$want" || ok=0
+    done
+    if [[ $status -eq 7 && $ok -eq 1 ]]; then
+        report PASS linux/hello_static "$arch" "exit $status, $took" "$log"
+    else
+        report FAIL linux/hello_static "$arch" "exit $status, $took" "$log"
+    fi
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

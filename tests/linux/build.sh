@@ -25,6 +25,8 @@ DYNAMIC="dynamic_hello exec"
 flags=(-O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -pthread)
 for src in tests/linux/*.c; do
     name=$(basename "$src" .c)
+    # hello_static exits 7 by design (not a TAP test): scripts/run_linux.sh builds it.
+    [[ $name == hello_static ]] && continue
     # dynamic_hello only makes sense dynamically linked.
     if [[ $name == dynamic_hello ]]; then
         "$cc" "${flags[@]}" -o "$out/$name" "$src" -ldl

@@ -2,6 +2,9 @@
 
 use core::fmt;
 
+/// Writes raw bytes (a user program's output) to the console.
+pub use pagoda_hal::console::write_bytes;
+
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {
     pagoda_hal::console::print(args);

@@ -22,8 +22,14 @@ pub mod trap;
 
 #[cfg(target_os = "none")]
 pub use check::Test;
+/// The RAM file system layer: namespace, descriptor tables, pipes, the cpio reader.
+#[cfg(target_os = "none")]
+pub use pagoda_fs as fs;
 #[cfg(target_os = "none")]
 pub use pagoda_hal::ARCH;
+/// Linux ABI facts: system call numbers per arch, structure layouts, signal frames.
+#[cfg(target_os = "none")]
+pub use pagoda_linux as linux;
 #[cfg(target_os = "none")]
 pub use process::{exit, fail, pass};
 

@@ -22,6 +22,12 @@ pub fn boot_info() -> Option<&'static BootInfo> {
     pagoda_hal::boot::boot_info()
 }
 
+/// The initial RAM disk QEMU's `-initrd` passed (read-only, in the direct map; its frames
+/// are reserved at boot), or `None`.
+pub fn initrd() -> Option<&'static [u8]> {
+    pagoda_hal::initrd()
+}
+
 /// All memory regions the firmware reported, plus the kernel image and boot data.
 pub fn regions() -> &'static [MemRegion] {
     boot_info().map_or(&[], BootInfo::regions)

@@ -46,6 +46,7 @@ pub struct BootInfo {
     regions: [MemRegion; MAX_MEM_REGIONS],
     len: usize,
     fdt: Option<PhysAddr>,
+    initrd: Option<PhysAddrRange>,
 }
 
 impl BootInfo {
@@ -61,6 +62,7 @@ impl BootInfo {
             regions: [region; MAX_MEM_REGIONS],
             len: 1,
             fdt: None,
+            initrd: None,
         }
     }
 
@@ -91,6 +93,33 @@ impl BootInfo {
     #[allow(dead_code, reason = "only device-tree platforms record one")]
     pub(crate) fn set_fdt(&mut self, paddr: usize) {
         self.fdt = Some(PhysAddr::from_usize(paddr));
+    }
+
+    /// Records the initial RAM disk the loader placed at physical `[start, end)` and
+    /// reserves its pages (a [`MemRegionKind::BootData`] region rounded out to 4 KiB), so
+    /// the frame allocator never hands them out. An empty or wrapping range is ignored.
+    pub(crate) fn set_initrd(&mut self, start: usize, end: usize) -> Result<(), HalError> {
+        const PAGE: usize = 4096;
+        let Some(top) = end.checked_next_multiple_of(PAGE) else {
+            return Ok(());
+        };
+        if start >= end {
+            return Ok(());
+        }
+        let base = start - start % PAGE;
+        self.add_region(base, top - base, MemRegionKind::BootData)?;
+        self.initrd = Some(PhysAddrRange::new(
+            PhysAddr::from_usize(start),
+            PhysAddr::from_usize(end),
+        ));
+        Ok(())
+    }
+
+    /// The physical range of the initial RAM disk (QEMU `-initrd`), if the loader passed
+    /// one: riscv64 and aarch64 from the device tree's `/chosen` `linux,initrd-start` /
+    /// `linux,initrd-end`, x86_64 from the first multiboot module.
+    pub fn initrd_range(&self) -> Option<PhysAddrRange> {
+        self.initrd
     }
 
     /// All recorded regions, in the order the firmware reported them.
@@ -139,6 +168,23 @@ pub(crate) fn set_boot_info(info: BootInfo) -> &'static BootInfo {
 /// The boot information, once the arch entry recorded it.
 pub fn boot_info() -> Option<&'static BootInfo> {
     BOOT_INFO.get()
+}
+
+/// The initial RAM disk's bytes (QEMU `-initrd`), read through the direct map; `None` if
+/// the loader passed none or it does not lie entirely inside one RAM region. Its frames
+/// are reserved at boot ([`BootInfo::initrd_range`]), so the slice stays valid forever.
+pub fn initrd() -> Option<&'static [u8]> {
+    let range = boot_info()?.initrd_range()?;
+    let info = boot_info()?;
+    if !info.ram_regions().any(|r| r.range().contains_range(range)) {
+        return None;
+    }
+    let va = crate::mem::phys_to_virt(range.start);
+    // SAFETY: `range` lies inside RAM, which every kernel page table (and the boot table)
+    // maps at `PHYS_VIRT_OFFSET`; its frames are recorded as boot data, so the frame
+    // allocator never hands them out and nothing in the kernel writes them: the bytes are
+    // immutable for the rest of the run.
+    Some(unsafe { core::slice::from_raw_parts(va.as_ptr(), range.size()) })
 }
 
 /// Hands over to the application: called by the arch entry once the CPU runs in the high

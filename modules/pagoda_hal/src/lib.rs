@@ -36,7 +36,7 @@ pub use arch::{
     monotonic_ns, set_timer_deadline, stack_guard_page, timer_frequency_hz, wait_for_interrupt,
 };
 #[cfg(target_os = "none")]
-pub use boot::{BootInfo, MemRegion, MemRegionKind};
+pub use boot::{BootInfo, MemRegion, MemRegionKind, initrd};
 #[cfg(target_os = "none")]
 pub use trap::{Fault, Signal, UserTrap};
 

@@ -111,13 +111,26 @@ fn random_bytes() -> [u8; 16] {
 /// As `pagoda_mm::elf::load_elf`: `ENOEXEC` (not an executable for this arch), `EINVAL`,
 /// `E2BIG`, `EEXIST`, `ENOMEM`.
 pub fn load_elf(space: &mut AddrSpace, image: &[u8], argv: &[&str]) -> LinuxResult<LoadedElf> {
+    load_elf_env(space, image, argv, &[])
+}
+
+/// [`load_elf`] with an environment `envp` (`"NAME=value"` strings) on the new stack.
+///
+/// # Errors
+/// As [`load_elf`].
+pub fn load_elf_env(
+    space: &mut AddrSpace,
+    image: &[u8],
+    argv: &[&str],
+    envp: &[&str],
+) -> LinuxResult<LoadedElf> {
     let req = ElfLoadRequest {
         machine: pagoda_hal::ELF_MACHINE,
         pie_base: VirtAddr::from_usize(PIE_BASE),
         stack_top: user_range().end,
         stack_size: STACK_SIZE,
         argv,
-        envp: &[] as &[&str],
+        envp,
         random: random_bytes(),
         interp_base: VirtAddr::from_usize(0),
     };

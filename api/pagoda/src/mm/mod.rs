@@ -21,7 +21,8 @@ pub use page_table_multiarch::{PageSize, PhysRegion};
 pub use pagoda_alloc::FrameStats;
 pub use pagoda_hal::static_frames::{StaticFrames, mmio_region};
 pub use pagoda_hal::user_space::{
-    FaultOutcome, FaultStats, InstallError, KernelAddrSpace as AddrSpace, Unresolved, user_range,
+    FaultOutcome, FaultStats, InstallError, KernelAddrSpace as AddrSpace, Unresolved,
+    resolve_fault, user_range,
 };
 pub use pagoda_hal::{Fault, HalError, Signal, UserContext, UserTrap};
 pub use pagoda_mm::{
@@ -29,7 +30,7 @@ pub use pagoda_mm::{
     MremapFlags, MsyncFlags, Populate, SharedMem,
 };
 
-pub use exec::{ExitStatus, RunReport, exec, load_elf, map_code, run};
+pub use exec::{ExitStatus, RunReport, exec, load_elf, load_elf_env, map_code, run};
 pub use probe::{
     PatternError, ProbeError, check_pattern, pattern, probe_read, probe_write, write_pattern,
 };

@@ -54,7 +54,10 @@
 //! - `pub struct UserContext` with `new(entry: usize, sp: usize)`, `run(&mut self) -> UserTrap`,
 //!   `syscall_number(&self) -> usize`, `syscall_args(&self) -> [usize; 6]`,
 //!   `set_syscall_return(&mut self, usize)` ([`crate::trap::UserTrap`]). When `run` returns `UserTrap::Syscall` the pc already points
-//!   past the syscall instruction.
+//!   past the syscall instruction. Added: `set_thread_pointer(&mut self, usize) -> bool`
+//!   (x86_64 FS base, riscv64 `tp`, aarch64 `TPIDR_EL0`; x86_64 refuses non-user addresses).
+//! - Added: the arch entry records the initrd with `BootInfo::set_initrd(start, end)`
+//!   (riscv64/aarch64: FDT `/chosen`; x86_64: the first multiboot module).
 //! - Boot: the entry builds a [`crate::BootInfo`] with its `pub(crate)` builder
 //!   (`BootInfo::new()` already holds the kernel image region from the linker symbols; then
 //!   `add_region(start, size, MemRegionKind)` for RAM, firmware-reserved ranges and boot data

@@ -268,6 +268,13 @@ fn boot_info_from_fdt(fdt_paddr: usize) -> Result<BootInfo, &'static str> {
     }
     info.add_region(fdt_paddr, fdt.total_size(), MemRegionKind::BootData)
         .map_err(full)?;
+    // QEMU `-initrd`: the loader writes its range into `/chosen` (4- or 8-byte cells).
+    if let Some(chosen) = fdt.find_node("/chosen") {
+        let cell = |name| chosen.property(name).and_then(|p| p.as_usize());
+        if let (Some(start), Some(end)) = (cell("linux,initrd-start"), cell("linux,initrd-end")) {
+            info.set_initrd(start, end).map_err(full)?;
+        }
+    }
     info.set_fdt(fdt_paddr);
     Ok(info)
 }

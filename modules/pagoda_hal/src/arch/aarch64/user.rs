@@ -215,6 +215,13 @@ impl UserContext {
         }
     }
 
+    /// Sets the user thread pointer (`TPIDR_EL0`, restored on every entry to EL0): where
+    /// the thread's TLS block is (`CLONE_SETTLS`). Any value is accepted (`true`).
+    pub fn set_thread_pointer(&mut self, value: usize) -> bool {
+        self.frame.tpidr = value as u64;
+        true
+    }
+
     /// The system-call number (x8).
     pub fn syscall_number(&self) -> usize {
         self.frame.regs[8] as usize

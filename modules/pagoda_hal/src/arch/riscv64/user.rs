@@ -164,6 +164,14 @@ impl UserContext {
         unsafe { __pagoda_enter_user(self) };
     }
 
+    /// Sets the user thread pointer (`tp`, x4): where the thread's TLS block is
+    /// (`CLONE_SETTLS`; riscv64 programs set `tp` themselves at start-up). Any value is
+    /// accepted (`true`): `tp` is a plain register.
+    pub fn set_thread_pointer(&mut self, value: usize) -> bool {
+        self.regs[4] = value;
+        true
+    }
+
     /// The system-call number (a7).
     pub fn syscall_number(&self) -> usize {
         self.regs[17]

@@ -270,6 +270,13 @@ extern "C" fn rust_entry(magic: u32, mbi_pa: usize) -> ! {
             "the multiboot information lists no usable RAM"
         ));
     }
+    if let Some((start, end)) = first_module(mbi_pa as u64)
+        && info.set_initrd(start as usize, end as usize).is_err()
+    {
+        crate::console::print_unlocked(format_args!(
+            "pagoda: boot info full, dropping the initrd {start:#x}..{end:#x}\n"
+        ));
+    }
     crate::boot::rust_main(crate::boot::set_boot_info(info))
 }
 
@@ -309,6 +316,19 @@ fn read_phys_u64(pa: u64) -> Option<u64> {
     let low = read_phys_u32(pa)?;
     let high = read_phys_u32(pa + 4)?;
     Some((u64::from(high) << 32) | u64::from(low))
+}
+
+/// The physical range `[mod_start, mod_end)` of the first multiboot module (QEMU `-initrd`
+/// passes each comma-separated file as one module): flags bit 3, `mods_count` at +20,
+/// `mods_addr` at +24, 16-byte entries `{mod_start, mod_end, string, reserved}`.
+fn first_module(mbi: u64) -> Option<(u64, u64)> {
+    const FLAG_MODS: u32 = 1 << 3;
+    if read_phys_u32(mbi)? & FLAG_MODS == 0 || read_phys_u32(mbi + 20)? == 0 {
+        return None;
+    }
+    let entry = u64::from(read_phys_u32(mbi + 24)?);
+    let (start, end) = (read_phys_u32(entry)?, read_phys_u32(entry + 4)?);
+    (start < end).then_some((u64::from(start), u64::from(end)))
 }
 
 /// Calls `f(start, end)` for every usable RAM range of the multiboot information at `mbi`:

@@ -26,6 +26,7 @@ const IA32_EFER: u32 = 0xc000_0080;
 const IA32_STAR: u32 = 0xc000_0081;
 const IA32_LSTAR: u32 = 0xc000_0082;
 const IA32_FMASK: u32 = 0xc000_0084;
+const IA32_FS_BASE: u32 = 0xc000_0100;
 const EFER_SCE: u64 = 1 << 0;
 
 /// RFLAGS bits.
@@ -177,13 +178,16 @@ impl FxState {
     }
 }
 
-/// The saved state of a user thread: general registers, rip/rsp/rflags and the x87/SSE
-/// state. Not `fs`/`gs` bases (user TLS is not supported yet).
+/// The saved state of a user thread: general registers, rip/rsp/rflags, the x87/SSE
+/// state and the FS base (user TLS: `arch_prctl(ARCH_SET_FS)`). Not the GS base: the
+/// kernel does not use `swapgs`, and Linux programs leave GS alone.
 #[repr(C, align(16))]
 #[derive(Clone, Debug)]
 pub struct UserContext {
     frame: TrapFrame,
     fx: FxState,
+    /// `IA32_FS_BASE` while this context runs (the kernel itself never uses FS).
+    fs_base: u64,
 }
 
 impl UserContext {
@@ -201,6 +205,7 @@ impl UserContext {
         Self {
             frame,
             fx: FxState::initial(),
+            fs_base: 0,
         }
     }
 
@@ -249,6 +254,10 @@ impl UserContext {
         // `FxState::initial` or saved by `fxsave64`, so `fxrstor64` cannot fault; the kernel
         // itself never uses x87/SSE registers (soft-float target).
         unsafe { asm!("fxrstor64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
+        // SAFETY: IA32_FS_BASE exists on every x86-64 CPU; `fs_base` is canonical (checked
+        // by `set_thread_pointer`), so `wrmsr` cannot #GP; the kernel never addresses
+        // through FS.
+        unsafe { wrmsr(IA32_FS_BASE, self.fs_base) };
         // SAFETY: `frame_ptr` is a valid, 16-byte aligned frame holding user selectors and
         // sanitised rflags, so the CPU enters ring 3 and cannot gain privileges; TSS.rsp0 was
         // just set to the frame's end, so the next trap saves the user state into it, and the
@@ -256,6 +265,9 @@ impl UserContext {
         unsafe { __pagoda_enter_user(frame_ptr, sysret) };
         // SAFETY: `fx` is valid and 16-byte aligned; `fxsave64` only writes those 512 bytes.
         unsafe { asm!("fxsave64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
+        // SAFETY: IA32_FS_BASE exists; reading it back keeps what ring 3 did to FS (loading
+        // a selector into FS resets the base).
+        self.fs_base = unsafe { rdmsr(IA32_FS_BASE) };
         // SAFETY: plain read of a cell only the user-trap exit path writes, and that path
         // cannot run while the kernel executes here (single CPU, interrupts off).
         let cr2 = unsafe { *USER_TRAP_CR2.get() };
@@ -273,6 +285,17 @@ impl UserContext {
                 tval: self.frame.error_code as usize,
             },
         })
+    }
+
+    /// Sets the user thread pointer: the FS base (`arch_prctl(ARCH_SET_FS)`,
+    /// `CLONE_SETTLS`). Returns `false` and changes nothing for a non-canonical address
+    /// (Linux answers `EPERM` there); user addresses are what Linux accepts.
+    pub fn set_thread_pointer(&mut self, value: usize) -> bool {
+        if !is_canonical(value as u64) || value >= USER_VA_END {
+            return false;
+        }
+        self.fs_base = value as u64;
+        true
     }
 
     /// The syscall number (rax).

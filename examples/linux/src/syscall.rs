@@ -1,0 +1,274 @@
+//! The system calls a static glibc (or musl) program makes at start-up and for simple
+//! output and memory management. Every user pointer goes through the address space's
+//! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use pagoda::linux::Sysno;
+use pagoda::linux::abi::{Arch, encode_utsname};
+use pagoda::mm::{self, LinuxError, MappingFlags, MmapFlags, UserContext, VirtAddr};
+
+/// The release `uname` reports (programs and tests check for ≥ 6.13).
+const RELEASE: &str = "6.13.0-pagoda";
+/// The pid and tid of the one process.
+const PID: usize = 1;
+/// The stack size `load_elf` gives a program (reported as `RLIMIT_STACK`).
+const STACK_LIMIT: u64 = 1 << 20;
+/// Most iovecs one `writev` takes (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
+/// `arch_prctl` codes.
+const ARCH_SET_FS: usize = 0x1002;
+/// `getrandom` flags: `GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE`.
+const GRND_ALL: usize = 7;
+/// `RLIMIT_STACK`, `RLIM_NLIMITS`, `RLIM_INFINITY`.
+const RLIMIT_STACK: usize = 3;
+const RLIM_NLIMITS: usize = 16;
+const RLIM_INFINITY: u64 = u64::MAX;
+
+type SysResult = Result<usize, LinuxError>;
+
+/// The per-process state the calls need.
+pub struct Process {
+    arch: Arch,
+    rng: u64,
+}
+
+impl Process {
+    /// A process on this arch; `seed` starts `getrandom`'s generator.
+    pub fn new(seed: u64) -> Self {
+        let arch = match pagoda::ARCH {
+            "x86_64" => Arch::X86_64,
+            "aarch64" => Arch::Aarch64,
+            _ => Arch::Riscv64,
+        };
+        Self { arch, rng: seed }
+    }
+
+    fn sysno(&self, number: usize) -> Option<Sysno> {
+        match self.arch {
+            Arch::X86_64 => Sysno::from_x86_64(number),
+            Arch::Riscv64 | Arch::Aarch64 => Sysno::from_generic(number),
+        }
+    }
+
+    /// Serves the system call `ctx` stopped at; `Some(status)` when the program exits.
+    pub fn syscall(&mut self, ctx: &mut UserContext) -> Option<i32> {
+        let a = ctx.syscall_args();
+        let Some(sys) = self.sysno(ctx.syscall_number()) else {
+            ctx.set_syscall_return(errno(LinuxError::ENOSYS));
+            return None;
+        };
+        let ret = match sys {
+            Sysno::Exit | Sysno::ExitGroup => return Some(a[0] as i32),
+            Sysno::Write => write(a[0], a[1], a[2]),
+            Sysno::Writev => writev(a[0], a[1], a[2]),
+            Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
+            Sysno::Mmap => mmap(a),
+            Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
+            Sysno::Mprotect => prot(a[2], true).and_then(|p| {
+                space(|s| {
+                    s.mprotect_linux(VirtAddr::from_usize(a[0]), a[1], p)
+                        .map(|()| 0)
+                })
+            }),
+            Sysno::ArchPrctl if a[0] == ARCH_SET_FS => match ctx.set_thread_pointer(a[1]) {
+                true => Ok(0),
+                false => Err(LinuxError::EPERM),
+            },
+            Sysno::ArchPrctl => Err(LinuxError::EINVAL),
+            // No thread ever exits on its own yet, so the clear-tid word is never used.
+            Sysno::SetTidAddress | Sysno::Getpid | Sysno::Gettid => Ok(PID),
+            Sysno::Getppid => Ok(0),
+            Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => Ok(0),
+            Sysno::Prlimit64 => prlimit(a[0], a[1], a[2], a[3]),
+            // There is no /proc (nor any other file): readlink("/proc/self/exe") fails.
+            Sysno::Readlink | Sysno::Readlinkat => Err(LinuxError::ENOENT),
+            Sysno::Getrandom => self.getrandom(a[0], a[1], a[2]),
+            Sysno::Uname => uname(self.arch, a[0]),
+            Sysno::Ioctl if a[0] <= 2 => Err(LinuxError::ENOTTY),
+            Sysno::Ioctl => Err(LinuxError::EBADF),
+            _ => Err(LinuxError::ENOSYS),
+        };
+        ctx.set_syscall_return(match ret {
+            Ok(v) => v,
+            Err(e) => errno(e),
+        });
+        None
+    }
+
+    /// `getrandom(buf, len, flags)`: a splitmix64 stream seeded from the clock at boot —
+    /// plausible bytes for hash seeds and stack protectors, **not cryptographic**.
+    fn getrandom(&mut self, buf: usize, len: usize, flags: usize) -> SysResult {
+        if flags & !GRND_ALL != 0 {
+            return Err(LinuxError::EINVAL);
+        }
+        let mut chunk = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(chunk.len());
+            for word in chunk[..n].chunks_mut(8) {
+                self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = self.rng;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes()[..word.len()]);
+            }
+            if let Err(e) = put(buf.checked_add(done), &chunk[..n]) {
+                return if done > 0 { Ok(done) } else { Err(e) };
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+}
+
+/// A negative errno as the register value.
+fn errno(e: LinuxError) -> usize {
+    (-(e.code() as isize)) as usize
+}
+
+/// Runs `f` on the current address space (`EFAULT` if there is none).
+fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Result<R, LinuxError> {
+    mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
+}
+
+/// Copies `buf.len()` bytes from user address `at` (`None`: the address overflowed).
+fn get(at: Option<usize>, buf: &mut [u8]) -> Result<(), LinuxError> {
+    let at = at.ok_or(LinuxError::EFAULT)?;
+    space(|s| s.read_bytes(VirtAddr::from_usize(at), buf))
+}
+
+/// Copies `data` to user address `at`.
+fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
+    let at = at.ok_or(LinuxError::EFAULT)?;
+    space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
+}
+
+/// `PROT_*` bits as mapping flags. `mmap` ignores unknown bits, as Linux does; `mprotect`
+/// (`strict`) accepts `PROT_SEM` and refuses anything else (`EINVAL`), including
+/// `PROT_GROWSDOWN/UP`: no mapping here grows.
+fn prot(bits: usize, strict: bool) -> Result<MappingFlags, LinuxError> {
+    const PROT_SEM: usize = 0x8;
+    let access = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::EXECUTE;
+    if strict && bits & !(access.bits() | PROT_SEM) != 0 {
+        return Err(LinuxError::EINVAL);
+    }
+    Ok(MappingFlags::from_bits_truncate(bits) & access)
+}
+
+/// `mmap`: anonymous mappings only; a file mapping needs an open file, and there are no
+/// file descriptors but the console yet (`EBADF`; `ENODEV` for the console's fds, as for a
+/// terminal on Linux).
+fn mmap(a: [usize; 6]) -> SysResult {
+    let prot = prot(a[2], false)?;
+    let flags = MmapFlags::from_bits_retain(a[3] as u32);
+    if !flags.contains(MmapFlags::ANONYMOUS) {
+        return Err(if a[4] <= 2 {
+            LinuxError::ENODEV
+        } else {
+            LinuxError::EBADF
+        });
+    }
+    let addr = VirtAddr::from_usize(a[0]);
+    space(|s| s.mmap(addr, a[1], prot, flags, None, a[5] as u64)).map(VirtAddr::as_usize)
+}
+
+/// `write(fd, buf, len)` on the console (fds 1 and 2). A fault after some bytes ends the
+/// write early, as on Linux.
+fn write(fd: usize, buf: usize, len: usize) -> SysResult {
+    if fd != 1 && fd != 2 {
+        return Err(LinuxError::EBADF);
+    }
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        if let Err(e) = get(buf.checked_add(done), &mut chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        pagoda::console::write_bytes(&chunk[..n]);
+        done += n;
+    }
+    Ok(done)
+}
+
+/// `writev(fd, iov, count)`: reads and checks every iovec first (`EFAULT`; `EINVAL` when
+/// the lengths add up past `isize::MAX`, before anything is written, as Linux does), then
+/// writes them in order and stops at the first short write.
+fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
+    if fd != 1 && fd != 2 {
+        return Err(LinuxError::EBADF);
+    }
+    if count > IOV_MAX {
+        return Err(LinuxError::EINVAL);
+    }
+    let mut raw = vec![0u8; count * 16];
+    get(Some(iov), &mut raw)?;
+    let word = |b: &[u8]| usize::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let iovs: Vec<(usize, usize)> = raw
+        .chunks_exact(16)
+        .map(|v| (word(&v[..8]), word(&v[8..])))
+        .collect();
+    let mut sum = 0usize;
+    for &(_, len) in &iovs {
+        sum = sum
+            .checked_add(len)
+            .filter(|&s| s <= isize::MAX as usize)
+            .ok_or(LinuxError::EINVAL)?;
+    }
+    let mut total = 0;
+    for (base, len) in iovs {
+        match write(fd, base, len) {
+            Ok(n) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+/// `prlimit64(pid, resource, new, old)` for this process: `RLIMIT_STACK` is the stack the
+/// loader mapped, everything else unlimited; changing a limit is refused (`EPERM`).
+fn prlimit(pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
+    if pid != 0 && pid != PID {
+        return Err(LinuxError::ESRCH);
+    }
+    if resource >= RLIM_NLIMITS {
+        return Err(LinuxError::EINVAL);
+    }
+    if new != 0 {
+        return Err(LinuxError::EPERM);
+    }
+    if old != 0 {
+        let limit = if resource == RLIMIT_STACK {
+            STACK_LIMIT
+        } else {
+            RLIM_INFINITY
+        };
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&limit.to_le_bytes());
+        out[8..].copy_from_slice(&limit.to_le_bytes());
+        put(Some(old), &out)?;
+    }
+    Ok(0)
+}
+
+/// `uname(buf)`: a `struct utsname`.
+fn uname(arch: Arch, buf: usize) -> SysResult {
+    let uts = encode_utsname([
+        "Linux",
+        "pagoda",
+        RELEASE,
+        "#1 Pagoda",
+        arch.machine(),
+        "(none)",
+    ]);
+    put(Some(buf), &uts).map(|()| 0)
+}

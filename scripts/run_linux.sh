@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs a static Linux program on Pagoda: builds the Linux-personality kernel
+# (examples/linux), packs PROG as /init (and ARGS, one per line, as /args) into a newc cpio
+# archive, boots it with QEMU -initrd and exits with the program's exit status.
+#   scripts/run_linux.sh riscv64|x86_64 PROG [ARGS...]
+# The status comes from the kernel's last line `pagoda-linux: exit status N` and is checked
+# against QEMU's own status: riscv64 exits with N itself (sifive_test); x86_64's
+# isa-debug-exit gives 33 for 0 and (N << 1) | 1 otherwise (16 is sent as 17, and QEMU's
+# 8-bit status keeps only N's low 7 bits, hence the printed line). 124: timed out;
+# 125: the run did not end with a status line (the kernel failed).
+# Environment: QEMU_TIMEOUT (default 60), CARGO_TARGET_DIR.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+if [[ $# -lt 2 ]]; then
+    echo "usage: $0 riscv64|x86_64 PROG [ARGS...]" >&2
+    exit 2
+fi
+arch=$1 prog=$2
+shift 2
+[[ -f $prog ]] || { echo "$0: no such program: $prog" >&2; exit 2; }
+case $arch in
+    riscv64 | x86_64) ;;
+    # QEMU's arm virt board loads -initrd only for Linux Image kernels, not for an ELF.
+    aarch64) echo "$0: aarch64: QEMU does not pass -initrd to an ELF kernel" >&2; exit 2 ;;
+    *) echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2; exit 2 ;;
+esac
+command -v cpio >/dev/null || { echo "$0: cpio missing (scripts/install_deps.sh)" >&2; exit 2; }
+
+kernel=$(scripts/build_example.sh --print-path "$arch" linux)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/root"
+cp "$prog" "$work/root/init"
+chmod 755 "$work/root/init"
+if [[ $# -gt 0 ]]; then printf '%s\n' "$@" >"$work/root/args"; fi
+(cd "$work/root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$work/initrd.cpio"
+
+set +e
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-60} scripts/qemu.sh "$arch" "$kernel" -m 256M -initrd "$work/initrd.cpio" |
+    tee "$work/log"
+qemu=${PIPESTATUS[0]}
+set -e
+[[ $qemu -eq 124 ]] && { echo "run_linux: timed out" >&2; exit 124; }
+line=$(tr -d '\r' <"$work/log" | sed -n 's/^pagoda-linux: exit status \([0-9]*\)$/\1/p' | tail -n 1)
+[[ -n $line ]] || { echo "run_linux: no exit status line (QEMU status $qemu)" >&2; exit 125; }
+case $arch in
+    x86_64) if [[ $line -eq 0 ]]; then want=33; else want=$(( ((line == 16 ? 17 : line) << 1 | 1) & 255 )); fi ;;
+    *) want=$line ;;
+esac
+[[ $qemu -eq $want ]] || { echo "run_linux: QEMU status $qemu does not match exit status $line" >&2; exit 125; }
+exit "$line"
