@@ -70,7 +70,6 @@ fn not_one_area(p: &Pagoda, addr: Addr, len: u64) -> bool {
     })
 }
 
-
 /// The classes, in the order they are checked.
 pub const CLASSES: &[Class] = &[
     Class {
