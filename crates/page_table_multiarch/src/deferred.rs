@@ -119,12 +119,15 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
             } else {
                 pa
             };
-            H::dealloc_frame(pa);
+            // SAFETY: a queued frame: unlinked from every table, and the
+            // full flush above dropped it from every TLB and cache.
+            unsafe { H::dealloc_frame(pa) };
             pa = next;
         }
+        // SAFETY: as above.
         self.full[..self.nfull]
             .iter()
-            .for_each(|&pa| H::dealloc_frame(pa));
+            .for_each(|&pa| unsafe { H::dealloc_frame(pa) });
         self.len = 0;
         self.nfull = 0;
     }

@@ -91,8 +91,8 @@ pub(crate) const fn is_canonical(vaddr: usize, bits: usize) -> bool {
 ///   exclusively until it passes them to `dealloc_frame`, and never returns a
 ///   frame twice without it being freed in between;
 /// - `phys_to_virt(pa)` of an allocated frame gives a pointer through which
-///   the whole frame can be read and written for as long as the frame is
-///   allocated;
+///   the whole frame can be read and written, from any thread the frame's
+///   owner may be on, for as long as the frame is allocated;
 /// - `dealloc_frame` accepts every frame `alloc_frame` returned.
 ///
 /// The page table writes table frames through `phys_to_virt` and hands their
@@ -101,7 +101,24 @@ pub unsafe trait PagingHandler: Sized + 'static {
     /// Allocates one 4K frame (contents unspecified), or `None` when out of memory.
     fn alloc_frame() -> Option<PhysAddr>;
     /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).
-    fn dealloc_frame(paddr: PhysAddr);
+    ///
+    /// # Safety
+    /// `paddr` came from this handler's `alloc_frame`, has not been freed
+    /// since, and nothing uses it any more: no page table links it (as a
+    /// table or, unless it was flushed from every TLB, as a mapped frame), no
+    /// CPU has it active, and no Rust reference or pointer into it is used
+    /// again. Freeing a frame that is still in use gives it two owners.
+    ///
+    /// Safe code cannot free a frame (here the root of a live table):
+    ///
+    /// ```compile_fail,E0133
+    /// use page_table_multiarch::{PagingHandler, testing::CountingHandler};
+    /// use page_table_multiarch::x86_64::X64PageTable;
+    ///
+    /// let pt = X64PageTable::<CountingHandler>::try_new().unwrap();
+    /// CountingHandler::dealloc_frame(pt.root_paddr());
+    /// ```
+    unsafe fn dealloc_frame(paddr: PhysAddr);
     /// The virtual address through which the kernel accesses `paddr`.
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr;
 }
@@ -171,10 +188,18 @@ pub enum PagingError {
     /// range operations, which split huge pages).
     MappedToHugePage,
     /// Bad input: empty or overflowing range, a virtual address outside the
-    /// paging mode's range (non-canonical), a physical address at or beyond
-    /// `1 << PA_MAX_BITS`, or a range touching top-level entries shared with
-    /// [`PageTable64::copy_from`] where that is not allowed.
+    /// paging mode's range (non-canonical), or a physical address at or
+    /// beyond `1 << PA_MAX_BITS`.
     InvalidAddress,
+    /// The range touches a top-level slot borrowed from another table with
+    /// [`PageTable64::share_from`] / [`PageTable64::copy_from`]. The tables
+    /// below such a slot belong to the lender (and may be active on a CPU):
+    /// the borrower only reads them, so every operation that would change a
+    /// mapping there (`map`, `unmap`, `protect`, `remap`, the range
+    /// operations, `clone_range_into` on either side) fails with this error
+    /// and changes nothing. Only `copy_from`/`share_from` may replace a
+    /// shared slot.
+    Shared,
 }
 
 impl fmt::Display for PagingError {
@@ -186,6 +211,7 @@ impl fmt::Display for PagingError {
             Self::AlreadyMapped => "address already mapped",
             Self::MappedToHugePage => "address inside a huge page",
             Self::InvalidAddress => "invalid address or range",
+            Self::Shared => "range shared with another page table",
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Host tests: every paging mode, with the counting handler (leaks, double
 //! frees, OOM injection) and recording metadata (flushes).
 
+mod borrowed;
 mod clone;
 mod dump;
 mod fast;
