@@ -34,7 +34,7 @@ unsafe impl page_table_multiarch::PagingHandler for Frames {
     fn alloc_frame() -> Option<memory_addr::PhysAddr> {
         pagoda_bench::alloc_frame().map(memory_addr::PhysAddr::from_usize)
     }
-    fn dealloc_frame(paddr: memory_addr::PhysAddr) {
+    unsafe fn dealloc_frame(paddr: memory_addr::PhysAddr) {
         pagoda_bench::dealloc_frame(paddr.as_usize());
     }
     fn phys_to_virt(paddr: memory_addr::PhysAddr) -> memory_addr::VirtAddr {

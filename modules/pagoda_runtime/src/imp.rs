@@ -61,10 +61,7 @@ pub fn start(info: &'static BootInfo, main: fn()) -> ! {
         frames.free * 4
     );
     pagoda_hal::init_traps();
-    boot_step(
-        "kernel page table",
-        kernel_space::build(info).and_then(kernel_space::install),
-    );
+    boot_step("kernel page table", kernel_space::install(info));
     log::info!(
         target: "pagoda",
         "pagoda: kernel page table active, root {:?}",

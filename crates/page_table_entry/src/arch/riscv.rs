@@ -166,7 +166,12 @@ impl Rv64PTE {
     }
 }
 
-impl GenericPTE for Rv64PTE {
+// SAFETY: a `repr(transparent)` `u64` whose bits are the entry; the
+// encodings follow Sv39/Sv48 (RISC-V privileged spec, 4.4-4.5) and meet the trait's contract: tables and leaves
+// are told apart as the walkers expect, empty flags give an invalid entry,
+// the address bits are the ones `set_paddr` writes. The unit tests check
+// every rule on every flag combination.
+unsafe impl GenericPTE for Rv64PTE {
     common_pte_methods!();
 
     fn new_page(paddr: PhysAddr, flags: MappingFlags, is_huge: bool) -> Self {

@@ -50,6 +50,20 @@ pub(crate) fn pa(x: usize) -> PhysAddr {
     PhysAddr::from_usize(x)
 }
 
+/// Property-test settings: `default` cases unless the `PROPTEST_CASES`
+/// environment variable says otherwise (`make miri` runs few).
+pub(crate) fn proptest_config(default: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    }
+}
+
 /// Instantiates `$test::<Meta, PTE>()` as one `#[test]` per paging mode.
 macro_rules! all_modes {
     ($($test:ident),* $(,)?) => {
