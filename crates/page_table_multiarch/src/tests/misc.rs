@@ -249,3 +249,14 @@ fn soft_tlb_catches_a_missing_flush() {
     tlb.flush_all();
     assert!(tlb.is_empty());
 }
+
+#[test]
+#[should_panic(expected = "table != model")]
+fn model_comparison_sees_a_missing_page() {
+    CountingHandler::reset();
+    let mut pt = X64::try_new().unwrap();
+    pt.map(va(K4), pa(K4), PageSize::Size4K, R).unwrap().ignore();
+    let mut model = Model::default();
+    model.map(K4, 2 * K4, |v| v, R);
+    model.assert_matches(&pt);
+}
