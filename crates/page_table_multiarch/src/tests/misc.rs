@@ -255,7 +255,9 @@ fn soft_tlb_catches_a_missing_flush() {
 fn model_comparison_sees_a_missing_page() {
     CountingHandler::reset();
     let mut pt = X64::try_new().unwrap();
-    pt.map(va(K4), pa(K4), PageSize::Size4K, R).unwrap().ignore();
+    pt.map(va(K4), pa(K4), PageSize::Size4K, R)
+        .unwrap()
+        .ignore();
     let mut model = Model::default();
     model.map(K4, 2 * K4, |v| v, R);
     model.assert_matches(&pt);

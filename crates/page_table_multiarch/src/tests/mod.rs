@@ -214,7 +214,10 @@ impl Model {
                 "leaf smaller than the model unit: {m:x?}"
             );
             for off in (0..m.size as usize).step_by(self.unit) {
-                let (va, got) = (m.vaddr.as_usize() + off, (m.paddr.as_usize() + off, m.flags));
+                let (va, got) = (
+                    m.vaddr.as_usize() + off,
+                    (m.paddr.as_usize() + off, m.flags),
+                );
                 // Model pages before this one are missing from the table.
                 while let Some((k, v)) = next.filter(|&(k, _)| k < va) {
                     report(k, None, Some(v));
