@@ -254,3 +254,29 @@ fn lender_read_on_another_thread() {
     drop(kernel);
     assert_eq!(HEAP_LIVE.load(Ordering::Relaxed), 0);
 }
+
+/// The entry check refuses exactly the ranges that touch a shared slot,
+/// also across the words of the bitmap.
+#[test]
+fn check_owned_is_exact() {
+    CountingHandler::reset();
+    let mut pt = X64::try_new().unwrap();
+    let slot = 1usize << 39;
+    for shared in [0, 63, 64, 127, 300, 511] {
+        pt.shared = [0; 8];
+        pt.shared[shared / 64] = 1 << (shared % 64);
+        for first in [0, 62, 63, 64, 65, 126, 127, 128, 299, 300, 301, 510, 511] {
+            for last in [first, first + 1, first + 64, 511] {
+                let last = last.min(511);
+                let got = pt.check_owned(first * slot, (last + 1) * slot - K4);
+                let want = (first..=last).contains(&shared);
+                assert_eq!(
+                    got.is_err(),
+                    want,
+                    "shared {shared}, slots {first}..={last}"
+                );
+            }
+        }
+    }
+    pt.shared = [0; 8];
+}
