@@ -45,14 +45,32 @@ pub mod __private {
 ///
 /// It expands to the one link-time symbol the HAL calls after boot (`__pagoda_main`), which
 /// runs the runtime's boot sequence and then the function. Returning from it exits
-/// successfully. The `#[unsafe(no_mangle)]` this needs comes from this crate's macro, so an
-/// application with `#![forbid(unsafe_code)]` still compiles.
+/// successfully.
+///
+/// # The one `unsafe` attribute in an application
+///
+/// A `#![no_std]`, `#![no_main]` kernel has no language-level way (on stable Rust) for a
+/// library to call into the binary that links it: the binary must export a symbol. So this
+/// macro puts `#[unsafe(no_mangle)]` into the application, and because the attribute comes
+/// from this crate's macro, `#![forbid(unsafe_code)]` in the application does not see it.
+/// That is an exception to "applications contain no unsafe code", stated here on purpose.
+/// Why it is sound:
+///
+/// - the macro alone defines the symbol, with exactly the signature the HAL declares
+///   (`fn(&'static BootInfo) -> !`, Rust ABI), and `$main` must be a `fn()` (a type error
+///   otherwise);
+/// - a second `pagoda::main!` in the same crate is a compile error (two items with one
+///   name), in two linked crates a link error (duplicate symbol), and no definition at all
+///   is a link error too, never undefined behaviour;
+/// - any other definition of `__pagoda_main` needs `#[unsafe(no_mangle)]` or
+///   `#[unsafe(export_name)]` written by hand, i.e. `unsafe` code the author vouches for.
 #[macro_export]
 macro_rules! main {
     ($main:path) => {
         #[unsafe(no_mangle)]
         fn __pagoda_main(info: &'static $crate::__private::BootInfo) -> ! {
-            $crate::__private::start(info, $main)
+            const MAIN: fn() = $main;
+            $crate::__private::start(info, MAIN)
         }
     };
 }

@@ -20,7 +20,7 @@ unsafe impl page_table_multiarch::PagingHandler for Frames {
     fn alloc_frame() -> Option<PhysAddr> {
         pagoda_bench::alloc_frame().map(PhysAddr::from_usize)
     }
-    fn dealloc_frame(paddr: PhysAddr) {
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
         pagoda_bench::dealloc_frame(paddr.as_usize());
     }
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {

@@ -36,7 +36,8 @@ fn isize_model(v: i128) -> Option<isize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // `PROPTEST_CASES` overrides the default.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)))]
 
     #[test]
     fn align_matches_arithmetic(a in any_addr(), align in pow2()) {
@@ -124,7 +125,8 @@ fn two_ranges() -> impl Strategy<Value = (usize, AddrRange<usize>, AddrRange<usi
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // `PROPTEST_CASES` overrides the default.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)))]
 
     #[test]
     fn range_ops_match_sets((base, a, b) in two_ranges(), x in 0usize..64) {
@@ -217,7 +219,8 @@ fn page_bounds(size: usize) -> impl Strategy<Value = (usize, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // `PROPTEST_CASES` overrides the default.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
 
     #[test]
     fn fixed_iters_match_naive_loop((s, e) in page_bounds(PAGE_SIZE_4K), skip in 0usize..10) {

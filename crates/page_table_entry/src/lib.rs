@@ -88,7 +88,60 @@ impl MappingFlags {
 /// its [`paddr`](Self::paddr) and [`is_huge`](Self::is_huge); its
 /// [`flags`](Self::flags) are empty. Walkers treat
 /// `!is_unused() && !is_present()` as a leaf.
-pub trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'static {
+///
+/// # Safety
+///
+/// Page-table walkers (`page_table_multiarch`) follow the addresses entries
+/// report and write the tables they lead to, and hardware translates through
+/// the entries, so a wrong format corrupts memory. Implementations promise,
+/// for every 4 KiB-aligned `pa` below the format's physical address width
+/// (block-aligned for huge leaves) and all `flags`:
+///
+/// 1. **Representation.** `Self` is 8 bytes without padding, its in-memory
+///    form is the native-endian `u64` [`bits`](Self::bits) (walkers read and
+///    write entries as raw `u64`s), [`is_unused`](Self::is_unused) holds
+///    exactly when every bit is zero, and [`clear`](Self::clear) zeroes them.
+/// 2. **Tables.** `new_table(pa)` is present, not unused, not huge, and its
+///    `paddr()` is `pa`; hardware reads it as a pointer to the table at `pa`.
+/// 3. **Leaves.** `new_page(pa, flags, huge)` is not unused and its
+///    `paddr()` is `pa`. With flags that grant access it is present and, if
+///    `huge`, `is_huge()`; hardware reads it as a leaf mapping `pa` with at
+///    most the permissions [`flags`](Self::flags) reports (never `USER`
+///    access unless `flags` has `USER`). With empty flags it is not present:
+///    hardware treats it as invalid at every level.
+/// 4. **Updates.** `paddr`, `flags`, `is_present`, `is_huge` depend only on
+///    the bits. `set_paddr(pa)` changes only the address bits (so the kind,
+///    flags and huge bit stay and `paddr()` becomes `pa`); `set_flags(flags,
+///    huge)` keeps `paddr()` and gives the entry `new_page(paddr(), flags,
+///    huge)` would.
+/// 5. The methods touch no memory but `self`.
+///
+/// A safe trait would let a format report a leaf as a table (or a table at
+/// another address) and make `map` write into memory the page table does not
+/// own. Safe code cannot implement it:
+///
+/// ```compile_fail,E0200
+/// use memory_addr::PhysAddr;
+/// use page_table_entry::{GenericPTE, MappingFlags};
+///
+/// #[derive(Debug, Clone, Copy)]
+/// struct Bogus(u64);
+///
+/// impl GenericPTE for Bogus {
+///     fn new_page(pa: PhysAddr, _: MappingFlags, _: bool) -> Self { Self(pa.as_usize() as u64 | 1) }
+///     fn new_table(pa: PhysAddr) -> Self { Self(pa.as_usize() as u64 | 1) }
+///     fn paddr(&self) -> PhysAddr { PhysAddr::from_usize(self.0 as usize & !0xfff) }
+///     fn flags(&self) -> MappingFlags { MappingFlags::empty() }
+///     fn set_paddr(&mut self, pa: PhysAddr) { self.0 = pa.as_usize() as u64 | 1 }
+///     fn set_flags(&mut self, _: MappingFlags, _: bool) {}
+///     fn bits(self) -> usize { self.0 as usize }
+///     fn is_unused(&self) -> bool { self.0 == 0 }
+///     fn is_present(&self) -> bool { self.0 & 1 != 0 }
+///     fn is_huge(&self) -> bool { false }
+///     fn clear(&mut self) { self.0 = 0 }
+/// }
+/// ```
+pub unsafe trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'static {
     /// Creates a leaf entry mapping `paddr` (a 4K page, or a block when
     /// `is_huge`). Empty flags give a reserved-not-present leaf. Address
     /// bits the format cannot hold (beyond its PA width, below the page or

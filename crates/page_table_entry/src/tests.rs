@@ -121,6 +121,11 @@ fn check_leaf<P: GenericPTE>(spec: &Spec, raw: usize, pa: PhysAddr, huge: bool) 
     }
     // Rebuilding from the normalized flags gives the same bits.
     assert_eq!(P::new_page(pa, want, huge).bits(), e.bits());
+    // The in-memory form is the bits (rule 1 of the `GenericPTE` contract).
+    assert_eq!(size_of::<P>(), 8);
+    // SAFETY: `P` is 8 bytes (just checked) and `Copy`.
+    let mem: u64 = unsafe { core::mem::transmute_copy(&e) };
+    assert_eq!(mem as usize, e.bits(), "{e:?}");
 }
 
 fn check_updates<P: GenericPTE>(
@@ -301,8 +306,18 @@ fn check_truncation<P: GenericPTE>(spec: &Spec, raw_pa: u64, huge: bool) {
     assert_eq!(e.bits(), P::new_page(want, f, huge).bits());
 }
 
+/// `default` cases, unless the `PROPTEST_CASES` environment variable says
+/// otherwise (`make miri` runs few).
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn out_of_range_address_bits_are_dropped(raw_pa in any::<u64>(), huge in any::<bool>()) {

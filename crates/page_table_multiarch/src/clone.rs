@@ -147,8 +147,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// table's changed entries (dst is normally not active).
     ///
     /// # Errors
-    /// `InvalidAddress`/`NotAligned` (bad range, or it touches top-level
-    /// entries shared with [`copy_from`](Self::copy_from) in either table),
+    /// `InvalidAddress`/`NotAligned` (bad range), `Shared` (it touches
+    /// top-level entries shared with [`copy_from`](Self::copy_from) in either
+    /// table),
     /// `AlreadyMapped` (dst has a mapping in the range), `NoMemory` (both
     /// tables are left unchanged; `f` has not been called).
     pub fn clone_range_into(
@@ -159,9 +160,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         mut f: impl FnMut(M::VirtAddr, PhysAddr, PageSize, MappingFlags) -> (MappingFlags, MappingFlags),
     ) -> PagingResult<FlushBatch<M>> {
         let (lo, hi) = Self::check_range(start.into(), size)?;
-        if self.any_shared(lo, hi) || dst.any_shared(lo, hi) {
-            return Err(PagingError::InvalidAddress);
-        }
+        self.check_owned(lo, hi)?;
+        dst.check_owned(lo, hi)?;
         // SAFETY: the range is checked; both tables are distinct and live.
         unsafe {
             if Self::has_leaf(dst.root_table(), Self::ROOT, lo, hi) {

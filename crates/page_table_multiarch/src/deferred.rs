@@ -189,23 +189,29 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
             } else {
                 pa
             };
-            H::dealloc_frame(pa);
+            // SAFETY: a queued frame: unlinked from every table, and the
+            // full flush above dropped it from every TLB and cache.
+            unsafe { H::dealloc_frame(pa) };
             pa = next;
         }
-        self.full[..self.nfull]
-            .iter()
-            .for_each(|&pa| H::dealloc_frame(pa));
+        for &pa in &self.full[..self.nfull] {
+            // SAFETY: as above: queued, unlinked and covered by the full flush.
+            unsafe { H::dealloc_frame(pa) };
+        }
         let (mut list, mut listed) = (self.list, self.listed);
         while list.as_usize() != 0 {
             let words = Self::words(list);
             for i in 1..=listed {
                 // SAFETY: list frames are ours until freed here; words
                 // `1..=listed` hold queued table frames.
-                H::dealloc_frame(PhysAddr::from_usize(unsafe { words.add(i).read() }));
+                let frame = PhysAddr::from_usize(unsafe { words.add(i).read() });
+                // SAFETY: a queued table frame, unlinked and flushed as above.
+                unsafe { H::dealloc_frame(frame) };
             }
             // SAFETY: as above; word 0 links to the previous (full) frame.
             let prev = PhysAddr::from_usize(unsafe { words.read() });
-            H::dealloc_frame(list);
+            // SAFETY: the list frame itself, read for the last time just above.
+            unsafe { H::dealloc_frame(list) };
             (list, listed) = (prev, LISTED_PER_FRAME);
         }
         self.len = 0;

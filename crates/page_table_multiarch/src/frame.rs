@@ -63,8 +63,9 @@ impl<H: PagingHandler> PhysFrame<H> {
     /// [`into_paddr`](Self::into_paddr)).
     ///
     /// # Safety
-    /// `paddr` was returned by `H::alloc_frame`, is not freed, and no other
-    /// owner (`PhysFrame` or otherwise) will free it.
+    /// `paddr` was returned by `H::alloc_frame`, is not freed, and nothing
+    /// else owns or uses it (no other `PhysFrame`, page table or reference):
+    /// the new `PhysFrame` frees it when dropped.
     pub unsafe fn from_paddr(paddr: PhysAddr) -> Self {
         Self {
             paddr,
@@ -197,7 +198,10 @@ impl<H: PagingHandler> PhysFrame<H> {
 
 impl<H: PagingHandler> Drop for PhysFrame<H> {
     fn drop(&mut self) {
-        H::dealloc_frame(self.paddr);
+        // SAFETY: the frame is owned (from `H::alloc_frame`, or handed over
+        // through `from_paddr`'s contract) and the owner is going away; every
+        // borrow of it has ended.
+        unsafe { H::dealloc_frame(self.paddr) };
     }
 }
 
@@ -292,7 +296,9 @@ impl PhysRegion {
         let run = first.into_paddr();
         if got < n {
             for i in 0..got {
-                H::dealloc_frame(run + i * PAGE_SIZE_4K);
+                // SAFETY: the `got` frames of the run came from `H` just
+                // above, and nothing else knows about them.
+                unsafe { H::dealloc_frame(run + i * PAGE_SIZE_4K) };
             }
             return Err(PagingError::NoMemory);
         }

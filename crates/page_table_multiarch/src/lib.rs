@@ -137,8 +137,8 @@ impl VaLayout {
 ///   exclusively until it passes them to `dealloc_frame`, and never returns a
 ///   frame twice without it being freed in between;
 /// - `phys_to_virt(pa)` of an allocated frame gives a pointer through which
-///   the whole frame can be read and written for as long as the frame is
-///   allocated;
+///   the whole frame can be read and written, from any thread the frame's
+///   owner may be on, for as long as the frame is allocated;
 /// - `dealloc_frame` accepts every frame `alloc_frame` returned;
 /// - `alloc_frames(num, align)` returns `num` physically contiguous frames
 ///   starting at a multiple of `align`, each writable through `phys_to_virt`
@@ -169,17 +169,39 @@ pub unsafe trait PagingHandler: Sized + 'static {
     }
     /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).
     /// Default: `dealloc_frames(paddr, 1)`.
-    fn dealloc_frame(paddr: PhysAddr) {
-        Self::dealloc_frames(paddr, 1)
+    ///
+    /// # Safety
+    /// `paddr` came from this handler's `alloc_frame`, has not been freed
+    /// since, and nothing uses it any more: no page table links it (as a
+    /// table or, unless it was flushed from every TLB, as a mapped frame), no
+    /// CPU has it active, and no Rust reference or pointer into it is used
+    /// again. Freeing a frame that is still in use gives it two owners.
+    ///
+    /// Safe code cannot free a frame (here the root of a live table):
+    ///
+    /// ```compile_fail,E0133
+    /// use page_table_multiarch::{PagingHandler, testing::CountingHandler};
+    /// use page_table_multiarch::x86_64::X64PageTable;
+    ///
+    /// let pt = X64PageTable::<CountingHandler>::try_new().unwrap();
+    /// CountingHandler::dealloc_frame(pt.root_paddr());
+    /// ```
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
+        // SAFETY: the caller's contract is the one `dealloc_frames` asks for one frame.
+        unsafe { Self::dealloc_frames(paddr, 1) }
     }
     /// Frees `num` frames returned by one [`alloc_frames`](Self::alloc_frames)
     /// call (`num` as passed to it). Default: one
     /// [`dealloc_frame`](Self::dealloc_frame) per frame.
-    fn dealloc_frames(paddr: PhysAddr, num: usize) {
+    ///
+    /// # Safety
+    /// As [`dealloc_frame`](Self::dealloc_frame), for every frame of the run.
+    unsafe fn dealloc_frames(paddr: PhysAddr, num: usize) {
         for i in 0..num {
-            Self::dealloc_frame(PhysAddr::from_usize(
-                paddr.as_usize().wrapping_add(i * PAGE_SIZE_4K),
-            ));
+            let frame = PhysAddr::from_usize(paddr.as_usize().wrapping_add(i * PAGE_SIZE_4K));
+            // SAFETY: each frame of the run is one `alloc_frames` gave out; the caller
+            // guarantees none is used any more.
+            unsafe { Self::dealloc_frame(frame) };
         }
     }
     /// The virtual address through which the kernel accesses `paddr`.
@@ -262,10 +284,17 @@ pub enum PagingError {
     MappedToHugePage,
     /// Bad input: empty or overflowing range, a virtual address outside the
     /// paging mode's range (non-canonical), a physical address at or beyond
-    /// `1 << PA_MAX_BITS`, a page size the format cannot hold, or a range
-    /// touching top-level entries shared with [`PageTable64::copy_from`]
-    /// where that is not allowed.
+    /// `1 << PA_MAX_BITS`, or a page size the format cannot hold.
     InvalidAddress,
+    /// The range touches a top-level slot borrowed from another table with
+    /// [`PageTable64::share_from`] / [`PageTable64::copy_from`]. The tables
+    /// below such a slot belong to the lender (and may be active on a CPU):
+    /// the borrower only reads them, so every operation that would change a
+    /// mapping there (`map`, `unmap`, `protect`, `remap`, the range
+    /// operations, `clone_range_into` on either side) fails with this error
+    /// and changes nothing. Only `copy_from`/`share_from` may replace a
+    /// shared slot.
+    Shared,
 }
 
 impl fmt::Display for PagingError {
@@ -277,6 +306,7 @@ impl fmt::Display for PagingError {
             Self::AlreadyMapped => "address already mapped",
             Self::MappedToHugePage => "address inside a huge page",
             Self::InvalidAddress => "invalid address or range",
+            Self::Shared => "range shared with another page table",
         })
     }
 }

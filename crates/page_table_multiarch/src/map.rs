@@ -67,7 +67,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// # Errors
     /// `InvalidAddress`/`NotAligned` (bad range, or `get_paddr` returned an
     /// unaligned or too large address), `AlreadyMapped` (anything mapped in
-    /// the range), `NoMemory`. On error everything mapped by this call is
+    /// the range), `Shared` (the range touches a top-level slot borrowed with
+    /// [`share_from`](Self::share_from)), `NoMemory`. On error everything mapped by this call is
     /// removed again (and flushed), so the table is unchanged.
     pub fn map_region(
         &mut self,
@@ -78,6 +79,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         max_page: PageSize,
     ) -> PagingResult<FlushBatch<M>> {
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
+        self.check_owned(lo, hi)?;
         let max_level = max_page.level().min(Self::ROOT);
         let fresh = self.unused_slots(lo, hi);
         let mut batch = FlushBatch::new();
@@ -204,8 +206,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     match unsafe { self.ensure_table_fresh(t, level + 1) } {
                         Ok((parent, _)) => parent,
                         Err(e) => {
-                            // Never reachable by the hardware: no flush owed.
-                            H::dealloc_frame(frame);
+                            // SAFETY: never linked, so never reachable by the hardware:
+                            // no flush owed, nothing refers to it.
+                            unsafe { H::dealloc_frame(frame) };
                             return Err(e);
                         }
                     }

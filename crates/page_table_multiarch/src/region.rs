@@ -41,8 +41,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// are not) and the flushes.
     ///
     /// # Errors
-    /// `InvalidAddress`/`NotAligned` (bad range), `NoMemory` (a split could
-    /// not get a table frame; nothing changed).
+    /// `InvalidAddress`/`NotAligned` (bad range), `Shared` (the range touches
+    /// a top-level slot borrowed with [`share_from`](Self::share_from)),
+    /// `NoMemory` (a split could not get a table frame; nothing changed).
     pub fn unmap_region(
         &mut self,
         vaddr: M::VirtAddr,
@@ -65,6 +66,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         mut f: impl FnMut(M::VirtAddr, PhysAddr, PageSize, MappingFlags),
     ) -> PagingResult<(usize, FlushBatch<M>)> {
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
+        self.check_owned(lo, hi)?;
         let mut free = DeferredFree::<M, PTE, H>::new();
         self.split_range(lo, hi, &mut free)?;
         let mut batch = FlushBatch::new();
@@ -101,6 +103,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         flags: MappingFlags,
     ) -> PagingResult<FlushBatch<M>> {
         let (lo, hi) = Self::check_range(vaddr.into(), size)?;
+        self.check_owned(lo, hi)?;
         // On error the tables of undone splits are freed (after a full
         // flush) when `free` drops.
         let mut free = DeferredFree::<M, PTE, H>::new();
@@ -490,8 +493,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         // SAFETY: once `parent` points to the copy nothing points to the old
         // table; it is queued once.
         if bad != 0 || !unsafe { free.push_replaced(e.paddr()) } {
-            // Never reachable by the hardware: no flush owed.
-            H::dealloc_frame(frame);
+            // SAFETY: the copy was never linked, so never reachable by the hardware: no
+            // flush owed, nothing refers to it.
+            unsafe { H::dealloc_frame(frame) };
             return false;
         }
         let mut link = e;

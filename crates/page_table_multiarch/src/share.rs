@@ -1,5 +1,9 @@
-//! Sharing top-level entries with another table (`copy_from`), undoing
-//! tables a failed operation created below the root, and `Drop`.
+//! Sharing top-level entries with another table (`copy_from`), the check
+//! that keeps every other operation out of shared slots, undoing tables a
+//! failed operation created below the root, and `Drop`.
+//!
+//! Why this is sound: see [Sharing top-level
+//! entries](crate#sharing-top-level-entries) in the crate docs.
 
 use crate::deferred::DeferredFree;
 use crate::table::{ENTRIES, block, clear, get, index, set, table_is_empty};
@@ -9,6 +13,35 @@ use crate::{
 use memory_addr::PhysAddr;
 
 impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H> {
+    /// The entry check of every operation that changes mappings in the
+    /// truncated range `[lo, hi)` (`lo < hi`): refuses it if the range
+    /// touches a top-level slot borrowed from another table, whose tables
+    /// this table must never write (rule 1 of [Sharing top-level
+    /// entries](crate#sharing-top-level-entries)).
+    ///
+    /// # Errors
+    /// [`PagingError::Shared`].
+    #[inline(always)]
+    pub(crate) fn check_owned(&self, lo: usize, hi: usize) -> PagingResult {
+        // Almost every table borrows nothing, or only the upper half: one
+        // test of the whole bitmap, then of the words the range covers.
+        if self.shared == [0; ENTRIES / 64] {
+            return Ok(());
+        }
+        let (first, last) = (index(lo, Self::ROOT), index(hi - 1, Self::ROOT));
+        let hit = (first / 64..=last / 64).any(|w| {
+            let lo_bit = if w == first / 64 { first % 64 } else { 0 };
+            let hi_bit = if w == last / 64 { last % 64 } else { 63 };
+            let mask = (u64::MAX >> (63 - hi_bit)) & (u64::MAX << lo_bit);
+            self.shared[w] & mask != 0
+        });
+        if hit {
+            Err(PagingError::Shared)
+        } else {
+            Ok(())
+        }
+    }
+
     /// The top-level slots of truncated `[lo, hi)` that are unused now.
     pub(crate) fn unused_slots(&self, lo: usize, hi: usize) -> [u64; ENTRIES / 64] {
         let mut fresh = [0; ENTRIES / 64];
@@ -48,7 +81,28 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     }
 
     /// [`copy_from`](Self::copy_from) for a lender that lives forever (the
-    /// kernel's table), so the sharing is always sound.
+    /// kernel's table), so the sharing is always sound: a `&'static` table can
+    /// neither be dropped nor changed any more, and this table never writes
+    /// below the shared slots (operations there fail with
+    /// [`PagingError::Shared`]; see [why sharing is
+    /// sound](crate#sharing-top-level-entries)).
+    ///
+    /// Once lent, the lender cannot be changed, even when it was leaked from
+    /// a `&'static mut` (error E0502):
+    ///
+    /// ```compile_fail,E0502
+    /// use memory_addr::{PhysAddr, VirtAddr};
+    /// use page_table_multiarch::{MappingFlags, PageSize, testing::CountingHandler};
+    /// use page_table_multiarch::x86_64::X64PageTable;
+    ///
+    /// type Pt = X64PageTable<CountingHandler>;
+    /// let kernel: &'static mut Pt = Box::leak(Box::new(Pt::try_new().unwrap()));
+    /// let mut user = Pt::try_new().unwrap();
+    /// let half = VirtAddr::from_usize(0xffff_8000_0000_0000);
+    /// user.share_from(kernel, half, 1 << 47).unwrap().ignore();
+    /// // error: `*kernel` is borrowed for `'static`
+    /// kernel.map(half, PhysAddr::from_usize(0), PageSize::Size4K, MappingFlags::READ);
+    /// ```
     ///
     /// # Errors
     /// As [`copy_from`](Self::copy_from).
@@ -64,10 +118,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 
     /// Shares `other`'s top-level entries covering `[start, start + size)`
     /// (e.g. the kernel half in every user table). The shared tables stay
-    /// owned by `other`: this table never frees them, and `other` keeps its
-    /// tables directly below the root until it is dropped. Mappings changed
-    /// through either table are seen by both. Safe callers use
-    /// [`share_from`](Self::share_from), which takes a `'static` lender.
+    /// owned by `other`: this table never frees them and never writes into
+    /// them (operations in the range fail with [`PagingError::Shared`]), and
+    /// `other` keeps its tables directly below the root until it is dropped.
+    /// Changes `other` makes below the shared slots are seen through this
+    /// table. Safe callers use [`share_from`](Self::share_from), which takes
+    /// a `'static` lender.
     ///
     /// Slots that `other` does not use become unused here; slots already
     /// shared are replaced (the batch is then a full flush).
@@ -78,10 +134,18 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// a slot of the range).
     ///
     /// # Safety
-    /// `other` must outlive this table (or this table must be dropped, or the
-    /// slots unshared by another `copy_from`, before `other` is dropped):
-    /// otherwise this table keeps pointers to freed table frames, which the
-    /// hardware and [`query`](Self::query) would walk.
+    /// Until this table is dropped, or the slots are shared anew by another
+    /// `copy_from`:
+    /// - `other` must not be dropped, and must keep the tables directly below
+    ///   its root in the shared slots. `PageTable64` unlinks such a table only
+    ///   in `Drop`, and in [`map`](Self::map) of a top-level huge leaf (Sv39
+    ///   1G pages) over an empty one: never do that to `other` in a shared
+    ///   slot. Otherwise this table keeps pointers to freed table frames,
+    ///   which the hardware, [`query`](Self::query) and
+    ///   [`iter`](Self::iter) would walk.
+    /// - Changes `other` makes below the shared slots must not race with
+    ///   reads through this table (on another thread) or with a CPU that runs
+    ///   this table without the TLB flushes `other`'s operations return.
     pub unsafe fn copy_from(
         &mut self,
         other: &Self,
@@ -139,7 +203,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 }
             }
         }
-        H::dealloc_frame(pa);
+        // SAFETY: an owned table frame from `H`, unreachable and uncached
+        // (guaranteed by the caller); its children were freed above.
+        unsafe { H::dealloc_frame(pa) };
     }
 }
 
@@ -161,6 +227,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<
                 }
             }
         }
-        H::dealloc_frame(self.root);
+        // SAFETY: the root came from `H::alloc_frame`; the table is going
+        // away and is not active (the caller's duty, see above).
+        unsafe { H::dealloc_frame(self.root) };
     }
 }

@@ -121,6 +121,9 @@ pub enum OnPresent {
 /// [`TlbFlush`] or [`FlushBatch`](crate::FlushBatch). Every failing operation leaves the table
 /// unchanged. Dropping the table frees every table frame it owns (never the
 /// mapped frames, never tables shared through [`copy_from`](Self::copy_from)).
+/// Operations never write below a shared top-level slot: they fail with
+/// [`PagingError::Shared`] (see [Sharing top-level
+/// entries](crate#sharing-top-level-entries)).
 ///
 /// Table frames an operation unlinks are freed at its end, after a full
 /// flush it issues itself; `Drop` frees without flushing, so **never drop a
@@ -291,11 +294,6 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         self.shared[root_idx / 64] & (1 << (root_idx % 64)) != 0
     }
 
-    /// Whether the top-level slots covering truncated `[lo, hi)` include a shared one.
-    pub(crate) fn any_shared(&self, lo: usize, hi: usize) -> bool {
-        (index(lo, Self::ROOT)..=index(hi - 1, Self::ROOT)).any(|i| self.is_shared(i))
-    }
-
     // ---- core walk ---------------------------------------------------------
 
     /// Finds the leaf covering `t`, or `Err(level)` of the unused entry met.
@@ -393,7 +391,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 Ok(pa) => frames[i] = pa,
                 Err(e) => {
                     // Never reachable by the hardware: no flush owed.
-                    frames[..i].iter().for_each(|&pa| H::dealloc_frame(pa));
+                    // SAFETY: fresh frames of `H`, never linked anywhere.
+                    frames[..i]
+                        .iter()
+                        .for_each(|&pa| unsafe { H::dealloc_frame(pa) });
                     return Err(e);
                 }
             }
@@ -439,12 +440,15 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         }
     }
 
-    /// Finds the leaf that starts at the 4K-aligned `va`.
+    /// The entry checks of `unmap`, `protect` and `remap`: finds the leaf
+    /// that starts at the 4K-aligned `va`, in a slot this table owns.
     fn leaf_at(&self, va: usize) -> PagingResult<(Leaf<PTE>, usize)> {
         let t = Self::check_va(va)?;
         if !va.is_multiple_of(PAGE_SIZE_4K) {
             return Err(PagingError::NotAligned);
         }
+        // Any leaf around `t` lies below the top-level slot of `t`.
+        self.check_owned(t, t + PAGE_SIZE_4K)?;
         // SAFETY: `t` is a checked truncated address.
         let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
         if t & (block(leaf.level) - 1) != 0 {
@@ -482,7 +486,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         if va & (size - 1) != 0 {
             return Err(PagingError::NotAligned);
         }
-        let (t, _) = Self::check_range(va, size)?;
+        let (t, hi) = Self::check_range(va, size)?;
+        self.check_owned(t, hi)?;
         Self::check_pa(paddr.as_usize(), size)?;
         if level > Self::ROOT {
             return Err(PagingError::InvalidAddress);
@@ -522,8 +527,10 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     /// flags mean it was a reserved (`PROT_NONE`) entry.
     ///
     /// # Errors
-    /// `NotAligned`, `InvalidAddress`, `NotMapped`, `MappedToHugePage` (vaddr
-    /// inside a huge page: use [`unmap_region`](Self::unmap_region) to split).
+    /// `NotAligned`, `InvalidAddress`, `Shared` (a top-level slot borrowed
+    /// with [`share_from`](Self::share_from)), `NotMapped`,
+    /// `MappedToHugePage` (vaddr inside a huge page: use
+    /// [`unmap_region`](Self::unmap_region) to split).
     pub fn unmap(
         &mut self,
         vaddr: M::VirtAddr,

@@ -215,7 +215,10 @@ impl CountingHandler {
 
 // SAFETY: frames are 4K pieces of 4K-aligned heap chunks owned by this
 // thread's arena; each is handed out once until freed; `phys_to_virt`
-// returns a pointer into the chunk, valid until the thread exits.
+// returns a pointer into the chunk, valid until the thread exits. Frames are
+// only valid on the thread that allocated them (documented above, a
+// restriction of this test-only handler: a table using it must stay on its
+// thread).
 unsafe impl PagingHandler for CountingHandler {
     fn alloc_frame() -> Option<PhysAddr> {
         STATE.with_borrow_mut(|s| {
@@ -263,7 +266,7 @@ unsafe impl PagingHandler for CountingHandler {
         })
     }
 
-    fn dealloc_frame(paddr: PhysAddr) {
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
         STATE.with_borrow_mut(|s| {
             let n = match Self::frame_number(paddr) {
                 Some(n) if n < s.next => n,

@@ -47,7 +47,7 @@ unsafe impl PagingHandler for HeapHandler {
             .insert(p, layout);
         Some(pa!(p))
     }
-    fn dealloc_frames(paddr: PhysAddr, _num: usize) {
+    unsafe fn dealloc_frames(paddr: PhysAddr, _num: usize) {
         let layout = LAYOUTS
             .lock()
             .unwrap()

@@ -95,6 +95,14 @@ fn on_fault(addr: VirtAddr, access: MappingFlags) -> bool {
     false
 }
 
+static LIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Claims to resolve every fault, resolving none.
+fn always_resolved(_: VirtAddr, _: MappingFlags) -> bool {
+    LIES.fetch_add(1, Ordering::SeqCst);
+    true
+}
+
 fn va(a: usize) -> VirtAddr {
     VirtAddr::from_usize(a)
 }
@@ -157,6 +165,33 @@ fn probes_without_user_memory() {
         "refused probes must not fault",
     );
     println!("probes: faults reported as errors, kernel hook called 2 times");
+
+    // A hook that claims to resolve every fault cannot make a probe retry forever.
+    trap::set_kernel_page_fault_handler(always_resolved);
+    T.eq(
+        trap::probe_read_u64(a),
+        Err(read_fault),
+        "probe with a lying hook",
+    );
+    T.eq(
+        LIES.load(Ordering::SeqCst),
+        trap::MAX_FAULT_RETRIES,
+        "lying hook asked a bounded number of times",
+    );
+    T.check(
+        trap::probe_write_u8(w, 1).is_err(),
+        "next probe with the lying hook",
+    );
+    T.eq(
+        LIES.load(Ordering::SeqCst),
+        2 * trap::MAX_FAULT_RETRIES,
+        "each probe gets its own attempts",
+    );
+    trap::set_kernel_page_fault_handler(on_fault);
+    println!(
+        "probes: a lying hook is asked {} times per probe",
+        trap::MAX_FAULT_RETRIES
+    );
 }
 
 fn user_mode(prog: &UserProgram) {

@@ -96,8 +96,22 @@ pub fn alloc_frames(count: usize, align: usize) -> Result<PhysAddr, FrameError> 
 /// Frees one frame.
 ///
 /// # Errors
-/// As [`FrameAllocator::dealloc`], or [`FrameError::Uninitialized`].
-pub fn dealloc_frame(paddr: PhysAddr) -> Result<(), FrameError> {
+/// As [`FrameAllocator::dealloc`], or [`FrameError::Uninitialized`]. Frees the bitmap can
+/// tell are wrong (a double or foreign free) fail and change nothing.
+///
+/// # Safety
+/// The frame was allocated from this allocator ([`alloc_frame`], [`alloc_frames`],
+/// [`KernelFrames`]) by the caller or handed over to it, and nothing uses it any more: no
+/// page table links it or maps it (unless that mapping was flushed from every TLB), no CPU
+/// runs it as a root table, and no reference or pointer into it is used again. The next
+/// allocation may hand it to a new owner, so freeing a frame in use (say the root of the
+/// active page table) gives it two owners.
+///
+/// ```compile_fail,E0133
+/// let frame = pagoda_alloc::alloc_frame().unwrap();
+/// pagoda_alloc::dealloc_frame(frame).unwrap(); // safe code cannot free frames
+/// ```
+pub unsafe fn dealloc_frame(paddr: PhysAddr) -> Result<(), FrameError> {
     with(|a| a.dealloc(paddr))
 }
 
@@ -105,7 +119,10 @@ pub fn dealloc_frame(paddr: PhysAddr) -> Result<(), FrameError> {
 ///
 /// # Errors
 /// As [`FrameAllocator::dealloc_contiguous`], or [`FrameError::Uninitialized`].
-pub fn dealloc_frames(paddr: PhysAddr, count: usize) -> Result<(), FrameError> {
+///
+/// # Safety
+/// As [`dealloc_frame`], for each frame of the run.
+pub unsafe fn dealloc_frames(paddr: PhysAddr, count: usize) -> Result<(), FrameError> {
     with(|a| a.dealloc_contiguous(paddr, count))
 }
 
@@ -149,8 +166,9 @@ unsafe impl PagingHandler for KernelFrames {
         alloc_frame().ok()
     }
 
-    fn dealloc_frame(paddr: PhysAddr) {
-        if let Err(e) = dealloc_frame(paddr) {
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
+        // SAFETY: the trait method's contract is this function's.
+        if let Err(e) = unsafe { dealloc_frame(paddr) } {
             log::error!("page table freed frame {paddr:?}: {e}");
         }
     }

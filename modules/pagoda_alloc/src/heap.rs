@@ -63,7 +63,8 @@ unsafe impl Source for FrameSource {
         };
         let Some(new_end) = new_end else {
             // Too small for talc's metadata (cannot happen with GROW_MIN): give them back.
-            let _ = dealloc_frames(paddr, bytes / PAGE_SIZE_4K);
+            // SAFETY: allocated just above; talc refused them, so nothing refers to them.
+            let _ = unsafe { dealloc_frames(paddr, bytes / PAGE_SIZE_4K) };
             return Err(());
         };
         talc.source.heap_end = new_end.as_ptr() as usize;

@@ -118,7 +118,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::tests::config(256))]
         #[test]
         fn matches_bool_model(ops in prop::collection::vec((any::<bool>(), 0usize..200, 0usize..40), 0..40)) {
             let mut list = RangeList::new();

@@ -95,8 +95,17 @@ fn frame_of(p: PhysAddr) -> usize {
     (p.as_usize() - BASE) / PAGE_SIZE_4K
 }
 
+/// `default` cases, unless the `PROPTEST_CASES` environment variable says otherwise.
+pub(crate) fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(config(200))]
     #[test]
     fn allocator_matches_model(
         ram in prop::collection::vec(range(), 1..4),
@@ -289,14 +298,19 @@ fn global_allocator_paging_handler_and_heap() {
     assert_eq!(virt_to_phys(v), f);
     // SAFETY: `v` maps the frame we own inside the arena.
     unsafe { v.as_mut_ptr().write_bytes(0xab, PAGE_SIZE_4K) };
-    KernelFrames::dealloc_frame(f);
-    assert_eq!(dealloc_frame(f), Err(FrameError::DoubleFree));
-    assert_eq!(dealloc_frame(pa!(BASE)), Err(FrameError::NotManaged));
+    // SAFETY: the frame is ours and no longer used.
+    unsafe { KernelFrames::dealloc_frame(f) };
+    // SAFETY: nothing uses these frames (the bitmap rejects both frees, touching nothing).
+    unsafe {
+        assert_eq!(dealloc_frame(f), Err(FrameError::DoubleFree));
+        assert_eq!(dealloc_frame(pa!(BASE)), Err(FrameError::NotManaged));
+    }
     assert_eq!(frame_stats().allocated, 0);
 
     let run = alloc_frames(16, 64 * 1024).unwrap();
     assert_eq!(run.as_usize() % (64 * 1024), 0);
-    dealloc_frames(run, 16).unwrap();
+    // SAFETY: the run is ours and unused.
+    unsafe { dealloc_frames(run, 16) }.unwrap();
 
     let heap = KernelHeap::new();
     let mut blocks = Vec::new();

@@ -81,7 +81,7 @@ fn merged_ram(info: &BootInfo) -> ([(usize, usize); MAX_MEM_REGIONS], usize) {
 ///
 /// # Errors
 /// [`HalError::Paging`] if a mapping fails (e.g. no frames for tables).
-pub fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
+fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
     let mut pt = KernelPageTable::try_new()?;
     let rw = MappingFlags::READ | MappingFlags::WRITE;
     let image = kernel_image();
@@ -122,15 +122,30 @@ pub fn build(info: &BootInfo) -> Result<KernelPageTable, HalError> {
     Ok(pt)
 }
 
-/// Activates `table` and keeps it as the kernel address space for the rest of the program.
+/// Builds the kernel address space for `info`, activates it and keeps it as the kernel
+/// address space for the rest of the program (the runtime calls this once at boot).
+///
+/// Only a table built here is ever installed: it maps the kernel image section by section,
+/// the direct map and MMIO like the boot page table, and nothing to user mode, so switching
+/// to it is sound. (Installing a caller-made table would let safe code run the CPU on any
+/// mappings.)
 ///
 /// # Errors
-/// [`HalError::AlreadyInitialized`] if a table was installed before (`table` is dropped).
-pub fn install(table: KernelPageTable) -> Result<(), HalError> {
+/// [`HalError::AlreadyInitialized`] if a table was installed before (nothing is built);
+/// [`HalError::Paging`] if building fails (nothing is installed).
+pub fn install(info: &BootInfo) -> Result<(), HalError> {
+    if KERNEL_SPACE.is_completed() {
+        return Err(HalError::AlreadyInitialized);
+    }
+    let table = build(info)?;
     let mut first = false;
     KERNEL_SPACE.call_once(|| {
-        // The root frame stays where it is when the table value moves into the `Once`.
-        activate_page_table(table.root_paddr());
+        // SAFETY: `table` was built just above from the boot information: it maps the kernel
+        // image at its linked addresses with the boot table's permissions, the direct map of
+        // RAM and the MMIO ranges (everything the kernel runs on), and nothing to user mode.
+        // It lives in the `Once` for the rest of the program and is only ever read (the
+        // root frame stays where it is when the value moves into the `Once`).
+        unsafe { activate_page_table(table.root_paddr()) };
         first = true;
         table
     });

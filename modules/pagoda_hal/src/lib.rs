@@ -29,7 +29,7 @@ pub use arch::{
     ARCH, ELF_MACHINE, KERNEL_HALF_START, KERNEL_IMAGE_VIRT_OFFSET, PHYS_VIRT_OFFSET, PagingMeta,
     Pte, SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, USER_VA_END, USER_VA_START, UserContext,
     console_write_byte, current_page_table, exit, flush_tlb, init_traps, max_page_size,
-    mmio_regions, probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64,
+    mmio_regions,
 };
 #[cfg(target_os = "none")]
 pub use arch::{
@@ -39,6 +39,8 @@ pub use arch::{
 pub use boot::{BootInfo, MemRegion, MemRegionKind, initrd};
 #[cfg(target_os = "none")]
 pub use trap::{Fault, Signal, UserTrap};
+#[cfg(target_os = "none")]
+pub use trap::{probe_read_u8, probe_read_u64, probe_write_u8, probe_write_u64};
 
 /// Errors of the HAL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -112,19 +112,102 @@ pub type PageFaultHandler = fn(VirtAddr, MappingFlags) -> bool;
 /// 0 = none, else a `PageFaultHandler` cast to `usize`.
 static HANDLER: AtomicUsize = AtomicUsize::new(0);
 
-/// Registers the handler that kernel-mode page faults (including uaccess probes) call.
+/// How often one kernel-mode fault (same address and access, one after the other) is handed
+/// to the handler. A handler that says `true` without fixing the mapping would otherwise make
+/// the faulting instruction retry forever; after this many attempts the fault counts as
+/// unresolved (a probe returns `Err`, any other kernel access is a fatal trap). Real
+/// resolutions need one attempt, or two when a stale TLB entry makes the retry fault once
+/// more (`FaultOutcome::Spurious`).
+pub const MAX_FAULT_RETRIES: usize = 4;
+
+/// The last fault handed to the handler (`usize::MAX` = none) and how often in a row.
+static LAST_ADDR: AtomicUsize = AtomicUsize::new(usize::MAX);
+static LAST_ACCESS: AtomicUsize = AtomicUsize::new(0);
+static ATTEMPTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Registers the handler that kernel-mode page faults (including uaccess probes) call; it
+/// replaces the previous one (the runtime registers one that resolves faults in the current
+/// user address space). Whatever it answers, one fault is retried at most
+/// [`MAX_FAULT_RETRIES`] times.
 pub fn set_kernel_page_fault_handler(handler: PageFaultHandler) {
     HANDLER.store(handler as usize, Ordering::Release);
 }
 
-/// Asks the registered handler about a kernel-mode page fault; `false` if none is registered.
-/// Called by the arch trap code.
+/// Starts counting afresh: every uaccess probe calls it before its access, so a probe that
+/// touches the same address as the previous one gets its own retries.
+fn forget_fault() {
+    LAST_ADDR.store(usize::MAX, Ordering::Relaxed);
+    ATTEMPTS.store(0, Ordering::Relaxed);
+}
+
+/// Asks the registered handler about a kernel-mode page fault; `false` if none is registered,
+/// if it says so, or if this fault was already handed to it [`MAX_FAULT_RETRIES`] times in a
+/// row. Called by the arch trap code.
 pub fn handle_kernel_page_fault(addr: VirtAddr, access: MappingFlags) -> bool {
     let raw = HANDLER.load(Ordering::Acquire);
     if raw == 0 {
         return false;
     }
+    let again = LAST_ADDR.load(Ordering::Relaxed) == addr.as_usize()
+        && LAST_ACCESS.load(Ordering::Relaxed) == access.bits();
+    let attempts = if again {
+        ATTEMPTS.load(Ordering::Relaxed) + 1
+    } else {
+        LAST_ADDR.store(addr.as_usize(), Ordering::Relaxed);
+        LAST_ACCESS.store(access.bits(), Ordering::Relaxed);
+        1
+    };
+    if attempts > MAX_FAULT_RETRIES {
+        log::warn!(
+            "kernel page fault at {addr:?} ({access:?}) still there after {MAX_FAULT_RETRIES} attempts"
+        );
+        forget_fault();
+        return false;
+    }
+    ATTEMPTS.store(attempts, Ordering::Relaxed);
     // SAFETY: non-zero values of `HANDLER` are only ever stored from a `PageFaultHandler`.
     let handler: PageFaultHandler = unsafe { core::mem::transmute::<usize, PageFaultHandler>(raw) };
-    handler(addr, access)
+    let resolved = handler(addr, access);
+    if !resolved {
+        forget_fault();
+    }
+    resolved
+}
+
+/// Reads the byte at the user address `va` through the MMU, never panicking: a fault the
+/// handler does not resolve becomes `Err`. Not entirely inside `USER_VA_START..USER_VA_END`:
+/// `Err` without an access.
+///
+/// # Errors
+/// The unresolved [`Fault`].
+pub fn probe_read_u8(va: VirtAddr) -> Result<u8, Fault> {
+    forget_fault();
+    crate::arch::probe_read_u8(va)
+}
+
+/// Reads the aligned `u64` at the user address `va`; as [`probe_read_u8`] (misaligned: `Err`).
+///
+/// # Errors
+/// The unresolved [`Fault`].
+pub fn probe_read_u64(va: VirtAddr) -> Result<u64, Fault> {
+    forget_fault();
+    crate::arch::probe_read_u64(va)
+}
+
+/// Writes the byte at the user address `va`; as [`probe_read_u8`].
+///
+/// # Errors
+/// The unresolved [`Fault`].
+pub fn probe_write_u8(va: VirtAddr, value: u8) -> Result<(), Fault> {
+    forget_fault();
+    crate::arch::probe_write_u8(va, value)
+}
+
+/// Writes the aligned `u64` at the user address `va`; as [`probe_read_u64`].
+///
+/// # Errors
+/// The unresolved [`Fault`].
+pub fn probe_write_u64(va: VirtAddr, value: u64) -> Result<(), Fault> {
+    forget_fault();
+    crate::arch::probe_write_u64(va, value)
 }

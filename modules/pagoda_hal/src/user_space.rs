@@ -110,10 +110,12 @@ pub fn install(space: KernelAddrSpace) -> Result<Option<KernelAddrSpace>, Instal
             space,
         });
     };
-    // Sound: the root maps the kernel exactly as the kernel table does (checked above), and
-    // it lives as long as it is active: the slot owns the space until `take`/`install`
-    // switch away first, and `AddrSpace` never replaces its root table.
-    activate_page_table(space.root_paddr());
+    // SAFETY: the root maps the kernel exactly as the kernel table does (its kernel half is
+    // the kernel table's, checked above; `pagoda_mm` maps only the user half, and user
+    // mappings are of frames the space owns or `PhysRegion`s), and it lives as long as it
+    // is active: the slot owns the space until `take`/`install` switch away first, and
+    // `AddrSpace` never replaces its root table.
+    unsafe { activate_page_table(space.root_paddr()) };
     Ok(slot.replace(space))
 }
 
@@ -123,7 +125,8 @@ pub fn take() -> Option<KernelAddrSpace> {
     let kernel = kernel_root()?;
     let mut slot = CURRENT.try_lock()?;
     let space = slot.take()?;
-    activate_page_table(kernel);
+    // SAFETY: the installed kernel table, alive and unchanged for the rest of the program.
+    unsafe { activate_page_table(kernel) };
     Some(space)
 }
 
@@ -144,12 +147,14 @@ pub fn with_current<R>(f: impl FnOnce(&mut KernelAddrSpace) -> R) -> Option<R> {
     let kernel = kernel_root()?;
     let mut slot = CURRENT.try_lock()?;
     let space = slot.as_mut()?;
-    activate_page_table(kernel);
+    // SAFETY: as in `take`.
+    unsafe { activate_page_table(kernel) };
     let r = f(space);
     match slot.as_ref() {
         Some(space) if shares_kernel_half(space.page_table(), kernel) => {
-            // Sound as in `install`: the slot owns this space, whose root is checked.
-            activate_page_table(space.root_paddr());
+            // SAFETY: as in `install`: the slot owns this space, whose kernel half was just
+            // checked.
+            unsafe { activate_page_table(space.root_paddr()) };
         }
         _ => {
             log::error!("with_current: the address space was replaced by an unusable one");

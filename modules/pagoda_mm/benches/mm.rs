@@ -67,7 +67,7 @@ unsafe impl PagingHandler for BenchHandler {
         })
     }
 
-    fn dealloc_frame(paddr: PhysAddr) {
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
         ARENA.with_borrow_mut(|a| a.free.push((paddr.as_usize() - PHYS_BASE) / PAGE_SIZE_4K));
     }
 

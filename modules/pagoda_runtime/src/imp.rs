@@ -68,10 +68,7 @@ pub fn start(info: &'static BootInfo, main: fn()) -> ! {
         pagoda_hal::monotonic_ns(),
         pagoda_hal::stack_guard_page().start.as_usize()
     );
-    boot_step(
-        "kernel page table",
-        kernel_space::build(info).and_then(kernel_space::install),
-    );
+    boot_step("kernel page table", kernel_space::install(info));
     log::info!(
         target: "pagoda",
         "pagoda: kernel page table active, root {:?}",

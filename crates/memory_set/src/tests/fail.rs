@@ -146,7 +146,8 @@ fn every_call_of_multi_area_operations() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // `PROPTEST_CASES` overrides the default.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(128)))]
 
     #[test]
     fn random_state_random_failure(

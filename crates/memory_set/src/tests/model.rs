@@ -303,7 +303,8 @@ fn pt_view(pt: &MockPt) -> BTreeMap<usize, (Flags, u32)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // `PROPTEST_CASES` overrides the default.
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
 
     #[test]
     fn matches_page_model(ops in proptest::collection::vec(op(), 1..60)) {

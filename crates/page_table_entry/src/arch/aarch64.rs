@@ -275,7 +275,12 @@ impl A64PTE {
     }
 }
 
-impl GenericPTE for A64PTE {
+// SAFETY: a `repr(transparent)` `u64` whose bits are the entry; the
+// encodings follow VMSAv8-64 stage 1 descriptors (Arm ARM D8) and meet the trait's contract: tables and leaves
+// are told apart as the walkers expect, empty flags give an invalid entry,
+// the address bits are the ones `set_paddr` writes. The unit tests check
+// every rule on every flag combination.
+unsafe impl GenericPTE for A64PTE {
     common_pte_methods!();
 
     #[inline]

@@ -195,7 +195,12 @@ impl LA64PTE {
     }
 }
 
-impl GenericPTE for LA64PTE {
+// SAFETY: a `repr(transparent)` `u64` whose bits are the entry; the
+// encodings follow LoongArch64 page table entries and directory entries and meet the trait's contract: tables and leaves
+// are told apart as the walkers expect, empty flags give an invalid entry,
+// the address bits are the ones `set_paddr` writes. The unit tests check
+// every rule on every flag combination.
+unsafe impl GenericPTE for LA64PTE {
     common_pte_methods!();
 
     #[inline]

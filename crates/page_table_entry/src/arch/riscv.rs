@@ -230,7 +230,12 @@ impl Rv64PTE {
     }
 }
 
-impl GenericPTE for Rv64PTE {
+// SAFETY: a `repr(transparent)` `u64` whose bits are the entry; the
+// encodings follow Sv39/Sv48 (RISC-V privileged spec, 4.4-4.5) and meet the trait's contract: tables and leaves
+// are told apart as the walkers expect, empty flags give an invalid entry,
+// the address bits are the ones `set_paddr` writes. The unit tests check
+// every rule on every flag combination.
+unsafe impl GenericPTE for Rv64PTE {
     common_pte_methods!();
 
     #[inline]
@@ -350,7 +355,10 @@ impl Rv32PTE {
     }
 }
 
-impl GenericPTE for Rv32PTE {
+// SAFETY: the Sv32 encoding (RISC-V privileged spec, 4.3) meets the trait's contract as the
+// Sv39 one above does: tables and leaves are told apart as the walkers expect, empty flags
+// give an invalid entry, `paddr` reads back what `set_paddr` wrote; the unit tests check it.
+unsafe impl GenericPTE for Rv32PTE {
     fn bits(self) -> usize {
         self.0 as usize
     }

@@ -171,7 +171,12 @@ impl X64PTE {
     }
 }
 
-impl GenericPTE for X64PTE {
+// SAFETY: a `repr(transparent)` `u64` whose bits are the entry; the
+// encodings follow x86-64 4-level paging (Intel SDM Vol. 3A, 4.5) and meet the trait's contract: tables and leaves
+// are told apart as the walkers expect, empty flags give an invalid entry,
+// the address bits are the ones `set_paddr` writes. The unit tests check
+// every rule on every flag combination.
+unsafe impl GenericPTE for X64PTE {
     common_pte_methods!();
 
     #[inline]

@@ -194,7 +194,8 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
     pub(crate) fn alloc_l2() -> PagingResult<PhysAddr> {
         let pa = H::alloc_frame().ok_or(PagingError::NoMemory)?;
         if pa.as_usize() > M::PA_MAX_ADDR - (PAGE_SIZE_4K - 1) {
-            free_frames::<H>(pa, 1);
+            // SAFETY: just allocated, never linked anywhere.
+            unsafe { free_frames::<H>(pa, 1) };
             return Err(PagingError::NoMemory);
         }
         Self::zero(pa);
@@ -202,7 +203,9 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
     }
 
     fn free_root(root: PhysAddr) {
-        free_frames::<H>(root, M::ROOT_FRAMES);
+        // SAFETY: the root run is freed once, by `drop` or by a constructor that failed
+        // after allocating it; a table being dropped is active on no CPU (`Drop`'s contract).
+        unsafe { free_frames::<H>(root, M::ROOT_FRAMES) };
     }
 
     /// Visits the used entries, tables included (arceos 0.6): `pre(level,
@@ -254,7 +257,8 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable3
             // SAFETY: `i` indexes our live root.
             let e = unsafe { self.l1(i).read() };
             if Self::is_table(&e) {
-                free_frames::<H>(e.paddr(), 1);
+                // SAFETY: a second-level table of ours; the whole table goes away.
+                unsafe { free_frames::<H>(e.paddr(), 1) };
             }
         }
         Self::free_root(self.root);
@@ -262,13 +266,18 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable3
 }
 
 /// Returns `n` frames of one allocation to the handler. The only place this
-/// module frees frames: each caller passes a table frame it owns that no
-/// entry points to any more (and that no CPU caches, see `Unlinked`).
-fn free_frames<H: PagingHandler>(pa: PhysAddr, n: usize) {
+/// module frees frames.
+///
+/// # Safety
+/// `pa` is a table frame (or the root's run of `n`) this table owns, that no
+/// entry points to any more and that no CPU caches (see `Unlinked`).
+unsafe fn free_frames<H: PagingHandler>(pa: PhysAddr, n: usize) {
     if n == 1 {
-        H::dealloc_frame(pa);
+        // SAFETY: the caller's contract is `dealloc_frame`'s.
+        unsafe { H::dealloc_frame(pa) };
     } else {
-        H::dealloc_frames(pa, n);
+        // SAFETY: as above, for the whole run.
+        unsafe { H::dealloc_frames(pa, n) };
     }
 }
 
@@ -304,7 +313,9 @@ impl<M: PagingMetaData, H: PagingHandler> Unlinked<M, H> {
             M::flush_tlb(None);
             self.frames[..self.len]
                 .iter()
-                .for_each(|&pa| free_frames::<H>(pa, 1));
+                // SAFETY: queued frames are unlinked, and the full flush above dropped them
+                // from every TLB.
+                .for_each(|&pa| unsafe { free_frames::<H>(pa, 1) });
             self.len = 0;
         }
     }

@@ -423,14 +423,17 @@ fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
     assert_eq!(CountingHandler::live_frames(), 0, "leak");
 }
 
+/// Longest operation sequence (shorter under Miri, which is ~1000x slower).
+const MAX_OPS: usize = if cfg!(miri) { 8 } else { 40 };
+
 fn ops() -> impl Strategy<Value = Vec<(Op, Option<u8>)>> {
-    prop::collection::vec((op(), prop::option::weighted(0.15, 0..4u8)), 1..40)
+    prop::collection::vec((op(), prop::option::weighted(0.15, 0..4u8)), 1..MAX_OPS)
 }
 
 macro_rules! model_tests {
     ($($name:ident: $meta:ty, $pte:ty, $unit:expr, $cases:expr;)*) => {$(
         proptest! {
-            #![proptest_config(ProptestConfig { cases: $cases, failure_persistence: None, ..ProptestConfig::default() })]
+            #![proptest_config(proptest_config($cases))]
             #[test]
             fn $name(ops in ops()) {
                 run::<$meta, $pte>($unit, &ops);

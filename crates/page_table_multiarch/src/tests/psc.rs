@@ -93,9 +93,10 @@ unsafe impl PagingHandler for PscFrames {
         pa
     }
 
-    fn dealloc_frame(paddr: PhysAddr) {
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
         event(Event::Dealloc(paddr.as_usize()));
-        CountingHandler::dealloc_frame(paddr);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { CountingHandler::dealloc_frame(paddr) };
     }
 
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {

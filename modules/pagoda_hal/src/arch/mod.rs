@@ -39,11 +39,15 @@
 //!   address space maps (direct-mapped, `DEVICE`).
 //! - `pub fn console_write_byte(b: u8)`.
 //! - `pub fn exit(success: bool, code: u8) -> !`.
-//! - `pub fn activate_page_table(root: PhysAddr)`, `pub fn current_page_table() -> PhysAddr`,
+//! - `pub unsafe fn activate_page_table(root: PhysAddr)` (`# Safety`: `root` is a
+//!   well-formed table that maps the running kernel exactly as the current one does, maps
+//!   no Rust-owned memory to user mode, and stays alive and unchanged — but for its owner's
+//!   flushed operations — while active), `pub fn current_page_table() -> PhysAddr`,
 //!   `pub fn flush_tlb(va: Option<VirtAddr>)`. `activate_page_table` stays crate-private
 //!   (`lib.rs` does not re-export it): the safe public entries are
-//!   [`crate::kernel_space::install`], which keeps the table alive forever, and
-//!   [`crate::user_space::install`], which owns the user space it activates.
+//!   [`crate::kernel_space::install`], which builds the kernel table itself and keeps it
+//!   alive forever, and [`crate::user_space::install`], which owns the user space it
+//!   activates and checks its kernel half.
 //! - `pub fn init_traps()` — idempotent. Kernel-mode page faults call
 //!   [`crate::trap::handle_kernel_page_fault`]; unexpected kernel traps print the registers
 //!   and `exit(false, crate::trap::FATAL_TRAP_EXIT_CODE)`.

@@ -400,16 +400,14 @@ fn keyed_shmget_creat_never_deadlocks_and_racers_agree() {
 
 #[test]
 fn segment_frames_need_not_be_contiguous() {
-    use page_table_multiarch::PagingHandler;
+    use page_table_multiarch::frame::PhysFrame;
     let mut s = setup();
     // Fragment the pool: of a run of frames every other one is free, so no two free
     // frames are adjacent and the segment must take scattered ones.
-    let run: Vec<PhysAddr> = (0..16)
-        .map(|_| CountingHandler::alloc_frame().unwrap())
-        .collect();
-    run.iter()
-        .step_by(2)
-        .for_each(|&pa| CountingHandler::dealloc_frame(pa));
+    let mut held: Vec<Option<PhysFrame<CountingHandler>>> =
+        (0..16).map(|_| Some(PhysFrame::alloc().unwrap())).collect();
+    let run: Vec<PhysAddr> = held.iter().flatten().map(PhysFrame::start_paddr).collect();
+    held.iter_mut().step_by(2).for_each(|f| drop(f.take()));
     let reg = Reg::default();
     let id = seg(&reg, 4);
     let a = reg.shmat(&mut s, id, Some(va(0x10_0000)), 0, C).unwrap();
@@ -431,9 +429,6 @@ fn segment_frames_need_not_be_contiguous() {
     child.read_bytes(a + 100, &mut back).unwrap();
     assert_eq!(back, data);
     drop((child, s, reg));
-    run.iter()
-        .skip(1)
-        .step_by(2)
-        .for_each(|&pa| CountingHandler::dealloc_frame(pa));
+    drop(held);
     assert_no_leak();
 }

@@ -90,9 +90,14 @@ static KERNEL_ROOT: AtomicUsize = AtomicUsize::new(0);
 /// kernel table, from `kernel_space::install`) also makes `root` the `TTBR1_EL1` table for
 /// good, replacing the boot table.
 ///
-/// Crate-private through `lib.rs`: callers pass a table whose kernel half is the kernel
-/// table's (or the kernel table itself), so the running kernel stays mapped.
-pub fn activate_page_table(root: PhysAddr) {
+/// Crate-private through `lib.rs`.
+///
+/// # Safety
+/// `root` is the root of a well-formed AArch64 table whose kernel half is the kernel table's
+/// (or the kernel table itself), so the running kernel stays mapped exactly as before; it maps
+/// no memory that Rust code owns to user mode, and stays allocated and unchanged (except
+/// through its owner's flushed operations) for as long as it is active.
+pub unsafe fn activate_page_table(root: PhysAddr) {
     let root = root.as_usize();
     let first = KERNEL_ROOT
         .compare_exchange(0, root, Ordering::AcqRel, Ordering::Acquire)

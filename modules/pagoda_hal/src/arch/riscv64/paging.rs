@@ -8,11 +8,16 @@ const SATP_MODE_SV39: usize = 8 << 60;
 const SATP_PPN_MASK: usize = (1 << 44) - 1;
 
 /// Switches to the Sv39 table at `root` and flushes the whole TLB.
-/// Crate-internal callers pass a table that maps the running kernel.
-pub fn activate_page_table(root: PhysAddr) {
+///
+/// # Safety
+/// `root` is the root of a well-formed Sv39 table that maps the running kernel (image,
+/// stack, direct map, MMIO) exactly as the current one does, maps no memory that Rust code
+/// owns to user mode, and stays allocated and unchanged (except through its owner's
+/// flushed operations) for as long as it is active.
+pub unsafe fn activate_page_table(root: PhysAddr) {
     let satp = SATP_MODE_SV39 | (root.as_usize() >> 12);
-    // SAFETY: callers (this crate only) pass the root of a live table that maps the kernel's
-    // code, data, stack and MMIO at the addresses in use, so execution continues unchanged.
+    // SAFETY: per the contract above the new table maps the kernel identically, so
+    // execution continues unchanged.
     unsafe { asm!("csrw satp, {0}", "sfence.vma", in(reg) satp) };
 }
 

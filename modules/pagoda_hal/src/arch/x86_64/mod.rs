@@ -131,11 +131,14 @@ fn halt_forever() -> ! {
 
 /// Loads `root` into CR3 and flushes the whole TLB, global entries included.
 ///
-/// Crate-private through `lib.rs`: the caller guarantees `root` is a valid PML4 that maps
-/// the running kernel (image, stack, direct map) exactly as the current one does.
-pub fn activate_page_table(root: PhysAddr) {
-    // SAFETY: per the contract above (upheld by `crate::kernel_space`), the new table maps
-    // the kernel identically, so execution continues; CR3 only takes the frame address.
+/// # Safety
+/// `root` is a well-formed PML4 that maps the running kernel (image, stack, direct map)
+/// exactly as the current one does, maps no memory that Rust code owns to user mode, and
+/// stays allocated and unchanged (except through its owner's flushed operations) for as
+/// long as it is active.
+pub unsafe fn activate_page_table(root: PhysAddr) {
+    // SAFETY: per the contract above the new table maps the kernel identically, so
+    // execution continues; CR3 only takes the frame address.
     unsafe { asm!("mov cr3, {}", in(reg) root.as_usize(), options(nostack, preserves_flags)) };
     flush_tlb(None);
 }
