@@ -1,8 +1,8 @@
 //! Host tests: every paging mode, with the counting handler (leaks, double
 //! frees, OOM injection) and recording metadata (flushes).
 
-mod bulk;
 mod borrowed;
+mod bulk;
 mod clone;
 mod dump;
 mod fast;
