@@ -121,10 +121,15 @@ fn check_leaf<P: GenericPTE>(spec: &Spec, raw: usize, pa: PhysAddr, huge: bool) 
     }
     // Rebuilding from the normalized flags gives the same bits.
     assert_eq!(P::new_page(pa, want, huge).bits(), e.bits());
-    // The in-memory form is the bits (rule 1 of the `GenericPTE` contract).
-    assert_eq!(size_of::<P>(), 8);
-    // SAFETY: `P` is 8 bytes (just checked) and `Copy`.
-    let mem: u64 = unsafe { core::mem::transmute_copy(&e) };
+    // The in-memory form is the bits (rule 1 of the `GenericPTE` contract): 8 bytes, or 4
+    // for the 32-bit formats (Sv32, ARMv7 short descriptors).
+    let mem = match size_of::<P>() {
+        // SAFETY: `P` is 8 bytes (matched) and `Copy`.
+        8 => unsafe { core::mem::transmute_copy::<P, u64>(&e) },
+        // SAFETY: `P` is 4 bytes (matched) and `Copy`.
+        4 => u64::from(unsafe { core::mem::transmute_copy::<P, u32>(&e) }),
+        n => panic!("{:?}: an entry of {n} bytes", spec.arch),
+    };
     assert_eq!(mem as usize, e.bits(), "{e:?}");
 }
 
