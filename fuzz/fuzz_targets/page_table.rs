@@ -17,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::testing::CountingHandler;
 use page_table_multiarch::{
-    GenericPTE, MappingFlags, OnPresent, PageSize, PageTable64, PagingMetaData, aarch64,
+    GenericPTE, MappingFlags, OnPresent, PageSize, PageTable64, PagingMetaData, VaLayout, aarch64,
     loongarch64, riscv, x86_64,
 };
 
@@ -211,6 +211,15 @@ struct Tester<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> {
 }
 
 impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
+    /// The address the model keys a mapping by: under `SplitHalves` (AArch64) both halves
+    /// share one table, so an address and its alias in the other half are one mapping.
+    fn fold(va: usize) -> usize {
+        match M::VA_LAYOUT {
+            VaLayout::SplitHalves => va & ((1 << M::VA_MAX_BITS) - 1),
+            _ => va,
+        }
+    }
+
     /// The format's own representation of `f` (what `flags()` reports back).
     fn canon(f: MappingFlags) -> MappingFlags {
         PTE::new_page(PhysAddr::from(0x1000), f, false).flags()
@@ -218,7 +227,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
 
     fn leaves(&self, t: usize) -> Vec<(usize, usize, usize, MappingFlags)> {
         merged(self.pts[t].iter().map(|m| {
-            let s = m.vaddr.as_usize();
+            let s = Self::fold(m.vaddr.as_usize());
             (
                 s,
                 s + m.size as usize,
@@ -256,6 +265,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let (va, pa) = (va.get(vb), pa as usize * sz);
                 let r = self.pts[t].map(va.into(), pa.into(), ps, flags(fl));
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok(flush) = r {
                     flush.ignore();
                     assert!(
@@ -271,6 +281,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let va = va.get(vb);
                 let r = self.pts[t].unmap(va.into());
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok((pa, f, size, flush)) = r {
                     flush.ignore();
                     let (m_pa, m_f) = lookup(&self.models[t], va).expect("unmap of nothing");
@@ -287,6 +298,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let va = va.get(vb);
                 let r = self.pts[t].protect(va.into(), flags(fl));
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok((size, flush)) = r {
                     flush.ignore();
                     assert!(lookup(&self.models[t], va).is_some(), "protect of nothing");
@@ -312,6 +324,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 };
                 let r = self.pts[t].remap(va.into(), (pa as usize * K4).into(), flags(fl), on);
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok((old, size, flush)) = r {
                     flush.ignore();
                     let size = size as usize;
@@ -338,6 +351,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let get = |v: VirtAddr| PhysAddr::from(v.as_usize().wrapping_add(delta));
                 let r = self.pts[t].map_region(va.into(), get, size, flags(fl), max);
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok(batch) = r {
                     batch.ignore();
                     assert!(
@@ -356,6 +370,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let (va, size) = (va.get(vb), size.get());
                 let r = self.pts[t].unmap_region(va.into(), size);
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok((bytes, batch)) = r {
                     batch.ignore();
                     assert_eq!(
@@ -376,6 +391,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let (va, size) = (va.get(vb), size.get());
                 let r = self.pts[t].protect_region(va.into(), size, flags(fl));
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok(batch) = r {
                     batch.ignore();
                     set_flags(&mut self.models[t], va, va + size, |_| {
@@ -388,7 +404,9 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let t = t as usize;
                 let va = va.get(vb);
                 let got = self.pts[t].query(va.into());
-                let want = lookup(&self.models[t], va);
+                let want = M::vaddr_is_valid(va)
+                    .then(|| lookup(&self.models[t], Self::fold(va)))
+                    .flatten();
                 match (got, want) {
                     (Ok((pa, f, _)), Some((m_pa, m_f))) => {
                         assert_eq!((pa.as_usize(), Self::canon(f)), (m_pa, Self::canon(m_f)))
@@ -409,6 +427,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 };
                 let r = src.clone_range_into(dst, va.into(), size, cow);
                 let ok = r.is_ok();
+                let va = Self::fold(va);
                 if let Ok(batch) = r {
                     batch.ignore();
                     let d = 1 - t;
