@@ -89,6 +89,9 @@ pub const ARCH: &str = "x86_64";
 #[cfg(target_arch = "aarch64")]
 pub const ARCH: &str = "aarch64";
 
+#[cfg(any(target_arch = "riscv64", target_arch = "aarch64"))]
+mod probe_calls;
+
 #[cfg(target_arch = "riscv64")]
 mod riscv64;
 #[cfg(target_arch = "riscv64")]
