@@ -135,7 +135,7 @@ fn protect_vs_model<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(super::proptest_config(24))]
 
     #[test]
     fn protect_copy_matches_model(
@@ -341,7 +341,7 @@ fn map_new_tables_vs_model<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericP
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(super::proptest_config(48))]
 
     #[test]
     fn map_new_tables_matches_model(
