@@ -194,54 +194,6 @@ fn model_apply(model: &mut Pages, op: &Op, tag: u32) {
     }
 }
 
-/// Linear bottom-up scan over the areas (the reference for `find_free_area`).
-fn scan_up(set: &Set, hint: usize, size: usize, l: (usize, usize), align: usize) -> Option<usize> {
-    if size == 0 || !align.is_power_of_two() || l.0 >= l.1 {
-        return None;
-    }
-    let up = |a: usize| a.checked_add(align - 1).map(|a| a & !(align - 1));
-    let mut cur = up(hint.max(l.0))?;
-    for a in set.iter() {
-        let (s, e) = (a.start().as_usize(), a.end().as_usize());
-        let end = cur.checked_add(size).filter(|&end| end <= l.1)?;
-        if e <= cur {
-            continue;
-        }
-        if s >= end {
-            return Some(cur);
-        }
-        cur = up(e)?;
-    }
-    cur.checked_add(size).filter(|&end| end <= l.1).map(|_| cur)
-}
-
-/// Linear top-down scan over the areas.
-fn scan_down(
-    set: &Set,
-    hint: usize,
-    size: usize,
-    l: (usize, usize),
-    align: usize,
-) -> Option<usize> {
-    if size == 0 || !align.is_power_of_two() || l.0 >= l.1 {
-        return None;
-    }
-    let mut cur = hint.min(l.1.checked_sub(size)?) & !(align - 1);
-    for a in set.iter().rev() {
-        if cur < l.0 {
-            return None;
-        }
-        let (s, e) = (a.start().as_usize(), a.end().as_usize());
-        if s >= cur + size {
-            continue;
-        }
-        if e <= cur {
-            return Some(cur);
-        }
-        cur = s.checked_sub(size)? & !(align - 1);
-    }
-    (cur >= l.0).then_some(cur)
-}
 
 fn layout(set: &Set) -> Vec<(usize, usize, u8, u32)> {
     set.iter()
@@ -330,9 +282,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 set.find_free_area(VirtAddr::from(hint), size, limit, align)
             };
             let want = if top_down {
-                scan_down(&set, hint, size, l, align)
+                set.scan_free_area(hint, size, l, align, true)
             } else {
-                scan_up(&set, hint, size, l, align)
+                set.scan_free_area(hint, size, l, align, false)
             };
             assert_eq!(got.map(VirtAddr::as_usize), want, "{op:?}");
             if let Some(x) = got.map(VirtAddr::as_usize) {

@@ -6,6 +6,8 @@ extern crate alloc;
 mod area;
 mod backend;
 mod gaps;
+#[cfg(any(test, feature = "testing"))]
+mod reference;
 mod set;
 
 #[cfg(test)]

@@ -24,66 +24,17 @@ fn lim(start: usize, end: usize) -> AddrRange<VirtAddr> {
     }
 }
 
-/// Bottom-up reference: walk every area in order, moving the candidate past each one it hits.
-fn scan_up(set: &Set, hint: usize, size: usize, l: (usize, usize), align: usize) -> Option<usize> {
-    if size == 0 || !align.is_power_of_two() || l.0 >= l.1 {
-        return None;
-    }
-    let up = |a: usize| a.checked_add(align - 1).map(|a| a & !(align - 1));
-    let mut cur = up(hint.max(l.0))?;
-    for a in set.iter() {
-        let (s, e) = (a.start().as_usize(), a.end().as_usize());
-        let end = cur.checked_add(size).filter(|&end| end <= l.1)?;
-        if e <= cur {
-            continue;
-        }
-        if s >= end {
-            return Some(cur);
-        }
-        cur = up(e)?;
-    }
-    cur.checked_add(size).filter(|&end| end <= l.1).map(|_| cur)
-}
-
-/// Top-down reference, walking every area from the top.
-fn scan_down(
-    set: &Set,
-    hint: usize,
-    size: usize,
-    l: (usize, usize),
-    align: usize,
-) -> Option<usize> {
-    if size == 0 || !align.is_power_of_two() || l.0 >= l.1 {
-        return None;
-    }
-    let mut cur = hint.min(l.1.checked_sub(size)?) & !(align - 1);
-    for a in set.iter().rev() {
-        if cur < l.0 {
-            return None;
-        }
-        let (s, e) = (a.start().as_usize(), a.end().as_usize());
-        if s >= cur + size {
-            continue;
-        }
-        if e <= cur {
-            return Some(cur);
-        }
-        cur = s.checked_sub(size)? & !(align - 1);
-    }
-    (cur >= l.0).then_some(cur)
-}
-
 /// Compares both searches with the references.
 fn check_find(set: &Set, hint: usize, size: usize, l: (usize, usize), align: usize) {
     let got = set.find_free_area(va(hint), size, lim(l.0, l.1), align);
-    let expect = scan_up(set, hint, size, l, align);
+    let expect = set.scan_free_area(hint, size, l, align, false);
     assert_eq!(
         got.map(|a| a.as_usize()),
         expect,
         "up {hint:#x} {size:#x} {l:x?} {align:#x}"
     );
     let got = set.find_free_area_top_down(va(hint), size, lim(l.0, l.1), align);
-    let expect = scan_down(set, hint, size, l, align);
+    let expect = set.scan_free_area(hint, size, l, align, true);
     assert_eq!(
         got.map(|a| a.as_usize()),
         expect,
