@@ -12,6 +12,7 @@
 extern crate alloc;
 
 mod boot;
+mod mmap_source;
 mod syscall;
 
 use alloc::string::String;

@@ -5,6 +5,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::mmap_source::{MmapSource, MmapTarget};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
 use pagoda::mm::{self, LinuxError, MappingFlags, MmapFlags, UserContext, VirtAddr};
@@ -65,7 +66,7 @@ impl Process {
             Sysno::Write => write(a[0], a[1], a[2]),
             Sysno::Writev => writev(a[0], a[1], a[2]),
             Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
-            Sysno::Mmap => mmap(a),
+            Sysno::Mmap => mmap(a, &ConsoleOnly),
             Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
             Sysno::Mprotect => prot(a[2], true).and_then(|p| {
                 space(|s| {
@@ -158,21 +159,38 @@ fn prot(bits: usize, strict: bool) -> Result<MappingFlags, LinuxError> {
     Ok(MappingFlags::from_bits_truncate(bits) & access)
 }
 
-/// `mmap`: anonymous mappings only; a file mapping needs an open file, and there are no
-/// file descriptors but the console yet (`EBADF`; `ENODEV` for the console's fds, as for a
-/// terminal on Linux).
-fn mmap(a: [usize; 6]) -> SysResult {
-    let prot = prot(a[2], false)?;
-    let flags = MmapFlags::from_bits_retain(a[3] as u32);
-    if !flags.contains(MmapFlags::ANONYMOUS) {
-        return Err(if a[4] <= 2 {
+/// The descriptors of this single process: only the console (fds 0-2), which cannot be
+/// mapped (`ENODEV`, as for a terminal on Linux).
+struct ConsoleOnly;
+
+impl MmapSource for ConsoleOnly {
+    fn mmap_target(&self, fd: usize) -> Result<MmapTarget, LinuxError> {
+        Err(if fd <= 2 {
             LinuxError::ENODEV
         } else {
             LinuxError::EBADF
-        });
+        })
     }
+}
+
+/// `mmap`: anonymous mappings, and whatever `files` maps for a descriptor.
+fn mmap(a: [usize; 6], files: &dyn MmapSource) -> SysResult {
+    let prot = prot(a[2], false)?;
+    let flags = MmapFlags::from_bits_retain(a[3] as u32);
+    let file = if flags.contains(MmapFlags::ANONYMOUS) {
+        None
+    } else {
+        match files.mmap_target(a[4])? {
+            MmapTarget::Zero => None,
+            MmapTarget::File(file) => Some(file),
+        }
+    };
+    let flags = match file {
+        Some(_) => flags,
+        None => flags | MmapFlags::ANONYMOUS,
+    };
     let addr = VirtAddr::from_usize(a[0]);
-    space(|s| s.mmap(addr, a[1], prot, flags, None, a[5] as u64)).map(VirtAddr::as_usize)
+    space(|s| s.mmap(addr, a[1], prot, flags, file, a[5] as u64)).map(VirtAddr::as_usize)
 }
 
 /// `write(fd, buf, len)` on the console (fds 1 and 2). A fault after some bytes ends the
