@@ -172,6 +172,23 @@ pub unsafe trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'stati
     /// Sets all bits to zero.
     fn clear(&mut self);
 
+    /// Whether this entry, found above the last level, points to a
+    /// next-level table: the fast test a walker makes at every level. It
+    /// implies `is_present() && !is_huge()` and equals it for every entry the
+    /// constructors make; formats override it with one test of the bits and
+    /// may refuse more (LoongArch: a 4K leaf, which is never found there).
+    #[inline]
+    fn is_table_entry(&self) -> bool {
+        self.is_present() && !self.is_huge()
+    }
+    /// [`paddr`](Self::paddr) of an entry that is not a block: a table entry
+    /// or an entry of the last level (a 4K leaf). Formats whose huge bit
+    /// means something else at the last level (x86-64: PAT) override it, so
+    /// that the bit is not consulted.
+    #[inline]
+    fn paddr_4k(&self) -> PhysAddr {
+        self.paddr()
+    }
     /// Whether this is a reserved-not-present leaf (`!is_unused() && !is_present()`).
     fn is_reserved(&self) -> bool {
         !self.is_unused() && !self.is_present()

@@ -335,6 +335,37 @@ proptest! {
     }
 
     #[test]
+    fn table_entry_test_is_present_and_not_huge(raw in any::<u64>(), low in 0u64..0x1000) {
+        // Random high bits with every low-bit pattern equally likely.
+        let bits = raw & !0xfff | low;
+        // `exact`: equal to the generic rule on every bit pattern; otherwise it
+        // only implies it (LoongArch refuses a present 4K leaf, RISC-V a table
+        // entry with its reserved U/A/D bits set, AArch64 one with bit 10 set).
+        fn check<P: GenericPTE>(e: P, exact: bool) {
+            let generic = e.is_present() && !e.is_huge();
+            assert!(!e.is_table_entry() || generic, "{e:?}");
+            assert!(!exact || e.is_table_entry() == generic, "{e:?}");
+            let pa = e.paddr();
+            assert!(P::new_table(pa).is_table_entry() || pa.as_usize() == 0, "{e:?}");
+            assert!(!P::new_page(pa, e.flags(), true).is_table_entry(), "{e:?}");
+            assert!(!P::new_page(pa, MF::empty(), false).is_table_entry(), "{e:?}");
+            let mut unused = e;
+            unused.clear();
+            assert!(!unused.is_table_entry());
+            // A table or 4K leaf the constructors make reports its address both ways.
+            for made in [P::new_table(pa), P::new_page(pa, e.flags(), false)] {
+                assert_eq!(made.paddr_4k(), made.paddr(), "{made:?}");
+            }
+        }
+        check(X64PTE::from_bits(bits), true);
+        check(Rv64PTE::from_bits(bits), false);
+        check(A64PTE::from_bits(bits), false);
+        check(LA64PTE::from_bits(bits), false);
+        check(Rv32PTE::from_bits(bits as u32), true);
+        check(A32PTE::from_bits(bits as u32), true);
+    }
+
+    #[test]
     fn round_trips(raw in 0usize..0x400, raw2 in 0usize..0x400, seed in any::<u64>(),
                    seed2 in any::<u64>(), huge in any::<bool>()) {
         all_formats(raw, raw2, seed, seed2, huge);

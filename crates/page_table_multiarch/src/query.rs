@@ -20,14 +20,19 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     // vanish.
     #[inline(always)]
     pub fn query(&self, vaddr: M::VirtAddr) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        let va: usize = vaddr.into();
+        decode(self.query_words(vaddr.into()))
+    }
+
+    /// [`query`](Self::query) in two words (see [`decode`]): every path
+    /// meets in registers, and the result is built once, after they meet.
+    #[inline(always)]
+    fn query_words(&self, va: usize) -> Answer {
         // A straight-line walk for the common case, a present or reserved
         // 4K leaf: one read per level, no path kept, no per-level
         // bookkeeping. `ROOT` is a constant, so the levels above it vanish
         // at compile time. Everything else (a bad address, a huge or
         // reserved leaf above the last level, a hole) goes to `query_slow`,
-        // out of line, which walks again from the (now cached) root. One
-        // exit of each kind keeps `query` small enough to inline.
+        // out of line, which walks again from the (now cached) root.
         'slow: {
             let Ok(t) = Self::check_va(va) else {
                 break 'slow;
@@ -39,20 +44,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         // SAFETY: `t` is checked; `table` is a live table of
                         // ours at this level and the index is below ENTRIES.
                         let e = unsafe { get(table, index(t, $level)) };
-                        // `!is_huge` is implied below level 3; above it,
-                        // it lets the compiler drop the huge case from
-                        // `paddr`. No table entry fails it, and whatever
-                        // does takes the generic walk, which decides.
-                        // Two tests with different exits: on x86 each
-                        // is one fused test-and-branch, where one exit
-                        // would need a masked compare.
-                        if !e.is_present() {
-                            return self.query_not_table(va);
-                        }
-                        if !Self::is_table(&e, $level) || e.is_huge() {
+                        // One test of the bits (`is_table_entry`); whatever
+                        // fails it takes the generic walk, which decides.
+                        if !e.is_table_entry() {
                             break 'slow;
                         }
-                        table = Self::table_of(e.paddr());
+                        table = Self::table_of(e.paddr_4k());
                     }
                 };
             }
@@ -65,32 +62,58 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             if e.is_unused() {
                 break 'slow;
             }
-            let pa = PhysAddr::from_usize(e.paddr().as_usize() + (t & (PAGE_SIZE_4K - 1)));
-            return Ok((pa, e.flags(), PageSize::Size4K));
+            let pa = e.paddr_4k().as_usize() + (t & (PAGE_SIZE_4K - 1));
+            return (pa, e.flags(), 1);
         }
         self.query_slow(va)
     }
 
-    /// [`query_slow`](Self::query_slow) for an entry above the last level
-    /// that is not present (unused or reserved): a separate exit, so that
-    /// the fast path keeps its two tests apart.
-    #[cold]
-    #[inline(never)]
-    fn query_not_table(&self, va: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        self.query_slow(va)
-    }
-
     /// [`query`](Self::query) by the generic walk: the cases its fast path
-    /// leaves out.
+    /// leaves out, answered in two registers (see [`decode`]).
     #[cold]
     #[inline(never)]
-    fn query_slow(&self, va: usize) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
-        let t = Self::check_va(va)?;
+    fn query_slow(&self, va: usize) -> Answer {
+        let Ok(t) = Self::check_va(va) else {
+            return (ERR_INVALID, MappingFlags::empty(), 0);
+        };
         // SAFETY: `t` is a checked truncated address.
-        let leaf = unsafe { self.find(t) }.map_err(|_| PagingError::NotMapped)?;
+        let Ok(leaf) = (unsafe { self.find(t) }) else {
+            return (ERR_NOT_MAPPED, MappingFlags::empty(), 0);
+        };
         // SAFETY: `leaf` was just found in this table.
         let e = unsafe { get(leaf.table, leaf.idx) };
-        let pa = PhysAddr::from_usize(e.paddr().as_usize() + (t & (block(leaf.level) - 1)));
-        Ok((pa, e.flags(), leaf_size(leaf.level)))
+        let base = if leaf.level == 0 {
+            e.paddr_4k()
+        } else {
+            e.paddr()
+        };
+        let pa = base.as_usize() + (t & (block(leaf.level) - 1));
+        (pa, e.flags(), leaf.level + 1)
     }
+}
+
+/// A query's answer as plain words: `(pa, flags, level + 1)` of the leaf, or
+/// `(error code, empty, 0)`. Every path of [`PageTable64::query`] meets in
+/// this form, field by field, and the `Result` is built once afterwards
+/// ([`decode`]): merged as a `Result`, whose tag hides in `PageSize`, the
+/// answer would go through memory, and a caller's match on it would be a
+/// load and compare on the fast path too. Fields nobody reads (flags, size)
+/// then vanish from the fast path.
+type Answer = (usize, MappingFlags, usize);
+
+const ERR_INVALID: usize = 1;
+const ERR_NOT_MAPPED: usize = 2;
+
+/// Turns the slow path's `(pa or error, flags | level)` back into `query`'s
+/// result. Two words come back in registers where the result itself would
+/// go through memory, and the caller's match on it would then be a load
+/// and compare on the fast path too.
+#[inline(always)]
+fn decode((pa, flags, level): Answer) -> PagingResult<(PhysAddr, MappingFlags, PageSize)> {
+    let size = match level {
+        0 if pa == ERR_INVALID => return Err(PagingError::InvalidAddress),
+        0 => return Err(PagingError::NotMapped),
+        level => leaf_size(level - 1),
+    };
+    Ok((PhysAddr::from_usize(pa), flags, size))
 }

@@ -296,6 +296,10 @@ unsafe impl GenericPTE for A64PTE {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_block())) as usize)
     }
     #[inline]
+    fn paddr_4k(&self) -> PhysAddr {
+        PhysAddr::from_usize((self.0 & PA_MASK) as usize)
+    }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         // A valid descriptor without AF is a table (leaves always get AF).
         if !self.has(DescriptorAttr::VALID) || !self.has(DescriptorAttr::AF) {
@@ -343,6 +347,15 @@ unsafe impl GenericPTE for A64PTE {
     #[inline]
     fn is_present(&self) -> bool {
         self.has(DescriptorAttr::VALID)
+    }
+    #[inline]
+    fn is_table_entry(&self) -> bool {
+        // Bits [1:0] = 0b11: a table descriptor above the last level. Bit 10
+        // (AF in a block) is ignored in a table and never set by `new_table`:
+        // a table with it set is left to the generic walk. Subtracting 0b11
+        // then clears the three bits exactly when they are 0, 1, 1.
+        let bits = DescriptorAttr::VALID.bits() | DescriptorAttr::NON_BLOCK.bits();
+        self.0.wrapping_sub(bits) & (bits | DescriptorAttr::AF.bits()) == 0
     }
     #[inline]
     fn is_huge(&self) -> bool {

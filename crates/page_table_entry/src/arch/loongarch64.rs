@@ -216,6 +216,11 @@ unsafe impl GenericPTE for LA64PTE {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_huge_bits())) as usize)
     }
     #[inline]
+    fn paddr_4k(&self) -> PhysAddr {
+        // Bit 6 of a last-level entry is G, not the huge marker GH.
+        PhysAddr::from_usize((self.0 & PA_MASK) as usize)
+    }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         if !self.has(PTEFlags::P) {
             return MappingFlags::empty();
@@ -269,6 +274,11 @@ unsafe impl GenericPTE for LA64PTE {
         } else {
             self.0 != 0
         }
+    }
+    #[inline]
+    fn is_table_entry(&self) -> bool {
+        // A directory entry is a bare non-zero address.
+        self.0 != 0 && !self.is_leaf()
     }
     #[inline]
     fn is_huge(&self) -> bool {

@@ -292,6 +292,15 @@ unsafe impl GenericPTE for Rv64PTE {
         self.is_valid()
     }
     #[inline]
+    fn is_table_entry(&self) -> bool {
+        // V = 1 and R = W = X = 0; U, A and D are reserved (zero) in a
+        // non-leaf PTE (privileged spec, 4.3.1), so a table with them set is
+        // left to the generic walk. Exactly when subtracting 1 clears them all.
+        const MUST: u64 =
+            PTEFlags::V.bits() | RWX | PTEFlags::U.bits() | PTEFlags::A.bits() | PTEFlags::D.bits();
+        self.0.wrapping_sub(1) & MUST == 0
+    }
+    #[inline]
     fn is_huge(&self) -> bool {
         if self.is_valid() {
             self.0 & RWX != 0

@@ -192,6 +192,10 @@ unsafe impl GenericPTE for X64PTE {
         PhysAddr::from_usize((self.0 & Self::pa_mask(self.is_huge_bits())) as usize)
     }
     #[inline]
+    fn paddr_4k(&self) -> PhysAddr {
+        PhysAddr::from_usize((self.0 & PA_MASK) as usize)
+    }
+    #[inline]
     fn flags(&self) -> MappingFlags {
         // A table entry has the same format as a 4K leaf, so it reports the
         // permissions it grants (READ|WRITE|EXECUTE|USER).
@@ -238,6 +242,11 @@ unsafe impl GenericPTE for X64PTE {
         self.has(PTF::PRESENT)
     }
     #[inline]
+    fn is_table_entry(&self) -> bool {
+        // P = 1 and PS = 0 exactly when subtracting 1 clears both bits.
+        self.0.wrapping_sub(1) & (PTF::PRESENT.bits() | PTF::HUGE_PAGE.bits()) == 0
+    }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }
@@ -266,6 +275,20 @@ mod tests {
 
     fn leaf(f: MF) -> u64 {
         X64PTE::new_page(pa!(0), f, false).as_u64()
+    }
+
+    #[test]
+    fn last_level_paddr_ignores_pat() {
+        // Bit 7 of a 4K PTE is PAT (SDM table 4-20), not PS: every address bit counts.
+        let e = X64PTE::from_bits(0x1234_5000 | PS | P);
+        assert_eq!(e.paddr_4k(), pa!(0x1234_5000));
+        assert_eq!(
+            e.paddr(),
+            pa!(0x1220_0000),
+            "as a 2M leaf, bits 12..21 are not address"
+        );
+        let plain = X64PTE::new_page(pa!(0x1234_5000), MF::READ, false);
+        assert_eq!(plain.paddr_4k(), plain.paddr());
     }
 
     #[test]
