@@ -5,6 +5,7 @@
 #   make check                                          fmt, clippy (host + all targets), docs, cargo package
 #   make bench                                          criterion benchmarks (not part of test)
 #   make bench-ir                                       page-table instructions per PTE (callgrind)
+#   make bench-linux                                    mm syscalls on Pagoda vs Linux, same QEMU
 #   make miri                                           Miri over crates/ (needs a nightly toolchain)
 #   make soak                                           long randomized runs (not in CI): Linux diff + model proptests
 
@@ -106,6 +107,13 @@ bench:
 	cargo bench -p pagoda-bench
 	cargo run -q -p pagoda-bench --release --bin bench_table -- --write
 	cargo bench -p pagoda_mm
+
+# The same static Linux program (benches/linux/mmbench.c) as /init on Pagoda and on Debian's
+# Linux 6.12 kernel, one QEMU machine each, side by side (fetches the kernels once).
+.PHONY: bench-linux
+BENCH_ARCHES ?= riscv64 x86_64
+bench-linux: targets
+	scripts/bench_linux.sh $(BENCH_ARCHES)
 
 # Instruction counts (valgrind --tool=callgrind) per PTE and per query, ours beside the anchor,
 # for every paging mode: stable on a busy machine, unlike times.

@@ -26,6 +26,9 @@ command -v riscv64-linux-gnu-gcc >/dev/null || missing+=(gcc-riscv64-linux-gnu)
 [[ -f /usr/riscv64-linux-gnu/lib/libc.a ]] || missing+=(libc6-dev-riscv64-cross)
 # initramfs archives for scripts/run_linux.sh (`cpio -o -H newc`).
 command -v cpio >/dev/null || missing+=(cpio)
+# Fetching Debian's Linux kernels for `make bench-linux` (scripts/bench_linux.sh).
+command -v curl >/dev/null || missing+=(curl)
+command -v xz >/dev/null || missing+=(xz-utils)
 if [[ ${#missing[@]} -gt 0 ]]; then
     SUDO=""
     [[ $(id -u) == 0 ]] || SUDO=sudo

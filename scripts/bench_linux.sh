@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# `make bench-linux`: the same static program (benches/linux/mmbench.c) as /init on the
+# Linux kernel and on Pagoda, each under the same QEMU machine, side by side.
+#   scripts/bench_linux.sh [riscv64] [x86_64]
+# The Linux kernels are Debian's own (trixie's linux-image-<arch>, the 6.12 series whose
+# sources `make kselftest-native` builds the selftests from), fetched once from
+# deb.debian.org into $CARGO_TARGET_DIR/linux-kernel and never committed. Both kernels run
+# under TCG, so the figures compare kernels on one emulated machine, not real hardware:
+# read the ratio, not the nanoseconds. Environment: QEMU_TIMEOUT (default 300 s per boot).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+target=${CARGO_TARGET_DIR:-$root/target}
+cache=$target/linux-kernel
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+timeout_s=${QEMU_TIMEOUT:-300}
+mirror=http://deb.debian.org/debian
+arches=("$@")
+[[ ${#arches[@]} -gt 0 ]] || arches=(riscv64 x86_64)
+for tool in curl xz dpkg-deb cpio; do
+    command -v "$tool" >/dev/null || { echo "$0: $tool missing (scripts/install_deps.sh)" >&2; exit 2; }
+done
+
+# The path of Debian's kernel image for `arch`, downloading it on first use: the
+# `linux-image-<debarch>` metapackage names the versioned image package, whose file the
+# Packages index gives (old versions leave the pool, so the index is read each time the
+# cache is empty).
+kernel_image() {
+    local arch=$1 debarch dir index meta file
+    case $arch in riscv64) debarch=riscv64 ;; x86_64) debarch=amd64 ;; esac
+    dir=$cache/$debarch
+    if ! compgen -G "$dir/vmlinu*" >/dev/null; then
+        mkdir -p "$dir"
+        index=$work/Packages-$debarch
+        curl -fsS "$mirror/dists/trixie/main/binary-$debarch/Packages.xz" | xz -dc >"$index"
+        meta=$(awk -v p="linux-image-$debarch" '$0 == "Package: " p { f = 1 }
+            f && /^Depends:/ { print $2; exit }' "$index")
+        file=$(awk -v p="$meta" '$0 == "Package: " p { f = 1 }
+            f && /^Filename:/ { print $2; exit }' "$index")
+        [[ -n $file ]] || { echo "$0: no $meta in Debian's $debarch index" >&2; exit 1; }
+        echo "bench-linux: fetching $meta" >&2
+        curl -fsS "$mirror/$file" -o "$work/image.deb"
+        dpkg-deb --fsys-tarfile "$work/image.deb" | tar -x -C "$work" --wildcards './boot/vmlinu*'
+        mv "$work"/boot/vmlinu* "$dir/"
+    fi
+    compgen -G "$dir/vmlinu*" | head -n 1
+}
+
+# Boots Linux with `prog` as /init; its output on stdout.
+run_on_linux() {
+    local arch=$1 prog=$2 kernel
+    kernel=$(kernel_image "$arch")
+    mkdir -p "$work/root-$arch"
+    cp "$prog" "$work/root-$arch/init"
+    (cd "$work/root-$arch" && echo init | cpio --quiet -o -H newc) >"$work/initrd-$arch.cpio"
+    local machine
+    case $arch in
+        riscv64) machine=(qemu-system-riscv64 -machine virt -bios default) ;;
+        x86_64) machine=(qemu-system-x86_64 -accel tcg -machine q35) ;;
+    esac
+    timeout "$timeout_s" "${machine[@]}" -m 256M -display none -serial stdio -no-reboot \
+        -kernel "$kernel" -initrd "$work/initrd-$arch.cpio" \
+        -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' || true
+}
+
+run_on_pagoda() {
+    local arch=$1 prog=$2
+    QEMU_TIMEOUT=$timeout_s scripts/run_linux.sh "$arch" "$prog" 2>&1 | tr -d '\r' || true
+}
+
+# `BENCH name ns` / `SKIP name why` lines of a run, as `name value`.
+results() {
+    sed -n -e 's/^BENCH \([a-z0-9_]*\) \([0-9]*\)$/\1 \2/p' \
+        -e 's/^SKIP \([a-z0-9_]*\) \(.*\)$/\1 skipped (\2)/p' "$1"
+}
+
+echo "| benchmark (ns per operation, median of 5) | arch | Pagoda | Linux 6.12 (Debian) | Linux / Pagoda |"
+echo "|---|---|---:|---:|---:|"
+for arch in "${arches[@]}"; do
+    case $arch in
+        riscv64) cc=riscv64-linux-gnu-gcc ;;
+        x86_64) cc=gcc ;;
+        *) echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2; exit 2 ;;
+    esac
+    prog=$work/mmbench-$arch
+    "$cc" -static -O2 -Wall -Wextra -Werror -o "$prog" benches/linux/mmbench.c
+    run_on_linux "$arch" "$prog" >"$work/linux-$arch.log"
+    run_on_pagoda "$arch" "$prog" >"$work/pagoda-$arch.log"
+    for side in linux pagoda; do
+        grep -q '^BENCH-DONE' "$work/$side-$arch.log" ||
+            echo "bench-linux: the $side run on $arch did not finish; its log ends:" \
+                "$(tail -n 3 "$work/$side-$arch.log" | tr '\n' ' ')" >&2
+    done
+    results "$work/linux-$arch.log" >"$work/linux-$arch.txt"
+    results "$work/pagoda-$arch.log" >"$work/pagoda-$arch.txt"
+    while read -r name linux; do
+        pagoda=$(awk -v n="$name" '$1 == n { $1 = ""; sub(/^ /, ""); print; exit }' \
+            "$work/pagoda-$arch.txt")
+        [[ -n $pagoda ]] || pagoda="not run$(sed -n 's/^SKIP all \(.*\)$/ (\1)/p' \
+            "$work/pagoda-$arch.log" | head -n 1)"
+        ratio=—
+        if [[ $pagoda =~ ^[0-9]+$ && $linux =~ ^[0-9]+$ && $pagoda -gt 0 ]]; then
+            ratio=$(awk -v l="$linux" -v p="$pagoda" 'BEGIN { printf "%.1f×", l / p }')
+        fi
+        echo "| $name | $arch | $pagoda | $linux | $ratio |"
+    done <"$work/linux-$arch.txt"
+done
