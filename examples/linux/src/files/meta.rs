@@ -387,10 +387,10 @@ fn statfs_bytes(proc: bool) -> [u8; 120] {
     for (i, w) in words.iter().enumerate() {
         out[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
     }
-    // f_fsid (64..72) stays 0; then f_namelen, f_frsize, and f_flags = ST_VALID (0x20):
+    // f_fsid (56..64) stays 0; then f_namelen, f_frsize, and f_flags = ST_VALID (0x20):
     // no mount options.
-    out[72..80].copy_from_slice(&255u64.to_le_bytes());
-    out[80..88].copy_from_slice(&4096u64.to_le_bytes());
-    out[88..96].copy_from_slice(&0x20u64.to_le_bytes());
+    out[64..72].copy_from_slice(&255u64.to_le_bytes());
+    out[72..80].copy_from_slice(&4096u64.to_le_bytes());
+    out[80..88].copy_from_slice(&0x20u64.to_le_bytes());
     out
 }

@@ -385,7 +385,10 @@ fn link_inode_names_an_open_file_but_not_an_unlinked_one() {
     fs.open_ref(ino).unwrap();
     fs.unlink(ROOT_INO, "/a", R).unwrap();
     fs.unlink(ROOT_INO, "/b", R).unwrap();
-    assert_eq!(fs.link_inode(ino, ROOT_INO, "/c", R), Err(FsError::NotFound));
+    assert_eq!(
+        fs.link_inode(ino, ROOT_INO, "/c", R),
+        Err(FsError::NotFound)
+    );
     assert_eq!(fs.lookup(ROOT_INO, "/c", false, R), Err(FsError::NotFound));
     assert!(fs.close_ref(ino).is_some());
 }
