@@ -199,20 +199,32 @@ impl Files {
                 Ok(Xfer::Done(done))
             }
             Kind::PipeWrite(p) => {
-                if len == 0 {
-                    return Ok(Xfer::Done(0));
-                }
-                let mut data = vec![0u8; len.min(CHUNK)];
-                user::get(buf, &mut data)?;
-                match p.write(&data, d.nonblocking()) {
-                    Ok(PipeIo::Done(n)) => Ok(Xfer::Done(n)),
-                    Ok(PipeIo::Block(key)) => Ok(Xfer::Block(key)),
-                    Err(LinuxError::EPIPE) => {
-                        self.sigpipe = true;
-                        Err(LinuxError::EPIPE)
+                // Chunk by chunk while the pipe takes all of each; a blocking writer that
+                // moved some bytes returns the short count rather than waiting (the call
+                // is restarted from scratch after a wait, so it must not have written).
+                let mut chunk = vec![0u8; len.min(CHUNK)];
+                let mut done = 0;
+                while done < len {
+                    let n = (len - done).min(chunk.len());
+                    if let Err(e) = user::get(buf.wrapping_add(done), &mut chunk[..n]) {
+                        return partial(done, e);
                     }
-                    Err(e) => Err(e),
+                    match p.write(&chunk[..n], d.nonblocking() || done > 0) {
+                        Ok(PipeIo::Done(w)) => {
+                            done += w;
+                            if w < n {
+                                break;
+                            }
+                        }
+                        Ok(PipeIo::Block(key)) => return Ok(Xfer::Block(key)),
+                        Err(LinuxError::EPIPE) if done == 0 => {
+                            self.sigpipe = true;
+                            return Err(LinuxError::EPIPE);
+                        }
+                        Err(e) => return partial(done, e),
+                    }
                 }
+                Ok(Xfer::Done(done))
             }
             Kind::Dir(_) => Err(LinuxError::EISDIR),
             Kind::Path(_) | Kind::Proc(_) | Kind::PipeRead(_) => Err(LinuxError::EBADF),

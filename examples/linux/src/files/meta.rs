@@ -220,10 +220,9 @@ impl Files {
         if d.is_path() {
             return Err(LinuxError::EBADF);
         }
-        match d.ino() {
-            Some(ino) => namespace::with(|fs| fs.chmod(ino, mode, WHO)).map_err(errno)?,
-            // Pipes and the boot console have no stored metadata here.
-            None => {}
+        // Pipes and the boot console have no stored metadata here.
+        if let Some(ino) = d.ino() {
+            namespace::with(|fs| fs.chmod(ino, mode, WHO)).map_err(errno)?;
         }
         Ok(0)
     }
@@ -293,7 +292,8 @@ impl Files {
         }
         let path = user::path(path)?;
         if procfs::is_file(&path) {
-            return if mode & 3 == mode {
+            // Read-only files (R_OK is 4).
+            return if mode & !4 == 0 {
                 Ok(0)
             } else {
                 Err(LinuxError::EACCES)
