@@ -4,6 +4,7 @@
  * values and errno orders are Linux's (see the man pages). */
 #include "t.h"
 #include <dirent.h>
+#include <linux/close_range.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -166,6 +167,19 @@ static void names(void)
        "mkdirat, mode 0700");
     ok(has_entry(D "/d", "e") == 1 && has_entry(D "/d", ".") == 1 && has_entry(D "/d", "..") == 1,
        "getdents64 lists ., .. and the entry");
+    int dfd = open(D "/d", O_RDONLY | O_DIRECTORY);
+    char dents[512];
+    /* Before any getdents64: afterwards ext4 (the host's /tmp may be one) says EINVAL. */
+    ok_err(read(dfd, dents, 1), EISDIR, "read on a directory: EISDIR");
+    ok_err(syscall(SYS_getdents64, dfd, dents, 10), EINVAL, "getdents64 into a buffer too small: EINVAL");
+    long got = syscall(SYS_getdents64, dfd, dents, sizeof dents);
+    ok(got > 0 && syscall(SYS_getdents64, dfd, dents, sizeof dents) == 0, "getdents64 lists, then 0 at the end");
+    ok(lseek(dfd, 0, SEEK_SET) == 0 && syscall(SYS_getdents64, dfd, dents, sizeof dents) == got,
+       "lseek to 0 rewinds the directory");
+    close(dfd);
+    int ffd = open(D "/a", O_RDONLY);
+    ok_err(syscall(SYS_getdents64, ffd, dents, sizeof dents), ENOTDIR, "getdents64 on a file: ENOTDIR");
+    close(ffd);
     ok_err(rmdir(D "/d"), ENOTEMPTY, "rmdir a non-empty directory: ENOTEMPTY");
     ok_err(unlink(D "/d"), EISDIR, "unlink a directory: EISDIR");
     ok_err(rmdir(D "/a"), ENOTDIR, "rmdir a file: ENOTDIR");
@@ -321,6 +335,14 @@ static void fds(void)
     close(52);
     close(60);
     close(61);
+    ok(dup2(0, 70) == 70 && dup2(0, 71) == 71 && dup2(0, 90) == 90, "dup2 to 70, 71, 90");
+    ok(close_range(71, 90, CLOSE_RANGE_CLOEXEC) == 0 && fcntl(71, F_GETFD) == FD_CLOEXEC &&
+           fcntl(90, F_GETFD) == FD_CLOEXEC && fcntl(70, F_GETFD) == 0,
+       "close_range CLOSE_RANGE_CLOEXEC marks the range");
+    ok(close_range(70, ~0U, 0) == 0 && fcntl(70, F_GETFD) == -1 && fcntl(90, F_GETFD) == -1,
+       "close_range closes up to the end");
+    ok_err(close_range(5, 4, 0), EINVAL, "close_range with first > last: EINVAL");
+    ok_err(close_range(0, 1, 0x80), EINVAL, "close_range with a bad flag: EINVAL");
 }
 
 static void pipes(void)

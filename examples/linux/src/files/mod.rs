@@ -245,6 +245,13 @@ impl Files {
             S::Fsync | S::Fdatasync => self.fsync(a[0]),
             S::Fcntl => self.fcntl(a[0], a[1], a[2]),
             S::Dup => self.fds.dup(a[0] as i32).map(|fd| fd as usize),
+            S::CloseRange => self
+                .fds
+                .close_range(a[0] as u32, a[1] as u32, a[2] as u32)
+                .map(|closed| {
+                    drop(closed);
+                    0
+                }),
             S::Dup2 => self.dup3(a[0], a[1], None),
             S::Dup3 => self.dup3(a[0], a[1], Some(a[2])),
             S::Pipe => self.pipe2(a[0], 0),
