@@ -6,11 +6,10 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use pagoda::fs::cpio::{Archive, CpioError, EntryKind};
-use pagoda::fs::vfs::{Access, Fs, FsError, Ino, ROOT_INO};
+use pagoda::fs::vfs::{Access, FsError, Ino, ROOT_INO};
 use pagoda::mm::MemFile;
 
-/// The RAM file system: regular files hold a page-cache file.
-pub type RamFs = Fs<Arc<MemFile>>;
+pub use crate::files::namespace::RamFs;
 
 /// Why the initramfs could not be used.
 #[derive(Debug)]
@@ -59,7 +58,9 @@ fn absolute(name: &str) -> Option<alloc::string::String> {
     (!rel.is_empty() && rel != ".").then(|| alloc::format!("/{rel}"))
 }
 
-/// Unpacks `bytes` (one or more concatenated newc archives) into a fresh namespace, as
+/// Unpacks `bytes` (one or more concatenated newc archives) into a fresh namespace and
+/// makes it the kernel's ([`namespace::install`](crate::files::namespace::install), which
+/// adds `/tmp`, `/proc`, `/dev` and `/etc` where missing), as
 /// Linux's initramfs does: directories, regular files (their data copied into a
 /// `MemFile`), symbolic links; owners and modes as stored. Device nodes, fifos and
 /// sockets are counted in `skipped`. A hard-linked file (same `ino`, `nlink > 1`) becomes
@@ -109,6 +110,9 @@ pub fn unpack(bytes: &[u8]) -> Result<Initramfs, BootError> {
                 .map_err(err)?;
         }
     }
+    // The kernel's namespace gets the tree (sharing every file's contents); this copy is
+    // what boot reads the program and its arguments from.
+    crate::files::namespace::install(fs.clone());
     Ok(Initramfs { fs, files, skipped })
 }
 
@@ -130,6 +134,7 @@ impl Initramfs {
             .or_else(|| self.files.iter().find(|(p, _)| p != "/args").cloned())
             .ok_or(BootError::NoProgram)?;
         let file = self.fs.contents(ino).ok_or(BootError::NoProgram)?;
+        crate::files::namespace::set_init_exe(&path);
         Ok((path, file.contents()))
     }
 

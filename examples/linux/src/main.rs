@@ -12,6 +12,7 @@
 extern crate alloc;
 
 mod boot;
+mod files;
 mod mmap_source;
 mod syscall;
 

@@ -6,7 +6,6 @@ use alloc::sync::Arc;
 use pagoda::mm::{File, LinuxError};
 
 /// What a file descriptor offers `mmap`.
-#[allow(dead_code)] // Built by the file layer (files/), merged next.
 pub enum MmapTarget {
     /// The descriptor maps as anonymous memory (`/dev/zero`): private → anonymous private,
     /// shared → anonymous shared, as on Linux.

@@ -2,9 +2,7 @@
 //! output and memory management. Every user pointer goes through the address space's
 //! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
 
-use alloc::vec;
-use alloc::vec::Vec;
-
+use crate::files::{FileCall, Files};
 use crate::mmap_source::{MmapSource, MmapTarget};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
@@ -16,8 +14,6 @@ const RELEASE: &str = "6.13.0-pagoda";
 const PID: usize = 1;
 /// The stack size `load_elf` gives a program (reported as `RLIMIT_STACK`).
 const STACK_LIMIT: u64 = 1 << 20;
-/// Most iovecs one `writev` takes (Linux's `UIO_MAXIOV`).
-const IOV_MAX: usize = 1024;
 
 /// `arch_prctl` codes.
 const ARCH_SET_FS: usize = 0x1002;
@@ -34,6 +30,7 @@ type SysResult = Result<usize, LinuxError>;
 pub struct Process {
     arch: Arch,
     rng: u64,
+    files: Files,
 }
 
 impl Process {
@@ -44,7 +41,11 @@ impl Process {
             "aarch64" => Arch::Aarch64,
             _ => Arch::Riscv64,
         };
-        Self { arch, rng: seed }
+        Self {
+            arch,
+            rng: seed,
+            files: Files::new_console(),
+        }
     }
 
     fn sysno(&self, number: usize) -> Option<Sysno> {
@@ -61,12 +62,24 @@ impl Process {
             ctx.set_syscall_return(errno(LinuxError::ENOSYS));
             return None;
         };
+        if let Some(r) = self.files.syscall(sys, a) {
+            return match r {
+                FileCall::Done(ret) => {
+                    ctx.set_syscall_return(ret.unwrap_or_else(errno));
+                    None
+                }
+                // Only another process could wake this one, and there is none: the wait
+                // would last forever, so the kernel ends the program as SIGKILL would.
+                FileCall::Block(key) => {
+                    pagoda::println!("pagoda-linux: pid 1 would wait forever ({key:?}); killed");
+                    Some(128 + 9)
+                }
+            };
+        }
         let ret = match sys {
             Sysno::Exit | Sysno::ExitGroup => return Some(a[0] as i32),
-            Sysno::Write => write(a[0], a[1], a[2]),
-            Sysno::Writev => writev(a[0], a[1], a[2]),
             Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
-            Sysno::Mmap => mmap(a, &ConsoleOnly),
+            Sysno::Mmap => mmap(a, &self.files),
             Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
             Sysno::Mprotect => prot(a[2], true).and_then(|p| {
                 space(|s| {
@@ -84,12 +97,8 @@ impl Process {
             Sysno::Getppid => Ok(0),
             Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => Ok(0),
             Sysno::Prlimit64 => prlimit(a[0], a[1], a[2], a[3]),
-            // There is no /proc (nor any other file): readlink("/proc/self/exe") fails.
-            Sysno::Readlink | Sysno::Readlinkat => Err(LinuxError::ENOENT),
             Sysno::Getrandom => self.getrandom(a[0], a[1], a[2]),
             Sysno::Uname => uname(self.arch, a[0]),
-            Sysno::Ioctl if a[0] <= 2 => Err(LinuxError::ENOTTY),
-            Sysno::Ioctl => Err(LinuxError::EBADF),
             _ => Err(LinuxError::ENOSYS),
         };
         ctx.set_syscall_return(match ret {
@@ -135,12 +144,6 @@ fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Resu
     mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
 }
 
-/// Copies `buf.len()` bytes from user address `at` (`None`: the address overflowed).
-fn get(at: Option<usize>, buf: &mut [u8]) -> Result<(), LinuxError> {
-    let at = at.ok_or(LinuxError::EFAULT)?;
-    space(|s| s.read_bytes(VirtAddr::from_usize(at), buf))
-}
-
 /// Copies `data` to user address `at`.
 fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
     let at = at.ok_or(LinuxError::EFAULT)?;
@@ -157,20 +160,6 @@ fn prot(bits: usize, strict: bool) -> Result<MappingFlags, LinuxError> {
         return Err(LinuxError::EINVAL);
     }
     Ok(MappingFlags::from_bits_truncate(bits) & access)
-}
-
-/// The descriptors of this single process: only the console (fds 0-2), which cannot be
-/// mapped (`ENODEV`, as for a terminal on Linux).
-struct ConsoleOnly;
-
-impl MmapSource for ConsoleOnly {
-    fn mmap_target(&self, fd: usize) -> Result<MmapTarget, LinuxError> {
-        Err(if fd <= 2 {
-            LinuxError::ENODEV
-        } else {
-            LinuxError::EBADF
-        })
-    }
 }
 
 /// `mmap`: anonymous mappings, and whatever `files` maps for a descriptor.
@@ -191,65 +180,6 @@ fn mmap(a: [usize; 6], files: &dyn MmapSource) -> SysResult {
     };
     let addr = VirtAddr::from_usize(a[0]);
     space(|s| s.mmap(addr, a[1], prot, flags, file, a[5] as u64)).map(VirtAddr::as_usize)
-}
-
-/// `write(fd, buf, len)` on the console (fds 1 and 2). A fault after some bytes ends the
-/// write early, as on Linux.
-fn write(fd: usize, buf: usize, len: usize) -> SysResult {
-    if fd != 1 && fd != 2 {
-        return Err(LinuxError::EBADF);
-    }
-    let mut chunk = [0u8; 256];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(chunk.len());
-        if let Err(e) = get(buf.checked_add(done), &mut chunk[..n]) {
-            return if done > 0 { Ok(done) } else { Err(e) };
-        }
-        pagoda::console::write_bytes(&chunk[..n]);
-        done += n;
-    }
-    Ok(done)
-}
-
-/// `writev(fd, iov, count)`: reads and checks every iovec first (`EFAULT`; `EINVAL` when
-/// the lengths add up past `isize::MAX`, before anything is written, as Linux does), then
-/// writes them in order and stops at the first short write.
-fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
-    if fd != 1 && fd != 2 {
-        return Err(LinuxError::EBADF);
-    }
-    if count > IOV_MAX {
-        return Err(LinuxError::EINVAL);
-    }
-    let mut raw = vec![0u8; count * 16];
-    get(Some(iov), &mut raw)?;
-    let word = |b: &[u8]| usize::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-    let iovs: Vec<(usize, usize)> = raw
-        .chunks_exact(16)
-        .map(|v| (word(&v[..8]), word(&v[8..])))
-        .collect();
-    let mut sum = 0usize;
-    for &(_, len) in &iovs {
-        sum = sum
-            .checked_add(len)
-            .filter(|&s| s <= isize::MAX as usize)
-            .ok_or(LinuxError::EINVAL)?;
-    }
-    let mut total = 0;
-    for (base, len) in iovs {
-        match write(fd, base, len) {
-            Ok(n) => {
-                total += n;
-                if n < len {
-                    break;
-                }
-            }
-            Err(e) if total == 0 => return Err(e),
-            Err(_) => break,
-        }
-    }
-    Ok(total)
 }
 
 /// `prlimit64(pid, resource, new, old)` for this process: `RLIMIT_STACK` is the stack the

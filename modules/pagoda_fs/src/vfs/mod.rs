@@ -64,6 +64,31 @@ impl FsError {
             FsError::TooManyLinks => 31,
         }
     }
+
+    /// The errno as the [`LinuxError`](axerrno::LinuxError) a system call returns.
+    pub const fn linux(self) -> axerrno::LinuxError {
+        use axerrno::LinuxError as E;
+        match self {
+            FsError::NotFound => E::ENOENT,
+            FsError::NotDir => E::ENOTDIR,
+            FsError::IsDir => E::EISDIR,
+            FsError::Exists => E::EEXIST,
+            FsError::NotEmpty => E::ENOTEMPTY,
+            FsError::Access => E::EACCES,
+            FsError::Perm => E::EPERM,
+            FsError::Loop => E::ELOOP,
+            FsError::NameTooLong => E::ENAMETOOLONG,
+            FsError::Invalid => E::EINVAL,
+            FsError::Busy => E::EBUSY,
+            FsError::TooManyLinks => E::EMLINK,
+        }
+    }
+}
+
+impl From<FsError> for axerrno::LinuxError {
+    fn from(e: FsError) -> Self {
+        e.linux()
+    }
 }
 
 impl core::fmt::Display for FsError {

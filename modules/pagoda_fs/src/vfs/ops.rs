@@ -157,6 +157,16 @@ impl<F> Fs<F> {
         who: Access,
     ) -> FsResult<()> {
         let ino = self.lookup(old_start, old, false, who)?;
+        self.link_inode(ino, new_start, new, who)
+    }
+
+    /// `linkat` of an inode found otherwise (`AT_SYMLINK_FOLLOW`, `AT_EMPTY_PATH`): a new
+    /// name `new` for `ino`.
+    ///
+    /// # Errors
+    /// As [`link`](Self::link); `ENOENT` for an inode without links (an unlinked open
+    /// file: Linux refuses to give it a name again).
+    pub fn link_inode(&mut self, ino: Ino, new_start: Ino, new: &str, who: Access) -> FsResult<()> {
         let (dir, last, trailing) = self.resolve_parent(new_start, new, who)?;
         let Last::Normal(name) = last else {
             return Err(FsError::Exists);
@@ -178,6 +188,9 @@ impl<F> Fs<F> {
         let node = self.inode(ino).ok_or(FsError::NotFound)?;
         if node.is_dir() {
             return Err(FsError::Perm);
+        }
+        if node.nlink == 0 {
+            return Err(FsError::NotFound);
         }
         if node.nlink >= 65_000 {
             return Err(FsError::TooManyLinks);

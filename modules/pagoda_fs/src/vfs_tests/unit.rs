@@ -348,3 +348,47 @@ fn open_follows_the_flag_rules() {
         Err(FsError::NotFound)
     );
 }
+
+#[test]
+fn every_error_maps_to_its_errno() {
+    let all = [
+        FsError::NotFound,
+        FsError::NotDir,
+        FsError::IsDir,
+        FsError::Exists,
+        FsError::NotEmpty,
+        FsError::Access,
+        FsError::Perm,
+        FsError::Loop,
+        FsError::NameTooLong,
+        FsError::Invalid,
+        FsError::Busy,
+        FsError::TooManyLinks,
+    ];
+    for e in all {
+        assert_eq!(e.linux().code(), e.errno(), "{e:?}");
+        assert_eq!(axerrno::LinuxError::from(e), e.linux());
+    }
+}
+
+#[test]
+fn link_inode_names_an_open_file_but_not_an_unlinked_one() {
+    let mut fs = fs();
+    let ino = fs.create(ROOT_INO, "/a", 0o644, R, 7).unwrap();
+    fs.symlink("/a", ROOT_INO, "/s", R).unwrap();
+    // AT_SYMLINK_FOLLOW: the kernel resolves the symlink and links what it names.
+    let target = fs.lookup(ROOT_INO, "/s", true, R).unwrap();
+    fs.link_inode(target, ROOT_INO, "/b", R).unwrap();
+    assert_eq!(fs.lookup(ROOT_INO, "/b", false, R), Ok(ino));
+    assert_eq!(fs.inode(ino).unwrap().nlink, 2);
+    assert_eq!(fs.link_inode(ino, ROOT_INO, "/b", R), Err(FsError::Exists));
+    fs.open_ref(ino).unwrap();
+    fs.unlink(ROOT_INO, "/a", R).unwrap();
+    fs.unlink(ROOT_INO, "/b", R).unwrap();
+    assert_eq!(
+        fs.link_inode(ino, ROOT_INO, "/c", R),
+        Err(FsError::NotFound)
+    );
+    assert_eq!(fs.lookup(ROOT_INO, "/c", false, R), Err(FsError::NotFound));
+    assert!(fs.close_ref(ino).is_some());
+}

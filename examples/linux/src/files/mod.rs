@@ -1,0 +1,292 @@
+//! The file layer of the Linux personality: a process's descriptor table, working
+//! directory and umask ([`Files`]) and the file system calls on them, over the kernel's one
+//! namespace ([`namespace`]). Blocking is the caller's: a call that would wait (an empty or
+//! full pipe) answers [`FileCall::Block`] with the key to sleep on, and is executed again
+//! after [`drain_wakeups`] reported that key.
+
+mod desc;
+mod fdops;
+mod io;
+mod meta;
+pub mod namespace;
+mod paths;
+mod procfs;
+mod user;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use kspin::SpinNoIrq;
+use pagoda::fs::fd::FdTable;
+use pagoda::fs::vfs::{Ino, ROOT_INO};
+use pagoda::linux::Sysno;
+use pagoda::linux::abi::Arch;
+use pagoda::mm::{File, LinuxError};
+use pagoda_mm::OpenFile;
+
+use self::desc::{Description, Kind, flag};
+use crate::mmap_source::{MmapSource, MmapTarget};
+
+/// What a file call did.
+pub enum FileCall {
+    /// It finished with this result (the syscall return value or errno).
+    Done(Result<usize, LinuxError>),
+    /// It would block (an empty pipe to read, a full one to write): leave the pc on the
+    /// system call and execute it again once [`drain_wakeups`] returned this key. Nothing
+    /// was transferred.
+    Block(WaitKey),
+}
+
+/// What a blocked call waits for: a change of one pipe (data, room, or its last reader or
+/// writer gone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WaitKey(pub u64);
+
+static WAKEUPS: SpinNoIrq<Vec<WaitKey>> = SpinNoIrq::new(Vec::new());
+static NEXT_KEY: SpinNoIrq<u64> = SpinNoIrq::new(1);
+
+/// Records that waiters on `key` may go on.
+pub(crate) fn wake(key: WaitKey) {
+    let mut w = WAKEUPS.lock();
+    if !w.contains(&key) {
+        w.push(key);
+    }
+}
+
+/// A fresh wait key.
+fn new_key() -> WaitKey {
+    let mut n = NEXT_KEY.lock();
+    let key = WaitKey(*n);
+    *n += 1;
+    key
+}
+
+/// The keys that became ready since the last call (each once).
+#[allow(dead_code)] // Consumed by the multi-process scheduler, merged next.
+pub fn drain_wakeups() -> Vec<WaitKey> {
+    core::mem::take(&mut *WAKEUPS.lock())
+}
+
+/// `AT_FDCWD`.
+const AT_FDCWD: i32 = -100;
+
+/// A process's files: descriptors, working directory, umask.
+pub struct Files {
+    fds: FdTable<Arc<Description>>,
+    /// The working directory, as an `O_PATH` description (it holds the inode).
+    cwd: Arc<Description>,
+    umask: u32,
+    /// A write hit a pipe without readers since the last [`take_sigpipe`](Self::take_sigpipe).
+    sigpipe: bool,
+    /// The program's path (`/proc/self/exe`).
+    exe: Option<String>,
+    arch: Arch,
+}
+
+type SysResult = Result<usize, LinuxError>;
+
+impl Files {
+    /// The files of pid 1: descriptors 0-2 on the console (one description, read-write,
+    /// as after opening `/dev/console` and duplicating it), cwd `/`, umask `022`.
+    pub fn new_console() -> Self {
+        let console = Description::new(Kind::Console, 2, None);
+        let mut fds = FdTable::new();
+        for _ in 0..3 {
+            // Cannot fail: an empty table has room for three descriptors.
+            let _ = fds.insert(console.clone(), false);
+        }
+        let arch = match pagoda::ARCH {
+            "x86_64" => Arch::X86_64,
+            "aarch64" => Arch::Aarch64,
+            _ => Arch::Riscv64,
+        };
+        Self {
+            fds,
+            cwd: root_path(),
+            umask: 0o022,
+            sigpipe: false,
+            exe: namespace::init_exe(),
+            arch,
+        }
+    }
+
+    /// The files of a child after `fork`: the same descriptions (offsets and status flags
+    /// shared), the same cwd and umask.
+    #[allow(dead_code)] // Used by the process layer, merged next.
+    pub fn fork(&self) -> Files {
+        Files {
+            fds: self.fds.clone(),
+            cwd: self.cwd.clone(),
+            umask: self.umask,
+            sigpipe: false,
+            exe: self.exe.clone(),
+            arch: self.arch,
+        }
+    }
+
+    /// `execve` succeeded: closes the close-on-exec descriptors.
+    #[allow(dead_code)] // Used by the process layer, merged next.
+    pub fn on_exec(&mut self) {
+        drop(self.fds.exec());
+    }
+
+    /// Sets the program path `/proc/self/exe` names (after `execve`).
+    #[allow(dead_code)] // Used by the process layer, merged next.
+    pub fn set_exe(&mut self, path: &str) {
+        self.exe = Some(String::from(path));
+    }
+
+    /// The working directory's inode (for `execve` of a relative path).
+    #[allow(dead_code)] // Used by the process layer, merged next.
+    pub fn cwd_ino(&self) -> Ino {
+        self.cwd.ino().unwrap_or(ROOT_INO)
+    }
+
+    /// Whether a write met a pipe without readers since the last call: the process layer
+    /// then raises `SIGPIPE` (the call itself returned `EPIPE`).
+    #[allow(dead_code)] // Used by the signal layer, merged next.
+    pub fn take_sigpipe(&mut self) -> bool {
+        core::mem::take(&mut self.sigpipe)
+    }
+
+    fn get(&self, fd: usize) -> Result<Arc<Description>, LinuxError> {
+        self.fds.get(fd as i32).cloned()
+    }
+
+    /// The directory a `*at` call starts from: the cwd for `AT_FDCWD` (or an absolute
+    /// path), else `dirfd`, which must be open (`EBADF`) and a directory (`ENOTDIR`).
+    fn start(&self, dirfd: usize, path: &str) -> Result<Ino, LinuxError> {
+        if path.starts_with('/') {
+            return Ok(ROOT_INO);
+        }
+        if dirfd as i32 == AT_FDCWD {
+            return Ok(self.cwd_ino());
+        }
+        let d = self.get(dirfd)?;
+        match d.kind {
+            Kind::Dir(ino) => Ok(ino),
+            Kind::Path(ino) if namespace::with(|fs| fs.inode(ino).is_some_and(|n| n.is_dir())) => {
+                Ok(ino)
+            }
+            _ => Err(LinuxError::ENOTDIR),
+        }
+    }
+
+    /// Serves `sys` if it is a file call; `None` otherwise.
+    pub fn syscall(&mut self, sys: Sysno, a: [usize; 6]) -> Option<FileCall> {
+        use Sysno as S;
+        const AT_REMOVEDIR: usize = 0x200;
+        let r = match sys {
+            S::Read => return Some(self.read(a[0], a[1], a[2])),
+            S::Write => return Some(self.write(a[0], a[1], a[2])),
+            S::Readv => return Some(self.readv(a[0], a[1], a[2])),
+            S::Writev => return Some(self.writev(a[0], a[1], a[2])),
+            S::Pread64 => self.pread(a[0], a[1], a[2], a[3] as i64),
+            S::Pwrite64 => self.pwrite(a[0], a[1], a[2], a[3] as i64),
+            S::Lseek => self.lseek(a[0], a[1] as i64, a[2]),
+            S::Open => self.openat(AT_FDCWD as usize, a[0], a[1] as u32, a[2] as u32),
+            S::Creat => self.openat(
+                AT_FDCWD as usize,
+                a[0],
+                flag::CREAT | flag::TRUNC | 1,
+                a[1] as u32,
+            ),
+            S::Openat => self.openat(a[0], a[1], a[2] as u32, a[3] as u32),
+            S::Close => self.close(a[0]),
+            S::Fstat => self.fstat(a[0], a[1]),
+            S::Stat => self.fstatat(AT_FDCWD as usize, a[0], a[1], 0),
+            S::Lstat => self.fstatat(AT_FDCWD as usize, a[0], a[1], meta::AT_SYMLINK_NOFOLLOW),
+            S::Newfstatat => self.fstatat(a[0], a[1], a[2], a[3]),
+            S::Statx => self.statx(a[0], a[1], a[2], a[4]),
+            S::Statfs => self.statfs(a[0], a[1]),
+            S::Fstatfs => self.fstatfs(a[0], a[1]),
+            S::Getdents64 => self.getdents64(a[0], a[1], a[2]),
+            S::Mkdir => self.mkdirat(AT_FDCWD as usize, a[0], a[1] as u32),
+            S::Mkdirat => self.mkdirat(a[0], a[1], a[2] as u32),
+            S::Unlink => self.unlinkat(AT_FDCWD as usize, a[0], 0),
+            S::Rmdir => self.unlinkat(AT_FDCWD as usize, a[0], AT_REMOVEDIR),
+            S::Unlinkat => self.unlinkat(a[0], a[1], a[2]),
+            S::Rename => self.renameat2(AT_FDCWD as usize, a[0], AT_FDCWD as usize, a[1], 0),
+            S::Renameat => self.renameat2(a[0], a[1], a[2], a[3], 0),
+            S::Renameat2 => self.renameat2(a[0], a[1], a[2], a[3], a[4]),
+            S::Link => self.linkat(AT_FDCWD as usize, a[0], AT_FDCWD as usize, a[1], 0),
+            S::Linkat => self.linkat(a[0], a[1], a[2], a[3], a[4]),
+            S::Symlink => self.symlinkat(a[0], AT_FDCWD as usize, a[1]),
+            S::Symlinkat => self.symlinkat(a[0], a[1], a[2]),
+            S::Readlink => self.readlinkat(AT_FDCWD as usize, a[0], a[1], a[2]),
+            S::Readlinkat => self.readlinkat(a[0], a[1], a[2], a[3]),
+            S::Getcwd => self.getcwd(a[0], a[1]),
+            S::Chdir => self.chdir(a[0]),
+            S::Fchdir => self.fchdir(a[0]),
+            S::Chmod => self.fchmodat(AT_FDCWD as usize, a[0], a[1] as u32, 0),
+            S::Fchmod => self.fchmod(a[0], a[1] as u32),
+            S::Fchmodat => self.fchmodat(a[0], a[1], a[2] as u32, 0),
+            S::Chown => self.fchownat(AT_FDCWD as usize, a[0], a[1], a[2], 0),
+            S::Lchown => self.fchownat(
+                AT_FDCWD as usize,
+                a[0],
+                a[1],
+                a[2],
+                meta::AT_SYMLINK_NOFOLLOW,
+            ),
+            S::Fchown => self.fchown(a[0], a[1], a[2]),
+            S::Fchownat => self.fchownat(a[0], a[1], a[2], a[3], a[4]),
+            S::Access => self.faccessat(AT_FDCWD as usize, a[0], a[1], 0),
+            S::Faccessat => self.faccessat(a[0], a[1], a[2], 0),
+            S::Faccessat2 => self.faccessat(a[0], a[1], a[2], a[3]),
+            S::Umask => {
+                let old = self.umask;
+                self.umask = a[0] as u32 & 0o777;
+                Ok(old as usize)
+            }
+            S::Truncate => self.truncate(a[0], a[1] as i64),
+            S::Ftruncate => self.ftruncate(a[0], a[1] as i64),
+            S::Fsync | S::Fdatasync => self.fsync(a[0]),
+            S::Fcntl => self.fcntl(a[0], a[1], a[2]),
+            S::Dup => self.fds.dup(a[0] as i32).map(|fd| fd as usize),
+            S::CloseRange => self
+                .fds
+                .close_range(a[0] as u32, a[1] as u32, a[2] as u32)
+                .map(|closed| {
+                    drop(closed);
+                    0
+                }),
+            S::Dup2 => self.dup3(a[0], a[1], None),
+            S::Dup3 => self.dup3(a[0], a[1], Some(a[2])),
+            S::Pipe => self.pipe2(a[0], 0),
+            S::Pipe2 => self.pipe2(a[0], a[1]),
+            S::MemfdCreate => self.memfd_create(a[0], a[1]),
+            S::Ioctl => self.ioctl(a[0], a[1], a[2]),
+            _ => return None,
+        };
+        Some(FileCall::Done(r))
+    }
+}
+
+/// An `O_PATH` description of `/` (a cwd).
+fn root_path() -> Arc<Description> {
+    // The root always exists, so the open reference cannot fail.
+    let _ = namespace::with(|fs| fs.open_ref(ROOT_INO));
+    Description::new(Kind::Path(ROOT_INO), flag::PATH, None)
+}
+
+impl MmapSource for Files {
+    fn mmap_target(&self, fd: usize) -> Result<MmapTarget, LinuxError> {
+        let d = self.get(fd)?;
+        if d.is_path() {
+            return Err(LinuxError::EBADF);
+        }
+        match &d.kind {
+            Kind::Zero => Ok(MmapTarget::Zero),
+            Kind::File { file, .. } => {
+                let file: Arc<dyn File> = file.clone();
+                Ok(MmapTarget::File(Arc::new(OpenFile::new(
+                    file,
+                    d.access_mode(),
+                ))))
+            }
+            _ => Err(LinuxError::ENODEV),
+        }
+    }
+}
