@@ -14,7 +14,7 @@ mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{GIB, OursSv39, OursX64, Table, VA_BASE, pa_of};
+use common::{GIB, OursSv39, OursX64, Table, VA_BASE, check, pa_of};
 
 /// Queries per timed block, and blocks per side.
 const BLOCK: usize = 1 << 14;
@@ -34,6 +34,8 @@ fn block<T: Table>(t: &T, addrs: &[usize]) -> f64 {
 /// Fastest-block ns per query of ours and of the anchor, interleaved; once with each side's
 /// table built first, so that neither always gets the same frames of the arena.
 fn ab<A: Table, B: Table>() -> (f64, f64) {
+    check::<A>("ours");
+    check::<B>("anchor");
     let (a1, b1) = ab_built::<A, B>(true);
     let (a2, b2) = ab_built::<A, B>(false);
     (a1.min(a2), b1.min(b2))
