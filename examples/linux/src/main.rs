@@ -12,6 +12,7 @@
 extern crate alloc;
 
 mod boot;
+mod memory;
 mod mmap_source;
 mod syscall;
 
