@@ -59,6 +59,12 @@ fn usage(s: &mm::AddrSpace, range: Option<VirtAddrRange>) -> (usize, usize) {
     (total, data)
 }
 
+/// Linux's default overcommit heuristic (`OVERCOMMIT_GUESS`): one request for more
+/// memory than there is RAM (no swap here) fails.
+fn overcommit_ok(len: usize) -> bool {
+    len / PAGE_SIZE_4K <= mm::frame_stats().total
+}
+
 /// Whether `len` more bytes (data or not) fit `RLIMIT_AS`/`RLIMIT_DATA`, not counting
 /// what `replaced` (a range a fixed mapping replaces) holds now, as Linux counts.
 fn fits(
@@ -106,6 +112,8 @@ impl Memory {
             });
         }
         let validate = raw & MAP_TYPE == MmapFlags::SHARED_VALIDATE.bits();
+        // Shared anonymous memory is charged like private memory (shmem accounting).
+        let target_is_memory = matches!(target, None | Some(Ok(MmapTarget::Zero)));
         let file = match target {
             None => None,
             Some(Ok(MmapTarget::File(file))) => {
@@ -145,10 +153,15 @@ impl Memory {
                 if !fits(self, s, len, data, replaced) {
                     return Err(LinuxError::ENOMEM);
                 }
+                let accounted = (data || (shared && target_is_memory))
+                    && !flags.contains(MmapFlags::NORESERVE);
+                if accounted && !overcommit_ok(len) {
+                    return Err(LinuxError::ENOMEM);
+                }
                 if raw & MAP_32BIT != 0 && !fixed && pagoda::ARCH == "x86_64" {
-                    let low = s.find_free_area(VirtAddr::from_usize(LOW_2G), len);
-                    addr = low
-                        .filter(|a| a.as_usize() + len <= LOW_2G)
+                    let hint = LOW_2G.checked_sub(len).ok_or(LinuxError::ENOMEM)?;
+                    addr = s
+                        .find_free_area(VirtAddr::from_usize(hint), len)
                         .ok_or(LinuxError::ENOMEM)?;
                     flags.insert(MmapFlags::FIXED_NOREPLACE);
                 }
@@ -186,7 +199,7 @@ impl Memory {
             });
             if let Some(extra) = grow
                 && s.find_area(old).is_some()
-                && !fits(self, s, extra, data, None)
+                && (!fits(self, s, extra, data, None) || (data && !overcommit_ok(extra)))
             {
                 return Err(LinuxError::ENOMEM);
             }
@@ -217,7 +230,8 @@ impl Memory {
                     .limits
                     .finite(RLIMIT_DATA)
                     .is_some_and(|l| (addr - start) as u64 > l);
-                if heap_too_big || !fits(self, s, new_top - old_top, true, None) {
+                let more = new_top - old_top;
+                if heap_too_big || !fits(self, s, more, true, None) || !overcommit_ok(more) {
                     return Ok(heap.end.as_usize());
                 }
             }
