@@ -123,5 +123,32 @@ for arch in "${archs[@]}"; do
     fi
 done
 
+# The memory system calls: tests/linux/mm_single.c (one process, no files) must pass
+# completely: exit 0 and a "# Totals: ... fail:0" line.
+for arch in "${archs[@]}"; do
+    case $arch in
+    x86_64) cc=gcc ;;
+    riscv64) cc=riscv64-linux-gnu-gcc ;;
+    *) continue ;;
+    esac
+    log="$work/linux-mm_single-$arch.log"
+    prog="$work/mm_single-$arch"
+    if ! "$cc" -static -O2 -D_GNU_SOURCE -o "$prog" tests/linux/mm_single.c >"$log" 2>&1; then
+        report FAIL linux/mm_single "$arch" "build failed" "$log"
+        continue
+    fi
+    start=$(date +%s%N)
+    QEMU_TIMEOUT=$limit scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
+    status=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+    totals=$(tr -d '\r' <"$log" | sed -n 's/^# Totals: //p' | tail -n 1)
+    if [[ $status -eq 0 && $totals == *" fail:0 "* ]]; then
+        report PASS linux/mm_single "$arch" "exit $status, $totals, $took" "$log"
+    else
+        report FAIL linux/mm_single "$arch" "exit $status, ${totals:-no totals}, $took" "$log"
+    fi
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -284,7 +284,10 @@ mod tests {
     #[test]
     fn prot_bits_follow_linux() {
         assert_eq!(mmap_prot(0x7 | 0x1000 | PROT_SEM), MappingFlags::ACCESS);
-        assert_eq!(mprotect_prot(0x3 | PROT_SEM), Ok(MappingFlags::READ | MappingFlags::WRITE));
+        assert_eq!(
+            mprotect_prot(0x3 | PROT_SEM),
+            Ok(MappingFlags::READ | MappingFlags::WRITE)
+        );
         assert_eq!(mprotect_prot(0x1000), Err(LinuxError::EINVAL));
         assert_eq!(mprotect_prot(0x0100_0001), Err(LinuxError::EINVAL));
     }
@@ -304,18 +307,45 @@ mod tests {
     fn prlimit_checks_in_linux_order_and_changes_nothing_on_error() {
         let mut l = Rlimits::new(1 << 20);
         let old = l.get(RLIMIT_STACK);
-        assert_eq!(old, Rlimit { cur: 1 << 20, max: RLIM_INFINITY });
+        assert_eq!(
+            old,
+            Rlimit {
+                cur: 1 << 20,
+                max: RLIM_INFINITY
+            }
+        );
         let bad = Rlimit { cur: 2, max: 1 };
-        assert_eq!(l.prlimit(RLIM_NLIMITS, Some(bad), true), Err(LinuxError::EINVAL));
-        assert_eq!(l.prlimit(RLIMIT_AS, Some(bad), true), Err(LinuxError::EINVAL));
-        let nofile = Rlimit { cur: 1, max: NR_OPEN + 1 };
-        assert_eq!(l.prlimit(RLIMIT_NOFILE, Some(nofile), true), Err(LinuxError::EPERM));
-        let low = Rlimit { cur: 4096, max: 8192 };
+        assert_eq!(
+            l.prlimit(RLIM_NLIMITS, Some(bad), true),
+            Err(LinuxError::EINVAL)
+        );
+        assert_eq!(
+            l.prlimit(RLIMIT_AS, Some(bad), true),
+            Err(LinuxError::EINVAL)
+        );
+        let nofile = Rlimit {
+            cur: 1,
+            max: NR_OPEN + 1,
+        };
+        assert_eq!(
+            l.prlimit(RLIMIT_NOFILE, Some(nofile), true),
+            Err(LinuxError::EPERM)
+        );
+        let low = Rlimit {
+            cur: 4096,
+            max: 8192,
+        };
         let unlimited = l.get(RLIMIT_AS);
         assert_eq!(l.prlimit(RLIMIT_AS, Some(low), false), Ok(unlimited));
         assert_eq!(l.finite(RLIMIT_AS), Some(4096));
-        let raise = Rlimit { cur: 4096, max: 1 << 20 };
-        assert_eq!(l.prlimit(RLIMIT_AS, Some(raise), false), Err(LinuxError::EPERM));
+        let raise = Rlimit {
+            cur: 4096,
+            max: 1 << 20,
+        };
+        assert_eq!(
+            l.prlimit(RLIMIT_AS, Some(raise), false),
+            Err(LinuxError::EPERM)
+        );
         assert_eq!(l.prlimit(RLIMIT_AS, Some(raise), true), Ok(low));
         assert_eq!(l.prlimit(RLIMIT_AS, None, false), Ok(raise));
         assert_eq!(Rlimit::from_bytes(raise.to_bytes()), raise);
@@ -325,8 +355,10 @@ mod tests {
     fn may_expand_counts_the_address_space_and_private_writable_data() {
         let mut l = Rlimits::new(1 << 20);
         assert!(may_expand(&l, usize::MAX / 2, 0, usize::MAX / 2, true));
-        l.prlimit(RLIMIT_AS, Some(Rlimit { cur: 10, max: 10 }), true).unwrap();
-        l.prlimit(RLIMIT_DATA, Some(Rlimit { cur: 4, max: 4 }), true).unwrap();
+        l.prlimit(RLIMIT_AS, Some(Rlimit { cur: 10, max: 10 }), true)
+            .unwrap();
+        l.prlimit(RLIMIT_DATA, Some(Rlimit { cur: 4, max: 4 }), true)
+            .unwrap();
         assert!(may_expand(&l, 6, 0, 4, true));
         assert!(!may_expand(&l, 7, 0, 4, false));
         assert!(!may_expand(&l, 0, 1, 4, true));
@@ -350,7 +382,10 @@ mod tests {
         assert_eq!(&raw[..4], &0x1234i32.to_le_bytes());
         assert_eq!(shmid_ds_mode(&raw), 0o1600);
         assert_eq!(raw[48], 100);
-        assert_eq!((raw[56], raw[64], raw[72], raw[80], raw[84], raw[88]), (1, 2, 3, 7, 8, 2));
+        assert_eq!(
+            (raw[56], raw[64], raw[72], raw[80], raw[84], raw[88]),
+            (1, 2, 3, 7, 8, 2)
+        );
         let info = encode_shminfo(&ShmLimits::default());
         assert_eq!(&info[..8], &(1u64 << 30).to_le_bytes());
         let usage = encode_shm_info(3, 5);

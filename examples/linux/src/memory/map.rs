@@ -3,8 +3,8 @@
 
 use pagoda::mm::shm;
 use pagoda::mm::{
-    self, BackendKind, LinuxError, MappingFlags, MmapFlags, MremapFlags, MsyncFlags,
-    PAGE_SIZE_4K, VirtAddr, VirtAddrRange,
+    self, BackendKind, LinuxError, MappingFlags, MmapFlags, MremapFlags, MsyncFlags, PAGE_SIZE_4K,
+    VirtAddr, VirtAddrRange,
 };
 use pagoda_mm::abi::{self, PROT_GROWS, RLIMIT_DATA};
 
@@ -148,13 +148,13 @@ impl Memory {
         space(|s| {
             let mut addr = VirtAddr::from_usize(addr);
             if let Some(len) = page_len(len) {
-                let replaced =
-                    VirtAddrRange::try_from_start_size(addr, len).filter(|_| fixed && aligned(addr));
+                let replaced = VirtAddrRange::try_from_start_size(addr, len)
+                    .filter(|_| fixed && aligned(addr));
                 if !fits(self, s, len, data, replaced) {
                     return Err(LinuxError::ENOMEM);
                 }
-                let accounted = (data || (shared && target_is_memory))
-                    && !flags.contains(MmapFlags::NORESERVE);
+                let accounted =
+                    (data || (shared && target_is_memory)) && !flags.contains(MmapFlags::NORESERVE);
                 if accounted && !overcommit_ok(len) {
                     return Err(LinuxError::ENOMEM);
                 }
@@ -305,7 +305,8 @@ pub(super) fn msync(addr: usize, len: usize, flags: usize) -> SysResult {
             && aligned(start);
         if valid
             && flags.contains(MsyncFlags::INVALIDATE)
-            && let Some(range) = page_len(len).and_then(|l| VirtAddrRange::try_from_start_size(start, l))
+            && let Some(range) =
+                page_len(len).and_then(|l| VirtAddrRange::try_from_start_size(start, l))
             && s.range_locked(range)
         {
             return Err(LinuxError::EBUSY);

@@ -14,7 +14,13 @@ impl Memory {
     /// `prlimit64(pid, resource, new, old)` (also `getrlimit`/`setrlimit` with pid 0), in
     /// Linux's order: read `new` (`EFAULT`), find the process (`ESRCH`: only this one),
     /// check and set (`EINVAL`, `EPERM`), then write `old` (`EFAULT`, the limit is set).
-    pub(super) fn prlimit(&mut self, pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
+    pub(super) fn prlimit(
+        &mut self,
+        pid: usize,
+        resource: usize,
+        new: usize,
+        old: usize,
+    ) -> SysResult {
         let new = match new {
             0 => None,
             at => {

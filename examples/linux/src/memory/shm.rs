@@ -93,7 +93,11 @@ impl Memory {
                     check_access(ds.mode, 0o4)?;
                 }
                 put(buf, &abi::encode_shmid_ds(&ds, UID, GID))?;
-                Ok(if cmd == abi::IPC_STAT { 0 } else { id.0 as usize })
+                Ok(if cmd == abi::IPC_STAT {
+                    0
+                } else {
+                    id.0 as usize
+                })
             }
             abi::IPC_SET => {
                 let mut raw = [0u8; SHMID_DS_SIZE];
@@ -102,9 +106,7 @@ impl Memory {
                 Ok(0)
             }
             abi::IPC_RMID => reg.remove(id).map(|()| 0),
-            abi::SHM_LOCK | abi::SHM_UNLOCK => {
-                reg.set_locked(id, cmd == abi::SHM_LOCK).map(|()| 0)
-            }
+            abi::SHM_LOCK | abi::SHM_UNLOCK => reg.set_locked(id, cmd == abi::SHM_LOCK).map(|()| 0),
             _ => Err(LinuxError::EINVAL),
         }
     }

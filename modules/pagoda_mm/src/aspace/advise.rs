@@ -18,6 +18,9 @@ use crate::backend::{Attrs, Source};
 use crate::flags::Advice;
 use crate::mmu::{page_va, vpn};
 
+/// Whether an area refuses an advice (then `EINVAL`).
+type Refuse<M, P, H> = fn(&Area<M, P, H>) -> bool;
+
 /// How `madvise` treats one area of its range.
 #[derive(Clone, Copy)]
 enum Action {
@@ -62,7 +65,7 @@ where
             return Err(LinuxError::EINVAL);
         }
         let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
-        let (action, refuse): (Action, fn(&Area<M, P, H>) -> bool) = match advice {
+        let (action, refuse): (Action, Refuse<M, P, H>) = match advice {
             Advice::Normal
             | Advice::Random
             | Advice::Sequential
@@ -71,11 +74,13 @@ where
             | Advice::DoDump => (Action::Nothing, |_| false),
             Advice::PopulateRead => return self.populate(range, MappingFlags::READ),
             Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE),
-            Advice::DontNeed => (Action::Discard, |a| locked(a) || a.backend().paged().is_none()),
+            Advice::DontNeed => (Action::Discard, |a| {
+                locked(a) || a.backend().paged().is_none()
+            }),
             Advice::Free => (Action::Discard, |a| locked(a) || !private_anon(a)),
-            Advice::Cold | Advice::PageOut => {
-                (Action::Nothing, |a| locked(a) || a.backend().paged().is_none())
-            }
+            Advice::Cold | Advice::PageOut => (Action::Nothing, |a| {
+                locked(a) || a.backend().paged().is_none()
+            }),
             Advice::DontFork => (Action::Set(|t| t.dontfork = true), linear),
             Advice::DoFork => (Action::Set(|t| t.dontfork = false), linear),
             Advice::WipeOnFork => (Action::Set(|t| t.wipeonfork = true), |a| !private_anon(a)),

@@ -226,7 +226,10 @@ where
         }
         if keep_old {
             let (lo, hi) = (vpn(old), vpn(old) + len / PAGE_SIZE_4K);
-            let paged = self.areas.find_mut(old).and_then(|a| a.backend_mut().paged_mut());
+            let paged = self
+                .areas
+                .find_mut(old)
+                .and_then(|a| a.backend_mut().paged_mut());
             let r = paged.map_or(Ok(()), |p| p.discard(lo, hi, &mut self.mmu));
             self.mmu.commit();
             return r.map_err(|_| LinuxError::ENOMEM);

@@ -35,7 +35,11 @@ fn dontfork_leaves_the_range_out_of_the_child_and_dofork_restores_it() {
     let a = anon(&mut s, 3 * P, RW);
     s.write_bytes(va(a), &[1; 3 * P]).unwrap();
     s.madvise(va(a + P), P, Advice::DontFork).unwrap();
-    assert_eq!(area_count(&s), 3, "the area is split around the advised page");
+    assert_eq!(
+        area_count(&s),
+        3,
+        "the area is split around the advised page"
+    );
     let mut child = s.fork().unwrap();
     assert!(child.find_area(va(a + P)).is_none());
     assert_eq!(read(&mut child, a, 1), [1]);
@@ -68,9 +72,14 @@ fn wipeonfork_gives_the_child_zeros_and_only_fits_private_anonymous_memory() {
     let mut child = s.fork().unwrap();
     assert_eq!(read(&mut child, a, 1), [7]);
     let sh = s.mmap(va(0), P, RW, SHARED, None, 0).unwrap();
-    assert_eq!(s.madvise(sh, P, Advice::WipeOnFork), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.madvise(sh, P, Advice::WipeOnFork),
+        Err(LinuxError::EINVAL)
+    );
     let file: Arc<dyn File> = Arc::new(MemFile::new(vec![1u8; P]));
-    let f = s.mmap(va(0), P, RW, MmapFlags::PRIVATE, Some(file), 0).unwrap();
+    let f = s
+        .mmap(va(0), P, RW, MmapFlags::PRIVATE, Some(file), 0)
+        .unwrap();
     assert_eq!(s.madvise(f, P, Advice::WipeOnFork), Err(LinuxError::EINVAL));
     assert_eq!(s.madvise(f, P, Advice::Free), Err(LinuxError::EINVAL));
     drop((s, child));
@@ -98,7 +107,10 @@ fn an_area_that_refuses_ends_madvise_after_advising_the_areas_before_it() {
         s.madvise(va(a), 3 * P, Advice::Normal),
         Err(LinuxError::ENOMEM)
     );
-    assert_eq!(s.madvise(va(a + 1), P, Advice::Normal), Err(LinuxError::EINVAL));
+    assert_eq!(
+        s.madvise(va(a + 1), P, Advice::Normal),
+        Err(LinuxError::EINVAL)
+    );
     assert_eq!(Advice::try_from(9), Err(LinuxError::EINVAL)); // MADV_REMOVE
     assert_eq!(Advice::try_from(23), Ok(Advice::PopulateWrite));
 }
@@ -109,7 +121,8 @@ fn populate_faults_pages_in_and_checks_the_protection() {
     let a = anon(&mut s, 4 * P, RW);
     assert_eq!(residency(&s, a, 4 * P), [0, 0, 0, 0]);
     s.madvise(va(a), P, Advice::PopulateRead).unwrap();
-    s.madvise(va(a + 2 * P), 2 * P, Advice::PopulateWrite).unwrap();
+    s.madvise(va(a + 2 * P), 2 * P, Advice::PopulateWrite)
+        .unwrap();
     assert_eq!(residency(&s, a, 4 * P), [1, 0, 1, 1]);
     let w = pte(&s, a + 3 * P).unwrap().1;
     assert!(w.contains(MappingFlags::WRITE), "populated for writing");
@@ -164,7 +177,12 @@ fn mlock_populates_and_pins_against_dontneed() {
     assert_eq!(residency(&s, a, 4 * P), [1, 1, 0, 0]);
     assert!(s.range_locked(VirtAddrRange::from_start_size(va(a), P)));
     assert!(!s.range_locked(VirtAddrRange::from_start_size(va(a + 2 * P), P)));
-    for adv in [Advice::DontNeed, Advice::Free, Advice::Cold, Advice::PageOut] {
+    for adv in [
+        Advice::DontNeed,
+        Advice::Free,
+        Advice::Cold,
+        Advice::PageOut,
+    ] {
         assert_eq!(s.madvise(va(a), P, adv), Err(LinuxError::EINVAL), "{adv:?}");
     }
     assert_eq!(read(&mut s, a, 1), [4]);
@@ -224,9 +242,7 @@ fn mincore_reports_frames_and_stops_at_holes() {
     );
     // A shared object's pages count once any mapping touched them.
     let sh = s.mmap(va(0), 2 * P, RW, SHARED, None, 0).unwrap();
-    let again = s
-        .mremap(sh, 0, 2 * P, MremapFlags::MAYMOVE, va(0))
-        .unwrap();
+    let again = s.mremap(sh, 0, 2 * P, MremapFlags::MAYMOVE, va(0)).unwrap();
     s.write_bytes(again, &[1]).unwrap();
     assert_eq!(residency(&s, sh.as_usize(), 2 * P), [1, 0]);
     drop(s);
@@ -245,9 +261,15 @@ fn mremap_dontunmap_moves_the_pages_and_leaves_the_old_range_empty() {
     assert_eq!(residency(&s, a, 2 * P), [0, 0]);
     assert_eq!(read(&mut s, a, 5), [0; 5], "the old range reads zero");
     let bad = |s: &mut Space, old, new, f| s.mremap(d, old, new, f, va(0));
-    assert_eq!(bad(&mut s, 2 * P, 2 * P, MremapFlags::DONTUNMAP), Err(LinuxError::EINVAL));
+    assert_eq!(
+        bad(&mut s, 2 * P, 2 * P, MremapFlags::DONTUNMAP),
+        Err(LinuxError::EINVAL)
+    );
     assert_eq!(bad(&mut s, 2 * P, 3 * P, flags), Err(LinuxError::EINVAL));
-    assert_eq!(bad(&mut s, 2 * P, 2 * P - 1, flags), Err(LinuxError::EINVAL));
+    assert_eq!(
+        bad(&mut s, 2 * P, 2 * P - 1, flags),
+        Err(LinuxError::EINVAL)
+    );
     // With FIXED: onto a target, replacing it.
     let t = anon(&mut s, 2 * P, R);
     let fixed = flags | MremapFlags::FIXED;
