@@ -233,6 +233,17 @@ static void test_msync_madvise(void)
     ok(madvise(s, PG, MADV_DONTNEED) == 0 && s[0] == 1, "MADV_DONTNEED keeps shared memory's data");
     munmap(s, PG);
     ok_err(madvise(a, PG, MADV_REMOVE), EINVAL, "MADV_REMOVE on private memory: EINVAL");
+    ok(madvise(a, PG, MADV_HUGEPAGE) == 0 && madvise(a, PG, MADV_NOHUGEPAGE) == 0, "MADV_HUGEPAGE / NOHUGEPAGE");
+    ok(madvise(a, PG, MADV_MERGEABLE) == 0 && madvise(a, PG, MADV_UNMERGEABLE) == 0, "MADV_MERGEABLE / UNMERGEABLE");
+    ok_err(madvise(a, PG, 25), EINVAL, "MADV_COLLAPSE: EINVAL");
+    ok_err(madvise(a, PG, MADV_HWPOISON), EINVAL, "MADV_HWPOISON: EINVAL");
+    a[0] = 1;
+    a[PG] = 1;
+    mlock(a + PG, PG);
+    ok_err(madvise(a, 2 * PG, MADV_DONTNEED), EINVAL, "MADV_DONTNEED reaching a locked page: EINVAL");
+    ok(resident(a) == 0 && a[PG] == 1, "... the pages before it were dropped, the locked one kept");
+    ok(madvise(a + PG, PG, 24) == 0 && resident(a + PG) == 0, "MADV_DONTNEED_LOCKED drops locked pages");
+    munlock(a + PG, PG);
 
     char *p = anon(4 * PG, RW);
     ok(madvise(p, 2 * PG, MADV_POPULATE_READ) == 0 && resident(p + PG) == 1, "MADV_POPULATE_READ");
@@ -270,6 +281,16 @@ static void test_mincore_mlock(void)
     ok(mlock2(a + 2 * PG, PG, MLOCK_ONFAULT) == 0 && resident(a + 2 * PG) == 0, "mlock2 MLOCK_ONFAULT does not populate");
     ok_err(madvise(a + 2 * PG, PG, MADV_DONTNEED), EINVAL, "... but locks");
     ok_err(mlock2(a, PG, 0x80), EINVAL, "mlock2 unknown flag: EINVAL");
+    char *none = anon(PG, PROT_NONE);
+    ok_err(mlock(none, PG), ENOMEM, "mlock of PROT_NONE: ENOMEM (cannot populate)");
+    ok_err(madvise(none, PG, MADV_DONTNEED), EINVAL, "... but it is locked");
+    ok(mlock2(none, PG, MLOCK_ONFAULT) == 0, "mlock2 MLOCK_ONFAULT of PROT_NONE works");
+    munmap(none, PG);
+    char *g = anon(2 * PG, RW);
+    munmap(g + PG, PG);
+    mlock(g, PG);
+    ok(mremap(g, PG, 2 * PG, 0) == g && resident(g + PG) == 1, "a locked mapping that grows is populated");
+    munmap(g, 2 * PG);
     munlock(a, 4 * PG);
     munmap(a + 3 * PG, PG);
     ok_err(mlock(a + 3 * PG, PG), ENOMEM, "mlock unmapped: ENOMEM");
@@ -286,6 +307,11 @@ static void test_mincore_mlock(void)
     char *fut = anon(2 * PG, RW);
     ok(fut && resident(fut + PG) == 1, "MCL_FUTURE: a new mapping is populated");
     ok(fut && madvise(fut, PG, MADV_DONTNEED) == -1 && errno == EINVAL, "... and locked");
+    char *brk0 = sbrk(0);
+    sbrk(3 * PG);
+    char *hp = (char *)(((uintptr_t)brk0 + PG - 1) & ~(PG - 1)) + PG;
+    ok(resident(hp) == 1, "MCL_FUTURE: the heap brk adds is populated");
+    sbrk(-3 * PG);
     munlockall();
     char *lazy = anon(PG, RW);
     ok(lazy && resident(lazy) == 0, "munlockall ends MCL_FUTURE");

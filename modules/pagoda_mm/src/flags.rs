@@ -86,8 +86,8 @@ bitflags::bitflags! {
 }
 
 /// `madvise` advice (`MADV_*`, Linux values). Linux advice not listed (`MADV_REMOVE`,
-/// `MADV_MERGEABLE`, `MADV_HUGEPAGE`, `MADV_HWPOISON`, `MADV_COLLAPSE`, guard pages, ...)
-/// is `EINVAL`, as on a Linux kernel built without the feature.
+/// `MADV_HWPOISON`, `MADV_SOFT_OFFLINE`, `MADV_COLLAPSE`, `MADV_GUARD_INSTALL/REMOVE`) is
+/// `EINVAL`, as on a Linux kernel built without the feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Advice {
     /// `MADV_NORMAL` (accepted, no effect).
@@ -108,6 +108,14 @@ pub enum Advice {
     Free = 8,
     /// `MADV_DONTFORK`: a forked child does not get the range.
     DontFork = 10,
+    /// `MADV_MERGEABLE` (accepted, no effect: there is no same-page merging).
+    Mergeable = 12,
+    /// `MADV_UNMERGEABLE` (accepted, no effect).
+    Unmergeable = 13,
+    /// `MADV_HUGEPAGE` (accepted, no effect: anonymous memory stays in 4 KiB pages).
+    HugePage = 14,
+    /// `MADV_NOHUGEPAGE` (accepted, no effect).
+    NoHugePage = 15,
     /// `MADV_DOFORK`: undoes `MADV_DONTFORK`.
     DoFork = 11,
     /// `MADV_DONTDUMP` (accepted, no effect: there are no core dumps).
@@ -127,6 +135,8 @@ pub enum Advice {
     PopulateRead = 22,
     /// `MADV_POPULATE_WRITE`: fault every page in for writing now (breaks copy-on-write).
     PopulateWrite = 23,
+    /// `MADV_DONTNEED_LOCKED`: `MADV_DONTNEED` that also drops locked pages.
+    DontNeedLocked = 24,
 }
 
 impl TryFrom<u32> for Advice {
@@ -145,6 +155,10 @@ impl TryFrom<u32> for Advice {
             8 => Self::Free,
             10 => Self::DontFork,
             11 => Self::DoFork,
+            12 => Self::Mergeable,
+            13 => Self::Unmergeable,
+            14 => Self::HugePage,
+            15 => Self::NoHugePage,
             16 => Self::DontDump,
             17 => Self::DoDump,
             18 => Self::WipeOnFork,
@@ -153,6 +167,7 @@ impl TryFrom<u32> for Advice {
             21 => Self::PageOut,
             22 => Self::PopulateRead,
             23 => Self::PopulateWrite,
+            24 => Self::DontNeedLocked,
             _ => return Err(LinuxError::EINVAL),
         })
     }

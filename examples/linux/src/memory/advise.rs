@@ -14,9 +14,7 @@ use super::{FutureLock, Memory, SysResult, put, space};
 
 /// `madvise(addr, len, advice)`: the advice is checked first, as on Linux.
 pub(super) fn madvise(addr: usize, len: usize, advice: usize) -> SysResult {
-    let advice = u32::try_from(advice)
-        .map_err(|_| LinuxError::EINVAL)
-        .and_then(Advice::try_from)?;
+    let advice = Advice::try_from(advice as u32)?;
     space(|s| s.madvise(VirtAddr::from_usize(addr), len, advice)).map(|()| 0)
 }
 

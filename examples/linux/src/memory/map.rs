@@ -184,7 +184,9 @@ impl Memory {
     /// `mremap(old, old_len, new_len, flags, new)`; growth counts against the limits.
     pub(super) fn mremap(&self, a: [usize; 6]) -> SysResult {
         let (old, old_len, new_len) = (VirtAddr::from_usize(a[0]), a[1], a[2]);
-        let flags = MremapFlags::from_bits_retain(a[3] as u32);
+        let flags = u32::try_from(a[3])
+            .map(MremapFlags::from_bits_retain)
+            .map_err(|_| LinuxError::EINVAL)?;
         let new = VirtAddr::from_usize(a[4]);
         space(|s| {
             let grow = match (page_len(old_len), page_len(new_len)) {
@@ -295,9 +297,7 @@ pub(super) fn mprotect(addr: usize, len: usize, bits: usize) -> SysResult {
 
 /// `msync(addr, len, flags)`; `MS_INVALIDATE` on a locked range is `EBUSY` (Linux).
 pub(super) fn msync(addr: usize, len: usize, flags: usize) -> SysResult {
-    let flags = u32::try_from(flags)
-        .map(MsyncFlags::from_bits_retain)
-        .map_err(|_| LinuxError::EINVAL)?;
+    let flags = MsyncFlags::from_bits_retain(flags as u32);
     let start = VirtAddr::from_usize(addr);
     space(|s| {
         let valid = MsyncFlags::all().contains(flags)

@@ -29,7 +29,8 @@ impl Memory {
                 Some(Rlimit::from_bytes(raw))
             }
         };
-        if pid != 0 && pid != self.pid as usize {
+        // pid_t: the low 32 bits, signed (no process has a negative id).
+        if pid != 0 && pid as i32 != self.pid as i32 {
             return Err(LinuxError::ESRCH);
         }
         let was = self.limits.prlimit(resource, new, PRIVILEGED)?;

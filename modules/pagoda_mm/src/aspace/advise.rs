@@ -71,12 +71,17 @@ where
             | Advice::Sequential
             | Advice::WillNeed
             | Advice::DontDump
-            | Advice::DoDump => (Action::Nothing, |_| false),
+            | Advice::DoDump
+            | Advice::Mergeable
+            | Advice::Unmergeable
+            | Advice::HugePage
+            | Advice::NoHugePage => (Action::Nothing, |_| false),
             Advice::PopulateRead => return self.populate(range, MappingFlags::READ),
             Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE),
             Advice::DontNeed => (Action::Discard, |a| {
                 locked(a) || a.backend().paged().is_none()
             }),
+            Advice::DontNeedLocked => (Action::Discard, linear),
             Advice::Free => (Action::Discard, |a| locked(a) || !private_anon(a)),
             Advice::Cold | Advice::PageOut => (Action::Nothing, |a| {
                 locked(a) || a.backend().paged().is_none()
@@ -194,8 +199,9 @@ where
     /// # Errors
     ///
     /// [`LinuxError::EINVAL`] if the range wraps around; [`LinuxError::ENOMEM`] if part of
-    /// it is unmapped (the part before the hole is locked, not populated) or a page would
-    /// be a bus error; [`LinuxError::EAGAIN`] out of memory while populating.
+    /// it is unmapped (the part before the hole is locked, not populated), or with
+    /// `populate` for a `PROT_NONE` area or a page that would be a bus error (the range
+    /// stays locked); [`LinuxError::EAGAIN`] out of memory while populating.
     pub fn mlock(&mut self, addr: VirtAddr, len: usize, populate: bool) -> LinuxResult {
         let range = self.lock_range(addr, len)?;
         let mapped = self.mapped_prefix(range);
@@ -269,25 +275,27 @@ where
         VirtAddrRange::new(range.start, cur.max(range.start))
     }
 
-    /// Populates the accessible frame-owning areas of `range` as `mlock` does.
+    /// Populates the frame-owning areas of `range` in order, as `mlock` does; an area
+    /// without access (`PROT_NONE`) cannot be populated: `ENOMEM`, as on Linux.
     fn populate_locked(&mut self, range: VirtAddrRange) -> LinuxResult {
-        let pieces: Vec<(VirtAddrRange, MappingFlags)> = self
+        let pieces: Vec<(VirtAddrRange, Option<MappingFlags>)> = self
             .areas
             .iter_range(range)
-            .filter(|a| a.backend().paged().is_some() && a.flags().grants_access())
-            .map(|a| {
-                let write = a.flags().contains(MappingFlags::WRITE)
-                    && a.backend().paged().is_some_and(|p| p.source.is_private());
-                let access = if write {
-                    MappingFlags::WRITE
-                } else {
-                    MappingFlags::READ
+            .filter_map(|a| {
+                let paged = a.backend().paged()?;
+                let flags = a.flags();
+                let write = flags.contains(MappingFlags::WRITE) && paged.source.is_private();
+                let access = match (flags.grants_access(), write) {
+                    (false, _) => None,
+                    (true, true) => Some(MappingFlags::WRITE),
+                    (true, false) => Some(MappingFlags::READ),
                 };
                 let piece = VirtAddrRange::new(a.start().max(range.start), a.end().min(range.end));
-                (piece, access)
+                Some((piece, access))
             })
             .collect();
         for (piece, access) in pieces {
+            let access = access.ok_or(LinuxError::ENOMEM)?;
             match self.populate(piece, access) {
                 Ok(()) => {}
                 Err(LinuxError::ENOMEM) => return Err(LinuxError::EAGAIN),

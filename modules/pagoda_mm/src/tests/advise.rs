@@ -198,8 +198,21 @@ fn mlock_populates_and_pins_against_dontneed() {
     assert_eq!(s.mlock(va(a + P), 3 * P, true), Err(LinuxError::ENOMEM));
     assert!(s.range_locked(VirtAddrRange::from_start_size(va(a + P), P)));
     assert!(!s.range_locked(VirtAddrRange::from_start_size(va(a), P)));
+    // munlock up to a hole: the part before it is unlocked, then ENOMEM.
     assert_eq!(s.munlock(va(a), 4 * P), Err(LinuxError::ENOMEM));
+    assert!(!s.range_locked(VirtAddrRange::from_start_size(va(a + P), P)));
     assert_eq!(s.mlock(va(a), usize::MAX, true), Err(LinuxError::EINVAL));
+    // PROT_NONE cannot be populated: ENOMEM, but locked.
+    let n = anon(&mut s, P, MappingFlags::empty());
+    assert_eq!(s.mlock(va(n), P, true), Err(LinuxError::ENOMEM));
+    assert!(s.range_locked(VirtAddrRange::from_start_size(va(n), P)));
+    assert_eq!(s.mlock(va(n), P, false), Ok(()));
+    // MADV_DONTNEED_LOCKED drops locked pages.
+    s.mlock(va(a + P), P, true).unwrap();
+    s.write_bytes(va(a + P), &[6]).unwrap();
+    s.madvise(va(a + P), P, Advice::DontNeedLocked).unwrap();
+    assert_eq!(residency(&s, a + P, P), [0]);
+    assert!(s.range_locked(VirtAddrRange::from_start_size(va(a + P), P)));
     // A child does not inherit locks.
     s.mlock(va(a), 3 * P, true).unwrap();
     let child = s.fork().unwrap();

@@ -3,6 +3,7 @@
 //! count at that moment, so tests can check that no frame is freed before its flush.
 
 mod advise;
+mod advise_model;
 mod anchors;
 mod basic;
 mod cpu;
