@@ -6,6 +6,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len};
+use crate::BackendKind;
 use crate::shm::ShmAttachment;
 
 /// What `mprotect` does when part of the range cannot take the new protection.
@@ -93,8 +94,9 @@ where
     }
 
     /// How far from `range.start` the areas can take `prot` without a gap, and the error
-    /// at that point (`ENOMEM` for a hole or the end of the space, `EACCES` for a
-    /// `SHM_RDONLY` attachment asked for `WRITE`), if it is before `range.end`.
+    /// at that point (`ENOMEM` for a hole or the end of the space, `EACCES` for `WRITE` on
+    /// a `SHM_RDONLY` attachment or on a shared mapping of a file not open for writing:
+    /// Linux's missing `VM_MAYWRITE`), if it is before `range.end`.
     fn protectable_prefix(
         &self,
         range: VirtAddrRange,
@@ -105,10 +107,12 @@ where
             if area.start() > cur {
                 return (cur, Some(LinuxError::ENOMEM));
             }
-            let read_only = area
-                .backend()
+            let backend = area.backend();
+            let read_only = backend
                 .shm_attachment()
-                .is_some_and(ShmAttachment::read_only);
+                .is_some_and(ShmAttachment::read_only)
+                || (backend.kind() == BackendKind::FileShared
+                    && backend.file().is_some_and(|f| !f.access().writable()));
             if read_only && prot.contains(MappingFlags::WRITE) {
                 return (cur, Some(LinuxError::EACCES));
             }

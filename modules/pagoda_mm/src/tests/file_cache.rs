@@ -483,3 +483,37 @@ fn shared_validate_accepts_linux_legacy_mask_only() {
         );
     }
 }
+
+/// A shared mapping of a file not open for writing can never become writable (Linux clears
+/// `VM_MAYWRITE`): `mprotect(+WRITE)` is `EACCES` and changes nothing; a private mapping of
+/// the same file can, and so can a shared one of a read-write file.
+#[test]
+fn mprotect_write_needs_a_writable_shared_file() {
+    use crate::{AccessMode, OpenFile};
+    let mut s = setup();
+    let f = file_of(2 * P);
+    let open = |mode| -> Arc<dyn File> { Arc::new(OpenFile::new(f.clone(), mode)) };
+    let ro = open(AccessMode::ReadOnly);
+    let shared = s
+        .mmap(va(0), P, R, MmapFlags::SHARED, Some(ro.clone()), 0)
+        .unwrap();
+    assert_eq!(s.mprotect(shared, P, RW), Err(LinuxError::EACCES));
+    assert_eq!(s.mprotect_linux(shared, P, RW), Err(LinuxError::EACCES));
+    assert!(
+        s.mprotect(shared, P, R).is_ok(),
+        "dropping to what it has is fine"
+    );
+    let private = s
+        .mmap(va(0), P, R, MmapFlags::PRIVATE, Some(ro), 0)
+        .unwrap();
+    assert!(s.mprotect(private, P, RW).is_ok());
+    let rw = s.mmap(
+        va(0),
+        P,
+        R,
+        MmapFlags::SHARED,
+        Some(open(AccessMode::ReadWrite)),
+        0,
+    );
+    assert!(s.mprotect(rw.unwrap(), P, RW).is_ok());
+}
