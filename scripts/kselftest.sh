@@ -16,7 +16,8 @@
 #
 # Output: target/kselftest/<arch>/<test>; run-qemu's console logs in
 # target/kselftest/logs/<kernel>-<arch>*.log. Sources are cached in target/kselftest/src.
-# run-qemu environment: KSELFTEST_LIMIT (seconds per test, default 300).
+# run-qemu environment: KSELFTEST_LIMIT (seconds per test, default 300), KSELFTEST_MEM
+# (the machine's memory, default 1G: below 512 MiB Linux turns transparent huge pages off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -137,14 +138,16 @@ pack() {
     rm -rf "$root"
 }
 
+KSELFTEST_MEM=${KSELFTEST_MEM:-1G}
+
 # Boots `kernel` (linux or pagoda) for `arch` with `cpio`; the console log into `log`.
 boot() {
     local kernel=$1 arch=$2 cpio=$3 log=$4 limit=$5
     set +e
     case $kernel in
-    linux) LINUX_MEM=512M linux_boot "$arch" "$cpio" "$limit" >"$log" 2>&1 ;;
+    linux) LINUX_MEM=$KSELFTEST_MEM linux_boot "$arch" "$cpio" "$limit" >"$log" 2>&1 ;;
     pagoda)
-        QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$PAGODA_ELF" -m 512M -initrd "$cpio" \
+        QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$PAGODA_ELF" -m "$KSELFTEST_MEM" -initrd "$cpio" \
             2>&1 | tr -d '\r' >"$log"
         ;;
     esac
@@ -193,8 +196,16 @@ run_qemu() {
     shift 2
     local tests=("$@") logs=$OUT/logs
     [[ ${#tests[@]} -gt 0 ]] || tests=("${TESTS[@]}")
+    local t
+    for t in "${tests[@]}"; do
+        [[ " ${TESTS[*]} " == *" $t "* ]] ||
+            { echo "unknown test '$t' (scripts/kselftest.sh list)" >&2; exit 2; }
+    done
     case $kernel in
-    linux) source scripts/linux_kernel.sh ;;
+    linux)
+        # shellcheck source=scripts/linux_kernel.sh
+        source scripts/linux_kernel.sh
+        ;;
     pagoda) PAGODA_ELF=$(scripts/build_example.sh --print-path "$arch" linux 2>/dev/null) ;;
     *) echo "unknown kernel '$kernel' (linux or pagoda)" >&2; exit 2 ;;
     esac
@@ -210,7 +221,7 @@ run_qemu() {
     local log=$logs/$kernel-$arch.log
     boot "$kernel" "$arch" "$work/all.cpio" "$log" $((limit * ${#tests[@]} + 120))
     rm -f "$logs/$kernel-$arch"-alone-*.log
-    local passed=0 failed=0 skipped=0 alone=0 t
+    local passed=0 failed=0 skipped=0 alone=0
     for t in "${tests[@]}"; do
         local v tlog=$log
         v=$(verdict "$log" "$t")
@@ -226,6 +237,8 @@ run_qemu() {
         [[ -n $v ]] || v="unrun (no verdict in $tlog)"
         local totals
         totals=$(section "$tlog" "$t" | grep -E '^# Totals' | tail -n 1 || true)
+        # Without totals, the reason a whole test skipped (`1..0 # SKIP why`).
+        [[ -n $totals ]] || totals=$(section "$tlog" "$t" | grep -m 1 -oE '^1\.\.0 # SKIP .*' || true)
         read -r status detail <<<"$v"
         # exit 0 with TAP totals of nothing: the test found its feature missing and
         # stopped (ksft_finished() with no plan), which is no pass.
@@ -252,7 +265,7 @@ run-native) run_native ;;
 run-qemu) shift; run_qemu "$@" ;;
 list) printf '%s\n' "${TESTS[@]}" ;;
 *)
-    sed -n '2,19p' "$0"
+    sed -n '2,20p' "$0"
     exit 2
     ;;
 esac

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Debian's Linux kernel under QEMU, for the scripts that compare Pagoda with Linux
 # (scripts/bench_linux.sh, scripts/kselftest.sh run-qemu linux). Sourced, not run:
 #   source scripts/linux_kernel.sh
