@@ -123,31 +123,34 @@ for arch in "${archs[@]}"; do
     fi
 done
 
-# The file layer: tests/linux/files.c (single process, TAP-like) run as /init; it passes
-# with exit status 0 and a totals line without failures.
-for arch in "${archs[@]}"; do
-    case $arch in
-    x86_64) cc=gcc ;;
-    riscv64) cc=riscv64-linux-gnu-gcc ;;
-    *) continue ;;
-    esac
-    log="$work/linux-files-$arch.log"
-    prog="$work/files-$arch"
-    if ! "$cc" -static -O2 -D_GNU_SOURCE -o "$prog" tests/linux/files.c >"$log" 2>&1; then
-        report FAIL linux/files "$arch" "build failed" "$log"
-        continue
-    fi
-    start=$(date +%s%N)
-    QEMU_TIMEOUT=$((limit * 2)) scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
-    status=$?
-    ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
-    totals=$(tr -d '\r' <"$log" | sed -n 's/^# Totals: //p' | tail -n 1)
-    if [[ $status -eq 0 && $totals == *" fail:0 "* ]]; then
-        report PASS linux/files "$arch" "exit $status, $totals, $took" "$log"
-    else
-        report FAIL linux/files "$arch" "exit $status, ${totals:-no totals}, $took" "$log"
-    fi
+# Linux test programs that must pass completely on Pagoda (TAP-like, tests/linux/t.h): each
+# static build runs as /init and passes with exit status 0 and a totals line without
+# failures. files: the file layer (one process); mm_single: the memory calls (one process).
+for test in files mm_single; do
+    for arch in "${archs[@]}"; do
+        case $arch in
+        x86_64) cc=gcc ;;
+        riscv64) cc=riscv64-linux-gnu-gcc ;;
+        *) continue ;;
+        esac
+        log="$work/linux-$test-$arch.log"
+        prog="$work/$test-$arch"
+        if ! "$cc" -static -O2 -D_GNU_SOURCE -o "$prog" "tests/linux/$test.c" >"$log" 2>&1; then
+            report FAIL "linux/$test" "$arch" "build failed" "$log"
+            continue
+        fi
+        start=$(date +%s%N)
+        QEMU_TIMEOUT=$((limit * 2)) scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
+        status=$?
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+        totals=$(tr -d '\r' <"$log" | sed -n 's/^# Totals: //p' | tail -n 1)
+        if [[ $status -eq 0 && $totals == *" fail:0 "* ]]; then
+            report PASS "linux/$test" "$arch" "exit $status, $totals, $took" "$log"
+        else
+            report FAIL "linux/$test" "$arch" "exit $status, ${totals:-no totals}, $took" "$log"
+        fi
+    done
 done
 
 echo "$passed passed, $failed failed"

@@ -113,6 +113,32 @@ fn setup(row: &str, n: usize) -> Call {
             };
             (Box::new(f), end)
         }
+        // Not in the table: callgrind rows for the cost the index adds to map and unmap.
+        "ours_map_end" => {
+            let mut set = ours(n);
+            let mut pt = 0u64;
+            let f = move || {
+                let at = VirtAddr::from_usize(end + P);
+                let a = memory_set::MemoryArea::new(at, P, RW, Count);
+                set.map(a, &mut pt, memory_set::OnOverlap::Fail)
+                    .expect("map");
+                set.unmap(at, P, &mut pt).expect("unmap");
+                at.as_usize()
+            };
+            (Box::new(f), end + P)
+        }
+        "anchor_map_end" => {
+            let mut set = anchor(n);
+            let mut pt = 0u64;
+            let f = move || {
+                let at = anchor_memory_addr::VirtAddr::from_usize(end + P);
+                let a = anchor_memory_set::MemoryArea::new(at, P, RW, Count);
+                set.map(a, &mut pt, false).expect("map");
+                set.unmap(at, P, &mut pt).expect("unmap");
+                at.as_usize()
+            };
+            (Box::new(f), end + P)
+        }
         _ => panic!("unknown row {row}"),
     };
     let mut call = call;

@@ -13,6 +13,7 @@ extern crate alloc;
 
 mod boot;
 mod files;
+mod memory;
 mod mmap_source;
 mod syscall;
 

@@ -3,26 +3,20 @@
 //! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
 
 use crate::files::{FileCall, Files};
-use crate::mmap_source::{MmapSource, MmapTarget};
+use crate::memory::Memory;
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
-use pagoda::mm::{self, LinuxError, MappingFlags, MmapFlags, UserContext, VirtAddr};
+use pagoda::mm::{self, LinuxError, UserContext, VirtAddr};
 
 /// The release `uname` reports (programs and tests check for ≥ 6.13).
 const RELEASE: &str = "6.13.0-pagoda";
 /// The pid and tid of the one process.
 const PID: usize = 1;
-/// The stack size `load_elf` gives a program (reported as `RLIMIT_STACK`).
-const STACK_LIMIT: u64 = 1 << 20;
 
 /// `arch_prctl` codes.
 const ARCH_SET_FS: usize = 0x1002;
 /// `getrandom` flags: `GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE`.
 const GRND_ALL: usize = 7;
-/// `RLIMIT_STACK`, `RLIM_NLIMITS`, `RLIM_INFINITY`.
-const RLIMIT_STACK: usize = 3;
-const RLIM_NLIMITS: usize = 16;
-const RLIM_INFINITY: u64 = u64::MAX;
 
 type SysResult = Result<usize, LinuxError>;
 
@@ -31,6 +25,7 @@ pub struct Process {
     arch: Arch,
     rng: u64,
     files: Files,
+    memory: Memory,
 }
 
 impl Process {
@@ -45,6 +40,7 @@ impl Process {
             arch,
             rng: seed,
             files: Files::new_console(),
+            memory: Memory::new(),
         }
     }
 
@@ -62,6 +58,10 @@ impl Process {
             ctx.set_syscall_return(errno(LinuxError::ENOSYS));
             return None;
         };
+        if let Some(ret) = self.memory.syscall(sys, a, &self.files) {
+            ctx.set_syscall_return(ret.unwrap_or_else(errno));
+            return None;
+        }
         if let Some(r) = self.files.syscall(sys, a) {
             return match r {
                 FileCall::Done(ret) => {
@@ -78,15 +78,6 @@ impl Process {
         }
         let ret = match sys {
             Sysno::Exit | Sysno::ExitGroup => return Some(a[0] as i32),
-            Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
-            Sysno::Mmap => mmap(a, &self.files),
-            Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
-            Sysno::Mprotect => prot(a[2], true).and_then(|p| {
-                space(|s| {
-                    s.mprotect_linux(VirtAddr::from_usize(a[0]), a[1], p)
-                        .map(|()| 0)
-                })
-            }),
             Sysno::ArchPrctl if a[0] == ARCH_SET_FS => match ctx.set_thread_pointer(a[1]) {
                 true => Ok(0),
                 false => Err(LinuxError::EPERM),
@@ -96,7 +87,6 @@ impl Process {
             Sysno::SetTidAddress | Sysno::Getpid | Sysno::Gettid => Ok(PID),
             Sysno::Getppid => Ok(0),
             Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => Ok(0),
-            Sysno::Prlimit64 => prlimit(a[0], a[1], a[2], a[3]),
             Sysno::Getrandom => self.getrandom(a[0], a[1], a[2]),
             Sysno::Uname => uname(self.arch, a[0]),
             _ => Err(LinuxError::ENOSYS),
@@ -148,64 +138,6 @@ fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Resu
 fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
     let at = at.ok_or(LinuxError::EFAULT)?;
     space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
-}
-
-/// `PROT_*` bits as mapping flags. `mmap` ignores unknown bits, as Linux does; `mprotect`
-/// (`strict`) accepts `PROT_SEM` and refuses anything else (`EINVAL`), including
-/// `PROT_GROWSDOWN/UP`: no mapping here grows.
-fn prot(bits: usize, strict: bool) -> Result<MappingFlags, LinuxError> {
-    const PROT_SEM: usize = 0x8;
-    let access = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::EXECUTE;
-    if strict && bits & !(access.bits() | PROT_SEM) != 0 {
-        return Err(LinuxError::EINVAL);
-    }
-    Ok(MappingFlags::from_bits_truncate(bits) & access)
-}
-
-/// `mmap`: anonymous mappings, and whatever `files` maps for a descriptor.
-fn mmap(a: [usize; 6], files: &dyn MmapSource) -> SysResult {
-    let prot = prot(a[2], false)?;
-    let flags = MmapFlags::from_bits_retain(a[3] as u32);
-    let file = if flags.contains(MmapFlags::ANONYMOUS) {
-        None
-    } else {
-        match files.mmap_target(a[4])? {
-            MmapTarget::Zero => None,
-            MmapTarget::File(file) => Some(file),
-        }
-    };
-    let flags = match file {
-        Some(_) => flags,
-        None => flags | MmapFlags::ANONYMOUS,
-    };
-    let addr = VirtAddr::from_usize(a[0]);
-    space(|s| s.mmap(addr, a[1], prot, flags, file, a[5] as u64)).map(VirtAddr::as_usize)
-}
-
-/// `prlimit64(pid, resource, new, old)` for this process: `RLIMIT_STACK` is the stack the
-/// loader mapped, everything else unlimited; changing a limit is refused (`EPERM`).
-fn prlimit(pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
-    if pid != 0 && pid != PID {
-        return Err(LinuxError::ESRCH);
-    }
-    if resource >= RLIM_NLIMITS {
-        return Err(LinuxError::EINVAL);
-    }
-    if new != 0 {
-        return Err(LinuxError::EPERM);
-    }
-    if old != 0 {
-        let limit = if resource == RLIMIT_STACK {
-            STACK_LIMIT
-        } else {
-            RLIM_INFINITY
-        };
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&limit.to_le_bytes());
-        out[8..].copy_from_slice(&limit.to_le_bytes());
-        put(Some(old), &out)?;
-    }
-    Ok(0)
 }
 
 /// `uname(buf)`: a `struct utsname`.

@@ -66,6 +66,9 @@ bitflags::bitflags! {
         const MAYMOVE = 1;
         /// `MREMAP_FIXED`: move to the given new address (requires `MAYMOVE`).
         const FIXED = 2;
+        /// `MREMAP_DONTUNMAP`: move, but leave the old range mapped and empty (requires
+        /// `MAYMOVE` and equal lengths).
+        const DONTUNMAP = 4;
     }
 }
 
@@ -82,7 +85,9 @@ bitflags::bitflags! {
     }
 }
 
-/// `madvise` advice (`MADV_*`, Linux values).
+/// `madvise` advice (`MADV_*`, Linux values). Linux advice not listed (`MADV_REMOVE`,
+/// `MADV_MERGEABLE`, `MADV_HUGEPAGE`, `MADV_HWPOISON`, `MADV_COLLAPSE`, guard pages, ...)
+/// is `EINVAL`, as on a Linux kernel built without the feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Advice {
     /// `MADV_NORMAL` (accepted, no effect).
@@ -91,11 +96,37 @@ pub enum Advice {
     Random = 1,
     /// `MADV_SEQUENTIAL` (accepted, no effect).
     Sequential = 2,
-    /// `MADV_WILLNEED` (accepted, no effect).
+    /// `MADV_WILLNEED` (accepted, no effect: nothing is swapped out or read ahead here).
     WillNeed = 3,
     /// `MADV_DONTNEED`: drop the pages; private anonymous memory reads zero afterwards,
     /// private file pages are read from the file again, shared pages keep their contents.
+    /// Refused (`EINVAL`) on `mlock`ed areas.
     DontNeed = 4,
+    /// `MADV_FREE`: private anonymous memory only (else `EINVAL`); the pages are dropped
+    /// at once (Linux may keep them until memory is short: either way they read their old
+    /// contents or zero).
+    Free = 8,
+    /// `MADV_DONTFORK`: a forked child does not get the range.
+    DontFork = 10,
+    /// `MADV_DOFORK`: undoes `MADV_DONTFORK`.
+    DoFork = 11,
+    /// `MADV_DONTDUMP` (accepted, no effect: there are no core dumps).
+    DontDump = 16,
+    /// `MADV_DODUMP` (accepted, no effect).
+    DoDump = 17,
+    /// `MADV_WIPEONFORK`: a forked child gets the range zero-filled (private anonymous
+    /// memory only, else `EINVAL`).
+    WipeOnFork = 18,
+    /// `MADV_KEEPONFORK`: undoes `MADV_WIPEONFORK`.
+    KeepOnFork = 19,
+    /// `MADV_COLD` (accepted, no effect: there is no page reclaim; `EINVAL` when locked).
+    Cold = 20,
+    /// `MADV_PAGEOUT` (accepted, no effect: there is no swap; `EINVAL` when locked).
+    PageOut = 21,
+    /// `MADV_POPULATE_READ`: fault every page in for reading now.
+    PopulateRead = 22,
+    /// `MADV_POPULATE_WRITE`: fault every page in for writing now (breaks copy-on-write).
+    PopulateWrite = 23,
 }
 
 impl TryFrom<u32> for Advice {
@@ -111,6 +142,17 @@ impl TryFrom<u32> for Advice {
             2 => Self::Sequential,
             3 => Self::WillNeed,
             4 => Self::DontNeed,
+            8 => Self::Free,
+            10 => Self::DontFork,
+            11 => Self::DoFork,
+            16 => Self::DontDump,
+            17 => Self::DoDump,
+            18 => Self::WipeOnFork,
+            19 => Self::KeepOnFork,
+            20 => Self::Cold,
+            21 => Self::PageOut,
+            22 => Self::PopulateRead,
+            23 => Self::PopulateWrite,
             _ => return Err(LinuxError::EINVAL),
         })
     }

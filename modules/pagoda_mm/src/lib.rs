@@ -6,6 +6,7 @@ extern crate alloc;
 #[cfg(all(feature = "testing", not(test)))]
 extern crate std;
 
+pub mod abi;
 mod aspace;
 mod backend;
 pub mod elf;

@@ -23,7 +23,9 @@ where
     /// Private pages (anonymous and file-private) become copy-on-write: read-only in both
     /// spaces, their frames shared (reference count up); the next write copies the page,
     /// or reuses it when the writer is its only owner. Shared areas stay shared and are
-    /// never marked COW. Page-table entries are copied leaf by leaf
+    /// never marked COW. Areas advised `MADV_DONTFORK` are left out of the child, areas
+    /// advised `MADV_WIPEONFORK` start empty there (zero-filled), and `mlock` is not
+    /// inherited, as on Linux. Page-table entries are copied leaf by leaf
     /// (`clone_range_into`, one walk per area); this space's changes cost one TLB flush.
     ///
     /// # Errors
@@ -47,7 +49,7 @@ where
         // The areas first (bookkeeping only), then the entries, child side only: until
         // everything succeeded this space is untouched.
         child.mmu.bookkeeping_only = true;
-        for area in self.areas.iter() {
+        for area in self.areas.iter().filter(|a| inherited(a.backend())) {
             let backend = area.backend().fork_copy(&child.mmu.reclaim);
             let copy = MemoryArea::new(area.start(), area.size(), area.flags(), backend);
             if let Err(err) = child.areas.map(copy, &mut child.mmu, OnOverlap::Fail) {
@@ -60,7 +62,10 @@ where
         // copies them. Each call is all-or-nothing; the pages changed by the calls that
         // succeeded are logged so that a later failure can restore them.
         let mut changed: Vec<(VirtAddr, MappingFlags)> = Vec::new();
-        for area in self.areas.iter() {
+        let copied = |a: &&super::Area<M, P, H>| {
+            inherited(a.backend()) && a.backend().paged().is_none_or(|p| !p.attrs.wipeonfork)
+        };
+        for area in self.areas.iter().filter(copied) {
             let private = area
                 .backend()
                 .paged()
@@ -101,6 +106,11 @@ where
         }
         Ok(child)
     }
+}
+
+/// Whether a forked child gets the area at all (not `MADV_DONTFORK`).
+fn inherited<M, P, H: PagingHandler>(backend: &Backend<M, P, H>) -> bool {
+    backend.paged().is_none_or(|p| !p.attrs.dontfork)
 }
 
 impl<M, P, H: PagingHandler> Backend<M, P, H> {

@@ -1,5 +1,5 @@
-//! The mmap family with Linux semantics: `mmap`, `munmap`, `mprotect`, `msync`, `madvise`,
-//! `brk`.
+//! The mmap family with Linux semantics: `mmap`, `munmap`, `msync` (`madvise` and `mlock`
+//! are in `advise.rs`, `mprotect` in `protect.rs`, `brk` in `brk.rs`).
 
 use alloc::sync::Arc;
 
@@ -12,7 +12,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 use super::{AddrSpace, errno, page_len, page_range};
 use crate::backend::{SharedMem, Source};
 use crate::file::{File, check_mmap_mode};
-use crate::flags::{Advice, MmapFlags, MsyncFlags, Populate};
+use crate::flags::{MmapFlags, MsyncFlags, Populate};
 use crate::mmu::vpn;
 
 impl<M, P, H> AddrSpace<M, P, H>
@@ -289,50 +289,5 @@ where
             return Err(LinuxError::ENOMEM);
         }
         result
-    }
-
-    /// `madvise`. Only [`Advice::DontNeed`] does something: it drops the pages of the
-    /// range, so private anonymous memory reads zero afterwards, private file pages show
-    /// the file again and shared pages keep their contents.
-    ///
-    /// # Errors
-    ///
-    /// [`LinuxError::EINVAL`] for an unaligned `addr`, a range that wraps around, or
-    /// `DONTNEED` on a linear area;
-    /// [`LinuxError::ENOMEM`] if part of the range is unmapped (mapped parts are still
-    /// advised) or a huge page could not be split.
-    pub fn madvise(&mut self, addr: VirtAddr, len: usize, advice: Advice) -> LinuxResult {
-        if !addr.is_aligned_4k() {
-            return Err(LinuxError::EINVAL);
-        }
-        if len == 0 {
-            return Ok(());
-        }
-        let len = page_len(len).ok_or(LinuxError::EINVAL)?;
-        if addr.as_usize().checked_add(len).is_none() {
-            return Err(LinuxError::EINVAL);
-        }
-        let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
-        let mut result = Ok(());
-        if advice == Advice::DontNeed {
-            for area in self.areas.iter_range_mut(range) {
-                let lo = vpn(area.start().max(range.start));
-                let hi = vpn(area.end().min(range.end));
-                match area.backend_mut().paged_mut() {
-                    Some(paged) => {
-                        if paged.discard(lo, hi, &mut self.mmu).is_err() {
-                            result = Err(LinuxError::ENOMEM);
-                        }
-                    }
-                    None => result = Err(LinuxError::EINVAL),
-                }
-            }
-            self.mmu.commit();
-        }
-        result?;
-        if !self.fully_mapped(range) {
-            return Err(LinuxError::ENOMEM);
-        }
-        Ok(())
     }
 }

@@ -1,5 +1,6 @@
 //! [`AddrSpace`]: areas + page table, and the operations on them.
 
+mod advise;
 mod brk;
 mod display;
 mod fault;

@@ -30,12 +30,16 @@ where
     /// end of a shared object (`MAP_SHARED | MAP_ANONYMOUS` or a System V segment) are bus
     /// errors: the object keeps its size, as on Linux. A moved System V attachment is
     /// detached by `shmdt` at its new address. With `old_len` 0, a shared mapping is mapped
-    /// a second time (at `new_addr` with `FIXED`), as on Linux.
+    /// a second time (at `new_addr` with `FIXED`), as on Linux. `MREMAP_DONTUNMAP` moves
+    /// the pages (to `new_addr` with `FIXED`) and leaves the old range mapped but empty:
+    /// private anonymous pages read zero there again, file and shared pages show their
+    /// object. An area's `mlock`/`madvise` attributes move with it.
     ///
     /// # Errors
     ///
     /// In Linux's order (x86-64 Linux 6.18, table test `tests::linux`):
-    /// 1. [`LinuxError::EINVAL`]: unknown flags, `FIXED` without `MAYMOVE`, unaligned
+    /// 1. [`LinuxError::EINVAL`]: unknown flags, `FIXED` without `MAYMOVE`, `DONTUNMAP`
+    ///    without `MAYMOVE` or with `old_len != new_len` (before rounding), unaligned
     ///    `old_addr`, `new_len` 0 (also after rounding up); with `FIXED`: unaligned
     ///    `new_addr`, a new range outside the space, or old and new ranges overlapping.
     /// 2. [`LinuxError::EFAULT`]: no area at `old_addr`.
@@ -55,8 +59,11 @@ where
         new_addr: VirtAddr,
     ) -> LinuxResult<VirtAddr> {
         let fixed = flags.contains(MremapFlags::FIXED);
+        let keep_old = flags.contains(MremapFlags::DONTUNMAP);
+        let may_move = flags.contains(MremapFlags::MAYMOVE);
         if !MremapFlags::all().contains(flags)
-            || (fixed && !flags.contains(MremapFlags::MAYMOVE))
+            || (fixed && !may_move)
+            || (keep_old && (!may_move || old_len != new_len))
             || !old_addr.is_aligned_4k()
         {
             return Err(LinuxError::EINVAL);
@@ -100,18 +107,29 @@ where
                 let free = self.find_free_area(VirtAddr::from_usize(0), new_len);
                 (free.ok_or(LinuxError::ENOMEM)?, OnOverlap::Fail)
             };
-            self.move_range(old_addr, 0, target, new_len, on_overlap)?;
+            self.move_range(old_addr, 0, target, new_len, on_overlap, false)?;
             return Ok(target);
         }
         let old_end = VirtAddr::from_usize(old_end.ok_or(LinuxError::EFAULT)?);
         let (area_end, linear) = (area.end(), area.backend().paged().is_none());
         // The part that keeps its pages must lie in the area (the rest is unmapped).
         let kept = old_len.min(new_len);
-        if (fixed || new_len > old_len) && (area_end < old_addr.add(kept) || linear) {
+        if (fixed || keep_old || new_len > old_len) && (area_end < old_addr.add(kept) || linear) {
             return Err(LinuxError::EFAULT);
         }
+        if keep_old && !fixed {
+            let target = self
+                .find_free_area(VirtAddr::from_usize(0), new_len)
+                .ok_or(LinuxError::ENOMEM)?;
+            self.move_range(old_addr, old_len, target, new_len, OnOverlap::Fail, true)?;
+            return Ok(target);
+        }
         if fixed {
-            self.move_range(old_addr, kept, new_addr, new_len, OnOverlap::Replace)?;
+            let replace = OnOverlap::Replace;
+            self.move_range(old_addr, kept, new_addr, new_len, replace, keep_old)?;
+            if keep_old {
+                return Ok(new_addr);
+            }
             if old_len > kept {
                 self.munmap(old_addr.add(kept), old_len - kept)?;
             }
@@ -140,7 +158,7 @@ where
         let target = self
             .find_free_area(VirtAddr::from_usize(0), new_len)
             .ok_or(LinuxError::ENOMEM)?;
-        self.move_range(old_addr, old_len, target, new_len, OnOverlap::Fail)?;
+        self.move_range(old_addr, old_len, target, new_len, OnOverlap::Fail, false)?;
         Ok(target)
     }
 
@@ -156,8 +174,9 @@ where
         let paged = area.backend_mut().paged_mut().ok_or(LinuxError::EFAULT)?;
         // The source maps linearly: the same value covers the pages after the area.
         let source = paged.source.clone();
-        let frames = paged.take_frames();
-        let grown = Paged::with_frames(source, frames, start, new_end);
+        let (frames, attrs) = (paged.take_frames(), paged.attrs);
+        let mut grown = Paged::with_frames(source, frames, start, new_end);
+        grown.attrs = attrs;
         let area = MemoryArea::new(start, new_end - start, flags, Backend::from_paged(grown));
         // Replace the old area without touching the page table. This cannot fail: the
         // range is valid and page-aligned, and hooks in bookkeeping mode do nothing.
@@ -169,8 +188,9 @@ where
     }
 
     /// Maps `[new, new + new_len)` showing what `[old, old + len)` shows (then continuing
-    /// its source), sharing its frames, then unmaps the old range. The new area is mapped
-    /// before anything is unmapped, so a failure changes nothing.
+    /// its source), sharing its frames, then unmaps the old range (`keep_old`: empties it
+    /// instead, `MREMAP_DONTUNMAP`). The new area is mapped before anything is unmapped,
+    /// so a failure changes nothing.
     fn move_range(
         &mut self,
         old: VirtAddr,
@@ -178,6 +198,7 @@ where
         new: VirtAddr,
         new_len: usize,
         on_overlap: OnOverlap,
+        keep_old: bool,
     ) -> LinuxResult {
         let area = self.areas.find(old).ok_or(LinuxError::EFAULT)?;
         let flags: MappingFlags = area.flags();
@@ -185,6 +206,7 @@ where
         let (old_lo, new_lo) = (vpn(old), vpn(new));
         let source = paged_old.source.moved(old_lo, new_lo);
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());
+        paged.attrs = paged_old.attrs;
         let frames: Vec<_> = paged_old
             .frames
             .range(old_lo, old_lo + len / PAGE_SIZE_4K)
@@ -201,6 +223,16 @@ where
         // new pages are read-only until a write fault finds them exclusive again.
         if len == 0 {
             return Ok(()); // a second mapping (`old_len` 0): the old one stays
+        }
+        if keep_old {
+            let (lo, hi) = (vpn(old), vpn(old) + len / PAGE_SIZE_4K);
+            let paged = self
+                .areas
+                .find_mut(old)
+                .and_then(|a| a.backend_mut().paged_mut());
+            let r = paged.map_or(Ok(()), |p| p.discard(lo, hi, &mut self.mmu));
+            self.mmu.commit();
+            return r.map_err(|_| LinuxError::ENOMEM);
         }
         self.munmap(old, len)
     }

@@ -12,7 +12,7 @@ use memory_set::{MappingBackend, MappingError, MappingResult};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PageSize, PagingError, PagingHandler, PagingMetaData, PhysRegion};
 
-pub(crate) use self::paged::{Paged, Source};
+pub(crate) use self::paged::{Attrs, Paged, Source};
 pub use self::shared::SharedMem;
 use crate::file::File;
 use crate::mmu::{Mmu, vpn};

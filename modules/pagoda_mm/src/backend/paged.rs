@@ -198,10 +198,23 @@ impl<H: PagingHandler> Source<H> {
     }
 }
 
+/// What `madvise` and `mlock` left on an area (Linux's `VM_DONTCOPY`, `VM_WIPEONFORK`,
+/// `VM_LOCKED`). Both pieces of a split area keep them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Attrs {
+    /// `MADV_DONTFORK`: a forked child does not get the area.
+    pub(crate) dontfork: bool,
+    /// `MADV_WIPEONFORK`: a forked child gets the area empty (zero-filled).
+    pub(crate) wipeonfork: bool,
+    /// `mlock`: the pages were populated and must stay (`MADV_DONTNEED` refuses them).
+    pub(crate) locked: bool,
+}
+
 /// A frame-owning area's state: its source and the frames it maps, by page.
 pub(crate) struct Paged<H: PagingHandler> {
     pub(crate) frames: FrameMap<H>,
     pub(crate) source: Source<H>,
+    pub(crate) attrs: Attrs,
     /// The area's page range `[lo, hi)`, kept current by the shape hooks.
     lo: usize,
     hi: usize,
@@ -218,6 +231,7 @@ impl<H: PagingHandler> Paged<H> {
         Self {
             frames: FrameMap::new(reclaim),
             source,
+            attrs: Attrs::default(),
             lo: vpn(start),
             hi: vpn(start) + size / PAGE_SIZE_4K,
         }
@@ -244,17 +258,28 @@ impl<H: PagingHandler> Paged<H> {
         Self {
             frames,
             source,
+            attrs: Attrs::default(),
             lo: vpn(start),
             hi: vpn(end),
         }
     }
 
-    /// A copy for a forked address space: same source, every frame shared.
+    /// A copy for a forked address space: same source, every frame shared (none with
+    /// `MADV_WIPEONFORK`); locks are not inherited, as on Linux.
     pub(crate) fn fork(&self, reclaim: Arc<Reclaim<H>>) -> Self {
         self.source.register(&reclaim);
+        let frames = if self.attrs.wipeonfork {
+            FrameMap::new(reclaim)
+        } else {
+            self.frames.clone_into(reclaim)
+        };
         Self {
-            frames: self.frames.clone_into(reclaim),
+            frames,
             source: self.source.clone(),
+            attrs: Attrs {
+                locked: false,
+                ..self.attrs
+            },
             lo: self.lo,
             hi: self.hi,
         }
@@ -418,6 +443,7 @@ impl<H: PagingHandler> Paged<H> {
         let tail = Self {
             frames: self.frames.split_off(at),
             source: self.source.clone(),
+            attrs: self.attrs,
             lo: at,
             hi: self.hi,
         };

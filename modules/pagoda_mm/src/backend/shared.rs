@@ -87,6 +87,11 @@ impl<H: PagingHandler> SharedMem<H> {
         self.pages.lock().frames.len()
     }
 
+    /// Whether page `idx` has a frame (`mincore`).
+    pub(crate) fn has_frame(&self, idx: usize) -> bool {
+        self.pages.lock().frames.contains_key(&idx)
+    }
+
     /// The name given at creation.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()

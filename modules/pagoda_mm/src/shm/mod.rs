@@ -38,6 +38,8 @@ pub const SHM_REMAP: u32 = 0o40000;
 pub const SHM_EXEC: u32 = 0o100000;
 /// `shm_perm.mode` bit of a segment removed with `IPC_RMID` but still attached.
 pub const SHM_DEST: u32 = 0o1000;
+/// `shm_perm.mode` bit of a segment locked with `SHM_LOCK`.
+pub const SHM_LOCKED: u32 = 0o2000;
 /// Alignment of attach addresses.
 pub const SHMLBA: usize = memory_addr::PAGE_SIZE_4K;
 /// Smallest segment size.

@@ -20,7 +20,8 @@ use page_table_multiarch::PagingHandler;
 
 use super::segment::SegStats;
 use super::{
-    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, ShmContext, ShmId, ShmIdDs, ShmKey, ShmLimits,
+    IPC_CREAT, IPC_EXCL, IPC_PRIVATE, SHM_DEST, SHM_LOCKED, ShmContext, ShmId, ShmIdDs, ShmKey,
+    ShmLimits,
 };
 use crate::backend::SharedMem;
 
@@ -334,6 +335,31 @@ impl<H: PagingHandler> ShmRegistry<H> {
         drop((stats, obj));
         self.tables.lock().reap();
         Ok(())
+    }
+
+    /// `shmctl(id, SHM_LOCK)` (`locked`) / `SHM_UNLOCK`: sets or clears [`SHM_LOCKED`]
+    /// in `shm_perm.mode`. Segments are never swapped here, so that is all it does.
+    ///
+    /// # Errors
+    /// `EINVAL`: no such segment.
+    pub fn set_locked(&self, id: ShmId, locked: bool) -> Result<(), LinuxError> {
+        let mut t = self.tables.lock();
+        t.reap();
+        let e = t.by_id.get_mut(&id).ok_or(LinuxError::EINVAL)?;
+        if locked {
+            e.mode |= SHM_LOCKED;
+        } else {
+            e.mode &= !SHM_LOCKED;
+        }
+        Ok(())
+    }
+
+    /// The highest id listed (`IPC_INFO`/`SHM_INFO` report it as the highest index: ids
+    /// are the table's indices here).
+    pub fn highest_id(&self) -> Option<ShmId> {
+        let mut t = self.tables.lock();
+        t.reap();
+        t.by_id.keys().next_back().copied()
     }
 
     /// Number of segments listed (live, or removed and still attached).

@@ -2,6 +2,7 @@
 //! proptest. Frames come from `CountingHandler`; flushes are logged with the live frame
 //! count at that moment, so tests can check that no frame is freed before its flush.
 
+mod advise;
 mod anchors;
 mod basic;
 mod cpu;

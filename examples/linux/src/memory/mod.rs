@@ -1,0 +1,140 @@
+//! The memory system calls of the Linux personality: the mmap family (`map.rs`), advice,
+//! locks and residency (`advise.rs`), System V shared memory (`shm.rs`) and resource
+//! limits (`rlimit.rs`), each with Linux's argument checks in Linux's order. They work on
+//! the current address space (`pagoda::mm::with_current`); the semantics live in
+//! `pagoda_mm` (`AddrSpace`, `shm`), the pure checks in `pagoda_mm::abi`.
+
+mod advise;
+mod map;
+mod rlimit;
+mod shm;
+
+use pagoda::linux::Sysno;
+use pagoda::mm::{self, LinuxError, VirtAddr};
+use pagoda_mm::abi::Rlimits;
+
+use crate::mmap_source::MmapSource;
+
+/// The stack the loader maps (`RLIMIT_STACK`'s soft limit reports it).
+const STACK_SIZE: u64 = 1 << 20;
+
+type SysResult = Result<usize, LinuxError>;
+
+/// What `mlockall(MCL_FUTURE)` asked for new mappings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FutureLock {
+    /// Nothing (the default, and after `munlockall` or `exec`).
+    Off,
+    /// Lock and populate every new mapping.
+    Populate,
+    /// Lock new mappings, populate on fault (`MCL_ONFAULT`).
+    OnFault,
+}
+
+/// The per-process state of the memory calls.
+pub struct Memory {
+    /// The process id, for `prlimit64` and the `shmid_ds` stamps.
+    pid: u32,
+    limits: Rlimits,
+    future: FutureLock,
+}
+
+impl Memory {
+    /// The state of pid 1 at boot: Linux's default limits, no locks.
+    pub fn new() -> Self {
+        Self {
+            pid: 1,
+            limits: Rlimits::new(STACK_SIZE),
+            future: FutureLock::Off,
+        }
+    }
+
+    /// Sets the process id (a forked child's, before it runs).
+    #[allow(dead_code)] // Called by the multi-process scheduler.
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+    }
+
+    /// The limit of `resource` (`RLIMIT_*`), for other layers (`RLIMIT_NOFILE`...).
+    #[allow(dead_code)] // Read by the file layer.
+    pub fn rlimit(&self, resource: usize) -> pagoda_mm::abi::Rlimit {
+        self.limits.get(resource)
+    }
+
+    /// What a forked child inherits: the limits (and the pid until
+    /// [`set_pid`](Self::set_pid)); not `mlockall(MCL_FUTURE)`, as on Linux.
+    #[allow(dead_code)] // Called by the multi-process scheduler.
+    pub fn fork(&self) -> Memory {
+        Self {
+            pid: self.pid,
+            limits: self.limits.clone(),
+            future: FutureLock::Off,
+        }
+    }
+
+    /// `execve` keeps the limits and drops `mlockall(MCL_FUTURE)`, as on Linux. (The
+    /// caller tears the old space down with `shm::registry().exit` so that System V
+    /// detaches are stamped.)
+    #[allow(dead_code)] // Called by the multi-process scheduler.
+    pub fn on_exec(&mut self) {
+        self.future = FutureLock::Off;
+    }
+
+    /// Serves `sys` if it is a memory call; `None` otherwise.
+    pub fn syscall(
+        &mut self,
+        sys: Sysno,
+        a: [usize; 6],
+        files: &dyn MmapSource,
+    ) -> Option<SysResult> {
+        Some(match sys {
+            Sysno::Mmap => self.mmap(a, files),
+            Sysno::Munmap => self.munmap(a[0], a[1]),
+            Sysno::Mprotect => map::mprotect(a[0], a[1], a[2]),
+            Sysno::Mremap => self.mremap(a),
+            Sysno::Msync => map::msync(a[0], a[1], a[2]),
+            Sysno::Brk => self.brk(a[0]),
+            Sysno::Madvise => advise::madvise(a[0], a[1], a[2]),
+            Sysno::Mincore => advise::mincore(a[0], a[1], a[2]),
+            Sysno::Mlock => advise::mlock(a[0], a[1], 0),
+            Sysno::Mlock2 => advise::mlock(a[0], a[1], a[2]),
+            Sysno::Munlock => advise::munlock(a[0], a[1]),
+            Sysno::Mlockall => self.mlockall(a[0]),
+            Sysno::Munlockall => self.munlockall(),
+            Sysno::Shmget => self.shmget(a[0], a[1], a[2]),
+            Sysno::Shmat => self.shmat(a[0], a[1], a[2]),
+            Sysno::Shmdt => self.shmdt(a[0]),
+            Sysno::Shmctl => self.shmctl(a[0], a[1], a[2]),
+            Sysno::Prlimit64 => self.prlimit(a[0], a[1], a[2], a[3]),
+            Sysno::Getrlimit => self.prlimit(0, a[0], 0, a[1]),
+            Sysno::Setrlimit => self.prlimit(0, a[0], a[1], 0),
+            _ => return None,
+        })
+    }
+
+    /// Locks `[start, start + len)` if `mlockall(MCL_FUTURE)` asked for new mappings to
+    /// be locked (populate errors are ignored, as on Linux).
+    fn lock_new(&self, s: &mut mm::AddrSpace, start: usize, len: usize) {
+        let populate = match self.future {
+            FutureLock::Off => return,
+            FutureLock::Populate => true,
+            FutureLock::OnFault => false,
+        };
+        let _ = s.mlock(VirtAddr::from_usize(start), len, populate);
+    }
+}
+
+/// Runs `f` on the current address space (`EFAULT` if there is none).
+fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Result<R, LinuxError> {
+    mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
+}
+
+/// Copies `buf.len()` bytes from user address `at`.
+fn get(at: usize, buf: &mut [u8]) -> Result<(), LinuxError> {
+    space(|s| s.read_bytes(VirtAddr::from_usize(at), buf))
+}
+
+/// Copies `data` to user address `at`.
+fn put(at: usize, data: &[u8]) -> Result<(), LinuxError> {
+    space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
+}
