@@ -103,6 +103,16 @@ doc:
 kselftest-native:
 	scripts/kselftest.sh run-native
 
+# The same tests under QEMU, one boot per arch with tests/kselftest/runner.c as /init: on
+# Debian's Linux 6.12 kernel (the reference) and on Pagoda's examples/linux kernel.
+.PHONY: kselftest-linux kselftest-pagoda
+kselftest-linux:
+	scripts/kselftest.sh run-qemu linux riscv64; s=$$?; \
+	scripts/kselftest.sh run-qemu linux x86_64 && exit $$s
+kselftest-pagoda:
+	scripts/kselftest.sh run-qemu pagoda riscv64; s=$$?; \
+	scripts/kselftest.sh run-qemu pagoda x86_64 && exit $$s
+
 bench:
 	cargo bench -p pagoda-bench
 	cargo run -q -p pagoda-bench --release --bin bench_table -- --write

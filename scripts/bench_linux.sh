@@ -10,58 +10,24 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-target=${CARGO_TARGET_DIR:-$root/target}
-cache=$target/linux-kernel
+# shellcheck source=scripts/linux_kernel.sh
+source scripts/linux_kernel.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 timeout_s=${QEMU_TIMEOUT:-300}
-mirror=http://deb.debian.org/debian
 arches=("$@")
 [[ ${#arches[@]} -gt 0 ]] || arches=(riscv64 x86_64)
 for tool in curl xz dpkg-deb cpio; do
     command -v "$tool" >/dev/null || { echo "$0: $tool missing (scripts/install_deps.sh)" >&2; exit 2; }
 done
 
-# The path of Debian's kernel image for `arch`, downloading it on first use: the
-# `linux-image-<debarch>` metapackage names the versioned image package, whose file the
-# Packages index gives (old versions leave the pool, so the index is read each time the
-# cache is empty).
-kernel_image() {
-    local arch=$1 debarch dir index meta file
-    case $arch in riscv64) debarch=riscv64 ;; x86_64) debarch=amd64 ;; esac
-    dir=$cache/$debarch
-    if ! compgen -G "$dir/vmlinu*" >/dev/null; then
-        mkdir -p "$dir"
-        index=$work/Packages-$debarch
-        curl -fsS "$mirror/dists/trixie/main/binary-$debarch/Packages.xz" | xz -dc >"$index"
-        meta=$(awk -v p="linux-image-$debarch" '$0 == "Package: " p { f = 1 }
-            f && /^Depends:/ { print $2; exit }' "$index")
-        file=$(awk -v p="$meta" '$0 == "Package: " p { f = 1 }
-            f && /^Filename:/ { print $2; exit }' "$index")
-        [[ -n $file ]] || { echo "$0: no $meta in Debian's $debarch index" >&2; exit 1; }
-        echo "bench-linux: fetching $meta" >&2
-        curl -fsS "$mirror/$file" -o "$work/image.deb"
-        dpkg-deb --fsys-tarfile "$work/image.deb" | tar -x -C "$work" --wildcards './boot/vmlinu*'
-        mv "$work"/boot/vmlinu* "$dir/"
-    fi
-    compgen -G "$dir/vmlinu*" | head -n 1
-}
-
 # Boots Linux with `prog` as /init; its output on stdout.
 run_on_linux() {
-    local arch=$1 prog=$2 kernel
-    kernel=$(kernel_image "$arch")
+    local arch=$1 prog=$2
     mkdir -p "$work/root-$arch"
     cp "$prog" "$work/root-$arch/init"
     (cd "$work/root-$arch" && echo init | cpio --quiet -o -H newc) >"$work/initrd-$arch.cpio"
-    local machine
-    case $arch in
-        riscv64) machine=(qemu-system-riscv64 -machine virt -bios default) ;;
-        x86_64) machine=(qemu-system-x86_64 -accel tcg -machine q35) ;;
-    esac
-    timeout "$timeout_s" "${machine[@]}" -m 256M -display none -serial stdio -no-reboot \
-        -kernel "$kernel" -initrd "$work/initrd-$arch.cpio" \
-        -append "console=ttyS0 quiet panic=-1" </dev/null | tr -d '\r' || true
+    linux_boot "$arch" "$work/initrd-$arch.cpio" "$timeout_s" || true
 }
 
 run_on_pagoda() {

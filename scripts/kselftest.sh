@@ -7,9 +7,17 @@
 #   scripts/kselftest.sh run-native        run the x86_64 builds on this host's kernel and print
 #                                          one line per test with its TAP totals (the baseline
 #                                          Pagoda is compared with)
+#   scripts/kselftest.sh run-qemu linux|pagoda ARCH [TEST...]
+#                                          boot Debian's Linux 6.12 kernel (the reference) or
+#                                          Pagoda's examples/linux kernel under QEMU with the
+#                                          tests and tests/kselftest/runner.c as /init; one
+#                                          line per test, then the totals
 #   scripts/kselftest.sh list              the selected tests
 #
-# Output: target/kselftest/<arch>/<test>. Sources are cached in target/kselftest/src.
+# Output: target/kselftest/<arch>/<test>; run-qemu's console logs in
+# target/kselftest/logs/<kernel>-<arch>*.log. Sources are cached in target/kselftest/src.
+# run-qemu environment: KSELFTEST_LIMIT (seconds per test, default 300), KSELFTEST_MEM
+# (the machine's memory, default 1G: below 512 MiB Linux turns transparent huge pages off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +76,8 @@ build() {
     for t in "${TESTS[@]}"; do
         local extra=()
         grep -q thp_settings "$dir/$t.c" && extra=(thp_settings.c)
+        # Up to date: newer than its sources and this script (which holds the flags).
+        [[ $out/$t -nt $dir/$t.c && $out/$t -nt $dir/vm_util.c && $out/$t -nt $0 ]] && continue
         # Some tests define _GNU_SOURCE themselves: keep the compiler's notes in a log.
         (cd "$dir" && "$cc" -static -O2 -D_GNU_SOURCE -I.. -I. -I../../../../tools/include/uapi \
             -o "$out/$t" "$t.c" vm_util.c "${extra[@]}" -lm -lpthread) >"$out/$t.build.log" 2>&1 ||
@@ -98,12 +108,164 @@ run_native() {
     [[ $failed == 0 ]]
 }
 
+# --- run-qemu: the tests under QEMU, on Debian's kernel or on Pagoda ---------------------
+
+# The runner for `arch`, built warning-free (it is ours, unlike the tests).
+build_runner() {
+    local arch=$1 cc
+    cc=$(compiler "$arch")
+    mkdir -p "$OUT/$arch"
+    "$cc" -static -O2 -Wall -Wextra -Werror -o "$OUT/$arch/runner" tests/kselftest/runner.c
+}
+
+# A newc initramfs at `cpio` with the base tree the tests need (/tmp, /proc, /sys, /dev,
+# /etc/passwd), `init` as /init and the given tests under /tests, listed in /tests.list.
+pack() {
+    local arch=$1 init=$2 cpio=$3 root t
+    shift 3
+    root=$(mktemp -d)
+    mkdir -p "$root"/{tmp,proc,sys,dev,etc,root,tests}
+    chmod 1777 "$root/tmp"
+    echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+    echo 'root:x:0:' >"$root/etc/group"
+    cp "$init" "$root/init"
+    : >"$root/tests.list"
+    for t in "$@"; do
+        cp "$OUT/$arch/$t" "$root/tests/$t"
+        echo "$t ${KSELFTEST_LIMIT:-300}" >>"$root/tests.list"
+    done
+    (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$cpio"
+    rm -rf "$root"
+}
+
+KSELFTEST_MEM=${KSELFTEST_MEM:-1G}
+
+# Boots `kernel` (linux or pagoda) for `arch` with `cpio`; the console log into `log`.
+boot() {
+    local kernel=$1 arch=$2 cpio=$3 log=$4 limit=$5
+    set +e
+    case $kernel in
+    linux) LINUX_MEM=$KSELFTEST_MEM linux_boot "$arch" "$cpio" "$limit" >"$log" 2>&1 ;;
+    pagoda)
+        QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$PAGODA_ELF" -m "$KSELFTEST_MEM" -initrd "$cpio" \
+            2>&1 | tr -d '\r' >"$log"
+        ;;
+    esac
+    set -e
+}
+
+# `status detail` of `t` from a console log: status is exit:N, signal:N, timeout or unrun
+# (empty when the log has no verdict, e.g. the boot ended first). A test run as pid 1 (the
+# runner exec'ed it, or it was /init itself) gets Pagoda's `exit status` line.
+verdict() {
+    local log=$1 t=$2 line
+    line=$(grep -E "^KSELFTEST $t " "$log" | tail -n 1 || true)
+    if [[ -n $line ]]; then
+        read -r _ _ kind value rest <<<"$line"
+        case $kind in
+        exit | signal) echo "$kind:$value ${rest:+[$rest]}" ;;
+        timeout) echo "timeout $value" ;;
+        *) echo "unrun $value $rest" ;;
+        esac
+        return
+    fi
+    if grep -q "^KSELFTEST-EXEC $t " "$log" ||
+        { ! grep -q '^KSELFTEST-BEGIN' "$log" &&
+            grep -q '^pagoda-linux: running /init as pid 1' "$log"; }; then
+        line=$(sed -n 's/^pagoda-linux: exit status \([0-9]*\)$/\1/p' "$log" | tail -n 1)
+        local killed
+        killed=$(sed -n 's/^pagoda-linux: \(pid 1 killed by [A-Z0-9]*\).*/\1/p;
+            s/^pagoda-linux: \(pid 1 would wait forever\).*/\1/p' "$log" | tail -n 1)
+        [[ -n $line ]] && echo "exit:$line ${killed:+($killed)}"
+    fi
+}
+
+# The console output of test `t`: from its KSELFTEST-RUN line to its verdict (all of a log
+# where it ran as /init).
+section() {
+    local log=$1 t=$2
+    if grep -q "^KSELFTEST-RUN $t\$" "$log"; then
+        sed -n "/^KSELFTEST-RUN $t\$/,/^KSELFTEST $t /p" "$log"
+    else
+        cat "$log"
+    fi
+}
+
+run_qemu() {
+    local kernel=${1:?linux or pagoda} arch=${2:?arch}
+    shift 2
+    local tests=("$@") logs=$OUT/logs
+    [[ ${#tests[@]} -gt 0 ]] || tests=("${TESTS[@]}")
+    local t
+    for t in "${tests[@]}"; do
+        [[ " ${TESTS[*]} " == *" $t "* ]] ||
+            { echo "unknown test '$t' (scripts/kselftest.sh list)" >&2; exit 2; }
+    done
+    case $kernel in
+    linux)
+        # shellcheck source=scripts/linux_kernel.sh
+        source scripts/linux_kernel.sh
+        ;;
+    pagoda) PAGODA_ELF=$(scripts/build_example.sh --print-path "$arch" linux 2>/dev/null) ;;
+    *) echo "unknown kernel '$kernel' (linux or pagoda)" >&2; exit 2 ;;
+    esac
+    build "$arch" >/dev/null
+    build_runner "$arch"
+    mkdir -p "$logs"
+    local work limit=${KSELFTEST_LIMIT:-300} start=$SECONDS
+    work=$(mktemp -d)
+    # shellcheck disable=SC2064 # expand now: `work` is local
+    trap "rm -rf '$work'" EXIT
+    # One boot for all the tests; a generous bound, the per-test limits are the runner's.
+    pack "$arch" "$OUT/$arch/runner" "$work/all.cpio" "${tests[@]}"
+    local log=$logs/$kernel-$arch.log
+    boot "$kernel" "$arch" "$work/all.cpio" "$log" $((limit * ${#tests[@]} + 120))
+    rm -f "$logs/$kernel-$arch"-alone-*.log
+    local passed=0 failed=0 skipped=0 alone=0
+    for t in "${tests[@]}"; do
+        local v tlog=$log
+        v=$(verdict "$log" "$t")
+        # No verdict, or no fork on Pagoda: boot again with the test alone as /init (the
+        # kernel runs /init as pid 1 itself; its exit status line is the verdict).
+        if [[ $kernel == pagoda && ( -z $v || $v == unrun* ) ]]; then
+            tlog=$logs/$kernel-$arch-alone-$t.log
+            pack "$arch" "$OUT/$arch/$t" "$work/$t.cpio" "$t"
+            boot "$kernel" "$arch" "$work/$t.cpio" "$tlog" $((limit + 60))
+            v=$(verdict "$tlog" "$t")
+            alone=$((alone + 1))
+        fi
+        [[ -n $v ]] || v="unrun (no verdict in $tlog)"
+        local totals
+        totals=$(section "$tlog" "$t" | grep -E '^# Totals' | tail -n 1 || true)
+        # Without totals, the reason a whole test skipped (`1..0 # SKIP why`).
+        [[ -n $totals ]] || totals=$(section "$tlog" "$t" | grep -m 1 -oE '^1\.\.0 # SKIP .*' || true)
+        read -r status detail <<<"$v"
+        # exit 0 with TAP totals of nothing: the test found its feature missing and
+        # stopped (ksft_finished() with no plan), which is no pass.
+        if [[ $status == exit:0 && $totals =~ pass:0\ fail:0\ xfail:0\ xpass:0\ skip:0 ]]; then
+            status=exit:4 detail="(exit 0, but no test ran) $detail"
+        fi
+        local line="kselftest/$t $arch ($kernel)"
+        case $status in
+        exit:0) line="PASS $line $totals $detail"; passed=$((passed + 1)) ;;
+        exit:4) line="SKIP $line $totals $detail"; skipped=$((skipped + 1)) ;;
+        *) line="FAIL $line (${status/:/ }${detail:+ $detail}) $totals"; failed=$((failed + 1)) ;;
+        esac
+        echo "$line" | tr -s ' ' | sed 's/ $//'
+    done
+    [[ $alone == 0 ]] || echo "note: $alone tests booted alone as /init (the runner could not run them: $(
+        grep -m 1 -oE 'unrun fork: .*' "$log" || echo 'no verdict'))"
+    echo "$passed passed, $failed failed, $skipped skipped ($kernel $arch, $((SECONDS - start)) s; logs in $logs)"
+    [[ $failed == 0 ]]
+}
+
 case ${1:-} in
 build) build "${2:?arch}" ;;
 run-native) run_native ;;
+run-qemu) shift; run_qemu "$@" ;;
 list) printf '%s\n' "${TESTS[@]}" ;;
 *)
-    sed -n '2,12p' "$0"
+    sed -n '2,20p' "$0"
     exit 2
     ;;
 esac
