@@ -1,19 +1,21 @@
-//! The system calls a static glibc (or musl) program makes at start-up and for simple
-//! output and memory management. Every user pointer goes through the address space's
-//! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
+//! The system-call dispatcher, and the calls a static glibc (or musl) program makes at
+//! start-up and for simple output and memory management. Every user pointer goes through
+//! the address space's uaccess (`uaccess.rs`), never a raw pointer.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::fork::CloneArgs;
 use crate::mmap_source::{MmapSource, MmapTarget};
+use crate::process::Kernel;
+use crate::uaccess::{SysResult, errno, get, put, space};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
-use pagoda::mm::{self, LinuxError, MappingFlags, MmapFlags, UserContext, VirtAddr};
+use pagoda::mm::{LinuxError, MappingFlags, MmapFlags, VirtAddr};
+use pagoda_task::{ExitStatus, Pid};
 
 /// The release `uname` reports (programs and tests check for ≥ 6.13).
 const RELEASE: &str = "6.13.0-pagoda";
-/// The pid and tid of the one process.
-const PID: usize = 1;
 /// The stack size `load_elf` gives a program (reported as `RLIMIT_STACK`).
 const STACK_LIMIT: u64 = 1 << 20;
 /// Most iovecs one `writev` takes (Linux's `UIO_MAXIOV`).
@@ -28,123 +30,214 @@ const RLIMIT_STACK: usize = 3;
 const RLIM_NLIMITS: usize = 16;
 const RLIM_INFINITY: u64 = u64::MAX;
 
-type SysResult = Result<usize, LinuxError>;
-
-/// The per-process state the calls need.
-pub struct Process {
-    arch: Arch,
-    rng: u64,
+/// What a system call did with the calling thread.
+pub enum Outcome {
+    /// Return this from the call.
+    Ret(SysResult),
+    /// The thread waits (its pc is back on the call); someone else runs.
+    Blocked,
+    /// The registers are already what the thread resumes with (exec, sigreturn), or the
+    /// thread is gone (exit).
+    NoReturn,
 }
 
-impl Process {
-    /// A process on this arch; `seed` starts `getrandom`'s generator.
-    pub fn new(seed: u64) -> Self {
-        let arch = match pagoda::ARCH {
-            "x86_64" => Arch::X86_64,
-            "aarch64" => Arch::Aarch64,
-            _ => Arch::Riscv64,
-        };
-        Self { arch, rng: seed }
+impl From<SysResult> for Outcome {
+    fn from(r: SysResult) -> Self {
+        Outcome::Ret(r)
     }
+}
 
-    fn sysno(&self, number: usize) -> Option<Sysno> {
-        match self.arch {
-            Arch::X86_64 => Sysno::from_x86_64(number),
-            Arch::Riscv64 | Arch::Aarch64 => Sysno::from_generic(number),
-        }
+/// The call `number` means on `arch`.
+fn sysno(arch: Arch, number: usize) -> Option<Sysno> {
+    match arch {
+        Arch::X86_64 => Sysno::from_x86_64(number),
+        Arch::Riscv64 | Arch::Aarch64 => Sysno::from_generic(number),
     }
+}
 
-    /// Serves the system call `ctx` stopped at; `Some(status)` when the program exits.
-    pub fn syscall(&mut self, ctx: &mut UserContext) -> Option<i32> {
-        let a = ctx.syscall_args();
-        let Some(sys) = self.sysno(ctx.syscall_number()) else {
-            ctx.set_syscall_return(errno(LinuxError::ENOSYS));
-            return None;
-        };
-        let ret = match sys {
-            Sysno::Exit | Sysno::ExitGroup => return Some(a[0] as i32),
-            Sysno::Write => write(a[0], a[1], a[2]),
-            Sysno::Writev => writev(a[0], a[1], a[2]),
-            Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
-            Sysno::Mmap => mmap(a, &ConsoleOnly),
-            Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
-            Sysno::Mprotect => prot(a[2], true).and_then(|p| {
-                space(|s| {
-                    s.mprotect_linux(VirtAddr::from_usize(a[0]), a[1], p)
-                        .map(|()| 0)
-                })
-            }),
-            Sysno::ArchPrctl if a[0] == ARCH_SET_FS => match ctx.set_thread_pointer(a[1]) {
-                true => Ok(0),
-                false => Err(LinuxError::EPERM),
-            },
-            Sysno::ArchPrctl => Err(LinuxError::EINVAL),
-            // No thread ever exits on its own yet, so the clear-tid word is never used.
-            Sysno::SetTidAddress | Sysno::Getpid | Sysno::Gettid => Ok(PID),
-            Sysno::Getppid => Ok(0),
-            Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => Ok(0),
-            Sysno::Prlimit64 => prlimit(a[0], a[1], a[2], a[3]),
-            // There is no /proc (nor any other file): readlink("/proc/self/exe") fails.
-            Sysno::Readlink | Sysno::Readlinkat => Err(LinuxError::ENOENT),
-            Sysno::Getrandom => self.getrandom(a[0], a[1], a[2]),
-            Sysno::Uname => uname(self.arch, a[0]),
-            Sysno::Ioctl if a[0] <= 2 => Err(LinuxError::ENOTTY),
-            Sysno::Ioctl => Err(LinuxError::EBADF),
-            _ => Err(LinuxError::ENOSYS),
-        };
-        ctx.set_syscall_return(match ret {
+/// A signed `pid_t` argument.
+fn pid_arg(v: usize) -> i32 {
+    v as i32
+}
+
+/// Serves the system call thread `tid` stopped at.
+pub fn dispatch(k: &mut Kernel, tid: Pid) {
+    let Some(t) = k.threads.get(&tid) else {
+        return;
+    };
+    let a = t.ctx.syscall_args();
+    let number = t.ctx.syscall_number();
+    let arch = k.arch;
+    let me = t.tgid;
+    let outcome: Outcome = match sysno(arch, number) {
+        None => Err(LinuxError::ENOSYS).into(),
+        Some(sys) => call(k, tid, me, sys, a),
+    };
+    if let Outcome::Ret(r) = outcome
+        && let Some(t) = k.threads.get_mut(&tid)
+    {
+        t.ctx.set_syscall_return(match r {
             Ok(v) => v,
             Err(e) => errno(e),
         });
-        None
-    }
-
-    /// `getrandom(buf, len, flags)`: a splitmix64 stream seeded from the clock at boot —
-    /// plausible bytes for hash seeds and stack protectors, **not cryptographic**.
-    fn getrandom(&mut self, buf: usize, len: usize, flags: usize) -> SysResult {
-        if flags & !GRND_ALL != 0 {
-            return Err(LinuxError::EINVAL);
-        }
-        let mut chunk = [0u8; 256];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(chunk.len());
-            for word in chunk[..n].chunks_mut(8) {
-                self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = self.rng;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes()[..word.len()]);
-            }
-            if let Err(e) = put(buf.checked_add(done), &chunk[..n]) {
-                return if done > 0 { Ok(done) } else { Err(e) };
-            }
-            done += n;
-        }
-        Ok(done)
     }
 }
 
-/// A negative errno as the register value.
-fn errno(e: LinuxError) -> usize {
-    (-(e.code() as isize)) as usize
+fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome {
+    let arch = k.arch;
+    let r: SysResult = match sys {
+        Sysno::Exit => {
+            k.exit_thread(tid, a[0] as i32);
+            return Outcome::NoReturn;
+        }
+        Sysno::ExitGroup => {
+            k.exit_group(tid, ExitStatus::from_exit_code(a[0] as i32));
+            return Outcome::NoReturn;
+        }
+        Sysno::Clone => {
+            // x86_64: flags, stack, parent_tid, child_tid, tls; the generic table (riscv64)
+            // swaps the last two.
+            let (child_tid, tls) = match arch {
+                Arch::X86_64 => (a[3], a[4]),
+                _ => (a[4], a[3]),
+            };
+            let c = CloneArgs {
+                flags: a[0],
+                stack: a[1],
+                parent_tid: a[2],
+                child_tid,
+                tls,
+            };
+            return k.sys_clone(tid, c);
+        }
+        Sysno::Fork | Sysno::Vfork => {
+            let mut flags = 17; // SIGCHLD
+            if sys == Sysno::Vfork {
+                flags |= crate::fork::flags::VM | crate::fork::flags::VFORK;
+            }
+            let c = CloneArgs {
+                flags,
+                stack: 0,
+                parent_tid: 0,
+                child_tid: 0,
+                tls: 0,
+            };
+            return k.sys_clone(tid, c);
+        }
+        Sysno::Execve => return k.sys_execve(tid, a),
+        Sysno::Wait4 => return k.sys_wait4(tid, a),
+        Sysno::Waitid => return k.sys_waitid(tid, a),
+        Sysno::Getpid => Ok(me.get() as usize),
+        Sysno::Gettid => Ok(tid.get() as usize),
+        Sysno::Getppid => k.tree.parent(me).map(|p| p.get() as usize),
+        Sysno::Getpgid | Sysno::Getsid | Sysno::Getpgrp => {
+            let pid = if sys == Sysno::Getpgrp { 0 } else { pid_arg(a[0]) };
+            match u32::try_from(pid) {
+                Err(_) => Err(LinuxError::ESRCH),
+                Ok(pid) if sys == Sysno::Getsid => k.tree.getsid(tid, pid),
+                Ok(pid) => k.tree.getpgid(tid, pid),
+            }
+            .map(|p| p.get() as usize)
+        }
+        Sysno::Setpgid => k
+            .tree
+            .setpgid(tid, pid_arg(a[0]), pid_arg(a[1]))
+            .map(|()| 0),
+        Sysno::Setsid => k.tree.setsid(tid).map(|p| p.get() as usize),
+        Sysno::SetTidAddress => {
+            if let Some(t) = k.threads.get_mut(&tid) {
+                t.clear_child_tid = a[0];
+            }
+            Ok(tid.get() as usize)
+        }
+        Sysno::Kill => k.sys_kill(tid, a[0], a[1]),
+        Sysno::Tgkill => k.sys_tgkill(tid, Some(a[0]), a[1], a[2]),
+        Sysno::Tkill => k.sys_tgkill(tid, None, a[0], a[1]),
+        Sysno::RtSigaction => k.sys_sigaction(tid, a),
+        Sysno::RtSigprocmask => k.sys_sigprocmask(tid, a),
+        Sysno::RtSigpending => k.sys_sigpending(tid, a),
+        Sysno::RtSigsuspend => return k.sys_sigsuspend(tid, a),
+        Sysno::Pause => {
+            k.block(tid, crate::process::Wait::Suspend);
+            return Outcome::Blocked;
+        }
+        Sysno::RtSigreturn => {
+            k.sigreturn(tid);
+            return Outcome::NoReturn;
+        }
+        Sysno::Sigaltstack => k.sys_sigaltstack(tid, a),
+        Sysno::Futex => return k.sys_futex(tid, a),
+        Sysno::ClockGettime => k.sys_clock_gettime(tid, a[0], a[1]),
+        Sysno::ClockGetres => k.sys_clock_getres(tid, a[0], a[1]),
+        Sysno::Gettimeofday => k.sys_gettimeofday(a[0], a[1]),
+        Sysno::Times => k.sys_times(tid, a[0]),
+        Sysno::Nanosleep => return k.sys_nanosleep(tid, a[0]),
+        Sysno::ClockNanosleep => return k.sys_clock_nanosleep(tid, a),
+        Sysno::SchedYield => k.sys_sched_yield(),
+        Sysno::Alarm => k.sys_alarm(tid, a[0]),
+        Sysno::Setitimer => k.sys_setitimer(tid, a),
+        Sysno::Getitimer => k.sys_getitimer(tid, a[0], a[1]),
+        Sysno::Write => write(a[0], a[1], a[2]),
+        Sysno::Writev => writev(a[0], a[1], a[2]),
+        Sysno::Brk => space(|s| Ok(s.brk(VirtAddr::from_usize(a[0])).as_usize())),
+        Sysno::Mmap => mmap(a, &ConsoleOnly),
+        Sysno::Munmap => space(|s| s.munmap(VirtAddr::from_usize(a[0]), a[1]).map(|()| 0)),
+        Sysno::Mprotect => prot(a[2], true).and_then(|p| {
+            space(|s| {
+                s.mprotect_linux(VirtAddr::from_usize(a[0]), a[1], p)
+                    .map(|()| 0)
+            })
+        }),
+        Sysno::ArchPrctl if a[0] == ARCH_SET_FS => {
+            match k.threads.get_mut(&tid).map(|t| t.ctx.set_thread_pointer(a[1])) {
+                Some(true) => Ok(0),
+                _ => Err(LinuxError::EPERM),
+            }
+        }
+        Sysno::ArchPrctl => Err(LinuxError::EINVAL),
+        Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => {
+            k.tree.creds(me).map(|c| match sys {
+                Sysno::Getuid => c.ruid,
+                Sysno::Geteuid => c.euid,
+                Sysno::Getgid => c.rgid,
+                _ => c.egid,
+            } as usize)
+        }
+        Sysno::Prlimit64 => prlimit(k, me, a[0], a[1], a[2], a[3]),
+        // There is no /proc yet: readlink("/proc/self/exe") fails.
+        Sysno::Readlink | Sysno::Readlinkat => Err(LinuxError::ENOENT),
+        Sysno::Getrandom => getrandom(&mut k.rng, a[0], a[1], a[2]),
+        Sysno::Uname => uname(arch, a[0]),
+        Sysno::Ioctl if a[0] <= 2 => Err(LinuxError::ENOTTY),
+        Sysno::Ioctl => Err(LinuxError::EBADF),
+        _ => Err(LinuxError::ENOSYS),
+    };
+    Outcome::Ret(r)
 }
 
-/// Runs `f` on the current address space (`EFAULT` if there is none).
-fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Result<R, LinuxError> {
-    mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
-}
-
-/// Copies `buf.len()` bytes from user address `at` (`None`: the address overflowed).
-fn get(at: Option<usize>, buf: &mut [u8]) -> Result<(), LinuxError> {
-    let at = at.ok_or(LinuxError::EFAULT)?;
-    space(|s| s.read_bytes(VirtAddr::from_usize(at), buf))
-}
-
-/// Copies `data` to user address `at`.
-fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
-    let at = at.ok_or(LinuxError::EFAULT)?;
-    space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
+/// `getrandom(buf, len, flags)`: a splitmix64 stream seeded from the clock at boot —
+/// plausible bytes for hash seeds and stack protectors, **not cryptographic**.
+fn getrandom(rng: &mut u64, buf: usize, len: usize, flags: usize) -> SysResult {
+    if flags & !GRND_ALL != 0 {
+        return Err(LinuxError::EINVAL);
+    }
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        for word in chunk[..n].chunks_mut(8) {
+            *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = *rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes()[..word.len()]);
+        }
+        if let Err(e) = put(done.checked_add(buf), &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 /// `PROT_*` bits as mapping flags. `mmap` ignores unknown bits, as Linux does; `mprotect`
@@ -252,10 +345,10 @@ fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
     Ok(total)
 }
 
-/// `prlimit64(pid, resource, new, old)` for this process: `RLIMIT_STACK` is the stack the
+/// `prlimit64(pid, resource, new, old)` (for any live process: all have the same limits): `RLIMIT_STACK` is the stack the
 /// loader mapped, everything else unlimited; changing a limit is refused (`EPERM`).
-fn prlimit(pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
-    if pid != 0 && pid != PID {
+fn prlimit(k: &Kernel, me: Pid, pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
+    if pid != 0 && pid != me.get() as usize && k.tree.state(Pid::new(pid as u32)).is_err() {
         return Err(LinuxError::ESRCH);
     }
     if resource >= RLIM_NLIMITS {

@@ -1,0 +1,262 @@
+//! Creating processes and threads (`clone`, `fork`, `vfork`) and waiting for children
+//! (`wait4`, `waitid`).
+
+use pagoda::linux::abi::{SiginfoFields, encode_siginfo};
+use pagoda::mm::LinuxError;
+use pagoda_task::siginfo::code;
+use pagoda_task::{
+    CONTINUED_WSTATUS, Pid, Signal, WaitOptions, WaitOutcome, WaitTarget, stopped_wstatus,
+};
+
+use crate::process::{Kernel, Proc, Thread, Wait};
+use crate::syscall::Outcome;
+use crate::uaccess::{put, put_u32};
+
+/// `clone` flags.
+pub mod flags {
+    #![allow(missing_docs)]
+    pub const CSIGNAL: usize = 0xff;
+    pub const VM: usize = 0x100;
+    pub const FS: usize = 0x200;
+    pub const FILES: usize = 0x400;
+    pub const SIGHAND: usize = 0x800;
+    pub const PTRACE: usize = 0x2000;
+    pub const VFORK: usize = 0x4000;
+    pub const THREAD: usize = 0x10000;
+    pub const SYSVSEM: usize = 0x40000;
+    pub const SETTLS: usize = 0x80000;
+    pub const PARENT_SETTID: usize = 0x10_0000;
+    pub const CHILD_CLEARTID: usize = 0x20_0000;
+    pub const DETACHED: usize = 0x40_0000;
+    pub const UNTRACED: usize = 0x80_0000;
+    pub const CHILD_SETTID: usize = 0x100_0000;
+    pub const IO: usize = 0x8000_0000;
+    /// Every flag this kernel implements (or may ignore, as Linux ignores them).
+    pub const SUPPORTED: usize = CSIGNAL
+        | VM
+        | FS
+        | FILES
+        | SIGHAND
+        | PTRACE
+        | VFORK
+        | THREAD
+        | SYSVSEM
+        | SETTLS
+        | PARENT_SETTID
+        | CHILD_CLEARTID
+        | DETACHED
+        | UNTRACED
+        | CHILD_SETTID
+        | IO;
+}
+
+/// The arguments of `clone` after the per-arch order was undone.
+pub struct CloneArgs {
+    /// Flags and exit signal.
+    pub flags: usize,
+    /// The child's stack pointer (0: the caller's).
+    pub stack: usize,
+    /// Where `CLONE_PARENT_SETTID` stores the new id.
+    pub parent_tid: usize,
+    /// Where `CLONE_CHILD_SETTID` stores it / `CLONE_CHILD_CLEARTID` clears it.
+    pub child_tid: usize,
+    /// `CLONE_SETTLS`'s thread pointer.
+    pub tls: usize,
+}
+
+/// Checks `clone`'s flag combinations as Linux does.
+///
+/// # Errors
+/// `EINVAL` for `CLONE_THREAD` without `CLONE_SIGHAND`, `CLONE_SIGHAND` without
+/// `CLONE_VM`, namespace, pidfd or `CLONE_PARENT` flags (not implemented), and an exit
+/// signal above 64.
+pub fn check_flags(f: usize) -> Result<Option<Signal>, LinuxError> {
+    if f & !flags::SUPPORTED != 0
+        || (f & flags::THREAD != 0 && f & flags::SIGHAND == 0)
+        || (f & flags::SIGHAND != 0 && f & flags::VM == 0)
+    {
+        return Err(LinuxError::EINVAL);
+    }
+    match f & flags::CSIGNAL {
+        0 => Ok(None),
+        n => Signal::new(n).map(Some),
+    }
+}
+
+impl Kernel {
+    /// `clone` (and `fork`, `vfork`): a new thread of the caller's process with
+    /// `CLONE_THREAD`, else a new process, copy-on-write or (`CLONE_VM`) sharing the
+    /// caller's address space.
+    pub fn sys_clone(&mut self, tid: Pid, c: CloneArgs) -> Outcome {
+        match self.clone_inner(tid, &c) {
+            Ok(child) if c.flags & flags::VFORK != 0 && c.flags & flags::THREAD == 0 => {
+                if let Some(p) = self.procs.get_mut(&child) {
+                    p.vfork_parent = Some(tid);
+                }
+                self.block(tid, Wait::Vfork(child));
+                Outcome::Blocked
+            }
+            Ok(child) => Outcome::Ret(Ok(child.get() as usize)),
+            Err(e) => Outcome::Ret(Err(e)),
+        }
+    }
+
+    fn clone_inner(&mut self, tid: Pid, c: &CloneArgs) -> Result<Pid, LinuxError> {
+        let exit_signal = check_flags(c.flags)?;
+        let f = c.flags;
+        let parent = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
+        let pid = parent.tgid;
+        let mut ctx = parent.ctx.clone();
+        ctx.set_syscall_return(0);
+        if c.stack != 0 {
+            ctx.set_sp(c.stack);
+        }
+        if f & flags::SETTLS != 0 && !ctx.set_thread_pointer(c.tls) {
+            return Err(LinuxError::EPERM);
+        }
+        let mut sig = parent.sig.inherit();
+        if f & flags::VM != 0 && f & flags::VFORK == 0 {
+            // A thread sharing the memory must not share the alternate stack.
+            sig.altstack = pagoda_task::AltStack::default();
+        }
+        let p = self.procs.get(&pid).ok_or(LinuxError::ESRCH)?;
+        let parent_mm = p.mm;
+        let (new, mm) = if f & flags::THREAD != 0 {
+            (self.tree.spawn_thread(tid)?, parent_mm)
+        } else {
+            let signals = p.signals.fork();
+            let mm = if f & flags::VM != 0 {
+                if let Some(slot) = self.mms.get_mut(&parent_mm) {
+                    slot.users += 1;
+                }
+                parent_mm
+            } else {
+                let space = self.with_mm(parent_mm, |s| s.fork())?;
+                self.add_mm(space)
+            };
+            let child = match self.tree.fork_with(tid, exit_signal) {
+                Ok(child) => child,
+                Err(e) => {
+                    self.release_mm(mm);
+                    return Err(e);
+                }
+            };
+            self.procs.insert(
+                child,
+                Proc {
+                    mm,
+                    signals,
+                    vfork_parent: None,
+                    dead_cpu_ns: 0,
+                    itimer_interval: 0,
+                },
+            );
+            (child, mm)
+        };
+        let tgid = if f & flags::THREAD != 0 { pid } else { new };
+        let mut thread = Thread::new(ctx, tgid, sig);
+        if f & flags::CHILD_CLEARTID != 0 {
+            thread.clear_child_tid = c.child_tid;
+        }
+        self.threads.insert(new, thread);
+        let id = (new.get()).to_le_bytes();
+        // Bad addresses are ignored here, as Linux's clone ignores them.
+        if f & flags::PARENT_SETTID != 0 {
+            let _ = put(Some(c.parent_tid), &id);
+        }
+        if f & flags::CHILD_SETTID != 0 {
+            let at = pagoda::mm::VirtAddr::from_usize(c.child_tid);
+            let _ = self.with_mm(mm, |s| s.write_bytes(at, &id));
+        }
+        self.rq.wake(new);
+        Ok(new)
+    }
+
+    /// `wait4(pid, wstatus, options, rusage)`.
+    pub fn sys_wait4(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
+        let r = (|| {
+            let opts = WaitOptions::for_wait4(u32::try_from(a[2]).map_err(|_| LinuxError::EINVAL)?)?;
+            let target = WaitTarget::for_wait4(a[0] as i32)?;
+            let (pid, word) = match self.tree.wait(tid, target, opts)? {
+                WaitOutcome::Exited { pid, status } => (pid, status.wstatus()),
+                WaitOutcome::Stopped { pid, sig } => (pid, stopped_wstatus(sig)),
+                WaitOutcome::Continued { pid } => (pid, CONTINUED_WSTATUS),
+                WaitOutcome::NotReady => return Ok(Some(0)),
+                WaitOutcome::Block => return Ok(None),
+            };
+            if a[1] != 0 {
+                put_u32(a[1], word as u32)?;
+            }
+            if a[3] != 0 {
+                // struct rusage: no resource accounting per child yet (all zero).
+                put(Some(a[3]), &[0u8; 144])?;
+            }
+            Ok(Some(pid.get() as usize))
+        })();
+        match r {
+            Ok(Some(v)) => Outcome::Ret(Ok(v)),
+            Ok(None) => {
+                self.block(tid, Wait::Child);
+                Outcome::Blocked
+            }
+            Err(e) => Outcome::Ret(Err(e)),
+        }
+    }
+
+    /// `waitid(idtype, id, infop, options, rusage)`.
+    pub fn sys_waitid(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
+        let r = (|| {
+            let opts = WaitOptions::for_waitid(u32::try_from(a[3]).map_err(|_| LinuxError::EINVAL)?)?;
+            let target = WaitTarget::for_waitid(a[0] as u32, a[1] as u32)?;
+            let outcome = self.tree.wait(tid, target, opts)?;
+            let uid = |k: &Self, pid: Pid| k.tree.creds(pid).map_or(0, |c| c.ruid);
+            let info = match outcome {
+                WaitOutcome::Exited { pid, status } => {
+                    let (c, s) = status.child_code();
+                    Some((pid, c, s, 0))
+                }
+                WaitOutcome::Stopped { pid, sig } => {
+                    Some((pid, code::CLD_STOPPED, i32::from(sig.num()), uid(self, pid)))
+                }
+                WaitOutcome::Continued { pid } => Some((
+                    pid,
+                    code::CLD_CONTINUED,
+                    i32::from(Signal::SIGCONT.num()),
+                    uid(self, pid),
+                )),
+                WaitOutcome::NotReady => None,
+                WaitOutcome::Block => return Ok(false),
+            };
+            if a[2] != 0 {
+                let bytes = match info {
+                    Some((pid, c, status, uid)) => encode_siginfo(
+                        i32::from(Signal::SIGCHLD.num()),
+                        0,
+                        c,
+                        SiginfoFields::Child {
+                            pid: pid.get() as i32,
+                            uid,
+                            status,
+                            utime: 0,
+                            stime: 0,
+                        },
+                    ),
+                    None => [0u8; 128],
+                };
+                put(Some(a[2]), &bytes)?;
+            }
+            if a[4] != 0 {
+                put(Some(a[4]), &[0u8; 144])?;
+            }
+            Ok(true)
+        })();
+        match r {
+            Ok(true) => Outcome::Ret(Ok(0)),
+            Ok(false) => {
+                self.block(tid, Wait::Child);
+                Outcome::Blocked
+            }
+            Err(e) => Outcome::Ret(Err(e)),
+        }
+    }
+}

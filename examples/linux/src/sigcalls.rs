@@ -1,0 +1,195 @@
+//! The signal system calls: actions, masks, pending sets, waiting for a signal, the
+//! alternate stack, and sending (kill, tgkill, tkill).
+
+use pagoda::linux::abi::KernelSigaction;
+use pagoda::mm::LinuxError;
+use pagoda_task::{Handler, Pid, SaFlags, SigAction, SigInfo, SigSet, Signal};
+
+use crate::process::{Kernel, Wait};
+use crate::syscall::Outcome;
+use crate::uaccess::{SysResult, get, get_u64, put, put_u64};
+
+/// The kernel's `sigset_t` size, which every call checks.
+const SIGSET_SIZE: usize = 8;
+
+impl Kernel {
+    /// `rt_sigaction(sig, act, oact, sigsetsize)`.
+    pub fn sys_sigaction(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
+        if a[3] != SIGSET_SIZE {
+            return Err(LinuxError::EINVAL);
+        }
+        let sig = Signal::new(a[0])?;
+        let size = KernelSigaction::size(self.arch);
+        let new = if a[1] != 0 {
+            let mut raw = [0u8; 32];
+            get(Some(a[1]), &mut raw[..size])?;
+            let k = KernelSigaction::decode(self.arch, &raw);
+            Some(SigAction {
+                handler: Handler::from_raw(k.handler),
+                flags: SaFlags::from_bits_retain(k.flags),
+                mask: SigSet::from_bits(k.mask),
+                restorer: k.restorer,
+            })
+        } else {
+            None
+        };
+        let pid = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?.tgid;
+        let Self { procs, threads, .. } = self;
+        let p = procs.get_mut(&pid).ok_or(LinuxError::ESRCH)?;
+        let mine = threads
+            .values_mut()
+            .filter(|t| t.tgid == pid)
+            .map(|t| &mut t.sig);
+        let old = p.signals.set_action(sig, new, mine)?;
+        if let Some(new) = new
+            && sig == Signal::SIGCHLD
+        {
+            let reap = new.handler == Handler::Ignore || new.flags.contains(SaFlags::NOCLDWAIT);
+            self.tree.set_autoreap(pid, reap)?;
+        }
+        if a[2] != 0 {
+            let k = KernelSigaction {
+                handler: old.handler.raw(),
+                flags: old.flags.bits(),
+                restorer: old.restorer,
+                mask: old.mask.bits(),
+            };
+            put(Some(a[2]), &k.encode(self.arch)[..size])?;
+        }
+        Ok(0)
+    }
+
+    /// `rt_sigprocmask(how, set, oldset, sigsetsize)`.
+    pub fn sys_sigprocmask(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
+        if a[3] != SIGSET_SIZE {
+            return Err(LinuxError::EINVAL);
+        }
+        let set = match a[1] {
+            0 => None,
+            at => Some(SigSet::from_bits(get_u64(at)?)),
+        };
+        let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
+        let old = t.sig.sigprocmask(a[0], set)?;
+        if a[2] != 0 {
+            put_u64(a[2], old.bits())?;
+        }
+        Ok(0)
+    }
+
+    /// `rt_sigpending(set, sigsetsize)`: blocked signals waiting for the thread or the
+    /// process.
+    pub fn sys_sigpending(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
+        if a[1] > SIGSET_SIZE {
+            return Err(LinuxError::EINVAL);
+        }
+        let t = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
+        let shared = self
+            .procs
+            .get(&t.tgid)
+            .map_or(SigSet::EMPTY, |p| p.signals.shared.set());
+        let pending = t.sig.pending.set().union(shared).intersection(t.sig.blocked);
+        put(Some(a[0]), &pending.bits().to_le_bytes()[..a[1]])?;
+        Ok(0)
+    }
+
+    /// `rt_sigsuspend(mask, sigsetsize)`: waits with `mask` until a handler ran (then
+    /// `EINTR`, with the old mask back after the handler) or the process dies.
+    pub fn sys_sigsuspend(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
+        if a[1] != SIGSET_SIZE {
+            return Outcome::Ret(Err(LinuxError::EINVAL));
+        }
+        let mask = match get_u64(a[0]) {
+            Ok(m) => SigSet::from_bits(m).as_mask(),
+            Err(e) => return Outcome::Ret(Err(e)),
+        };
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return Outcome::NoReturn;
+        };
+        // A re-executed call (after a stop, or a signal that turned out ignored) keeps the
+        // mask it saved first.
+        if t.suspend_mask.is_none() {
+            t.suspend_mask = Some(t.sig.blocked);
+        }
+        t.sig.blocked = mask;
+        self.block(tid, Wait::Suspend);
+        Outcome::Blocked
+    }
+
+    /// `sigaltstack(ss, old_ss)`.
+    pub fn sys_sigaltstack(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
+        let new = if a[0] != 0 {
+            let mut raw = [0u8; 24];
+            get(Some(a[0]), &mut raw)?;
+            let word = |at: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&raw[at..at + 8]);
+                u64::from_le_bytes(b) as usize
+            };
+            let flags = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
+            Some((word(0), flags, word(16)))
+        } else {
+            None
+        };
+        let min = self.arch.min_sigstack();
+        let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
+        let sp = t.ctx.sp();
+        let old = t.sig.altstack;
+        if let Some((base, flags, size)) = new {
+            t.sig.altstack.set(sp, base, size, flags, min)?;
+        }
+        if a[1] != 0 {
+            let mut raw = [0u8; 24];
+            raw[..8].copy_from_slice(&(old.base as u64).to_le_bytes());
+            raw[8..12].copy_from_slice(&old.flags(sp).to_le_bytes());
+            raw[16..].copy_from_slice(&(old.size as u64).to_le_bytes());
+            put(Some(a[1]), &raw)?;
+        }
+        Ok(0)
+    }
+
+    /// `kill(pid, sig)`.
+    pub fn sys_kill(&mut self, tid: Pid, pid: usize, sig: usize) -> SysResult {
+        let sig = match sig {
+            0 => None,
+            n => Some(Signal::new(n)?),
+        };
+        let targets = self.tree.kill_targets(tid, pid as i32, sig)?;
+        let me = self.tree.tgid(tid)?;
+        let uid = self.tree.creds(me)?.ruid;
+        if let Some(sig) = sig {
+            for target in targets {
+                self.send_process(target, SigInfo::user(sig, me.get(), uid));
+            }
+        }
+        Ok(0)
+    }
+
+    /// `tgkill(tgid, tid, sig)`; `tkill(tid, sig)` passes `tgid = None`.
+    pub fn sys_tgkill(
+        &mut self,
+        tid: Pid,
+        tgid: Option<usize>,
+        target: usize,
+        sig: usize,
+    ) -> SysResult {
+        let target = i32::try_from(target).map_err(|_| LinuxError::EINVAL)?;
+        if target <= 0 || tgid.is_some_and(|g| (g as i32) <= 0) {
+            return Err(LinuxError::EINVAL);
+        }
+        let sig = match sig {
+            0 => None,
+            n => Some(Signal::new(n)?),
+        };
+        let target = Pid::new(target as u32);
+        let owner = self.tree.tgid(target)?;
+        if tgid.is_some_and(|g| g as u32 != owner.get()) || !self.threads.contains_key(&target) {
+            return Err(LinuxError::ESRCH);
+        }
+        let me = self.tree.tgid(tid)?;
+        let uid = self.tree.creds(me)?.ruid;
+        if let Some(sig) = sig {
+            self.send_thread(target, SigInfo::tkill(sig, me.get(), uid));
+        }
+        Ok(0)
+    }
+}
