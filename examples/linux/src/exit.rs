@@ -100,6 +100,16 @@ impl Kernel {
             self.complete(waiter, pid.get() as usize);
         }
         self.release_mm(p.mm);
+        if !report.reaped {
+            let cpu = p.dead_cpu_ns.saturating_add(p.children_cpu_ns);
+            self.zombie_cpu.insert(pid, cpu);
+        }
+        for orphan in &report.reparented {
+            // Init reaped it at once (it ignores SIGCHLD).
+            if self.tree.state(*orphan).is_err() {
+                self.zombie_cpu.remove(orphan);
+            }
+        }
         if pid == Pid::INIT {
             self.halt = Some(match status {
                 ExitStatus::Exited(code) => i32::from(code),

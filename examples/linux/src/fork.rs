@@ -149,6 +149,7 @@ impl Kernel {
                     vfork_parent: None,
                     dead_cpu_ns: 0,
                     itimer_interval: 0,
+                    children_cpu_ns: 0,
                 },
             );
             (child, mm)
@@ -172,13 +173,26 @@ impl Kernel {
         Ok(new)
     }
 
+    /// A wait by `tid` reaped zombie `child`: its CPU time moves to the waiter's
+    /// `RUSAGE_CHILDREN`.
+    fn reaped(&mut self, tid: Pid, child: Pid) {
+        let cpu = self.zombie_cpu.remove(&child).unwrap_or(0);
+        self.last_reaped_cpu = cpu;
+        if let Some(p) = self.threads.get(&tid).and_then(|t| self.procs.get_mut(&t.tgid)) {
+            p.children_cpu_ns = p.children_cpu_ns.saturating_add(cpu);
+        }
+    }
+
     /// `wait4(pid, wstatus, options, rusage)`.
     pub fn sys_wait4(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         let r = (|| {
             let opts = WaitOptions::for_wait4(u32::try_from(a[2]).map_err(|_| LinuxError::EINVAL)?)?;
             let target = WaitTarget::for_wait4(a[0] as i32)?;
             let (pid, word) = match self.tree.wait(tid, target, opts)? {
-                WaitOutcome::Exited { pid, status } => (pid, status.wstatus()),
+                WaitOutcome::Exited { pid, status } => {
+                    self.reaped(tid, pid);
+                    (pid, status.wstatus())
+                }
                 WaitOutcome::Stopped { pid, sig } => (pid, stopped_wstatus(sig)),
                 WaitOutcome::Continued { pid } => (pid, CONTINUED_WSTATUS),
                 WaitOutcome::NotReady => return Ok(Some(0)),
@@ -188,8 +202,7 @@ impl Kernel {
                 put_u32(a[1], word as u32)?;
             }
             if a[3] != 0 {
-                // struct rusage: no resource accounting per child yet (all zero).
-                put(Some(a[3]), &[0u8; 144])?;
+                put(Some(a[3]), &crate::time::rusage(self.last_reaped_cpu))?;
             }
             Ok(Some(pid.get() as usize))
         })();
@@ -212,6 +225,9 @@ impl Kernel {
             let uid = |k: &Self, pid: Pid| k.tree.creds(pid).map_or(0, |c| c.ruid);
             let info = match outcome {
                 WaitOutcome::Exited { pid, status } => {
+                    if !opts.contains(WaitOptions::WNOWAIT) {
+                        self.reaped(tid, pid);
+                    }
                     let (c, s) = status.child_code();
                     Some((pid, c, s, 0))
                 }
@@ -246,7 +262,7 @@ impl Kernel {
                 put(Some(a[2]), &bytes)?;
             }
             if a[4] != 0 {
-                put(Some(a[4]), &[0u8; 144])?;
+                put(Some(a[4]), &crate::time::rusage(self.last_reaped_cpu))?;
             }
             Ok(true)
         })();

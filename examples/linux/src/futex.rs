@@ -1,10 +1,12 @@
 //! `futex(2)`: wait queues keyed by (address space, address) in `pagoda_task`'s
 //! `FutexTable`. The word is compared under the same (single) kernel lock as the queueing,
-//! so no wake is lost. Shared futexes are keyed like private ones: they work between the
-//! threads of one process (and a `vfork` child), not across processes through a
-//! `MAP_SHARED` mapping yet.
+//! so no wake is lost. A shared futex (no `FUTEX_PRIVATE_FLAG`) in a `MAP_SHARED` mapping
+//! is keyed by the shared object and the offset in it, so it works across processes; in
+//! any other memory it is keyed like a private one.
 
-use pagoda::mm::LinuxError;
+use alloc::sync::Arc;
+
+use pagoda::mm::{self, BackendKind, LinuxError, PAGE_SIZE_4K, VirtAddr};
 use pagoda::time::{TimerKind, monotonic_ns};
 use pagoda_task::Pid;
 use pagoda_task::futex::{BITSET_ANY, FutexKey, check_aligned};
@@ -23,12 +25,34 @@ const FUTEX_PRIVATE_FLAG: usize = 128;
 const FUTEX_CLOCK_REALTIME: usize = 256;
 
 impl Kernel {
-    fn futex_key(&self, tid: Pid, addr: usize) -> Result<FutexKey, LinuxError> {
+    fn futex_key(&self, tid: Pid, addr: usize, private: bool) -> Result<FutexKey, LinuxError> {
         check_aligned(addr as u64)?;
         let space = self.mm_of(tid).ok_or(LinuxError::ESRCH)?;
-        Ok(FutexKey::Private {
+        let local = FutexKey::Private {
             space,
             addr: addr as u64,
+        };
+        if private {
+            return Ok(local);
+        }
+        let va = VirtAddr::from_usize(addr);
+        let shared = mm::with_current(|s| {
+            let backend = s.find_area(va)?.backend();
+            if let (Some(obj), Some(off)) = (backend.shared_object(), backend.shared_offset(va)) {
+                // The object's address is its identity while any mapping keeps it alive.
+                let object = Arc::as_ptr(obj) as usize as u64;
+                return Some((object, (off + addr % PAGE_SIZE_4K) as u64));
+            }
+            match (backend.kind(), backend.file(), backend.file_offset(va)) {
+                (BackendKind::FileShared, Some(file), Some(off)) => {
+                    Some((Arc::as_ptr(file) as *const () as usize as u64, off))
+                }
+                _ => None,
+            }
+        });
+        Ok(match shared.flatten() {
+            Some((object, offset)) => FutexKey::Shared { object, offset },
+            None => local,
         })
     }
 
@@ -56,7 +80,8 @@ impl Kernel {
         if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
             return Err(LinuxError::ENOSYS);
         }
-        let key = self.futex_key(tid, a[0])?;
+        let private = op & FUTEX_PRIVATE_FLAG != 0;
+        let key = self.futex_key(tid, a[0], private)?;
         let val = a[2] as u32;
         match cmd {
             FUTEX_WAIT | FUTEX_WAIT_BITSET => {
@@ -101,7 +126,7 @@ impl Kernel {
             FUTEX_WAKE => self.futex_wake(key, val as usize, BITSET_ANY).map(Some),
             FUTEX_WAKE_BITSET => self.futex_wake(key, val as usize, a[5] as u32).map(Some),
             FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
-                let to = self.futex_key(tid, a[4])?;
+                let to = self.futex_key(tid, a[4], private)?;
                 if cmd == FUTEX_CMP_REQUEUE && get_u32(a[0])? != a[5] as u32 {
                     return Err(LinuxError::EAGAIN);
                 }

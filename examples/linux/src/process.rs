@@ -103,6 +103,8 @@ pub struct Proc {
     pub dead_cpu_ns: u64,
     /// `ITIMER_REAL`'s re-arm interval in nanoseconds (0: one-shot).
     pub itimer_interval: u64,
+    /// CPU time of the children it waited for (and theirs): `RUSAGE_CHILDREN`.
+    pub children_cpu_ns: u64,
     // The file layer (`files/`) adds the descriptor table here as `files: files::Files`:
     // `fork` clones it (`CLONE_FILES` shares it), `execve` closes its close-on-exec
     // descriptors, and the process's end drops it (see `fork`, `exec` and `end_process`).
@@ -136,6 +138,10 @@ pub struct Kernel {
     pub wall_base: u64,
     /// Set when pid 1 ended: the status to power off with.
     pub halt: Option<i32>,
+    /// CPU time of each zombie (its own and its waited-for children's), until reaped.
+    pub zombie_cpu: BTreeMap<Pid, u64>,
+    /// The CPU time of the child the last wait reaped (its `rusage`).
+    pub last_reaped_cpu: u64,
 }
 
 impl Kernel {
@@ -157,6 +163,8 @@ impl Kernel {
             rng: now ^ wall.rotate_left(32),
             wall_base: wall.saturating_sub(now),
             halt: None,
+            zombie_cpu: BTreeMap::new(),
+            last_reaped_cpu: 0,
         };
         let mm = k.add_mm(space);
         k.procs.insert(
@@ -167,6 +175,7 @@ impl Kernel {
                 vfork_parent: None,
                 dead_cpu_ns: 0,
                 itimer_interval: 0,
+                children_cpu_ns: 0,
             },
         );
         k.threads

@@ -3,11 +3,12 @@
 
 use pagoda::linux::abi::KernelSigaction;
 use pagoda::mm::LinuxError;
-use pagoda_task::{Handler, Pid, SaFlags, SigAction, SigInfo, SigSet, Signal};
+use pagoda_task::siginfo::code;
+use pagoda_task::{Handler, Pid, SaFlags, SigAction, SigFields, SigInfo, SigSet, Signal};
 
 use crate::process::{Kernel, Wait};
 use crate::syscall::Outcome;
-use crate::uaccess::{SysResult, get, get_u64, put, put_u64};
+use crate::uaccess::{SysResult, get, get_array, get_u64, put, put_u64};
 
 /// The kernel's `sigset_t` size, which every call checks.
 const SIGSET_SIZE: usize = 8;
@@ -159,6 +160,60 @@ impl Kernel {
         if let Some(sig) = sig {
             for target in targets {
                 self.send_process(target, SigInfo::user(sig, me.get(), uid));
+            }
+        }
+        Ok(0)
+    }
+
+    /// `rt_sigqueueinfo(tgid, sig, info)` and `rt_tgsigqueueinfo(tgid, tid, sig, info)`:
+    /// a signal with the caller's `siginfo_t` (its `si_code` must be negative, as from
+    /// `sigqueue`, unless it signals itself; the sender fields are the kernel's).
+    pub fn sys_sigqueueinfo(
+        &mut self,
+        tid: Pid,
+        tgid: usize,
+        target: Option<usize>,
+        sig: usize,
+        info: usize,
+    ) -> SysResult {
+        let raw = get_array::<128>(info)?;
+        let word = |at: usize| i32::from_le_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+        let code = word(8);
+        let mut value = [0u8; 8];
+        value.copy_from_slice(&raw[24..32]);
+        let value = u64::from_le_bytes(value) as usize;
+        let sig = Signal::new(sig)?;
+        let tgid = i32::try_from(tgid).ok().filter(|&g| g > 0).ok_or(LinuxError::EINVAL)?;
+        let dest = Pid::new(tgid as u32);
+        let me = self.tree.tgid(tid)?;
+        if (code >= 0 || code == code::SI_TKILL) && dest != me {
+            return Err(LinuxError::EPERM);
+        }
+        let uid = self.tree.creds(me)?.ruid;
+        let info = SigInfo {
+            signo: sig,
+            errno: 0,
+            code,
+            fields: SigFields::Queue {
+                pid: me.get(),
+                uid,
+                value,
+            },
+        };
+        match target {
+            None => {
+                if self.tree.tgid(dest)? != dest || !self.procs.contains_key(&dest) {
+                    return Err(LinuxError::ESRCH);
+                }
+                self.send_process(dest, info);
+            }
+            Some(t) => {
+                let t = i32::try_from(t).ok().filter(|&t| t > 0).ok_or(LinuxError::EINVAL)?;
+                let t = Pid::new(t as u32);
+                if self.tree.tgid(t)? != dest || !self.threads.contains_key(&t) {
+                    return Err(LinuxError::ESRCH);
+                }
+                self.send_thread(t, info);
             }
         }
         Ok(0)

@@ -68,6 +68,18 @@ fn timeval(ns: u64) -> [u8; 16] {
     out
 }
 
+/// A `struct rusage` reporting `cpu_ns` as user time (nothing else is counted).
+pub fn rusage(cpu_ns: u64) -> [u8; 144] {
+    let mut out = [0u8; 144];
+    out[..16].copy_from_slice(&timeval(cpu_ns));
+    out
+}
+
+/// `getrusage`'s `who`.
+const RUSAGE_SELF: usize = 0;
+const RUSAGE_CHILDREN: usize = usize::MAX; // -1
+const RUSAGE_THREAD: usize = 1;
+
 /// The `rem` pointer of an interrupted relative sleep, if the call has one.
 pub fn remaining_pointer(arch: Arch, number: usize, a: &[usize; 6]) -> Option<usize> {
     let sys = match arch {
@@ -108,6 +120,19 @@ impl Kernel {
         })
     }
 
+    /// `getrusage(who, usage)`: CPU time only (as user time).
+    pub fn sys_getrusage(&self, tid: Pid, who: usize, at: usize) -> SysResult {
+        let t = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
+        let cpu = match who {
+            RUSAGE_SELF => self.process_cpu(t.tgid),
+            RUSAGE_THREAD => t.cpu_ns,
+            RUSAGE_CHILDREN => self.procs.get(&t.tgid).map_or(0, |p| p.children_cpu_ns),
+            _ => return Err(LinuxError::EINVAL),
+        };
+        put(Some(at), &rusage(cpu))?;
+        Ok(0)
+    }
+
     /// `clock_gettime(id, tp)`.
     pub fn sys_clock_gettime(&self, tid: Pid, id: usize, tp: usize) -> SysResult {
         let ns = self.clock_now(tid, id)?;
@@ -143,6 +168,8 @@ impl Kernel {
             let mut out = [0u8; 32];
             let ticks = self.process_cpu(pid) / (NS / USER_HZ);
             out[..8].copy_from_slice(&ticks.to_le_bytes());
+            let children = self.procs.get(&pid).map_or(0, |p| p.children_cpu_ns);
+            out[16..24].copy_from_slice(&(children / (NS / USER_HZ)).to_le_bytes());
             put(Some(buf), &out)?;
         }
         Ok((monotonic_ns() / (NS / USER_HZ)) as usize)
