@@ -123,5 +123,34 @@ for arch in "${archs[@]}"; do
     fi
 done
 
+# Linux test programs (tests/linux/, TAP-like) that pass completely on Pagoda: built like
+# tests/linux/build.sh does, run as /init; a run passes with exit 0 and `fail:0` totals.
+for arch in "${archs[@]}"; do
+    case $arch in
+    x86_64) cc=gcc ;;
+    riscv64) cc=riscv64-linux-gnu-gcc ;;
+    *) continue ;;
+    esac
+    for name in procs preempt; do
+        log="$work/linux-$name-$arch.log"
+        prog="$work/$name-$arch"
+        if ! "$cc" -static -O2 -Wall -D_GNU_SOURCE -pthread -o "$prog" "tests/linux/$name.c" >"$log" 2>&1; then
+            report FAIL "linux/$name" "$arch" "build failed" "$log"
+            continue
+        fi
+        start=$(date +%s%N)
+        QEMU_TIMEOUT=$((limit * 2)) scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
+        status=$?
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+        totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
+        if [[ $status -eq 0 && -n $totals ]]; then
+            report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
+        else
+            report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
+        fi
+    done
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -30,9 +30,7 @@ fn read_strings(at: usize, budget: &mut usize) -> Result<Vec<String>, LinuxError
         return Ok(out);
     }
     loop {
-        let slot = at
-            .checked_add(out.len() * 8)
-            .ok_or(LinuxError::EFAULT)?;
+        let slot = at.checked_add(out.len() * 8).ok_or(LinuxError::EFAULT)?;
         let ptr = get_u64(slot)? as usize;
         if ptr == 0 {
             return Ok(out);

@@ -3,6 +3,7 @@
 
 use pagoda::linux::abi::{SiginfoFields, encode_siginfo};
 use pagoda::mm::LinuxError;
+use pagoda_task::clone::{check_flags, flags};
 use pagoda_task::siginfo::code;
 use pagoda_task::{
     CONTINUED_WSTATUS, Pid, Signal, WaitOptions, WaitOutcome, WaitTarget, stopped_wstatus,
@@ -11,44 +12,6 @@ use pagoda_task::{
 use crate::process::{Kernel, Proc, Thread, Wait};
 use crate::syscall::Outcome;
 use crate::uaccess::{put, put_u32};
-
-/// `clone` flags.
-pub mod flags {
-    #![allow(missing_docs)]
-    pub const CSIGNAL: usize = 0xff;
-    pub const VM: usize = 0x100;
-    pub const FS: usize = 0x200;
-    pub const FILES: usize = 0x400;
-    pub const SIGHAND: usize = 0x800;
-    pub const PTRACE: usize = 0x2000;
-    pub const VFORK: usize = 0x4000;
-    pub const THREAD: usize = 0x10000;
-    pub const SYSVSEM: usize = 0x40000;
-    pub const SETTLS: usize = 0x80000;
-    pub const PARENT_SETTID: usize = 0x10_0000;
-    pub const CHILD_CLEARTID: usize = 0x20_0000;
-    pub const DETACHED: usize = 0x40_0000;
-    pub const UNTRACED: usize = 0x80_0000;
-    pub const CHILD_SETTID: usize = 0x100_0000;
-    pub const IO: usize = 0x8000_0000;
-    /// Every flag this kernel implements (or may ignore, as Linux ignores them).
-    pub const SUPPORTED: usize = CSIGNAL
-        | VM
-        | FS
-        | FILES
-        | SIGHAND
-        | PTRACE
-        | VFORK
-        | THREAD
-        | SYSVSEM
-        | SETTLS
-        | PARENT_SETTID
-        | CHILD_CLEARTID
-        | DETACHED
-        | UNTRACED
-        | CHILD_SETTID
-        | IO;
-}
 
 /// The arguments of `clone` after the per-arch order was undone.
 pub struct CloneArgs {
@@ -62,25 +25,6 @@ pub struct CloneArgs {
     pub child_tid: usize,
     /// `CLONE_SETTLS`'s thread pointer.
     pub tls: usize,
-}
-
-/// Checks `clone`'s flag combinations as Linux does.
-///
-/// # Errors
-/// `EINVAL` for `CLONE_THREAD` without `CLONE_SIGHAND`, `CLONE_SIGHAND` without
-/// `CLONE_VM`, namespace, pidfd or `CLONE_PARENT` flags (not implemented), and an exit
-/// signal above 64.
-pub fn check_flags(f: usize) -> Result<Option<Signal>, LinuxError> {
-    if f & !flags::SUPPORTED != 0
-        || (f & flags::THREAD != 0 && f & flags::SIGHAND == 0)
-        || (f & flags::SIGHAND != 0 && f & flags::VM == 0)
-    {
-        return Err(LinuxError::EINVAL);
-    }
-    match f & flags::CSIGNAL {
-        0 => Ok(None),
-        n => Signal::new(n).map(Some),
-    }
 }
 
 impl Kernel {
@@ -178,7 +122,11 @@ impl Kernel {
     fn reaped(&mut self, tid: Pid, child: Pid) {
         let cpu = self.zombie_cpu.remove(&child).unwrap_or(0);
         self.last_reaped_cpu = cpu;
-        if let Some(p) = self.threads.get(&tid).and_then(|t| self.procs.get_mut(&t.tgid)) {
+        if let Some(p) = self
+            .threads
+            .get(&tid)
+            .and_then(|t| self.procs.get_mut(&t.tgid))
+        {
             p.children_cpu_ns = p.children_cpu_ns.saturating_add(cpu);
         }
     }
@@ -186,7 +134,8 @@ impl Kernel {
     /// `wait4(pid, wstatus, options, rusage)`.
     pub fn sys_wait4(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         let r = (|| {
-            let opts = WaitOptions::for_wait4(u32::try_from(a[2]).map_err(|_| LinuxError::EINVAL)?)?;
+            let opts =
+                WaitOptions::for_wait4(u32::try_from(a[2]).map_err(|_| LinuxError::EINVAL)?)?;
             let target = WaitTarget::for_wait4(a[0] as i32)?;
             let (pid, word) = match self.tree.wait(tid, target, opts)? {
                 WaitOutcome::Exited { pid, status } => {
@@ -219,7 +168,8 @@ impl Kernel {
     /// `waitid(idtype, id, infop, options, rusage)`.
     pub fn sys_waitid(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         let r = (|| {
-            let opts = WaitOptions::for_waitid(u32::try_from(a[3]).map_err(|_| LinuxError::EINVAL)?)?;
+            let opts =
+                WaitOptions::for_waitid(u32::try_from(a[3]).map_err(|_| LinuxError::EINVAL)?)?;
             let target = WaitTarget::for_waitid(a[0] as u32, a[1] as u32)?;
             let outcome = self.tree.wait(tid, target, opts)?;
             let uid = |k: &Self, pid: Pid| k.tree.creds(pid).map_or(0, |c| c.ruid);

@@ -134,7 +134,9 @@ impl Kernel {
                 for &w in &woken {
                     self.complete(w, 0);
                 }
-                Ok(Some(woken.len() + if cmd == FUTEX_CMP_REQUEUE { moved } else { 0 }))
+                Ok(Some(
+                    woken.len() + if cmd == FUTEX_CMP_REQUEUE { moved } else { 0 },
+                ))
             }
             _ => Err(LinuxError::ENOSYS),
         }

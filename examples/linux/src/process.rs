@@ -178,8 +178,10 @@ impl Kernel {
                 children_cpu_ns: 0,
             },
         );
-        k.threads
-            .insert(Pid::INIT, Thread::new(ctx, Pid::INIT, ThreadSignals::default()));
+        k.threads.insert(
+            Pid::INIT,
+            Thread::new(ctx, Pid::INIT, ThreadSignals::default()),
+        );
         k.rq.wake(Pid::INIT);
         k
     }

@@ -44,7 +44,7 @@ pub fn run(k: &mut Kernel) -> i32 {
             },
         };
         said_stuck = false;
-        if !k.threads.get(&tid).is_some_and(|t| t.wait.is_none()) {
+        if k.threads.get(&tid).is_none_or(|t| t.wait.is_some()) {
             k.rq.remove(tid);
             continue;
         }
@@ -87,8 +87,8 @@ pub fn run(k: &mut Kernel) -> i32 {
                 let sig = task_signal(trap.signal().unwrap_or(mm::Signal::Segv));
                 let pc = k.threads.get(&tid).map_or(0, |t| t.ctx.pc());
                 let code = match sig {
-                    Signal::SIGILL => 1,  // ILL_ILLOPC
-                    Signal::SIGFPE => 1,  // FPE_INTDIV
+                    Signal::SIGILL => 1, // ILL_ILLOPC
+                    Signal::SIGFPE => 1, // FPE_INTDIV
                     Signal::SIGBUS => code::BUS_ADRALN,
                     Signal::SIGTRAP => 1, // TRAP_BRKPT
                     _ => code::SI_KERNEL,
@@ -152,7 +152,9 @@ fn idle(k: &mut Kernel, said_stuck: &mut bool) {
         }
         None => {
             if !*said_stuck {
-                pagoda::println!("pagoda-linux: every thread waits for something that cannot happen");
+                pagoda::println!(
+                    "pagoda-linux: every thread waits for something that cannot happen"
+                );
                 *said_stuck = true;
             }
             time::set_timer_deadline(u64::MAX);

@@ -88,7 +88,12 @@ impl Kernel {
             .procs
             .get(&t.tgid)
             .map_or(SigSet::EMPTY, |p| p.signals.shared.set());
-        let pending = t.sig.pending.set().union(shared).intersection(t.sig.blocked);
+        let pending = t
+            .sig
+            .pending
+            .set()
+            .union(shared)
+            .intersection(t.sig.blocked);
         put(Some(a[0]), &pending.bits().to_le_bytes()[..a[1]])?;
         Ok(0)
     }
@@ -183,7 +188,10 @@ impl Kernel {
         value.copy_from_slice(&raw[24..32]);
         let value = u64::from_le_bytes(value) as usize;
         let sig = Signal::new(sig)?;
-        let tgid = i32::try_from(tgid).ok().filter(|&g| g > 0).ok_or(LinuxError::EINVAL)?;
+        let tgid = i32::try_from(tgid)
+            .ok()
+            .filter(|&g| g > 0)
+            .ok_or(LinuxError::EINVAL)?;
         let dest = Pid::new(tgid as u32);
         let me = self.tree.tgid(tid)?;
         if (code >= 0 || code == code::SI_TKILL) && dest != me {
@@ -208,7 +216,10 @@ impl Kernel {
                 self.send_process(dest, info);
             }
             Some(t) => {
-                let t = i32::try_from(t).ok().filter(|&t| t > 0).ok_or(LinuxError::EINVAL)?;
+                let t = i32::try_from(t)
+                    .ok()
+                    .filter(|&t| t > 0)
+                    .ok_or(LinuxError::EINVAL)?;
                 let t = Pid::new(t as u32);
                 if self.tree.tgid(t)? != dest || !self.threads.contains_key(&t) {
                     return Err(LinuxError::ESRCH);

@@ -117,8 +117,7 @@ impl Kernel {
                     ..
                 } => {
                     if let Some(w) = t.interrupted.take() {
-                        let restart =
-                            w != Wait::Suspend && action.flags.contains(SaFlags::RESTART);
+                        let restart = w != Wait::Suspend && action.flags.contains(SaFlags::RESTART);
                         if !restart {
                             self.fail_interrupted(tid, w);
                         }

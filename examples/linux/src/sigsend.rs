@@ -19,7 +19,12 @@ impl Kernel {
             .procs
             .get(&t.tgid)
             .map_or(SigSet::EMPTY, |p| p.signals.shared.set());
-        !t.sig.pending.set().union(shared).difference(t.sig.blocked).is_empty()
+        !t.sig
+            .pending
+            .set()
+            .union(shared)
+            .difference(t.sig.blocked)
+            .is_empty()
     }
 
     /// The effects of generating `sig` for process `pid` before it is queued. `false`: the
@@ -52,10 +57,11 @@ impl Kernel {
             return;
         }
         let tids = self.threads_of(pid);
-        let taker = tids
-            .iter()
-            .copied()
-            .find(|t| self.threads.get(t).is_some_and(|t| !t.sig.blocked.contains(sig)));
+        let taker = tids.iter().copied().find(|t| {
+            self.threads
+                .get(t)
+                .is_some_and(|t| !t.sig.blocked.contains(sig))
+        });
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -129,7 +135,8 @@ impl Kernel {
 
     /// A stop signal's default action: process `pid` stops until `SIGCONT`.
     pub fn stop_process(&mut self, pid: Pid, sig: Signal) {
-        if !matches!(self.tree.state(pid), Ok(ProcState::Alive)) || self.tree.stop(pid, sig).is_err()
+        if !matches!(self.tree.state(pid), Ok(ProcState::Alive))
+            || self.tree.stop(pid, sig).is_err()
         {
             return;
         }

@@ -113,7 +113,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::Fork | Sysno::Vfork => {
             let mut flags = 17; // SIGCHLD
             if sys == Sysno::Vfork {
-                flags |= crate::fork::flags::VM | crate::fork::flags::VFORK;
+                flags |= pagoda_task::clone::flags::VM | pagoda_task::clone::flags::VFORK;
             }
             let c = CloneArgs {
                 flags,
@@ -131,7 +131,11 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::Gettid => Ok(tid.get() as usize),
         Sysno::Getppid => k.tree.parent(me).map(|p| p.get() as usize),
         Sysno::Getpgid | Sysno::Getsid | Sysno::Getpgrp => {
-            let pid = if sys == Sysno::Getpgrp { 0 } else { pid_arg(a[0]) };
+            let pid = if sys == Sysno::Getpgrp {
+                0
+            } else {
+                pid_arg(a[0])
+            };
             match u32::try_from(pid) {
                 Err(_) => Err(LinuxError::ESRCH),
                 Ok(pid) if sys == Sysno::Getsid => k.tree.getsid(tid, pid),
@@ -192,7 +196,11 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
             })
         }),
         Sysno::ArchPrctl if a[0] == ARCH_SET_FS => {
-            match k.threads.get_mut(&tid).map(|t| t.ctx.set_thread_pointer(a[1])) {
+            match k
+                .threads
+                .get_mut(&tid)
+                .map(|t| t.ctx.set_thread_pointer(a[1]))
+            {
                 Some(true) => Ok(0),
                 _ => Err(LinuxError::EPERM),
             }

@@ -40,7 +40,9 @@ fn timespec(ns: u64) -> Timespec {
 }
 
 fn ts_ns(t: Timespec) -> u64 {
-    (t.sec as u64).saturating_mul(NS).saturating_add(t.nsec as u64)
+    (t.sec as u64)
+        .saturating_mul(NS)
+        .saturating_add(t.nsec as u64)
 }
 
 /// Reads a `struct timespec` (`EFAULT`, `EINVAL`).
@@ -58,7 +60,9 @@ fn get_timeval(bytes: &[u8]) -> Result<u64, LinuxError> {
     if sec < 0 || !(0..1_000_000).contains(&usec) {
         return Err(LinuxError::EINVAL);
     }
-    Ok((sec as u64).saturating_mul(NS).saturating_add(usec as u64 * 1000))
+    Ok((sec as u64)
+        .saturating_mul(NS)
+        .saturating_add(usec as u64 * 1000))
 }
 
 fn timeval(ns: u64) -> [u8; 16] {
@@ -152,7 +156,10 @@ impl Kernel {
     /// `gettimeofday(tv, tz)`; the time zone is UTC.
     pub fn sys_gettimeofday(&self, tv: usize, tz: usize) -> SysResult {
         if tv != 0 {
-            put(Some(tv), &timeval(self.wall_base.saturating_add(monotonic_ns())))?;
+            put(
+                Some(tv),
+                &timeval(self.wall_base.saturating_add(monotonic_ns())),
+            )?;
         }
         if tz != 0 {
             put(Some(tz), &[0u8; 8])?;
@@ -248,7 +255,11 @@ impl Kernel {
             let at = monotonic_ns().saturating_add((secs as u64).saturating_mul(NS));
             self.timers.set(TimerKind::Alarm(pid), at, 0);
         }
-        let old = if left == 0 { 0 } else { left.div_ceil(NS).max(1) };
+        let old = if left == 0 {
+            0
+        } else {
+            left.div_ceil(NS).max(1)
+        };
         Ok(old as usize)
     }
 
@@ -309,10 +320,9 @@ impl Kernel {
             match kind {
                 TimerKind::Wake(tid) => match self.threads.get(&tid).and_then(|t| t.wait) {
                     Some(Wait::Sleep) => self.complete(tid, 0),
-                    Some(Wait::Futex) => {
-                        if self.futexes.cancel(tid) {
-                            self.complete(tid, errno(LinuxError::ETIMEDOUT));
-                        }
+                    // Still queued (no waker took it first): the wait times out.
+                    Some(Wait::Futex) if self.futexes.cancel(tid) => {
+                        self.complete(tid, errno(LinuxError::ETIMEDOUT));
                     }
                     _ => {}
                 },

@@ -4,6 +4,7 @@
 
 extern crate alloc;
 
+pub mod clone;
 mod cred;
 pub mod futex;
 mod groups;

@@ -1,3 +1,4 @@
+mod clone;
 mod model;
 mod sched;
 mod signals;
