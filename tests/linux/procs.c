@@ -3,6 +3,7 @@
  * execve and its failures, clocks, sleeps and interval timers. Needs no file system call
  * (no pipe, no open), so it judges the process layer alone. Written from the man pages. */
 #include "t.h"
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -24,7 +25,8 @@ static long long now_ns(clockid_t c)
     return t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* The exec'd image: argv[1] == "exec-child"; exits 33 if it got the argv and envp. */
+/* The exec'd image: argv[1] == "exec-child"; exits 33 if it got the argv and envp.
+ * argv[1] == "exec-pid": exits 34 if its pid is argv[2]. */
 static int exec_child(int argc, char **argv)
 {
     const char *k = getenv("PAGODA_K");
@@ -270,16 +272,126 @@ static void test_time(void)
        "getrusage(RUSAGE_SELF) counts our CPU time");
 }
 
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static long counter;
+static volatile sig_atomic_t usr1_tid;
+static void on_usr1(int sig)
+{
+    usr1_tid = gettid();
+}
+static void *count_up(void *arg)
+{
+    for (int i = 0; i < 20000; i++) {
+        pthread_mutex_lock(&mu);
+        counter++;
+        pthread_mutex_unlock(&mu);
+    }
+    return (void *)(intptr_t)gettid();
+}
+static void *wait_usr1(void *arg)
+{
+    *(volatile pid_t *)arg = gettid();
+    for (int i = 0; i < 5000 && usr1_tid == 0; i++)
+        usleep(1000);
+    return NULL;
+}
+static void *exit_7(void *arg)
+{
+    exit(7);
+}
+static void *sys_exit(void *arg)
+{
+    syscall(SYS_exit, 0);
+    return NULL;
+}
+static void *exec_self(void *arg)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", getpid());
+    char *argv[] = {(char *)self, "exec-pid", pid, NULL};
+    char *envp[] = {NULL};
+    execve(self, argv, envp);
+    _exit(98);
+}
+
+static void test_threads(void)
+{
+    pthread_t t[3];
+    int made = 0;
+    for (int i = 0; i < 3; i++)
+        made += pthread_create(&t[i], NULL, count_up, NULL) == 0;
+    intptr_t tids[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        tids[i] = (intptr_t)r;
+    }
+    ok(made == 3 && counter == 60000, "3 threads, a mutex-protected counter: 60000");
+    ok(tids[0] != tids[1] && tids[1] != tids[2] && tids[0] != getpid() && tids[0] > 0,
+       "threads have their own tids, none the pid");
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += 20000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&mu);
+    int r = pthread_cond_timedwait(&cv, &mu, &dl);
+    pthread_mutex_unlock(&mu);
+    ok(r == ETIMEDOUT, "pthread_cond_timedwait: ETIMEDOUT");
+    signal(SIGUSR1, on_usr1);
+    volatile pid_t target = 0;
+    pthread_t w;
+    pthread_create(&w, NULL, wait_usr1, (void *)&target);
+    for (int i = 0; i < 5000 && target == 0; i++)
+        usleep(1000);
+    ok(syscall(SYS_tgkill, getpid(), target, SIGUSR1) == 0, "tgkill to a thread");
+    pthread_join(w, NULL);
+    ok(usr1_tid == target, "the handler ran on the target thread");
+    signal(SIGUSR1, SIG_DFL);
+    int st;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pthread_t x;
+        pthread_create(&x, NULL, exit_7, NULL);
+        for (;;)
+            pause();
+    }
+    ok(waitpid(c, &st, 0) == c && EXITED(st, 7), "exit() in a thread ends the process");
+    c = fork();
+    if (c == 0) {
+        pthread_t x;
+        pthread_create(&x, NULL, sys_exit, NULL);
+        usleep(20000);
+        _exit(8);
+    }
+    ok(waitpid(c, &st, 0) == c && EXITED(st, 8), "SYS_exit in a thread ends only that thread");
+    c = fork();
+    if (c == 0) {
+        pthread_t x;
+        pthread_create(&x, NULL, exec_self, NULL);
+        for (;;)
+            pause();
+    }
+    ok(waitpid(c, &st, 0) == c && EXITED(st, 34), "execve from a thread keeps the process id");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
         return exec_child(argc, argv);
+    if (argc > 2 && strcmp(argv[1], "exec-pid") == 0)
+        return atoi(argv[2]) == getpid() ? 34 : 1;
     self = argv[0];
     test_fork_wait();
     test_sigchld();
     test_groups();
     test_vfork_exec();
     test_time();
+    test_threads();
     test_orphan();
     return t_done();
 }

@@ -4,7 +4,7 @@
 
 use pagoda_task::siginfo::code;
 use pagoda_task::{
-    ExitStatus, Pid, ProcState, ProcessSignals, SaFlags, SigFields, SigInfo, SigSet, Signal,
+    ExitStatus, Handler, Pid, ProcState, ProcessSignals, SaFlags, SigFields, SigInfo, SigSet, Signal,
 };
 
 use crate::process::Kernel;
@@ -30,6 +30,16 @@ impl Kernel {
     /// The effects of generating `sig` for process `pid` before it is queued. `false`: the
     /// signal has been dealt with (SIGKILL) and is not queued.
     fn generate(&mut self, pid: Pid, sig: Signal) -> bool {
+        // Init is unkillable: a signal it has no handler for is dropped, SIGKILL and
+        // SIGSTOP included (Linux's SIGNAL_UNKILLABLE; only its own faults kill it).
+        if pid == Pid::INIT
+            && self
+                .procs
+                .get(&pid)
+                .is_some_and(|p| p.signals.action(sig).handler == Handler::Default)
+        {
+            return false;
+        }
         let tids = self.threads_of(pid);
         if let Some(p) = self.procs.get_mut(&pid) {
             ProcessSignals::cancel_opposites(&mut p.signals.shared, sig);
