@@ -4,7 +4,8 @@
 
 use pagoda_task::siginfo::code;
 use pagoda_task::{
-    ExitStatus, Handler, Pid, ProcState, ProcessSignals, SaFlags, SigFields, SigInfo, SigSet, Signal,
+    ExitStatus, Handler, Pid, ProcState, ProcessSignals, SaFlags, SigFields, SigInfo, SigSet,
+    Signal,
 };
 
 use crate::process::Kernel;
