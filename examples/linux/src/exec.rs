@@ -138,9 +138,9 @@ impl Kernel {
         let Some(mut t) = self.threads.remove(&tid) else {
             return;
         };
-        // Linux clears (and wakes) the old image's clear_child_tid word only at exit; exec
-        // forgets it.
-        t.clear_child_tid = 0;
+        // Like Linux's exec_mm_release: the clear_child_tid word is cleared and woken when
+        // someone else (a vfork parent) still uses the old space, and forgotten anyway.
+        let clear = core::mem::take(&mut t.clear_child_tid);
         t.ctx = ctx;
         t.sig.altstack = AltStack::default();
         t.sleep_deadline = None;
@@ -152,6 +152,12 @@ impl Kernel {
             return;
         };
         let old_mm = core::mem::replace(&mut p.mm, new_mm);
+        if clear != 0 && self.mms.get(&old_mm).is_some_and(|m| m.users > 1) {
+            self.clear_tid_word(old_mm, clear);
+        }
+        let Some(p) = self.procs.get_mut(&pid) else {
+            return;
+        };
         p.signals.exec();
         let vfork_parent = p.vfork_parent.take();
         // The file layer closes close-on-exec descriptors here (`p.files.exec()`).

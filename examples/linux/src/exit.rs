@@ -7,7 +7,7 @@ use pagoda::time::TimerKind;
 use pagoda_task::futex::{BITSET_ANY, FutexKey};
 use pagoda_task::{ExitReport, ExitStatus, Pid};
 
-use crate::process::Kernel;
+use crate::process::{Kernel, MmId};
 
 impl Kernel {
     /// Drops thread `tid`'s kernel state; clears and wakes its `clear_child_tid` word.
@@ -24,19 +24,23 @@ impl Kernel {
         p.dead_cpu_ns = p.dead_cpu_ns.saturating_add(t.cpu_ns);
         let mm = p.mm;
         if t.clear_child_tid != 0 {
-            let addr = t.clear_child_tid;
-            // A bad address is ignored, as Linux does.
-            let cleared = self.with_mm(mm, |s| {
-                s.write_bytes(VirtAddr::from_usize(addr), &0u32.to_le_bytes())
-            });
-            if cleared.is_ok() {
-                let key = FutexKey::Private {
-                    space: mm,
-                    addr: addr as u64,
-                };
-                for w in self.futexes.wake(key, 1, BITSET_ANY).unwrap_or_default() {
-                    self.complete(w, 0);
-                }
+            self.clear_tid_word(mm, t.clear_child_tid);
+        }
+    }
+
+    /// Zeroes the `clear_child_tid` word at `addr` in space `mm` and wakes one futex
+    /// waiter on it (pthread_join). A bad address is ignored, as Linux does.
+    pub fn clear_tid_word(&mut self, mm: MmId, addr: usize) {
+        let cleared = self.with_mm(mm, |s| {
+            s.write_bytes(VirtAddr::from_usize(addr), &0u32.to_le_bytes())
+        });
+        if cleared.is_ok() {
+            let key = FutexKey::Private {
+                space: mm,
+                addr: addr as u64,
+            };
+            for w in self.futexes.wake(key, 1, BITSET_ANY).unwrap_or_default() {
+                self.complete(w, 0);
             }
         }
     }

@@ -359,7 +359,8 @@ fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
 /// `prlimit64(pid, resource, new, old)` (for any live process: all have the same limits): `RLIMIT_STACK` is the stack the
 /// loader mapped, everything else unlimited; changing a limit is refused (`EPERM`).
 fn prlimit(k: &Kernel, me: Pid, pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
-    if pid != 0 && pid != me.get() as usize && k.tree.state(Pid::new(pid as u32)).is_err() {
+    let known = |pid: usize| u32::try_from(pid).is_ok_and(|p| k.tree.state(Pid::new(p)).is_ok());
+    if pid != 0 && pid != me.get() as usize && !known(pid) {
         return Err(LinuxError::ESRCH);
     }
     if resource >= RLIM_NLIMITS {

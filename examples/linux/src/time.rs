@@ -245,6 +245,8 @@ impl Kernel {
 
     /// `alarm(seconds)`: the seconds left of the previous alarm (rounded, at least 1).
     pub fn sys_alarm(&mut self, tid: Pid, secs: usize) -> SysResult {
+        // The argument is an `unsigned int`.
+        let secs = secs as u32;
         let pid = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?.tgid;
         let left = self.alarm_left(pid);
         self.timers.cancel(TimerKind::Alarm(pid));
@@ -252,7 +254,7 @@ impl Kernel {
             p.itimer_interval = 0;
         }
         if secs > 0 {
-            let at = monotonic_ns().saturating_add((secs as u64).saturating_mul(NS));
+            let at = monotonic_ns().saturating_add(u64::from(secs).saturating_mul(NS));
             self.timers.set(TimerKind::Alarm(pid), at, 0);
         }
         let old = if left == 0 {
