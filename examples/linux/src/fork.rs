@@ -1,7 +1,7 @@
 //! Creating processes and threads (`clone`, `fork`, `vfork`) and waiting for children
 //! (`wait4`, `waitid`).
 
-use pagoda::linux::abi::{SiginfoFields, encode_siginfo};
+use pagoda::linux::abi::{SiginfoFields, encode_rusage, encode_siginfo};
 use pagoda::mm::LinuxError;
 use pagoda_task::clone::{check_flags, flags};
 use pagoda_task::siginfo::code;
@@ -151,7 +151,7 @@ impl Kernel {
                 put_u32(a[1], word as u32)?;
             }
             if a[3] != 0 {
-                put(Some(a[3]), &crate::time::rusage(self.last_reaped_cpu))?;
+                put(Some(a[3]), &encode_rusage(self.last_reaped_cpu, 0))?;
             }
             Ok(Some(pid.get() as usize))
         })();
@@ -212,7 +212,7 @@ impl Kernel {
                 put(Some(a[2]), &bytes)?;
             }
             if a[4] != 0 {
-                put(Some(a[4]), &crate::time::rusage(self.last_reaped_cpu))?;
+                put(Some(a[4]), &encode_rusage(self.last_reaped_cpu, 0))?;
             }
             Ok(true)
         })();

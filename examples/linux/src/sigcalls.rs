@@ -1,7 +1,7 @@
 //! The signal system calls: actions, masks, pending sets, waiting for a signal, the
 //! alternate stack, and sending (kill, tgkill, tkill).
 
-use pagoda::linux::abi::KernelSigaction;
+use pagoda::linux::abi::{KernelSigaction, StackT};
 use pagoda::mm::LinuxError;
 use pagoda_task::siginfo::code;
 use pagoda_task::{Handler, Pid, SaFlags, SigAction, SigFields, SigInfo, SigSet, Signal};
@@ -123,32 +123,26 @@ impl Kernel {
 
     /// `sigaltstack(ss, old_ss)`.
     pub fn sys_sigaltstack(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
-        let new = if a[0] != 0 {
-            let mut raw = [0u8; 24];
-            get(Some(a[0]), &mut raw)?;
-            let word = |at: usize| {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&raw[at..at + 8]);
-                u64::from_le_bytes(b) as usize
-            };
-            let flags = i32::from_le_bytes([raw[8], raw[9], raw[10], raw[11]]);
-            Some((word(0), flags, word(16)))
-        } else {
-            None
+        let new = match a[0] {
+            0 => None,
+            at => Some(StackT::decode(&get_array::<24>(at)?)),
         };
         let min = self.arch.min_sigstack();
         let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
         let sp = t.ctx.sp();
         let old = t.sig.altstack;
-        if let Some((base, flags, size)) = new {
-            t.sig.altstack.set(sp, base, size, flags, min)?;
+        if let Some(ss) = new {
+            t.sig
+                .altstack
+                .set(sp, ss.sp as usize, ss.size as usize, ss.flags, min)?;
         }
         if a[1] != 0 {
-            let mut raw = [0u8; 24];
-            raw[..8].copy_from_slice(&(old.base as u64).to_le_bytes());
-            raw[8..12].copy_from_slice(&old.flags(sp).to_le_bytes());
-            raw[16..].copy_from_slice(&(old.size as u64).to_le_bytes());
-            put(Some(a[1]), &raw)?;
+            let ss = StackT {
+                sp: old.base as u64,
+                flags: old.flags(sp),
+                size: old.size as u64,
+            };
+            put(Some(a[1]), &ss.encode())?;
         }
         Ok(0)
     }

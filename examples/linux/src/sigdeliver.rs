@@ -155,12 +155,8 @@ impl Kernel {
             let a = t.ctx.syscall_args();
             let rem = crate::time::remaining_pointer(arch, t.ctx.syscall_number(), &a);
             if let Some(rem) = rem {
-                let left = deadline.saturating_sub(now);
-                let ts = pagoda::linux::abi::Timespec {
-                    sec: (left / 1_000_000_000) as i64,
-                    nsec: (left % 1_000_000_000) as i64,
-                };
-                let _ = put(Some(rem), &ts.encode());
+                let left = pagoda::linux::abi::Timespec::from_ns(deadline.saturating_sub(now));
+                let _ = put(Some(rem), &left.encode());
             }
         }
         t.sleep_deadline = None;

@@ -2,7 +2,9 @@
 //! wall clock is its boot-time offset); a sleep is a deadline in `Timers` and a wait.
 
 use pagoda::linux::Sysno;
-use pagoda::linux::abi::{Arch, Timespec};
+use pagoda::linux::abi::{
+    Arch, Timespec, Timeval, decode_itimerval, encode_itimerval, encode_rusage,
+};
 use pagoda::mm::LinuxError;
 use pagoda::time::{Next, TimerKind, monotonic_ns};
 use pagoda_task::{Pid, SigInfo, Signal};
@@ -32,51 +34,9 @@ const ITIMER_REAL: usize = 0;
 /// Clock ticks per second `times` reports in (`USER_HZ`).
 const USER_HZ: u64 = 100;
 
-fn timespec(ns: u64) -> Timespec {
-    Timespec {
-        sec: (ns / NS) as i64,
-        nsec: (ns % NS) as i64,
-    }
-}
-
-fn ts_ns(t: Timespec) -> u64 {
-    (t.sec as u64)
-        .saturating_mul(NS)
-        .saturating_add(t.nsec as u64)
-}
-
-/// Reads a `struct timespec` (`EFAULT`, `EINVAL`).
+/// Reads a `struct timespec` in nanoseconds (`EFAULT`, `EINVAL`).
 fn get_timespec(at: usize) -> Result<u64, LinuxError> {
-    Timespec::decode(&get_array::<16>(at)?).map(ts_ns)
-}
-
-/// A `struct timeval` in nanoseconds (`EINVAL` for a bad `tv_usec` or negative time).
-fn get_timeval(bytes: &[u8]) -> Result<u64, LinuxError> {
-    let mut s = [0u8; 8];
-    let mut u = [0u8; 8];
-    s.copy_from_slice(&bytes[..8]);
-    u.copy_from_slice(&bytes[8..16]);
-    let (sec, usec) = (i64::from_le_bytes(s), i64::from_le_bytes(u));
-    if sec < 0 || !(0..1_000_000).contains(&usec) {
-        return Err(LinuxError::EINVAL);
-    }
-    Ok((sec as u64)
-        .saturating_mul(NS)
-        .saturating_add(usec as u64 * 1000))
-}
-
-fn timeval(ns: u64) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&(ns / NS).to_le_bytes());
-    out[8..].copy_from_slice(&((ns % NS) / 1000).to_le_bytes());
-    out
-}
-
-/// A `struct rusage` reporting `cpu_ns` as user time (nothing else is counted).
-pub fn rusage(cpu_ns: u64) -> [u8; 144] {
-    let mut out = [0u8; 144];
-    out[..16].copy_from_slice(&timeval(cpu_ns));
-    out
+    Timespec::decode(&get_array::<16>(at)?).map(|t| t.as_ns())
 }
 
 /// `getrusage`'s `who`.
@@ -133,14 +93,14 @@ impl Kernel {
             RUSAGE_CHILDREN => self.procs.get(&t.tgid).map_or(0, |p| p.children_cpu_ns),
             _ => return Err(LinuxError::EINVAL),
         };
-        put(Some(at), &rusage(cpu))?;
+        put(Some(at), &encode_rusage(cpu, 0))?;
         Ok(0)
     }
 
     /// `clock_gettime(id, tp)`.
     pub fn sys_clock_gettime(&self, tid: Pid, id: usize, tp: usize) -> SysResult {
         let ns = self.clock_now(tid, id)?;
-        put(Some(tp), &timespec(ns).encode())?;
+        put(Some(tp), &Timespec::from_ns(ns).encode())?;
         Ok(0)
     }
 
@@ -148,7 +108,7 @@ impl Kernel {
     pub fn sys_clock_getres(&self, tid: Pid, id: usize, res: usize) -> SysResult {
         self.clock_now(tid, id)?;
         if res != 0 {
-            put(Some(res), &timespec(1).encode())?;
+            put(Some(res), &Timespec::from_ns(1).encode())?;
         }
         Ok(0)
     }
@@ -156,10 +116,8 @@ impl Kernel {
     /// `gettimeofday(tv, tz)`; the time zone is UTC.
     pub fn sys_gettimeofday(&self, tv: usize, tz: usize) -> SysResult {
         if tv != 0 {
-            put(
-                Some(tv),
-                &timeval(self.wall_base.saturating_add(monotonic_ns())),
-            )?;
+            let now = self.wall_base.saturating_add(monotonic_ns());
+            put(Some(tv), &Timeval::from_ns(now).encode())?;
         }
         if tz != 0 {
             put(Some(tz), &[0u8; 8])?;
@@ -267,10 +225,7 @@ impl Kernel {
 
     fn itimer_value(&self, pid: Pid) -> [u8; 32] {
         let interval = self.procs.get(&pid).map_or(0, |p| p.itimer_interval);
-        let mut out = [0u8; 32];
-        out[..16].copy_from_slice(&timeval(interval));
-        out[16..].copy_from_slice(&timeval(self.alarm_left(pid)));
-        out
+        encode_itimerval(interval, self.alarm_left(pid))
     }
 
     /// `getitimer(which, value)`: `ITIMER_REAL` only.
@@ -292,10 +247,7 @@ impl Kernel {
         let pid = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?.tgid;
         let new = match a[1] {
             0 => None,
-            at => {
-                let raw = get_array::<32>(at)?;
-                Some((get_timeval(&raw[..16])?, get_timeval(&raw[16..])?))
-            }
+            at => Some(decode_itimerval(&get_array::<32>(at)?)?),
         };
         let old = self.itimer_value(pid);
         if let Some((interval, value)) = new {
