@@ -175,6 +175,56 @@ static void test_groups(void)
     ok_err(setpgid(0, -1), EINVAL, "setpgid negative group: EINVAL");
 }
 
+static void test_ids_limits(void)
+{
+    int st;
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        uid_t u = 60000 + getpid() % 5000, r, e, s;
+        if (setresgid(u, u, u) != 0 || setresuid(u, u, u) != 0)
+            _exit(3);
+        int good = getresuid(&r, &e, &s) == 0 && r == u && e == u && s == u && getuid() == u &&
+                   geteuid() == u;
+        good = good && setuid(0) == -1 && errno == EPERM;
+        /* Not root any more: init (or our ancestor) may not be signalled. */
+        good = good && kill(getppid(), 0) == -1 && errno == EPERM;
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_max != RLIM_INFINITY) {
+            rl.rlim_max++;
+            good = good && setrlimit(RLIMIT_NOFILE, &rl) == -1 && errno == EPERM;
+        }
+        _exit(good ? 0 : 1);
+    }
+    waitpid(c, &st, 0);
+    if (EXITED(st, 3))
+        skip("setresuid unavailable (not root)");
+    else
+        ok(EXITED(st, 0), "setresuid to a user: getresuid, setuid(0) EPERM, kill EPERM, no raising");
+    struct rlimit rl, back;
+    ok(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur <= rl.rlim_max && rl.rlim_cur > 0,
+       "getrlimit(RLIMIT_NOFILE)");
+    struct rlimit lower = {rl.rlim_cur - 1, rl.rlim_max};
+    ok(setrlimit(RLIMIT_NOFILE, &lower) == 0 && getrlimit(RLIMIT_NOFILE, &back) == 0 &&
+           back.rlim_cur == rl.rlim_cur - 1,
+       "setrlimit lowers the soft limit");
+    setrlimit(RLIMIT_NOFILE, &rl);
+    struct rlimit bad = {10, 5};
+    ok_err(setrlimit(RLIMIT_CPU, &bad), EINVAL, "setrlimit soft above hard: EINVAL");
+    ok_err(prlimit(999999, RLIMIT_CPU, NULL, &back), ESRCH, "prlimit of a missing pid: ESRCH");
+    c = fork();
+    if (c == 0) {
+        struct rlimit as = {64 << 20, 64 << 20}, got;
+        setrlimit(RLIMIT_AS, &as);
+        _exit(getrlimit(RLIMIT_AS, &got) == 0 && got.rlim_cur == (64 << 20) ? 0 : 1);
+    }
+    struct rlimit mine;
+    getrlimit(RLIMIT_AS, &mine);
+    ok(waitpid(c, &st, 0) == c && EXITED(st, 0) && mine.rlim_cur == RLIM_INFINITY,
+       "a child's RLIMIT_AS is its own");
+}
+
 static void test_vfork_exec(void)
 {
     int st;
@@ -389,6 +439,7 @@ int main(int argc, char **argv)
     test_fork_wait();
     test_sigchld();
     test_groups();
+    test_ids_limits();
     test_vfork_exec();
     test_time();
     test_threads();

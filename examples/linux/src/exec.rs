@@ -99,7 +99,7 @@ pub fn map_trampoline(space: &mut AddrSpace) -> Result<(), LinuxError> {
 impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
-        match self.exec_prepare(a) {
+        match self.exec_prepare(tid, a) {
             Ok((space, ctx)) => {
                 self.exec_commit(tid, space, ctx);
                 Outcome::NoReturn
@@ -108,12 +108,20 @@ impl Kernel {
         }
     }
 
-    fn exec_prepare(&mut self, a: [usize; 6]) -> Result<(AddrSpace, UserContext), LinuxError> {
+    fn exec_prepare(
+        &mut self,
+        tid: Pid,
+        a: [usize; 6],
+    ) -> Result<(AddrSpace, UserContext), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
         let envp = read_strings(a[2], &mut budget)?;
-        let who = Access::ROOT;
+        let c = self.tree.creds(self.tree.tgid(tid)?)?;
+        let who = Access {
+            uid: c.euid,
+            gid: c.egid,
+        };
         let image = namespace::read_executable(&path, who)?;
         load(&path, image, argv, &envp, who)
     }

@@ -69,6 +69,7 @@ impl Kernel {
             (self.tree.spawn_thread(tid)?, parent_mm)
         } else {
             let signals = p.signals.fork();
+            let limits = p.limits.clone();
             let mm = if f & flags::VM != 0 {
                 if let Some(slot) = self.mms.get_mut(&parent_mm) {
                     slot.users += 1;
@@ -94,6 +95,7 @@ impl Kernel {
                     dead_cpu_ns: 0,
                     itimer_interval: 0,
                     children_cpu_ns: 0,
+                    limits,
                 },
             );
             (child, mm)

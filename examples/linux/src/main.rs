@@ -17,6 +17,7 @@ mod exec;
 mod exit;
 mod fork;
 mod futex;
+mod ids;
 mod mmap_source;
 mod namespace;
 mod process;

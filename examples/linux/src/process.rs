@@ -18,6 +18,7 @@ use pagoda::linux::abi::Arch;
 use pagoda::mm::{self, AddrSpace, LinuxError, UserContext};
 use pagoda::time::{RunQueue, TimerKind, Timers};
 use pagoda_task::futex::FutexTable;
+use pagoda_task::rlimit::Limits;
 use pagoda_task::{Pid, ProcessSignals, ProcessTree, SigSet, ThreadSignals};
 
 /// An address space's id (also the `space` of private futex keys).
@@ -105,6 +106,8 @@ pub struct Proc {
     pub itimer_interval: u64,
     /// CPU time of the children it waited for (and theirs): `RUSAGE_CHILDREN`.
     pub children_cpu_ns: u64,
+    /// Resource limits (enforced by the layers that own the resources).
+    pub limits: Limits,
     // The file layer (`files/`) adds the descriptor table here as `files: files::Files`:
     // `fork` clones it (`CLONE_FILES` shares it), `execve` closes its close-on-exec
     // descriptors, and the process's end drops it (see `fork`, `exec` and `end_process`).
@@ -176,6 +179,7 @@ impl Kernel {
                 dead_cpu_ns: 0,
                 itimer_interval: 0,
                 children_cpu_ns: 0,
+                limits: crate::ids::init_limits(),
             },
         );
         k.threads.insert(

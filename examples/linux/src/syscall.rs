@@ -16,8 +16,6 @@ use pagoda_task::{ExitStatus, Pid};
 
 /// The release `uname` reports (programs and tests check for ≥ 6.13).
 const RELEASE: &str = "6.13.0-pagoda";
-/// The stack size `load_elf` gives a program (reported as `RLIMIT_STACK`).
-const STACK_LIMIT: u64 = 1 << 20;
 /// Most iovecs one `writev` takes (Linux's `UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
 
@@ -25,10 +23,6 @@ const IOV_MAX: usize = 1024;
 const ARCH_SET_FS: usize = 0x1002;
 /// `getrandom` flags: `GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE`.
 const GRND_ALL: usize = 7;
-/// `RLIMIT_STACK`, `RLIM_NLIMITS`, `RLIM_INFINITY`.
-const RLIMIT_STACK: usize = 3;
-const RLIM_NLIMITS: usize = 16;
-const RLIM_INFINITY: u64 = u64::MAX;
 
 /// What a system call did with the calling thread.
 pub enum Outcome {
@@ -214,7 +208,27 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
                 _ => c.egid,
             } as usize)
         }
-        Sysno::Prlimit64 => prlimit(k, me, a[0], a[1], a[2], a[3]),
+        Sysno::Setuid
+        | Sysno::Setgid
+        | Sysno::Setreuid
+        | Sysno::Setregid
+        | Sysno::Setresuid
+        | Sysno::Setresgid => crate::ids::set_ids(k, me, sys, a),
+        Sysno::Getresuid | Sysno::Getresgid => k.tree.creds(me).and_then(|c| {
+            let ids = match sys {
+                Sysno::Getresuid => [c.ruid, c.euid, c.suid],
+                _ => [c.rgid, c.egid, c.sgid],
+            };
+            // Three separate pointers; each must be writable.
+            for (at, id) in a[..3].iter().zip(ids) {
+                crate::uaccess::put_u32(*at, id)?;
+            }
+            Ok(0)
+        }),
+        Sysno::Getgroups => Ok(0),
+        Sysno::Prlimit64 => k.sys_prlimit(me, a[0], a[1], a[2], a[3]),
+        Sysno::Getrlimit => k.sys_prlimit(me, 0, a[0], 0, a[1]),
+        Sysno::Setrlimit => k.sys_prlimit(me, 0, a[0], a[1], 0),
         // There is no /proc yet: readlink("/proc/self/exe") fails.
         Sysno::Readlink | Sysno::Readlinkat => Err(LinuxError::ENOENT),
         Sysno::Getrandom => getrandom(&mut k.rng, a[0], a[1], a[2]),
@@ -354,33 +368,6 @@ fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
         }
     }
     Ok(total)
-}
-
-/// `prlimit64(pid, resource, new, old)` (for any live process: all have the same limits): `RLIMIT_STACK` is the stack the
-/// loader mapped, everything else unlimited; changing a limit is refused (`EPERM`).
-fn prlimit(k: &Kernel, me: Pid, pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
-    let known = |pid: usize| u32::try_from(pid).is_ok_and(|p| k.tree.state(Pid::new(p)).is_ok());
-    if pid != 0 && pid != me.get() as usize && !known(pid) {
-        return Err(LinuxError::ESRCH);
-    }
-    if resource >= RLIM_NLIMITS {
-        return Err(LinuxError::EINVAL);
-    }
-    if new != 0 {
-        return Err(LinuxError::EPERM);
-    }
-    if old != 0 {
-        let limit = if resource == RLIMIT_STACK {
-            STACK_LIMIT
-        } else {
-            RLIM_INFINITY
-        };
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&limit.to_le_bytes());
-        out[8..].copy_from_slice(&limit.to_le_bytes());
-        put(Some(old), &out)?;
-    }
-    Ok(0)
 }
 
 /// `uname(buf)`: a `struct utsname`.

@@ -8,6 +8,7 @@ pub mod clone;
 mod cred;
 pub mod futex;
 mod groups;
+pub mod rlimit;
 pub mod sched;
 pub mod siginfo;
 mod signal;
