@@ -153,6 +153,33 @@ static void test_sigchld(void)
     signal(SIGCHLD, SIG_DFL);
 }
 
+static void test_sigwait(void)
+{
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    siginfo_t si;
+    struct timespec zero = {0, 0}, short_wait = {0, 20000000};
+    kill(getpid(), SIGUSR2);
+    ok(sigtimedwait(&set, &si, &zero) == SIGUSR2 && si.si_code == SI_USER && si.si_pid == getpid(),
+       "sigtimedwait takes a pending signal: SI_USER, si_pid");
+    ok_err(sigtimedwait(&set, &si, &short_wait), EAGAIN, "sigtimedwait times out: EAGAIN");
+    pid_t me = getpid();
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(20000);
+        kill(me, SIGUSR2);
+        _exit(0);
+    }
+    int r = sigwaitinfo(&set, &si);
+    ok(r == SIGUSR2 && si.si_pid == c, "sigwaitinfo waits for a signal from a child");
+    int st;
+    waitpid(c, &st, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 static void test_groups(void)
 {
     int st;
@@ -438,6 +465,7 @@ int main(int argc, char **argv)
     self = argv[0];
     test_fork_wait();
     test_sigchld();
+    test_sigwait();
     test_groups();
     test_ids_limits();
     test_vfork_exec();

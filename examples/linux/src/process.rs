@@ -43,6 +43,8 @@ pub enum Wait {
     Sleep,
     /// `pause` / `rt_sigsuspend`: only a signal ends it.
     Suspend,
+    /// `rt_sigtimedwait`: a signal of `Thread::sigwait` (blocked or not) to become pending.
+    SigWait,
     /// `vfork`: the child (this pid) to exec or exit; signals do not interrupt it.
     Vfork(Pid),
 }
@@ -65,6 +67,8 @@ pub struct Thread {
     pub sleep_deadline: Option<u64>,
     /// The mask `rt_sigsuspend` replaced: restored when its handler returns.
     pub suspend_mask: Option<SigSet>,
+    /// The signals `rt_sigtimedwait` waits for (empty when it does not wait).
+    pub sigwait: SigSet,
     /// A stopped process's thread that was taken off the run queue.
     pub parked: bool,
     /// CPU time it used, in nanoseconds.
@@ -85,6 +89,7 @@ impl Thread {
             clear_child_tid: 0,
             sleep_deadline: None,
             suspend_mask: None,
+            sigwait: SigSet::EMPTY,
             parked: false,
             cpu_ns: 0,
             last_fault: (0, 0),
@@ -299,6 +304,7 @@ impl Kernel {
             t.ctx.set_pc(pc.wrapping_add(UserContext::SYSCALL_INSN_LEN));
             t.ctx.set_syscall_return(value);
             t.sleep_deadline = None;
+            t.sigwait = SigSet::EMPTY;
             self.rq.wake(tid);
         }
     }

@@ -121,6 +121,76 @@ impl Kernel {
         Outcome::Blocked
     }
 
+    /// `rt_sigtimedwait(set, info, timeout, sigsetsize)`: takes a pending signal of `set`
+    /// (the thread's own first, lowest number first) without running its handler; waits
+    /// until one comes, the timeout passes (`EAGAIN`) or another signal's handler runs
+    /// (`EINTR`).
+    pub fn sys_sigtimedwait(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
+        match self.sigtimedwait(tid, a) {
+            Ok(Some(v)) => Outcome::Ret(Ok(v)),
+            Ok(None) => Outcome::Blocked,
+            Err(e) => {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.sigwait = SigSet::EMPTY;
+                    t.sleep_deadline = None;
+                }
+                Outcome::Ret(Err(e))
+            }
+        }
+    }
+
+    fn sigtimedwait(&mut self, tid: Pid, a: [usize; 6]) -> Result<Option<usize>, LinuxError> {
+        if a[3] != SIGSET_SIZE {
+            return Err(LinuxError::EINVAL);
+        }
+        let set = SigSet::from_bits(get_u64(a[0])?).as_mask();
+        let timeout = match a[2] {
+            0 => None,
+            at => Some(pagoda::linux::abi::Timespec::decode(&get_array::<16>(at)?)?.as_ns()),
+        };
+        let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
+        let p = self.procs.get_mut(&t.tgid).ok_or(LinuxError::ESRCH)?;
+        let mine = t.sig.pending.set().intersection(set);
+        let taken = match mine.first() {
+            Some(sig) => t.sig.pending.take(sig),
+            None => p
+                .signals
+                .shared
+                .set()
+                .intersection(set)
+                .first()
+                .and_then(|sig| p.signals.shared.take(sig)),
+        };
+        if let Some(info) = taken {
+            t.sigwait = SigSet::EMPTY;
+            t.sleep_deadline = None;
+            if a[1] != 0 {
+                let bytes = crate::sigdeliver::siginfo_bytes(&info);
+                put(Some(a[1]), &bytes)?;
+            }
+            return Ok(Some(usize::from(info.signo.num())));
+        }
+        let now = pagoda::time::monotonic_ns();
+        // A re-executed call keeps its first deadline.
+        let deadline = match (t.sleep_deadline, timeout) {
+            (Some(d), _) => Some(d),
+            (None, Some(ns)) => Some(now.saturating_add(ns)),
+            (None, None) => None,
+        };
+        if deadline.is_some_and(|d| d <= now) {
+            t.sleep_deadline = None;
+            t.sigwait = SigSet::EMPTY;
+            return Err(LinuxError::EAGAIN);
+        }
+        t.sleep_deadline = deadline;
+        t.sigwait = set;
+        if let Some(d) = deadline {
+            self.timers.set(pagoda::time::TimerKind::Wake(tid), d, 0);
+        }
+        self.block(tid, Wait::SigWait);
+        Ok(None)
+    }
+
     /// `sigaltstack(ss, old_ss)`.
     pub fn sys_sigaltstack(&mut self, tid: Pid, a: [usize; 6]) -> SysResult {
         let new = match a[0] {

@@ -56,6 +56,16 @@ fn fields(info: &SigInfo) -> SiginfoFields {
     }
 }
 
+/// The 128 bytes of `info` as a `siginfo_t`.
+pub fn siginfo_bytes(info: &SigInfo) -> [u8; 128] {
+    encode_siginfo(
+        i32::from(info.signo.num()),
+        info.errno,
+        info.code,
+        fields(info),
+    )
+}
+
 /// The interrupted registers as the frame builder wants them.
 fn user_regs(arch: Arch, ctx: &UserContext, info: &SigInfo) -> UserRegs {
     let raw = ctx.linux_regs();
@@ -104,6 +114,12 @@ impl Kernel {
             let Some(p) = self.procs.get_mut(&pid) else {
                 return Next::Skip;
             };
+            // rt_sigtimedwait takes the signals it waits for itself, before any handler.
+            let pending = t.sig.pending.set().union(p.signals.shared.set());
+            if t.interrupted == Some(Wait::SigWait) && !pending.intersection(t.sigwait).is_empty() {
+                t.interrupted = None;
+                return Next::Run;
+            }
             let Some(d) = p.signals.dequeue(&mut t.sig) else {
                 // Nothing to act on (an ignored signal ended the wait): the call re-executes.
                 t.interrupted = None;
@@ -117,7 +133,9 @@ impl Kernel {
                     ..
                 } => {
                     if let Some(w) = t.interrupted.take() {
-                        let restart = w != Wait::Suspend && action.flags.contains(SaFlags::RESTART);
+                        // Waits for signals end with EINTR, whatever SA_RESTART says.
+                        let restart = !matches!(w, Wait::Suspend | Wait::SigWait)
+                            && action.flags.contains(SaFlags::RESTART);
                         if !restart {
                             self.fail_interrupted(tid, w);
                         }
@@ -160,6 +178,7 @@ impl Kernel {
             }
         }
         t.sleep_deadline = None;
+        t.sigwait = SigSet::EMPTY;
         let pc = t.ctx.pc();
         t.ctx.set_pc(pc.wrapping_add(UserContext::SYSCALL_INSN_LEN));
         t.ctx.set_syscall_return(errno(LinuxError::EINTR));
@@ -194,12 +213,7 @@ impl Kernel {
         };
         let regs = user_regs(arch, &t.ctx, info);
         let fp = t.ctx.fp_state();
-        let bytes = encode_siginfo(
-            i32::from(info.signo.num()),
-            info.errno,
-            info.code,
-            fields(info),
-        );
+        let bytes = siginfo_bytes(info);
         let sp = t.ctx.sp();
         let alt = t.sig.altstack;
         let switch = action.flags.contains(SaFlags::ONSTACK) && alt.size != 0 && !alt.contains(sp);

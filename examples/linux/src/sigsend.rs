@@ -8,7 +8,15 @@ use pagoda_task::{
     Signal,
 };
 
-use crate::process::Kernel;
+use pagoda::time::TimerKind;
+
+use crate::process::{Kernel, Thread, Wait};
+
+/// Whether `t` keeps `sig` from being acted on: it blocks it, or waits for it in
+/// `rt_sigtimedwait` (Linux's `real_blocked`).
+fn blocks(t: &Thread, sig: Signal) -> bool {
+    t.sig.blocked.contains(sig) || (t.wait == Some(Wait::SigWait) && t.sigwait.contains(sig))
+}
 
 impl Kernel {
     /// Whether thread `tid` has a signal it must act on now.
@@ -28,12 +36,14 @@ impl Kernel {
             .is_empty()
     }
 
-    /// The effects of generating `sig` for process `pid` before it is queued. `false`: the
-    /// signal has been dealt with (SIGKILL) and is not queued.
-    fn generate(&mut self, pid: Pid, sig: Signal) -> bool {
-        // Init is unkillable: a signal it has no handler for is dropped, SIGKILL and
-        // SIGSTOP included (Linux's SIGNAL_UNKILLABLE; only its own faults kill it).
+    /// The effects of generating `sig` for process `pid` before it is queued (`blocked`:
+    /// every thread that could take it blocks it). `false`: the signal has been dealt with
+    /// (SIGKILL) or dropped, and is not queued.
+    fn generate(&mut self, pid: Pid, sig: Signal, blocked: bool) -> bool {
+        // Init is unkillable: an unblocked signal it has no handler for is dropped, SIGKILL
+        // and SIGSTOP included (Linux's SIGNAL_UNKILLABLE; only its own faults kill it).
         if pid == Pid::INIT
+            && !blocked
             && self
                 .procs
                 .get(&pid)
@@ -64,15 +74,17 @@ impl Kernel {
     /// does not block it is woken to take it.
     pub fn send_process(&mut self, pid: Pid, info: SigInfo) {
         let sig = info.signo;
-        if !self.procs.contains_key(&pid) || !self.generate(pid, sig) {
+        if !self.procs.contains_key(&pid) {
             return;
         }
         let tids = self.threads_of(pid);
-        let taker = tids.iter().copied().find(|t| {
-            self.threads
-                .get(t)
-                .is_some_and(|t| !t.sig.blocked.contains(sig))
-        });
+        let taker = tids
+            .iter()
+            .copied()
+            .find(|t| self.threads.get(t).is_some_and(|t| !blocks(t, sig)));
+        if !self.generate(pid, sig, taker.is_none()) {
+            return;
+        }
         let Some(p) = self.procs.get_mut(&pid) else {
             return;
         };
@@ -90,27 +102,48 @@ impl Kernel {
         if let Some(tid) = taker {
             self.interrupt(tid);
         }
+        self.wake_sigwaiters(&tids, sig);
+    }
+
+    /// Wakes the threads among `tids` that wait for `sig` in `rt_sigtimedwait`: the call
+    /// re-executes and takes it.
+    fn wake_sigwaiters(&mut self, tids: &[Pid], sig: Signal) {
+        for &tid in tids {
+            if let Some(t) = self.threads.get(&tid)
+                && t.wait == Some(Wait::SigWait)
+                && t.sigwait.contains(sig)
+            {
+                self.timers.cancel(TimerKind::Wake(tid));
+                self.retry(tid);
+            }
+        }
     }
 
     /// Sends `info` to thread `tid` (tgkill, tkill).
     pub fn send_thread(&mut self, tid: Pid, info: SigInfo) {
         let sig = info.signo;
-        let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
+        let Some((pid, blocked)) = self.threads.get(&tid).map(|t| (t.tgid, blocks(t, sig))) else {
             return;
         };
-        if !self.generate(pid, sig) {
+        if !self.generate(pid, sig, blocked) {
             return;
         }
         let (Some(p), Some(t)) = (self.procs.get(&pid), self.threads.get_mut(&tid)) else {
             return;
         };
-        if p.signals.discards(sig, t.sig.blocked) {
+        let mask = if blocked {
+            SigSet::from_bits(u64::MAX)
+        } else {
+            SigSet::EMPTY
+        };
+        if p.signals.discards(sig, mask) {
             return;
         }
         let _ = t.sig.pending.push(info);
         if !t.sig.blocked.contains(sig) {
             self.interrupt(tid);
         }
+        self.wake_sigwaiters(&[tid], sig);
     }
 
     /// Whether the parent of `pid` wants `SIGCHLD` for stops and continues.

@@ -155,6 +155,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::RtSigprocmask => k.sys_sigprocmask(tid, a),
         Sysno::RtSigpending => k.sys_sigpending(tid, a),
         Sysno::RtSigsuspend => return k.sys_sigsuspend(tid, a),
+        Sysno::RtSigtimedwait => return k.sys_sigtimedwait(tid, a),
         Sysno::Pause => {
             k.block(tid, crate::process::Wait::Suspend);
             return Outcome::Blocked;
