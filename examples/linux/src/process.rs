@@ -44,7 +44,7 @@ pub enum Wait {
     /// `pause` / `rt_sigsuspend`: only a signal ends it.
     Suspend,
     /// `rt_sigtimedwait`: a signal of `Thread::sigwait` (blocked or not) to become pending.
-    SigWait,
+    Signal,
     /// `vfork`: the child (this pid) to exec or exit; signals do not interrupt it.
     Vfork(Pid),
 }

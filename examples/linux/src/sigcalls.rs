@@ -187,7 +187,7 @@ impl Kernel {
         if let Some(d) = deadline {
             self.timers.set(pagoda::time::TimerKind::Wake(tid), d, 0);
         }
-        self.block(tid, Wait::SigWait);
+        self.block(tid, Wait::Signal);
         Ok(None)
     }
 

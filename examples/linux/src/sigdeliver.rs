@@ -116,7 +116,7 @@ impl Kernel {
             };
             // rt_sigtimedwait takes the signals it waits for itself, before any handler.
             let pending = t.sig.pending.set().union(p.signals.shared.set());
-            if t.interrupted == Some(Wait::SigWait) && !pending.intersection(t.sigwait).is_empty() {
+            if t.interrupted == Some(Wait::Signal) && !pending.intersection(t.sigwait).is_empty() {
                 t.interrupted = None;
                 return Next::Run;
             }
@@ -134,7 +134,7 @@ impl Kernel {
                 } => {
                     if let Some(w) = t.interrupted.take() {
                         // Waits for signals end with EINTR, whatever SA_RESTART says.
-                        let restart = !matches!(w, Wait::Suspend | Wait::SigWait)
+                        let restart = !matches!(w, Wait::Suspend | Wait::Signal)
                             && action.flags.contains(SaFlags::RESTART);
                         if !restart {
                             self.fail_interrupted(tid, w);

@@ -15,7 +15,7 @@ use crate::process::{Kernel, Thread, Wait};
 /// Whether `t` keeps `sig` from being acted on: it blocks it, or waits for it in
 /// `rt_sigtimedwait` (Linux's `real_blocked`).
 fn blocks(t: &Thread, sig: Signal) -> bool {
-    t.sig.blocked.contains(sig) || (t.wait == Some(Wait::SigWait) && t.sigwait.contains(sig))
+    t.sig.blocked.contains(sig) || (t.wait == Some(Wait::Signal) && t.sigwait.contains(sig))
 }
 
 impl Kernel {
@@ -110,7 +110,7 @@ impl Kernel {
     fn wake_sigwaiters(&mut self, tids: &[Pid], sig: Signal) {
         for &tid in tids {
             if let Some(t) = self.threads.get(&tid)
-                && t.wait == Some(Wait::SigWait)
+                && t.wait == Some(Wait::Signal)
                 && t.sigwait.contains(sig)
             {
                 self.timers.cancel(TimerKind::Wake(tid));

@@ -274,7 +274,7 @@ impl Kernel {
             match kind {
                 TimerKind::Wake(tid) => match self.threads.get(&tid).and_then(|t| t.wait) {
                     Some(Wait::Sleep) => self.complete(tid, 0),
-                    Some(Wait::SigWait) => self.complete(tid, errno(LinuxError::EAGAIN)),
+                    Some(Wait::Signal) => self.complete(tid, errno(LinuxError::EAGAIN)),
                     // Still queued (no waker took it first): the wait times out.
                     Some(Wait::Futex) if self.futexes.cancel(tid) => {
                         self.complete(tid, errno(LinuxError::ETIMEDOUT));
