@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -83,6 +84,42 @@ static void test_fork_wait(void)
         _exit(0x1234);
     }
     ok(waitpid(c, &st, 0) == c && EXITED(st, 0x34), "ignored SIGUSR1; exit status keeps 8 bits");
+}
+
+/* prctl: the name, the child subreaper flag, the parent-death signal. */
+static void test_prctl(void)
+{
+    char name[16] = {0};
+    ok(prctl(PR_SET_NAME, "pagoda-procs-long-name") == 0 && prctl(PR_GET_NAME, name) == 0 &&
+           strcmp(name, "pagoda-procs-lo") == 0,
+       "PR_SET_NAME truncates to 15 bytes, PR_GET_NAME reads it");
+    ok_err(prctl(-1, 0, 0, 0, 0), EINVAL, "unknown prctl option: EINVAL");
+    int on = -1;
+    ok(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 && prctl(PR_GET_CHILD_SUBREAPER, &on) == 0 && on == 1,
+       "PR_SET_CHILD_SUBREAPER, read back");
+    int st;
+    fflush(stdout);
+    pid_t mid = fork();
+    pid_t grandchild = -1;
+    if (mid == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            int sig = 0;
+            prctl(PR_GET_PDEATHSIG, &sig);
+            if (sig != SIGKILL)
+                _exit(5);
+            for (;;)
+                pause();
+        }
+        usleep(20000); /* let it set its parent-death signal */
+        _exit(0);
+    }
+    waitpid(mid, &st, 0);
+    grandchild = waitpid(-1, &st, 0);
+    ok(grandchild > 0 && grandchild != mid && SIGNALED(st, SIGKILL),
+       "the orphan comes to the subreaper, killed by its parent-death signal");
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 /* Last: on Pagoda the orphan is re-parented to this program (pid 1), whose SIGCHLD must
@@ -471,6 +508,7 @@ int main(int argc, char **argv)
     test_vfork_exec();
     test_time();
     test_threads();
+    test_prctl();
     test_orphan();
     return t_done();
 }

@@ -86,6 +86,15 @@ fn load(
     Ok((space, ctx))
 }
 
+/// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
+pub fn comm_of(path: &str) -> [u8; 16] {
+    let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
+    let mut comm = [0u8; 16];
+    let n = name.len().min(15);
+    comm[..n].copy_from_slice(&name[..n]);
+    comm
+}
+
 /// Maps the signal-return trampoline riscv64 handlers return through (x86_64 programs
 /// bring their own `sa_restorer`).
 pub fn map_trampoline(space: &mut AddrSpace) -> Result<(), LinuxError> {
@@ -100,8 +109,8 @@ impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((space, ctx)) => {
-                self.exec_commit(tid, space, ctx);
+            Ok((path, space, ctx)) => {
+                self.exec_commit(tid, &path, space, ctx);
                 Outcome::NoReturn
             }
             Err(e) => Outcome::Ret(Err(e)),
@@ -112,7 +121,7 @@ impl Kernel {
         &mut self,
         tid: Pid,
         a: [usize; 6],
-    ) -> Result<(AddrSpace, UserContext), LinuxError> {
+    ) -> Result<(String, AddrSpace, UserContext), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
@@ -123,12 +132,13 @@ impl Kernel {
             gid: c.egid,
         };
         let image = namespace::read_executable(&path, who)?;
-        load(&path, image, argv, &envp, who)
+        let (space, ctx) = load(&path, image, argv, &envp, who)?;
+        Ok((path, space, ctx))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new
     /// space replaces the old one, handlers reset, a `vfork` parent resumes.
-    fn exec_commit(&mut self, tid: Pid, space: AddrSpace, ctx: UserContext) {
+    fn exec_commit(&mut self, tid: Pid, path: &str, space: AddrSpace, ctx: UserContext) {
         let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
             return;
         };
@@ -153,6 +163,7 @@ impl Kernel {
         t.sig.altstack = AltStack::default();
         t.sleep_deadline = None;
         t.suspend_mask = None;
+        t.comm = comm_of(path);
         let new_tid = report.new_tid;
         self.threads.insert(new_tid, t);
         let new_mm = self.add_mm(space);
@@ -167,6 +178,7 @@ impl Kernel {
             return;
         };
         p.signals.exec();
+
         let vfork_parent = p.vfork_parent.take();
         // The file layer closes close-on-exec descriptors here (`p.files.exec()`).
         if self.activate(new_mm).is_err() {

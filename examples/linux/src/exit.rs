@@ -5,7 +5,7 @@
 use pagoda::mm::VirtAddr;
 use pagoda::time::TimerKind;
 use pagoda_task::futex::{BITSET_ANY, FutexKey};
-use pagoda_task::{ExitReport, ExitStatus, Pid};
+use pagoda_task::{ExitReport, ExitStatus, Pid, SigInfo};
 
 use crate::process::{Kernel, MmId};
 
@@ -130,8 +130,15 @@ impl Kernel {
         if let Some(parent) = parent {
             self.wake_child_waiters(parent);
         }
-        if !report.reparented.is_empty() {
-            self.wake_child_waiters(Pid::INIT);
+        for &orphan in &report.reparented {
+            // The new parent may be waiting for any child: it has one more.
+            if let Ok(adopter) = self.tree.parent(orphan) {
+                self.wake_child_waiters(adopter);
+            }
+            // PR_SET_PDEATHSIG: the orphan asked for a signal when its parent ends.
+            if let Some(sig) = self.procs.get(&orphan).and_then(|p| p.pdeathsig) {
+                self.send_process(orphan, SigInfo::kernel(sig));
+            }
         }
     }
 }

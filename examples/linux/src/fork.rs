@@ -50,6 +50,7 @@ impl Kernel {
         let f = c.flags;
         let parent = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
         let pid = parent.tgid;
+        let comm = parent.comm;
         let mut ctx = parent.ctx.clone();
         ctx.set_syscall_return(0);
         if c.stack != 0 {
@@ -70,6 +71,7 @@ impl Kernel {
         } else {
             let signals = p.signals.fork();
             let limits = p.limits.clone();
+
             let mm = if f & flags::VM != 0 {
                 if let Some(slot) = self.mms.get_mut(&parent_mm) {
                     slot.users += 1;
@@ -96,12 +98,15 @@ impl Kernel {
                     itimer_interval: 0,
                     children_cpu_ns: 0,
                     limits,
+                    // The parent-death signal is not inherited.
+                    pdeathsig: None,
                 },
             );
             (child, mm)
         };
         let tgid = if f & flags::THREAD != 0 { pid } else { new };
         let mut thread = Thread::new(ctx, tgid, sig);
+        thread.comm = comm;
         if f & flags::CHILD_CLEARTID != 0 {
             thread.clear_child_tid = c.child_tid;
         }

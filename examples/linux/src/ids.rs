@@ -3,11 +3,11 @@
 
 use pagoda::linux::Sysno;
 use pagoda::mm::LinuxError;
-use pagoda_task::Pid;
 use pagoda_task::rlimit::{Limits, Rlimit};
+use pagoda_task::{Pid, Signal};
 
 use crate::process::Kernel;
-use crate::uaccess::{SysResult, get_array, put};
+use crate::uaccess::{SysResult, get, get_array, put};
 
 /// The stack the ELF loader maps (`RLIMIT_STACK`'s soft limit; exec does not read it).
 pub const STACK_LIMIT: u64 = 1 << 20;
@@ -33,7 +33,52 @@ pub fn set_ids(k: &mut Kernel, me: Pid, sys: Sysno, a: [usize; 6]) -> SysResult 
     .map(|()| 0)
 }
 
+/// `prctl` options.
+const PR_SET_PDEATHSIG: usize = 1;
+const PR_GET_PDEATHSIG: usize = 2;
+const PR_SET_NAME: usize = 15;
+const PR_GET_NAME: usize = 16;
+const PR_SET_CHILD_SUBREAPER: usize = 36;
+const PR_GET_CHILD_SUBREAPER: usize = 37;
+
 impl Kernel {
+    /// `prctl(option, arg2, ...)`: the parent-death signal, the name, the child subreaper
+    /// flag (per process); the name (per thread). Other options are `EINVAL`, as Linux answers for options it does not know.
+    pub fn sys_prctl(&mut self, tid: Pid, me: Pid, a: [usize; 6]) -> SysResult {
+        match a[0] {
+            PR_SET_PDEATHSIG => {
+                let sig = match a[1] {
+                    0 => None,
+                    n => Some(Signal::new(n)?),
+                };
+                self.procs.get_mut(&me).ok_or(LinuxError::ESRCH)?.pdeathsig = sig;
+                Ok(0)
+            }
+            PR_GET_PDEATHSIG => {
+                let sig = self.procs.get(&me).ok_or(LinuxError::ESRCH)?.pdeathsig;
+                let n = sig.map_or(0, |s| u32::from(s.num()));
+                put(Some(a[1]), &n.to_le_bytes()).map(|()| 0)
+            }
+            PR_SET_NAME => {
+                let name = get_cstr_upto(a[1], 15)?;
+                let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
+                t.comm = [0; 16];
+                t.comm[..name.len()].copy_from_slice(&name);
+                Ok(0)
+            }
+            PR_GET_NAME => {
+                let comm = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?.comm;
+                put(Some(a[1]), &comm).map(|()| 0)
+            }
+            PR_SET_CHILD_SUBREAPER => self.tree.set_subreaper(me, a[1] != 0).map(|()| 0),
+            PR_GET_CHILD_SUBREAPER => {
+                let on = u32::from(self.tree.is_subreaper(me)?);
+                put(Some(a[1]), &on.to_le_bytes()).map(|()| 0)
+            }
+            _ => Err(LinuxError::EINVAL),
+        }
+    }
+
     /// `prlimit64(pid, resource, new, old)` (0: the caller; `getrlimit` / `setrlimit` are
     /// this with one of the pointers 0). Another process needs the same credentials or
     /// root, as on Linux. The old value is read before the new one is set.
@@ -79,4 +124,18 @@ impl Kernel {
         }
         Ok(0)
     }
+}
+
+/// Up to `max` bytes of the string at `at`, cut there (`PR_SET_NAME` truncates silently).
+fn get_cstr_upto(at: usize, max: usize) -> Result<alloc::vec::Vec<u8>, LinuxError> {
+    let mut out = alloc::vec::Vec::new();
+    while out.len() < max {
+        let mut b = [0u8; 1];
+        get(at.checked_add(out.len()), &mut b)?;
+        if b[0] == 0 {
+            break;
+        }
+        out.push(b[0]);
+    }
+    Ok(out)
 }

@@ -112,5 +112,8 @@ fn start() -> Result<i32, StartError> {
     println!("pagoda-linux: running {path} as pid 1");
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     let mut kernel = process::Kernel::new(ctx, space, arch(), sched::SLICE_TICKS);
+    if let Some(init) = kernel.threads.get_mut(&pagoda_task::Pid::INIT) {
+        init.comm = exec::comm_of(&path);
+    }
     Ok(sched::run(&mut kernel))
 }

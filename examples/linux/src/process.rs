@@ -19,7 +19,7 @@ use pagoda::mm::{self, AddrSpace, LinuxError, UserContext};
 use pagoda::time::{RunQueue, TimerKind, Timers};
 use pagoda_task::futex::FutexTable;
 use pagoda_task::rlimit::Limits;
-use pagoda_task::{Pid, ProcessSignals, ProcessTree, SigSet, ThreadSignals};
+use pagoda_task::{Pid, ProcessSignals, ProcessTree, SigSet, Signal, ThreadSignals};
 
 /// An address space's id (also the `space` of private futex keys).
 pub type MmId = u64;
@@ -75,6 +75,8 @@ pub struct Thread {
     pub cpu_ns: u64,
     /// The last fault address and how often it repeated (a loop guard).
     pub last_fault: (usize, usize),
+    /// `comm`: the executable's name or `PR_SET_NAME`'s, at most 15 bytes.
+    pub comm: [u8; 16],
 }
 
 impl Thread {
@@ -93,6 +95,7 @@ impl Thread {
             parked: false,
             cpu_ns: 0,
             last_fault: (0, 0),
+            comm: [0; 16],
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct Proc {
     pub children_cpu_ns: u64,
     /// Resource limits (enforced by the layers that own the resources).
     pub limits: Limits,
+    /// `PR_SET_PDEATHSIG`: sent to this process when its parent ends.
+    pub pdeathsig: Option<Signal>,
     // The file layer (`files/`) adds the descriptor table here as `files: files::Files`:
     // `fork` clones it (`CLONE_FILES` shares it), `execve` closes its close-on-exec
     // descriptors, and the process's end drops it (see `fork`, `exec` and `end_process`).
@@ -185,6 +190,7 @@ impl Kernel {
                 itimer_interval: 0,
                 children_cpu_ns: 0,
                 limits: crate::ids::init_limits(),
+                pdeathsig: None,
             },
         );
         k.threads.insert(

@@ -227,6 +227,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
             Ok(0)
         }),
         Sysno::Getgroups => Ok(0),
+        Sysno::Prctl => k.sys_prctl(tid, me, a),
         Sysno::Prlimit64 => k.sys_prlimit(me, a[0], a[1], a[2], a[3]),
         Sysno::Getrlimit => k.sys_prlimit(me, 0, a[0], 0, a[1]),
         Sysno::Setrlimit => k.sys_prlimit(me, 0, a[0], a[1], 0),
