@@ -20,6 +20,7 @@ mod syscall;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use pagoda::fs::vfs::ROOT_INO;
 use pagoda::mm::{self, MappingFlags, Signal, UserContext, UserTrap, VirtAddr};
 use pagoda::println;
 
@@ -84,7 +85,9 @@ fn start() -> Result<i32, StartError> {
     argv.extend(args.iter().map(String::as_str));
 
     let mut space = mm::new_space().map_err(|e| StartError::Space(e.into()))?;
-    let loaded = mm::load_elf_env(&mut space, &elf, &argv, ENVP)
+    // A dynamic program's interpreter comes from the namespace (absolute PT_INTERP path).
+    let open_interp = |p: &str| files::namespace::read_executable(ROOT_INO, p);
+    let loaded = mm::load_program(&mut space, &elf, None, &path, &argv, ENVP, open_interp)
         .map_err(|e| StartError::Load(path.clone(), e))?;
     drop(elf);
     mm::switch_to(space).map_err(|e| StartError::Space(e.into()))?;
