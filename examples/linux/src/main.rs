@@ -85,10 +85,21 @@ fn start() -> Result<i32, StartError> {
     argv.extend(args.iter().map(String::as_str));
 
     let mut space = mm::new_space().map_err(|e| StartError::Space(e.into()))?;
-    // A dynamic program's interpreter comes from the namespace (absolute PT_INTERP path).
+    // Mapped from its page cache (maps shows the path); a dynamic program's interpreter
+    // comes from the namespace too (absolute PT_INTERP path).
+    let exe = files::namespace::read_executable(ROOT_INO, &path).ok();
+    let exe = exe.map(|f| f as alloc::sync::Arc<dyn mm::File>);
     let open_interp = |p: &str| files::namespace::read_executable(ROOT_INO, p);
-    let loaded = mm::load_program(&mut space, &elf, None, &path, &argv, ENVP, open_interp)
-        .map_err(|e| StartError::Load(path.clone(), e))?;
+    let loaded = mm::load_program(
+        &mut space,
+        &elf,
+        exe.as_ref(),
+        &path,
+        &argv,
+        ENVP,
+        open_interp,
+    )
+    .map_err(|e| StartError::Load(path.clone(), e))?;
     drop(elf);
     mm::switch_to(space).map_err(|e| StartError::Space(e.into()))?;
     println!("pagoda-linux: running {path} as pid 1");
