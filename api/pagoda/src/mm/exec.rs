@@ -204,9 +204,16 @@ fn hwcap() -> usize {
     core::arch::x86_64::__cpuid(1).edx as usize
 }
 
+/// `AT_HWCAP` on aarch64: `HWCAP_FP | HWCAP_ASIMD`, the baseline every ARMv8-A CPU has
+/// (Linux adds the optional features it detects).
+#[cfg(target_arch = "aarch64")]
+fn hwcap() -> usize {
+    0b11
+}
+
 /// `AT_HWCAP` as Linux reports it on riscv64: one bit per single-letter extension
 /// (`1 << (letter - 'a')`); QEMU's rv64gc has I, M, A, F, D and C.
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn hwcap() -> usize {
     b"imafdc".iter().fold(0, |acc, l| acc | 1 << (l - b'a'))
 }

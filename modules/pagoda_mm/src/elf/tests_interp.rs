@@ -279,3 +279,48 @@ fn real_ld_so_files() {
         assert_no_leak();
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: crate::testing::proptest_cases(128),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// A mutated interpreter never panics the loader; rejected, it leaves the space as it
+    /// was; accepted, its areas lie in the user range and all frames go on drop.
+    #[test]
+    fn mutated_interpreters(
+        pie in proptest::prelude::any::<bool>(),
+        file_backed in proptest::prelude::any::<bool>(),
+        muts in proptest::collection::vec(super::fuzz::mutation(), 1..3),
+    ) {
+        let prog = program(RV);
+        let (mut ld, _) = super::fuzz::seed(pie, false);
+        for m in &muts {
+            super::fuzz::apply(&mut ld, m);
+        }
+        let file: Arc<dyn File> = Arc::new(MemFile::with_name(LDSO, ld.clone()));
+        let mut s = setup();
+        let before = snapshot(&s);
+        let mut req = request(RV, &["p"]);
+        req.stack_top = va(USER_END);
+        let inf = info(&ld, file_backed.then_some(&file));
+        match load_elf_ex(&mut s, &prog, None, &req, &inf) {
+            Ok(got) => {
+                let ip = got.interp.unwrap();
+                super::fuzz::check_plan(&ip, ld.len());
+                for area in s.areas() {
+                    proptest::prop_assert!(area.start().as_usize() >= 0x1000);
+                    proptest::prop_assert!(area.end().as_usize() <= USER_END);
+                }
+            }
+            Err(e) => {
+                let known = [LinuxError::ELIBBAD, LinuxError::EINVAL, LinuxError::EEXIST, LinuxError::ENOMEM];
+                proptest::prop_assert!(known.contains(&e), "{:?}", e);
+                proptest::prop_assert_eq!(snapshot(&s), before);
+            }
+        }
+        drop((s, file));
+        assert_no_leak();
+    }
+}
