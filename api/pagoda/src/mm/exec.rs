@@ -130,12 +130,26 @@ pub fn load_elf_env(
     pagoda_mm::elf::load_elf(space, image, None, &request(argv, envp))
 }
 
+/// What `execve` was given, for [`load_program`].
+#[derive(Debug, Clone, Copy)]
+pub struct ExecArgs<'a> {
+    /// The path the program was run by (`AT_EXECFN`).
+    pub execfn: &'a str,
+    /// Arguments, `argv[0]` first.
+    pub argv: &'a [&'a str],
+    /// Environment strings (`"NAME=value"`).
+    pub envp: &'a [&'a str],
+    /// Real and effective user id, real and effective group id (`AT_UID`, `AT_EUID`,
+    /// `AT_GID`, `AT_EGID`; `AT_SECURE` is set when they differ).
+    pub ids: [u32; 4],
+}
+
 /// Loads a program as `execve` does: `image` (its bytes; `file`, when given, the same bytes
 /// as a page-cache file to map whole pages from), then — when it names a `PT_INTERP` —
 /// the interpreter `open_interp(path)` returns, placed top-down below the stack as Linux's
 /// `mmap` would place it and mapped from its file (so `/proc/self/maps` shows its path).
 /// The program starts at the interpreter's entry with the full Linux auxv: `AT_BASE`,
-/// `AT_ENTRY` (the program's entry), `AT_EXECFN` = `execfn`, ids 0 (root), `AT_HWCAP`
+/// `AT_ENTRY` (the program's entry), `AT_EXECFN`, the ids of `args`, `AT_HWCAP`
 /// (x86_64: CPUID leaf 1 EDX, as Linux; riscv64: the IMAFDC letter bits of rv64gc),
 /// `AT_HWCAP2` 0, `AT_CLKTCK` 100, `AT_MINSIGSTKSZ` (Pagoda's signal frame with its FP
 /// state and alignment), `AT_PLATFORM` "x86_64" on x86_64, no `AT_SYSINFO_EHDR` (no vDSO).
@@ -150,12 +164,10 @@ pub fn load_program(
     space: &mut AddrSpace,
     image: &[u8],
     file: Option<&Arc<dyn File>>,
-    execfn: &str,
-    argv: &[&str],
-    envp: &[&str],
+    args: &ExecArgs<'_>,
     open_interp: impl FnOnce(&str) -> LinuxResult<Arc<MemFile>>,
 ) -> LinuxResult<LoadedElf> {
-    let req = request(argv, envp);
+    let req = request(args.argv, args.envp);
     let range = space.va_range();
     let layout = ElfLayout {
         machine: req.machine,
@@ -178,12 +190,12 @@ pub fn load_program(
             image,
             file: interp_file.as_ref(),
         }),
-        ids: [0; 4],
+        ids: args.ids,
         hwcap: hwcap(),
         hwcap2: 0,
         minsigstksz: Some(frame_len(ARCH) + fp_size(ARCH) + 64),
         platform: cfg!(target_arch = "x86_64").then_some(b"x86_64".as_slice()),
-        execfn: Some(execfn.as_bytes()),
+        execfn: Some(args.execfn.as_bytes()),
     };
     pagoda_mm::elf::load_elf_ex(space, image, file, &req, &info)
 }
