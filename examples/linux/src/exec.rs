@@ -3,10 +3,11 @@
 //! before the old image is touched, so a failed exec leaves the caller intact.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use pagoda::fs::vfs::{Access, Ino, ROOT_INO};
-use pagoda::mm::{self, AddrSpace, LinuxError, UserContext, VirtAddr};
+use pagoda::mm::{self, AddrSpace, LinuxError, MemFile, UserContext, VirtAddr};
 use pagoda_task::{AltStack, Pid};
 
 use crate::files::namespace;
@@ -55,15 +56,18 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
     (!interp.is_empty()).then(|| (String::from(interp), arg.map(String::from)))
 }
 
-/// Loads `image` (or the interpreter of a `#!` script) into a fresh address space.
+/// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
+/// `PT_INTERP` interpreter when it is dynamic. `ids`: real and effective uid and gid.
 fn load(
     cwd: Ino,
     path: &str,
-    mut image: Vec<u8>,
+    mut file: Arc<MemFile>,
     mut argv: Vec<String>,
     envp: &[String],
     who: Access,
+    ids: [u32; 4],
 ) -> Result<(AddrSpace, UserContext), LinuxError> {
+    let mut image = file.contents();
     if let Some((interp, arg)) = shebang(&image) {
         // argv becomes: interpreter, its argument, the script's path, argv[1..].
         let mut new = Vec::with_capacity(argv.len() + 2);
@@ -72,7 +76,8 @@ fn load(
         new.push(String::from(path));
         new.extend(argv.into_iter().skip(1));
         argv = new;
-        image = namespace::read_executable(cwd, &interp, who)?.contents();
+        file = namespace::read_executable(cwd, &interp, who)?;
+        image = file.contents();
         if image.starts_with(b"#!") {
             // One level of interpreter only.
             return Err(LinuxError::ELOOP);
@@ -81,7 +86,16 @@ fn load(
     let mut space = mm::new_space().map_err(|_| LinuxError::ENOMEM)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let envp: Vec<&str> = envp.iter().map(String::as_str).collect();
-    let loaded = mm::load_elf_env(&mut space, &image, &argv, &envp)?;
+    let args = mm::ExecArgs {
+        execfn: path,
+        argv: &argv,
+        envp: &envp,
+        ids,
+    };
+    let file: Arc<dyn mm::File> = file;
+    // The dynamic linker is opened as the caller, like the program (PT_INTERP is absolute).
+    let open_interp = |p: &str| namespace::read_executable(cwd, p, who);
+    let loaded = mm::load_program(&mut space, &image, Some(&file), &args, open_interp)?;
     map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     Ok((space, ctx))
@@ -136,8 +150,9 @@ impl Kernel {
             .procs
             .get(&self.tree.tgid(tid)?)
             .map_or(ROOT_INO, |p| p.files.cwd_ino());
-        let image = namespace::read_executable(cwd, &path, who)?.contents();
-        let (space, ctx) = load(cwd, &path, image, argv, &envp, who)?;
+        let file = namespace::read_executable(cwd, &path, who)?;
+        let ids = [c.ruid, c.euid, c.rgid, c.egid];
+        let (space, ctx) = load(cwd, &path, file, argv, &envp, who, ids)?;
         Ok((path, space, ctx))
     }
 

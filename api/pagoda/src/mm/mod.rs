@@ -30,7 +30,9 @@ pub use pagoda_mm::{
     MremapFlags, MsyncFlags, Populate, SharedMem,
 };
 
-pub use exec::{ExitStatus, RunReport, exec, load_elf, load_elf_env, map_code, run};
+pub use exec::{
+    ExecArgs, ExitStatus, RunReport, exec, load_elf, load_elf_env, load_program, map_code, run,
+};
 pub use probe::{
     PatternError, ProbeError, check_pattern, pattern, probe_read, probe_write, write_pattern,
 };
