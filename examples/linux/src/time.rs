@@ -275,6 +275,8 @@ impl Kernel {
                 TimerKind::Wake(tid) => match self.threads.get(&tid).and_then(|t| t.wait) {
                     Some(Wait::Sleep) => self.complete(tid, 0),
                     Some(Wait::Signal) => self.complete(tid, errno(LinuxError::EAGAIN)),
+                    // poll/select: the call runs again and sees its deadline passed.
+                    Some(Wait::File { .. }) => self.retry(tid),
                     // Still queued (no waker took it first): the wait times out.
                     Some(Wait::Futex) if self.futexes.cancel(tid) => {
                         self.complete(tid, errno(LinuxError::ETIMEDOUT));
