@@ -197,7 +197,7 @@ impl Kernel {
                 },
             );
         }
-        self.release_mm(old_mm);
+        self.release_mm(old_mm, pid);
         if let Some(waiter) = vfork_parent {
             self.complete(waiter, pid.get() as usize);
         }

@@ -15,7 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use pagoda::linux::abi::Arch;
-use pagoda::mm::{self, AddrSpace, LinuxError, UserContext};
+use pagoda::mm::{self, AddrSpace, LinuxError, UserContext, shm};
 use pagoda::time::{RunQueue, TimerKind, Timers};
 use pagoda_task::futex::FutexTable;
 use pagoda_task::rlimit::Limits;
@@ -256,8 +256,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// One process stops using `id`; the space is freed with its last user.
-    pub fn release_mm(&mut self, id: MmId) {
+    /// Process `pid` stops using `id` (exit, exec); the space is torn down with its last
+    /// user, recording `pid`'s detach from the System V segments it had attached.
+    pub fn release_mm(&mut self, id: MmId, pid: Pid) {
         let Some(slot) = self.mms.get_mut(&id) else {
             return;
         };
@@ -265,11 +266,14 @@ impl Kernel {
         if slot.users > 0 {
             return;
         }
-        self.mms.remove(&id);
+        let mut space = self.mms.remove(&id).and_then(|slot| slot.space);
         if self.active_mm == Some(id) {
             // Switches to the kernel table first, then frees the space.
-            drop(mm::take_current());
+            space = mm::take_current();
             self.active_mm = None;
+        }
+        if let Some(space) = space {
+            shm::registry().exit(space, shm::context(pid.get()));
         }
     }
 

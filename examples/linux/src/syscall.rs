@@ -229,7 +229,9 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
 /// hold their own per-process state; `None` for every other call. A file call that would
 /// block (a pipe) waits on its key; a write that found no reader raises `SIGPIPE`.
 fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
+    let creds = k.tree.creds(me).map_or((0, 0), |c| (c.euid, c.egid));
     let p = k.procs.get_mut(&me)?;
+    p.memory.set_creds(creds.0, creds.1);
     if let Some(r) = p.memory.syscall(sys, a, &p.files) {
         return Some(Outcome::Ret(r));
     }
