@@ -55,7 +55,8 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
     (!interp.is_empty()).then(|| (String::from(interp), arg.map(String::from)))
 }
 
-/// Loads `image` (or the interpreter of a `#!` script) into a fresh address space.
+/// Loads `image` (or the interpreter of a `#!` script) into a fresh address space; also
+/// the path of the program that runs (the interpreter for a script: `/proc/self/exe`).
 fn load(
     cwd: Ino,
     path: &str,
@@ -63,7 +64,8 @@ fn load(
     mut argv: Vec<String>,
     envp: &[String],
     who: Access,
-) -> Result<(AddrSpace, UserContext), LinuxError> {
+) -> Result<(AddrSpace, UserContext, String), LinuxError> {
+    let mut exe = String::from(path);
     if let Some((interp, arg)) = shebang(&image) {
         // argv becomes: interpreter, its argument, the script's path, argv[1..].
         let mut new = Vec::with_capacity(argv.len() + 2);
@@ -77,6 +79,7 @@ fn load(
             // One level of interpreter only.
             return Err(LinuxError::ELOOP);
         }
+        exe = interp;
     }
     let mut space = mm::new_space().map_err(|_| LinuxError::ENOMEM)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -84,7 +87,7 @@ fn load(
     let loaded = mm::load_elf_env(&mut space, &image, &argv, &envp)?;
     map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
-    Ok((space, ctx))
+    Ok((space, ctx, exe))
 }
 
 /// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
@@ -110,8 +113,8 @@ impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((path, space, ctx)) => {
-                self.exec_commit(tid, &path, space, ctx);
+            Ok((path, exe, space, ctx)) => {
+                self.exec_commit(tid, &path, &exe, space, ctx);
                 Outcome::NoReturn
             }
             Err(e) => Outcome::Ret(Err(e)),
@@ -122,7 +125,7 @@ impl Kernel {
         &mut self,
         tid: Pid,
         a: [usize; 6],
-    ) -> Result<(String, AddrSpace, UserContext), LinuxError> {
+    ) -> Result<(String, String, AddrSpace, UserContext), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
@@ -137,13 +140,14 @@ impl Kernel {
             .get(&self.tree.tgid(tid)?)
             .map_or(ROOT_INO, |p| p.files.cwd_ino());
         let image = namespace::read_executable(cwd, &path, who)?.contents();
-        let (space, ctx) = load(cwd, &path, image, argv, &envp, who)?;
-        Ok((path, space, ctx))
+        let (space, ctx, exe) = load(cwd, &path, image, argv, &envp, who)?;
+        Ok((path, exe, space, ctx))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new
-    /// space replaces the old one, handlers reset, a `vfork` parent resumes.
-    fn exec_commit(&mut self, tid: Pid, path: &str, space: AddrSpace, ctx: UserContext) {
+    /// space replaces the old one, handlers reset, a `vfork` parent resumes. `path`: what
+    /// execve named (`comm`), `exe`: the program that runs (a script's interpreter).
+    fn exec_commit(&mut self, tid: Pid, path: &str, exe: &str, space: AddrSpace, ctx: UserContext) {
         let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
             return;
         };
@@ -186,7 +190,7 @@ impl Kernel {
 
         let vfork_parent = p.vfork_parent.take();
         p.files.on_exec();
-        p.files.set_exe(path);
+        p.files.set_exe(exe);
         p.memory.on_exec();
         if self.activate(new_mm).is_err() {
             self.kill_process(
