@@ -57,7 +57,8 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
 }
 
 /// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
-/// `PT_INTERP` interpreter when it is dynamic. `ids`: real and effective uid and gid.
+/// `PT_INTERP` interpreter when it is dynamic; also the path of the program that runs (the
+/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid.
 fn load(
     cwd: Ino,
     path: &str,
@@ -66,8 +67,9 @@ fn load(
     envp: &[String],
     who: Access,
     ids: [u32; 4],
-) -> Result<(AddrSpace, UserContext), LinuxError> {
+) -> Result<(AddrSpace, UserContext, String), LinuxError> {
     let mut image = file.contents();
+    let mut exe = String::from(path);
     if let Some((interp, arg)) = shebang(&image) {
         // argv becomes: interpreter, its argument, the script's path, argv[1..].
         let mut new = Vec::with_capacity(argv.len() + 2);
@@ -82,6 +84,7 @@ fn load(
             // One level of interpreter only.
             return Err(LinuxError::ELOOP);
         }
+        exe = interp;
     }
     let mut space = mm::new_space().map_err(|_| LinuxError::ENOMEM)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -98,7 +101,7 @@ fn load(
     let loaded = mm::load_program(&mut space, &image, Some(&file), &args, open_interp)?;
     map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
-    Ok((space, ctx))
+    Ok((space, ctx, exe))
 }
 
 /// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
@@ -124,8 +127,8 @@ impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((path, space, ctx)) => {
-                self.exec_commit(tid, &path, space, ctx);
+            Ok((path, exe, space, ctx)) => {
+                self.exec_commit(tid, &path, &exe, space, ctx);
                 Outcome::NoReturn
             }
             Err(e) => Outcome::Ret(Err(e)),
@@ -136,7 +139,7 @@ impl Kernel {
         &mut self,
         tid: Pid,
         a: [usize; 6],
-    ) -> Result<(String, AddrSpace, UserContext), LinuxError> {
+    ) -> Result<(String, String, AddrSpace, UserContext), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
@@ -152,13 +155,14 @@ impl Kernel {
             .map_or(ROOT_INO, |p| p.files.cwd_ino());
         let file = namespace::read_executable(cwd, &path, who)?;
         let ids = [c.ruid, c.euid, c.rgid, c.egid];
-        let (space, ctx) = load(cwd, &path, file, argv, &envp, who, ids)?;
-        Ok((path, space, ctx))
+        let (space, ctx, exe) = load(cwd, &path, file, argv, &envp, who, ids)?;
+        Ok((path, exe, space, ctx))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new
-    /// space replaces the old one, handlers reset, a `vfork` parent resumes.
-    fn exec_commit(&mut self, tid: Pid, path: &str, space: AddrSpace, ctx: UserContext) {
+    /// space replaces the old one, handlers reset, a `vfork` parent resumes. `path`: what
+    /// execve named (`comm`), `exe`: the program that runs (a script's interpreter).
+    fn exec_commit(&mut self, tid: Pid, path: &str, exe: &str, space: AddrSpace, ctx: UserContext) {
         let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
             return;
         };
@@ -201,7 +205,7 @@ impl Kernel {
 
         let vfork_parent = p.vfork_parent.take();
         p.files.on_exec();
-        p.files.set_exe(path);
+        p.files.set_exe(exe);
         p.memory.on_exec();
         if self.activate(new_mm).is_err() {
             self.kill_process(
@@ -212,7 +216,7 @@ impl Kernel {
                 },
             );
         }
-        self.release_mm(old_mm);
+        self.release_mm(old_mm, pid);
         if let Some(waiter) = vfork_parent {
             self.complete(waiter, pid.get() as usize);
         }

@@ -142,8 +142,10 @@ impl Kernel {
                 } => {
                     if let Some(w) = t.interrupted.take() {
                         // Waits for signals end with EINTR, whatever SA_RESTART says.
-                        let restart = !matches!(w, Wait::Suspend | Wait::Signal)
-                            && action.flags.contains(SaFlags::RESTART);
+                        let restart = !matches!(
+                            w,
+                            Wait::Suspend | Wait::Signal | Wait::File { restart: false }
+                        ) && action.flags.contains(SaFlags::RESTART);
                         if !restart {
                             self.fail_interrupted(tid, w);
                         }
