@@ -351,6 +351,8 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                 let get = |v: VirtAddr| PhysAddr::from(v.as_usize().wrapping_add(delta));
                 let r = self.pts[t].map_region(va.into(), get, size, flags(fl), max);
                 let ok = r.is_ok();
+                // `get` sees the canonical (sign-extended) address, the model the folded one.
+                let pa = va.wrapping_add(delta);
                 let va = Self::fold(va);
                 if let Ok(batch) = r {
                     batch.ignore();
@@ -358,10 +360,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE> Tester<M, PTE> {
                         !overlaps(&self.models[t], va, va + size),
                         "map_region over a mapping"
                     );
-                    self.models[t].insert(
-                        va,
-                        (va + size, va.wrapping_add(delta), Self::canon(flags(fl))),
-                    );
+                    self.models[t].insert(va, (va + size, pa, Self::canon(flags(fl))));
                 }
                 (t, ok)
             }
