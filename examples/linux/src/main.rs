@@ -87,6 +87,14 @@ fn start() -> Result<i32, StartError> {
     let loaded = mm::load_elf_env(&mut space, &elf, &argv, ENVP)
         .map_err(|e| StartError::Load(path.clone(), e))?;
     drop(elf);
+    let layout = files::procfs::ExecLayout::new(
+        &path,
+        loaded.sp.as_usize() as u64,
+        loaded.stack.end.as_usize() as u64,
+        &argv,
+        ENVP,
+    );
+    files::procfs::exec(1, layout);
     mm::switch_to(space).map_err(|e| StartError::Space(e.into()))?;
     println!("pagoda-linux: running {path} as pid 1");
     let mut ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());

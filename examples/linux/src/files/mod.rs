@@ -10,7 +10,7 @@ mod io;
 mod meta;
 pub mod namespace;
 mod paths;
-mod procfs;
+pub mod procfs;
 mod user;
 
 use alloc::string::String;
