@@ -61,8 +61,8 @@ impl ProcFile {
     /// Writes `data` at byte `pos` (only `mem` is writable).
     ///
     /// # Errors
-    /// `EIO` as for reads; `EINVAL` for the other files (Linux's answer for a file
-    /// without a write method that was opened for writing cannot happen: open refuses).
+    /// `EIO` as for reads; `EINVAL` for the other files (Linux's answer for a `/proc`
+    /// file without a write method).
     pub fn write_at(&self, pos: u64, data: &[u8]) -> Result<usize, LinuxError> {
         match self {
             Self::Mem(pid) => live::mem(*pid, pos, &mut [], Some(data)),
@@ -139,9 +139,12 @@ pub fn readlink(files: &Files, path: &str) -> Option<Result<String, LinuxError>>
 /// file if the path names a `/proc` placeholder, `None` otherwise (`O_PATH` opens are the
 /// namespace's).
 ///
+/// Opening for writing is allowed where the mode allows it (always for root, as on
+/// Linux); writing then fails with `EINVAL` except on `mem`.
+///
 /// # Errors
-/// `EACCES` for writing anything but `mem`, or for `O_CREAT`/`O_TRUNC`; `ESRCH` if the
-/// process is gone; what reading its memory fails with.
+/// `EACCES` if the placeholder's mode refuses the access; `ESRCH` if the process is
+/// gone; what reading its memory fails with.
 pub fn open(
     files: &Files,
     start: Ino,
@@ -152,10 +155,19 @@ pub fn open(
         return None;
     }
     let follow = flags & flag::NOFOLLOW == 0;
-    let ino = namespace::with(|fs| fs.lookup(start, path, follow, WHO)).ok()?;
+    let acc = flags & flag::ACCMODE;
+    // Read 4, write 2: the placeholder's mode decides, as for any file (root passes).
+    let want = match acc {
+        0 => 4,
+        1 => 2,
+        _ => 6,
+    } | if flags & flag::TRUNC != 0 { 2 } else { 0 };
+    let (ino, permitted) = namespace::with(|fs| {
+        let ino = fs.lookup(start, path, follow, WHO).ok()?;
+        Some((ino, fs.inode(ino)?.permits(WHO, want)))
+    })?;
     let node = tree::node(ino)?;
-    let writes = flags & flag::ACCMODE != 0 || flags & (flag::CREAT | flag::TRUNC) != 0;
-    if writes && !matches!(node, Node::Pid(_, PidFile::Mem)) {
+    if !permitted {
         return Some(Err(LinuxError::EACCES));
     }
     Some(generate(files, node))
