@@ -123,20 +123,19 @@ for arch in "${archs[@]}"; do
     fi
 done
 
-# Linux test programs that must pass completely on Pagoda (TAP-like, tests/linux/t.h): each
-# static build runs as /init and passes with exit status 0 and a totals line without
-# failures. files: the file layer (one process); mm_single: the memory calls (one process).
-for test in files mm_single; do
-    for arch in "${archs[@]}"; do
-        case $arch in
-        x86_64) cc=gcc ;;
-        riscv64) cc=riscv64-linux-gnu-gcc ;;
-        *) continue ;;
-        esac
-        log="$work/linux-$test-$arch.log"
-        prog="$work/$test-$arch"
-        if ! "$cc" -static -O2 -D_GNU_SOURCE -o "$prog" "tests/linux/$test.c" >"$log" 2>&1; then
-            report FAIL "linux/$test" "$arch" "build failed" "$log"
+# Linux test programs (tests/linux/, TAP-like) that pass completely on Pagoda: built like
+# tests/linux/build.sh does, run as /init; a run passes with exit 0 and `fail:0` totals.
+for arch in "${archs[@]}"; do
+    case $arch in
+    x86_64) cc=gcc ;;
+    riscv64) cc=riscv64-linux-gnu-gcc ;;
+    *) continue ;;
+    esac
+    for name in files mm_single procs preempt; do
+        log="$work/linux-$name-$arch.log"
+        prog="$work/$name-$arch"
+        if ! "$cc" -static -O2 -Wall -D_GNU_SOURCE -pthread -o "$prog" "tests/linux/$name.c" >"$log" 2>&1; then
+            report FAIL "linux/$name" "$arch" "build failed" "$log"
             continue
         fi
         start=$(date +%s%N)
@@ -144,11 +143,11 @@ for test in files mm_single; do
         status=$?
         ms=$(( ($(date +%s%N) - start) / 1000000 ))
         took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
-        totals=$(tr -d '\r' <"$log" | sed -n 's/^# Totals: //p' | tail -n 1)
-        if [[ $status -eq 0 && $totals == *" fail:0 "* ]]; then
-            report PASS "linux/$test" "$arch" "exit $status, $totals, $took" "$log"
+        totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
+        if [[ $status -eq 0 && -n $totals ]]; then
+            report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
         else
-            report FAIL "linux/$test" "$arch" "exit $status, ${totals:-no totals}, $took" "$log"
+            report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
         fi
     done
 done

@@ -384,8 +384,33 @@ int main(int argc, char **argv)
         ok((sh >> 63) && !(sh >> 56 & 1), "pagemap: after fork the page is not exclusive");
         ok(smaps_field((uintptr_t)p, "Shared_Dirty", NULL, 0) >= 4 && smaps_field((uintptr_t)p, "Pss", NULL, 0) < 16,
            "smaps: after fork Shared_Dirty and a smaller Pss");
+        /* Another process's files, read by its parent. */
+        char cdir[64], cpath[96], cbuf[4096];
+        snprintf(cdir, sizeof cdir, "/proc/%d", (int)child);
+        snprintf(cpath, sizeof cpath, "%s/status", cdir);
+        ok(kv(cpath, "PPid") == getpid() && kv(cpath, "Pid") == child && slurp(cpath, cbuf, sizeof cbuf) > 0 &&
+               (strstr(cbuf, "\nState:\tS (sleeping)\n") || strstr(cbuf, "\nState:\tR (running)\n")),
+           "/proc/<child>/status: Pid, PPid, State S or R");
+        snprintf(cpath, sizeof cpath, "%s/maps", cdir);
+        ok(slurp(cpath, cbuf, sizeof cbuf) > 0 && strstr(cbuf, "[stack]"), "/proc/<child>/maps");
+        snprintf(cpath, sizeof cpath, "%s/mem", cdir);
+        int cm = open(cpath, O_RDONLY);
+        byte = 0;
+        ok(cm >= 0 && pread(cm, &byte, 1, (off_t)(uintptr_t)(p + 3 * PG)) == 1 && byte == 42,
+           "/proc/<child>/mem reads the child's memory");
+        if (cm >= 0)
+            close(cm);
+        snprintf(cpath, sizeof cpath, "%s/pagemap", cdir);
+        int cp = open(cpath, O_RDONLY);
+        word = 0;
+        ok(cp >= 0 && pread(cp, &word, 8, (off_t)((uintptr_t)p / PG) * 8) == 8 && (word >> 63) && !(word >> 56 & 1),
+           "/proc/<child>/pagemap: the shared page, present, not exclusive");
+        if (cp >= 0)
+            close(cp);
+        ok(lists("/proc", cdir + 6), "getdents /proc lists the child");
         write(pfd[1], "x", 1);
         waitpid(child, NULL, 0);
+        ok(access(cdir, F_OK) == -1 && errno == ENOENT, "/proc/<child> goes once it is reaped");
     }
     return t_done();
 }

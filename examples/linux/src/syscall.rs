@@ -1,143 +1,282 @@
-//! The system calls a static glibc (or musl) program makes at start-up and for simple
-//! output and memory management. Every user pointer goes through the address space's
-//! uaccess (`read_bytes` / `write_bytes`), never a raw pointer.
+//! The system-call dispatcher, and the calls a static glibc (or musl) program makes at
+//! start-up and for simple output and memory management. Every user pointer goes through
+//! the address space's uaccess (`uaccess.rs`), never a raw pointer.
 
-use crate::files::{FileCall, Files};
-use crate::memory::Memory;
+use crate::files::FileCall;
+use crate::fork::CloneArgs;
+use crate::process::{Kernel, Wait};
+use crate::uaccess::{SysResult, errno, put};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
-use pagoda::mm::{self, LinuxError, UserContext, VirtAddr};
+use pagoda::mm::LinuxError;
+use pagoda_task::{ExitStatus, Pid, SigInfo, Signal};
 
 /// The release `uname` reports (programs and tests check for ≥ 6.13).
 const RELEASE: &str = "6.13.0-pagoda";
-/// The pid and tid of the one process.
-const PID: usize = 1;
 
 /// `arch_prctl` codes.
 const ARCH_SET_FS: usize = 0x1002;
 /// `getrandom` flags: `GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE`.
 const GRND_ALL: usize = 7;
 
-type SysResult = Result<usize, LinuxError>;
-
-/// The per-process state the calls need.
-pub struct Process {
-    arch: Arch,
-    rng: u64,
-    files: Files,
-    memory: Memory,
+/// What a system call did with the calling thread.
+pub enum Outcome {
+    /// Return this from the call.
+    Ret(SysResult),
+    /// The thread waits (its pc is back on the call); someone else runs.
+    Blocked,
+    /// The registers are already what the thread resumes with (exec, sigreturn), or the
+    /// thread is gone (exit).
+    NoReturn,
 }
 
-impl Process {
-    /// A process on this arch; `seed` starts `getrandom`'s generator.
-    pub fn new(seed: u64) -> Self {
-        let arch = match pagoda::ARCH {
-            "x86_64" => Arch::X86_64,
-            "aarch64" => Arch::Aarch64,
-            _ => Arch::Riscv64,
-        };
-        Self {
-            arch,
-            rng: seed,
-            files: Files::new_console(),
-            memory: Memory::new(),
-        }
+impl From<SysResult> for Outcome {
+    fn from(r: SysResult) -> Self {
+        Outcome::Ret(r)
     }
+}
 
-    fn sysno(&self, number: usize) -> Option<Sysno> {
-        match self.arch {
-            Arch::X86_64 => Sysno::from_x86_64(number),
-            Arch::Riscv64 | Arch::Aarch64 => Sysno::from_generic(number),
-        }
+/// The call `number` means on `arch`.
+fn sysno(arch: Arch, number: usize) -> Option<Sysno> {
+    match arch {
+        Arch::X86_64 => Sysno::from_x86_64(number),
+        Arch::Riscv64 | Arch::Aarch64 => Sysno::from_generic(number),
     }
+}
 
-    /// Serves the system call `ctx` stopped at; `Some(status)` when the program exits.
-    pub fn syscall(&mut self, ctx: &mut UserContext) -> Option<i32> {
-        let a = ctx.syscall_args();
-        let Some(sys) = self.sysno(ctx.syscall_number()) else {
-            ctx.set_syscall_return(errno(LinuxError::ENOSYS));
-            return None;
-        };
-        if let Some(ret) = self.memory.syscall(sys, a, &self.files) {
-            ctx.set_syscall_return(ret.unwrap_or_else(errno));
-            return None;
-        }
-        if let Some(r) = self.files.syscall(sys, a) {
-            return match r {
-                FileCall::Done(ret) => {
-                    ctx.set_syscall_return(ret.unwrap_or_else(errno));
-                    None
-                }
-                // Only another process could wake this one, and there is none: the wait
-                // would last forever, so the kernel ends the program as SIGKILL would.
-                FileCall::Block(key) => {
-                    pagoda::println!("pagoda-linux: pid 1 would wait forever ({key:?}); killed");
-                    Some(128 + 9)
-                }
-            };
-        }
-        let ret = match sys {
-            Sysno::Exit | Sysno::ExitGroup => return Some(a[0] as i32),
-            Sysno::ArchPrctl if a[0] == ARCH_SET_FS => match ctx.set_thread_pointer(a[1]) {
-                true => Ok(0),
-                false => Err(LinuxError::EPERM),
-            },
-            Sysno::ArchPrctl => Err(LinuxError::EINVAL),
-            // No thread ever exits on its own yet, so the clear-tid word is never used.
-            Sysno::SetTidAddress | Sysno::Getpid | Sysno::Gettid => Ok(PID),
-            Sysno::Getppid => Ok(0),
-            Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => Ok(0),
-            Sysno::Getrandom => self.getrandom(a[0], a[1], a[2]),
-            Sysno::Uname => uname(self.arch, a[0]),
-            _ => Err(LinuxError::ENOSYS),
-        };
-        ctx.set_syscall_return(match ret {
+/// A signed `pid_t` argument.
+fn pid_arg(v: usize) -> i32 {
+    v as i32
+}
+
+/// Serves the system call thread `tid` stopped at.
+pub fn dispatch(k: &mut Kernel, tid: Pid) {
+    let Some(t) = k.threads.get(&tid) else {
+        return;
+    };
+    let a = t.ctx.syscall_args();
+    let number = t.ctx.syscall_number();
+    let arch = k.arch;
+    let me = t.tgid;
+    let outcome: Outcome = match sysno(arch, number) {
+        None => Err(LinuxError::ENOSYS).into(),
+        Some(sys) => call(k, tid, me, sys, a),
+    };
+    if let Outcome::Ret(r) = outcome
+        && let Some(t) = k.threads.get_mut(&tid)
+    {
+        t.ctx.set_syscall_return(match r {
             Ok(v) => v,
             Err(e) => errno(e),
         });
-        None
-    }
-
-    /// `getrandom(buf, len, flags)`: a splitmix64 stream seeded from the clock at boot —
-    /// plausible bytes for hash seeds and stack protectors, **not cryptographic**.
-    fn getrandom(&mut self, buf: usize, len: usize, flags: usize) -> SysResult {
-        if flags & !GRND_ALL != 0 {
-            return Err(LinuxError::EINVAL);
-        }
-        let mut chunk = [0u8; 256];
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(chunk.len());
-            for word in chunk[..n].chunks_mut(8) {
-                self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = self.rng;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes()[..word.len()]);
-            }
-            if let Err(e) = put(buf.checked_add(done), &chunk[..n]) {
-                return if done > 0 { Ok(done) } else { Err(e) };
-            }
-            done += n;
-        }
-        Ok(done)
     }
 }
 
-/// A negative errno as the register value.
-fn errno(e: LinuxError) -> usize {
-    (-(e.code() as isize)) as usize
+fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome {
+    if let Some(outcome) = layered(k, tid, me, sys, a) {
+        return outcome;
+    }
+    let arch = k.arch;
+    let r: SysResult = match sys {
+        Sysno::Exit => {
+            k.exit_thread(tid, a[0] as i32);
+            return Outcome::NoReturn;
+        }
+        Sysno::ExitGroup => {
+            k.exit_group(tid, ExitStatus::from_exit_code(a[0] as i32));
+            return Outcome::NoReturn;
+        }
+        Sysno::Clone => {
+            // x86_64: flags, stack, parent_tid, child_tid, tls; the generic table (riscv64)
+            // swaps the last two.
+            let (child_tid, tls) = match arch {
+                Arch::X86_64 => (a[3], a[4]),
+                _ => (a[4], a[3]),
+            };
+            let c = CloneArgs {
+                flags: a[0],
+                stack: a[1],
+                parent_tid: a[2],
+                child_tid,
+                tls,
+            };
+            return k.sys_clone(tid, c);
+        }
+        Sysno::Fork | Sysno::Vfork => {
+            let mut flags = 17; // SIGCHLD
+            if sys == Sysno::Vfork {
+                flags |= pagoda_task::clone::flags::VM | pagoda_task::clone::flags::VFORK;
+            }
+            let c = CloneArgs {
+                flags,
+                stack: 0,
+                parent_tid: 0,
+                child_tid: 0,
+                tls: 0,
+            };
+            return k.sys_clone(tid, c);
+        }
+        Sysno::Execve => return k.sys_execve(tid, a),
+        Sysno::Wait4 => return k.sys_wait4(tid, a),
+        Sysno::Waitid => return k.sys_waitid(tid, a),
+        Sysno::Getpid => Ok(me.get() as usize),
+        Sysno::Gettid => Ok(tid.get() as usize),
+        Sysno::Getppid => k.tree.parent(me).map(|p| p.get() as usize),
+        Sysno::Getpgid | Sysno::Getsid | Sysno::Getpgrp => {
+            let pid = if sys == Sysno::Getpgrp {
+                0
+            } else {
+                pid_arg(a[0])
+            };
+            match u32::try_from(pid) {
+                Err(_) => Err(LinuxError::ESRCH),
+                Ok(pid) if sys == Sysno::Getsid => k.tree.getsid(tid, pid),
+                Ok(pid) => k.tree.getpgid(tid, pid),
+            }
+            .map(|p| p.get() as usize)
+        }
+        Sysno::Setpgid => k
+            .tree
+            .setpgid(tid, pid_arg(a[0]), pid_arg(a[1]))
+            .map(|()| 0),
+        Sysno::Setsid => k.tree.setsid(tid).map(|p| p.get() as usize),
+        Sysno::SetTidAddress => {
+            if let Some(t) = k.threads.get_mut(&tid) {
+                t.clear_child_tid = a[0];
+            }
+            Ok(tid.get() as usize)
+        }
+        Sysno::Kill => k.sys_kill(tid, a[0], a[1]),
+        Sysno::Tgkill => k.sys_tgkill(tid, Some(a[0]), a[1], a[2]),
+        Sysno::Tkill => k.sys_tgkill(tid, None, a[0], a[1]),
+        Sysno::RtSigaction => k.sys_sigaction(tid, a),
+        Sysno::RtSigprocmask => k.sys_sigprocmask(tid, a),
+        Sysno::RtSigpending => k.sys_sigpending(tid, a),
+        Sysno::RtSigsuspend => return k.sys_sigsuspend(tid, a),
+        Sysno::RtSigtimedwait => return k.sys_sigtimedwait(tid, a),
+        Sysno::Pause => {
+            k.block(tid, crate::process::Wait::Suspend);
+            return Outcome::Blocked;
+        }
+        Sysno::RtSigreturn => {
+            k.sigreturn(tid);
+            return Outcome::NoReturn;
+        }
+        Sysno::Sigaltstack => k.sys_sigaltstack(tid, a),
+        Sysno::Futex => return k.sys_futex(tid, a),
+        Sysno::ClockGettime => k.sys_clock_gettime(tid, a[0], a[1]),
+        Sysno::ClockGetres => k.sys_clock_getres(tid, a[0], a[1]),
+        Sysno::Gettimeofday => k.sys_gettimeofday(a[0], a[1]),
+        Sysno::Times => k.sys_times(tid, a[0]),
+        Sysno::Getrusage => k.sys_getrusage(tid, a[0], a[1]),
+        Sysno::RtSigqueueinfo => k.sys_sigqueueinfo(tid, a[0], None, a[1], a[2]),
+        Sysno::RtTgsigqueueinfo => k.sys_sigqueueinfo(tid, a[0], Some(a[1]), a[2], a[3]),
+        Sysno::Nanosleep => return k.sys_nanosleep(tid, a[0]),
+        Sysno::ClockNanosleep => return k.sys_clock_nanosleep(tid, a),
+        Sysno::SchedYield => k.sys_sched_yield(),
+        Sysno::Alarm => k.sys_alarm(tid, a[0]),
+        Sysno::Setitimer => k.sys_setitimer(tid, a),
+        Sysno::Getitimer => k.sys_getitimer(tid, a[0], a[1]),
+        Sysno::ArchPrctl if a[0] == ARCH_SET_FS => {
+            match k
+                .threads
+                .get_mut(&tid)
+                .map(|t| t.ctx.set_thread_pointer(a[1]))
+            {
+                Some(true) => Ok(0),
+                _ => Err(LinuxError::EPERM),
+            }
+        }
+        Sysno::ArchPrctl => Err(LinuxError::EINVAL),
+        Sysno::Getuid | Sysno::Geteuid | Sysno::Getgid | Sysno::Getegid => {
+            k.tree.creds(me).map(|c| match sys {
+                Sysno::Getuid => c.ruid,
+                Sysno::Geteuid => c.euid,
+                Sysno::Getgid => c.rgid,
+                _ => c.egid,
+            } as usize)
+        }
+        Sysno::Setuid
+        | Sysno::Setgid
+        | Sysno::Setreuid
+        | Sysno::Setregid
+        | Sysno::Setresuid
+        | Sysno::Setresgid => crate::ids::set_ids(k, me, sys, a),
+        Sysno::Getresuid | Sysno::Getresgid => k.tree.creds(me).and_then(|c| {
+            let ids = match sys {
+                Sysno::Getresuid => [c.ruid, c.euid, c.suid],
+                _ => [c.rgid, c.egid, c.sgid],
+            };
+            // Three separate pointers; each must be writable.
+            for (at, id) in a[..3].iter().zip(ids) {
+                crate::uaccess::put_u32(*at, id)?;
+            }
+            Ok(0)
+        }),
+        Sysno::Getgroups => Ok(0),
+        Sysno::Prctl => k.sys_prctl(tid, me, a),
+        Sysno::Prlimit64 => k.sys_prlimit(me, a[0], a[1], a[2], a[3]),
+        Sysno::Getrlimit => k.sys_prlimit(me, 0, a[0], 0, a[1]),
+        Sysno::Setrlimit => k.sys_prlimit(me, 0, a[0], a[1], 0),
+        Sysno::Getrandom => getrandom(&mut k.rng, a[0], a[1], a[2]),
+        Sysno::Uname => uname(arch, a[0]),
+        _ => Err(LinuxError::ENOSYS),
+    };
+    Outcome::Ret(r)
 }
 
-/// Runs `f` on the current address space (`EFAULT` if there is none).
-fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Result<R, LinuxError> {
-    mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
+/// The calls of the process's memory layer (`memory/`) and file layer (`files/`), which
+/// hold their own per-process state; `None` for every other call. A file call that would
+/// block (a pipe) waits on its key; a write that found no reader raises `SIGPIPE`.
+fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
+    let p = k.procs.get_mut(&me)?;
+    if let Some(r) = p.memory.syscall(sys, a, &p.files) {
+        return Some(Outcome::Ret(r));
+    }
+    // `/proc` sees the processes and borrows the inactive address spaces for the call.
+    crate::procinfo::lend(k, tid, me, sys);
+    let call = k.procs.get_mut(&me).and_then(|p| p.files.syscall(sys, a));
+    crate::procinfo::restore(k);
+    let call = call?;
+    let p = k.procs.get_mut(&me)?;
+    let sigpipe = p.files.take_sigpipe();
+    if sigpipe {
+        // As Linux's send_sig(SIGPIPE, current, 0): SI_USER from the writer itself.
+        let uid = k.tree.creds(me).map_or(0, |c| c.ruid);
+        k.send_thread(tid, SigInfo::user(Signal::SIGPIPE, me.get(), uid));
+    }
+    Some(match call {
+        FileCall::Done(r) => Outcome::Ret(r),
+        FileCall::Block(key) => {
+            k.block(tid, Wait::File(key));
+            Outcome::Blocked
+        }
+    })
 }
 
-/// Copies `data` to user address `at`.
-fn put(at: Option<usize>, data: &[u8]) -> Result<(), LinuxError> {
-    let at = at.ok_or(LinuxError::EFAULT)?;
-    space(|s| s.write_bytes(VirtAddr::from_usize(at), data))
+/// `getrandom(buf, len, flags)`: a splitmix64 stream seeded from the clock at boot —
+/// plausible bytes for hash seeds and stack protectors, **not cryptographic**.
+fn getrandom(rng: &mut u64, buf: usize, len: usize, flags: usize) -> SysResult {
+    if flags & !GRND_ALL != 0 {
+        return Err(LinuxError::EINVAL);
+    }
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        for word in chunk[..n].chunks_mut(8) {
+            *rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = *rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            word.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes()[..word.len()]);
+        }
+        if let Err(e) = put(done.checked_add(buf), &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 /// `uname(buf)`: a `struct utsname`.

@@ -113,6 +113,136 @@ impl Timespec {
     }
 }
 
+impl Timespec {
+    /// `ns` nanoseconds.
+    pub const fn from_ns(ns: u64) -> Self {
+        Timespec {
+            sec: (ns / NS_PER_SEC) as i64,
+            nsec: (ns % NS_PER_SEC) as i64,
+        }
+    }
+
+    /// The time in nanoseconds (saturating; a decoded value is never negative).
+    pub const fn as_ns(&self) -> u64 {
+        (self.sec as u64)
+            .saturating_mul(NS_PER_SEC)
+            .saturating_add(self.nsec as u64)
+    }
+}
+
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// `struct timeval` (16 bytes): seconds and microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Timeval {
+    /// Seconds.
+    pub sec: i64,
+    /// Microseconds, 0..1_000_000.
+    pub usec: i64,
+}
+
+impl Timeval {
+    /// Size in user memory.
+    pub const SIZE: usize = 16;
+
+    /// `ns` nanoseconds, truncated to microseconds.
+    pub const fn from_ns(ns: u64) -> Self {
+        Timeval {
+            sec: (ns / NS_PER_SEC) as i64,
+            usec: ((ns % NS_PER_SEC) / 1000) as i64,
+        }
+    }
+
+    /// The time in nanoseconds (saturating; a decoded value is never negative).
+    pub const fn as_ns(&self) -> u64 {
+        (self.sec as u64)
+            .saturating_mul(NS_PER_SEC)
+            .saturating_add(self.usec as u64 * 1000)
+    }
+
+    /// The bytes of this value.
+    pub fn encode(&self) -> [u8; 16] {
+        Out::<16>::new().i64(0, self.sec).i64(8, self.usec).0
+    }
+
+    /// A `struct timeval` a program passed.
+    ///
+    /// # Errors
+    /// `EINVAL` when `tv_usec` is outside `0..1e6` or `tv_sec` < 0 (`setitimer`'s answer).
+    pub fn decode(bytes: &[u8; 16]) -> Result<Self, LinuxError> {
+        let t = Timeval {
+            sec: u64_at(bytes, 0) as i64,
+            usec: u64_at(bytes, 8) as i64,
+        };
+        if t.sec < 0 || !(0..1_000_000).contains(&t.usec) {
+            return Err(LinuxError::EINVAL);
+        }
+        Ok(t)
+    }
+}
+
+/// `struct itimerval` (32 bytes): `it_interval`, then `it_value`, in nanoseconds.
+pub fn encode_itimerval(interval_ns: u64, value_ns: u64) -> [u8; 32] {
+    let mut o = Out::<32>::new();
+    o.put(0, &Timeval::from_ns(interval_ns).encode())
+        .put(16, &Timeval::from_ns(value_ns).encode());
+    o.0
+}
+
+/// Reads a `struct itimerval`: `(interval, value)` in nanoseconds.
+///
+/// # Errors
+/// `EINVAL` for a bad `timeval` in either field.
+pub fn decode_itimerval(bytes: &[u8; 32]) -> Result<(u64, u64), LinuxError> {
+    let mut half = [0u8; 16];
+    half.copy_from_slice(&bytes[..16]);
+    let interval = Timeval::decode(&half)?.as_ns();
+    half.copy_from_slice(&bytes[16..]);
+    Ok((interval, Timeval::decode(&half)?.as_ns()))
+}
+
+/// `struct rusage` (144 bytes) with user and system time; every other field 0.
+pub fn encode_rusage(utime_ns: u64, stime_ns: u64) -> [u8; 144] {
+    let mut o = Out::<144>::new();
+    o.put(0, &Timeval::from_ns(utime_ns).encode())
+        .put(16, &Timeval::from_ns(stime_ns).encode());
+    o.0
+}
+
+/// `stack_t` of `sigaltstack` (24 bytes): `ss_sp`, `ss_flags`, `ss_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct StackT {
+    /// `ss_sp`.
+    pub sp: u64,
+    /// `ss_flags`.
+    pub flags: i32,
+    /// `ss_size`.
+    pub size: u64,
+}
+
+impl StackT {
+    /// Size in user memory.
+    pub const SIZE: usize = 24;
+
+    /// The bytes of this value.
+    pub fn encode(&self) -> [u8; 24] {
+        Out::<24>::new()
+            .u64(0, self.sp)
+            .u32(8, self.flags as u32)
+            .u64(16, self.size)
+            .0
+    }
+
+    /// Reads one (padding ignored).
+    pub fn decode(bytes: &[u8; 24]) -> Self {
+        StackT {
+            sp: u64_at(bytes, 0),
+            flags: i32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]),
+            size: u64_at(bytes, 16),
+        }
+    }
+}
+
 /// What `stat`, `fstat` and `newfstatat` report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Stat {

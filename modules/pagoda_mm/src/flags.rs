@@ -14,6 +14,12 @@ bitflags::bitflags! {
         const PRIVATE = 0x02;
         /// `MAP_SHARED_VALIDATE`: `MAP_SHARED` that rejects unknown flags.
         const SHARED_VALIDATE = 0x03;
+        /// `MAP_DROPPABLE` (Linux 6.11): private anonymous memory whose pages the kernel
+        /// may drop (they read back as zeros); wiped on fork. Here only `MADV_PAGEOUT`
+        /// drops them (there is no reclaim).
+        const DROPPABLE = 0x08;
+        /// `MAP_GROWSDOWN` (accepted; the area never grows here).
+        const GROWSDOWN = 0x0100;
         /// `MAP_FIXED`: map exactly at the address, replacing what is there.
         const FIXED = 0x10;
         /// `MAP_ANONYMOUS`: zero-filled memory, no file.
@@ -38,6 +44,10 @@ bitflags::bitflags! {
 }
 
 impl MmapFlags {
+    /// Linux's `MAP_TYPE`: the bits that name the mapping type (`SHARED`, `PRIVATE`,
+    /// `SHARED_VALIDATE` or `DROPPABLE`; any other value is `EINVAL`).
+    pub const TYPE_MASK: u32 = 0x0f;
+
     /// The flags `MAP_SHARED_VALIDATE` accepts (Linux's `LEGACY_MAP_MASK`: the old flags,
     /// `MAP_32BIT`, `MAP_GROWSDOWN`, `MAP_UNINITIALIZED`, `MAP_HUGETLB` and its size bits);
     /// anything else — `MAP_FIXED_NOREPLACE`, `MAP_SYNC` (no DAX files here), unknown bits —
@@ -129,7 +139,8 @@ pub enum Advice {
     KeepOnFork = 19,
     /// `MADV_COLD` (accepted, no effect: there is no page reclaim; `EINVAL` when locked).
     Cold = 20,
-    /// `MADV_PAGEOUT` (accepted, no effect: there is no swap; `EINVAL` when locked).
+    /// `MADV_PAGEOUT`: drops the pages of `MAP_DROPPABLE` areas; otherwise no effect
+    /// (there is no swap); `EINVAL` when locked.
     PageOut = 21,
     /// `MADV_POPULATE_READ`: fault every page in for reading now.
     PopulateRead = 22,

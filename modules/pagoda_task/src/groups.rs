@@ -8,6 +8,41 @@ use crate::signal::Signal;
 use crate::tree::{Pid, ProcState, Process, ProcessTree, is_live};
 
 impl ProcessTree {
+    /// `PR_SET_CHILD_SUBREAPER`: whether process `pid` adopts its orphaned descendants.
+    ///
+    /// # Errors
+    /// `ESRCH` for an unknown process.
+    pub fn set_subreaper(&mut self, pid: Pid, on: bool) -> Result<(), LinuxError> {
+        self.proc_mut(pid)?.subreaper = on;
+        Ok(())
+    }
+
+    /// `PR_GET_CHILD_SUBREAPER`.
+    ///
+    /// # Errors
+    /// `ESRCH` for an unknown process.
+    pub fn is_subreaper(&self, pid: Pid) -> Result<bool, LinuxError> {
+        Ok(self.proc(pid)?.subreaper)
+    }
+
+    /// Who adopts the children of ending process `pid`: its nearest ancestor that is a
+    /// live subreaper, else init (as Linux's `find_new_reaper`).
+    pub(crate) fn reaper_for(&self, pid: Pid) -> Pid {
+        let mut at = self.procs.get(&pid).map(|p| p.parent);
+        // Bounded walk: parents form a tree rooted at init.
+        for _ in 0..self.procs.len() {
+            let Some(id) = at.filter(|id| *id != Pid::INIT) else {
+                break;
+            };
+            let Some(p) = self.procs.get(&id) else { break };
+            if p.subreaper && is_live(p) {
+                return id;
+            }
+            at = Some(p.parent);
+        }
+        Pid::INIT
+    }
+
     /// `getpgid(pid)` (0: the caller). `ESRCH` for an unknown process.
     pub fn getpgid(&self, tid: Pid, pid: u32) -> Result<Pid, LinuxError> {
         let target = if pid == 0 {

@@ -4,9 +4,11 @@
 
 extern crate alloc;
 
+pub mod clone;
 mod cred;
 pub mod futex;
 mod groups;
+pub mod rlimit;
 pub mod sched;
 pub mod siginfo;
 mod signal;

@@ -74,6 +74,8 @@ pub(crate) struct Process {
     /// Whether exiting children are reaped at once (`SIGCHLD` ignored or `SA_NOCLDWAIT`).
     pub(crate) autoreap: bool,
     pub(crate) execed: bool,
+    /// `PR_SET_CHILD_SUBREAPER`: adopts orphaned descendants instead of init.
+    pub(crate) subreaper: bool,
 }
 
 pub(crate) fn is_live(p: &Process) -> bool {
@@ -117,7 +119,7 @@ pub struct ExitReport {
     pub notify: Option<(Pid, SigInfo)>,
     /// Whether the process was reaped at once (the parent ignores `SIGCHLD`).
     pub reaped: bool,
-    /// Children handed to init.
+    /// Children handed to a new parent: the nearest live subreaper ancestor, else init.
     pub reparented: Vec<Pid>,
 }
 
@@ -163,6 +165,7 @@ impl ProcessTree {
             exit_signal: None,
             autoreap: false,
             execed: false,
+            subreaper: false,
         };
         let mut procs = BTreeMap::new();
         procs.insert(Pid::INIT, init);
@@ -269,6 +272,7 @@ impl ProcessTree {
             exit_signal,
             autoreap: p.autoreap,
             execed: false,
+            subreaper: false,
         };
         let (pgid, sid) = (entry.pgid, entry.sid);
         self.procs.insert(child, entry);
@@ -364,12 +368,13 @@ impl ProcessTree {
         for t in &threads {
             self.owner.remove(t);
         }
+        let reaper = self.reaper_for(pid);
         for &orphan in &orphans {
-            self.proc_mut(orphan)?.parent = Pid::INIT;
-            self.proc_mut(Pid::INIT)?.children.push(orphan);
+            self.proc_mut(orphan)?.parent = reaper;
+            self.proc_mut(reaper)?.children.push(orphan);
         }
-        // A zombie handed to an init that does not wait for children is reaped at once.
-        if self.proc(Pid::INIT)?.autoreap {
+        // A zombie handed to a reaper that does not wait for children is reaped at once.
+        if self.proc(reaper)?.autoreap {
             for &orphan in &orphans {
                 if matches!(self.proc(orphan)?.state, ProcState::Zombie(_)) {
                     self.remove(orphan)?;

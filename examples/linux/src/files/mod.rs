@@ -63,7 +63,6 @@ fn new_key() -> WaitKey {
 }
 
 /// The keys that became ready since the last call (each once).
-#[allow(dead_code)] // Consumed by the multi-process scheduler, merged next.
 pub fn drain_wakeups() -> Vec<WaitKey> {
     core::mem::take(&mut *WAKEUPS.lock())
 }
@@ -113,7 +112,6 @@ impl Files {
 
     /// The files of a child after `fork`: the same descriptions (offsets and status flags
     /// shared), the same cwd and umask.
-    #[allow(dead_code)] // Used by the process layer, merged next.
     pub fn fork(&self) -> Files {
         Files {
             fds: self.fds.clone(),
@@ -126,26 +124,22 @@ impl Files {
     }
 
     /// `execve` succeeded: closes the close-on-exec descriptors.
-    #[allow(dead_code)] // Used by the process layer, merged next.
     pub fn on_exec(&mut self) {
         drop(self.fds.exec());
     }
 
     /// Sets the program path `/proc/self/exe` names (after `execve`).
-    #[allow(dead_code)] // Used by the process layer, merged next.
     pub fn set_exe(&mut self, path: &str) {
         self.exe = Some(String::from(path));
     }
 
     /// The working directory's inode (for `execve` of a relative path).
-    #[allow(dead_code)] // Used by the process layer, merged next.
     pub fn cwd_ino(&self) -> Ino {
         self.cwd.ino().unwrap_or(ROOT_INO)
     }
 
     /// Whether a write met a pipe without readers since the last call: the process layer
     /// then raises `SIGPIPE` (the call itself returned `EPIPE`).
-    #[allow(dead_code)] // Used by the signal layer, merged next.
     pub fn take_sigpipe(&mut self) -> bool {
         core::mem::take(&mut self.sigpipe)
     }

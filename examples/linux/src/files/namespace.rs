@@ -96,19 +96,18 @@ fn base_tree(fs: &mut RamFs) {
     }
 }
 
-/// The program at `path` (relative to directory `cwd`), for `execve`: a regular file with
-/// execute permission.
+/// The program at `path` (relative to directory `cwd`), for `execve` by `who`: a regular
+/// file `who` may execute, found through directories `who` may search.
 ///
 /// # Errors
 /// Lookup errors (`ENOENT`, `ENOTDIR`, `ELOOP`, ...); `EACCES` for a directory, a
 /// non-regular file or a file without execute permission.
-#[allow(dead_code)] // Used by execve in the process layer, merged next.
-pub fn read_executable(cwd: Ino, path: &str) -> Result<Arc<MemFile>, LinuxError> {
+pub fn read_executable(cwd: Ino, path: &str, who: Access) -> Result<Arc<MemFile>, LinuxError> {
     with(|fs| {
-        let ino = fs.lookup(cwd, path, true, WHO)?;
+        let ino = fs.lookup(cwd, path, true, who)?;
         let node = fs.inode(ino).ok_or(LinuxError::ENOENT)?;
         match &node.kind {
-            NodeKind::File(file) if node.permits(WHO, 1) => Ok(file.clone()),
+            NodeKind::File(file) if node.permits(who, 1) => Ok(file.clone()),
             _ => Err(LinuxError::EACCES),
         }
     })

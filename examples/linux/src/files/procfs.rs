@@ -1,8 +1,8 @@
 //! `/proc`: the tree lives in the namespace as placeholders ([`tree`]), and opening one
 //! generates its contents. Text files are made at open, so one open reads one consistent
 //! snapshot; `pagemap` and `mem` are read (and `mem` written) at the reader's offset.
-//! What a process is comes from the process layer through [`ProcInfo`] ([`info`]); what
-//! its program looked like at start is recorded by [`exec`].
+//! What a process is comes from the process layer ([`info`]: [`publish`], [`set_current`]);
+//! what its program looked like at start is recorded by [`exec`].
 //!
 //! Hooks the rest of the file layer calls: [`open`] (from `openat`, after [`redirect`]),
 //! [`redirect`] (every path call: `/proc/self` → `/proc/<caller>`, `/proc/self/exe` → the
@@ -22,8 +22,7 @@ use kspin::SpinNoIrq;
 use pagoda::fs::vfs::Ino;
 use pagoda::mm::LinuxError;
 
-#[allow(unused_imports)] // The process layer's interface, used by it when merged.
-pub use self::info::{ExecLayout, ProcInfo, ProcSnapshot, SingleProcess, install};
+pub use self::info::{ExecLayout, ProcSnapshot, lend_spaces, set_current, take_spaces};
 use self::tree::{Node, PidFile};
 use super::Files;
 use super::desc::flag;
@@ -79,22 +78,34 @@ impl ProcFile {
     }
 }
 
-/// Each process's program layout, recorded at `execve`.
+/// Each process's program layout (recorded at `execve`, inherited at fork): the processes
+/// that have a `/proc/<pid>`.
 static EXECS: SpinNoIrq<BTreeMap<u32, ExecLayout>> = SpinNoIrq::new(BTreeMap::new());
 
 /// Process `pid` started a program (boot for pid 1, every successful `execve`): records
-/// its layout and makes `/proc/<pid>`.
+/// its layout and makes (or updates) `/proc/<pid>`.
 pub fn exec(pid: u32, layout: ExecLayout) {
     let path = layout.path.clone();
     EXECS.lock().insert(pid, layout);
     tree::add_process(pid, &path);
 }
 
-/// Process `pid` was reaped: its `/proc/<pid>` goes.
-#[allow(dead_code)] // Called by the process table, merged next.
-pub fn exit(pid: u32) {
-    EXECS.lock().remove(&pid);
-    tree::remove_process(pid);
+/// The process layer's list of every process (zombies too): `/proc/<pid>` appears for new
+/// ones (a forked child takes its parent's layout: the same memory image) and goes for
+/// reaped ones.
+pub fn publish(procs: BTreeMap<u32, ProcSnapshot>) {
+    let known: Vec<u32> = EXECS.lock().keys().copied().collect();
+    for pid in known.iter().filter(|p| !procs.contains_key(p)) {
+        EXECS.lock().remove(pid);
+        tree::remove_process(*pid);
+    }
+    for (pid, snap) in procs.iter().filter(|(p, _)| !known.contains(p)) {
+        let parent = EXECS.lock().get(&snap.ppid).cloned();
+        if let Some(layout) = parent {
+            exec(*pid, layout);
+        }
+    }
+    info::set_processes(procs);
 }
 
 /// `path` as the caller means it: `/proc/self` and `/proc/thread-self` name the caller's
@@ -197,7 +208,7 @@ fn generate(files: &Files, node: Node) -> Result<ProcFile, LinuxError> {
         PidFile::Status => text(text::status(&snap, &layout)?),
         PidFile::Stat => text(text::stat(&snap, &layout)?),
         PidFile::Statm => text(text::statm(&snap, &layout)?),
-        PidFile::Comm => text(format!("{}\n", layout.comm)),
+        PidFile::Comm => text(format!("{}\n", snap.comm.as_ref().unwrap_or(&layout.comm))),
         PidFile::Cmdline => Ok(ProcFile::Text(text::user_bytes(pid, layout.args)?)),
         PidFile::Environ => Ok(ProcFile::Text(text::user_bytes(pid, layout.env)?)),
         // Frame numbers only for a privileged reader (Linux since 4.2): uid 0 today.

@@ -11,7 +11,7 @@ use pagoda_mm::abi::{self, PROT_GROWS, RLIMIT_DATA};
 use super::{Memory, SysResult, space};
 use crate::mmap_source::{MmapSource, MmapTarget};
 
-/// `MAP_SHARED`, `MAP_PRIVATE`, `MAP_SHARED_VALIDATE`: the mapping type bits.
+/// `MAP_SHARED`, `MAP_PRIVATE`, `MAP_SHARED_VALIDATE`, `MAP_DROPPABLE`: the mapping type bits.
 const MAP_TYPE: u32 = 0x0f;
 /// `MAP_32BIT` (x86-64): place the mapping in the first 2 GiB.
 const MAP_32BIT: u32 = 0x40;
@@ -123,9 +123,10 @@ impl Memory {
                 Some(file)
             }
             // /dev/zero maps as anonymous memory, private or shared.
+            // It is still a file to Linux: MAP_DROPPABLE (anonymous only) is EINVAL.
             Some(Ok(MmapTarget::Zero)) => {
+                pre_checks(addr, len, raw, high_bits)?;
                 if validate {
-                    pre_checks(addr, len, raw, high_bits)?;
                     flags.remove(MmapFlags::PRIVATE);
                 }
                 flags.insert(MmapFlags::ANONYMOUS);
@@ -142,7 +143,11 @@ impl Memory {
             flags.remove(MmapFlags::POPULATE);
         }
         let fixed = flags.intersects(MmapFlags::FIXED | MmapFlags::FIXED_NOREPLACE);
-        let shared = raw & MAP_TYPE != MmapFlags::PRIVATE.bits();
+        // MAP_DROPPABLE is private data (RLIMIT_DATA) but never committed memory: Linux
+        // sets VM_NORESERVE for it.
+        let noreserve =
+            flags.contains(MmapFlags::NORESERVE) || raw & MAP_TYPE == MmapFlags::DROPPABLE.bits();
+        let shared = matches!(raw & MAP_TYPE, 0x01 | 0x03);
         let data = !shared && prot.contains(MappingFlags::WRITE);
         let locked = flags.contains(MmapFlags::LOCKED);
         space(|s| {
@@ -153,8 +158,7 @@ impl Memory {
                 if !fits(self, s, len, data, replaced) {
                     return Err(LinuxError::ENOMEM);
                 }
-                let accounted =
-                    (data || (shared && target_is_memory)) && !flags.contains(MmapFlags::NORESERVE);
+                let accounted = (data || (shared && target_is_memory)) && !noreserve;
                 if accounted && !overcommit_ok(len) {
                     return Err(LinuxError::ENOMEM);
                 }

@@ -1,12 +1,12 @@
 //! The memory system calls of the Linux personality: the mmap family (`map.rs`), advice,
 //! locks and residency (`advise.rs`), System V shared memory (`shm.rs`) and resource
-//! limits (`rlimit.rs`), each with Linux's argument checks in Linux's order. They work on
+//! limits (mirrored from the process layer, see `set_rlimit`), each with Linux's argument checks in Linux's order. They work on
 //! the current address space (`pagoda::mm::with_current`); the semantics live in
 //! `pagoda_mm` (`AddrSpace`, `shm`), the pure checks in `pagoda_mm::abi`.
 
 mod advise;
 mod map;
-mod rlimit;
+
 mod shm;
 
 use pagoda::linux::Sysno;
@@ -33,7 +33,7 @@ enum FutureLock {
 
 /// The per-process state of the memory calls.
 pub struct Memory {
-    /// The process id, for `prlimit64` and the `shmid_ds` stamps.
+    /// The process id, for the `shmid_ds` stamps.
     pid: u32,
     limits: Rlimits,
     future: FutureLock,
@@ -50,20 +50,21 @@ impl Memory {
     }
 
     /// Sets the process id (a forked child's, before it runs).
-    #[allow(dead_code)] // Called by the multi-process scheduler.
     pub fn set_pid(&mut self, pid: u32) {
         self.pid = pid;
     }
 
-    /// The limit of `resource` (`RLIMIT_*`), for other layers (`RLIMIT_NOFILE`...).
-    #[allow(dead_code)] // Read by the file layer.
-    pub fn rlimit(&self, resource: usize) -> pagoda_mm::abi::Rlimit {
-        self.limits.get(resource)
+    /// Mirrors a limit the process layer set: `prlimit64`, `getrlimit` and `setrlimit`
+    /// are answered there (for any process, with credential checks); this copy is what
+    /// `mmap`, `mremap`, `brk` and `shmat` enforce.
+    pub fn set_rlimit(&mut self, resource: usize, cur: u64, max: u64) {
+        let _ = self
+            .limits
+            .prlimit(resource, Some(pagoda_mm::abi::Rlimit { cur, max }), true);
     }
 
     /// What a forked child inherits: the limits (and the pid until
     /// [`set_pid`](Self::set_pid)); not `mlockall(MCL_FUTURE)`, as on Linux.
-    #[allow(dead_code)] // Called by the multi-process scheduler.
     pub fn fork(&self) -> Memory {
         Self {
             pid: self.pid,
@@ -75,7 +76,6 @@ impl Memory {
     /// `execve` keeps the limits and drops `mlockall(MCL_FUTURE)`, as on Linux. (The
     /// caller tears the old space down with `shm::registry().exit` so that System V
     /// detaches are stamped.)
-    #[allow(dead_code)] // Called by the multi-process scheduler.
     pub fn on_exec(&mut self) {
         self.future = FutureLock::Off;
     }
@@ -107,9 +107,6 @@ impl Memory {
             Sysno::Shmat => self.shmat(int(0), a[1], int(2)),
             Sysno::Shmdt => self.shmdt(a[0]),
             Sysno::Shmctl => self.shmctl(int(0), int(1), a[2]),
-            Sysno::Prlimit64 => self.prlimit(int(0), int(1), a[2], a[3]),
-            Sysno::Getrlimit => self.prlimit(0, int(0), 0, a[1]),
-            Sysno::Setrlimit => self.prlimit(0, int(0), a[1], 0),
             _ => return None,
         })
     }

@@ -265,3 +265,57 @@ fn timespec_and_devices_and_dirents() {
     assert_eq!(&rec[19..24], b"init\0");
     assert_eq!(encode_dirent64(7, 3, 8, b"init", 23), None);
 }
+
+#[test]
+fn timeval_itimerval_rusage_stack_t() {
+    use crate::abi::{StackT, Timeval, decode_itimerval, encode_itimerval, encode_rusage};
+    let t = Timeval::from_ns(2_345_678_901);
+    assert_eq!(
+        t,
+        Timeval {
+            sec: 2,
+            usec: 345_678
+        }
+    );
+    assert_eq!(t.as_ns(), 2_345_678_000);
+    assert_eq!(Timeval::decode(&t.encode()), Ok(t));
+    let bad = Timeval {
+        sec: 0,
+        usec: 1_000_000,
+    }
+    .encode();
+    assert_eq!(Timeval::decode(&bad), Err(axerrno::LinuxError::EINVAL));
+    let neg = Timeval { sec: -1, usec: 0 }.encode();
+    assert_eq!(Timeval::decode(&neg), Err(axerrno::LinuxError::EINVAL));
+    let it = encode_itimerval(10_000_000, 1_500_000_000);
+    assert_eq!(&it[..8], &0u64.to_le_bytes());
+    assert_eq!(&it[8..16], &10_000u64.to_le_bytes());
+    assert_eq!(&it[16..24], &1u64.to_le_bytes());
+    assert_eq!(&it[24..], &500_000u64.to_le_bytes());
+    assert_eq!(decode_itimerval(&it), Ok((10_000_000, 1_500_000_000)));
+    let ru = encode_rusage(3_000_001_000, 0);
+    assert_eq!(&ru[..8], &3u64.to_le_bytes());
+    assert_eq!(&ru[8..16], &1u64.to_le_bytes());
+    assert!(ru[16..].iter().all(|&b| b == 0));
+    let ss = StackT {
+        sp: 0x1000,
+        flags: 2,
+        size: 8192,
+    };
+    let bytes = ss.encode();
+    assert_eq!(&bytes[8..12], &2i32.to_le_bytes());
+    assert_eq!(&bytes[12..16], &[0; 4]);
+    assert_eq!(StackT::decode(&bytes), ss);
+    assert_eq!(
+        Timespec::from_ns(1_000_000_001),
+        Timespec { sec: 1, nsec: 1 }
+    );
+    assert_eq!(
+        Timespec {
+            sec: i64::MAX,
+            nsec: 5
+        }
+        .as_ns(),
+        u64::MAX
+    );
+}

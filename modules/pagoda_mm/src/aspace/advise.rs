@@ -3,7 +3,8 @@
 //!
 //! "Locked" means what it can without swap: the pages were populated when the lock was
 //! taken, and `MADV_DONTNEED`/`MADV_FREE`/`MADV_COLD`/`MADV_PAGEOUT` refuse them
-//! (`EINVAL`, as on Linux). Nothing here ever evicts a private page anyway.
+//! (`EINVAL`, as on Linux). Nothing here ever evicts a private page, except that
+//! `MADV_PAGEOUT` drops the pages of `MAP_DROPPABLE` memory (they read back as zeros).
 
 use alloc::vec::Vec;
 
@@ -30,6 +31,8 @@ enum Action {
     Discard,
     /// Change an attribute.
     Set(fn(&mut Attrs)),
+    /// Drop the pages of droppable areas only (`MADV_PAGEOUT`).
+    DropDroppable,
 }
 
 impl<M, P, H> AddrSpace<M, P, H>
@@ -83,13 +86,19 @@ where
             }),
             Advice::DontNeedLocked => (Action::Discard, linear),
             Advice::Free => (Action::Discard, |a| locked(a) || !private_anon(a)),
-            Advice::Cold | Advice::PageOut => (Action::Nothing, |a| {
+            Advice::Cold => (Action::Nothing, |a| {
+                locked(a) || a.backend().paged().is_none()
+            }),
+            // No swap: only droppable memory leaves (as zeros).
+            Advice::PageOut => (Action::DropDroppable, |a| {
                 locked(a) || a.backend().paged().is_none()
             }),
             Advice::DontFork => (Action::Set(|t| t.dontfork = true), linear),
             Advice::DoFork => (Action::Set(|t| t.dontfork = false), linear),
             Advice::WipeOnFork => (Action::Set(|t| t.wipeonfork = true), |a| !private_anon(a)),
-            Advice::KeepOnFork => (Action::Set(|t| t.wipeonfork = false), linear),
+            Advice::KeepOnFork => (Action::Set(|t| t.wipeonfork = false), |a| {
+                linear(a) || droppable(a)
+            }),
         };
         // The areas before the first that refuses are advised.
         let refused = self
@@ -101,6 +110,15 @@ where
         let r = match action {
             Action::Nothing => Ok(()),
             Action::Discard => self.discard(done),
+            Action::DropDroppable => {
+                let ranges: Vec<VirtAddrRange> = self
+                    .areas
+                    .iter_range(done)
+                    .filter(|a| droppable(a))
+                    .map(|a| VirtAddrRange::new(a.start().max(done.start), a.end().min(done.end)))
+                    .collect();
+                ranges.into_iter().try_for_each(|r| self.discard(r))
+            }
             Action::Set(f) => {
                 self.update_attrs(done, f);
                 Ok(())
@@ -137,7 +155,7 @@ where
 
     /// Applies `f` to the attributes of every frame-owning area in `range`, splitting the
     /// areas at its edges first.
-    fn update_attrs(&mut self, range: VirtAddrRange, f: impl Fn(&mut Attrs)) {
+    pub(super) fn update_attrs(&mut self, range: VirtAddrRange, f: impl Fn(&mut Attrs)) {
         if range.is_empty() {
             return;
         }
@@ -205,7 +223,8 @@ where
     pub fn mlock(&mut self, addr: VirtAddr, len: usize, populate: bool) -> LinuxResult {
         let range = self.lock_range(addr, len)?;
         let mapped = self.mapped_prefix(range);
-        self.update_attrs(mapped, |t| t.locked = true);
+        // As on Linux, droppable memory is never locked (the call still succeeds).
+        self.update_attrs(mapped, |t| t.locked = !t.droppable);
         if mapped.end < range.end {
             return Err(LinuxError::ENOMEM);
         }
@@ -236,7 +255,7 @@ where
     pub fn mlock_all(&mut self, lock: bool, populate: bool) {
         for area in self.areas.iter_mut() {
             if let Some(paged) = area.backend_mut().paged_mut() {
-                paged.attrs.locked = lock;
+                paged.attrs.locked = lock && !paged.attrs.droppable;
             }
         }
         if lock && populate {
@@ -373,4 +392,13 @@ where
     area.backend()
         .paged()
         .is_some_and(|p| matches!(p.source, Source::Anon))
+}
+
+fn droppable<M, P, H>(area: &Area<M, P, H>) -> bool
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler,
+{
+    area.backend().paged().is_some_and(|p| p.attrs.droppable)
 }

@@ -69,7 +69,8 @@ where
     /// the address.
     ///
     /// `prot` is `READ`/`WRITE`/`EXECUTE` (empty for `PROT_NONE`); areas get `USER` too.
-    /// Exactly one of `MAP_PRIVATE` / `MAP_SHARED` (or `MAP_SHARED_VALIDATE`) is required.
+    /// The mapping type (Linux's `MAP_TYPE` bits) is `MAP_PRIVATE`, `MAP_SHARED`,
+    /// `MAP_SHARED_VALIDATE` (files) or `MAP_DROPPABLE` (anonymous).
     /// `file` is ignored with `MAP_ANONYMOUS`. The tail of the last file page past EOF
     /// reads as zeros; touching a page wholly past EOF is a bus error.
     ///
@@ -89,8 +90,9 @@ where
     ///    [`LinuxError::EEXIST`] for `MAP_FIXED_NOREPLACE` over a mapping; otherwise
     ///    [`LinuxError::ENOMEM`] if there is no room.
     /// 6. [`LinuxError::EOVERFLOW`]: a file mapping whose end passes 2^63 bytes.
-    /// 7. [`LinuxError::EINVAL`]: not exactly one mapping type, or `MAP_SHARED_VALIDATE`
-    ///    with `MAP_ANONYMOUS`.
+    /// 7. [`LinuxError::EINVAL`]: any other value of the type bits, `MAP_SHARED_VALIDATE`
+    ///    with `MAP_ANONYMOUS`, `MAP_DROPPABLE` with a file or with `MAP_LOCKED` /
+    ///    `MAP_GROWSDOWN`.
     /// 8. [`LinuxError::EOPNOTSUPP`]: unknown flags with `MAP_SHARED_VALIDATE` (files).
     /// 9. [`LinuxError::EACCES`]: `MAP_SHARED` with `PROT_WRITE` of a file whose
     ///    [`File::access`](crate::File::access) is read-only, or any mapping of a write-only
@@ -127,13 +129,18 @@ where
         if file.is_some() && offset > i64::MAX as u64 - len as u64 {
             return Err(LinuxError::EOVERFLOW);
         }
-        let shared = match ((flags & MmapFlags::SHARED_VALIDATE).bits(), anonymous) {
-            (1, _) => true,
-            (2, _) => false,
-            (3, false) if flags.bits() & !MmapFlags::VALIDATE_MASK != 0 => {
+        let droppable_refused = MmapFlags::LOCKED | MmapFlags::GROWSDOWN;
+        let (shared, droppable) = match (flags.bits() & MmapFlags::TYPE_MASK, anonymous) {
+            (0x01, _) => (true, false),
+            (0x02, _) => (false, false),
+            (0x03, false) if flags.bits() & !MmapFlags::VALIDATE_MASK != 0 => {
                 return Err(LinuxError::EOPNOTSUPP);
             }
-            (3, false) => true,
+            (0x03, false) => (true, false),
+            (0x08, true) if flags.intersects(droppable_refused) => {
+                return Err(LinuxError::EINVAL);
+            }
+            (0x08, true) => (false, true),
             _ => return Err(LinuxError::EINVAL),
         };
         let source = match file {
@@ -156,6 +163,13 @@ where
         };
         let area_flags = prot | MappingFlags::USER;
         self.map_source(start, len, area_flags, source, populate, on_overlap)?;
+        if droppable {
+            let range = VirtAddrRange::from_start_size(start, len);
+            self.update_attrs(range, |t| {
+                t.droppable = true;
+                t.wipeonfork = true;
+            });
+        }
         Ok(start)
     }
 

@@ -198,8 +198,8 @@ impl<H: PagingHandler> Source<H> {
     }
 }
 
-/// What `madvise` and `mlock` left on an area (Linux's `VM_DONTCOPY`, `VM_WIPEONFORK`,
-/// `VM_LOCKED`). Both pieces of a split area keep them.
+/// What `mmap`, `madvise` and `mlock` left on an area (Linux's `VM_DONTCOPY`,
+/// `VM_WIPEONFORK`, `VM_LOCKED`, `VM_DROPPABLE`). Both pieces of a split area keep them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Attrs {
     /// `MADV_DONTFORK`: a forked child does not get the area.
@@ -208,6 +208,9 @@ pub(crate) struct Attrs {
     pub(crate) wipeonfork: bool,
     /// `mlock`: the pages were populated and must stay (`MADV_DONTNEED` refuses them).
     pub(crate) locked: bool,
+    /// `MAP_DROPPABLE`: `MADV_PAGEOUT` drops the pages, `mlock` does not lock them and
+    /// `MADV_KEEPONFORK` is refused (the area is always wiped on fork).
+    pub(crate) droppable: bool,
 }
 
 /// A frame-owning area's state: its source and the frames it maps, by page.

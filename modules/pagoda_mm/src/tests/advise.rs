@@ -292,3 +292,70 @@ fn mremap_dontunmap_moves_the_pages_and_leaves_the_old_range_empty() {
     drop(s);
     assert_no_leak();
 }
+
+/// Linux's `MAP_TYPE` nibble: only `SHARED`, `PRIVATE`, `SHARED_VALIDATE` (files) and
+/// `DROPPABLE` (anonymous, not locked, not growing) name a type; every other value is
+/// `EINVAL` (checked on x86-64 Linux 6.18).
+#[test]
+fn mapping_type_is_the_whole_type_nibble() {
+    let mut s = setup();
+    let anon_typed = |t: u32| MmapFlags::from_bits_retain(t | MmapFlags::ANONYMOUS.bits());
+    for t in [0x0, 0x3, 0x4, 0x5, 0x6, 0x7, 0x9, 0xa, 0xc, 0xe, 0xf] {
+        assert_eq!(
+            s.mmap(va(0), P, RW, anon_typed(t), None, 0),
+            Err(LinuxError::EINVAL),
+            "type {t:#x}"
+        );
+    }
+    for t in [0x1, 0x2, 0x8] {
+        assert!(
+            s.mmap(va(0), P, RW, anon_typed(t), None, 0).is_ok(),
+            "type {t:#x}"
+        );
+    }
+    let drop_with = |f: MmapFlags| anon_typed(0x8) | f;
+    for f in [MmapFlags::LOCKED, MmapFlags::GROWSDOWN] {
+        assert_eq!(
+            s.mmap(va(0), P, RW, drop_with(f), None, 0),
+            Err(LinuxError::EINVAL)
+        );
+    }
+    let file: Arc<dyn File> = Arc::new(MemFile::new(vec![0; P]));
+    assert_eq!(
+        s.mmap(va(0), P, RW, MmapFlags::DROPPABLE, Some(file), 0),
+        Err(LinuxError::EINVAL),
+        "droppable files do not exist"
+    );
+    drop(s);
+    assert_no_leak();
+}
+
+/// `MAP_DROPPABLE` memory: `MADV_PAGEOUT` drops it (zeros after), a fork wipes it and
+/// `MADV_KEEPONFORK` cannot change that, `mlock` succeeds without locking it; pageout on
+/// ordinary memory keeps the data (there is no swap).
+#[test]
+fn droppable_memory_is_dropped_by_pageout_and_wiped_on_fork() {
+    let mut s = setup();
+    let flags = MmapFlags::DROPPABLE | MmapFlags::ANONYMOUS;
+    let d = s.mmap(va(0), 2 * P, RW, flags, None, 0).unwrap().as_usize();
+    let a = anon(&mut s, P, RW);
+    s.write_bytes(va(d), &[b'A'; 2 * P]).unwrap();
+    s.write_bytes(va(a), &[b'B'; P]).unwrap();
+    let mut child = s.fork().unwrap();
+    assert_eq!(read(&mut child, d, 1), [0], "wiped in the child");
+    assert_eq!(read(&mut child, a, 1), [b'B']);
+    drop(child);
+    assert_eq!(
+        s.madvise(va(d), P, Advice::KeepOnFork),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(s.mlock(va(d), 2 * P, true), Ok(()));
+    assert!(!s.range_locked(VirtAddrRange::from_start_size(va(d), 2 * P)));
+    s.madvise(va(d), P, Advice::PageOut).unwrap();
+    s.madvise(va(a), P, Advice::PageOut).unwrap();
+    assert_eq!(read(&mut s, d, 1), [0], "dropped");
+    assert_eq!(read(&mut s, d + P, 1), [b'A'], "outside the advised range");
+    assert_eq!(read(&mut s, a, 1), [b'B'], "ordinary memory stays");
+    drop(s);
+    assert_no_leak();
+}

@@ -1,4 +1,6 @@
+mod clone;
 mod model;
+mod rlimit;
 mod sched;
 mod signals;
 mod tree;

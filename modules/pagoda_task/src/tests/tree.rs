@@ -373,3 +373,45 @@ fn pids_run_out_with_eagain() {
     assert_eq!(t.fork(INIT), Err(LinuxError::EAGAIN));
     assert_eq!(t.spawn_thread(INIT), Err(LinuxError::EAGAIN));
 }
+
+#[test]
+fn orphans_go_to_the_nearest_live_subreaper() {
+    let mut t = ProcessTree::new();
+    let a = t.fork(INIT).unwrap();
+    let b = t.fork(a).unwrap();
+    let c = t.fork(b).unwrap();
+    let d = t.fork(c).unwrap();
+    t.set_subreaper(a, true).unwrap();
+    assert_eq!(t.is_subreaper(a), Ok(true));
+    assert_eq!(t.is_subreaper(b), Ok(false));
+    // c ends: d goes to a (b is no subreaper).
+    let report = t.exit_group(c, exited(0)).unwrap();
+    assert_eq!(report.reparented, vec![d]);
+    assert_eq!(t.parent(d), Ok(a));
+    assert!(t.children(a).unwrap().contains(&d));
+    // a ends (a zombie is no reaper): its children, b and d, go to init.
+    let report = t.exit_group(a, exited(0)).unwrap();
+    assert_eq!(report.reparented, vec![b, d]);
+    assert_eq!(t.parent(d), Ok(INIT));
+    let e = t.fork(d).unwrap();
+    t.set_subreaper(b, true).unwrap();
+    // b is not an ancestor of e any more: e goes to init.
+    t.exit_group(d, exited(0)).unwrap();
+    assert_eq!(t.parent(e), Ok(INIT));
+    assert_eq!(t.set_subreaper(Pid::new(999), true), Err(LinuxError::ESRCH));
+}
+
+#[test]
+fn a_subreaper_that_ignores_sigchld_reaps_zombie_orphans_at_once() {
+    let mut t = ProcessTree::new();
+    let a = t.fork(INIT).unwrap();
+    let b = t.fork(a).unwrap();
+    let c = t.fork(b).unwrap();
+    t.set_subreaper(a, true).unwrap();
+    t.set_autoreap(a, true).unwrap();
+    // c is a zombie child of b when b ends: a adopts it and reaps it at once.
+    t.exit_group(c, exited(1)).unwrap();
+    t.exit_group(b, exited(0)).unwrap();
+    assert!(!t.children(a).unwrap().contains(&c));
+    assert_eq!(t.state(c), Err(LinuxError::ESRCH));
+}

@@ -1,11 +1,12 @@
 //! What `/proc` needs from the process layer ([`ProcInfo`]), what it records itself at
 //! `execve` ([`ExecLayout`]), and the implementation for today's single process.
 //!
-//! The process layer implements [`ProcInfo`] for its process table and installs it once
-//! with [`install`]; it calls [`exec`](super::exec) after every successful `execve` (and for
-//! pid 1 at boot) and [`exit`](super::exit) when a process is reaped. Until something is
-//! installed, [`SingleProcess`] answers: pid 1, parent 0, root, the current address space.
+//! The process layer feeds [`Published`] (the one [`ProcInfo`]): [`set_current`] before
+//! every file call, [`set_processes`] (through [`publish`](super::publish)) before calls
+//! that resolve paths, and [`exec`](super::exec) after every successful `execve` (boot
+//! does it for pid 1).
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -43,6 +44,8 @@ pub struct ProcSnapshot {
     pub fd_size: Option<u32>,
     /// User and system time, in clock ticks (100 Hz).
     pub times: (u64, u64),
+    /// The name (`prctl(PR_SET_NAME)`), if the layer keeps one; else the program's.
+    pub comm: Option<String>,
 }
 
 /// The process layer's side of `/proc`.
@@ -57,32 +60,104 @@ pub trait ProcInfo: Sync {
     fn with_space(&self, tgid: u32, f: &mut dyn FnMut(&mut AddrSpace)) -> bool;
 }
 
-static INSTALLED: SpinNoIrq<Option<&'static dyn ProcInfo>> = SpinNoIrq::new(None);
-
-/// Makes `info` the source of every `/proc/<pid>` answer (the process layer, at boot).
-#[allow(dead_code)] // Called by the process table, merged next.
-pub fn install(info: &'static dyn ProcInfo) {
-    *INSTALLED.lock() = Some(info);
+/// The process layer's latest report: the caller and every process.
+struct Table {
+    current: (u32, u32),
+    procs: BTreeMap<u32, ProcSnapshot>,
+    /// Each process's address-space id, and the active one's.
+    mm_of: BTreeMap<u32, u64>,
+    active: Option<u64>,
+    /// The inactive address spaces, lent for the duration of one file call.
+    lent: BTreeMap<u64, AddrSpace>,
 }
 
-/// The installed [`ProcInfo`] (the single process until one is installed).
-pub fn info() -> &'static dyn ProcInfo {
-    match *INSTALLED.lock() {
-        Some(i) => i,
-        None => &SingleProcess,
-    }
+static TABLE: SpinNoIrq<Table> = SpinNoIrq::new(Table {
+    current: (1, 1),
+    procs: BTreeMap::new(),
+    mm_of: BTreeMap::new(),
+    active: None,
+    lent: BTreeMap::new(),
+});
+
+/// Lends `/proc` the inactive address spaces (by id) for one file call, with which
+/// process uses which space and which one is active; [`take_spaces`] gives them back.
+pub fn lend_spaces(
+    mm_of: BTreeMap<u32, u64>,
+    active: Option<u64>,
+    spaces: BTreeMap<u64, AddrSpace>,
+) {
+    let mut t = TABLE.lock();
+    t.mm_of = mm_of;
+    t.active = active;
+    t.lent = spaces;
 }
 
-/// Today's one process: pid 1, run as root, without a parent; the current address space.
-pub struct SingleProcess;
+/// The lent spaces, back to the process layer (after the call).
+pub fn take_spaces() -> BTreeMap<u64, AddrSpace> {
+    core::mem::take(&mut TABLE.lock().lent)
+}
 
-impl ProcInfo for SingleProcess {
+/// Records the caller of the file call about to run (every file call: cheap).
+pub fn set_current(tgid: u32, tid: u32) {
+    TABLE.lock().current = (tgid, tid);
+}
+
+/// Replaces the process list (the process layer, before calls that resolve paths).
+pub fn set_processes(procs: BTreeMap<u32, ProcSnapshot>) {
+    TABLE.lock().procs = procs;
+}
+
+/// The [`ProcInfo`] `/proc` answers from: what the process layer last published through
+/// [`set_current`] and [`set_processes`]; the caller's own address space is the active one.
+/// Before anything was published it describes pid 1 as the only process.
+pub struct Published;
+
+impl ProcInfo for Published {
     fn current(&self) -> (u32, u32) {
-        (1, 1)
+        TABLE.lock().current
     }
 
     fn snapshot(&self, tgid: u32) -> Option<ProcSnapshot> {
-        (tgid == 1).then(|| ProcSnapshot {
+        let t = TABLE.lock();
+        match t.procs.get(&tgid) {
+            Some(p) => Some(p.clone()),
+            None if t.procs.is_empty() && tgid == 1 => Some(ProcSnapshot::init()),
+            None => None,
+        }
+    }
+
+    /// The active space through `mm::with_current`, another one from the lent spaces
+    /// (taken out of the table while `f` runs, so no lock is held).
+    fn with_space(&self, tgid: u32, f: &mut dyn FnMut(&mut AddrSpace)) -> bool {
+        let (mm, active, current) = {
+            let t = TABLE.lock();
+            (t.mm_of.get(&tgid).copied(), t.active, t.current.0)
+        };
+        match mm {
+            Some(id) if Some(id) != active => {
+                let Some(mut space) = TABLE.lock().lent.remove(&id) else {
+                    return false;
+                };
+                f(&mut space);
+                TABLE.lock().lent.insert(id, space);
+                true
+            }
+            // Before the process layer lent anything, only the caller is known.
+            None if tgid != current => false,
+            _ => mm::with_current(|s| f(s)).is_some(),
+        }
+    }
+}
+
+/// The installed [`ProcInfo`].
+pub fn info() -> &'static dyn ProcInfo {
+    &Published
+}
+
+impl ProcSnapshot {
+    /// Pid 1 as boot starts it: running, root, no parent.
+    pub fn init() -> Self {
+        Self {
             tgid: 1,
             ppid: 0,
             pgid: 1,
@@ -96,11 +171,8 @@ impl ProcInfo for SingleProcess {
             umask: None,
             fd_size: None,
             times: (0, 0),
-        })
-    }
-
-    fn with_space(&self, tgid: u32, f: &mut dyn FnMut(&mut AddrSpace)) -> bool {
-        tgid == 1 && mm::with_current(|s| f(s)).is_some()
+            comm: None,
+        }
     }
 }
 

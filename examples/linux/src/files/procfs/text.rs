@@ -246,7 +246,7 @@ fn figures(pid: u32, layout: &ExecLayout) -> Result<Figures, LinuxError> {
 
 fn status_of(p: &ProcSnapshot, layout: &ExecLayout, vm: VmFigures) -> ProcStatus {
     ProcStatus {
-        name: layout.comm.clone(),
+        name: p.comm.clone().unwrap_or_else(|| layout.comm.clone()),
         state: p.state,
         umask: p.umask.unwrap_or(0o022),
         tgid: p.tgid,

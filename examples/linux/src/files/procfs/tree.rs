@@ -164,7 +164,6 @@ pub fn add_process(pid: u32, exe: &str) {
 }
 
 /// Removes `/proc/<pid>` (the process was reaped).
-#[allow(dead_code)] // Called by the process table, merged next.
 pub fn remove_process(pid: u32) {
     let dir = format!("/proc/{pid}");
     let dirs = [format!("{dir}/task/{pid}"), format!("{dir}/task"), dir];

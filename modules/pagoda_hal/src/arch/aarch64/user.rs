@@ -240,6 +240,30 @@ impl UserContext {
     pub fn set_syscall_return(&mut self, value: usize) {
         self.frame.regs[0] = value as u64;
     }
+
+    /// Bytes of the `svc` instruction: after [`UserTrap::Syscall`] the pc is this far past
+    /// it (a kernel that re-executes a waiting call moves the pc back by this much).
+    pub const SYSCALL_INSN_LEN: usize = 4;
+
+    /// The user pc (`ELR_EL1`).
+    pub fn pc(&self) -> usize {
+        self.frame.pc as usize
+    }
+
+    /// Sets the user pc.
+    pub fn set_pc(&mut self, pc: usize) {
+        self.frame.pc = pc as u64;
+    }
+
+    /// The user stack pointer (`SP_EL0`).
+    pub fn sp(&self) -> usize {
+        self.frame.sp as usize
+    }
+
+    /// Sets the user stack pointer.
+    pub fn set_sp(&mut self, sp: usize) {
+        self.frame.sp = sp as u64;
+    }
 }
 
 /// Whether `FAR_EL1` holds the faulting address for this syndrome: instruction and data

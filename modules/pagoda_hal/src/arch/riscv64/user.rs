@@ -188,6 +188,79 @@ impl UserContext {
     pub fn set_syscall_return(&mut self, value: usize) {
         self.regs[10] = value;
     }
+
+    /// Bytes of the `ecall` instruction: after [`UserTrap::Syscall`] the pc is this far past
+    /// it (a kernel that re-executes a waiting call moves the pc back by this much).
+    pub const SYSCALL_INSN_LEN: usize = 4;
+
+    /// The user pc (`sepc`).
+    pub fn pc(&self) -> usize {
+        self.sepc
+    }
+
+    /// Sets the user pc.
+    pub fn set_pc(&mut self, pc: usize) {
+        self.sepc = pc;
+    }
+
+    /// The user stack pointer (x2).
+    pub fn sp(&self) -> usize {
+        self.regs[2]
+    }
+
+    /// Sets the user stack pointer.
+    pub fn set_sp(&mut self, sp: usize) {
+        self.regs[2] = sp;
+    }
+
+    /// The registers in Linux's `struct sigcontext` order: `pc`, then `x1..x31`.
+    pub fn linux_regs(&self) -> [u64; 32] {
+        let mut out = [0u64; 32];
+        out[0] = self.sepc as u64;
+        for (o, r) in out[1..].iter_mut().zip(&self.regs[1..]) {
+            *o = *r as u64;
+        }
+        out
+    }
+
+    /// Sets every register from [`linux_regs`](Self::linux_regs) order (`x0` stays 0).
+    pub fn set_linux_regs(&mut self, regs: &[u64; 32]) {
+        self.sepc = regs[0] as usize;
+        for (r, v) in self.regs[1..].iter_mut().zip(&regs[1..]) {
+            *r = *v as usize;
+        }
+    }
+
+    /// Bytes of FP state: `f0..f31` (8 bytes each) and `fcsr` (4), as a Linux signal frame
+    /// holds them.
+    pub const FP_STATE_LEN: usize = 32 * 8 + 4;
+
+    /// The FP state in signal-frame layout ([`FP_STATE_LEN`](Self::FP_STATE_LEN) bytes).
+    pub fn fp_state(&self) -> [u8; Self::FP_STATE_LEN] {
+        let mut out = [0u8; Self::FP_STATE_LEN];
+        for (chunk, f) in out.chunks_exact_mut(8).zip(&self.fregs) {
+            chunk.copy_from_slice(&f.to_le_bytes());
+        }
+        out[256..].copy_from_slice(&(self.fcsr as u32).to_le_bytes());
+        out
+    }
+
+    /// Sets the FP state from signal-frame layout; `false` (nothing changes) for a wrong
+    /// length. Only `fcsr`'s defined bits (frm, fflags) are kept.
+    pub fn set_fp_state(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() != Self::FP_STATE_LEN {
+            return false;
+        }
+        for (f, chunk) in self.fregs.iter_mut().zip(bytes.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *f = u64::from_le_bytes(b);
+        }
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&bytes[256..]);
+        self.fcsr = (u32::from_le_bytes(b) & 0xff) as usize;
+        true
+    }
 }
 
 /// The signal Linux sends for a user exception with this `scause`.

@@ -313,6 +313,82 @@ impl UserContext {
     pub fn set_syscall_return(&mut self, value: usize) {
         self.frame.rax = value as u64;
     }
+
+    /// Bytes of the `syscall` instruction: after [`UserTrap::Syscall`] the pc is this far
+    /// past it (a kernel that re-executes a waiting call moves the pc back by this much).
+    pub const SYSCALL_INSN_LEN: usize = 2;
+
+    /// The user pc (rip).
+    pub fn pc(&self) -> usize {
+        self.frame.rip as usize
+    }
+
+    /// Sets the user pc. Returning through `iretq` then (the registers `sysretq` clobbers
+    /// may matter to the code resumed there).
+    pub fn set_pc(&mut self, pc: usize) {
+        self.frame.rip = pc as u64;
+        self.frame.vector = 0;
+    }
+
+    /// The user stack pointer (rsp).
+    pub fn sp(&self) -> usize {
+        self.frame.rsp as usize
+    }
+
+    /// Sets the user stack pointer.
+    pub fn set_sp(&mut self, sp: usize) {
+        self.frame.rsp = sp as u64;
+    }
+
+    /// The registers in Linux's `struct sigcontext` order: r8..r15, rdi, rsi, rbp, rbx, rdx,
+    /// rax, rcx, rsp, rip, eflags (the rest of the array is 0).
+    pub fn linux_regs(&self) -> [u64; 32] {
+        let f = &self.frame;
+        let mut out = [0u64; 32];
+        out[..18].copy_from_slice(&[
+            f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15, f.rdi, f.rsi, f.rbp, f.rbx,
+            f.rdx, f.rax, f.rcx, f.rsp, f.rip, f.rflags,
+        ]);
+        out
+    }
+
+    /// Sets the registers from [`linux_regs`](Self::linux_regs) order; rflags keeps only the
+    /// user-owned bits (as every entry to ring 3 does). The next entry uses `iretq`, so rcx
+    /// and r11 are restored too.
+    pub fn set_linux_regs(&mut self, regs: &[u64; 32]) {
+        let f = &mut self.frame;
+        [
+            f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15, f.rdi, f.rsi, f.rbp, f.rbx,
+            f.rdx, f.rax, f.rcx, f.rsp, f.rip,
+        ] = [
+            regs[0], regs[1], regs[2], regs[3], regs[4], regs[5], regs[6], regs[7], regs[8],
+            regs[9], regs[10], regs[11], regs[12], regs[13], regs[14], regs[15], regs[16],
+        ];
+        f.rflags = (regs[17] & USER_RFLAGS) | RFLAGS_FIXED;
+        f.vector = 0;
+    }
+
+    /// Bytes of FP state: the FXSAVE area a Linux signal frame holds.
+    pub const FP_STATE_LEN: usize = 512;
+
+    /// The FP state (FXSAVE layout).
+    pub fn fp_state(&self) -> [u8; Self::FP_STATE_LEN] {
+        self.fx.0
+    }
+
+    /// Sets the FP state from FXSAVE layout; `false` (nothing changes) for a wrong length.
+    /// MXCSR keeps only its defined bits (a reserved bit would make `fxrstor64` fault).
+    pub fn set_fp_state(&mut self, bytes: &[u8]) -> bool {
+        let Ok(area) = <[u8; 512]>::try_from(bytes) else {
+            return false;
+        };
+        self.fx.0 = area;
+        let mut m = [0u8; 4];
+        m.copy_from_slice(&area[24..28]);
+        let mxcsr = u32::from_le_bytes(m) & 0xffff;
+        self.fx.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        true
+    }
 }
 
 /// The signal Linux sends for a user exception with this vector.

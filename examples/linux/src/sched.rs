@@ -1,0 +1,165 @@
+//! The scheduler loop (run to completion, one kernel stack): pick a thread, make its
+//! process's address space active, act on its signals, run it until its next trap and
+//! handle that trap to completion. Timer ticks end time slices (`RunQueue::tick`); when no
+//! thread can run the CPU idles until the next deadline.
+
+use pagoda::mm::{self, MappingFlags, UserTrap, VirtAddr};
+use pagoda::time::{self, Next};
+use pagoda_task::siginfo::code;
+use pagoda_task::{ExitStatus, Pid, SigFields, SigInfo, Signal};
+
+use crate::process::Kernel;
+use crate::sigdeliver;
+
+/// Timer tick period.
+pub const TICK_NS: u64 = 10_000_000;
+/// Ticks in a time slice.
+pub const SLICE_TICKS: u32 = 2;
+/// A fault resolved this many times in a row at one address kills the program.
+const MAX_REPEATED_FAULTS: usize = 16;
+
+/// The `pagoda_task` signal for a HAL one.
+fn task_signal(s: mm::Signal) -> Signal {
+    Signal::new(usize::from(s.number())).unwrap_or(Signal::SIGSEGV)
+}
+
+/// Runs every process until pid 1 ends; its status (128 + signal if killed).
+pub fn run(k: &mut Kernel) -> i32 {
+    let mut tick = time::monotonic_ns().saturating_add(TICK_NS);
+    let mut said_stuck = false;
+    loop {
+        if let Some(status) = k.halt {
+            time::set_timer_deadline(u64::MAX);
+            return status;
+        }
+        k.expire_timers();
+        k.wake_file_waiters(&crate::files::drain_wakeups());
+        let tid = match k.rq.current() {
+            Some(t) => t,
+            None => match k.rq.block() {
+                Next::Switch(t) => t,
+                _ => {
+                    idle(k, &mut said_stuck);
+                    continue;
+                }
+            },
+        };
+        said_stuck = false;
+        if k.threads.get(&tid).is_none_or(|t| t.wait.is_some()) {
+            k.rq.remove(tid);
+            continue;
+        }
+        let Some(mm_id) = k.mm_of(tid) else {
+            k.rq.remove(tid);
+            continue;
+        };
+        if k.activate(mm_id).is_err() {
+            if let Some(pid) = k.threads.get(&tid).map(|t| t.tgid) {
+                let sig = Signal::SIGKILL;
+                k.kill_process(pid, ExitStatus::Signaled { sig, core: false });
+            }
+            continue;
+        }
+        if k.deliver(tid) != sigdeliver::Next::Run {
+            continue;
+        }
+        // A mapped file may have shrunk: drop its pages past the end before user code runs.
+        mm::with_current(|s| s.apply_truncations());
+        let deadline = k.timers.next_deadline().map_or(tick, |d| d.min(tick));
+        time::set_timer_deadline(deadline);
+        let Some(t) = k.threads.get_mut(&tid) else {
+            continue;
+        };
+        let start = time::monotonic_ns();
+        let trap = t.ctx.run();
+        let now = time::monotonic_ns();
+        t.cpu_ns = t.cpu_ns.saturating_add(now.saturating_sub(start));
+        match trap {
+            UserTrap::Syscall => crate::syscall::dispatch(k, tid),
+            UserTrap::Timer => {
+                if now >= tick {
+                    // Absolute ticks: a late one does not shift the next.
+                    tick = tick.saturating_add(TICK_NS).max(now);
+                    k.rq.tick();
+                }
+            }
+            UserTrap::PageFault { addr, access } => page_fault(k, tid, addr, access),
+            UserTrap::Exception { .. } => {
+                let sig = task_signal(trap.signal().unwrap_or(mm::Signal::Segv));
+                let pc = k.threads.get(&tid).map_or(0, |t| t.ctx.pc());
+                let code = match sig {
+                    Signal::SIGILL => 1, // ILL_ILLOPC
+                    Signal::SIGFPE => 1, // FPE_INTDIV
+                    Signal::SIGBUS => code::BUS_ADRALN,
+                    Signal::SIGTRAP => 1, // TRAP_BRKPT
+                    _ => code::SI_KERNEL,
+                };
+                let info = SigInfo {
+                    signo: sig,
+                    errno: 0,
+                    code,
+                    fields: SigFields::Fault { addr: pc },
+                };
+                k.force_fault(tid, info);
+            }
+        }
+    }
+}
+
+/// A user page fault: resolved by the address space, or a signal.
+fn page_fault(k: &mut Kernel, tid: Pid, addr: VirtAddr, access: MappingFlags) {
+    let a = addr.as_usize();
+    let Some(t) = k.threads.get_mut(&tid) else {
+        return;
+    };
+    t.last_fault = match t.last_fault {
+        (x, n) if x == a => (x, n + 1),
+        _ => (a, 1),
+    };
+    let repeated = t.last_fault.1 >= MAX_REPEATED_FAULTS;
+    let sig = match mm::resolve_fault(addr, access | MappingFlags::USER) {
+        Ok(_) if !repeated => return,
+        Ok(_) => Signal::SIGSEGV,
+        Err(why) => task_signal(why.signal()),
+    };
+    if sig == Signal::SIGKILL {
+        // Out of memory: the process dies.
+        if let Some(pid) = k.threads.get(&tid).map(|t| t.tgid) {
+            k.kill_process(pid, ExitStatus::Signaled { sig, core: false });
+        }
+        return;
+    }
+    let code = if sig == Signal::SIGBUS {
+        code::BUS_ADRERR
+    } else if mm::with_current(|s| s.find_area(addr).is_some()).unwrap_or(false) {
+        code::SEGV_ACCERR
+    } else {
+        code::SEGV_MAPERR
+    };
+    if let Some(t) = k.threads.get_mut(&tid) {
+        t.last_fault = (0, 0);
+    }
+    k.force_fault(tid, SigInfo::fault(sig, code, a));
+}
+
+/// Nothing can run: wait for the next deadline with interrupts enabled.
+fn idle(k: &mut Kernel, said_stuck: &mut bool) {
+    match k.timers.next_deadline() {
+        Some(deadline) => {
+            time::set_timer_deadline(deadline);
+            while time::monotonic_ns() < deadline {
+                time::wait_for_interrupt();
+            }
+        }
+        None => {
+            if !*said_stuck {
+                pagoda::println!(
+                    "pagoda-linux: every thread waits for something that cannot happen"
+                );
+                *said_stuck = true;
+            }
+            time::set_timer_deadline(u64::MAX);
+            time::wait_for_interrupt();
+        }
+    }
+}
