@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a static Linux program on Pagoda: builds the Linux-personality kernel
+# Runs a Linux program (static, or dynamic: see the packing block) on Pagoda: builds the Linux-personality kernel
 # (examples/linux), packs PROG as /init (and ARGS, one per line, as /args) into a newc cpio
 # archive, boots it with QEMU -initrd and exits with the program's exit status.
 #   scripts/run_linux.sh riscv64|x86_64 PROG [ARGS...]
@@ -34,6 +34,41 @@ mkdir "$work/root"
 cp "$prog" "$work/root/init"
 chmod 755 "$work/root/init"
 if [[ $# -gt 0 ]]; then printf '%s\n' "$@" >"$work/root/args"; fi
+# Dynamic programs: pack the interpreter (PT_INTERP, at its own path) and the DT_NEEDED
+# libraries, recursively, at /lib/<triplet>/NAME (the first directory ld.so searches
+# without /etc/ld.so.cache). Sources: the host's / for x86_64, Debian's cross sysroot
+# /usr/riscv64-linux-gnu for riscv64. Symlinks are dereferenced: the archive holds files.
+interp=$(readelf -lW "$prog" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p')
+if [[ -n $interp ]]; then
+    case $arch in
+        x86_64) sysroot="" libdirs="/lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /usr/lib64" ;;
+        riscv64) sysroot=/usr/riscv64-linux-gnu libdirs="/usr/riscv64-linux-gnu/lib" ;;
+    esac
+    dest=/lib/$arch-linux-gnu
+    pack_file() { # pack_file SOURCE PATH-IN-ARCHIVE
+        mkdir -p "$work/root$(dirname "$2")"
+        cp -L "$1" "$work/root$2"
+    }
+    src=$sysroot$interp
+    [[ -f $src ]] || src=$sysroot/lib/$(basename "$interp")
+    [[ -f $src ]] || { echo "$0: interpreter $interp not found under ${sysroot:-/}" >&2; exit 2; }
+    pack_file "$src" "$interp"
+    done_libs=" $(basename "$interp") "
+    todo=("$prog")
+    while [[ ${#todo[@]} -gt 0 ]]; do
+        obj=${todo[0]}
+        todo=("${todo[@]:1}")
+        for lib in $(readelf -dW "$obj" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+            [[ $done_libs == *" $lib "* ]] && continue
+            done_libs+="$lib "
+            found=""
+            for dir in $libdirs; do [[ -f $dir/$lib ]] && { found=$dir/$lib; break; }; done
+            [[ -n $found ]] || { echo "$0: library $lib not found in $libdirs" >&2; exit 2; }
+            pack_file "$found" "$dest/$lib"
+            todo+=("$found")
+        done
+    done
+fi
 (cd "$work/root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$work/initrd.cpio"
 
 set +e

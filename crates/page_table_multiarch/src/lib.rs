@@ -167,6 +167,14 @@ pub unsafe trait PagingHandler: Sized + 'static {
             None
         }
     }
+    /// Called by a table's `Drop` with its root before any of its frames is
+    /// freed. A handler whose tables a CPU may have active (a kernel's)
+    /// switches that CPU to another table here, so that dropping an active
+    /// table never leaves the hardware walking freed frames. Default: nothing
+    /// (tables that are never activated, as in tests and on the host).
+    fn table_dropping(root: PhysAddr) {
+        let _ = root;
+    }
     /// Frees a frame returned by [`alloc_frame`](Self::alloc_frame).
     /// Default: `dealloc_frames(paddr, 1)`.
     ///

@@ -210,10 +210,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
 }
 
 /// Frees every table frame this table owns, at once and without a TLB
-/// flush: the table must not be active on any CPU, nor cached by one (see
+/// flush, after [`PagingHandler::table_dropping`]: the handler must make sure
+/// no CPU has the table active or cached (see
 /// [Freeing table frames](crate#freeing-table-frames)).
 impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<M, PTE, H> {
     fn drop(&mut self) {
+        H::table_dropping(self.root);
         let root = self.root_table();
         for i in 0..ENTRIES {
             if self.is_shared(i) {
@@ -228,7 +230,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> Drop for PageTable64<
             }
         }
         // SAFETY: the root came from `H::alloc_frame`; the table is going
-        // away and is not active (the caller's duty, see above).
+        // away and is not active (`table_dropping`'s duty, see above).
         unsafe { H::dealloc_frame(self.root) };
     }
 }

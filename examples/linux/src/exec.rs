@@ -3,10 +3,11 @@
 //! before the old image is touched, so a failed exec leaves the caller intact.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use pagoda::fs::vfs::{Access, Ino, ROOT_INO};
-use pagoda::mm::{self, AddrSpace, LinuxError, UserContext, VirtAddr};
+use pagoda::mm::{self, AddrSpace, LinuxError, MemFile, UserContext, VirtAddr};
 use pagoda_task::{AltStack, Pid};
 
 use crate::files::namespace;
@@ -56,15 +57,20 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
     (!interp.is_empty()).then(|| (String::from(interp), arg.map(String::from)))
 }
 
-/// Loads `image` (or the interpreter of a `#!` script) into a fresh address space.
+/// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
+/// `PT_INTERP` interpreter when it is dynamic; also the path of the program that runs (the
+/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid.
 fn load(
     cwd: Ino,
     path: &str,
-    mut image: Vec<u8>,
+    mut file: Arc<MemFile>,
     mut argv: Vec<String>,
     envp: &[String],
     who: Access,
-) -> Result<(AddrSpace, UserContext, ExecLayout), LinuxError> {
+    ids: [u32; 4],
+) -> Result<(AddrSpace, UserContext, String, ExecLayout), LinuxError> {
+    let mut image = file.contents();
+    let mut exe = String::from(path);
     if let Some((interp, arg)) = shebang(&image) {
         // argv becomes: interpreter, its argument, the script's path, argv[1..].
         let mut new = Vec::with_capacity(argv.len() + 2);
@@ -73,21 +79,33 @@ fn load(
         new.push(String::from(path));
         new.extend(argv.into_iter().skip(1));
         argv = new;
-        image = namespace::read_executable(cwd, &interp, who)?.contents();
+        file = namespace::read_executable(cwd, &interp, who)?;
+        image = file.contents();
         if image.starts_with(b"#!") {
             // One level of interpreter only.
             return Err(LinuxError::ELOOP);
         }
+        exe = interp;
     }
     let mut space = mm::new_space().map_err(|_| LinuxError::ENOMEM)?;
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let envp: Vec<&str> = envp.iter().map(String::as_str).collect();
-    let loaded = mm::load_elf_env(&mut space, &image, &argv, &envp)?;
+    let args = mm::ExecArgs {
+        execfn: path,
+        argv: &argv,
+        envp: &envp,
+        ids,
+    };
+    let file: Arc<dyn mm::File> = file;
+    // The dynamic linker is opened as the caller, like the program (PT_INTERP is absolute).
+    let open_interp = |p: &str| namespace::read_executable(cwd, p, who);
+    let loaded = mm::load_program(&mut space, &image, Some(&file), &args, open_interp)?;
     map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     let sp = loaded.sp.as_usize() as u64;
     let top = loaded.stack.end.as_usize() as u64;
-    Ok((space, ctx, ExecLayout::new(path, sp, top, &argv, &envp)))
+    let layout = ExecLayout::new(&exe, path, sp, top, &argv, &envp);
+    Ok((space, ctx, exe, layout))
 }
 
 /// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
@@ -113,11 +131,11 @@ impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((path, space, ctx, layout)) => {
+            Ok((path, exe, space, ctx, layout)) => {
                 if let Ok(pid) = self.tree.tgid(tid) {
                     crate::files::procfs::exec(pid.get(), layout);
                 }
-                self.exec_commit(tid, &path, space, ctx);
+                self.exec_commit(tid, &path, &exe, space, ctx);
                 Outcome::NoReturn
             }
             Err(e) => Outcome::Ret(Err(e)),
@@ -128,7 +146,7 @@ impl Kernel {
         &mut self,
         tid: Pid,
         a: [usize; 6],
-    ) -> Result<(String, AddrSpace, UserContext, ExecLayout), LinuxError> {
+    ) -> Result<(String, String, AddrSpace, UserContext, ExecLayout), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
@@ -142,14 +160,16 @@ impl Kernel {
             .procs
             .get(&self.tree.tgid(tid)?)
             .map_or(ROOT_INO, |p| p.files.cwd_ino());
-        let image = namespace::read_executable(cwd, &path, who)?.contents();
-        let (space, ctx, layout) = load(cwd, &path, image, argv, &envp, who)?;
-        Ok((path, space, ctx, layout))
+        let file = namespace::read_executable(cwd, &path, who)?;
+        let ids = [c.ruid, c.euid, c.rgid, c.egid];
+        let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, who, ids)?;
+        Ok((path, exe, space, ctx, layout))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new
-    /// space replaces the old one, handlers reset, a `vfork` parent resumes.
-    fn exec_commit(&mut self, tid: Pid, path: &str, space: AddrSpace, ctx: UserContext) {
+    /// space replaces the old one, handlers reset, a `vfork` parent resumes. `path`: what
+    /// execve named (`comm`), `exe`: the program that runs (a script's interpreter).
+    fn exec_commit(&mut self, tid: Pid, path: &str, exe: &str, space: AddrSpace, ctx: UserContext) {
         let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
             return;
         };
@@ -192,7 +212,7 @@ impl Kernel {
 
         let vfork_parent = p.vfork_parent.take();
         p.files.on_exec();
-        p.files.set_exe(path);
+        p.files.set_exe(exe);
         p.memory.on_exec();
         if self.activate(new_mm).is_err() {
             self.kill_process(
@@ -203,7 +223,7 @@ impl Kernel {
                 },
             );
         }
-        self.release_mm(old_mm);
+        self.release_mm(old_mm, pid);
         if let Some(waiter) = vfork_parent {
             self.complete(waiter, pid.get() as usize);
         }

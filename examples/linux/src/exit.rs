@@ -103,7 +103,7 @@ impl Kernel {
         if let Some(waiter) = p.vfork_parent {
             self.complete(waiter, pid.get() as usize);
         }
-        self.release_mm(p.mm);
+        self.release_mm(p.mm, pid);
         if !report.reaped {
             let cpu = p.dead_cpu_ns.saturating_add(p.children_cpu_ns);
             self.zombie_cpu.insert(pid, cpu);

@@ -2,7 +2,7 @@
 //! (`wait4`, `waitid`).
 
 use pagoda::linux::abi::{SiginfoFields, encode_rusage, encode_siginfo};
-use pagoda::mm::LinuxError;
+use pagoda::mm::{LinuxError, shm};
 use pagoda_task::clone::{check_flags, flags};
 use pagoda_task::siginfo::code;
 use pagoda_task::{
@@ -75,20 +75,23 @@ impl Kernel {
             let files = p.files.fork();
             let mut memory = p.memory.fork();
 
-            let mm = if f & flags::VM != 0 {
-                if let Some(slot) = self.mms.get_mut(&parent_mm) {
-                    slot.users += 1;
-                }
-                parent_mm
-            } else {
-                let space = self.with_mm(parent_mm, |s| s.fork())?;
-                self.add_mm(space)
+            let space = match f & flags::VM {
+                0 => Some(self.with_mm(parent_mm, |s| s.fork())?),
+                _ => None,
             };
-            let child = match self.tree.fork_with(tid, exit_signal) {
-                Ok(child) => child,
-                Err(e) => {
-                    self.release_mm(mm);
-                    return Err(e);
+            // A failed fork drops the copy (its attachments with it, unstamped).
+            let child = self.tree.fork_with(tid, exit_signal)?;
+            let mm = match space {
+                Some(space) => {
+                    // The copied System V attachments are the child's shmat.
+                    shm::registry().forked(&space, shm::context(child.get()));
+                    self.add_mm(space)
+                }
+                None => {
+                    if let Some(slot) = self.mms.get_mut(&parent_mm) {
+                        slot.users += 1;
+                    }
+                    parent_mm
                 }
             };
             self.procs.insert(

@@ -34,6 +34,7 @@ mod uaccess;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use pagoda::fs::vfs::ROOT_INO;
 use pagoda::linux::abi::Arch;
 use pagoda::mm::{self, UserContext};
 use pagoda::println;
@@ -107,11 +108,24 @@ fn start() -> Result<i32, StartError> {
     argv.extend(args.iter().map(String::as_str));
 
     let mut space = mm::new_space().map_err(|e| StartError::Space(e.into()))?;
-    let loaded = mm::load_elf_env(&mut space, &elf, &argv, ENVP)
+    // Mapped from its page cache (maps shows the path); a dynamic program's interpreter
+    // comes from the namespace too (absolute PT_INTERP path).
+    let who = files::namespace::WHO;
+    let exe = files::namespace::read_executable(ROOT_INO, &path, who).ok();
+    let exe = exe.map(|f| f as alloc::sync::Arc<dyn mm::File>);
+    let open_interp = |p: &str| files::namespace::read_executable(ROOT_INO, p, who);
+    let args = mm::ExecArgs {
+        execfn: &path,
+        argv: &argv,
+        envp: ENVP,
+        ids: [0; 4],
+    };
+    let loaded = mm::load_program(&mut space, &elf, exe.as_ref(), &args, open_interp)
         .map_err(|e| StartError::Load(path.clone(), e))?;
     exec::map_trampoline(&mut space).map_err(|e| StartError::Load(path.clone(), e))?;
     drop(elf);
     let layout = files::procfs::ExecLayout::new(
+        &path,
         &path,
         loaded.sp.as_usize() as u64,
         loaded.stack.end.as_usize() as u64,

@@ -15,12 +15,12 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use pagoda::linux::abi::Arch;
-use pagoda::mm::{self, AddrSpace, LinuxError, UserContext};
+use pagoda::mm::{self, AddrSpace, LinuxError, UserContext, shm};
 use pagoda::time::{RunQueue, TimerKind, Timers};
 use pagoda_task::futex::FutexTable;
 use pagoda_task::rlimit::Limits;
 
-use crate::files::{Files, WaitKey};
+use crate::files::{Block, Files, WaitKey};
 use crate::memory::Memory;
 use pagoda_task::{Pid, ProcessSignals, ProcessTree, SigSet, Signal, ThreadSignals};
 
@@ -50,8 +50,13 @@ pub enum Wait {
     Signal,
     /// `vfork`: the child (this pid) to exec or exit; signals do not interrupt it.
     Vfork(Pid),
-    /// A pipe to get data or room (`files::drain_wakeups` names it): re-executed then.
-    File(WaitKey),
+    /// A file call (a pipe to get data or room, `poll`/`select`): re-executed when
+    /// `files::drain_wakeups` names one of `Thread::wait_keys` or at `Thread::sleep_deadline`.
+    /// `restart`: `SA_RESTART` re-executes it after a handler (else `EINTR`).
+    File {
+        /// Whether `SA_RESTART` applies.
+        restart: bool,
+    },
 }
 
 /// A user thread.
@@ -68,8 +73,10 @@ pub struct Thread {
     pub interrupted: Option<Wait>,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: cleared and futex-woken at exit.
     pub clear_child_tid: usize,
-    /// The deadline of a sleep, kept while the call restarts.
+    /// The deadline of a sleep (or a `poll`/`select`), kept while the call restarts.
     pub sleep_deadline: Option<u64>,
+    /// The keys a file call waits on (`Wait::File`).
+    pub wait_keys: Vec<WaitKey>,
     /// The mask `rt_sigsuspend` replaced: restored when its handler returns.
     pub suspend_mask: Option<SigSet>,
     /// The signals `rt_sigtimedwait` waits for (empty when it does not wait).
@@ -95,6 +102,7 @@ impl Thread {
             interrupted: None,
             clear_child_tid: 0,
             sleep_deadline: None,
+            wait_keys: Vec::new(),
             suspend_mask: None,
             sigwait: SigSet::EMPTY,
             parked: false,
@@ -248,8 +256,9 @@ impl Kernel {
         Ok(())
     }
 
-    /// One process stops using `id`; the space is freed with its last user.
-    pub fn release_mm(&mut self, id: MmId) {
+    /// Process `pid` stops using `id` (exit, exec); the space is torn down with its last
+    /// user, recording `pid`'s detach from the System V segments it had attached.
+    pub fn release_mm(&mut self, id: MmId, pid: Pid) {
         let Some(slot) = self.mms.get_mut(&id) else {
             return;
         };
@@ -257,11 +266,14 @@ impl Kernel {
         if slot.users > 0 {
             return;
         }
-        self.mms.remove(&id);
+        let mut space = self.mms.remove(&id).and_then(|slot| slot.space);
         if self.active_mm == Some(id) {
             // Switches to the kernel table first, then frees the space.
-            drop(mm::take_current());
+            space = mm::take_current();
             self.active_mm = None;
+        }
+        if let Some(space) = space {
+            shm::registry().exit(space, shm::context(pid.get()));
         }
     }
 
@@ -310,11 +322,49 @@ impl Kernel {
         let ready: Vec<Pid> = self
             .threads
             .iter()
-            .filter(|(_, t)| matches!(t.wait, Some(Wait::File(key)) if keys.contains(&key)))
+            .filter(|(_, t)| {
+                matches!(t.wait, Some(Wait::File { .. }))
+                    && t.wait_keys.iter().any(|k| keys.contains(k))
+            })
             .map(|(&tid, _)| tid)
             .collect();
         for tid in ready {
             self.retry(tid);
+        }
+    }
+
+    /// A file call of `tid` must wait as `b` says: on its keys, until its deadline (a
+    /// `Wake` timer), with its signal mask (the old one saved as `rt_sigsuspend` does).
+    pub fn block_on_files(&mut self, tid: Pid, b: Block) {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        if let Some(mask) = b.sigmask {
+            if t.suspend_mask.is_none() {
+                t.suspend_mask = Some(t.sig.blocked);
+            }
+            t.sig.blocked = SigSet::from_bits(mask).as_mask();
+        }
+        t.sleep_deadline = b.deadline;
+        t.wait_keys = b.keys;
+        if let Some(at) = b.deadline {
+            self.timers.set(TimerKind::Wake(tid), at, 0);
+        }
+        self.block(tid, Wait::File { restart: b.restart });
+    }
+
+    /// A file call of `tid` returned: its deadline and timer go, a mask `ppoll` or
+    /// `pselect6` set is replaced by the one it saved.
+    pub fn file_call_done(&mut self, tid: Pid) {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return;
+        };
+        t.wait_keys.clear();
+        if let Some(mask) = t.suspend_mask.take() {
+            t.sig.blocked = mask;
+        }
+        if t.sleep_deadline.take().is_some() {
+            self.timers.cancel(TimerKind::Wake(tid));
         }
     }
 

@@ -64,7 +64,11 @@ pub fn run(k: &mut Kernel) -> i32 {
             continue;
         }
         // A mapped file may have shrunk: drop its pages past the end before user code runs.
-        mm::with_current(|s| s.apply_truncations());
+        // (Checked through a shared view first: taking the space mutably switches page
+        // tables twice, on every trap.)
+        if mm::with_current_ref(mm::AddrSpace::truncations_pending) == Some(true) {
+            mm::with_current(|s| s.apply_truncations());
+        }
         let deadline = k.timers.next_deadline().map_or(tick, |d| d.min(tick));
         time::set_timer_deadline(deadline);
         let Some(t) = k.threads.get_mut(&tid) else {
@@ -75,7 +79,13 @@ pub fn run(k: &mut Kernel) -> i32 {
         let now = time::monotonic_ns();
         t.cpu_ns = t.cpu_ns.saturating_add(now.saturating_sub(start));
         match trap {
-            UserTrap::Syscall => crate::syscall::dispatch(k, tid),
+            UserTrap::Syscall => {
+                // A system call is progress: faults at one address are a loop only when
+                // nothing else happens between them (a fork loop COW-faults the same
+                // stack slot after every fork, legitimately).
+                t.last_fault = (0, 0);
+                crate::syscall::dispatch(k, tid)
+            }
             UserTrap::Timer => {
                 if now >= tick {
                     // Absolute ticks: a late one does not shift the next.

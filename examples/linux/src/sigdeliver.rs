@@ -85,15 +85,23 @@ fn user_regs(arch: Arch, ctx: &UserContext, info: &SigInfo) -> UserRegs {
                 fault,
             }
         }
-        _ => UserRegs::Riscv64(raw),
+        // riscv64; aarch64 has no frame yet (`sigframe::build` refuses it), so what it
+        // gets here is never used.
+        _ => {
+            let mut x = [0u64; 32];
+            let n = raw.len().min(32);
+            x[..n].copy_from_slice(&raw[..n]);
+            UserRegs::Riscv64(x)
+        }
     }
 }
 
 fn set_regs(ctx: &mut UserContext, regs: &UserRegs) {
-    let mut raw = [0u64; 32];
+    let mut raw = ctx.linux_regs();
+    let n = raw.len().min(32);
     match regs {
         UserRegs::X86_64 { gpr, .. } => raw[..18].copy_from_slice(gpr),
-        UserRegs::Riscv64(x) => raw = *x,
+        UserRegs::Riscv64(x) => raw[..n].copy_from_slice(&x[..n]),
     }
     ctx.set_linux_regs(&raw);
 }
@@ -134,8 +142,10 @@ impl Kernel {
                 } => {
                     if let Some(w) = t.interrupted.take() {
                         // Waits for signals end with EINTR, whatever SA_RESTART says.
-                        let restart = !matches!(w, Wait::Suspend | Wait::Signal)
-                            && action.flags.contains(SaFlags::RESTART);
+                        let restart = !matches!(
+                            w,
+                            Wait::Suspend | Wait::Signal | Wait::File { restart: false }
+                        ) && action.flags.contains(SaFlags::RESTART);
                         if !restart {
                             self.fail_interrupted(tid, w);
                         }

@@ -4,7 +4,7 @@
 
 use crate::files::FileCall;
 use crate::fork::CloneArgs;
-use crate::process::{Kernel, Wait};
+use crate::process::Kernel;
 use crate::uaccess::{SysResult, errno, put};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::{Arch, encode_utsname};
@@ -229,13 +229,20 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
 /// hold their own per-process state; `None` for every other call. A file call that would
 /// block (a pipe) waits on its key; a write that found no reader raises `SIGPIPE`.
 fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
+    let creds = k.tree.creds(me).map_or((0, 0), |c| (c.euid, c.egid));
     let p = k.procs.get_mut(&me)?;
+    p.memory.set_creds(creds.0, creds.1);
     if let Some(r) = p.memory.syscall(sys, a, &p.files) {
         return Some(Outcome::Ret(r));
     }
+    // Set only while this same call re-executes (a poll or select keeps its deadline).
+    let deadline = k.threads.get(&tid).and_then(|t| t.sleep_deadline);
     // `/proc` sees the processes and borrows the inactive address spaces for the call.
     crate::procinfo::lend(k, tid, me, sys);
-    let call = k.procs.get_mut(&me).and_then(|p| p.files.syscall(sys, a));
+    let call = k
+        .procs
+        .get_mut(&me)
+        .and_then(|p| p.files.syscall(sys, a, deadline));
     crate::procinfo::restore(k);
     let call = call?;
     let p = k.procs.get_mut(&me)?;
@@ -246,9 +253,12 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
         k.send_thread(tid, SigInfo::user(Signal::SIGPIPE, me.get(), uid));
     }
     Some(match call {
-        FileCall::Done(r) => Outcome::Ret(r),
-        FileCall::Block(key) => {
-            k.block(tid, Wait::File(key));
+        FileCall::Done(r) => {
+            k.file_call_done(tid);
+            Outcome::Ret(r)
+        }
+        FileCall::Block(b) => {
+            k.block_on_files(tid, b);
             Outcome::Blocked
         }
     })

@@ -87,7 +87,8 @@ impl Kernel {
     /// `getrusage(who, usage)`: CPU time only (as user time).
     pub fn sys_getrusage(&self, tid: Pid, who: usize, at: usize) -> SysResult {
         let t = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
-        let cpu = match who {
+        // `who` is an `int`: x86_64 callers leave the upper half of the register zero.
+        let cpu = match who as i32 as isize as usize {
             RUSAGE_SELF => self.process_cpu(t.tgid),
             RUSAGE_THREAD => t.cpu_ns,
             RUSAGE_CHILDREN => self.procs.get(&t.tgid).map_or(0, |p| p.children_cpu_ns),
@@ -275,6 +276,8 @@ impl Kernel {
                 TimerKind::Wake(tid) => match self.threads.get(&tid).and_then(|t| t.wait) {
                     Some(Wait::Sleep) => self.complete(tid, 0),
                     Some(Wait::Signal) => self.complete(tid, errno(LinuxError::EAGAIN)),
+                    // poll/select: the call runs again and sees its deadline passed.
+                    Some(Wait::File { .. }) => self.retry(tid),
                     // Still queued (no waker took it first): the wait times out.
                     Some(Wait::Futex) if self.futexes.cancel(tid) => {
                         self.complete(tid, errno(LinuxError::ETIMEDOUT));

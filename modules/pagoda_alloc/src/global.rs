@@ -153,6 +153,16 @@ pub fn virt_to_phys(vaddr: VirtAddr) -> PhysAddr {
     )
 }
 
+/// What runs before a kernel page table's frames are freed (`table_dropping`): set once by
+/// the HAL, whose hook switches the CPU away from the table if it is active.
+static TABLE_DROP_HOOK: SpinNoIrq<Option<fn(PhysAddr)>> = SpinNoIrq::new(None);
+
+/// Installs the hook [`KernelFrames`] calls with the root of every page table about to be
+/// freed (before any of its frames is).
+pub fn set_table_drop_hook(hook: fn(PhysAddr)) {
+    *TABLE_DROP_HOOK.lock() = Some(hook);
+}
+
 /// The kernel's [`PagingHandler`]: frames from the global allocator, reached through the
 /// direct map given to [`init`].
 #[derive(Debug, Clone, Copy)]
@@ -175,5 +185,13 @@ unsafe impl PagingHandler for KernelFrames {
 
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
         phys_to_virt(paddr)
+    }
+
+    fn table_dropping(root: PhysAddr) {
+        // Copied out first: the hook runs without the lock held.
+        let hook = *TABLE_DROP_HOOK.lock();
+        if let Some(hook) = hook {
+            hook(root);
+        }
     }
 }

@@ -12,7 +12,7 @@ mod tests;
 pub use frame::{FrameAllocator, FrameStats};
 pub use global::{
     KernelFrames, alloc_frame, alloc_frames, dealloc_frame, dealloc_frames, frame_stats, init,
-    is_initialized, phys_to_virt, virt_to_phys,
+    is_initialized, phys_to_virt, set_table_drop_hook, virt_to_phys,
 };
 pub use heap::{HeapStats, KernelHeap};
 pub use ranges::MAX_RANGES;

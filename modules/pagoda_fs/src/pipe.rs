@@ -95,6 +95,12 @@ impl Pipe {
         self.slots.is_empty()
     }
 
+    /// Whether every page slot is taken: `poll` reports no room then (a small write
+    /// might still fit into the last page, as on Linux).
+    pub fn is_full(&self) -> bool {
+        self.slots.len() >= self.max_slots
+    }
+
     /// The capacity in bytes (`F_GETPIPE_SZ`).
     pub fn capacity(&self) -> usize {
         self.max_slots * PAGE

@@ -150,9 +150,23 @@ pub fn install(info: &BootInfo) -> Result<(), HalError> {
         table
     });
     if first {
+        pagoda_alloc::set_table_drop_hook(leave_if_active);
         Ok(())
     } else {
         Err(HalError::AlreadyInitialized)
+    }
+}
+
+/// Runs before the frames of a kernel-handler page table are freed: if this CPU has the
+/// table active (a user space dropped while active, e.g. replaced inside
+/// `user_space::with_current`), it switches to the kernel table first.
+fn leave_if_active(root: PhysAddr) {
+    if crate::arch::current_page_table() == root
+        && let Some(kernel) = kernel_root()
+    {
+        // SAFETY: the kernel table is `'static` and read-only (`install`); it maps the
+        // kernel half every user table shares, so the code running now stays mapped.
+        unsafe { activate_page_table(kernel) };
     }
 }
 

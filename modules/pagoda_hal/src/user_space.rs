@@ -138,19 +138,24 @@ pub fn is_installed() -> bool {
 /// Runs `f` on the current user address space (mmap, fork, copy-in/out, its `Display`...).
 /// `None` if none is installed, or when called inside another `with_current`.
 ///
-/// The kernel table is active while `f` runs, and the slot is locked: a uaccess probe
-/// inside `f` fails, and `f` must not call [`install`]/[`take`] (they would fail).
-/// Afterwards the slot's space is activated again (if `f` swapped in another space that
-/// does not share the kernel half, it is dropped with the kernel table active and the CPU
-/// stays on the kernel table).
+/// The space stays active while `f` runs (its own operations flush what they change), and
+/// the slot is locked: a uaccess probe inside `f` fails, and `f` must not call
+/// [`install`]/[`take`] (they would fail). Should `f` replace the space, the old one may be
+/// dropped while active: the kernel frames' drop hook switches to the kernel table before
+/// any of its frames is freed (`kernel_space`). Afterwards, if the slot holds another
+/// space or the CPU left it, the slot's space is activated (or, if it does not share the
+/// kernel half, dropped with the kernel table active, and the CPU stays on the kernel
+/// table).
 pub fn with_current<R>(f: impl FnOnce(&mut KernelAddrSpace) -> R) -> Option<R> {
     let kernel = kernel_root()?;
     let mut slot = CURRENT.try_lock()?;
     let space = slot.as_mut()?;
-    // SAFETY: as in `take`.
-    unsafe { activate_page_table(kernel) };
     let r = f(space);
     match slot.as_ref() {
+        // Still active (the usual case: `f` did not replace it). Compared with the
+        // hardware, not with the root before: a replaced space's root frame may have been
+        // freed (switching to the kernel table) and reused by its successor.
+        Some(space) if crate::arch::current_page_table() == space.root_paddr() => {}
         Some(space) if shares_kernel_half(space.page_table(), kernel) => {
             // SAFETY: as in `install`: the slot owns this space, whose kernel half was just
             // checked.
@@ -158,10 +163,21 @@ pub fn with_current<R>(f: impl FnOnce(&mut KernelAddrSpace) -> R) -> Option<R> {
         }
         _ => {
             log::error!("with_current: the address space was replaced by an unusable one");
+            // SAFETY: as in `take`.
+            unsafe { activate_page_table(kernel) };
             *slot = None;
         }
     }
     Some(r)
+}
+
+/// Runs `f` on a shared view of the current user address space, without leaving it: a
+/// shared reference can neither replace nor drop the space, so (unlike
+/// [`with_current`]) the user table stays active and no TLB is flushed. `None` if there is
+/// no space or the slot is locked.
+pub fn with_current_ref<R>(f: impl FnOnce(&KernelAddrSpace) -> R) -> Option<R> {
+    let slot = CURRENT.try_lock()?;
+    slot.as_ref().map(f)
 }
 
 /// The root table of the current user address space.

@@ -1,6 +1,7 @@
 //! Running user programs: ELF loading, and the user-mode loop that serves their system
 //! calls and page faults.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +10,10 @@ use memory_addr::{MemoryAddr, VirtAddr};
 use page_table_entry::MappingFlags;
 use pagoda_hal::user_space::{FaultStats, resolve_fault, with_current};
 use pagoda_hal::{SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, Signal, UserContext, UserTrap};
-use pagoda_mm::elf::{ElfLoadRequest, LoadedElf};
-use pagoda_mm::{LinuxError, LinuxResult, Populate};
+use pagoda_linux::abi::Arch;
+use pagoda_linux::sigframe::{fp_size, frame_len};
+use pagoda_mm::elf::{ElfLayout, ElfLoadRequest, ExecInfo, InterpImage, LoadedElf};
+use pagoda_mm::{File, LinuxError, LinuxResult, MemFile, Populate};
 
 use super::{AddrSpace, Error, fault_stats, new_space, switch_to, take_current, user_range};
 
@@ -124,7 +127,113 @@ pub fn load_elf_env(
     argv: &[&str],
     envp: &[&str],
 ) -> LinuxResult<LoadedElf> {
-    let req = ElfLoadRequest {
+    pagoda_mm::elf::load_elf(space, image, None, &request(argv, envp))
+}
+
+/// What `execve` was given, for [`load_program`].
+#[derive(Debug, Clone, Copy)]
+pub struct ExecArgs<'a> {
+    /// The path the program was run by (`AT_EXECFN`).
+    pub execfn: &'a str,
+    /// Arguments, `argv[0]` first.
+    pub argv: &'a [&'a str],
+    /// Environment strings (`"NAME=value"`).
+    pub envp: &'a [&'a str],
+    /// Real and effective user id, real and effective group id (`AT_UID`, `AT_EUID`,
+    /// `AT_GID`, `AT_EGID`; `AT_SECURE` is set when they differ).
+    pub ids: [u32; 4],
+}
+
+/// Loads a program as `execve` does: `image` (its bytes; `file`, when given, the same bytes
+/// as a page-cache file to map whole pages from), then — when it names a `PT_INTERP` —
+/// the interpreter `open_interp(path)` returns, placed top-down below the stack as Linux's
+/// `mmap` would place it and mapped from its file (so `/proc/self/maps` shows its path).
+/// The program starts at the interpreter's entry with the full Linux auxv: `AT_BASE`,
+/// `AT_ENTRY` (the program's entry), `AT_EXECFN`, the ids of `args`, `AT_HWCAP`
+/// (x86_64: CPUID leaf 1 EDX, as Linux; riscv64: the IMAFDC letter bits of rv64gc),
+/// `AT_HWCAP2` 0, `AT_CLKTCK` 100, `AT_MINSIGSTKSZ` (Pagoda's signal frame with its FP
+/// state and alignment), `AT_PLATFORM` "x86_64" on x86_64, no `AT_SYSINFO_EHDR` (no vDSO).
+/// Nothing stays mapped on error.
+///
+/// # Errors
+/// As [`load_elf`]; `open_interp`'s error (`ENOENT` for a missing interpreter, `EACCES`);
+/// `ENOENT` for a path that is not UTF-8 (the namespace has no such names); `ELIBBAD` for
+/// an interpreter that is not an ELF image for this arch, `EINVAL` for one that is neither
+/// `ET_EXEC` nor `ET_DYN` (as `pagoda_mm::elf::load_elf_ex`).
+pub fn load_program(
+    space: &mut AddrSpace,
+    image: &[u8],
+    file: Option<&Arc<dyn File>>,
+    args: &ExecArgs<'_>,
+    open_interp: impl FnOnce(&str) -> LinuxResult<Arc<MemFile>>,
+) -> LinuxResult<LoadedElf> {
+    let req = request(args.argv, args.envp);
+    let range = space.va_range();
+    let layout = ElfLayout {
+        machine: req.machine,
+        user_start: range.start,
+        user_end: range.end,
+        pie_base: req.pie_base,
+    };
+    let plan = pagoda_mm::elf::plan(image, &layout)?;
+    let interp = match &plan.interp {
+        Some(path) => {
+            let path = core::str::from_utf8(path).map_err(|_| LinuxError::ENOENT)?;
+            Some(open_interp(path)?)
+        }
+        None => None,
+    };
+    let interp_bytes = interp.as_ref().map(|f| f.contents());
+    let interp_file: Option<Arc<dyn File>> = interp.map(|f| f as Arc<dyn File>);
+    let info = ExecInfo {
+        interp: interp_bytes.as_deref().map(|image| InterpImage {
+            image,
+            file: interp_file.as_ref(),
+        }),
+        ids: args.ids,
+        hwcap: hwcap(),
+        hwcap2: 0,
+        minsigstksz: Some(frame_len(ARCH) + fp_size(ARCH) + 64),
+        platform: cfg!(target_arch = "x86_64").then_some(b"x86_64".as_slice()),
+        execfn: Some(args.execfn.as_bytes()),
+    };
+    pagoda_mm::elf::load_elf_ex(space, image, file, &req, &info)
+}
+
+/// The Linux ABI of this build's arch.
+#[cfg(target_arch = "x86_64")]
+const ARCH: Arch = Arch::X86_64;
+/// The Linux ABI of this build's arch.
+#[cfg(target_arch = "aarch64")]
+const ARCH: Arch = Arch::Aarch64;
+/// The Linux ABI of this build's arch.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH: Arch = Arch::Riscv64;
+
+/// `AT_HWCAP` as Linux reports it on x86_64: CPUID leaf 1's EDX feature bits.
+#[cfg(target_arch = "x86_64")]
+fn hwcap() -> usize {
+    core::arch::x86_64::__cpuid(1).edx as usize
+}
+
+/// `AT_HWCAP` on aarch64: `HWCAP_FP | HWCAP_ASIMD`, the baseline every ARMv8-A CPU has
+/// (Linux adds the optional features it detects).
+#[cfg(target_arch = "aarch64")]
+fn hwcap() -> usize {
+    0b11
+}
+
+/// `AT_HWCAP` as Linux reports it on riscv64: one bit per single-letter extension
+/// (`1 << (letter - 'a')`); QEMU's rv64gc has I, M, A, F, D and C.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn hwcap() -> usize {
+    b"imafdc".iter().fold(0, |acc, l| acc | 1 << (l - b'a'))
+}
+
+/// The request every program gets: PIE base, stack at the top of the user range, fresh
+/// random bytes, no fixed interpreter base.
+fn request<'a>(argv: &'a [&'a str], envp: &'a [&'a str]) -> ElfLoadRequest<'a, &'a str, &'a str> {
+    ElfLoadRequest {
         machine: pagoda_hal::ELF_MACHINE,
         pie_base: VirtAddr::from_usize(PIE_BASE),
         stack_top: user_range().end,
@@ -133,8 +242,7 @@ pub fn load_elf_env(
         envp,
         random: random_bytes(),
         interp_base: VirtAddr::from_usize(0),
-    };
-    pagoda_mm::elf::load_elf(space, image, None, &req)
+    }
 }
 
 /// Loads `image` into a fresh address space, runs it until it exits or is killed, and

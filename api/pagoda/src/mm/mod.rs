@@ -30,7 +30,9 @@ pub use pagoda_mm::{
     MremapFlags, MsyncFlags, Populate, SharedMem,
 };
 
-pub use exec::{ExitStatus, RunReport, exec, load_elf, load_elf_env, map_code, run};
+pub use exec::{
+    ExecArgs, ExitStatus, RunReport, exec, load_elf, load_elf_env, load_program, map_code, run,
+};
 pub use probe::{
     PatternError, ProbeError, check_pattern, pattern, probe_read, probe_write, write_pattern,
 };
@@ -137,6 +139,12 @@ pub fn mmap_anon(len: usize, prot: MappingFlags) -> Result<VirtAddr, Error> {
 /// Switches to the kernel page table and returns the current user address space.
 pub fn take_current() -> Option<AddrSpace> {
     pagoda_hal::user_space::take()
+}
+
+/// Runs `f` on a shared view of the current user address space without leaving its page
+/// table (cheap: no TLB flush); `None` if there is none.
+pub fn with_current_ref<R>(f: impl FnOnce(&AddrSpace) -> R) -> Option<R> {
+    pagoda_hal::user_space::with_current_ref(f)
 }
 
 /// Runs `f` on the current user address space; `None` if there is none. Do not probe or

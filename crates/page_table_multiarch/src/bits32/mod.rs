@@ -250,9 +250,11 @@ impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> PageTable32<M, PTE,
 }
 
 impl<M: PagingMetaData32, PTE: GenericPTE, H: PagingHandler> Drop for PageTable32<M, PTE, H> {
-    /// Frees every table frame without flushing (the table must not be
-    /// active on any CPU).
+    /// Frees every table frame without flushing, after
+    /// [`PagingHandler::table_dropping`] (which must make sure no CPU has the
+    /// table active).
     fn drop(&mut self) {
+        H::table_dropping(self.root);
         for i in 0..M::L1_ENTRIES {
             // SAFETY: `i` indexes our live root.
             let e = unsafe { self.l1(i).read() };

@@ -262,3 +262,71 @@ fn model_comparison_sees_a_missing_page() {
     model.map(K4, 2 * K4, |v| v, R);
     model.assert_matches(&pt);
 }
+
+std::thread_local! {
+    /// What [`DropOrder`] saw: `(true, root)` for `table_dropping`, `(false, frame)` for a
+    /// freed frame.
+    static DROP_EVENTS: core::cell::RefCell<std::vec::Vec<(bool, usize)>> =
+        const { core::cell::RefCell::new(std::vec::Vec::new()) };
+}
+
+/// [`CountingHandler`] that records `table_dropping` and frees in order.
+struct DropOrder;
+
+// SAFETY: every frame comes from and returns to `CountingHandler`.
+unsafe impl PagingHandler for DropOrder {
+    fn alloc_frame() -> Option<PhysAddr> {
+        CountingHandler::alloc_frame()
+    }
+    fn alloc_frames(num: usize, align: usize) -> Option<PhysAddr> {
+        CountingHandler::alloc_frames(num, align)
+    }
+    unsafe fn dealloc_frame(paddr: PhysAddr) {
+        DROP_EVENTS.with_borrow_mut(|e| e.push((false, paddr.as_usize())));
+        // SAFETY: forwarded contract.
+        unsafe { CountingHandler::dealloc_frame(paddr) }
+    }
+    unsafe fn dealloc_frames(paddr: PhysAddr, num: usize) {
+        DROP_EVENTS.with_borrow_mut(|e| e.push((false, paddr.as_usize())));
+        // SAFETY: forwarded contract.
+        unsafe { CountingHandler::dealloc_frames(paddr, num) }
+    }
+    fn table_dropping(root: PhysAddr) {
+        DROP_EVENTS.with_borrow_mut(|e| e.push((true, root.as_usize())));
+    }
+    fn phys_to_virt(paddr: PhysAddr) -> memory_addr::VirtAddr {
+        CountingHandler::phys_to_virt(paddr)
+    }
+}
+
+/// A table's `Drop` calls `table_dropping` with its root before it frees any frame (a
+/// kernel's handler switches away from an active table there), 64- and 32-bit alike.
+#[test]
+fn drop_announces_the_root_before_freeing() {
+    fn check(root: usize, frames: usize) {
+        let events = DROP_EVENTS.with_borrow_mut(core::mem::take);
+        assert_eq!(events.first(), Some(&(true, root)), "announced first");
+        assert_eq!(events.iter().filter(|e| e.0).count(), 1, "once");
+        assert_eq!(events.len(), 1 + frames, "then every frame is freed");
+        assert!(events.contains(&(false, root)));
+    }
+    CountingHandler::reset();
+    let mut pt = crate::x86_64::X64PageTable::<DropOrder>::try_new().unwrap();
+    let va = memory_addr::VirtAddr::from_usize(0x40_0000);
+    pt.map(
+        va,
+        PhysAddr::from_usize(0x1000),
+        PageSize::Size4K,
+        MappingFlags::READ,
+    )
+    .unwrap()
+    .ignore();
+    let root = pt.root_paddr().as_usize();
+    drop(pt);
+    check(root, 4);
+    let pt = crate::arm::A32PageTable::<DropOrder>::try_new().unwrap();
+    let root = pt.root_paddr().as_usize();
+    drop(pt);
+    check(root, 1);
+    assert_eq!(CountingHandler::live_frames(), 0);
+}

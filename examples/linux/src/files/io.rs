@@ -23,7 +23,7 @@ impl From<Result<Xfer, LinuxError>> for FileCall {
     fn from(r: Result<Xfer, LinuxError>) -> Self {
         match r {
             Ok(Xfer::Done(n)) => FileCall::Done(Ok(n)),
-            Ok(Xfer::Block(key)) => FileCall::Block(key),
+            Ok(Xfer::Block(key)) => FileCall::Block(super::Block::pipe(key)),
             Err(e) => FileCall::Done(Err(e)),
         }
     }

@@ -1,8 +1,9 @@
 //! The file layer of the Linux personality: a process's descriptor table, working
 //! directory and umask ([`Files`]) and the file system calls on them, over the kernel's one
 //! namespace ([`namespace`]). Blocking is the caller's: a call that would wait (an empty or
-//! full pipe) answers [`FileCall::Block`] with the key to sleep on, and is executed again
-//! after [`drain_wakeups`] reported that key.
+//! full pipe, `poll`/`select` with nothing ready) answers [`FileCall::Block`] with the keys
+//! to sleep on (and a deadline), and is executed again after [`drain_wakeups`] reported one
+//! of them or the deadline passed.
 
 mod desc;
 mod fdops;
@@ -10,6 +11,7 @@ mod io;
 mod meta;
 pub mod namespace;
 mod paths;
+mod poll;
 pub mod procfs;
 mod user;
 
@@ -32,10 +34,40 @@ use crate::mmap_source::{MmapSource, MmapTarget};
 pub enum FileCall {
     /// It finished with this result (the syscall return value or errno).
     Done(Result<usize, LinuxError>),
-    /// It would block (an empty pipe to read, a full one to write): leave the pc on the
-    /// system call and execute it again once [`drain_wakeups`] returned this key. Nothing
-    /// was transferred.
-    Block(WaitKey),
+    /// It would block (an empty pipe to read, a full one to write, nothing ready for
+    /// `poll`/`select`): leave the pc on the system call and execute it again once
+    /// [`drain_wakeups`] returned one of its keys or its deadline passed. Nothing was
+    /// transferred.
+    Block(Block),
+}
+
+/// How a call waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// Any of these keys ends the wait.
+    pub keys: Vec<WaitKey>,
+    /// The monotonic time (ns) the call times out at: execute it again then, passing this
+    /// value back to [`Files::syscall`] (it keeps the deadline across executions).
+    pub deadline: Option<u64>,
+    /// Whether `SA_RESTART` re-executes the call after a handler ran (pipe transfers);
+    /// otherwise a handler ends it with `EINTR` (`poll`, `select`: Linux's
+    /// `ERESTARTNOHAND`).
+    pub restart: bool,
+    /// The signal mask to wait with (`ppoll`, `pselect6`): the old one comes back when the
+    /// call returns, or after the handler of the signal that ended the wait.
+    pub sigmask: Option<u64>,
+}
+
+impl Block {
+    /// A restartable wait on one pipe key, without a deadline.
+    pub fn pipe(key: WaitKey) -> Self {
+        Self {
+            keys: alloc::vec![key],
+            deadline: None,
+            restart: true,
+            sigmask: None,
+        }
+    }
 }
 
 /// What a blocked call waits for: a change of one pipe (data, room, or its last reader or
@@ -167,9 +199,19 @@ impl Files {
         }
     }
 
-    /// Serves `sys` if it is a file call; `None` otherwise.
-    pub fn syscall(&mut self, sys: Sysno, a: [usize; 6]) -> Option<FileCall> {
+    /// Serves `sys` if it is a file call; `None` otherwise. `deadline`: the
+    /// [`Block::deadline`] an earlier execution of this same call returned (the caller
+    /// keeps it while the call waits), else `None`.
+    pub fn syscall(
+        &mut self,
+        sys: Sysno,
+        a: [usize; 6],
+        deadline: Option<u64>,
+    ) -> Option<FileCall> {
         use Sysno as S;
+        if let Some(call) = self.poll_call(sys, a, deadline) {
+            return Some(call);
+        }
         const AT_REMOVEDIR: usize = 0x200;
         let r = match sys {
             S::Read => return Some(self.read(a[0], a[1], a[2])),

@@ -37,6 +37,8 @@ pub struct Memory {
     pid: u32,
     limits: Rlimits,
     future: FutureLock,
+    /// The caller's effective uid and gid (System V permission checks).
+    creds: (u32, u32),
 }
 
 impl Memory {
@@ -46,12 +48,19 @@ impl Memory {
             pid: 1,
             limits: Rlimits::new(STACK_SIZE),
             future: FutureLock::Off,
+            creds: (0, 0),
         }
     }
 
     /// Sets the process id (a forked child's, before it runs).
     pub fn set_pid(&mut self, pid: u32) {
         self.pid = pid;
+    }
+
+    /// Sets the effective uid and gid the System V calls check (the process layer owns the
+    /// credentials and passes them before each of those calls).
+    pub fn set_creds(&mut self, euid: u32, egid: u32) {
+        self.creds = (euid, egid);
     }
 
     /// Mirrors a limit the process layer set: `prlimit64`, `getrlimit` and `setrlimit`
@@ -70,6 +79,7 @@ impl Memory {
             pid: self.pid,
             limits: self.limits.clone(),
             future: FutureLock::Off,
+            creds: self.creds,
         }
     }
 

@@ -8,8 +8,9 @@ use memory_addr::{PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
+use super::interp::{ExecInfo, full_auxv, place_interp};
 use super::parse::{ElfLayout, ElfMachine, ElfPlan, LoadSegment, plan};
-use super::stack::{auxv_for, build_stack};
+use super::stack::{StackStrings, auxv_for, build_stack_with};
 use crate::AddrSpace;
 use crate::file::File;
 use crate::flags::{MmapFlags, Populate};
@@ -31,7 +32,10 @@ pub struct ElfLoadRequest<'a, A: AsRef<[u8]>, E: AsRef<[u8]>> {
     pub envp: &'a [E],
     /// The 16 bytes `AT_RANDOM` points at (the caller's entropy).
     pub random: [u8; 16],
-    /// `AT_BASE`: where the caller loaded the interpreter, or 0 without one.
+    /// [`load_elf`]: `AT_BASE`, where the caller loaded the interpreter, or 0 without one.
+    /// [`load_elf_ex`] with an interpreter: where to place it (its lowest page); 0 places
+    /// it as `mmap` without an address would (top-down below the mmap top, after the
+    /// stack is mapped), which is what Linux does.
     pub interp_base: VirtAddr,
 }
 
@@ -40,9 +44,14 @@ pub struct ElfLoadRequest<'a, A: AsRef<[u8]>, E: AsRef<[u8]>> {
 pub struct LoadedElf {
     /// The validated plan (segments, `PT_INTERP` path, bias, ...).
     pub plan: ElfPlan,
-    /// Entry point (the interpreter's entry is the caller's business when
-    /// [`ElfPlan::interp`] is set).
+    /// Where the program starts: the interpreter's entry when one was loaded
+    /// ([`load_elf_ex`]), else the program's (with [`load_elf`] the interpreter is the
+    /// caller's business when [`ElfPlan::interp`] is set).
     pub entry: VirtAddr,
+    /// The interpreter's plan (segments moved to where it was loaded), if one was loaded.
+    pub interp: Option<ElfPlan>,
+    /// `AT_BASE`: the interpreter's lowest page, or 0.
+    pub interp_base: VirtAddr,
     /// Initial stack pointer (16-byte aligned, at `argc`).
     pub sp: VirtAddr,
     /// The stack area.
@@ -82,6 +91,56 @@ where
     A: AsRef<[u8]>,
     E: AsRef<[u8]>,
 {
+    load_inner(aspace, image, file, req, None)
+}
+
+/// [`load_elf`] as `execve` does it: loads `info.interp` too (when given: the caller found
+/// the program's `PT_INTERP` path), starts at the interpreter's entry, and gives the full
+/// Linux auxv (`AT_PHDR`, `AT_PHENT`, `AT_PHNUM`, `AT_PAGESZ`, `AT_BASE`, `AT_FLAGS`,
+/// `AT_ENTRY` = the program's entry, `AT_UID`/`EUID`/`GID`/`EGID`, `AT_SECURE`, `AT_HWCAP`,
+/// `AT_HWCAP2`, `AT_CLKTCK` 100, `AT_MINSIGSTKSZ` when given, `AT_PLATFORM` and
+/// `AT_EXECFN` when given, `AT_RANDOM`). No `AT_SYSINFO_EHDR`: there is no vDSO.
+///
+/// The interpreter's segments are mapped like the program's: private file mappings of
+/// `interp.file` where the layout allows (so `/proc/self/maps` names the file), copies
+/// otherwise. On error nothing stays mapped and the heap start is unchanged.
+///
+/// # Errors
+/// As [`load_elf`], and for the interpreter: `ELIBBAD` when it is not an ELF image for
+/// this machine or its headers are malformed, `EINVAL` when it is neither `ET_EXEC` nor
+/// `ET_DYN` or does not fit, `ENOMEM` when there is no room for it, `EEXIST` when
+/// `req.interp_base` is taken.
+pub fn load_elf_ex<M, P, H, A, E>(
+    aspace: &mut AddrSpace<M, P, H>,
+    image: &[u8],
+    file: Option<&Arc<dyn File>>,
+    req: &ElfLoadRequest<'_, A, E>,
+    info: &ExecInfo<'_>,
+) -> LinuxResult<LoadedElf>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler + 'static,
+    A: AsRef<[u8]>,
+    E: AsRef<[u8]>,
+{
+    load_inner(aspace, image, file, req, Some(info))
+}
+
+fn load_inner<M, P, H, A, E>(
+    aspace: &mut AddrSpace<M, P, H>,
+    image: &[u8],
+    file: Option<&Arc<dyn File>>,
+    req: &ElfLoadRequest<'_, A, E>,
+    info: Option<&ExecInfo<'_>>,
+) -> LinuxResult<LoadedElf>
+where
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    P: GenericPTE,
+    H: PagingHandler + 'static,
+    A: AsRef<[u8]>,
+    E: AsRef<[u8]>,
+{
     let range = aspace.va_range();
     let layout = ElfLayout {
         machine: req.machine,
@@ -91,15 +150,24 @@ where
     };
     let plan = plan(image, &layout)?;
     let stack = stack_range(req, range, &plan)?;
-    let auxv = auxv_for(&plan, req.interp_base);
-    let img = build_stack(
-        req.stack_top,
-        req.argv,
-        req.envp,
-        &auxv,
-        &req.random,
-        req.stack_size,
-    )?;
+    let stack_image = |base: VirtAddr| {
+        let (auxv, strings) = match info {
+            Some(info) => (full_auxv(&plan, base, info), info.strings()),
+            None => (auxv_for(&plan, base), StackStrings::default()),
+        };
+        build_stack_with(
+            req.stack_top,
+            req.argv,
+            req.envp,
+            &auxv,
+            &req.random,
+            req.stack_size,
+            &strings,
+        )
+    };
+    // Arguments that do not fit are E2BIG before anything is mapped (the size does not
+    // depend on where the interpreter goes).
+    stack_image(req.interp_base)?;
 
     let mut mapped: Vec<(VirtAddr, usize)> = Vec::new();
     let r = (|| {
@@ -109,23 +177,44 @@ where
         let rw = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
         aspace.map_alloc(stack.start, stack.size(), rw, Populate::Lazy)?;
         mapped.push((stack.start, stack.size()));
-        aspace.force_write_bytes(img.sp, &img.bytes)
+        let interp = match info.and_then(|i| i.interp) {
+            Some(it) => {
+                let p = place_interp(aspace, it.image, req.machine, req.interp_base)?;
+                for seg in &p.segments {
+                    map_segment(aspace, it.image, it.file, seg, &mut mapped)?;
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        let base = match &interp {
+            Some(p) => p.segments.first().map_or(VirtAddr::from(0), |s| s.start),
+            None => req.interp_base,
+        };
+        let img = stack_image(base)?;
+        aspace.force_write_bytes(img.sp, &img.bytes)?;
+        Ok((img.sp, interp, base))
     })();
     // Last, so that a bad break start (a hostile image) is undone like the rest.
-    let r = r.and_then(|()| aspace.set_heap_start(plan.brk_start));
-    if let Err(err) = r {
-        for &(start, size) in mapped.iter().rev() {
-            // Unmapping whole areas we just created cannot meet a partial huge page.
-            let _ = aspace.munmap(start, size);
+    let r = r.and_then(|v| aspace.set_heap_start(plan.brk_start).map(|()| v));
+    let (sp, interp, interp_base) = match r {
+        Ok(v) => v,
+        Err(err) => {
+            for &(start, size) in mapped.iter().rev() {
+                // Unmapping whole areas we just created cannot meet a partial huge page.
+                let _ = aspace.munmap(start, size);
+            }
+            return Err(err);
         }
-        return Err(err);
-    }
+    };
     Ok(LoadedElf {
-        entry: plan.entry,
-        sp: img.sp,
+        entry: interp.as_ref().map_or(plan.entry, |p| p.entry),
+        sp,
         stack,
         brk_start: plan.brk_start,
         plan,
+        interp,
+        interp_base,
     })
 }
 

@@ -10,11 +10,15 @@
 //!    as the System V ABI describes (see [`stack`]).
 //! 3. [`load_elf`] maps the segments with their permissions, fills them, maps the stack, and
 //!    sets the heap start; on error the address space is left as it was.
+//!    [`load_elf_ex`] does it as `execve` does: it also loads the program's interpreter
+//!    (the caller looks the `PT_INTERP` path up and passes the image in [`ExecInfo`]),
+//!    starts there and gives the full Linux auxv.
 //!
 //! Errors are `LinuxError`s as `execve` reports them: `ENOEXEC` for a file that is not a
 //! loadable executable for this target, `EINVAL` for one that does not fit the address
 //! space, `E2BIG` for arguments that do not fit the stack, `ENOMEM` when memory runs out.
 
+mod interp;
 mod load;
 mod parse;
 pub mod stack;
@@ -24,10 +28,13 @@ mod builder;
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
+mod tests_interp;
+#[cfg(test)]
 mod tests_load;
 #[cfg(test)]
 mod tests_plan;
 
-pub use load::{ElfLoadRequest, LoadedElf, load_elf};
+pub use interp::{ExecInfo, InterpImage};
+pub use load::{ElfLoadRequest, LoadedElf, load_elf, load_elf_ex};
 pub use parse::{ElfKind, ElfLayout, ElfMachine, ElfPlan, LoadSegment, PHDR_SIZE, plan};
-pub use stack::{StackImage, auxv_for, build_stack};
+pub use stack::{StackImage, StackStrings, auxv_for, build_stack, build_stack_with};

@@ -21,7 +21,10 @@ const USER: MappingFlags = MappingFlags::USER;
 const RX: MappingFlags = MappingFlags::READ.union(MappingFlags::EXECUTE);
 const RW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE);
 
-fn request<'a>(machine: ElfMachine, argv: &'a [&'a str]) -> ElfLoadRequest<'a, &'a str, &'a str> {
+pub(super) fn request<'a>(
+    machine: ElfMachine,
+    argv: &'a [&'a str],
+) -> ElfLoadRequest<'a, &'a str, &'a str> {
     ElfLoadRequest {
         machine,
         pie_base: va(0x5555_0000),
@@ -36,7 +39,7 @@ fn request<'a>(machine: ElfMachine, argv: &'a [&'a str]) -> ElfLoadRequest<'a, &
 
 /// What a failed load must leave as it was: areas, page-table mappings, heap. (Empty
 /// intermediate page tables may stay until the space drops; `assert_no_leak` checks that.)
-fn snapshot(s: &Space) -> (Vec<(usize, usize)>, alloc::string::String, bool) {
+pub(super) fn snapshot(s: &Space) -> (Vec<(usize, usize)>, alloc::string::String, bool) {
     let areas = s
         .areas()
         .map(|a| (a.start().as_usize(), a.size()))
@@ -50,7 +53,7 @@ fn snapshot(s: &Space) -> (Vec<(usize, usize)>, alloc::string::String, bool) {
     (areas, leaves, s.heap().is_some())
 }
 
-fn word(s: &mut Space, at: usize) -> usize {
+pub(super) fn word(s: &mut Space, at: usize) -> usize {
     let b = read(s, at, 8);
     u64::from_le_bytes(b.try_into().unwrap()) as usize
 }

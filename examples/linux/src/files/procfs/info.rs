@@ -195,22 +195,31 @@ pub struct ExecLayout {
 }
 
 impl ExecLayout {
-    /// The layout of `argv`/`envp` strings ending exactly at `stack_top` (as the loader
-    /// places them: the argument strings, then the environment strings).
-    pub fn new(path: &str, sp: u64, stack_top: u64, argv: &[&str], envp: &[&str]) -> Self {
+    /// The layout the loader makes below `stack_top`: 8 zero bytes, the `AT_EXECFN` path
+    /// `execfn`, and below it the argument strings, then the environment strings. `exe` is
+    /// the program that runs (a script's interpreter); `comm` comes from `execfn`.
+    pub fn new(
+        exe: &str,
+        execfn: &str,
+        sp: u64,
+        stack_top: u64,
+        argv: &[&str],
+        envp: &[&str],
+    ) -> Self {
         let bytes = |v: &[&str]| v.iter().map(|s| s.len() as u64 + 1).sum::<u64>();
-        let env_start = stack_top.saturating_sub(bytes(envp));
+        let strings_top = stack_top.saturating_sub(8 + execfn.len() as u64 + 1);
+        let env_start = strings_top.saturating_sub(bytes(envp));
         let arg_start = env_start.saturating_sub(bytes(argv));
-        let name = path.rsplit('/').next().unwrap_or(path);
+        let name = execfn.rsplit('/').next().unwrap_or(execfn);
         let mut end = name.len().min(15);
         while !name.is_char_boundary(end) {
             end -= 1;
         }
         Self {
-            path: String::from(path),
+            path: String::from(exe),
             comm: String::from(&name[..end]),
             args: (arg_start, env_start),
-            env: (env_start, stack_top),
+            env: (env_start, strings_top),
             start_stack: sp,
             start_time: pagoda::time::monotonic_ns() / 10_000_000,
         }

@@ -264,6 +264,63 @@ impl UserContext {
     pub fn set_sp(&mut self, sp: usize) {
         self.frame.sp = sp as u64;
     }
+    /// The registers in Linux's `struct sigcontext` order (after `fault_address`):
+    /// `x0..x30`, `sp`, `pc`, `pstate`.
+    pub fn linux_regs(&self) -> [u64; 34] {
+        let mut out = [0u64; 34];
+        out[..31].copy_from_slice(&self.frame.regs);
+        out[31] = self.frame.sp;
+        out[32] = self.frame.pc;
+        out[33] = self.frame.pstate;
+        out
+    }
+
+    /// Sets every register from [`linux_regs`](Self::linux_regs) order. Of `pstate` only
+    /// the condition flags (NZCV) are taken: the exception level, masks and the rest stay
+    /// what user mode must have (as Linux's `valid_user_regs` insists).
+    pub fn set_linux_regs(&mut self, regs: &[u64; 34]) {
+        const NZCV: u64 = 0xf << 28;
+        self.frame.regs.copy_from_slice(&regs[..31]);
+        self.frame.sp = regs[31];
+        self.frame.pc = regs[32];
+        self.frame.pstate = (self.frame.pstate & !NZCV) | (regs[33] & NZCV);
+    }
+
+    /// Bytes of FP/SIMD state: `v0..v31` (16 bytes each), then `fpsr` and `fpcr` (4 each),
+    /// the fields of Linux's `fpsimd_context`.
+    pub const FP_STATE_LEN: usize = 32 * 16 + 8;
+
+    /// The FP/SIMD state in that layout ([`FP_STATE_LEN`](Self::FP_STATE_LEN) bytes).
+    pub fn fp_state(&self) -> [u8; Self::FP_STATE_LEN] {
+        let mut out = [0u8; Self::FP_STATE_LEN];
+        for (chunk, v) in out.chunks_exact_mut(16).zip(&self.frame.fregs) {
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        out[512..516].copy_from_slice(&(self.frame.fpsr as u32).to_le_bytes());
+        out[516..].copy_from_slice(&(self.frame.fpcr as u32).to_le_bytes());
+        out
+    }
+
+    /// Sets the FP/SIMD state from that layout; `false` (nothing changes) for a wrong
+    /// length.
+    pub fn set_fp_state(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() != Self::FP_STATE_LEN {
+            return false;
+        }
+        for (v, chunk) in self.frame.fregs.iter_mut().zip(bytes.chunks_exact(16)) {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(chunk);
+            *v = u128::from_le_bytes(b);
+        }
+        let word = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[at..at + 4]);
+            u64::from(u32::from_le_bytes(b))
+        };
+        self.frame.fpsr = word(512);
+        self.frame.fpcr = word(516);
+        true
+    }
 }
 
 /// Whether `FAR_EL1` holds the faulting address for this syndrome: instruction and data

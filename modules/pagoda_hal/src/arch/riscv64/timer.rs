@@ -57,6 +57,9 @@ fn ns_to_ticks(ns: u64) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX)
 }
 
+/// The deadline the timer is armed for (`u64::MAX`: none).
+static ARMED: AtomicU64 = AtomicU64::new(u64::MAX);
+
 fn sbi_set_timer(ticks: u64) {
     // SAFETY: the SBI call only programs this hart's timer and clears STIP; it clobbers
     // a0 and a1 only.
@@ -76,6 +79,11 @@ fn sbi_set_timer(ticks: u64) {
 /// that is already so). Replaces any earlier deadline. The interrupt is taken only while
 /// user code runs or inside [`wait_for_interrupt`].
 pub fn set_timer_deadline(ns: u64) {
+    // Armed for this deadline already (its interrupt resets ARMED): an SBI call traps to
+    // M-mode, which a scheduler re-arming on every trap would pay each time.
+    if ARMED.swap(ns, Ordering::Relaxed) == ns && ns != u64::MAX {
+        return;
+    }
     sbi_set_timer(ns_to_ticks(ns));
     // SAFETY: enables the timer interrupt source; `sstatus.SIE` stays clear in the kernel.
     unsafe { asm!("csrs sie, {0}", in(reg) SIE_STIE, options(nomem, nostack)) };
@@ -105,6 +113,7 @@ pub fn wait_for_interrupt() {
 pub(super) fn acknowledge(code: usize) -> bool {
     match code {
         TIMER_INTERRUPT => {
+            ARMED.store(u64::MAX, Ordering::Relaxed);
             sbi_set_timer(u64::MAX);
             true
         }

@@ -181,7 +181,11 @@ fn arm_pit(ns: u64) {
 /// that is already so). Replaces any earlier deadline. The interrupt is taken only while
 /// user code runs or inside [`wait_for_interrupt`]. `u64::MAX` disarms it.
 pub fn set_timer_deadline(ns: u64) {
-    DEADLINE.store(ns, Ordering::Relaxed);
+    // Armed for this deadline already (the interrupt resets DEADLINE): reprogramming the
+    // PIT is four port writes, which a scheduler re-arming on every trap would pay.
+    if DEADLINE.swap(ns, Ordering::Relaxed) == ns && ns != u64::MAX {
+        return;
+    }
     if ns == u64::MAX {
         // Never: mask IRQ0 instead of re-arming the PIT every 55 ms.
         // SAFETY: masking every master PIC line touches no memory.
