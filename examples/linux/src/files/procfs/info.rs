@@ -1,10 +1,10 @@
-//! What `/proc` needs from the process layer ([`ProcInfo`]), what it records itself at
-//! `execve` ([`ExecLayout`]), and the implementation for today's single process.
+//! What `/proc` needs from the process layer ([`ProcInfo`]) and what it records itself at
+//! `execve` ([`ExecLayout`]).
 //!
-//! The process layer feeds [`Published`] (the one [`ProcInfo`]): [`set_current`] before
-//! every file call, [`set_processes`] (through [`publish`](super::publish)) before calls
-//! that resolve paths, and [`exec`](super::exec) after every successful `execve` (boot
-//! does it for pid 1).
+//! The process layer (`src/procinfo.rs`) feeds [`Published`], the one [`ProcInfo`]:
+//! [`set_current`] and [`lend_spaces`] before every file call, [`take_spaces`] after it,
+//! [`set_processes`] (through [`publish`](super::publish)) before calls that resolve paths,
+//! and [`exec`](super::exec) after every successful `execve` (boot does it for pid 1).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
