@@ -1,9 +1,12 @@
 /* /proc: maps, meminfo, status, pagemap, smaps, stat and cmdline describe this process. */
 #include "t.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
+
+extern char **environ;
 
 /* Finds the /proc/self/maps line starting at `start`; copies its perms and path. */
 static int maps_line(uintptr_t start, uintptr_t *end, char perms[5], unsigned long *off, char *path, size_t cap)
@@ -95,6 +98,57 @@ static long smaps_rss(uintptr_t start, long *size)
     if (f)
         fclose(f);
     return rss;
+}
+
+/* The value of "Key:" (kB) in the smaps block starting at `start`, or -1; with `flags`,
+ * copies that block's VmFlags line. */
+static long smaps_field(uintptr_t start, const char *key, char *flags, size_t cap)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[256];
+    int in = 0;
+    long v = -1;
+    size_t kl = strlen(key);
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long s, e;
+        char pr[5];
+        if (sscanf(line, "%lx-%lx %4s", &s, &e, pr) == 3)
+            in = s == start;
+        else if (in && strncmp(line, key, kl) == 0 && line[kl] == ':')
+            v = strtol(line + kl + 1, NULL, 10);
+        else if (in && flags && strncmp(line, "VmFlags:", 8) == 0)
+            snprintf(flags, cap, "%s", line + 8);
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* The whole of a small /proc file (NUL-terminated), its length or -1. */
+static ssize_t slurp(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY);
+    ssize_t n = 0, r;
+    if (fd < 0)
+        return -1;
+    while ((size_t)n < cap - 1 && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += r;
+    close(fd);
+    buf[n] = 0;
+    return n;
+}
+
+/* Whether directory `dir` lists `name`. */
+static int lists(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        found |= strcmp(e->d_name, name) == 0;
+    if (d)
+        closedir(d);
+    return found;
 }
 
 static uint64_t pagemap_entry(void *addr)
@@ -208,5 +262,155 @@ int main(int argc, char **argv)
     ssize_t n = cf >= 0 ? read(cf, cmd, sizeof cmd) : -1;
     ok(n == (ssize_t)strlen(argv[0]) + 1 && strcmp(cmd, argv[0]) == 0, "cmdline: NUL-terminated argv[0]");
     close(cf);
+    /* smaps figures of the 4 written pages of p, and the VmFlags of private memory. */
+    char vmf[256] = "";
+    ok(smaps_field((uintptr_t)p, "Private_Dirty", vmf, sizeof vmf) == 16 &&
+           smaps_field((uintptr_t)p, "Anonymous", NULL, 0) == 16 && smaps_field((uintptr_t)p, "Pss", NULL, 0) == 16,
+       "smaps: Private_Dirty, Anonymous, Pss 16 kB for 4 written private pages");
+    ok(smaps_field((uintptr_t)p, "Shared_Clean", NULL, 0) == 0 && smaps_field((uintptr_t)p, "Locked", NULL, 0) == 0 &&
+           smaps_field((uintptr_t)p, "Swap", NULL, 0) == 0, "smaps: Shared_Clean, Locked, Swap 0");
+    ok(strstr(vmf, " rd wr ") == vmf && strstr(vmf, " mr mw me ") && strstr(vmf, " ac ") && !strstr(vmf, " lo "),
+       "smaps: VmFlags%s", strtok(vmf, "\n"));
+    ok(mlock(p, 2 * PG) == 0, "mlock 2 pages");
+    ok(smaps_field((uintptr_t)p, "Locked", vmf, sizeof vmf) == 8 && strstr(vmf, " lo ") != NULL,
+       "smaps: the locked area shows Locked 8 kB and \"lo\"");
+    ok(kv("/proc/self/status", "VmLck") >= 8, "status: VmLck counts it");
+    munlock(p, 2 * PG);
+    ok(smaps_field((uintptr_t)p, "THPeligible", NULL, 0) >= 0 && smaps_field((uintptr_t)p, "KernelPageSize", NULL, 0) == 4,
+       "smaps: THPeligible, KernelPageSize 4 kB");
+    char txt[8192];
+    ok(slurp("/proc/self/smaps_rollup", txt, sizeof txt) > 0 && strstr(txt, "[rollup]\n") && strstr(txt, "\nPss_Anon:") &&
+           strstr(txt, "\nRss:"), "smaps_rollup: a [rollup] header, Rss and Pss_Anon");
+    long roll = kv("/proc/self/smaps_rollup", "Rss"), vmrss = kv("/proc/self/status", "VmRSS");
+    ok(roll >= 16 && roll <= vmrss + 64 && vmrss <= roll + 64, "smaps_rollup: Rss %ld kB ~ VmRSS %ld kB", roll, vmrss);
+
+    /* pagemap: alignment rules, frame numbers for root, the exclusive bit. */
+    int pm = open("/proc/self/pagemap", O_RDONLY);
+    uint64_t word = 0;
+    errno = 0;
+    ok(pread(pm, &word, 8, 4) == -1 && errno == EINVAL, "pagemap: an unaligned offset is EINVAL");
+    errno = 0;
+    ok(pread(pm, &word, 4, 0) == -1 && errno == EINVAL, "pagemap: a length not a multiple of 8 is EINVAL");
+    uint64_t words[8];
+    ok(pread(pm, words, sizeof words, (off_t)((uintptr_t)p / PG) * 8) == sizeof words && (words[0] >> 63) &&
+           !(words[3] >> 63) && (words[4] >> 63), "pagemap: 8 words at once, touched pages present");
+    if (getuid() == 0)
+        ok((e0 & ((1ULL << 55) - 1)) != 0, "pagemap: root sees the frame number");
+    ok((e0 >> 56 & 1) == 1, "pagemap: a private page mapped once is exclusive (bit 56)");
+    uint64_t fw = pagemap_entry(f);
+    ok((fw >> 63) == 0 || (fw >> 61 & 1) == 1, "pagemap: a file page is file-backed (bit 61) when present");
+    close(pm);
+
+    /* /proc/self/mem: reads, debugger writes into read-only memory, EIO for holes. */
+    int mem = open("/proc/self/mem", O_RDWR);
+    char byte = 0;
+    p[3 * PG] = 42;
+    ok(mem >= 0 && pread(mem, &byte, 1, (off_t)(uintptr_t)(p + 3 * PG)) == 1 && byte == 42, "mem: pread sees memory");
+    char *ro = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(pwrite(mem, "ptrace", 6, (off_t)(uintptr_t)ro) == 6 && memcmp(ro, "ptrace", 6) == 0,
+       "mem: pwrite reaches a PROT_READ page (FOLL_FORCE)");
+    ok(maps_line((uintptr_t)ro, &end, perms, &off, path, sizeof path) && strcmp(perms, "r--p") == 0,
+       "mem: and the page stays read-only");
+    char *hole = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(hole, PG);
+    errno = 0;
+    ok(pread(mem, &byte, 1, (off_t)(uintptr_t)hole) == -1 && errno == EIO, "mem: an unmapped address is EIO");
+    char lazy = 1;
+    char *lz = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(pread(mem, &lazy, 1, (off_t)(uintptr_t)lz) == 1 && lazy == 0, "mem: reading an untouched page gives zeros");
+    close(mem);
+
+    /* Small files. */
+    char sm[256];
+    unsigned long st[7];
+    ok(slurp("/proc/self/statm", sm, sizeof sm) > 0 &&
+           sscanf(sm, "%lu %lu %lu %lu %lu %lu %lu", &st[0], &st[1], &st[2], &st[3], &st[4], &st[5], &st[6]) == 7 &&
+           st[0] >= st[1] && st[1] > 0, "statm: 7 fields, size %lu >= resident %lu pages", st[0], st[1]);
+    ok(slurp("/proc/self/stat", txt, sizeof txt) > 0, "stat: read");
+    char *after = strrchr(txt, ')');
+    int fields = 2;
+    long ppid = -1, threads = -1;
+    for (char *tok = after ? strtok(after + 1, " \n") : NULL; tok; tok = strtok(NULL, " \n")) {
+        fields++;
+        if (fields == 4)
+            ppid = strtol(tok, NULL, 10);
+        if (fields == 20)
+            threads = strtol(tok, NULL, 10);
+    }
+    ok(fields == 52 && ppid == getppid() && threads == 1, "stat: 52 fields, ppid, num_threads (%d)", fields);
+    char want[32];
+    snprintf(want, sizeof want, "%.15s\n", base);
+    ok(slurp("/proc/self/comm", sm, sizeof sm) > 0 && strcmp(sm, want) == 0, "comm: %s", base);
+    ssize_t en = slurp("/proc/self/environ", txt, sizeof txt);
+    ok(en > 0 && environ[0] && strcmp(txt, environ[0]) == 0, "environ: starts with %s", environ[0] ? environ[0] : "?");
+    ok(slurp("/proc/self/status", txt, sizeof txt) > 0 && strstr(txt, "\nUid:\t0\t0\t0\t0\n") == NULL ? getuid() != 0 : 1,
+       "status: Uid line");
+    ok(strstr(txt, "\nSigBlk:\t") && strstr(txt, "\nCapEff:\t") && strstr(txt, "\nVmPTE:\t") &&
+           strstr(txt, "\nCpus_allowed_list:\t"), "status: SigBlk, CapEff, VmPTE, Cpus_allowed_list");
+    char me[32], link[64] = "";
+    snprintf(me, sizeof me, "%d", getpid());
+    ok(readlink("/proc/self", link, sizeof link - 1) > 0 && strcmp(link, me) == 0, "readlink /proc/self = %s", me);
+    ok(lists("/proc", "self") && lists("/proc", me) && lists("/proc", "meminfo"), "getdents /proc: self, %s, meminfo", me);
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%s", me);
+    ok(lists(dir, "maps") && lists(dir, "smaps") && lists(dir, "pagemap") && lists(dir, "status") && lists(dir, "mem"),
+       "getdents /proc/<pid>: maps, smaps, pagemap, status, mem");
+    char pmaps[80];
+    snprintf(pmaps, sizeof pmaps, "/proc/%s/maps", me);
+    ok(slurp(pmaps, txt, sizeof txt) > 0 && strstr(txt, "[stack]"), "/proc/<pid>/maps reads like /proc/self/maps");
+    ok(access("/proc/thread-self/status", R_OK) == 0, "/proc/thread-self/status exists");
+    ok(slurp("/proc/sys/vm/overcommit_memory", sm, sizeof sm) == 2 && strchr("012", sm[0]), "sys/vm/overcommit_memory");
+    ok(slurp("/proc/sys/vm/max_map_count", sm, sizeof sm) > 0 && atol(sm) > 0, "sys/vm/max_map_count %ld", atol(sm));
+    ok(slurp("/proc/sys/kernel/pid_max", sm, sizeof sm) > 0 && atol(sm) >= 32768, "sys/kernel/pid_max %ld", atol(sm));
+    ok(slurp("/proc/cpuinfo", txt, sizeof txt) > 0 && strncmp(txt, "processor", 9) == 0, "cpuinfo: processor");
+    int wr = open("/proc/self/maps", O_WRONLY);
+    errno = 0;
+    ok(getuid() != 0 || (wr >= 0 && write(wr, "x", 1) == -1 && errno == EINVAL), "maps: root may open it for writing, write is EINVAL");
+    if (wr >= 0)
+        close(wr);
+
+    /* After fork a page is shared: not exclusive, Pss halves. */
+    int pfd[2];
+    pipe(pfd);
+    pid_t child = fork();
+    if (child < 0 && errno == ENOSYS) {
+        skip("fork: ENOSYS");
+    } else if (child == 0) {
+        char c;
+        read(pfd[0], &c, 1);
+        _exit(0);
+    } else {
+        uint64_t sh = pagemap_entry(p);
+        ok((sh >> 63) && !(sh >> 56 & 1), "pagemap: after fork the page is not exclusive");
+        ok(smaps_field((uintptr_t)p, "Shared_Dirty", NULL, 0) >= 4 && smaps_field((uintptr_t)p, "Pss", NULL, 0) < 16,
+           "smaps: after fork Shared_Dirty and a smaller Pss");
+        /* Another process's files, read by its parent. */
+        char cdir[64], cpath[96], cbuf[4096];
+        snprintf(cdir, sizeof cdir, "/proc/%d", (int)child);
+        snprintf(cpath, sizeof cpath, "%s/status", cdir);
+        ok(kv(cpath, "PPid") == getpid() && kv(cpath, "Pid") == child && slurp(cpath, cbuf, sizeof cbuf) > 0 &&
+               (strstr(cbuf, "\nState:\tS (sleeping)\n") || strstr(cbuf, "\nState:\tR (running)\n")),
+           "/proc/<child>/status: Pid, PPid, State S or R");
+        snprintf(cpath, sizeof cpath, "%s/maps", cdir);
+        ok(slurp(cpath, cbuf, sizeof cbuf) > 0 && strstr(cbuf, "[stack]"), "/proc/<child>/maps");
+        snprintf(cpath, sizeof cpath, "%s/mem", cdir);
+        int cm = open(cpath, O_RDONLY);
+        byte = 0;
+        ok(cm >= 0 && pread(cm, &byte, 1, (off_t)(uintptr_t)(p + 3 * PG)) == 1 && byte == 42,
+           "/proc/<child>/mem reads the child's memory");
+        if (cm >= 0)
+            close(cm);
+        snprintf(cpath, sizeof cpath, "%s/pagemap", cdir);
+        int cp = open(cpath, O_RDONLY);
+        word = 0;
+        ok(cp >= 0 && pread(cp, &word, 8, (off_t)((uintptr_t)p / PG) * 8) == 8 && (word >> 63) && !(word >> 56 & 1),
+           "/proc/<child>/pagemap: the shared page, present, not exclusive");
+        if (cp >= 0)
+            close(cp);
+        ok(lists("/proc", cdir + 6), "getdents /proc lists the child");
+        write(pfd[1], "x", 1);
+        waitpid(child, NULL, 0);
+        ok(access(cdir, F_OK) == -1 && errno == ENOENT, "/proc/<child> goes once it is reaped");
+    }
     return t_done();
 }

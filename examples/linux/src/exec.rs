@@ -11,6 +11,7 @@ use pagoda::mm::{self, AddrSpace, LinuxError, MemFile, UserContext, VirtAddr};
 use pagoda_task::{AltStack, Pid};
 
 use crate::files::namespace;
+use crate::files::procfs::ExecLayout;
 use crate::process::Kernel;
 use crate::syscall::Outcome;
 use crate::uaccess::{get_cstr, get_path, get_u64};
@@ -67,7 +68,7 @@ fn load(
     envp: &[String],
     who: Access,
     ids: [u32; 4],
-) -> Result<(AddrSpace, UserContext, String), LinuxError> {
+) -> Result<(AddrSpace, UserContext, String, ExecLayout), LinuxError> {
     let mut image = file.contents();
     let mut exe = String::from(path);
     if let Some((interp, arg)) = shebang(&image) {
@@ -101,7 +102,10 @@ fn load(
     let loaded = mm::load_program(&mut space, &image, Some(&file), &args, open_interp)?;
     map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
-    Ok((space, ctx, exe))
+    let sp = loaded.sp.as_usize() as u64;
+    let top = loaded.stack.end.as_usize() as u64;
+    let layout = ExecLayout::new(&exe, path, sp, top, &argv, &envp);
+    Ok((space, ctx, exe, layout))
 }
 
 /// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
@@ -127,7 +131,10 @@ impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((path, exe, space, ctx)) => {
+            Ok((path, exe, space, ctx, layout)) => {
+                if let Ok(pid) = self.tree.tgid(tid) {
+                    crate::files::procfs::exec(pid.get(), layout);
+                }
                 self.exec_commit(tid, &path, &exe, space, ctx);
                 Outcome::NoReturn
             }
@@ -139,7 +146,7 @@ impl Kernel {
         &mut self,
         tid: Pid,
         a: [usize; 6],
-    ) -> Result<(String, String, AddrSpace, UserContext), LinuxError> {
+    ) -> Result<(String, String, AddrSpace, UserContext, ExecLayout), LinuxError> {
         let path = get_path(a[0])?;
         let mut budget = ARG_MAX;
         let argv = read_strings(a[1], &mut budget)?;
@@ -155,8 +162,8 @@ impl Kernel {
             .map_or(ROOT_INO, |p| p.files.cwd_ino());
         let file = namespace::read_executable(cwd, &path, who)?;
         let ids = [c.ruid, c.euid, c.rgid, c.egid];
-        let (space, ctx, exe) = load(cwd, &path, file, argv, &envp, who, ids)?;
-        Ok((path, exe, space, ctx))
+        let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, who, ids)?;
+        Ok((path, exe, space, ctx, layout))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new

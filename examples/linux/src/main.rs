@@ -22,6 +22,7 @@ mod ids;
 mod memory;
 mod mmap_source;
 mod process;
+mod procinfo;
 mod sched;
 mod sigcalls;
 mod sigdeliver;
@@ -123,6 +124,15 @@ fn start() -> Result<i32, StartError> {
         .map_err(|e| StartError::Load(path.clone(), e))?;
     exec::map_trampoline(&mut space).map_err(|e| StartError::Load(path.clone(), e))?;
     drop(elf);
+    let layout = files::procfs::ExecLayout::new(
+        &path,
+        &path,
+        loaded.sp.as_usize() as u64,
+        loaded.stack.end.as_usize() as u64,
+        &argv,
+        ENVP,
+    );
+    files::procfs::exec(1, layout);
     println!("pagoda-linux: running {path} as pid 1");
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     let mut kernel = process::Kernel::new(ctx, space, arch(), sched::SLICE_TICKS);

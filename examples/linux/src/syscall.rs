@@ -237,8 +237,15 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
     }
     // Set only while this same call re-executes (a poll or select keeps its deadline).
     let deadline = k.threads.get(&tid).and_then(|t| t.sleep_deadline);
+    // `/proc` sees the processes and borrows the inactive address spaces for the call.
+    crate::procinfo::lend(k, tid, me, sys);
+    let call = k
+        .procs
+        .get_mut(&me)
+        .and_then(|p| p.files.syscall(sys, a, deadline));
+    crate::procinfo::restore(k);
+    let call = call?;
     let p = k.procs.get_mut(&me)?;
-    let call = p.files.syscall(sys, a, deadline)?;
     let sigpipe = p.files.take_sigpipe();
     if sigpipe {
         // As Linux's send_sig(SIGPIPE, current, 0): SI_USER from the writer itself.

@@ -105,6 +105,15 @@ fn status_has_the_host_kernels_fields_and_shapes() {
         {
             continue;
         }
+        if a.starts_with("Sig") || a.starts_with("ShdPnd") {
+            // Signal sets: 16 hex digits, whatever the test runner blocks or ignores.
+            let hex = |l: &str| {
+                l.split_once('\t')
+                    .map(|(_, v)| v.len() == 16 && v.bytes().all(|c| c.is_ascii_hexdigit()))
+            };
+            assert_eq!((hex(a), hex(b)), (Some(true), Some(true)), "{a:?} vs {b:?}");
+            continue;
+        }
         assert_eq!(shape(a), shape(b), "{a:?} vs {b:?}");
     }
 }
@@ -145,7 +154,7 @@ fn smaps_entries_have_the_host_kernels_fields_and_columns() {
         anonymous: 4096,
         ..SmapsFigures::default()
     };
-    let ours = smaps_entry(&f, "rd wr mr mw me ac");
+    let ours = smaps_entry(&f, "rd wr mr mw me ac ");
     assert!(ours.contains("Rss:                   4 kB\n"));
     let Some(theirs) = host("/proc/self/smaps") else {
         return;
@@ -196,4 +205,138 @@ fn pagemap_bits() {
         pagemap_word(Some(u64::MAX), false, false, false, true) & ((1 << 55) - 1),
         (1 << 55) - 1
     );
+}
+
+/// The host's maps lines as areas, re-rendered by `maps_line`: byte for byte the same.
+#[test]
+fn maps_lines_match_the_host_byte_for_byte() {
+    let Some(theirs) = host("/proc/self/maps") else {
+        return;
+    };
+    for line in theirs.lines() {
+        let mut it = line.splitn(6, ' ');
+        let (range, perms, off, dev, ino) = (
+            it.next().unwrap(),
+            it.next().unwrap().as_bytes(),
+            it.next().unwrap(),
+            it.next().unwrap(),
+            it.next().unwrap(),
+        );
+        let name = it.next().map(str::trim_start).filter(|n| !n.is_empty());
+        let (s, e) = range.split_once('-').unwrap();
+        let (ma, mi) = dev.split_once(':').unwrap();
+        let hex = |t: &str| u64::from_str_radix(t, 16).unwrap();
+        let area = MapsArea {
+            range: (hex(s), hex(e)),
+            perms: (
+                perms[0] == b'r',
+                perms[1] == b'w',
+                perms[2] == b'x',
+                perms[3] == b's',
+            ),
+            offset: hex(off),
+            dev: (hex(ma) as u32, hex(mi) as u32),
+            inode: ino.parse().unwrap(),
+            name,
+        };
+        assert_eq!(maps_line(&area), format!("{line}\n"));
+    }
+}
+
+#[test]
+fn vm_flags_follow_linuxs_order_and_the_hosts_common_lines() {
+    let private_rw = VmFlagSet {
+        read: true,
+        write: true,
+        may_write: true,
+        account: true,
+        ..VmFlagSet::default()
+    };
+    assert_eq!(vm_flags(&private_rw), "rd wr mr mw me ac ");
+    let stack = VmFlagSet {
+        growsdown: true,
+        locked: true,
+        ..private_rw
+    };
+    assert_eq!(vm_flags(&stack), "rd wr mr mw me gd lo ac ");
+    let shared_ro = VmFlagSet {
+        read: true,
+        shared: true,
+        may_share: true,
+        ..VmFlagSet::default()
+    };
+    assert_eq!(vm_flags(&shared_ro), "rd sh mr me ms ");
+    let all = VmFlagSet {
+        read: true,
+        write: true,
+        exec: true,
+        shared: true,
+        may_write: true,
+        may_share: true,
+        growsdown: true,
+        locked: true,
+        dontcopy: true,
+        account: true,
+        noreserve: true,
+        wipeonfork: true,
+    };
+    assert_eq!(vm_flags(&all), "rd wr ex sh mr mw me ms gd lo dc ac nr wf ");
+    if let Some(theirs) = host("/proc/self/smaps") {
+        let ours = vm_flags(&private_rw);
+        assert!(
+            theirs.lines().any(|l| l == format!("VmFlags: {ours}")),
+            "the host's writable private areas print the same letters"
+        );
+    }
+}
+
+#[test]
+fn smaps_accounting_splits_shared_pages_proportionally() {
+    let mut acc = SmapsAcc::default();
+    acc.add_size(4 * 4096);
+    acc.add_page(4096, 1, true, PageClass::Anon, false);
+    acc.add_page(4096, 3, false, PageClass::File, true);
+    acc.add_page(4096, 2, true, PageClass::Shmem, false);
+    let f = acc.finish();
+    assert_eq!(f.size, 4 * 4096);
+    assert_eq!(f.rss, 3 * 4096);
+    assert_eq!(f.private, (0, 4096));
+    assert_eq!(f.shared, (4096, 4096));
+    assert_eq!(f.anonymous, 4096);
+    // 4096 + 4096/3 + 4096/2, each with 12 fraction bits, rounded down once.
+    let exact = (4096u64 << 12) + (4096u64 << 12) / 3 + (4096u64 << 12) / 2;
+    assert_eq!(f.pss, exact >> 12);
+    assert_eq!(f.pss_dirty, 4096 + 2048);
+    assert_eq!((f.pss_anon, f.pss_shmem), (4096, 2048));
+    assert_eq!(f.pss_file, 1365);
+    assert_eq!(
+        f.locked, 1365,
+        "Locked is the locked pages' proportional share"
+    );
+    let mut total = SmapsAcc::default();
+    total.merge(&acc);
+    total.merge(&acc);
+    assert_eq!(total.finish().rss, 6 * 4096);
+    assert_eq!(total.finish().pss, (2 * exact) >> 12);
+}
+
+#[test]
+fn smaps_rollup_and_statm_have_the_host_kernels_shape() {
+    let f = SmapsAcc::default().finish();
+    let ours = smaps_rollup((0x1000, 0x7fff_0000), &f);
+    assert!(ours.starts_with(
+        "00001000-7fff0000 ---p 00000000 00:00 0                                  [rollup]\n"
+    ));
+    if let Some(theirs) = host("/proc/self/smaps_rollup") {
+        assert_eq!(keys(&ours)[1..], keys(&theirs)[1..]);
+        for (a, b) in ours.lines().zip(theirs.lines()).skip(1) {
+            assert_eq!(render_kb(b), b);
+            assert_eq!(render_kb(a), a);
+        }
+    }
+    let ours = statm(10, 4, 2, 1, 3);
+    assert_eq!(ours, "10 4 2 1 0 3 0\n");
+    if let Some(theirs) = host("/proc/self/statm") {
+        assert_eq!(theirs.split_whitespace().count(), 7);
+    }
 }

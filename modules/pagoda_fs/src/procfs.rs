@@ -2,8 +2,14 @@
 //! `meminfo`, `<pid>/status`, `<pid>/stat`, `<pid>/smaps` entries, `<pid>/pagemap` words.
 //! Field names, order and column widths are Linux's; the kernel supplies the numbers.
 
+mod maps;
+
 use alloc::string::String;
 use core::fmt::Write;
+
+pub use self::maps::{
+    MapsArea, PageClass, SmapsAcc, VmFlagSet, maps_line, smaps_rollup, statm, vm_flags,
+};
 
 /// Memory figures for `/proc/meminfo`, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -32,7 +38,7 @@ pub struct MemInfo {
 
 /// `"Name:" + value` with the name padded to 16 columns and the value in kB right-aligned
 /// in 8, as Linux prints meminfo and smaps lines.
-fn kb_line(out: &mut String, name: &str, bytes: u64) {
+pub(crate) fn kb_line(out: &mut String, name: &str, bytes: u64) {
     let _ = writeln!(
         out,
         "{:<16}{:>8} kB",
@@ -342,6 +348,14 @@ pub struct SmapsFigures {
     pub rss: u64,
     /// Proportional share (resident pages divided by their mappers).
     pub pss: u64,
+    /// The dirty part of `pss`.
+    pub pss_dirty: u64,
+    /// The anonymous, file and shared-memory parts of `pss` (`smaps_rollup`).
+    pub pss_anon: u64,
+    /// File part of `pss`.
+    pub pss_file: u64,
+    /// Shared-memory part of `pss`.
+    pub pss_shmem: u64,
     /// Resident pages also mapped elsewhere, clean / dirty.
     pub shared: (u64, u64),
     /// Resident pages mapped only here, clean / dirty.
@@ -353,7 +367,7 @@ pub struct SmapsFigures {
 }
 
 /// The lines that follow an area's maps line in `smaps`; `vm_flags` is the `VmFlags` list
-/// (`"rd wr mr mw me ac"`).
+/// as [`vm_flags`] makes it (each letter pair followed by a space: `"rd wr mr mw me ac "`).
 pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
     let mut o = String::new();
     let lines = [
@@ -362,7 +376,7 @@ pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
         ("MMUPageSize", 4096),
         ("Rss", f.rss),
         ("Pss", f.pss),
-        ("Pss_Dirty", f.shared.1 + f.private.1),
+        ("Pss_Dirty", f.pss_dirty),
         ("Shared_Clean", f.shared.0),
         ("Shared_Dirty", f.shared.1),
         ("Private_Clean", f.private.0),
@@ -383,7 +397,7 @@ pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
     for (name, bytes) in lines {
         kb_line(&mut o, name, bytes);
     }
-    let _ = write!(o, "THPeligible:    0\nVmFlags: {vm_flags} \n");
+    let _ = write!(o, "{:<16}{:>8}\nVmFlags: {vm_flags}\n", "THPeligible:", 0);
     o
 }
 

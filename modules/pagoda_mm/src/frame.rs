@@ -177,6 +177,13 @@ impl<H: PagingHandler> FrameMap<H> {
         })
     }
 
+    /// `(owners of the chunk holding vpn, owners of its frame)`; `None` without a frame.
+    pub(crate) fn owners(&self, vpn: usize) -> Option<(usize, usize)> {
+        let chunk = self.chunks.get(&(vpn >> CHUNK_BITS))?;
+        let frame = chunk.slots[vpn & CHUNK_MASK].as_ref()?;
+        Some((Arc::strong_count(chunk), Arc::strong_count(frame)))
+    }
+
     /// Stores `frame` at `vpn`; the frame that was there goes to the reclaim list.
     pub(crate) fn insert(&mut self, vpn: usize, frame: FrameRef<H>) {
         let chunk = Arc::make_mut(

@@ -3,7 +3,6 @@
 //! reference or a pipe end.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use kspin::SpinNoIrq;
@@ -83,8 +82,8 @@ pub enum Kind {
     /// An inode opened with `O_PATH`, or another node kind (symlink, fifo, device without a
     /// driver): only metadata calls work.
     Path(Ino),
-    /// A generated `/proc` file: its text as of the open.
-    Proc(Vec<u8>),
+    /// A generated `/proc` file.
+    Proc(super::procfs::ProcFile),
     /// The read end of a pipe.
     PipeRead(Arc<PipeObj>),
     /// The write end of a pipe.

@@ -227,7 +227,17 @@ impl Files {
                 Ok(Xfer::Done(done))
             }
             Kind::Dir(_) => Err(LinuxError::EISDIR),
-            Kind::Path(_) | Kind::Proc(_) | Kind::PipeRead(_) => Err(LinuxError::EBADF),
+            Kind::Proc(f) => {
+                let mut data = vec![0u8; len.min(CHUNK)];
+                user::get(buf, &mut data)?;
+                let pos = at.unwrap_or_else(|| d.offset());
+                let n = f.write_at(pos, &data)?;
+                if at.is_none() {
+                    d.set_offset(pos + n as u64);
+                }
+                Ok(Xfer::Done(n))
+            }
+            Kind::Path(_) | Kind::PipeRead(_) => Err(LinuxError::EBADF),
         }
     }
 
@@ -251,7 +261,7 @@ impl Files {
             // Linux's null and zero devices accept any seek and stay at 0.
             Kind::Null | Kind::Zero => return Ok(0),
             Kind::File { file, .. } => file.size() as i64,
-            Kind::Proc(text) => text.len() as i64,
+            Kind::Proc(f) => f.size(),
             Kind::Dir(_) if matches!(whence, SEEK_SET | SEEK_CUR) => 0,
             _ => return Err(LinuxError::EINVAL),
         };
@@ -273,12 +283,6 @@ impl Files {
 
 /// A read of `len` bytes into user `buf`.
 fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result<Xfer, LinuxError> {
-    let bytes_at = |text: &[u8], pos: u64, out: &mut [u8]| {
-        let start = usize::try_from(pos).unwrap_or(usize::MAX).min(text.len());
-        let n = out.len().min(text.len() - start);
-        out[..n].copy_from_slice(&text[start..start + n]);
-        Ok::<usize, LinuxError>(n)
-    };
     match &d.kind {
         // The console has no input: end of file.
         Kind::Console | Kind::Null => Ok(Xfer::Done(0)),
@@ -298,7 +302,7 @@ fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result
             let file = file.clone();
             read_seekable(d, buf, len, at, |pos, out| file.read_at(pos, out))
         }
-        Kind::Proc(text) => read_seekable(d, buf, len, at, |pos, out| bytes_at(text, pos, out)),
+        Kind::Proc(f) => read_seekable(d, buf, len, at, |pos, out| f.read_at(pos, out)),
         Kind::PipeRead(p) => {
             if len == 0 {
                 return Ok(Xfer::Done(0));

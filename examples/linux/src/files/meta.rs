@@ -123,9 +123,6 @@ impl Files {
             }
             return desc_stat(&*self.get(dirfd)?);
         }
-        if procfs::is_file(&path) {
-            return Ok(proc_stat(&path));
-        }
         let path = procfs::redirect(self, &path);
         let start = self.start(dirfd, &path)?;
         let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
@@ -291,14 +288,6 @@ impl Files {
             return Err(LinuxError::EINVAL);
         }
         let path = user::path(path)?;
-        if procfs::is_file(&path) {
-            // Read-only files (R_OK is 4).
-            return if mode & !4 == 0 {
-                Ok(0)
-            } else {
-                Err(LinuxError::EACCES)
-            };
-        }
         let ino = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
             self.fd_ino(dirfd)?
         } else {

@@ -12,7 +12,7 @@ mod meta;
 pub mod namespace;
 mod paths;
 mod poll;
-mod procfs;
+pub mod procfs;
 mod user;
 
 use alloc::string::String;

@@ -26,15 +26,12 @@ impl Files {
         }
         let path = user::path(path)?;
         let cloexec = flags & flag::CLOEXEC != 0;
-        if let Some(text) = procfs::open(self, &path) {
-            if flags & flag::ACCMODE != 0 || flags & (flag::CREAT | flag::TRUNC) != 0 {
-                return Err(LinuxError::EACCES);
-            }
-            let d = Description::new(Kind::Proc(text?), flags, None);
-            return self.fds.insert(d, cloexec).map(|fd| fd as usize);
-        }
         let path = procfs::redirect(self, &path);
         let start = self.start(dirfd, &path)?;
+        if let Some(file) = procfs::open(self, start, &path, flags) {
+            let d = Description::new(Kind::Proc(file?), flags, None);
+            return self.fds.insert(d, cloexec).map(|fd| fd as usize);
+        }
         let d = if flags & flag::PATH != 0 {
             open_path(start, &path, flags)?
         } else {

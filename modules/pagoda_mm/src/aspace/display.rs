@@ -18,7 +18,8 @@ where
     P: GenericPTE,
     H: PagingHandler,
 {
-    fn area_name<'a>(&self, area: &'a Area<M, P, H>) -> Option<&'a str> {
+    /// The name maps shows for `area`: the file's or object's, or `[heap]`.
+    pub(super) fn area_name<'a>(&self, area: &'a Area<M, P, H>) -> Option<&'a str> {
         let backend = area.backend();
         match backend.kind() {
             BackendKind::FilePrivate | BackendKind::FileShared => backend.file()?.name(),

@@ -7,9 +7,12 @@ mod fault;
 mod fork;
 mod mmap;
 mod protect;
+mod query;
 mod remap;
 mod truncate;
 mod uaccess;
+
+pub use self::query::{AreaInfo, PageInfo};
 
 use alloc::vec::Vec;
 

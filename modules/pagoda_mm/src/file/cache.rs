@@ -83,6 +83,13 @@ impl<H: PagingHandler> PageCache<H> {
         Ok(frame)
     }
 
+    /// Whether `frame` is the cached page `idx`, and then whether it needs write-back.
+    pub(crate) fn holds(&self, idx: u64, frame: &FrameRef<H>) -> Option<bool> {
+        let pages = self.pages.lock();
+        let page = pages.get(&idx)?;
+        alloc::sync::Arc::ptr_eq(&page.frame, frame).then(|| page.needs_write_back())
+    }
+
     /// Notes that a shared mapping maps page `idx` writable (`write`) or that the kernel
     /// stored into it (`!write`). Nothing happens if the page left the cache (truncated).
     pub(super) fn mark(&self, idx: u64, frame: &FrameRef<H>, write_mapped: bool) {

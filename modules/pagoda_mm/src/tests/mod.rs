@@ -18,6 +18,7 @@ mod linux;
 mod model;
 mod oom;
 mod outcome;
+mod query;
 mod regress;
 mod writeonly;
 
