@@ -366,17 +366,16 @@ pub struct SmapsFigures {
     pub locked: u64,
 }
 
-/// The lines that follow an area's maps line in `smaps`; `vm_flags` is the `VmFlags` list
-/// as [`vm_flags`] makes it (each letter pair followed by a space: `"rd wr mr mw me ac "`).
-pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
-    let mut o = String::new();
-    let lines = [
-        ("Size", f.size),
-        ("KernelPageSize", 4096),
-        ("MMUPageSize", 4096),
-        ("Rss", f.rss),
-        ("Pss", f.pss),
-        ("Pss_Dirty", f.pss_dirty),
+/// The kB lines `smaps` and `smaps_rollup` share, from `Rss` to `Locked`; the rollup also
+/// splits `Pss` into its anonymous, file and shmem parts (as Linux does).
+pub(crate) fn smaps_figures(o: &mut String, f: &SmapsFigures, rollup: bool) {
+    let pss = [("Rss", f.rss), ("Pss", f.pss), ("Pss_Dirty", f.pss_dirty)];
+    let split = [
+        ("Pss_Anon", f.pss_anon),
+        ("Pss_File", f.pss_file),
+        ("Pss_Shmem", f.pss_shmem),
+    ];
+    let rest = [
         ("Shared_Clean", f.shared.0),
         ("Shared_Dirty", f.shared.1),
         ("Private_Clean", f.private.0),
@@ -394,9 +393,20 @@ pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
         ("SwapPss", 0),
         ("Locked", f.locked),
     ];
-    for (name, bytes) in lines {
-        kb_line(&mut o, name, bytes);
+    let split: &[(&str, u64)] = if rollup { &split } else { &[] };
+    for &(name, bytes) in pss.iter().chain(split).chain(&rest) {
+        kb_line(o, name, bytes);
     }
+}
+
+/// The lines that follow an area's maps line in `smaps`; `vm_flags` is the `VmFlags` list
+/// as [`vm_flags`] makes it (each letter pair followed by a space: `"rd wr mr mw me ac "`).
+pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
+    let mut o = String::new();
+    kb_line(&mut o, "Size", f.size);
+    kb_line(&mut o, "KernelPageSize", 4096);
+    kb_line(&mut o, "MMUPageSize", 4096);
+    smaps_figures(&mut o, f, false);
     let _ = write!(o, "{:<16}{:>8}\nVmFlags: {vm_flags}\n", "THPeligible:", 0);
     o
 }

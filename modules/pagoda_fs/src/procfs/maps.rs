@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::fmt::Write;
 
-use super::{SmapsFigures, kb_line};
+use super::SmapsFigures;
 
 /// The column where Linux starts a maps line's name.
 const NAME_COLUMN: usize = 73;
@@ -223,33 +223,8 @@ pub fn smaps_rollup(range: (u64, u64), f: &SmapsFigures) -> String {
         name: Some("[rollup]"),
         ..MapsArea::default()
     });
-    let lines = [
-        ("Rss", f.rss),
-        ("Pss", f.pss),
-        ("Pss_Dirty", f.pss_dirty),
-        ("Pss_Anon", f.pss_anon),
-        ("Pss_File", f.pss_file),
-        ("Pss_Shmem", f.pss_shmem),
-        ("Shared_Clean", f.shared.0),
-        ("Shared_Dirty", f.shared.1),
-        ("Private_Clean", f.private.0),
-        ("Private_Dirty", f.private.1),
-        ("Referenced", f.rss),
-        ("Anonymous", f.anonymous),
-        ("KSM", 0),
-        ("LazyFree", 0),
-        ("AnonHugePages", 0),
-        ("ShmemPmdMapped", 0),
-        ("FilePmdMapped", 0),
-        ("Shared_Hugetlb", 0),
-        ("Private_Hugetlb", 0),
-        ("Swap", 0),
-        ("SwapPss", 0),
-        ("Locked", f.locked),
-    ];
-    for (name, bytes) in lines {
-        kb_line(&mut o, name, bytes);
-    }
+    super::smaps_figures(&mut o, f, true);
+
     o
 }
 
