@@ -493,6 +493,25 @@ static void test_threads(void)
     ok(waitpid(c, &st, 0) == c && EXITED(st, 34), "execve from a thread keeps the process id");
 }
 
+/* clone3(2): a fork through struct clone_args, and its size checks (E2BIG above a page,
+ * EINVAL below CLONE_ARGS_SIZE_VER0, EINVAL for a stack without a size). */
+static void test_clone3(void)
+{
+    uint64_t args[11] = {0};
+    args[4] = SIGCHLD; /* exit_signal */
+    long pid = syscall(SYS_clone3, args, 88);
+    if (pid == 0)
+        _exit(42);
+    int status = 0;
+    ok(pid > 0 && waitpid((pid_t)pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 42,
+       "clone3 forks: the child's exit status reaches waitpid");
+    ok_err(syscall(SYS_clone3, args, 4097), E2BIG, "clone3 size above a page: E2BIG");
+    ok_err(syscall(SYS_clone3, args, 63), EINVAL, "clone3 size below VER0: EINVAL");
+    args[5] = 0x10000; /* stack without stack_size */
+    ok_err(syscall(SYS_clone3, args, 88), EINVAL, "clone3 stack without a size: EINVAL");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
@@ -508,6 +527,7 @@ int main(int argc, char **argv)
     test_vfork_exec();
     test_time();
     test_threads();
+    test_clone3();
     test_prctl();
     test_orphan();
     return t_done();

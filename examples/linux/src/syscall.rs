@@ -102,6 +102,12 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
             };
             return k.sys_clone(tid, c);
         }
+        Sysno::Clone3 => {
+            return match clone3_args(a[0], a[1]) {
+                Ok(c) => k.sys_clone(tid, c),
+                Err(e) => Outcome::Ret(Err(e)),
+            };
+        }
         Sysno::Fork | Sysno::Vfork => {
             let mut flags = 17; // SIGCHLD
             if sys == Sysno::Vfork {
@@ -261,6 +267,28 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
             k.block_on_files(tid, b);
             Outcome::Blocked
         }
+    })
+}
+
+/// `clone3(uargs, size)`'s arguments as `clone` takes them: the size is checked before the
+/// struct is read (`E2BIG`, `EINVAL`, then `EFAULT`), then `pagoda_task::clone`'s rules.
+fn clone3_args(uargs: usize, size: usize) -> Result<CloneArgs, LinuxError> {
+    use pagoda_task::clone::{CLONE_ARGS_MAX, CLONE_ARGS_SIZE_VER0, decode_clone3};
+    if size > CLONE_ARGS_MAX {
+        return Err(LinuxError::E2BIG);
+    }
+    if size < CLONE_ARGS_SIZE_VER0 {
+        return Err(LinuxError::EINVAL);
+    }
+    let mut raw = alloc::vec![0u8; size];
+    crate::uaccess::get(Some(uargs), &mut raw)?;
+    let c = decode_clone3(&raw)?;
+    Ok(CloneArgs {
+        flags: c.flags,
+        stack: c.sp,
+        parent_tid: c.parent_tid,
+        child_tid: c.child_tid,
+        tls: c.tls,
     })
 }
 

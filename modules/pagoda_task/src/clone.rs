@@ -80,3 +80,91 @@ pub fn check_flags(f: usize) -> Result<Option<Signal>, LinuxError> {
         n => Signal::new(n).map(Some),
     }
 }
+
+/// `struct clone_args` as `clone3` passes it, decoded into what `clone` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clone3 {
+    /// `clone`'s flags word: the flags with the exit signal in the low byte.
+    pub flags: usize,
+    /// The child's initial stack pointer (`stack + stack_size`), 0 for the caller's.
+    pub sp: usize,
+    /// `CLONE_PARENT_SETTID`'s address.
+    pub parent_tid: usize,
+    /// `CLONE_CHILD_SETTID` / `CLONE_CHILD_CLEARTID`'s address.
+    pub child_tid: usize,
+    /// `CLONE_SETTLS`'s thread pointer.
+    pub tls: usize,
+}
+
+/// The size of the first `struct clone_args` (`CLONE_ARGS_SIZE_VER0`).
+pub const CLONE_ARGS_SIZE_VER0: usize = 64;
+/// The size of the `struct clone_args` this kernel knows (VER2: up to `cgroup`).
+pub const CLONE_ARGS_SIZE: usize = 88;
+/// The largest `size` `clone3` reads (Linux: a page).
+pub const CLONE_ARGS_MAX: usize = 4096;
+
+/// Decodes `clone3(uargs, size)`'s `size` bytes, with Linux's checks in its order.
+///
+/// # Errors
+/// `EINVAL` for `size` below [`CLONE_ARGS_SIZE_VER0`], exit-signal bits in `flags`, an exit
+/// signal above 64 or one with `CLONE_THREAD`/`CLONE_PARENT`, `CLONE_DETACHED`, a stack
+/// without a size or a size without a stack, and — not supported
+/// here — `set_tid`, `CLONE_INTO_CGROUP`, `CLONE_CLEAR_SIGHAND` and flags above 32 bits;
+/// `E2BIG` for `size` above a page or non-zero bytes past the known struct; and what
+/// [`check_flags`] answers.
+pub fn decode_clone3(bytes: &[u8]) -> Result<Clone3, LinuxError> {
+    if bytes.len() > CLONE_ARGS_MAX {
+        return Err(LinuxError::E2BIG);
+    }
+    if bytes.len() < CLONE_ARGS_SIZE_VER0 {
+        return Err(LinuxError::EINVAL);
+    }
+    if bytes.iter().skip(CLONE_ARGS_SIZE).any(|&b| b != 0) {
+        return Err(LinuxError::E2BIG);
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        if let Some(src) = bytes.get(i * 8..i * 8 + 8) {
+            w.copy_from_slice(src);
+        }
+        u64::from_le_bytes(w)
+    };
+    let [
+        flags,
+        _pidfd,
+        child_tid,
+        parent_tid,
+        exit_signal,
+        stack,
+        stack_size,
+        tls,
+    ] = [0, 1, 2, 3, 4, 5, 6, 7].map(word);
+    let (set_tid_size, cgroup_flags) = (word(9), flags >> 32);
+    if flags & flags::CSIGNAL as u64 != 0 || exit_signal > 64 {
+        return Err(LinuxError::EINVAL);
+    }
+    if set_tid_size != 0 || cgroup_flags != 0 {
+        return Err(LinuxError::EINVAL);
+    }
+    // clone3 refuses CLONE_DETACHED, and an exit signal for a thread or a sibling.
+    let f64 = |f: usize| f as u64;
+    if flags & f64(flags::DETACHED) != 0
+        || (flags & f64(flags::THREAD | flags::PARENT) != 0 && exit_signal != 0)
+    {
+        return Err(LinuxError::EINVAL);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(LinuxError::EINVAL);
+    }
+    let sp = stack.checked_add(stack_size).ok_or(LinuxError::EINVAL)?;
+    let f = usize::try_from(flags | exit_signal).map_err(|_| LinuxError::EINVAL)?;
+    check_flags(f)?;
+    let addr = |v: u64| usize::try_from(v).map_err(|_| LinuxError::EINVAL);
+    Ok(Clone3 {
+        flags: f,
+        sp: addr(sp)?,
+        parent_tid: addr(parent_tid)?,
+        child_tid: addr(child_tid)?,
+        tls: addr(tls)?,
+    })
+}
