@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/reboot.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,11 +141,11 @@ static uint64_t brk_page(void)
     return (now_ns() - t0) / (2 * N);
 }
 
-/* fork of a process with MIB MiB of touched private memory, the child exiting at once,
+/* fork of a process with 64 MiB of touched private memory, the child exiting at once,
  * plus the parent's wait: per fork. */
 static uint64_t fork_wait(void)
 {
-    enum { N = 20, MIB = 4 };
+    enum { N = 10, MIB = 64 };
     size_t len = MIB << 20;
     char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -196,6 +198,48 @@ static uint64_t cow_fault(void)
     return t;
 }
 
+/* First write to each page of a MAP_SHARED file mapping (a memfd: the page cache), per
+ * page. */
+static uint64_t shared_file_fault(void)
+{
+    enum { PAGES = 1024 };
+    size_t len = PAGES * PAGE;
+    int fd = memfd_create("mmbench", 0);
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+        return 0;
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return 0;
+    uint64_t t0 = now_ns();
+    for (unsigned long i = 0; i < PAGES; i++)
+        p[i * PAGE] = 1;
+    uint64_t t = (now_ns() - t0) / PAGES;
+    munmap(p, len);
+    return t;
+}
+
+/* shmat + shmdt of a 64 KiB System V segment. */
+static uint64_t shmat_shmdt(void)
+{
+    enum { N = 1000 };
+    int id = shmget(IPC_PRIVATE, 16 * PAGE, IPC_CREAT | 0600);
+    if (id < 0)
+        return 0;
+    uint64_t t = 0;
+    uint64_t t0 = now_ns();
+    int i;
+    for (i = 0; i < N; i++) {
+        void *p = shmat(id, NULL, 0);
+        if (p == (void *)-1 || shmdt(p) != 0)
+            break;
+    }
+    if (i == N)
+        t = (now_ns() - t0) / N;
+    shmctl(id, IPC_RMID, NULL);
+    return t;
+}
+
 int main(void)
 {
     if (now_ns() == 0) {
@@ -207,8 +251,10 @@ int main(void)
     run("mprotect_split_merge", mprotect_split);
     run("mmap_null_fragmented_1k", fragmented_mmap);
     run("brk_page", brk_page);
-    run("fork_wait_4mib", fork_wait);
+    run("fork_wait_64mib", fork_wait);
     run("cow_fault_per_page", cow_fault);
+    run("shared_file_fault_per_page", shared_file_fault);
+    run("shmat_shmdt_64k", shmat_shmdt);
     printf("BENCH-DONE\n");
     fflush(stdout);
     if (getpid() == 1) {
