@@ -3,22 +3,23 @@ use axerrno::LinuxError;
 use crate::Signal;
 use crate::clone::{check_flags, flags};
 
+/// The flags glibc's pthread_create passes.
+const GLIBC_THREAD: usize = flags::VM
+    | flags::FS
+    | flags::FILES
+    | flags::SIGHAND
+    | flags::THREAD
+    | flags::SYSVSEM
+    | flags::SETTLS
+    | flags::PARENT_SETTID
+    | flags::CHILD_CLEARTID;
+
 #[test]
 fn fork_and_thread_flags() {
     // glibc's fork: SIGCHLD | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID.
     let fork = 17 | flags::CHILD_SETTID | flags::CHILD_CLEARTID;
     assert_eq!(check_flags(fork), Ok(Some(Signal::SIGCHLD)));
-    // glibc's pthread_create.
-    let thread = flags::VM
-        | flags::FS
-        | flags::FILES
-        | flags::SIGHAND
-        | flags::THREAD
-        | flags::SYSVSEM
-        | flags::SETTLS
-        | flags::PARENT_SETTID
-        | flags::CHILD_CLEARTID;
-    assert_eq!(check_flags(thread), Ok(None));
+    assert_eq!(check_flags(GLIBC_THREAD), Ok(None));
     assert_eq!(
         check_flags(flags::VM | flags::VFORK | 17),
         Ok(Some(Signal::SIGCHLD))
@@ -49,7 +50,7 @@ fn every_exit_signal() {
     }
 }
 
-/// `struct clone_args` bytes: the words in order, then `extra` trailing bytes.
+/// `struct clone_args` bytes: the words in order, zero-padded to `len` bytes.
 fn clone_args(words: &[u64], len: usize) -> std::vec::Vec<u8> {
     let mut v: std::vec::Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     v.resize(len, 0);
@@ -61,15 +62,7 @@ fn clone3_decodes_what_glibc_passes() {
     use crate::clone::{Clone3, decode_clone3};
     // pthread_create: thread flags, child_tid (CLEARTID), parent_tid, no exit signal, a
     // stack of 0x2000 at 0x7000_0000, tls.
-    let thread = flags::VM
-        | flags::FS
-        | flags::FILES
-        | flags::SIGHAND
-        | flags::THREAD
-        | flags::SYSVSEM
-        | flags::SETTLS
-        | flags::PARENT_SETTID
-        | flags::CHILD_CLEARTID;
+    let thread = GLIBC_THREAD;
     let words = [
         thread as u64,
         0,
