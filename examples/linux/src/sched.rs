@@ -64,11 +64,7 @@ pub fn run(k: &mut Kernel) -> i32 {
             continue;
         }
         // A mapped file may have shrunk: drop its pages past the end before user code runs.
-        // (Checked through a shared view first: taking the space mutably switches page
-        // tables twice, on every trap.)
-        if mm::with_current_ref(mm::AddrSpace::truncations_pending) == Some(true) {
-            mm::with_current(|s| s.apply_truncations());
-        }
+        mm::with_current(|s| s.apply_truncations());
         let deadline = k.timers.next_deadline().map_or(tick, |d| d.min(tick));
         time::set_timer_deadline(deadline);
         let Some(t) = k.threads.get_mut(&tid) else {

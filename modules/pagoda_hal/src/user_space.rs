@@ -171,15 +171,6 @@ pub fn with_current<R>(f: impl FnOnce(&mut KernelAddrSpace) -> R) -> Option<R> {
     Some(r)
 }
 
-/// Runs `f` on a shared view of the current user address space, without leaving it: a
-/// shared reference can neither replace nor drop the space, so (unlike
-/// [`with_current`]) the user table stays active and no TLB is flushed. `None` if there is
-/// no space or the slot is locked.
-pub fn with_current_ref<R>(f: impl FnOnce(&KernelAddrSpace) -> R) -> Option<R> {
-    let slot = CURRENT.try_lock()?;
-    slot.as_ref().map(f)
-}
-
 /// The root table of the current user address space.
 pub fn current_root() -> Option<PhysAddr> {
     CURRENT

@@ -141,12 +141,6 @@ pub fn take_current() -> Option<AddrSpace> {
     pagoda_hal::user_space::take()
 }
 
-/// Runs `f` on a shared view of the current user address space without leaving its page
-/// table (cheap: no TLB flush); `None` if there is none.
-pub fn with_current_ref<R>(f: impl FnOnce(&AddrSpace) -> R) -> Option<R> {
-    pagoda_hal::user_space::with_current_ref(f)
-}
-
 /// Runs `f` on the current user address space; `None` if there is none. Do not probe or
 /// switch spaces inside `f` (see the module docs).
 pub fn with_current<R>(f: impl FnOnce(&mut AddrSpace) -> R) -> Option<R> {

@@ -13,13 +13,6 @@ where
     P: GenericPTE,
     H: PagingHandler,
 {
-    /// Whether a truncation notice waits for [`apply_truncations`](Self::apply_truncations)
-    /// (one atomic load; lets a kernel skip taking the space mutably on every return to
-    /// user mode).
-    pub fn truncations_pending(&self) -> bool {
-        self.mmu.reclaim.notices.is_pending()
-    }
-
     /// Unmaps the pages that files mapped here lost to a truncation (`ftruncate` posts a
     /// notice to every address space mapping the file), private copies included: later
     /// accesses there are bus errors, as on Linux. Faults, uaccess, `msync` and `fork` run
