@@ -53,7 +53,14 @@ int main(void)
     ok(id >= 0, "shmget(IPC_PRIVATE, 8192)");
     char *a = shmat(id, NULL, 0);
     ok(a != (void *)-1 && ((uintptr_t)a % SHMLBA) == 0, "shmat returns an SHMLBA-aligned address");
+    /* Segments get memory on first touch, not at shmget or shmat. */
+    unsigned char vec[2] = {9, 9};
+    ok(a != (void *)-1 && mincore(a, 2 * PG, vec) == 0 && vec[0] == 0 && vec[1] == 0,
+       "mincore: an untouched segment has no resident page");
     ok(a[0] == 0 && a[2 * PG - 1] == 0, "a new segment is zero-filled");
+    a[0] = 0;
+    ok(mincore(a, 2 * PG, vec) == 0 && (vec[0] & 1) && (vec[1] & 1),
+       "mincore: both touched pages are resident");
     struct shmid_ds ds;
     ok(stat_of(id, &ds) == 0 && ds.shm_segsz == 2 * PG && ds.shm_nattch == 1 && ds.shm_cpid == getpid() &&
            ds.shm_lpid == getpid() && (ds.shm_perm.mode & 0777) == 0600 && ds.shm_perm.uid == geteuid() &&

@@ -256,13 +256,13 @@ pub fn encode_shminfo(limits: &ShmLimits) -> [u8; 72] {
     out
 }
 
-/// `struct shm_info` (`SHM_INFO`, 48 bytes): segments in use and their pages (all
-/// resident: segments are allocated at creation, and never swapped).
-pub fn encode_shm_info(used_ids: usize, pages: usize) -> [u8; 48] {
+/// `struct shm_info` (`SHM_INFO`, 48 bytes): segments in use, their pages (`shm_tot`) and
+/// the pages that have memory (`shm_rss`: a page gets it when first touched; no swap).
+pub fn encode_shm_info(used_ids: usize, pages: usize, resident: usize) -> [u8; 48] {
     let mut out = [0u8; 48];
     out[..4].copy_from_slice(&(used_ids as i32).to_le_bytes());
     out[8..16].copy_from_slice(&(pages as u64).to_le_bytes());
-    out[16..24].copy_from_slice(&(pages as u64).to_le_bytes());
+    out[16..24].copy_from_slice(&(resident as u64).to_le_bytes());
     out
 }
 
@@ -388,8 +388,8 @@ mod tests {
         );
         let info = encode_shminfo(&ShmLimits::default());
         assert_eq!(&info[..8], &(1u64 << 30).to_le_bytes());
-        let usage = encode_shm_info(3, 5);
-        assert_eq!((usage[0], usage[8], usage[16]), (3, 5, 5));
+        let usage = encode_shm_info(3, 5, 2);
+        assert_eq!((usage[0], usage[8], usage[16]), (3, 5, 2));
     }
 
     #[test]

@@ -142,7 +142,10 @@ impl Memory {
                 return Ok(highest());
             }
             abi::SHM_INFO => {
-                put(buf, &abi::encode_shm_info(reg.len(), reg.total_pages()))?;
+                put(
+                    buf,
+                    &abi::encode_shm_info(reg.len(), reg.total_pages(), reg.resident_pages()),
+                )?;
                 return Ok(highest());
             }
             _ => {}

@@ -151,11 +151,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
                 shmflg & SHM_RDONLY != 0,
             )),
         };
-        // The frames exist already: map them all now. On failure the attachment is dropped
-        // with the source and the count goes back.
+        // Mapped lazily as on Linux: a page gets its entry (and, on first use, its frame) when
+        // touched, so an attach costs no page-table work and `Rss` counts touched pages only.
+        // On failure the attachment is dropped with the source and the count goes back.
         // An occupied range is EINVAL for shmat (EEXIST for mmap).
         aspace
-            .map_source(start, size, flags, source, Populate::Eager, on_overlap)
+            .map_source(start, size, flags, source, Populate::Lazy, on_overlap)
             .map_err(|e| {
                 if e == LinuxError::EEXIST {
                     LinuxError::EINVAL

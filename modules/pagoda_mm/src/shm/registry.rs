@@ -160,7 +160,7 @@ impl<H: PagingHandler> ShmRegistry<H> {
     }
 
     /// `shmget(key, size, shmflg)`: finds or creates a segment. The low 9 bits of `shmflg`
-    /// are the new segment's permissions. Pages are allocated and zeroed at creation.
+    /// are the new segment's permissions. Pages are allocated (zeroed) when first touched.
     ///
     /// # Errors
     /// - `EEXIST`: `key` exists and `shmflg` has `IPC_CREAT | IPC_EXCL`.
@@ -168,7 +168,7 @@ impl<H: PagingHandler> ShmRegistry<H> {
     /// - `EINVAL`: creating with `size` 0 or above [`ShmLimits::max_size`]; `key` exists
     ///   with a smaller size than `size`.
     /// - `ENOSPC`: [`ShmLimits::max_segments`] or [`ShmLimits::max_total_pages`] reached.
-    /// - `ENOMEM`: out of frames (nothing is kept).
+    /// - `ENOMEM`: no memory for the segment's bookkeeping (nothing is kept).
     pub fn shmget(
         &self,
         key: ShmKey,
@@ -184,11 +184,8 @@ impl<H: PagingHandler> ShmRegistry<H> {
         }
         let pages = size.div_ceil(PAGE_SIZE_4K);
         self.check_room(pages)?;
-        // Allocate with no lock held; on failure the frames already taken are dropped.
+        // Built with no lock held. Its frames come on first touch, as Linux's shmem pages do.
         let obj = SharedMem::<H>::with_name(size, &format!("SYSV{:08x}", key.0))?;
-        for idx in 0..pages {
-            obj.frame(idx).map_err(|_| LinuxError::ENOMEM)?;
-        }
 
         let mut t = self.tables.lock();
         t.reap();
@@ -379,5 +376,18 @@ impl<H: PagingHandler> ShmRegistry<H> {
         let mut t = self.tables.lock();
         t.reap();
         t.total_pages
+    }
+
+    /// Pages of listed segments that have a frame (touched at least once): `shm_rss`.
+    pub fn resident_pages(&self) -> usize {
+        let mut t = self.tables.lock();
+        t.reap();
+        t.by_id
+            .values()
+            .map(|e| match &e.life {
+                Life::Live(_, obj) => obj.resident_pages(),
+                Life::Removed(_, obj) => obj.upgrade().map_or(0, |o| o.resident_pages()),
+            })
+            .sum()
     }
 }

@@ -23,8 +23,19 @@ fn ctx(pid: u32, now: u64) -> ShmContext {
 
 const C: ShmContext = ShmContext { pid: 1, now: 1 };
 
-/// The physical frames an attachment at `at` of `pages` pages maps.
-fn frames_at(s: &Space, at: usize, pages: usize) -> Vec<PhysAddr> {
+/// Loads one byte of each of `pages` pages at `at` through the software MMU: attachments
+/// are mapped lazily, so this faults their entries in as a CPU would.
+fn touch(s: &mut Space, at: usize, pages: usize) {
+    let mut cpu = crate::testing::Cpu::new();
+    for i in 0..pages {
+        cpu.read(s, va(at + i * P), &mut [0u8])
+            .expect("attached page is readable");
+    }
+}
+
+/// The physical frames an attachment at `at` of `pages` pages maps (touched first).
+fn frames_at(s: &mut Space, at: usize, pages: usize) -> Vec<PhysAddr> {
+    touch(s, at, pages);
     (0..pages)
         .map(|i| PhysAddr::from(pte(s, at + i * P).expect("attached page is mapped").0))
         .collect()
@@ -91,8 +102,8 @@ fn keys_private_creat_excl() {
     assert_eq!(reg.total_pages(), 5);
     assert_eq!(
         CountingHandler::live_frames(),
-        base + 5,
-        "frames are allocated at shmget"
+        base,
+        "frames come on first touch, not at shmget"
     );
 }
 
@@ -130,11 +141,8 @@ fn size_rules_and_limits() {
     reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
     reg.shmget(IPC_PRIVATE, 1, 0, C).unwrap();
     assert_eq!(reg.shmget(IPC_PRIVATE, 1, 0, C), Err(LinuxError::ENOSPC));
-    assert_eq!(
-        CountingHandler::live_frames(),
-        base + 6,
-        "failed calls keep nothing"
-    );
+    assert_eq!(reg.total_pages(), 6, "failed calls count nothing");
+    assert_eq!(CountingHandler::live_frames(), base, "and keep nothing");
 }
 
 #[test]
@@ -205,16 +213,18 @@ fn unknown_ids_are_einval() {
 
 #[test]
 fn rmid_without_attachments_frees_at_once() {
-    let _s = setup();
+    let mut s = setup();
     let reg = Reg::default();
-    let base = CountingHandler::live_frames();
     let id = reg.shmget(ShmKey(5), 3 * P, IPC_CREAT, C).unwrap();
-    assert_eq!(CountingHandler::live_frames(), base + 3);
+    let at = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    touch(&mut s, at.as_usize(), 3);
+    reg.shmdt(&mut s, at, C).unwrap();
+    let held = CountingHandler::live_frames();
     reg.remove(id).unwrap();
     assert_eq!(
         CountingHandler::live_frames(),
-        base,
-        "freed by IPC_RMID itself"
+        held - 3,
+        "the touched pages are freed by IPC_RMID itself"
     );
     assert!(reg.is_empty());
     assert_eq!(reg.total_pages(), 0);
@@ -232,7 +242,7 @@ fn rmid_while_attached_frees_at_last_detach() {
     let id = reg.shmget(ShmKey(9), 2 * P, IPC_CREAT | 0o600, C).unwrap();
     let a1 = reg.shmat(&mut s, id, None, 0, C).unwrap();
     let a2 = reg.shmat(&mut s, id, None, 0, C).unwrap();
-    let frames = frames_at(&s, a1.as_usize(), 2);
+    let frames = frames_at(&mut s, a1.as_usize(), 2);
     reg.remove(id).unwrap();
     let ds = reg.stat(id).unwrap();
     assert_eq!(
@@ -262,7 +272,7 @@ fn frames_are_freed_when_registry_and_spaces_are_gone() {
         let id = reg.shmget(IPC_PRIVATE, 3 * P, 0, C).unwrap();
         let at = reg.shmat(&mut s, id, None, 0, C).unwrap();
         s.write_bytes(at, b"x").unwrap();
-        let frames = frames_at(&s, at.as_usize(), 3);
+        let frames = frames_at(&mut s, at.as_usize(), 3);
         drop(reg);
         assert!(all_live(&frames), "the mapping keeps them");
         s.munmap(at, 3 * P).unwrap();
@@ -273,28 +283,27 @@ fn frames_are_freed_when_registry_and_spaces_are_gone() {
 }
 
 #[test]
-fn oom_during_shmget_keeps_nothing() {
-    let _s = setup();
+fn shmget_takes_no_frame_until_a_page_is_touched() {
+    let mut s = setup();
     let reg = Reg::default();
     let base = CountingHandler::live_frames();
-    for k in 0..4 {
-        CountingHandler::fail_after(k);
-        assert_eq!(
-            reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C),
-            Err(LinuxError::ENOMEM)
-        );
-        CountingHandler::clear_failure();
-        assert_eq!(CountingHandler::live_frames(), base, "k={k}");
-        assert!(reg.is_empty() && reg.total_pages() == 0);
-        assert_eq!(reg.shmget(ShmKey(3), P, 0, C), Err(LinuxError::ENOENT));
-    }
-    CountingHandler::fail_after(4);
-    assert!(reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C).is_ok());
+    CountingHandler::fail_after(0);
+    let id = reg.shmget(ShmKey(3), 4 * P, IPC_CREAT, C);
     CountingHandler::clear_failure();
+    let id = id.expect("a segment needs no frame at creation");
+    assert_eq!(CountingHandler::live_frames(), base);
+    assert_eq!((reg.total_pages(), reg.resident_pages()), (4, 0));
+    let at = reg.shmat(&mut s, id, None, 0, C).unwrap();
+    touch(&mut s, at.as_usize() + P, 1);
+    assert_eq!((reg.total_pages(), reg.resident_pages()), (4, 1));
+    reg.shmdt(&mut s, at, C).unwrap();
+    assert_eq!(reg.resident_pages(), 1, "the segment keeps its contents");
+    reg.remove(id).unwrap();
+    assert_eq!((reg.total_pages(), reg.resident_pages()), (0, 0));
 }
 
 #[test]
-fn oom_during_shmat_changes_nothing() {
+fn shmat_allocates_nothing_and_oom_on_first_touch_changes_nothing() {
     let mut s = setup();
     s.map_alloc(
         va(0x10_0000),
@@ -305,30 +314,43 @@ fn oom_during_shmat_changes_nothing() {
     .unwrap();
     let reg = Reg::default();
     let id = reg.shmget(IPC_PRIVATE, 2 * P, 0, C).unwrap();
-    // Far from the existing mapping, so new page tables are needed.
+    // Far from the existing mapping, so the first touch needs new page tables too.
     let at = va(0x20_0000_0000);
+    let before = CountingHandler::live_frames();
+    CountingHandler::fail_after(0);
+    let r = reg.shmat(&mut s, id, Some(at), 0, ctx(2, 5));
+    CountingHandler::clear_failure();
+    assert_eq!(r, Ok(at), "an attach is lazy: it needs no frame");
+    assert_eq!(CountingHandler::live_frames(), before);
+    assert_eq!(reg.stat(id).unwrap().nattch, 1);
+    let user_read = MappingFlags::READ | MappingFlags::USER;
     let mut failures = 0;
     for k in 0.. {
-        let before = (CountingHandler::live_frames(), s.areas().count());
+        let before = CountingHandler::live_frames();
         CountingHandler::fail_after(k);
-        let r = reg.shmat(&mut s, id, Some(at), 0, ctx(2, 5));
+        let r = s.handle_page_fault(at, user_read);
         CountingHandler::clear_failure();
         match r {
-            Ok(got) => {
-                assert_eq!(got, at);
-                break;
-            }
+            Ok(_) => break,
             Err(e) => {
                 failures += 1;
-                assert_eq!(e, LinuxError::ENOMEM);
-                assert_eq!((CountingHandler::live_frames(), s.areas().count()), before);
-                let ds = reg.stat(id).unwrap();
-                assert_eq!((ds.nattch, ds.atime, ds.lpid), (0, 0, 0), "k={k}");
+                assert_eq!(e, crate::FaultError::NoMemory);
+                // The segment may keep the zeroed page it got before the page table
+                // failed (as a shmem page stays in Linux's cache); nothing else stays.
+                assert!(CountingHandler::live_frames() <= before + 1, "k={k}");
+                assert!(pte(&s, at.as_usize()).is_none());
             }
         }
     }
-    assert!(failures > 0, "page tables had to be allocated");
-    assert_eq!(reg.stat(id).unwrap().nattch, 1);
+    assert!(
+        failures > 0,
+        "the frame and page tables had to be allocated"
+    );
+    assert!(pte(&s, at.as_usize()).is_some());
+    reg.shmdt(&mut s, at, C).unwrap();
+    reg.remove(id).unwrap();
+    drop(s);
+    assert_no_leak();
 }
 
 #[test]
@@ -411,7 +433,7 @@ fn segment_frames_need_not_be_contiguous() {
     let reg = Reg::default();
     let id = seg(&reg, 4);
     let a = reg.shmat(&mut s, id, Some(va(0x10_0000)), 0, C).unwrap();
-    let frames = frames_at(&s, a.as_usize(), 4);
+    let frames = frames_at(&mut s, a.as_usize(), 4);
     assert!(
         frames.iter().all(|f| run.contains(f)),
         "not from the fragmented run"
@@ -431,4 +453,18 @@ fn segment_frames_need_not_be_contiguous() {
     drop((child, s, reg));
     drop(held);
     assert_no_leak();
+}
+
+#[test]
+fn an_untouched_attachment_has_no_resident_page() {
+    let (mut s, reg, id, at) = attached(2);
+    let mut out = Vec::new();
+    s.mincore(at, 2 * P, &mut out).unwrap();
+    assert_eq!(out, [0, 0]);
+    touch(&mut s, at.as_usize(), 1);
+    out.clear();
+    s.mincore(at, 2 * P, &mut out).unwrap();
+    assert_eq!(out, [1, 0]);
+    reg.shmdt(&mut s, at, C).unwrap();
+    let _ = id;
 }

@@ -23,9 +23,9 @@ fn shared_across_spaces_and_attached_twice_in_one() {
     assert_eq!(read(&mut s, b.as_usize() + P + 5, 5), b"hello");
     assert_eq!(read(&mut t, c.as_usize() + P + 5, 5), b"hello");
     // Same frames behind all three, no copy-on-write bit anywhere.
-    let f = frames_at(&s, a.as_usize(), 2);
-    assert_eq!(frames_at(&s, b.as_usize(), 2), f);
-    assert_eq!(frames_at(&t, c.as_usize(), 2), f);
+    let f = frames_at(&mut s, a.as_usize(), 2);
+    assert_eq!(frames_at(&mut s, b.as_usize(), 2), f);
+    assert_eq!(frames_at(&mut t, c.as_usize(), 2), f);
     assert!(!pte(&s, a.as_usize()).unwrap().1.contains(MappingFlags::COW));
     drop(t);
     assert_eq!(reg.stat(id).unwrap().nattch, 2, "dropping a space detaches");
@@ -100,6 +100,7 @@ fn rdonly_attachment_refuses_writes() {
     let x = reg
         .shmat(&mut s, id, None, SHM_EXEC | SHM_RDONLY, C)
         .unwrap();
+    touch(&mut s, x.as_usize(), 1);
     assert!(
         pte(&s, x.as_usize())
             .unwrap()
@@ -122,7 +123,7 @@ fn fork_inherits_attachments() {
     let b = reg
         .shmat(&mut parent, id, None, SHM_RDONLY, ctx(1, 10))
         .unwrap();
-    let frames = frames_at(&parent, a.as_usize(), 2);
+    let frames = frames_at(&mut parent, a.as_usize(), 2);
     let mut child = parent.fork().unwrap();
     assert_eq!(
         reg.stat(id).unwrap().nattch,
@@ -135,7 +136,7 @@ fn fork_inherits_attachments() {
     // Shared, not copy-on-write: the child's write is the parent's.
     child.write_bytes(a + 8, b"child").unwrap();
     assert_eq!(read(&mut parent, b.as_usize() + 8, 5), b"child");
-    assert_eq!(frames_at(&child, a.as_usize(), 2), frames);
+    assert_eq!(frames_at(&mut child, a.as_usize(), 2), frames);
     assert_eq!(
         child.write_bytes(b, b"x"),
         Err(LinuxError::EFAULT),
@@ -207,9 +208,9 @@ fn shmdt_of_a_bad_address_is_einval() {
     }
     assert_eq!(reg.stat(id).unwrap().nattch, 1, "nothing was detached");
     // A segment's frames survive its attachments while the registry holds it.
-    let frames = frames_at(&s, a.as_usize(), 2);
+    let frames = frames_at(&mut s, a.as_usize(), 2);
     reg.shmdt(&mut s, a, C).unwrap();
     assert!(all_live(&frames));
     let again = reg.shmat(&mut s, id, None, 0, C).unwrap();
-    assert_eq!(frames_at(&s, again.as_usize(), 2), frames);
+    assert_eq!(frames_at(&mut s, again.as_usize(), 2), frames);
 }
