@@ -25,14 +25,19 @@ fn task_signal(s: mm::Signal) -> Signal {
 
 /// Runs every process until pid 1 ends; its status (128 + signal if killed).
 pub fn run(k: &mut Kernel) -> i32 {
-    let mut tick = time::monotonic_ns().saturating_add(TICK_NS);
+    // The clock as of the last trap (or idle wake-up): one clock read per trap, which on
+    // x86_64 is three HPET reads, MMIO that TCG emulates slowly. A thread is charged from
+    // the previous trap to its own, so the kernel work in between (its system time, or
+    // at a switch the previous thread's last trap) counts too.
+    let mut now = time::monotonic_ns();
+    let mut tick = now.saturating_add(TICK_NS);
     let mut said_stuck = false;
     loop {
         if let Some(status) = k.halt {
             time::set_timer_deadline(u64::MAX);
             return status;
         }
-        k.expire_timers();
+        k.expire_timers(now);
         k.wake_file_waiters(&crate::files::drain_wakeups());
         let tid = match k.rq.current() {
             Some(t) => t,
@@ -40,6 +45,7 @@ pub fn run(k: &mut Kernel) -> i32 {
                 Next::Switch(t) => t,
                 _ => {
                     idle(k, &mut said_stuck);
+                    now = time::monotonic_ns();
                     continue;
                 }
             },
@@ -70,10 +76,10 @@ pub fn run(k: &mut Kernel) -> i32 {
         let Some(t) = k.threads.get_mut(&tid) else {
             continue;
         };
-        let start = time::monotonic_ns();
         let trap = t.ctx.run();
-        let now = time::monotonic_ns();
-        t.cpu_ns = t.cpu_ns.saturating_add(now.saturating_sub(start));
+        let after = time::monotonic_ns();
+        t.cpu_ns = t.cpu_ns.saturating_add(after.saturating_sub(now));
+        now = after;
         match trap {
             UserTrap::Syscall => {
                 // A system call is progress: faults at one address are a loop only when

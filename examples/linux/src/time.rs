@@ -268,10 +268,10 @@ impl Kernel {
         Ok(0)
     }
 
-    /// Acts on every deadline that passed: sleepers wake, futex waits time out, alarms
+    /// Acts on every deadline at or before `now`: sleepers wake, futex waits time out, alarms
     /// send `SIGALRM`.
-    pub fn expire_timers(&mut self) {
-        for kind in self.timers.expire(monotonic_ns()) {
+    pub fn expire_timers(&mut self, now: u64) {
+        for kind in self.timers.expire(now) {
             match kind {
                 TimerKind::Wake(tid) => match self.threads.get(&tid).and_then(|t| t.wait) {
                     Some(Wait::Sleep) => self.complete(tid, 0),
