@@ -79,8 +79,8 @@ where
             | Advice::Unmergeable
             | Advice::HugePage
             | Advice::NoHugePage => (Action::Nothing, |_| false),
-            Advice::PopulateRead => return self.populate(range, MappingFlags::READ),
-            Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE),
+            Advice::PopulateRead => return self.populate(range, MappingFlags::READ, true),
+            Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE, true),
             Advice::DontNeed => (Action::Discard, |a| {
                 locked(a) || a.backend().paged().is_none()
             }),
@@ -186,12 +186,16 @@ where
         self.mmu.commit();
     }
 
-    /// Faults every page of `range` in for `access` (`MADV_POPULATE_*`), in order.
-    fn populate(&mut self, range: VirtAddrRange, access: MappingFlags) -> LinuxResult {
+    /// Faults every page of `range` in for `access` (`MADV_POPULATE_*`), in order. With
+    /// `strict` (madvise), each area must have the protection bit asked for, as Linux's
+    /// `check_vma_flags` wants (`VM_READ` for reading: a write-only area is not populated
+    /// for reading, although its pages are readable); `mlock` populates whatever is
+    /// accessible.
+    fn populate(&mut self, range: VirtAddrRange, access: MappingFlags, strict: bool) -> LinuxResult {
         let mut va = range.start;
         while va < range.end {
             let area = self.areas.find(va).ok_or(LinuxError::ENOMEM)?;
-            if area.backend().paged().is_none() {
+            if area.backend().paged().is_none() || (strict && !area.flags().contains(access)) {
                 return Err(LinuxError::EINVAL);
             }
             let end = area.end().min(range.end);
@@ -315,7 +319,7 @@ where
             .collect();
         for (piece, access) in pieces {
             let access = access.ok_or(LinuxError::ENOMEM)?;
-            match self.populate(piece, access) {
+            match self.populate(piece, access, false) {
                 Ok(()) => {}
                 Err(LinuxError::ENOMEM) => return Err(LinuxError::EAGAIN),
                 Err(_) => return Err(LinuxError::ENOMEM),
