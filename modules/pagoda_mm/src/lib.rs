@@ -13,6 +13,7 @@ pub mod elf;
 mod file;
 mod flags;
 mod frame;
+pub mod mdwe;
 mod mmu;
 mod perm;
 pub mod shm;
@@ -31,6 +32,7 @@ pub use self::backend::{Backend, BackendKind, SharedMem};
 pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};
 pub use self::frame::FrameRef;
+pub use self::mdwe::Mdwe;
 pub use self::mmu::Mmu;
 
 /// How [`AddrSpace::handle_page_fault`] resolved a fault.

@@ -191,7 +191,12 @@ where
     /// `check_vma_flags` wants (`VM_READ` for reading: a write-only area is not populated
     /// for reading, although its pages are readable); `mlock` populates whatever is
     /// accessible.
-    fn populate(&mut self, range: VirtAddrRange, access: MappingFlags, strict: bool) -> LinuxResult {
+    fn populate(
+        &mut self,
+        range: VirtAddrRange,
+        access: MappingFlags,
+        strict: bool,
+    ) -> LinuxResult {
         let mut va = range.start;
         while va < range.end {
             let area = self.areas.find(va).ok_or(LinuxError::ENOMEM)?;

@@ -7,6 +7,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len};
 use crate::BackendKind;
+use crate::mdwe::Mdwe;
 use crate::shm::ShmAttachment;
 
 /// What `mprotect` does when part of the range cannot take the new protection.
@@ -42,7 +43,7 @@ where
     /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (whichever comes
     /// first in address order).
     pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
-        self.protect_with(addr, len, prot, Partial::Refuse)
+        self.protect_with(addr, len, prot, Partial::Refuse, Mdwe::OFF)
     }
 
     /// `mprotect` as Linux does it: like [`mprotect`](Self::mprotect), but when part of
@@ -59,7 +60,25 @@ where
         len: usize,
         prot: MappingFlags,
     ) -> LinuxResult {
-        self.protect_with(addr, len, prot, Partial::Prefix)
+        self.protect_with(addr, len, prot, Partial::Prefix, Mdwe::OFF)
+    }
+
+    /// [`mprotect_linux`](Self::mprotect_linux) under the memory-deny-write-execute policy
+    /// `mdwe`: an area that would become writable and executable, or executable without
+    /// having been, is refused like a `SHM_RDONLY` one (`EACCES`, the areas before it
+    /// changed), as Linux checks each VMA in turn.
+    ///
+    /// # Errors
+    ///
+    /// As [`mprotect_linux`](Self::mprotect_linux), plus that [`LinuxError::EACCES`].
+    pub fn mprotect_mdwe(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        prot: MappingFlags,
+        mdwe: Mdwe,
+    ) -> LinuxResult {
+        self.protect_with(addr, len, prot, Partial::Prefix, mdwe)
     }
 
     fn protect_with(
@@ -68,6 +87,7 @@ where
         len: usize,
         prot: MappingFlags,
         partial: Partial,
+        mdwe: Mdwe,
     ) -> LinuxResult {
         if !addr.is_aligned_4k() {
             return Err(LinuxError::EINVAL);
@@ -82,7 +102,7 @@ where
             return Err(LinuxError::EINVAL);
         }
         let range = VirtAddrRange::new(addr, VirtAddr::from_usize(end));
-        let (done, failure) = self.protectable_prefix(range, prot);
+        let (done, failure) = self.protectable_prefix(range, prot, mdwe);
         if failure.is_some() && (partial == Partial::Refuse || done == addr) {
             return failure.map_or(Ok(()), Err);
         }
@@ -101,6 +121,7 @@ where
         &self,
         range: VirtAddrRange,
         prot: MappingFlags,
+        mdwe: Mdwe,
     ) -> (VirtAddr, Option<LinuxError>) {
         let mut cur = range.start;
         for area in self.areas.iter_range(range) {
@@ -113,7 +134,8 @@ where
                 .is_some_and(ShmAttachment::read_only)
                 || (backend.kind() == BackendKind::FileShared
                     && backend.file().is_some_and(|f| !f.access().writable()));
-            if read_only && prot.contains(MappingFlags::WRITE) {
+            let denied = mdwe.denies(area.flags() & MappingFlags::ACCESS, prot);
+            if (read_only && prot.contains(MappingFlags::WRITE)) || denied {
                 return (cur, Some(LinuxError::EACCES));
             }
             cur = area.end().min(range.end);
