@@ -326,6 +326,34 @@ impl<H: PagingHandler> FrameMap<H> {
         }
     }
 
+    /// Takes over the frames of `other`, whose pages all lie above this map's (the
+    /// inverse of [`split_off`](Self::split_off): merging two areas).
+    pub(crate) fn append(&mut self, mut other: Self) {
+        let high = core::mem::take(&mut other.chunks);
+        for (key, chunk) in high {
+            match self.chunks.get_mut(&key) {
+                None => {
+                    self.chunks.insert(key, chunk);
+                }
+                Some(low) => {
+                    // The chunk both maps share a part of: move the slots over.
+                    let low = Arc::make_mut(low);
+                    let mut chunk = chunk;
+                    let high = Arc::make_mut(&mut chunk);
+                    for i in 0..CHUNK_PAGES {
+                        if let Some(frame) = high.slots[i].take() {
+                            high.used -= 1;
+                            match low.slots[i].replace(frame) {
+                                Some(old) => self.reclaim.push_frame(old),
+                                None => low.used += 1,
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A copy sharing every chunk (their counts go up), releasing into `reclaim`.
     pub(crate) fn clone_into(&self, reclaim: Arc<Reclaim<H>>) -> Self {
         Self {

@@ -122,6 +122,7 @@ impl Memory {
             Sysno::Munlock => advise::munlock(a[0], a[1]),
             Sysno::Mlockall => self.mlockall(int(0)),
             Sysno::Munlockall => self.munlockall(),
+            Sysno::Mseal => space(|s| s.mseal(VirtAddr::from_usize(a[0]), a[1], a[2])).map(|()| 0),
             Sysno::Shmget => self.shmget(int(0), a[1], int(2)),
             Sysno::Shmat => self.shmat(int(0), a[1], int(2)),
             Sysno::Shmdt => self.shmdt(a[0]),

@@ -7,7 +7,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::AddrSpace;
-use crate::backend::Source;
+use crate::backend::{Source, new_anon_id};
 use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
 use crate::perm::{Cow, entry_flags, entry_permits, permits};
@@ -85,6 +85,10 @@ where
         };
         let write = access.contains(MappingFlags::WRITE);
         let private = paged.source.is_private();
+        if write && private && paged.attrs.anon.is_none() {
+            // The first private page written: the area gets its anonymous object.
+            paged.attrs.anon = Some(new_anon_id());
+        }
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
                 if paged.frames.is_exclusive(vpn) {

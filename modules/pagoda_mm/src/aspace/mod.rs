@@ -9,6 +9,7 @@ mod mmap;
 mod protect;
 mod query;
 mod remap;
+mod seal;
 mod truncate;
 mod uaccess;
 
@@ -346,6 +347,22 @@ where
         populate: Populate,
         on_overlap: OnOverlap,
     ) -> LinuxResult {
+        self.map_source_attrs(start, size, flags, source, populate, on_overlap, false)
+    }
+
+    /// [`map_source`](Self::map_source), with `MAP_NORESERVE` (`noreserve`): otherwise a
+    /// private writable area is charged (`Attrs::accounted`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn map_source_attrs(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        source: Source<H>,
+        populate: Populate,
+        on_overlap: OnOverlap,
+        noreserve: bool,
+    ) -> LinuxResult {
         // A truncation posted earlier must not zap pages populated below after it.
         self.apply_truncations();
         // Checked up front only to spare populating an area that cannot be mapped;
@@ -359,6 +376,9 @@ where
             return Err(LinuxError::EEXIST);
         }
         let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
+        paged.attrs.noreserve = noreserve;
+        paged.attrs.accounted =
+            !noreserve && paged.source.is_private() && flags.contains(MappingFlags::WRITE);
         let r = match populate {
             Populate::Lazy => Ok(()),
             Populate::Eager => populate_all(&mut paged, start, size, flags),

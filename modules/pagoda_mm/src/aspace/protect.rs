@@ -7,6 +7,7 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len};
 use crate::BackendKind;
+use crate::backend::Source;
 use crate::mdwe::Mdwe;
 use crate::shm::ShmAttachment;
 
@@ -41,7 +42,10 @@ where
     /// [`LinuxError::EINVAL`] for `prot` bits other than `READ`/`WRITE`/`EXECUTE`;
     /// [`LinuxError::ENOMEM`] if part of the range is unmapped, [`LinuxError::EACCES`] if
     /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (whichever comes
-    /// first in address order).
+    /// first in address order); [`LinuxError::EPERM`] before those if part of the range
+    /// is sealed (`mseal`).
+    ///
+    /// Afterwards compatible neighbours are merged into one area, as Linux merges VMAs.
     pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
         self.protect_with(addr, len, prot, Partial::Refuse, Mdwe::OFF)
     }
@@ -102,6 +106,10 @@ where
             return Err(LinuxError::EINVAL);
         }
         let range = VirtAddrRange::new(addr, VirtAddr::from_usize(end));
+        // mseal: a sealed area anywhere in the range fails the whole call.
+        if self.sealed_in(range) {
+            return Err(LinuxError::EPERM);
+        }
         let (done, failure) = self.protectable_prefix(range, prot, mdwe);
         if failure.is_some() && (partial == Partial::Refuse || done == addr) {
             return failure.map_or(Ok(()), Err);
@@ -110,6 +118,20 @@ where
         let r = self.areas.protect(addr, done - addr, update, &mut self.mmu);
         self.mmu.commit();
         r.map_err(errno)?;
+        let changed = VirtAddrRange::new(addr, done);
+        // Made writable, private memory is charged from now on (Linux's VM_ACCOUNT);
+        // made read-only, anonymous memory never written is not any more.
+        let write = prot.contains(MappingFlags::WRITE);
+        for area in self.areas.iter_range_mut(changed) {
+            if let Some(p) = area.backend_mut().paged_mut() {
+                if write && p.source.is_private() && !p.attrs.noreserve {
+                    p.attrs.accounted = true;
+                } else if !write && matches!(p.source, Source::Anon) && p.attrs.anon.is_none() {
+                    p.attrs.accounted = false;
+                }
+            }
+        }
+        self.merge_around(changed);
         failure.map_or(Ok(()), Err)
     }
 

@@ -48,9 +48,29 @@ where
     ///    [`LinuxError::EINVAL`].
     /// 4. [`LinuxError::EFAULT`]: growing or moving a range that is not inside one area,
     ///    or a linear area.
-    /// 5. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
+    /// 5. [`LinuxError::EPERM`]: a sealed source or target range (`mseal`), or with
+    ///    `FIXED` a new range below the space (Linux's `mmap_min_addr`).
+    /// 6. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
     ///    of memory (then nothing changed).
     pub fn mremap(
+        &mut self,
+        old_addr: VirtAddr,
+        old_len: usize,
+        new_len: usize,
+        flags: MremapFlags,
+        new_addr: VirtAddr,
+    ) -> LinuxResult<VirtAddr> {
+        let at = self.remap(old_addr, old_len, new_len, flags, new_addr)?;
+        // The result joins compatible neighbours, as Linux's moved or grown VMAs do.
+        if let Some(len) = page_len(new_len)
+            && let Some(range) = VirtAddrRange::try_from_start_size(at, len)
+        {
+            self.merge_around(range);
+        }
+        Ok(at)
+    }
+
+    fn remap(
         &mut self,
         old_addr: VirtAddr,
         old_len: usize,
@@ -77,11 +97,25 @@ where
             let overlaps = old_end.is_none_or(|end| {
                 end > new.start.as_usize() && new.end.as_usize() > old_addr.as_usize()
             });
-            if !self.va_range.contains_range(new) || overlaps {
+            if new.end > self.va_range.end || overlaps {
                 return Err(LinuxError::EINVAL);
             }
         }
+        // Below the space is Linux's mmap_min_addr: EPERM, found late (get_unmapped_area).
+        let below_min = fixed && new_addr < self.va_range.start;
         let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
+        // mseal: a sealed source (any part of it) or a sealed target cannot change.
+        let sealed_source = area.backend().sealed()
+            || old_end.is_some_and(|end| {
+                let end = VirtAddr::from_usize(end);
+                end > old_addr && self.sealed_in(VirtAddrRange::new(old_addr, end))
+            });
+        if sealed_source
+            || (fixed && self.sealed_in(VirtAddrRange::from_start_size(new_addr, new_len)))
+            || below_min
+        {
+            return Err(LinuxError::EPERM);
+        }
         if old_len == 0 {
             // Linux's way to map a shared mapping a second time.
             let shared = area

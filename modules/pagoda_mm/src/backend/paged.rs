@@ -211,6 +211,41 @@ pub(crate) struct Attrs {
     /// `MAP_DROPPABLE`: `MADV_PAGEOUT` drops the pages, `mlock` does not lock them and
     /// `MADV_KEEPONFORK` is refused (the area is always wiped on fork).
     pub(crate) droppable: bool,
+    /// Charged as private writable memory (Linux's `VM_ACCOUNT`): set when the area is
+    /// made writable, by `mmap` or `mprotect`, unless `noreserve`; never cleared, so an
+    /// area that was once writable does not merge with one that never was, as on Linux.
+    pub(crate) accounted: bool,
+    /// `MAP_NORESERVE` (or `MAP_DROPPABLE`): never charged (`VM_NORESERVE`).
+    pub(crate) noreserve: bool,
+    /// The anonymous object of the area's private pages (Linux's `anon_vma`): given by
+    /// the first write fault, kept by the pieces of a split area and by a moved area, a
+    /// new one in a forked child. Areas with different objects never merge.
+    pub(crate) anon: Option<u64>,
+}
+
+impl Attrs {
+    /// Whether areas with attributes `self` and `other` may be merged (Linux's
+    /// `is_mergeable_anon_vma`: no object on one side, or the same on both).
+    pub(crate) fn mergeable(&self, other: &Self) -> bool {
+        let strip = |a: &Self| Self { anon: None, ..*a };
+        strip(self) == strip(other)
+            && (self.anon.is_none() || other.anon.is_none() || self.anon == other.anon)
+    }
+
+    /// The attributes of the area merged from areas with `self` and `other`.
+    pub(crate) fn merged(&self, other: &Self) -> Self {
+        Self {
+            anon: self.anon.or(other.anon),
+            ..*self
+        }
+    }
+}
+
+/// A new anonymous object id (never 0, never reused).
+pub(crate) fn new_anon_id() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A frame-owning area's state: its source and the frames it maps, by page.
@@ -281,6 +316,7 @@ impl<H: PagingHandler> Paged<H> {
             source: self.source.clone(),
             attrs: Attrs {
                 locked: false,
+                anon: self.attrs.anon.map(|_| new_anon_id()),
                 ..self.attrs
             },
             lo: self.lo,

@@ -20,6 +20,7 @@ mod oom;
 mod outcome;
 mod query;
 mod regress;
+mod seal;
 mod writeonly;
 
 use alloc::vec;

@@ -34,6 +34,9 @@ struct Row {
     locked: bool,
     dontfork: bool,
     wipeonfork: bool,
+    sealed: bool,
+    accounted: bool,
+    noreserve: bool,
     stack: bool,
     acc: SmapsAcc,
 }
@@ -55,8 +58,8 @@ impl Row {
             growsdown: self.stack,
             locked: self.locked,
             dontcopy: self.dontfork,
-            account: write && !self.shared,
-            noreserve: false,
+            account: self.accounted,
+            noreserve: self.noreserve,
             wipeonfork: self.wipeonfork,
         }
     }
@@ -95,6 +98,9 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 locked: i.locked,
                 dontfork: i.dontfork,
                 wipeonfork: i.wipeonfork,
+                sealed: i.sealed,
+                accounted: i.accounted,
+                noreserve: i.noreserve,
                 stack: i.range.contains(stack),
                 acc,
             });
@@ -158,10 +164,12 @@ pub fn smaps(pid: u32, layout: &ExecLayout) -> Result<String, LinuxError> {
     let mut out = String::new();
     for r in rows(pid, layout)? {
         out.push_str(&fmt::maps_line(&maps_area(&r)));
-        out.push_str(&fmt::smaps_entry(
-            &r.acc.finish(),
-            &fmt::vm_flags(&r.vm_flags()),
-        ));
+        // Linux prints the flags in bit order: `sl` (VM_SEALED) is the last.
+        let mut flags = fmt::vm_flags(&r.vm_flags());
+        if r.sealed {
+            flags.push_str("sl ");
+        }
+        out.push_str(&fmt::smaps_entry(&r.acc.finish(), &flags));
     }
     Ok(out)
 }
