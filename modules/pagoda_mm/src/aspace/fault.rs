@@ -64,6 +64,25 @@ where
         access: MappingFlags,
         check: Check,
     ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
+        let r = self.resolve_page(va, access, check)?;
+        if access.contains(MappingFlags::WRITE)
+            && let Some(paged) = self
+                .areas
+                .find_mut(va)
+                .and_then(|a| a.backend_mut().paged_mut())
+        {
+            // A written page is soft-dirty (its entry is writable only from now on).
+            paged.frames.set_soft_dirty(vpn(va));
+        }
+        Ok(r)
+    }
+
+    fn resolve_page(
+        &mut self,
+        va: VirtAddr,
+        access: MappingFlags,
+        check: Check,
+    ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
         let area = self.areas.find_mut(va).ok_or(FaultError::Segv)?;
         let flags = area.flags();
         if check == Check::Perms && !permits::<P>(flags, access) {
@@ -144,7 +163,8 @@ where
             // than answer "spurious" and let the access fault forever.
             Some(frame) => {
                 let pa = frame.start_paddr();
-                let pte = paged.pte_flags(flags, paged.frames.is_exclusive(vpn));
+                let sd = write || paged.frames.is_soft_dirty(vpn);
+                let pte = paged.pte_flags(flags, paged.frames.is_exclusive(vpn), sd);
                 if !entry_permits::<P>(pte, access) {
                     return Err(FaultError::Segv);
                 }
@@ -168,7 +188,7 @@ where
                         }
                     }
                 }
-                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1, write);
                 if write && paged.source.is_shared_file() {
                     paged.source.note_write(vpn, &frame, true);
                     pte = entry_flags(flags, Cow::Exclusive);

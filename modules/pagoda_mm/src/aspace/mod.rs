@@ -10,10 +10,12 @@ mod protect;
 mod query;
 mod remap;
 mod seal;
+mod softdirty;
 mod truncate;
 mod uaccess;
 
 pub use self::query::{AreaInfo, PageInfo};
+pub use self::softdirty::ClearRefs;
 
 use alloc::vec::Vec;
 
@@ -377,6 +379,8 @@ where
         }
         let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
         paged.attrs.noreserve = noreserve;
+        // A new area is soft-dirty as a whole (Linux's VM_SOFTDIRTY).
+        paged.attrs.softdirty = true;
         paged.attrs.accounted =
             !noreserve && paged.source.is_private() && flags.contains(MappingFlags::WRITE);
         let r = match populate {
@@ -417,6 +421,10 @@ fn populate_all<H: PagingHandler>(
             Ok(frame) => paged.frames.insert(vpn, frame),
             Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
             Err(_) => break,
+        }
+        // Populated by write faults on Linux: written, so soft-dirty.
+        if copy {
+            paged.frames.set_soft_dirty(vpn);
         }
     }
     Ok(())

@@ -41,6 +41,9 @@ pub struct AreaInfo<'a> {
     pub accounted: bool,
     /// `MAP_NORESERVE` (`VM_NORESERVE`, `nr`).
     pub noreserve: bool,
+    /// Soft-dirty as a whole (`VM_SOFTDIRTY`, `sd`): new, grown or moved since the last
+    /// `clear_refs`.
+    pub softdirty: bool,
 }
 
 /// What `smaps` and `pagemap` know about one touched page.
@@ -101,6 +104,7 @@ where
             sealed: area.backend().sealed(),
             accounted: attrs.accounted,
             noreserve: attrs.noreserve,
+            softdirty: attrs.softdirty,
         }
     }
 

@@ -9,7 +9,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len, page_range};
-use crate::backend::{Backend, Paged};
+use crate::backend::{Attrs, Backend, Paged};
 use crate::flags::MremapFlags;
 use crate::mmu::vpn;
 
@@ -210,7 +210,11 @@ where
         let source = paged.source.clone();
         let (frames, attrs) = (paged.take_frames(), paged.attrs);
         let mut grown = Paged::with_frames(source, frames, start, new_end);
-        grown.attrs = attrs;
+        // Grown (brk, mremap): the area is soft-dirty again, as on Linux.
+        grown.attrs = Attrs {
+            softdirty: true,
+            ..attrs
+        };
         let area = MemoryArea::new(start, new_end - start, flags, Backend::from_paged(grown));
         // Replace the old area without touching the page table. This cannot fail: the
         // range is valid and page-aligned, and hooks in bookkeeping mode do nothing.
@@ -240,7 +244,11 @@ where
         let (old_lo, new_lo) = (vpn(old), vpn(new));
         let source = paged_old.source.moved(old_lo, new_lo);
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());
-        paged.attrs = paged_old.attrs;
+        // Moved pages count as soft-dirty (Linux marks their entries).
+        paged.attrs = Attrs {
+            softdirty: true,
+            ..paged_old.attrs
+        };
         let frames: Vec<_> = paged_old
             .frames
             .range(old_lo, old_lo + len / PAGE_SIZE_4K)

@@ -217,6 +217,9 @@ pub(crate) struct Attrs {
     pub(crate) accounted: bool,
     /// `MAP_NORESERVE` (or `MAP_DROPPABLE`): never charged (`VM_NORESERVE`).
     pub(crate) noreserve: bool,
+    /// Linux's `VM_SOFTDIRTY`: every page of the area reads as soft-dirty (a new area, or
+    /// one grown or moved by `mremap`) until `clear_refs` 4 clears it.
+    pub(crate) softdirty: bool,
     /// The anonymous object of the area's private pages (Linux's `anon_vma`): given by
     /// the first write fault, kept by the pieces of a split area and by a moved area, a
     /// new one in a forked child. Areas with different objects never merge.
@@ -227,7 +230,12 @@ impl Attrs {
     /// Whether areas with attributes `self` and `other` may be merged (Linux's
     /// `is_mergeable_anon_vma`: no object on one side, or the same on both).
     pub(crate) fn mergeable(&self, other: &Self) -> bool {
-        let strip = |a: &Self| Self { anon: None, ..*a };
+        // VM_SOFTDIRTY does not keep areas apart (Linux's VM_IGNORE_MERGE).
+        let strip = |a: &Self| Self {
+            anon: None,
+            softdirty: false,
+            ..*a
+        };
         strip(self) == strip(other)
             && (self.anon.is_none() || other.anon.is_none() || self.anon == other.anon)
     }
@@ -236,6 +244,7 @@ impl Attrs {
     pub(crate) fn merged(&self, other: &Self) -> Self {
         Self {
             anon: self.anon.or(other.anon),
+            softdirty: self.softdirty || other.softdirty,
             ..*self
         }
     }
@@ -328,14 +337,21 @@ impl<H: PagingHandler> Paged<H> {
     /// ([`entry_flags`](crate::perm::entry_flags)): a private page that someone else also
     /// owns (`!exclusive`) is copy-on-write; shared memory never is. A shared file page is
     /// read-only until its write fault tells the page cache (see [`Source::note_write`]).
-    pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
+    /// A page not `soft_dirty` (not written since it came or since `clear_refs`) is
+    /// read-only too, so that its next write faults and marks it.
+    pub(crate) fn pte_flags(
+        &self,
+        flags: MappingFlags,
+        exclusive: bool,
+        soft_dirty: bool,
+    ) -> MappingFlags {
         let cow = if self.source.is_private() && !exclusive {
             Cow::Shared
         } else {
             Cow::Exclusive
         };
         let pte = entry_flags(flags, cow);
-        if self.source.is_shared_file() {
+        if self.source.is_shared_file() || !soft_dirty {
             pte - MappingFlags::WRITE
         } else {
             pte
@@ -356,7 +372,11 @@ impl<H: PagingHandler> Paged<H> {
         let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
         let mut done = Vec::new();
         for (vpn, frame) in self.frames.range(lo, hi) {
-            let pte = self.pte_flags(flags, self.frames.is_exclusive(vpn));
+            let pte = self.pte_flags(
+                flags,
+                self.frames.is_exclusive(vpn),
+                self.frames.is_soft_dirty(vpn),
+            );
             if mmu
                 .map_page(page_va(vpn), frame.start_paddr(), pte)
                 .is_err()
@@ -390,8 +410,8 @@ impl<H: PagingHandler> Paged<H> {
     }
 
     /// Sets the page-table flags of `[start, start + size)` for new area flags `flags`.
-    /// Private pages are never made writable here: the next write fault decides between
-    /// reusing and copying them.
+    /// Pages are never made writable here: the next write fault decides between reusing
+    /// and copying a private page, and marks the page soft-dirty.
     pub(crate) fn protect<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
         &mut self,
         start: VirtAddr,
@@ -403,8 +423,9 @@ impl<H: PagingHandler> Paged<H> {
         if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
             return Ok(());
         }
-        // As if no frame were exclusive: the next write fault decides.
-        let pte = self.pte_flags(flags, false);
+        // As if no frame were exclusive nor written: the next write fault decides (and
+        // marks the page soft-dirty).
+        let pte = self.pte_flags(flags, false, false);
         mmu.protect_range(start, size, pte)
             .map_err(|_| FaultError::NoMemory)
     }

@@ -21,6 +21,7 @@ mod outcome;
 mod query;
 mod regress;
 mod seal;
+mod softdirty;
 mod writeonly;
 
 use alloc::vec;

@@ -35,6 +35,7 @@ struct Row {
     dontfork: bool,
     wipeonfork: bool,
     sealed: bool,
+    softdirty: bool,
     accounted: bool,
     noreserve: bool,
     stack: bool,
@@ -99,6 +100,7 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 dontfork: i.dontfork,
                 wipeonfork: i.wipeonfork,
                 sealed: i.sealed,
+                softdirty: i.softdirty,
                 accounted: i.accounted,
                 noreserve: i.noreserve,
                 stack: i.range.contains(stack),
@@ -164,8 +166,12 @@ pub fn smaps(pid: u32, layout: &ExecLayout) -> Result<String, LinuxError> {
     let mut out = String::new();
     for r in rows(pid, layout)? {
         out.push_str(&fmt::maps_line(&maps_area(&r)));
-        // Linux prints the flags in bit order: `sl` (VM_SEALED) is the last.
+        // Linux prints the flags in bit order: `sd` (VM_SOFTDIRTY) after `wf`, `sl`
+        // (VM_SEALED) last.
         let mut flags = fmt::vm_flags(&r.vm_flags());
+        if r.softdirty {
+            flags.push_str("sd ");
+        }
         if r.sealed {
             flags.push_str("sl ");
         }
