@@ -182,8 +182,8 @@ pub const NORMALIZATIONS: &[(&str, &str)] = &[
     (
         "area_splitting",
         "maps: neighbouring entries with equal permissions, equal backing and contiguous \
-         offsets are merged on both sides (Linux merges such VMAs, Pagoda keeps areas \
-         apart; only mremap can observe it, see class no_area_merge)",
+         offsets are merged on both sides (both merge such areas, by rules that may differ \
+         in corner cases; mremap, which needs one area, compares the merging itself)",
     ),
     (
         "placement_outside_window",
