@@ -381,9 +381,13 @@ impl<H: PagingHandler> FrameMap<H> {
         }
     }
 
-    /// Takes over the frames of `other`, whose pages all lie above this map's (the
-    /// inverse of [`split_off`](Self::split_off): merging two areas).
+    /// Takes over the frames of `other`, whose pages lie apart from this map's (the
+    /// inverse of [`split_off`](Self::split_off): merging two areas). The smaller map's
+    /// chunks move into the larger one's.
     pub(crate) fn append(&mut self, mut other: Self) {
+        if self.chunks.len() < other.chunks.len() {
+            core::mem::swap(&mut self.chunks, &mut other.chunks);
+        }
         let high = core::mem::take(&mut other.chunks);
         for (key, chunk) in high {
             match self.chunks.get_mut(&key) {

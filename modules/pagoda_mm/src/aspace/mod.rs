@@ -422,9 +422,14 @@ fn populate_all<H: PagingHandler>(
             Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
             Err(_) => break,
         }
-        // Populated by write faults on Linux: written, so soft-dirty.
+        // Populated by write faults on Linux: written, so soft-dirty, and the area has
+        // its anonymous object.
         if copy {
             paged.frames.set_soft_dirty(vpn);
+            paged
+                .attrs
+                .anon
+                .get_or_insert_with(crate::backend::new_anon_id);
         }
     }
     Ok(())

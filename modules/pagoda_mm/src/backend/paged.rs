@@ -224,26 +224,37 @@ pub(crate) struct Attrs {
     /// the first write fault, kept by the pieces of a split area and by a moved area, a
     /// new one in a forked child. Areas with different objects never merge.
     pub(crate) anon: Option<u64>,
+    /// The object was inherited through `fork` (Linux: the `anon_vma_chain` is not
+    /// singular): such an area does not merge with one without an object.
+    pub(crate) anon_forked: bool,
 }
 
 impl Attrs {
     /// Whether areas with attributes `self` and `other` may be merged (Linux's
-    /// `is_mergeable_anon_vma`: no object on one side, or the same on both).
+    /// `is_mergeable_anon_vma`: the same object on both sides, or none on one side and
+    /// one not inherited through fork on the other).
     pub(crate) fn mergeable(&self, other: &Self) -> bool {
         // VM_SOFTDIRTY does not keep areas apart (Linux's VM_IGNORE_MERGE).
         let strip = |a: &Self| Self {
             anon: None,
+            anon_forked: false,
             softdirty: false,
             ..*a
         };
-        strip(self) == strip(other)
-            && (self.anon.is_none() || other.anon.is_none() || self.anon == other.anon)
+        let objects = match (self.anon, other.anon) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => !self.anon_forked,
+            (None, Some(_)) => !other.anon_forked,
+            (None, None) => true,
+        };
+        strip(self) == strip(other) && objects
     }
 
     /// The attributes of the area merged from areas with `self` and `other`.
     pub(crate) fn merged(&self, other: &Self) -> Self {
         Self {
             anon: self.anon.or(other.anon),
+            anon_forked: self.anon_forked || other.anon_forked,
             softdirty: self.softdirty || other.softdirty,
             ..*self
         }
@@ -326,6 +337,7 @@ impl<H: PagingHandler> Paged<H> {
             attrs: Attrs {
                 locked: false,
                 anon: self.attrs.anon.map(|_| new_anon_id()),
+                anon_forked: self.attrs.anon.is_some(),
                 ..self.attrs
             },
             lo: self.lo,
