@@ -126,3 +126,27 @@ fn shared_pages_fork_and_populate_are_tracked() {
     drop(s);
     assert_no_leak();
 }
+
+#[test]
+fn soft_dirty_bits_follow_split_and_merge() {
+    let mut s = setup();
+    // Across a chunk boundary (512 pages), so that split and merge share a chunk.
+    let n = 520;
+    let a = s.mmap(va(0), n * P, RW, ANON, None, 0).unwrap().as_usize();
+    for i in [0, 3, 511, 512, 519] {
+        s.write_bytes(va(a + i * P), &[1]).unwrap();
+    }
+    s.clear_refs(ClearRefs::SoftDirty).unwrap();
+    for i in [3, 512] {
+        s.handle_page_fault(va(a + i * P), W | U).unwrap();
+    }
+    s.mprotect(va(a + 4 * P), 510 * P, R).unwrap();
+    assert_eq!(s.areas().count(), 3);
+    s.mprotect(va(a + 4 * P), 510 * P, RW).unwrap();
+    assert_eq!(s.areas().count(), 1, "merged back");
+    let dirty: Vec<usize> = (0..n).filter(|&i| sd(&s, a + i * P)).collect();
+    assert_eq!(dirty, [3, 512]);
+    assert_eq!(read(&mut s, a + 519 * P, 1), [1]);
+    drop(s);
+    assert_no_leak();
+}
