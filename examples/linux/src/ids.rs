@@ -75,7 +75,13 @@ impl Kernel {
                 let on = u32::from(self.tree.is_subreaper(me)?);
                 put(Some(a[1]), &on.to_le_bytes()).map(|()| 0)
             }
-            _ => Err(LinuxError::EINVAL),
+            opt => (self
+                .procs
+                .get_mut(&me)
+                .ok_or(LinuxError::ESRCH)?
+                .memory
+                .prctl(opt, a))
+            .unwrap_or(Err(LinuxError::EINVAL)),
         }
     }
 

@@ -28,6 +28,9 @@ const CHUNK_MASK: usize = CHUNK_PAGES - 1;
 pub(crate) struct Chunk<H: PagingHandler> {
     slots: [Option<FrameRef<H>>; CHUNK_PAGES],
     used: usize,
+    /// One soft-dirty bit per slot: the page was written since the last `clear_refs`
+    /// (only a slot holding a frame has its bit set).
+    soft_dirty: [u64; CHUNK_PAGES / 64],
 }
 
 impl<H: PagingHandler> Chunk<H> {
@@ -35,7 +38,39 @@ impl<H: PagingHandler> Chunk<H> {
         Arc::new(Self {
             slots: array::from_fn(|_| None),
             used: 0,
+            soft_dirty: [0; CHUNK_PAGES / 64],
         })
+    }
+
+    fn is_soft_dirty(&self, i: usize) -> bool {
+        self.soft_dirty[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set_soft_dirty(&mut self, i: usize, on: bool) {
+        if on {
+            self.soft_dirty[i / 64] |= 1 << (i % 64);
+        } else {
+            self.soft_dirty[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    /// Takes the frame of slot `i` out (its soft-dirty bit goes with it).
+    fn take(&mut self, i: usize) -> Option<(FrameRef<H>, bool)> {
+        let frame = self.slots[i].take()?;
+        self.used -= 1;
+        let sd = self.is_soft_dirty(i);
+        self.set_soft_dirty(i, false);
+        Some((frame, sd))
+    }
+
+    /// Puts `frame` into the empty slot `i`.
+    fn put(&mut self, i: usize, frame: FrameRef<H>, sd: bool) -> Option<FrameRef<H>> {
+        let old = self.slots[i].replace(frame);
+        if old.is_none() {
+            self.used += 1;
+        }
+        self.set_soft_dirty(i, sd);
+        old
     }
 }
 
@@ -44,6 +79,7 @@ impl<H: PagingHandler> Clone for Chunk<H> {
         Self {
             slots: self.slots.clone(),
             used: self.used,
+            soft_dirty: self.soft_dirty,
         }
     }
 }
@@ -191,10 +227,36 @@ impl<H: PagingHandler> FrameMap<H> {
                 .entry(vpn >> CHUNK_BITS)
                 .or_insert_with(Chunk::new),
         );
-        let slot = &mut chunk.slots[vpn & CHUNK_MASK];
-        match slot.replace(frame) {
-            Some(old) => self.reclaim.push_frame(old),
-            None => chunk.used += 1,
+        // A new frame is not soft-dirty until its writer says so.
+        if let Some(old) = chunk.put(vpn & CHUNK_MASK, frame, false) {
+            self.reclaim.push_frame(old);
+        }
+    }
+
+    /// Whether the page at `vpn` has a frame that was written since the last
+    /// [`clear_soft_dirty`](Self::clear_soft_dirty).
+    pub(crate) fn is_soft_dirty(&self, vpn: usize) -> bool {
+        self.chunks
+            .get(&(vpn >> CHUNK_BITS))
+            .is_some_and(|c| c.is_soft_dirty(vpn & CHUNK_MASK))
+    }
+
+    /// Marks the frame at `vpn` written (nothing without a frame).
+    pub(crate) fn set_soft_dirty(&mut self, vpn: usize) {
+        if self.get(vpn).is_none() || self.is_soft_dirty(vpn) {
+            return;
+        }
+        if let Some(chunk) = self.chunks.get_mut(&(vpn >> CHUNK_BITS)) {
+            Arc::make_mut(chunk).set_soft_dirty(vpn & CHUNK_MASK, true);
+        }
+    }
+
+    /// Clears every soft-dirty bit (`clear_refs` 4); chunks without one stay untouched.
+    pub(crate) fn clear_soft_dirty(&mut self) {
+        for chunk in self.chunks.values_mut() {
+            if chunk.soft_dirty.iter().any(|&w| w != 0) {
+                Arc::make_mut(chunk).soft_dirty = [0; CHUNK_PAGES / 64];
+            }
         }
     }
 
@@ -228,11 +290,7 @@ impl<H: PagingHandler> FrameMap<H> {
                 .entry(vpn >> CHUNK_BITS)
                 .or_insert_with(Chunk::new),
         );
-        let old = chunk.slots[vpn & CHUNK_MASK].replace(frame);
-        if old.is_none() {
-            chunk.used += 1;
-        }
-        old
+        chunk.put(vpn & CHUNK_MASK, frame, false)
     }
 
     /// Whether any frame lies in `[lo, hi)`.
@@ -259,8 +317,7 @@ impl<H: PagingHandler> FrameMap<H> {
             let from = lo.saturating_sub(base).min(CHUNK_PAGES);
             let to = (hi - base).min(CHUNK_PAGES);
             for i in from..to {
-                if let Some(frame) = chunk.slots[i].take() {
-                    chunk.used -= 1;
+                if let Some((frame, _)) = chunk.take(i) {
                     f(base + i, frame);
                 }
             }
@@ -305,10 +362,8 @@ impl<H: PagingHandler> FrameMap<H> {
                 let mut low = Chunk::new();
                 let low_mut = Arc::make_mut(&mut low);
                 for i in 0..(at & CHUNK_MASK) {
-                    if let Some(frame) = chunk.slots[i].take() {
-                        chunk.used -= 1;
-                        low_mut.used += 1;
-                        low_mut.slots[i] = Some(frame);
+                    if let Some((frame, sd)) = chunk.take(i) {
+                        low_mut.put(i, frame, sd);
                     }
                 }
                 let (low_used, high_used) = (low_mut.used, chunk.used);
@@ -323,6 +378,36 @@ impl<H: PagingHandler> FrameMap<H> {
         Self {
             chunks: high,
             reclaim: self.reclaim.clone(),
+        }
+    }
+
+    /// Takes over the frames of `other`, whose pages lie apart from this map's (the
+    /// inverse of [`split_off`](Self::split_off): merging two areas). The smaller map's
+    /// chunks move into the larger one's.
+    pub(crate) fn append(&mut self, mut other: Self) {
+        if self.chunks.len() < other.chunks.len() {
+            core::mem::swap(&mut self.chunks, &mut other.chunks);
+        }
+        let high = core::mem::take(&mut other.chunks);
+        for (key, chunk) in high {
+            match self.chunks.get_mut(&key) {
+                None => {
+                    self.chunks.insert(key, chunk);
+                }
+                Some(low) => {
+                    // The chunk both maps share a part of: move the slots over.
+                    let low = Arc::make_mut(low);
+                    let mut chunk = chunk;
+                    let high = Arc::make_mut(&mut chunk);
+                    for i in 0..CHUNK_PAGES {
+                        if let Some((frame, sd)) = high.take(i)
+                            && let Some(old) = low.put(i, frame, sd)
+                        {
+                            self.reclaim.push_frame(old);
+                        }
+                    }
+                }
+            }
         }
     }
 

@@ -13,6 +13,7 @@ pub mod elf;
 mod file;
 mod flags;
 mod frame;
+pub mod mdwe;
 mod mmu;
 mod perm;
 pub mod shm;
@@ -26,11 +27,12 @@ use core::fmt;
 
 pub use axerrno::{LinuxError, LinuxResult};
 
-pub use self::aspace::{AddrSpace, Area, AreaInfo, PageInfo};
+pub use self::aspace::{AddrSpace, Area, AreaInfo, ClearRefs, PageInfo};
 pub use self::backend::{Backend, BackendKind, SharedMem};
 pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};
 pub use self::frame::FrameRef;
+pub use self::mdwe::Mdwe;
 pub use self::mmu::Mmu;
 
 /// How [`AddrSpace::handle_page_fault`] resolved a fault.

@@ -163,35 +163,6 @@ pub const CLASSES: &[Class] = &[
         },
     },
     Class {
-        name: "no_area_merge",
-        status: Status::Deliberate,
-        why: "mremap of a range that spans several Pagoda areas without a hole: Linux merges \
-              neighbouring VMAs with equal flags and backing (e.g. after mprotect back to \
-              the old protection), so the range is one VMA there; Pagoda never merges areas \
-              and fails with EFAULT: memory_set keeps neighbouring areas apart on purpose, \
-              as their backends may hold unrelated per-page state. (A shrinking mremap first \
-              unmaps the tail, so the range that must be one mapping is the new length.)",
-        applies: |p, _, op| match *op {
-            Op::Mremap {
-                addr,
-                old_len,
-                new_len,
-                flags,
-                ..
-            } => {
-                let (o, n) = (
-                    old_len.next_multiple_of(PAGE),
-                    new_len.next_multiple_of(PAGE),
-                );
-                let kept = if n < o { new_len } else { old_len };
-                range(p, addr, kept).is_some_and(|r| {
-                    !has_hole(p, r) && p.procs[p.active].areas_in(r).nth(1).is_some()
-                }) && !(n <= o && flags & 2 == 0)
-            }
-            _ => false,
-        },
-    },
-    Class {
         name: "unknown_prot_bits",
         status: Status::Found,
         why: "prot with bits other than R/W/X: Linux's mmap ignores them and its mprotect \
@@ -211,8 +182,8 @@ pub const NORMALIZATIONS: &[(&str, &str)] = &[
     (
         "area_splitting",
         "maps: neighbouring entries with equal permissions, equal backing and contiguous \
-         offsets are merged on both sides (Linux merges such VMAs, Pagoda keeps areas \
-         apart; only mremap can observe it, see class no_area_merge)",
+         offsets are merged on both sides (both merge such areas, by rules that may differ \
+         in corner cases; mremap, which needs one area, compares the merging itself)",
     ),
     (
         "placement_outside_window",

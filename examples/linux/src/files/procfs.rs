@@ -36,6 +36,8 @@ pub enum ProcFile {
     Pagemap(u32, bool),
     /// `mem` of a process.
     Mem(u32),
+    /// `clear_refs` of a process.
+    ClearRefs(u32),
 }
 
 impl ProcFile {
@@ -54,6 +56,8 @@ impl ProcFile {
             }
             Self::Pagemap(pid, pfn) => live::pagemap(*pid, pos, out, *pfn),
             Self::Mem(pid) => live::mem(*pid, pos, out, None),
+            // No read method (Linux: EINVAL).
+            Self::ClearRefs(_) => Err(LinuxError::EINVAL),
         }
     }
 
@@ -65,6 +69,7 @@ impl ProcFile {
     pub fn write_at(&self, pos: u64, data: &[u8]) -> Result<usize, LinuxError> {
         match self {
             Self::Mem(pid) => live::mem(*pid, pos, &mut [], Some(data)),
+            Self::ClearRefs(pid) => live::clear_refs(*pid, data),
             _ => Err(LinuxError::EINVAL),
         }
     }
@@ -214,5 +219,6 @@ fn generate(files: &Files, node: Node) -> Result<ProcFile, LinuxError> {
         // Frame numbers only for a privileged reader (Linux since 4.2): uid 0 today.
         PidFile::Pagemap => Ok(ProcFile::Pagemap(pid, snap.uids[1] == 0)),
         PidFile::Mem => Ok(ProcFile::Mem(pid)),
+        PidFile::ClearRefs => Ok(ProcFile::ClearRefs(pid)),
     }
 }

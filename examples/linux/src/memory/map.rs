@@ -6,6 +6,7 @@ use pagoda::mm::{
     self, BackendKind, LinuxError, MappingFlags, MmapFlags, MremapFlags, MsyncFlags, PAGE_SIZE_4K,
     VirtAddr, VirtAddrRange,
 };
+use pagoda_mm::Mdwe;
 use pagoda_mm::abi::{self, PROT_GROWS, RLIMIT_DATA};
 
 use super::{Memory, SysResult, space};
@@ -170,6 +171,10 @@ impl Memory {
                     flags.insert(MmapFlags::FIXED_NOREPLACE);
                 }
             }
+            // Linux's mmap_region: no writable+executable mapping under MDWE.
+            if self.mdwe.denies(prot, prot) {
+                return Err(LinuxError::EACCES);
+            }
             let start = s.mmap(addr, len, prot, flags, file, offset as u64)?;
             if locked {
                 let _ = s.mlock(start, len, true);
@@ -273,8 +278,9 @@ fn pre_checks(addr: usize, len: usize, raw: u32, high_bits: bool) -> Result<(), 
 /// `mprotect(addr, len, prot)` with Linux's checks: both `PROT_GROWSDOWN` and
 /// `PROT_GROWSUP` is `EINVAL`; then alignment, length and wrap-around; then unknown bits;
 /// one of them alone is `EINVAL` on a mapping (none grows here), `ENOMEM` on a hole.
-/// Pages before a hole are changed, as on Linux (`mprotect_linux`).
-pub(super) fn mprotect(addr: usize, len: usize, bits: usize) -> SysResult {
+/// Pages before a hole are changed, as on Linux (`mprotect_linux`); under MDWE an area
+/// that would gain `PROT_EXEC` or become W+X is `EACCES` (`mprotect_mdwe`).
+pub(super) fn mprotect(addr: usize, len: usize, bits: usize, mdwe: Mdwe) -> SysResult {
     let grows = bits & PROT_GROWS;
     if grows == PROT_GROWS || !addr.is_multiple_of(PAGE_SIZE_4K) {
         return Err(LinuxError::EINVAL);
@@ -295,7 +301,7 @@ pub(super) fn mprotect(addr: usize, len: usize, bits: usize) -> SysResult {
                 None => LinuxError::ENOMEM,
             });
         }
-        s.mprotect_linux(start, len, prot).map(|()| 0)
+        s.mprotect_mdwe(start, len, prot, mdwe).map(|()| 0)
     })
 }
 

@@ -6,11 +6,13 @@
 
 mod advise;
 mod map;
+mod mdwe;
 
 mod shm;
 
 use pagoda::linux::Sysno;
 use pagoda::mm::{self, LinuxError, VirtAddr};
+use pagoda_mm::Mdwe;
 use pagoda_mm::abi::Rlimits;
 
 use crate::mmap_source::MmapSource;
@@ -39,6 +41,8 @@ pub struct Memory {
     future: FutureLock,
     /// The caller's effective uid and gid (System V permission checks).
     creds: (u32, u32),
+    /// `prctl(PR_SET_MDWE)`'s policy.
+    mdwe: Mdwe,
 }
 
 impl Memory {
@@ -49,6 +53,7 @@ impl Memory {
             limits: Rlimits::new(STACK_SIZE),
             future: FutureLock::Off,
             creds: (0, 0),
+            mdwe: Mdwe::OFF,
         }
     }
 
@@ -73,21 +78,25 @@ impl Memory {
     }
 
     /// What a forked child inherits: the limits (and the pid until
-    /// [`set_pid`](Self::set_pid)); not `mlockall(MCL_FUTURE)`, as on Linux.
+    /// [`set_pid`](Self::set_pid)), the MDWE policy unless `PR_MDWE_NO_INHERIT`; not
+    /// `mlockall(MCL_FUTURE)`, as on Linux.
     pub fn fork(&self) -> Memory {
         Self {
             pid: self.pid,
             limits: self.limits.clone(),
             future: FutureLock::Off,
             creds: self.creds,
+            mdwe: self.mdwe.inherited(),
         }
     }
 
-    /// `execve` keeps the limits and drops `mlockall(MCL_FUTURE)`, as on Linux. (The
+    /// `execve` keeps the limits and the MDWE policy (unless `PR_MDWE_NO_INHERIT`) and
+    /// drops `mlockall(MCL_FUTURE)`, as on Linux. (The
     /// caller tears the old space down with `shm::registry().exit` so that System V
     /// detaches are stamped.)
     pub fn on_exec(&mut self) {
         self.future = FutureLock::Off;
+        self.mdwe = self.mdwe.inherited();
     }
 
     /// Serves `sys` if it is a memory call; `None` otherwise.
@@ -102,7 +111,7 @@ impl Memory {
         Some(match sys {
             Sysno::Mmap => self.mmap(a, files),
             Sysno::Munmap => self.munmap(a[0], a[1]),
-            Sysno::Mprotect => map::mprotect(a[0], a[1], a[2]),
+            Sysno::Mprotect => map::mprotect(a[0], a[1], a[2], self.mdwe),
             Sysno::Mremap => self.mremap(a),
             Sysno::Msync => map::msync(a[0], a[1], int(2)),
             Sysno::Brk => self.brk(a[0]),
@@ -113,6 +122,7 @@ impl Memory {
             Sysno::Munlock => advise::munlock(a[0], a[1]),
             Sysno::Mlockall => self.mlockall(int(0)),
             Sysno::Munlockall => self.munlockall(),
+            Sysno::Mseal => space(|s| s.mseal(VirtAddr::from_usize(a[0]), a[1], a[2])).map(|()| 0),
             Sysno::Shmget => self.shmget(int(0), a[1], int(2)),
             Sysno::Shmat => self.shmat(int(0), a[1], int(2)),
             Sysno::Shmdt => self.shmdt(a[0]),

@@ -55,7 +55,9 @@ where
     /// when the protection does not allow the access, [`LinuxError::EFAULT`] for a page
     /// that would be a bus error (past the end of a file), [`LinuxError::ENOMEM`] out of
     /// memory or at the first unmapped page. Otherwise [`LinuxError::ENOMEM`] if part of
-    /// the range is unmapped (the mapped parts were advised).
+    /// the range is unmapped (the mapped parts were advised). [`LinuxError::EPERM`] (before
+    /// the per-area errors, nothing advised) for discarding advice on a sealed area of
+    /// read-only private anonymous memory.
     pub fn madvise(&mut self, addr: VirtAddr, len: usize, advice: Advice) -> LinuxResult {
         if !addr.is_aligned_4k() {
             return Err(LinuxError::EINVAL);
@@ -68,6 +70,9 @@ where
             return Err(LinuxError::EINVAL);
         }
         let range = self.user_range(addr, len).map_err(|_| LinuxError::ENOMEM)?;
+        if self.seal_refuses_advice(range, advice) {
+            return Err(LinuxError::EPERM);
+        }
         let (action, refuse): (Action, Refuse<M, P, H>) = match advice {
             Advice::Normal
             | Advice::Random
@@ -79,8 +84,8 @@ where
             | Advice::Unmergeable
             | Advice::HugePage
             | Advice::NoHugePage => (Action::Nothing, |_| false),
-            Advice::PopulateRead => return self.populate(range, MappingFlags::READ),
-            Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE),
+            Advice::PopulateRead => return self.populate(range, MappingFlags::READ, true),
+            Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE, true),
             Advice::DontNeed => (Action::Discard, |a| {
                 locked(a) || a.backend().paged().is_none()
             }),
@@ -154,7 +159,7 @@ where
     }
 
     /// Applies `f` to the attributes of every frame-owning area in `range`, splitting the
-    /// areas at its edges first.
+    /// areas at its edges first and merging compatible neighbours afterwards.
     pub(super) fn update_attrs(&mut self, range: VirtAddrRange, f: impl Fn(&mut Attrs)) {
         if range.is_empty() {
             return;
@@ -165,13 +170,14 @@ where
                 f(&mut paged.attrs);
             }
         }
+        self.merge_around(range);
     }
 
     /// Splits the areas crossing the edges of `range`, without touching the page table:
     /// `MemorySet::protect` is the one operation that splits areas, so the flags of the
     /// covered pieces are flipped and flipped back, in bookkeeping mode (where the hooks do
     /// nothing and cannot fail).
-    fn split_at_edges(&mut self, range: VirtAddrRange) {
+    pub(super) fn split_at_edges(&mut self, range: VirtAddrRange) {
         let flip = |f: MappingFlags| Some(f ^ MappingFlags::GLOBAL);
         self.mmu.bookkeeping_only = true;
         for _ in 0..2 {
@@ -186,12 +192,21 @@ where
         self.mmu.commit();
     }
 
-    /// Faults every page of `range` in for `access` (`MADV_POPULATE_*`), in order.
-    fn populate(&mut self, range: VirtAddrRange, access: MappingFlags) -> LinuxResult {
+    /// Faults every page of `range` in for `access` (`MADV_POPULATE_*`), in order. With
+    /// `strict` (madvise), each area must have the protection bit asked for, as Linux's
+    /// `check_vma_flags` wants (`VM_READ` for reading: a write-only area is not populated
+    /// for reading, although its pages are readable); `mlock` populates whatever is
+    /// accessible.
+    fn populate(
+        &mut self,
+        range: VirtAddrRange,
+        access: MappingFlags,
+        strict: bool,
+    ) -> LinuxResult {
         let mut va = range.start;
         while va < range.end {
             let area = self.areas.find(va).ok_or(LinuxError::ENOMEM)?;
-            if area.backend().paged().is_none() {
+            if area.backend().paged().is_none() || (strict && !area.flags().contains(access)) {
                 return Err(LinuxError::EINVAL);
             }
             let end = area.end().min(range.end);
@@ -258,6 +273,7 @@ where
                 paged.attrs.locked = lock && !paged.attrs.droppable;
             }
         }
+        self.merge_around(self.va_range);
         if lock && populate {
             let ranges: Vec<VirtAddrRange> = self.areas.iter().map(|a| a.va_range()).collect();
             for range in ranges {
@@ -315,7 +331,7 @@ where
             .collect();
         for (piece, access) in pieces {
             let access = access.ok_or(LinuxError::ENOMEM)?;
-            match self.populate(piece, access) {
+            match self.populate(piece, access, false) {
                 Ok(()) => {}
                 Err(LinuxError::ENOMEM) => return Err(LinuxError::EAGAIN),
                 Err(_) => return Err(LinuxError::ENOMEM),

@@ -7,7 +7,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::AddrSpace;
-use crate::backend::Source;
+use crate::backend::{Source, new_anon_id};
 use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
 use crate::perm::{Cow, entry_flags, entry_permits, permits};
@@ -64,6 +64,25 @@ where
         access: MappingFlags,
         check: Check,
     ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
+        let r = self.resolve_page(va, access, check)?;
+        if access.contains(MappingFlags::WRITE)
+            && let Some(paged) = self
+                .areas
+                .find_mut(va)
+                .and_then(|a| a.backend_mut().paged_mut())
+        {
+            // A written page is soft-dirty (its entry is writable only from now on).
+            paged.frames.set_soft_dirty(vpn(va));
+        }
+        Ok(r)
+    }
+
+    fn resolve_page(
+        &mut self,
+        va: VirtAddr,
+        access: MappingFlags,
+        check: Check,
+    ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
         let area = self.areas.find_mut(va).ok_or(FaultError::Segv)?;
         let flags = area.flags();
         if check == Check::Perms && !permits::<P>(flags, access) {
@@ -85,6 +104,10 @@ where
         };
         let write = access.contains(MappingFlags::WRITE);
         let private = paged.source.is_private();
+        if write && private && paged.attrs.anon.is_none() {
+            // The first private page written: the area gets its anonymous object.
+            paged.attrs.anon = Some(new_anon_id());
+        }
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
                 if paged.frames.is_exclusive(vpn) {
@@ -140,7 +163,8 @@ where
             // than answer "spurious" and let the access fault forever.
             Some(frame) => {
                 let pa = frame.start_paddr();
-                let pte = paged.pte_flags(flags, paged.frames.is_exclusive(vpn));
+                let sd = write || paged.frames.is_soft_dirty(vpn);
+                let pte = paged.pte_flags(flags, paged.frames.is_exclusive(vpn), sd);
                 if !entry_permits::<P>(pte, access) {
                     return Err(FaultError::Segv);
                 }
@@ -164,7 +188,7 @@ where
                         }
                     }
                 }
-                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1);
+                let mut pte = paged.pte_flags(flags, Arc::strong_count(&frame) == 1, write);
                 if write && paged.source.is_shared_file() {
                     paged.source.note_write(vpn, &frame, true);
                     pte = entry_flags(flags, Cow::Exclusive);

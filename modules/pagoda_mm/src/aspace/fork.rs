@@ -115,9 +115,12 @@ fn inherited<M, P, H: PagingHandler>(backend: &Backend<M, P, H>) -> bool {
 
 impl<M, P, H: PagingHandler> Backend<M, P, H> {
     fn fork_copy(&self, reclaim: &alloc::sync::Arc<crate::frame::Reclaim<H>>) -> Self {
-        match &self.inner {
+        let mut copy = match &self.inner {
             Inner::Linear(lin) => Self::from_inner(Inner::Linear(*lin)),
             Inner::Paged(p) => Self::from_paged(p.fork(reclaim.clone())),
-        }
+        };
+        // Sealing is inherited (Linux copies VM_SEALED with the VMA).
+        copy.sealed = self.sealed;
+        copy
     }
 }

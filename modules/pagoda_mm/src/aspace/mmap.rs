@@ -97,7 +97,8 @@ where
     /// 9. [`LinuxError::EACCES`]: `MAP_SHARED` with `PROT_WRITE` of a file whose
     ///    [`File::access`](crate::File::access) is read-only, or any mapping of a write-only
     ///    one; [`LinuxError::ENODEV`]: the file's page cache holds frames of another handler.
-    /// 10. [`LinuxError::ENOMEM`]: out of memory while populating (then nothing stays
+    /// 10. [`LinuxError::EPERM`]: `MAP_FIXED` over a sealed area (`mseal`).
+    /// 11. [`LinuxError::ENOMEM`]: out of memory while populating (then nothing stays
     ///     mapped).
     pub fn mmap(
         &mut self,
@@ -161,15 +162,25 @@ where
         } else {
             Populate::Lazy
         };
+        if on_overlap == OnOverlap::Replace
+            && self.sealed_in(VirtAddrRange::from_start_size(start, len))
+        {
+            return Err(LinuxError::EPERM);
+        }
         let area_flags = prot | MappingFlags::USER;
-        self.map_source(start, len, area_flags, source, populate, on_overlap)?;
+        let noreserve = droppable || flags.contains(MmapFlags::NORESERVE);
+        self.map_source_attrs(
+            start, len, area_flags, source, populate, on_overlap, noreserve,
+        )?;
+        let range = VirtAddrRange::from_start_size(start, len);
         if droppable {
-            let range = VirtAddrRange::from_start_size(start, len);
             self.update_attrs(range, |t| {
                 t.droppable = true;
                 t.wipeonfork = true;
             });
         }
+        // As Linux's mmap_region, a new mapping joins compatible neighbours.
+        self.merge_around(range);
         Ok(start)
     }
 
@@ -198,6 +209,11 @@ where
             return Err(LinuxError::EINVAL);
         }
         let (start, on_overlap) = self.place(addr, len, flags)?;
+        if on_overlap == OnOverlap::Replace
+            && self.sealed_in(VirtAddrRange::from_start_size(start, len))
+        {
+            return Err(LinuxError::EPERM);
+        }
         let source = Source::Shared {
             obj: obj.clone(),
             base_vpn: vpn(start),
@@ -250,9 +266,13 @@ where
     /// # Errors
     ///
     /// [`LinuxError::EINVAL`]: `len` 0, `addr` unaligned, or the range past the end of the
-    /// space (below its start is fine: nothing is mapped there).
+    /// space (below its start is fine: nothing is mapped there); [`LinuxError::EPERM`]:
+    /// part of the range is sealed (`mseal`; nothing is unmapped then).
     pub fn munmap(&mut self, addr: VirtAddr, len: usize) -> LinuxResult {
         let range = self.user_range(addr, len)?;
+        if self.sealed_in(range) {
+            return Err(LinuxError::EPERM);
+        }
         let r = self.areas.unmap(range.start, range.size(), &mut self.mmu);
         self.mmu.commit();
         r.map_err(errno)

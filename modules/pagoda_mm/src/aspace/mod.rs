@@ -9,10 +9,13 @@ mod mmap;
 mod protect;
 mod query;
 mod remap;
+mod seal;
+mod softdirty;
 mod truncate;
 mod uaccess;
 
 pub use self::query::{AreaInfo, PageInfo};
+pub use self::softdirty::ClearRefs;
 
 use alloc::vec::Vec;
 
@@ -346,6 +349,22 @@ where
         populate: Populate,
         on_overlap: OnOverlap,
     ) -> LinuxResult {
+        self.map_source_attrs(start, size, flags, source, populate, on_overlap, false)
+    }
+
+    /// [`map_source`](Self::map_source), with `MAP_NORESERVE` (`noreserve`): otherwise a
+    /// private writable area is charged (`Attrs::accounted`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn map_source_attrs(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        source: Source<H>,
+        populate: Populate,
+        on_overlap: OnOverlap,
+        noreserve: bool,
+    ) -> LinuxResult {
         // A truncation posted earlier must not zap pages populated below after it.
         self.apply_truncations();
         // Checked up front only to spare populating an area that cannot be mapped;
@@ -359,6 +378,11 @@ where
             return Err(LinuxError::EEXIST);
         }
         let mut paged = Paged::new(source, start, size, self.mmu.reclaim.clone());
+        paged.attrs.noreserve = noreserve;
+        // A new area is soft-dirty as a whole (Linux's VM_SOFTDIRTY).
+        paged.attrs.softdirty = true;
+        paged.attrs.accounted =
+            !noreserve && paged.source.is_private() && flags.contains(MappingFlags::WRITE);
         let r = match populate {
             Populate::Lazy => Ok(()),
             Populate::Eager => populate_all(&mut paged, start, size, flags),
@@ -397,6 +421,15 @@ fn populate_all<H: PagingHandler>(
             Ok(frame) => paged.frames.insert(vpn, frame),
             Err(crate::FaultError::NoMemory) => return Err(LinuxError::ENOMEM),
             Err(_) => break,
+        }
+        // Populated by write faults on Linux: written, so soft-dirty, and the area has
+        // its anonymous object.
+        if copy {
+            paged.frames.set_soft_dirty(vpn);
+            paged
+                .attrs
+                .anon
+                .get_or_insert_with(crate::backend::new_anon_id);
         }
     }
     Ok(())

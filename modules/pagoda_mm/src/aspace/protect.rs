@@ -7,6 +7,8 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len};
 use crate::BackendKind;
+use crate::backend::Source;
+use crate::mdwe::Mdwe;
 use crate::shm::ShmAttachment;
 
 /// What `mprotect` does when part of the range cannot take the new protection.
@@ -40,9 +42,12 @@ where
     /// [`LinuxError::EINVAL`] for `prot` bits other than `READ`/`WRITE`/`EXECUTE`;
     /// [`LinuxError::ENOMEM`] if part of the range is unmapped, [`LinuxError::EACCES`] if
     /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (whichever comes
-    /// first in address order).
+    /// first in address order); [`LinuxError::EPERM`] before those if part of the range
+    /// is sealed (`mseal`).
+    ///
+    /// Afterwards compatible neighbours are merged into one area, as Linux merges VMAs.
     pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
-        self.protect_with(addr, len, prot, Partial::Refuse)
+        self.protect_with(addr, len, prot, Partial::Refuse, Mdwe::OFF)
     }
 
     /// `mprotect` as Linux does it: like [`mprotect`](Self::mprotect), but when part of
@@ -59,7 +64,25 @@ where
         len: usize,
         prot: MappingFlags,
     ) -> LinuxResult {
-        self.protect_with(addr, len, prot, Partial::Prefix)
+        self.protect_with(addr, len, prot, Partial::Prefix, Mdwe::OFF)
+    }
+
+    /// [`mprotect_linux`](Self::mprotect_linux) under the memory-deny-write-execute policy
+    /// `mdwe`: an area that would become writable and executable, or executable without
+    /// having been, is refused like a `SHM_RDONLY` one (`EACCES`, the areas before it
+    /// changed), as Linux checks each VMA in turn.
+    ///
+    /// # Errors
+    ///
+    /// As [`mprotect_linux`](Self::mprotect_linux), plus that [`LinuxError::EACCES`].
+    pub fn mprotect_mdwe(
+        &mut self,
+        addr: VirtAddr,
+        len: usize,
+        prot: MappingFlags,
+        mdwe: Mdwe,
+    ) -> LinuxResult {
+        self.protect_with(addr, len, prot, Partial::Prefix, mdwe)
     }
 
     fn protect_with(
@@ -68,6 +91,7 @@ where
         len: usize,
         prot: MappingFlags,
         partial: Partial,
+        mdwe: Mdwe,
     ) -> LinuxResult {
         if !addr.is_aligned_4k() {
             return Err(LinuxError::EINVAL);
@@ -82,7 +106,11 @@ where
             return Err(LinuxError::EINVAL);
         }
         let range = VirtAddrRange::new(addr, VirtAddr::from_usize(end));
-        let (done, failure) = self.protectable_prefix(range, prot);
+        // mseal: a sealed area anywhere in the range fails the whole call.
+        if self.sealed_in(range) {
+            return Err(LinuxError::EPERM);
+        }
+        let (done, failure) = self.protectable_prefix(range, prot, mdwe);
         if failure.is_some() && (partial == Partial::Refuse || done == addr) {
             return failure.map_or(Ok(()), Err);
         }
@@ -90,6 +118,20 @@ where
         let r = self.areas.protect(addr, done - addr, update, &mut self.mmu);
         self.mmu.commit();
         r.map_err(errno)?;
+        let changed = VirtAddrRange::new(addr, done);
+        // Made writable, private memory is charged from now on (Linux's VM_ACCOUNT);
+        // made read-only, anonymous memory never written is not any more.
+        let write = prot.contains(MappingFlags::WRITE);
+        for area in self.areas.iter_range_mut(changed) {
+            if let Some(p) = area.backend_mut().paged_mut() {
+                if write && p.source.is_private() && !p.attrs.noreserve {
+                    p.attrs.accounted = true;
+                } else if !write && matches!(p.source, Source::Anon) && p.attrs.anon.is_none() {
+                    p.attrs.accounted = false;
+                }
+            }
+        }
+        self.merge_around(changed);
         failure.map_or(Ok(()), Err)
     }
 
@@ -101,6 +143,7 @@ where
         &self,
         range: VirtAddrRange,
         prot: MappingFlags,
+        mdwe: Mdwe,
     ) -> (VirtAddr, Option<LinuxError>) {
         let mut cur = range.start;
         for area in self.areas.iter_range(range) {
@@ -113,7 +156,8 @@ where
                 .is_some_and(ShmAttachment::read_only)
                 || (backend.kind() == BackendKind::FileShared
                     && backend.file().is_some_and(|f| !f.access().writable()));
-            if read_only && prot.contains(MappingFlags::WRITE) {
+            let denied = mdwe.denies(area.flags() & MappingFlags::ACCESS, prot);
+            if (read_only && prot.contains(MappingFlags::WRITE)) || denied {
                 return (cur, Some(LinuxError::EACCES));
             }
             cur = area.end().min(range.end);

@@ -34,6 +34,16 @@ pub struct AreaInfo<'a> {
     pub dontfork: bool,
     /// `MADV_WIPEONFORK` (`VM_WIPEONFORK`).
     pub wipeonfork: bool,
+    /// Sealed by `mseal` (`VM_SEALED`, `sl` in `VmFlags`).
+    pub sealed: bool,
+    /// Charged as private writable memory (`VM_ACCOUNT`, `ac`): made writable once,
+    /// without `MAP_NORESERVE`.
+    pub accounted: bool,
+    /// `MAP_NORESERVE` (`VM_NORESERVE`, `nr`).
+    pub noreserve: bool,
+    /// Soft-dirty as a whole (`VM_SOFTDIRTY`, `sd`): new, grown or moved since the last
+    /// `clear_refs`.
+    pub softdirty: bool,
 }
 
 /// What `smaps` and `pagemap` know about one touched page.
@@ -91,6 +101,10 @@ where
             locked: attrs.locked,
             dontfork: attrs.dontfork,
             wipeonfork: attrs.wipeonfork,
+            sealed: area.backend().sealed(),
+            accounted: attrs.accounted,
+            noreserve: attrs.noreserve,
+            softdirty: attrs.softdirty,
         }
     }
 

@@ -9,7 +9,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, errno, page_len, page_range};
-use crate::backend::{Backend, Paged};
+use crate::backend::{Attrs, Backend, Paged};
 use crate::flags::MremapFlags;
 use crate::mmu::vpn;
 
@@ -48,9 +48,29 @@ where
     ///    [`LinuxError::EINVAL`].
     /// 4. [`LinuxError::EFAULT`]: growing or moving a range that is not inside one area,
     ///    or a linear area.
-    /// 5. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
+    /// 5. [`LinuxError::EPERM`]: a sealed source or target range (`mseal`), or with
+    ///    `FIXED` a new range below the space (Linux's `mmap_min_addr`).
+    /// 6. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
     ///    of memory (then nothing changed).
     pub fn mremap(
+        &mut self,
+        old_addr: VirtAddr,
+        old_len: usize,
+        new_len: usize,
+        flags: MremapFlags,
+        new_addr: VirtAddr,
+    ) -> LinuxResult<VirtAddr> {
+        let at = self.remap(old_addr, old_len, new_len, flags, new_addr)?;
+        // The result joins compatible neighbours, as Linux's moved or grown VMAs do.
+        if let Some(len) = page_len(new_len)
+            && let Some(range) = VirtAddrRange::try_from_start_size(at, len)
+        {
+            self.merge_around(range);
+        }
+        Ok(at)
+    }
+
+    fn remap(
         &mut self,
         old_addr: VirtAddr,
         old_len: usize,
@@ -77,11 +97,25 @@ where
             let overlaps = old_end.is_none_or(|end| {
                 end > new.start.as_usize() && new.end.as_usize() > old_addr.as_usize()
             });
-            if !self.va_range.contains_range(new) || overlaps {
+            if new.end > self.va_range.end || overlaps {
                 return Err(LinuxError::EINVAL);
             }
         }
+        // Below the space is Linux's mmap_min_addr: EPERM, found late (get_unmapped_area).
+        let below_min = fixed && new_addr < self.va_range.start;
         let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
+        // mseal: a sealed source (any part of it) or a sealed target cannot change.
+        let sealed_source = area.backend().sealed()
+            || old_end.is_some_and(|end| {
+                let end = VirtAddr::from_usize(end);
+                end > old_addr && self.sealed_in(VirtAddrRange::new(old_addr, end))
+            });
+        if sealed_source
+            || (fixed && self.sealed_in(VirtAddrRange::from_start_size(new_addr, new_len)))
+            || below_min
+        {
+            return Err(LinuxError::EPERM);
+        }
         if old_len == 0 {
             // Linux's way to map a shared mapping a second time.
             let shared = area
@@ -176,7 +210,11 @@ where
         let source = paged.source.clone();
         let (frames, attrs) = (paged.take_frames(), paged.attrs);
         let mut grown = Paged::with_frames(source, frames, start, new_end);
-        grown.attrs = attrs;
+        // Grown (brk, mremap): the area is soft-dirty again, as on Linux.
+        grown.attrs = Attrs {
+            softdirty: true,
+            ..attrs
+        };
         let area = MemoryArea::new(start, new_end - start, flags, Backend::from_paged(grown));
         // Replace the old area without touching the page table. This cannot fail: the
         // range is valid and page-aligned, and hooks in bookkeeping mode do nothing.
@@ -206,7 +244,11 @@ where
         let (old_lo, new_lo) = (vpn(old), vpn(new));
         let source = paged_old.source.moved(old_lo, new_lo);
         let mut paged = Paged::new(source, new, new_len, self.mmu.reclaim.clone());
-        paged.attrs = paged_old.attrs;
+        // Moved pages count as soft-dirty (Linux marks their entries).
+        paged.attrs = Attrs {
+            softdirty: true,
+            ..paged_old.attrs
+        };
         let frames: Vec<_> = paged_old
             .frames
             .range(old_lo, old_lo + len / PAGE_SIZE_4K)

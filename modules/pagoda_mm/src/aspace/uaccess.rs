@@ -74,12 +74,12 @@ where
         check: Check,
         write: bool,
     ) -> LinuxResult {
-        let area = self.areas.find(va).ok_or(LinuxError::EFAULT)?;
+        let area = self.areas.find_mut(va).ok_or(LinuxError::EFAULT)?;
         if check == Check::Perms && !permits::<P>(area.flags(), access) {
             return Err(LinuxError::EFAULT);
         }
         // Linear areas own no frames: the kernel reaches them through its direct map.
-        let paged = area.backend().paged().ok_or(LinuxError::EFAULT)?;
+        let paged = area.backend_mut().paged_mut().ok_or(LinuxError::EFAULT)?;
         let vpn = vpn(va);
         let ready = paged.frames.get(vpn).is_some()
             && (!write || !paged.source.is_private() || paged.frames.is_exclusive(vpn));
@@ -89,6 +89,8 @@ where
         {
             // A kernel store into a shared file page: dirty in the page cache.
             paged.source.note_write(vpn, frame, false);
+            // Written, as a user store would mark it (its entry may stay read-only).
+            paged.frames.set_soft_dirty(vpn);
         }
         if !ready {
             // A replaced frame goes to the reclaim list: freed after the caller's commit.

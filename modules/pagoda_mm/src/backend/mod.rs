@@ -12,7 +12,7 @@ use memory_set::{MappingBackend, MappingError, MappingResult};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PageSize, PagingError, PagingHandler, PagingMetaData, PhysRegion};
 
-pub(crate) use self::paged::{Attrs, Paged, Source};
+pub(crate) use self::paged::{Attrs, Paged, Source, new_anon_id};
 pub use self::shared::SharedMem;
 use crate::file::File;
 use crate::mmu::{Mmu, vpn};
@@ -71,6 +71,9 @@ impl Linear {
 /// frame is freed only after the TLB flush of the operation that unmapped it.
 pub struct Backend<M, P, H: PagingHandler> {
     pub(crate) inner: Inner<H>,
+    /// `mseal`: the area's shape, protection and contents may no longer change (Linux's
+    /// `VM_SEALED`). Both pieces of a split area keep it; fork copies it.
+    pub(crate) sealed: bool,
     _marker: PhantomData<fn() -> (M, P)>,
 }
 
@@ -90,6 +93,7 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
     pub(crate) fn from_inner(inner: Inner<H>) -> Self {
         Self {
             inner,
+            sealed: false,
             _marker: PhantomData,
         }
     }
@@ -105,6 +109,11 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
                 Source::Shared { .. } => BackendKind::Shared,
             },
         }
+    }
+
+    /// Whether the area is sealed (`mseal`).
+    pub fn sealed(&self) -> bool {
+        self.sealed
     }
 
     /// The shared memory object of a [`BackendKind::Shared`] backend.
@@ -284,10 +293,12 @@ where
     }
 
     fn split(&mut self, _start: VirtAddr, at: VirtAddr) -> Self {
-        match &mut self.inner {
+        let mut tail = match &mut self.inner {
             Inner::Linear(lin) => Self::from_inner(Inner::Linear(*lin)),
             Inner::Paged(p) => Self::from_paged(p.split(at)),
-        }
+        };
+        tail.sealed = self.sealed;
+        tail
     }
 
     fn shrink_front(&mut self, _old_start: VirtAddr, new_start: VirtAddr) {

@@ -211,6 +211,61 @@ pub(crate) struct Attrs {
     /// `MAP_DROPPABLE`: `MADV_PAGEOUT` drops the pages, `mlock` does not lock them and
     /// `MADV_KEEPONFORK` is refused (the area is always wiped on fork).
     pub(crate) droppable: bool,
+    /// Charged as private writable memory (Linux's `VM_ACCOUNT`): set when the area is
+    /// made writable, by `mmap` or `mprotect`, unless `noreserve`; never cleared, so an
+    /// area that was once writable does not merge with one that never was, as on Linux.
+    pub(crate) accounted: bool,
+    /// `MAP_NORESERVE` (or `MAP_DROPPABLE`): never charged (`VM_NORESERVE`).
+    pub(crate) noreserve: bool,
+    /// Linux's `VM_SOFTDIRTY`: every page of the area reads as soft-dirty (a new area, or
+    /// one grown or moved by `mremap`) until `clear_refs` 4 clears it.
+    pub(crate) softdirty: bool,
+    /// The anonymous object of the area's private pages (Linux's `anon_vma`): given by
+    /// the first write fault, kept by the pieces of a split area and by a moved area, a
+    /// new one in a forked child. Areas with different objects never merge.
+    pub(crate) anon: Option<u64>,
+    /// The object was inherited through `fork` (Linux: the `anon_vma_chain` is not
+    /// singular): such an area does not merge with one without an object.
+    pub(crate) anon_forked: bool,
+}
+
+impl Attrs {
+    /// Whether areas with attributes `self` and `other` may be merged (Linux's
+    /// `is_mergeable_anon_vma`: the same object on both sides, or none on one side and
+    /// one not inherited through fork on the other).
+    pub(crate) fn mergeable(&self, other: &Self) -> bool {
+        // VM_SOFTDIRTY does not keep areas apart (Linux's VM_IGNORE_MERGE).
+        let strip = |a: &Self| Self {
+            anon: None,
+            anon_forked: false,
+            softdirty: false,
+            ..*a
+        };
+        let objects = match (self.anon, other.anon) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => !self.anon_forked,
+            (None, Some(_)) => !other.anon_forked,
+            (None, None) => true,
+        };
+        strip(self) == strip(other) && objects
+    }
+
+    /// The attributes of the area merged from areas with `self` and `other`.
+    pub(crate) fn merged(&self, other: &Self) -> Self {
+        Self {
+            anon: self.anon.or(other.anon),
+            anon_forked: self.anon_forked || other.anon_forked,
+            softdirty: self.softdirty || other.softdirty,
+            ..*self
+        }
+    }
+}
+
+/// A new anonymous object id (never 0, never reused).
+pub(crate) fn new_anon_id() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A frame-owning area's state: its source and the frames it maps, by page.
@@ -281,6 +336,8 @@ impl<H: PagingHandler> Paged<H> {
             source: self.source.clone(),
             attrs: Attrs {
                 locked: false,
+                anon: self.attrs.anon.map(|_| new_anon_id()),
+                anon_forked: self.attrs.anon.is_some(),
                 ..self.attrs
             },
             lo: self.lo,
@@ -292,14 +349,21 @@ impl<H: PagingHandler> Paged<H> {
     /// ([`entry_flags`](crate::perm::entry_flags)): a private page that someone else also
     /// owns (`!exclusive`) is copy-on-write; shared memory never is. A shared file page is
     /// read-only until its write fault tells the page cache (see [`Source::note_write`]).
-    pub(crate) fn pte_flags(&self, flags: MappingFlags, exclusive: bool) -> MappingFlags {
+    /// A page not `soft_dirty` (not written since it came or since `clear_refs`) is
+    /// read-only too, so that its next write faults and marks it.
+    pub(crate) fn pte_flags(
+        &self,
+        flags: MappingFlags,
+        exclusive: bool,
+        soft_dirty: bool,
+    ) -> MappingFlags {
         let cow = if self.source.is_private() && !exclusive {
             Cow::Shared
         } else {
             Cow::Exclusive
         };
         let pte = entry_flags(flags, cow);
-        if self.source.is_shared_file() {
+        if self.source.is_shared_file() || !soft_dirty {
             pte - MappingFlags::WRITE
         } else {
             pte
@@ -320,7 +384,11 @@ impl<H: PagingHandler> Paged<H> {
         let (lo, hi) = (vpn(start), vpn(start) + size / PAGE_SIZE_4K);
         let mut done = Vec::new();
         for (vpn, frame) in self.frames.range(lo, hi) {
-            let pte = self.pte_flags(flags, self.frames.is_exclusive(vpn));
+            let pte = self.pte_flags(
+                flags,
+                self.frames.is_exclusive(vpn),
+                self.frames.is_soft_dirty(vpn),
+            );
             if mmu
                 .map_page(page_va(vpn), frame.start_paddr(), pte)
                 .is_err()
@@ -354,8 +422,8 @@ impl<H: PagingHandler> Paged<H> {
     }
 
     /// Sets the page-table flags of `[start, start + size)` for new area flags `flags`.
-    /// Private pages are never made writable here: the next write fault decides between
-    /// reusing and copying them.
+    /// Pages are never made writable here: the next write fault decides between reusing
+    /// and copying a private page, and marks the page soft-dirty.
     pub(crate) fn protect<M: PagingMetaData<VirtAddr = VirtAddr>, P: GenericPTE>(
         &mut self,
         start: VirtAddr,
@@ -367,8 +435,9 @@ impl<H: PagingHandler> Paged<H> {
         if mmu.bookkeeping_only || !self.frames.any_in(lo, hi) {
             return Ok(());
         }
-        // As if no frame were exclusive: the next write fault decides.
-        let pte = self.pte_flags(flags, false);
+        // As if no frame were exclusive nor written: the next write fault decides (and
+        // marks the page soft-dirty).
+        let pte = self.pte_flags(flags, false, false);
         mmu.protect_range(start, size, pte)
             .map_err(|_| FaultError::NoMemory)
     }

@@ -136,6 +136,13 @@ fn populate_faults_pages_in_and_checks_the_protection() {
         s.madvise(va(a), P, Advice::PopulateRead),
         Err(LinuxError::EINVAL)
     );
+    // Linux wants VM_READ: a write-only area is readable, yet not populated for reading.
+    s.mprotect(va(a), P, MappingFlags::WRITE).unwrap();
+    assert_eq!(
+        s.madvise(va(a), P, Advice::PopulateRead),
+        Err(LinuxError::EINVAL)
+    );
+    s.madvise(va(a), P, Advice::PopulateWrite).unwrap();
     s.munmap(va(a + P), P).unwrap();
     assert_eq!(
         s.madvise(va(a + P), P, Advice::PopulateRead),

@@ -20,6 +20,8 @@ mod oom;
 mod outcome;
 mod query;
 mod regress;
+mod seal;
+mod softdirty;
 mod writeonly;
 
 use alloc::vec;

@@ -3,6 +3,7 @@
 
 use pagoda::fs::procfs::pagemap_word;
 use pagoda::mm::{AddrSpace, LinuxError, VirtAddr};
+use pagoda_mm::ClearRefs;
 
 use super::info::info;
 
@@ -24,15 +25,17 @@ pub fn pagemap(pid: u32, pos: u64, out: &mut [u8], show_pfn: bool) -> Result<usi
     let found = info().with_space(pid, &mut |s: &mut AddrSpace| {
         for (i, word) in out[..n * 8].chunks_exact_mut(8).enumerate() {
             let va = VirtAddr::from_usize(((first + i as u64) * PAGE) as usize);
+            // Bit 55 (soft-dirty) also for pages not present, as Linux's VM_SOFTDIRTY.
+            let sd = s.soft_dirty(va);
             let w = match s.page_info(va) {
                 Some(p) if p.present => pagemap_word(
                     Some(p.paddr.as_usize() as u64 / PAGE),
                     !p.anon,
                     p.mappers == 1,
-                    false,
+                    sd,
                     show_pfn,
                 ),
-                _ => 0,
+                _ => pagemap_word(None, false, false, sd, show_pfn),
             };
             word.copy_from_slice(&w.to_le_bytes());
         }
@@ -72,4 +75,16 @@ pub fn mem(pid: u32, pos: u64, out: &mut [u8], data: Option<&[u8]>) -> Result<us
         (true, 0) if len > 0 => Err(LinuxError::EIO),
         (true, n) => Ok(n),
     }
+}
+
+/// A write to `clear_refs` of `pid`: the value (`ClearRefs::parse`; Linux reads at most 12
+/// bytes of it) is applied to the process's space; the whole write is consumed.
+pub fn clear_refs(pid: u32, data: &[u8]) -> Result<usize, LinuxError> {
+    let what = ClearRefs::parse(&data[..data.len().min(12)])?;
+    let mut r = Ok(());
+    let found = info().with_space(pid, &mut |s: &mut AddrSpace| r = s.clear_refs(what));
+    if !found {
+        return Err(LinuxError::ESRCH);
+    }
+    r.map(|()| data.len())
 }

@@ -34,6 +34,10 @@ struct Row {
     locked: bool,
     dontfork: bool,
     wipeonfork: bool,
+    sealed: bool,
+    softdirty: bool,
+    accounted: bool,
+    noreserve: bool,
     stack: bool,
     acc: SmapsAcc,
 }
@@ -55,8 +59,8 @@ impl Row {
             growsdown: self.stack,
             locked: self.locked,
             dontcopy: self.dontfork,
-            account: write && !self.shared,
-            noreserve: false,
+            account: self.accounted,
+            noreserve: self.noreserve,
             wipeonfork: self.wipeonfork,
         }
     }
@@ -95,6 +99,10 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 locked: i.locked,
                 dontfork: i.dontfork,
                 wipeonfork: i.wipeonfork,
+                sealed: i.sealed,
+                softdirty: i.softdirty,
+                accounted: i.accounted,
+                noreserve: i.noreserve,
                 stack: i.range.contains(stack),
                 acc,
             });
@@ -158,10 +166,16 @@ pub fn smaps(pid: u32, layout: &ExecLayout) -> Result<String, LinuxError> {
     let mut out = String::new();
     for r in rows(pid, layout)? {
         out.push_str(&fmt::maps_line(&maps_area(&r)));
-        out.push_str(&fmt::smaps_entry(
-            &r.acc.finish(),
-            &fmt::vm_flags(&r.vm_flags()),
-        ));
+        // Linux prints the flags in bit order: `sd` (VM_SOFTDIRTY) after `wf`, `sl`
+        // (VM_SEALED) last.
+        let mut flags = fmt::vm_flags(&r.vm_flags());
+        if r.softdirty {
+            flags.push_str("sd ");
+        }
+        if r.sealed {
+            flags.push_str("sl ");
+        }
+        out.push_str(&fmt::smaps_entry(&r.acc.finish(), &flags));
     }
     Ok(out)
 }

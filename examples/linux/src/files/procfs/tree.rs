@@ -40,6 +40,8 @@ pub enum PidFile {
     Environ,
     /// `mem` (read and written at an offset).
     Mem,
+    /// `clear_refs` (write-only: soft-dirty and referenced bits).
+    ClearRefs,
 }
 
 /// What a registered inode generates.
@@ -57,6 +59,7 @@ pub enum Node {
 
 /// The per-process files with their modes (Linux's).
 const PID_FILES: &[(&str, PidFile, u32)] = &[
+    ("clear_refs", PidFile::ClearRefs, 0o200),
     ("cmdline", PidFile::Cmdline, 0o444),
     ("comm", PidFile::Comm, 0o644),
     ("environ", PidFile::Environ, 0o400),

@@ -122,6 +122,10 @@ enum Op {
     Fork {
         s: usize,
     },
+    /// `clear_refs` 4 (soft-dirty).
+    ClearRefs {
+        s: usize,
+    },
     Exit {
         s: usize,
     },
@@ -173,6 +177,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (s.clone(), range).prop_map(|(s, (p, n))| Op::DontNeed { s, p, n }),
         1 => (s.clone(), 0..=HEAP).prop_map(|(s, pages)| Op::Brk { s, pages }),
         1 => s.clone().prop_map(|s| Op::Fork { s }),
+        1 => s.clone().prop_map(|s| Op::ClearRefs { s }),
         1 => s.prop_map(|s| Op::Exit { s }),
         8 => shm::op().prop_map(Op::Shm),
     ]
@@ -379,6 +384,7 @@ fn run(ops: Vec<Op>) {
                     let mut bytes = model.bytes(page).unwrap();
                     bytes[off..off + len].fill(byte);
                     model.store(s, p, bytes);
+                    model.spaces[s][p].as_mut().unwrap().written = true;
                 }
             }
             Op::Read {
@@ -426,6 +432,9 @@ fn run(ops: Vec<Op>) {
                 if let (Ok(outcome), Some(page)) = (r, page) {
                     before.check(&spaces[s], at, access, page, outcome);
                 }
+                if r.is_ok() && access == MappingFlags::WRITE {
+                    model.spaces[s][p].as_mut().unwrap().written = true;
+                }
             }
             Op::Msync { s, p, n } => {
                 let s = pick(s);
@@ -437,6 +446,7 @@ fn run(ops: Vec<Op>) {
                 let r = spaces[s].madvise(va(page_addr(p)), n * P, Advice::DontNeed);
                 assert_eq!(r, enomem_unless_mapped(&model.spaces[s][p..p + n]));
                 for m in model.spaces[s][p..p + n].iter_mut().flatten() {
+                    m.written = false;
                     if let Src::Private { data, .. } = &mut m.src {
                         *data = None;
                     }
@@ -463,6 +473,19 @@ fn run(ops: Vec<Op>) {
                     cpus.push(Cpu::new());
                     model.spaces.push(model.spaces[s].clone());
                     model.brk.push(model.brk[s]);
+                }
+            }
+            Op::ClearRefs { s } => {
+                let s = pick(s);
+                spaces[s].clear_refs(crate::ClearRefs::SoftDirty).unwrap();
+                for (p, m) in model.spaces[s].iter_mut().enumerate() {
+                    if let Some(m) = m {
+                        m.written = false;
+                    }
+                    assert!(
+                        !spaces[s].soft_dirty(va(page_addr(p))),
+                        "page {p} after clear"
+                    );
                 }
             }
             Op::Exit { s } => {

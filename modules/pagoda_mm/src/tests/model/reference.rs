@@ -34,6 +34,8 @@ pub(super) struct MPage {
     pub(super) src: Src,
     /// `false` in a `SHM_RDONLY` attachment: `mprotect` cannot add `WRITE`.
     pub(super) may_write: bool,
+    /// Written by this space since the last `clear_refs` (then it must read soft-dirty).
+    pub(super) written: bool,
 }
 
 impl MPage {
@@ -42,6 +44,7 @@ impl MPage {
             perms,
             src,
             may_write: true,
+            written: false,
         }
     }
 
@@ -128,7 +131,19 @@ pub(super) fn check(real: &Space, model: &Model, s: usize) {
             want.perms,
             "space {s} page {p}: perms"
         );
+        assert!(
+            !want.written || real.soft_dirty(va(addr)),
+            "space {s} page {p}: written but not soft-dirty {want:?} {:?}",
+            real.areas()
+                .map(|a| (a.start(), a.end()))
+                .collect::<Vec<_>>()
+        );
         if let Some((_, flags, _)) = pte(real, addr) {
+            // Writable only once written (else a write would escape soft-dirty tracking).
+            assert!(
+                !flags.contains(MappingFlags::WRITE) || real.page_written(va(addr)),
+                "space {s} page {p}: writable entry of a clean page"
+            );
             let granted = flags & MappingFlags::ACCESS;
             assert!(
                 want.perms.union(MappingFlags::READ).contains(granted),
@@ -214,10 +229,11 @@ impl Before {
             }
             Some(_) if cow && self.exclusive == Some(true) => FaultOutcome::Reused,
             Some(_) if cow => FaultOutcome::CopiedOnWrite,
-            // A shared file page is mapped writable on its first write (dirty tracking).
+            // A shared page is mapped writable on its first write (the page cache's dirty
+            // tracking, soft-dirty tracking after mprotect or clear_refs).
             Some(_)
                 if access.contains(MappingFlags::WRITE)
-                    && matches!(page.src, Src::File(..))
+                    && matches!(page.src, Src::File(..) | Src::Shm(..))
                     && self.pte.is_some_and(|f| !f.contains(MappingFlags::WRITE)) =>
             {
                 FaultOutcome::Reused
