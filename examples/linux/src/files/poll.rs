@@ -82,6 +82,7 @@ fn mask_of(d: &Description) -> (u16, Option<WaitKey>) {
             }
             (m, Some(p.key))
         }
+        Kind::Socket(s) => (s.mask(), Some(s.pair.key)),
         // The console's reads end at once (no input), writes never wait; regular files,
         // devices, directories and /proc texts have no poll method.
         _ => (DEFAULT_MASK, None),
