@@ -221,10 +221,14 @@ impl SocketEnd {
         let mut ends = self.pair.ends.lock();
         let e = &mut ends[self.side];
         let empty = e.bytes.is_empty() && e.msgs.is_empty();
+        // The datagram path reports a pending error before any queued message; a stream
+        // only once its bytes are drained.
+        if (empty || self.pair.ty != SockType::Stream)
+            && let Some(err) = e.err.take()
+        {
+            return Err(err);
+        }
         if empty {
-            if let Some(err) = e.err.take() {
-                return Err(err);
-            }
             if e.shut & RCV != 0 {
                 return Ok(SockIo::Done(Received {
                     data: Vec::new(),
