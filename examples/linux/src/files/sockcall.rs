@@ -43,6 +43,8 @@ const SCM_CREDENTIALS: u32 = 2;
 const SOCKADDR_UN: usize = 110;
 const MSGHDR: usize = 56;
 const CMSGHDR: usize = 16;
+/// `net.core.optmem_max`: the largest control buffer `sendmsg` takes.
+const OPTMEM_MAX: usize = 128 * 1024;
 
 fn word(b: &[u8], at: usize) -> usize {
     usize::from_le_bytes(b[at..at + 8].try_into().unwrap_or([0; 8]))
@@ -64,6 +66,9 @@ fn get_msghdr(at: usize) -> Result<MsgHdr, LinuxError> {
     if controllen > i32::MAX as usize {
         return Err(LinuxError::ENOBUFS);
     }
+    if word(&b, 24) > user::IOV_MAX {
+        return Err(LinuxError::EMSGSIZE);
+    }
     Ok(MsgHdr {
         name: word(&b, 0),
         namelen: u32::from_le_bytes(b[8..12].try_into().unwrap_or([0; 4])),
@@ -77,6 +82,10 @@ fn get_msghdr(at: usize) -> Result<MsgHdr, LinuxError> {
 /// header or an unknown `SOL_SOCKET` message, `EOPNOTSUPP` for descriptors or credentials
 /// (not implemented); messages of other levels are ignored, as Linux does.
 fn check_control(at: usize, len: usize) -> Result<(), LinuxError> {
+    // Linux allocates the buffer from the socket's option memory (`optmem_max`).
+    if len > OPTMEM_MAX {
+        return Err(LinuxError::ENOBUFS);
+    }
     let mut buf = vec![0u8; len];
     user::get(at, &mut buf)?;
     let mut off = 0;
