@@ -28,6 +28,11 @@ static void test_errors(void)
     ok_err(socketpair(AF_UNIX, 0, 0, sv), ESOCKTNOSUPPORT, "type 0: ESOCKTNOSUPPORT");
     ok_err(socketpair(AF_UNIX, SOCK_STREAM, 2, sv), EPROTONOSUPPORT, "protocol 2: EPROTONOSUPPORT");
     ok_err(socketpair(AF_UNIX, SOCK_STREAM, 0, bad_sv), EFAULT, "bad sv: EFAULT");
+    ok_err(socketpair(99, SOCK_STREAM, 0, bad_sv), EFAULT, "bad sv comes before a bad family: EFAULT");
+    sv[0] = sv[1] = -1;
+    ok_err(socketpair(99, SOCK_STREAM, 0, sv), EAFNOSUPPORT, "family 99 with a good sv: EAFNOSUPPORT");
+    ok(sv[0] >= 0 && sv[1] > sv[0] && fcntl(sv[0], F_GETFD) == -1 && errno == EBADF,
+       "... after storing two descriptor numbers it did not keep open");
     ok(socketpair(AF_UNIX, SOCK_STREAM, AF_UNIX, sv) == 0, "protocol PF_UNIX is accepted");
     close(sv[0]);
     close(sv[1]);

@@ -130,30 +130,12 @@ impl Files {
         if extra & !((flag::NONBLOCK | flag::CLOEXEC) as usize) != 0 {
             return Err(LinuxError::EINVAL);
         }
-        if !(0..NPROTO as i32).contains(&domain) {
-            return Err(LinuxError::EAFNOSUPPORT);
-        }
-        let base = ty & SOCK_TYPE_MASK;
-        if base >= SOCK_MAX {
-            return Err(LinuxError::EINVAL);
-        }
-        // The only family this kernel has.
-        if domain as usize != AF_UNIX {
-            return Err(LinuxError::EAFNOSUPPORT);
-        }
-        if proto != 0 && proto as usize != AF_UNIX {
-            return Err(LinuxError::EPROTONOSUPPORT);
-        }
-        let kind = match base {
-            1 => SockType::Stream,
-            // SOCK_RAW is a datagram socket for AF_UNIX.
-            2 | 3 => SockType::Dgram,
-            5 => SockType::Seqpacket,
-            _ => return Err(LinuxError::ESOCKTNOSUPPORT),
-        };
         let status = 2 | (extra as u32 & flag::NONBLOCK);
         let cloexec = extra & flag::CLOEXEC as usize != 0;
-        let (a, b) = socket::pair(kind);
+        // Linux takes the descriptors and stores their numbers first (EMFILE, EFAULT), and
+        // only then creates the sockets: a bad family or type leaves the numbers written.
+        let kind = socket_type(domain, ty & SOCK_TYPE_MASK, proto);
+        let (a, b) = socket::pair(*kind.as_ref().unwrap_or(&SockType::Stream));
         let a = Description::new(Kind::Socket(a), status, None);
         let b = Description::new(Kind::Socket(b), status, None);
         let afd = self.fds.insert(a, cloexec)?;
@@ -167,7 +149,7 @@ impl Files {
         let mut out = [0u8; 8];
         out[..4].copy_from_slice(&afd.to_le_bytes());
         out[4..].copy_from_slice(&bfd.to_le_bytes());
-        if let Err(e) = user::put(sv, &out) {
+        if let Err(e) = user::put(sv, &out).and(kind) {
             drop(self.fds.close(afd));
             drop(self.fds.close(bfd));
             return Err(e);
@@ -395,6 +377,31 @@ impl Files {
             at
         };
         Ok(SockIo::Done((n, truncated)))
+    }
+}
+
+/// The type of a `socketpair(domain, ty & SOCK_TYPE_MASK, proto)`, in `__sock_create`'s
+/// and `unix_create`'s order.
+fn socket_type(domain: i32, base: usize, proto: i32) -> Result<SockType, LinuxError> {
+    if !(0..NPROTO as i32).contains(&domain) {
+        return Err(LinuxError::EAFNOSUPPORT);
+    }
+    if base >= SOCK_MAX {
+        return Err(LinuxError::EINVAL);
+    }
+    // The only family this kernel has.
+    if domain as usize != AF_UNIX {
+        return Err(LinuxError::EAFNOSUPPORT);
+    }
+    if proto != 0 && proto as usize != AF_UNIX {
+        return Err(LinuxError::EPROTONOSUPPORT);
+    }
+    match base {
+        1 => Ok(SockType::Stream),
+        // SOCK_RAW is a datagram socket for AF_UNIX.
+        2 | 3 => Ok(SockType::Dgram),
+        5 => Ok(SockType::Seqpacket),
+        _ => Err(LinuxError::ESOCKTNOSUPPORT),
     }
 }
 
