@@ -170,6 +170,34 @@ static void test_fork(void)
     close(sv[1]);
 }
 
+/* MSG_WAITALL on a stream waits for the whole request across the peer's separate writes;
+ * poll wakes up for data from another process. */
+static void test_waitall(void)
+{
+    int sv[2], go[2];
+    ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(go) == 0, "stream pair for MSG_WAITALL");
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char x;
+        close(sv[1]);
+        int r = write(sv[0], "ab", 2) == 2 && read(go[0], &x, 1) == 1 && write(sv[0], "cd", 2) == 2;
+        _exit(r ? 0 : 1);
+    }
+    close(sv[0]);
+    struct pollfd pf = {.fd = sv[1], .events = POLLIN};
+    ok(poll(&pf, 1, 10000) == 1 && (pf.revents & POLLIN), "poll wakes for the child's data");
+    write(go[1], "g", 1);
+    char b[8] = {0};
+    ok(recv(sv[1], b, 4, MSG_WAITALL) == 4 && !memcmp(b, "abcd", 4), "MSG_WAITALL gets both writes");
+    int st;
+    ok(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child exits 0");
+    ok(recv(sv[1], b, 4, MSG_WAITALL) == 0, "MSG_WAITALL at end of file: 0");
+    close(sv[1]);
+    close(go[0]);
+    close(go[1]);
+}
+
 static void test_vmsplice(void)
 {
     int p[2];
@@ -242,6 +270,7 @@ int main(void)
     test_messages(SOCK_DGRAM, "dgram");
     test_messages(SOCK_SEQPACKET, "seqpacket");
     test_fork();
+    test_waitall();
     test_vmsplice();
     test_fallocate();
     return t_done();
