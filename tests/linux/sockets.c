@@ -36,6 +36,16 @@ static void test_errors(void)
     ok(socketpair(AF_UNIX, SOCK_STREAM, AF_UNIX, sv) == 0, "protocol PF_UNIX is accepted");
     close(sv[0]);
     close(sv[1]);
+    ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[1], "x", 1) == 1, "pair with unread data");
+    close(sv[0]);
+    int e = -1;
+    socklen_t el = sizeof e;
+    ok(getsockopt(sv[1], SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == ECONNRESET && el == sizeof e,
+       "SO_ERROR after the peer dropped unread data: ECONNRESET");
+    ok(getsockopt(sv[1], SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e == 0, "SO_ERROR took it: 0");
+    ok_err(getsockopt(sv[1], 6, 1, &e, &el), EOPNOTSUPP, "getsockopt at another level: EOPNOTSUPP");
+    ok_err(getsockopt(sv[1], SOL_SOCKET, 9999, &e, &el), ENOPROTOOPT, "unknown option: ENOPROTOOPT");
+    close(sv[1]);
     int p[2];
     pipe(p);
     char c;

@@ -247,15 +247,16 @@ impl Files {
         let Kind::Socket(s) = &d.kind else {
             return Err(LinuxError::ENOTSOCK);
         };
-        let mut l = [0u8; 4];
-        user::get(a[4], &mut l)?;
-        let len = usize::try_from(u32::from_le_bytes(l) as i32).map_err(|_| LinuxError::EINVAL)?;
+        // Other levels go to the protocol, which has no options for AF_UNIX.
         if a[1] as i32 != SOL_SOCKET as i32 {
             return Err(LinuxError::EOPNOTSUPP);
         }
+        let mut l = [0u8; 4];
+        user::get(a[4], &mut l)?;
+        let len = usize::try_from(u32::from_le_bytes(l) as i32).map_err(|_| LinuxError::EINVAL)?;
         let v: u32 = match a[2] as i32 as usize {
             SO_TYPE => s.ty().number(),
-            SO_ERROR => s.take_error().map_or(0, |e| e as i32 as u32),
+            SO_ERROR => s.take_error().map_or(0, |e| e.code() as u32),
             SO_SNDBUF | SO_RCVBUF => SNDBUF as u32,
             SO_ACCEPTCONN | SO_PROTOCOL => 0,
             SO_DOMAIN => AF_UNIX as u32,
