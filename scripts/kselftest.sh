@@ -38,9 +38,12 @@ fetch_sources() {
     mkdir -p "$OUT/src"
     local deb_dir
     deb_dir=$(mktemp -d)
-    # apt-get download needs an up-to-date package list on a fresh machine.
+    # apt-get download needs an up-to-date package list on a fresh machine (root updates it,
+    # as scripts/install_deps.sh does).
+    local sudo=""
+    [[ $(id -u) == 0 ]] || sudo=sudo
     (cd "$deb_dir" && { apt-get download "linux-source-$VERSION" >/dev/null 2>&1 ||
-        { apt-get update -q >/dev/null && apt-get download "linux-source-$VERSION" >/dev/null; }; })
+        { $sudo apt-get update -q >/dev/null && apt-get download "linux-source-$VERSION" >/dev/null; }; })
     # Only the selftests, the tools headers and the UAPI headers they include.
     dpkg-deb --fsys-tarfile "$deb_dir"/linux-source-"$VERSION"_*.deb |
         tar -x --wildcards -O "*linux-source-$VERSION.tar.xz" |
