@@ -1,5 +1,6 @@
 /* AF_UNIX socket pairs (stream, datagram, seqpacket: errors, shutdown, close, poll,
- * SIGPIPE, message boundaries, send/recv flags, msghdr calls), vmsplice and fallocate. */
+ * SIGPIPE, message boundaries, send/recv flags, msghdr calls), vmsplice, splice, tee and
+ * fallocate. */
 #include "t.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -247,6 +248,80 @@ static void test_vmsplice(void)
     munmap(src, page);
 }
 
+static void test_splice(void)
+{
+    int a[2], b[2], sv[2];
+    char buf[128] = {0};
+    pipe(a);
+    pipe(b);
+    write(a[1], "hello", 5);
+    ok(splice(a[0], NULL, b[1], NULL, 100, 0) == 5 && read(b[0], buf, sizeof buf) == 5 && !memcmp(buf, "hello", 5),
+       "splice pipe to pipe moves what is there");
+    write(a[1], "abc", 3);
+    ok(tee(a[0], b[1], 10, 0) == 3 && read(b[0], buf, sizeof buf) == 3 && read(a[0], buf + 3, 10) == 3 &&
+           !memcmp(buf, "abcabc", 6),
+       "tee copies without consuming");
+    ok(splice(a[0], NULL, b[1], NULL, 0, 0) == 0, "splice of 0 bytes: 0");
+    ok_err(splice(a[0], NULL, b[1], NULL, 1, 0x10), EINVAL, "splice unknown flag: EINVAL");
+    ok_err(splice(a[0], NULL, a[1], NULL, 1, 0), EINVAL, "splice a pipe into itself: EINVAL");
+    ok_err(tee(a[0], a[1], 1, 0), EINVAL, "tee a pipe into itself: EINVAL");
+    loff_t off = 0;
+    ok_err(splice(a[0], &off, b[1], NULL, 1, 0), ESPIPE, "an offset for a pipe: ESPIPE");
+    ok_err(splice(a[1], NULL, b[1], NULL, 1, 0), EBADF, "the write end as input: EBADF");
+    ok_err(splice(a[0], NULL, b[1], NULL, 1, SPLICE_F_NONBLOCK), EAGAIN, "an empty pipe, SPLICE_F_NONBLOCK: EAGAIN");
+    char path[] = "/tmp/pagoda-lt-spliceXXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    write(fd, "0123456789", 10);
+    lseek(fd, 0, SEEK_SET);
+    off = 2;
+    ok(splice(fd, &off, b[1], NULL, 4, 0) == 4 && off == 6 && lseek(fd, 0, SEEK_CUR) == 0, "file to pipe at an offset");
+    ok(splice(fd, NULL, b[1], NULL, 3, 0) == 3 && lseek(fd, 0, SEEK_CUR) == 3, "file to pipe at the file position");
+    ok(read(b[0], buf, sizeof buf) == 7 && !memcmp(buf, "2345012", 7), "the pipe holds both");
+    off = 20;
+    ok(splice(fd, &off, b[1], NULL, 4, 0) == 0, "file to pipe past the end: 0");
+    write(a[1], "XY", 2);
+    off = 8;
+    ok(splice(a[0], NULL, fd, &off, 10, 0) == 2 && off == 10 && pread(fd, buf, 4, 6) == 4 && !memcmp(buf, "67XY", 4),
+       "pipe to file at an offset");
+    ok_err(splice(fd, NULL, fd, NULL, 1, 0), EINVAL, "file to file: EINVAL");
+    char apath[] = "/tmp/pagoda-lt-appendXXXXXX";
+    close(mkstemp(apath));
+    int ap = open(apath, O_WRONLY | O_APPEND);
+    unlink(apath);
+    write(a[1], "x", 1);
+    ok_err(splice(a[0], NULL, ap, NULL, 1, 0), EINVAL, "into an O_APPEND file: EINVAL");
+    close(ap);
+    read(a[0], buf, 1);
+    close(fd);
+    ok(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[0], "sock", 4) == 4, "stream pair with data");
+    ok(splice(sv[1], NULL, b[1], NULL, 10, 0) == 4 && read(b[0], buf, sizeof buf) == 4 && !memcmp(buf, "sock", 4),
+       "stream socket to pipe");
+    write(a[1], "pipe", 4);
+    ok(splice(a[0], NULL, sv[0], NULL, 10, 0) == 4 && recv(sv[1], buf, sizeof buf, 0) == 4 && !memcmp(buf, "pipe", 4),
+       "pipe to stream socket");
+    close(sv[0]);
+    close(sv[1]);
+    int z = open("/dev/zero", O_RDONLY), n = open("/dev/null", O_WRONLY);
+    ok(splice(z, NULL, b[1], NULL, 100, 0) == 100 && splice(b[0], NULL, n, NULL, 1000, 0) == 100,
+       "/dev/zero to pipe to /dev/null");
+    close(z);
+    close(n);
+    close(a[1]);
+    ok(splice(a[0], NULL, b[1], NULL, 10, 0) == 0, "an empty pipe without writers: 0");
+    close(b[0]);
+    signal(SIGPIPE, on_sigpipe);
+    sigpipes = 0;
+    pipe(a);
+    write(a[1], "x", 1);
+    ok_err(splice(a[0], NULL, b[1], NULL, 1, 0), EPIPE, "into a pipe without readers: EPIPE");
+    ok(sigpipes == 1, "... with SIGPIPE");
+    signal(SIGPIPE, SIG_DFL);
+    close(a[0]);
+    close(a[1]);
+    close(b[1]);
+}
+
 static void test_fallocate(void)
 {
     char path[] = "/tmp/pagoda-lt-sockXXXXXX";
@@ -282,6 +357,7 @@ int main(void)
     test_fork();
     test_waitall();
     test_vmsplice();
+    test_splice();
     test_fallocate();
     return t_done();
 }

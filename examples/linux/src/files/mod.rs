@@ -17,6 +17,7 @@ pub mod procfs;
 mod sockcall;
 mod socket;
 mod splice;
+mod splice_pipe;
 mod user;
 
 use alloc::string::String;
@@ -308,6 +309,8 @@ impl Files {
             S::Getsockname | S::Getpeername => self.sockname(a[0], a[1], a[2]),
             S::Getsockopt => self.getsockopt(a),
             S::Vmsplice => return Some(self.vmsplice(a[0], a[1], a[2], a[3])),
+            S::Splice => return Some(self.splice(a)),
+            S::Tee => return Some(self.tee(a[0], a[1], a[2], a[3])),
             _ => return None,
         };
         Some(FileCall::Done(r))
