@@ -214,8 +214,9 @@ impl SocketEnd {
         Ok(SockIo::Done(data.len()))
     }
 
-    /// Receives up to `len` bytes (one message, or stream bytes). Nothing queued: the
-    /// pending error, then end of file if receiving was shut down, else wait.
+    /// Receives up to `len` bytes (one message, or stream bytes). A pending error comes
+    /// first for messages, once the queue is empty for streams; with nothing queued, end of
+    /// file if receiving was shut down, else wait.
     pub fn recv(&self, len: usize, f: RecvFlags) -> Result<SockIo<Received>, LinuxError> {
         let key = self.pair.key;
         let mut ends = self.pair.ends.lock();
