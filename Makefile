@@ -54,7 +54,7 @@ run-linux: targets
 	@[ -n "$(PROG)" ] || { echo "usage: make run-linux ARCH=riscv64|x86_64 PROG=<static ELF> [ARGS=...]"; exit 2; }
 	scripts/run_linux.sh $(ARCH) $(PROG) $(ARGS)
 
-test: targets test-host test-qemu test-linux-native
+test: targets test-host test-qemu test-linux-native test-linux
 
 test-host:
 	cargo test --workspace --exclude pagoda_hal --exclude pagoda_runtime --exclude pagoda \
@@ -62,7 +62,14 @@ test-host:
 		$(addprefix --exclude ,$(EXAMPLE_PKGS)) --all-features
 
 test-qemu: targets
-	scripts/test_examples.sh riscv64 x86_64 aarch64
+	scripts/test_examples.sh --examples riscv64 x86_64 aarch64
+
+# Static Linux programs on Pagoda under QEMU, riscv64 and x86_64: tests/linux and the kernel's
+# mm selftests (Debian's linux-source-6.12, fetched and built at test time). One line per
+# test, `PASS|SKIP|FAIL <name> <arch> (...)`, then `N passed, M failed`.
+.PHONY: test-linux
+test-linux: targets
+	scripts/test_linux.sh riscv64 x86_64
 
 # Linux test programs (tests/linux): built for both arches with Debian's compilers, run on the
 # host kernel, the reference every one must pass before it may judge Pagoda.

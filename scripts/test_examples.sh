@@ -9,12 +9,18 @@
 # HAL's exit(false, N); QEMU reports N on riscv64 and aarch64, (N << 1) | 1 on x86_64) and a
 # line `line TEXT` (replaces `PASS <example>`: a serial line exactly TEXT).
 # Ends with `N passed, M failed`; exits 1 if any failed.
-# Usage: scripts/test_examples.sh [riscv64] [x86_64] [aarch64]      (default: all three)
+# Usage: scripts/test_examples.sh [--examples|--linux] [riscv64] [x86_64] [aarch64]
+#        (default: all three arches; --examples: only the kernel examples, --linux: only the
+#        Linux programs, which `make test-linux` runs)
 # Environment: EXAMPLE_TIMEOUT (seconds per run, default 30), CARGO_TARGET_DIR.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 2
+only=
+case ${1:-} in
+--examples | --linux) only=${1#--}; shift ;;
+esac
 archs=("$@")
 [[ ${#archs[@]} -eq 0 ]] && archs=(riscv64 x86_64 aarch64)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
@@ -55,6 +61,7 @@ for manifest in examples/*/Cargo.toml; do
 done
 
 for arch in "${archs[@]}"; do
+    [[ $only == linux ]] && continue
     if ! triple=$(triple_of "$arch"); then
         echo "unknown arch '$arch' (riscv64, x86_64 or aarch64)" >&2
         exit 2
@@ -96,6 +103,7 @@ done
 # The first Linux program: tests/linux/hello_static.c built with Debian's static glibc
 # toolchains, run as /init through scripts/run_linux.sh: exit status 7 and its output.
 for arch in "${archs[@]}"; do
+    [[ $only == examples ]] && continue
     case $arch in
     x86_64) cc=gcc ;;
     riscv64) cc=riscv64-linux-gnu-gcc ;;
@@ -126,12 +134,13 @@ done
 # Linux test programs (tests/linux/, TAP-like) that pass completely on Pagoda: built like
 # tests/linux/build.sh does, run as /init; a run passes with exit 0 and `fail:0` totals.
 for arch in "${archs[@]}"; do
+    [[ $only == examples ]] && continue
     case $arch in
     x86_64) cc=gcc ;;
     riscv64) cc=riscv64-linux-gnu-gcc ;;
     *) continue ;;
     esac
-    for name in files mm_single mm_syscalls file_mmap oom procs preempt signals threads fork_cow pipes shm exec proc; do
+    for name in files mm_single mm_syscalls file_mmap oom procs preempt signals threads fork_cow pipes shm exec proc sockets; do
         log="$work/linux-$name-$arch.log"
         prog="$work/$name-$arch"
         if ! "$cc" -static -O2 -Wall -D_GNU_SOURCE -pthread -o "$prog" "tests/linux/$name.c" >"$log" 2>&1; then
@@ -160,6 +169,7 @@ done
 # builds it): run_linux.sh packs its interpreter and libc; ld.so, TLS, dlsym and threads
 # must work: exit status 0 and a totals line without failures.
 for arch in "${archs[@]}"; do
+    [[ $only == examples ]] && continue
     case $arch in
     x86_64) cc=gcc ;;
     riscv64) cc=riscv64-linux-gnu-gcc ;;

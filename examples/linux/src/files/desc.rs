@@ -88,6 +88,8 @@ pub enum Kind {
     PipeRead(Arc<PipeObj>),
     /// The write end of a pipe.
     PipeWrite(Arc<PipeObj>),
+    /// One end of a connected `AF_UNIX` socket pair.
+    Socket(super::socket::SocketEnd),
 }
 
 /// An open file description.
@@ -180,7 +182,7 @@ impl Description {
     pub fn seekable(&self) -> bool {
         !matches!(
             self.kind,
-            Kind::PipeRead(_) | Kind::PipeWrite(_) | Kind::Console
+            Kind::PipeRead(_) | Kind::PipeWrite(_) | Kind::Console | Kind::Socket(_)
         )
     }
 }

@@ -220,6 +220,7 @@ impl Files {
                 let n = p.pipe.lock().len();
                 user::put_u32(arg, n as u32).map(|()| 0)
             }
+            (Kind::Socket(s), FIONREAD) => user::put_u32(arg, s.pending() as u32).map(|()| 0),
             (Kind::File { file, .. }, FIONREAD) => {
                 let left = file.size().saturating_sub(d.offset());
                 user::put_u32(arg, left.min(i32::MAX as u64) as u32).map(|()| 0)

@@ -29,6 +29,15 @@ impl From<Result<Xfer, LinuxError>> for FileCall {
     }
 }
 
+/// `d` if it is a socket end.
+fn socket_of(d: alloc::sync::Arc<Description>) -> Result<alloc::sync::Arc<Description>, ()> {
+    if super::sockcall::is_socket(&d) {
+        Ok(d)
+    } else {
+        Err(())
+    }
+}
+
 /// Ends a transfer at its first error: the bytes so far, or the error if none.
 fn partial(done: usize, e: LinuxError) -> Result<Xfer, LinuxError> {
     if done > 0 {
@@ -40,6 +49,9 @@ fn partial(done: usize, e: LinuxError) -> Result<Xfer, LinuxError> {
 
 impl Files {
     pub(super) fn read(&mut self, fd: usize, buf: usize, len: usize) -> FileCall {
+        if let Ok(d) = self.get(fd).map_err(|_| ()).and_then(socket_of) {
+            return self.socket_read(&d, &[(buf, len.min(MAX_RW))]);
+        }
         let r = self
             .get(fd)
             .and_then(|d| self.xfer(&d, buf, len, None, false));
@@ -47,6 +59,9 @@ impl Files {
     }
 
     pub(super) fn write(&mut self, fd: usize, buf: usize, len: usize) -> FileCall {
+        if let Ok(d) = self.get(fd).map_err(|_| ()).and_then(socket_of) {
+            return self.socket_write(&d, &[(buf, len.min(MAX_RW))]);
+        }
         let r = self
             .get(fd)
             .and_then(|d| self.xfer(&d, buf, len, None, true));
@@ -54,11 +69,30 @@ impl Files {
     }
 
     pub(super) fn readv(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
-        self.vector(fd, iov, count, false).into()
+        self.socket_vector(fd, iov, count, false)
+            .unwrap_or_else(|| self.vector(fd, iov, count, false).into())
     }
 
     pub(super) fn writev(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
-        self.vector(fd, iov, count, true).into()
+        self.socket_vector(fd, iov, count, true)
+            .unwrap_or_else(|| self.vector(fd, iov, count, true).into())
+    }
+
+    /// `readv` / `writev` on a socket: one receive or send of all the iovecs (one
+    /// datagram); `None` if `fd` is no socket.
+    fn socket_vector(
+        &mut self,
+        fd: usize,
+        iov: usize,
+        count: usize,
+        write: bool,
+    ) -> Option<FileCall> {
+        let d = self.get(fd).map_err(|_| ()).and_then(socket_of).ok()?;
+        Some(match user::iovecs(iov, count) {
+            Err(e) => FileCall::Done(Err(e)),
+            Ok(iovs) if write => self.socket_write(&d, &iovs),
+            Ok(iovs) => self.socket_read(&d, &iovs),
+        })
     }
 
     /// `readv` / `writev`: the iovecs in order, stopping at the first short transfer; it
@@ -100,7 +134,7 @@ impl Files {
         let d = self.get(fd)?;
         if matches!(
             d.kind,
-            Kind::PipeRead(_) | Kind::PipeWrite(_) | Kind::Console
+            Kind::PipeRead(_) | Kind::PipeWrite(_) | Kind::Console | Kind::Socket(_)
         ) {
             return Err(LinuxError::ESPIPE);
         }
@@ -238,6 +272,8 @@ impl Files {
                 Ok(Xfer::Done(n))
             }
             Kind::Path(_) | Kind::PipeRead(_) => Err(LinuxError::EBADF),
+            // Sockets take the send path (`socket_write`); they have no offset.
+            Kind::Socket(_) => Err(LinuxError::ESPIPE),
         }
     }
 
@@ -315,6 +351,8 @@ fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result
         }
         Kind::Dir(_) => Err(LinuxError::EISDIR),
         Kind::Path(_) | Kind::PipeWrite(_) => Err(LinuxError::EBADF),
+        // Sockets take the receive path (`socket_read`); they have no offset.
+        Kind::Socket(_) => Err(LinuxError::ESPIPE),
     }
 }
 

@@ -24,6 +24,7 @@ const AT_STATX_SYNC_TYPE: usize = 0x6000;
 const DEV_RAMFS: u64 = make_dev(0, 0x20);
 const DEV_PIPEFS: u64 = make_dev(0, 0x0e);
 const DEV_PROC: u64 = make_dev(0, 0x16);
+const DEV_SOCKFS: u64 = make_dev(0, 0x08);
 /// `f_type` of `statfs`: tmpfs and proc.
 const TMPFS_MAGIC: u64 = 0x0102_1994;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
@@ -82,6 +83,12 @@ fn desc_stat(d: &Description) -> Result<Stat, LinuxError> {
     match (&d.kind, d.ino()) {
         (Kind::PipeRead(p) | Kind::PipeWrite(p), _) => Ok(pipe(p.key.0)),
         (Kind::Proc(_), _) => Ok(proc_stat("")),
+        (Kind::Socket(s), _) => Ok(Stat {
+            dev: DEV_SOCKFS,
+            ino: s.pair.key.0 * 2 + s.side as u64,
+            mode: 0o140_777,
+            ..pipe(0)
+        }),
         (_, Some(ino)) => namespace::with(|fs| {
             fs.inode(ino)
                 .map(|n| inode_stat(ino, n))

@@ -6,6 +6,7 @@
 //! of them or the deadline passed.
 
 mod desc;
+mod fallocate;
 mod fdops;
 mod io;
 mod meta;
@@ -13,6 +14,10 @@ pub mod namespace;
 mod paths;
 mod poll;
 pub mod procfs;
+mod sockcall;
+mod socket;
+mod splice;
+mod splice_pipe;
 mod user;
 
 use alloc::string::String;
@@ -279,6 +284,7 @@ impl Files {
             S::Truncate => self.truncate(a[0], a[1] as i64),
             S::Ftruncate => self.ftruncate(a[0], a[1] as i64),
             S::Fsync | S::Fdatasync => self.fsync(a[0]),
+            S::Fallocate => self.fallocate(a[0], a[1], a[2] as i64, a[3] as i64),
             S::Fcntl => self.fcntl(a[0], a[1], a[2]),
             S::Dup => self.fds.dup(a[0] as i32).map(|fd| fd as usize),
             S::CloseRange => self
@@ -294,6 +300,17 @@ impl Files {
             S::Pipe2 => self.pipe2(a[0], a[1]),
             S::MemfdCreate => self.memfd_create(a[0], a[1]),
             S::Ioctl => self.ioctl(a[0], a[1], a[2]),
+            S::Socketpair => self.socketpair(a[0], a[1], a[2], a[3]),
+            S::Sendto => return Some(self.sendto(a)),
+            S::Recvfrom => return Some(self.recvfrom(a)),
+            S::Sendmsg => return Some(self.sendmsg(a[0], a[1], a[2])),
+            S::Recvmsg => return Some(self.recvmsg(a[0], a[1], a[2])),
+            S::Shutdown => self.shutdown(a[0], a[1]),
+            S::Getsockname | S::Getpeername => self.sockname(a[0], a[1], a[2]),
+            S::Getsockopt => self.getsockopt(a),
+            S::Vmsplice => return Some(self.vmsplice(a[0], a[1], a[2], a[3])),
+            S::Splice => return Some(self.splice(a)),
+            S::Tee => return Some(self.tee(a[0], a[1], a[2], a[3])),
             _ => return None,
         };
         Some(FileCall::Done(r))

@@ -1,9 +1,9 @@
 //! Waiting for descriptors: `poll`, `ppoll`, `select`, `pselect6`. A call asks every
 //! descriptor for its readiness mask (Linux's `f_op->poll` answers); when nothing is ready
 //! and the timeout has not passed it answers [`FileCall::Block`] with the key of every pipe
-//! it looked at, its deadline and (`ppoll`, `pselect6`) the signal mask to wait with, and is
-//! executed again on a wake-up, at the deadline, or after an ignored signal. The kernel
-//! keeps the deadline across those executions and passes it back in.
+//! or socket pair it looked at, its deadline and (`ppoll`, `pselect6`) the signal mask to
+//! wait with, and is executed again on a wake-up, at the deadline, or after an ignored
+//! signal. The kernel keeps the deadline across those executions and passes it back in.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -82,6 +82,7 @@ fn mask_of(d: &Description) -> (u16, Option<WaitKey>) {
             }
             (m, Some(p.key))
         }
+        Kind::Socket(s) => (s.mask(), Some(s.pair.key)),
         // The console's reads end at once (no input), writes never wait; regular files,
         // devices, directories and /proc texts have no poll method.
         _ => (DEFAULT_MASK, None),
