@@ -70,6 +70,7 @@ test-qemu: targets
 test-linux-native: targets
 	tests/linux/build.sh x86_64
 	tests/linux/build.sh riscv64
+	tests/linux/build.sh x86_64 musl
 	tests/linux/run-native.sh
 
 check: targets fmt clippy doc package
