@@ -194,7 +194,7 @@ for arch in "${archs[@]}"; do
         report FAIL linux/musl-build "$arch" "build failed" "$log"
         continue
     fi
-    for prog in target/linux-tests/$arch-musl/*; do
+    for prog in "target/linux-tests/$arch-musl"/*; do
         name=$(basename "$prog")-musl
         log="$work/linux-$name-$arch.log"
         timeout=$((limit * 2))

@@ -48,6 +48,8 @@ else
     command -v "${cc[0]}" >/dev/null || { echo "build.sh: ${cc[0]} missing (scripts/install_deps.sh)" >&2; exit 2; }
 fi
 mkdir -p "$out"
+# The musl directory is this mode's alone: no binary of an earlier build may stay behind.
+[[ $mode == musl ]] && rm -f "$out"/*
 # Programs that also get a dynamic build in static mode (checks ld.so start-up).
 DYNAMIC="dynamic_hello exec"
 dynamic_ok=1
