@@ -77,6 +77,7 @@ test-linux: targets
 test-linux-native: targets
 	tests/linux/build.sh x86_64
 	tests/linux/build.sh riscv64
+	tests/linux/build.sh x86_64 musl
 	tests/linux/run-native.sh
 
 check: targets fmt clippy doc package

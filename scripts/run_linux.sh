@@ -45,6 +45,14 @@ if [[ -n $interp ]]; then
         riscv64) sysroot=/usr/riscv64-linux-gnu libdirs="/usr/riscv64-linux-gnu/lib" ;;
     esac
     dest=/lib/$arch-linux-gnu
+    done_libs=" $(basename "$interp") "
+    # musl: the loader /lib/ld-musl-<arch>.so.1 is libc.so itself (its NEEDED libc.so needs
+    # no file); other libraries come from Debian's musl directory, at /lib (musl's default path).
+    if [[ $(basename "$interp") == ld-musl-* ]]; then
+        libdirs="$sysroot/lib/$arch-linux-musl $sysroot/usr/lib/$arch-linux-musl"
+        dest=/lib
+        done_libs+="libc.so "
+    fi
     pack_file() { # pack_file SOURCE PATH-IN-ARCHIVE
         mkdir -p "$work/root$(dirname "$2")"
         cp -L "$1" "$work/root$2"
@@ -53,7 +61,6 @@ if [[ -n $interp ]]; then
     [[ -f $src ]] || src=$sysroot/lib/$(basename "$interp")
     [[ -f $src ]] || { echo "$0: interpreter $interp not found under ${sysroot:-/}" >&2; exit 2; }
     pack_file "$src" "$interp"
-    done_libs=" $(basename "$interp") "
     todo=("$prog")
     while [[ ${#todo[@]} -gt 0 ]]; do
         obj=${todo[0]}

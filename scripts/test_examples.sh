@@ -194,5 +194,34 @@ for arch in "${archs[@]}"; do
     fi
 done
 
+# The same Linux test programs built against musl (tests/linux/build.sh ARCH musl: musl-gcc
+# on x86_64, zig's bundled musl on riscv64; x86_64 also has the dynamic ones, with musl's
+# loader): another libc's start-up, stdio, threads and wrappers. Judged like the glibc runs.
+for arch in "${archs[@]}"; do
+    [[ $arch == x86_64 || $arch == riscv64 ]] || continue
+    log="$work/linux-musl-build-$arch.log"
+    if ! tests/linux/build.sh "$arch" musl >"$log" 2>&1; then
+        report FAIL linux/musl-build "$arch" "build failed" "$log"
+        continue
+    fi
+    for prog in "target/linux-tests/$arch-musl"/*; do
+        name=$(basename "$prog")-musl
+        log="$work/linux-$name-$arch.log"
+        timeout=$((limit * 2))
+        [[ $name == signals-musl ]] && timeout=$((limit * 6))
+        start=$(date +%s%N)
+        QEMU_TIMEOUT=$timeout scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
+        status=$?
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+        totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
+        if [[ $status -eq 0 && -n $totals ]]; then
+            report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
+        else
+            report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
+        fi
+    done
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

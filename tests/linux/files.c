@@ -141,10 +141,14 @@ static void stats(void)
     ok(fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISREG(st.st_mode) && st.st_size == 6, "fstatat AT_EMPTY_PATH");
     ok_err(fstatat(fd, "", &st, 0), ENOENT, "fstatat of \"\" without AT_EMPTY_PATH: ENOENT");
     ok_err(fstatat(AT_FDCWD, D "/a", &st, 0x8000000), EINVAL, "fstatat with a bad flag: EINVAL");
+#ifdef STATX_BASIC_STATS /* glibc >= 2.28, musl >= 1.2.5 */
     struct statx sx;
     ok(statx(AT_FDCWD, D "/a", 0, STATX_BASIC_STATS, &sx) == 0 && sx.stx_size == 6 &&
            S_ISREG(sx.stx_mode) && (sx.stx_mask & STATX_SIZE),
        "statx");
+#else
+    skip("statx: this libc has no statx()");
+#endif
     ok(stat(D, &st) == 0 && S_ISDIR(st.st_mode), "stat of a directory");
     ok_err(stat(D "/nope", &st), ENOENT, "stat of a missing name: ENOENT");
     ok_err(stat(D "/a/", &st), ENOTDIR, "a file with a trailing slash: ENOTDIR");
@@ -197,7 +201,13 @@ static void names(void)
        "linkat AT_SYMLINK_FOLLOW links the target");
     char buf[64] = {0};
     ok(readlink(D "/sl", buf, sizeof buf) == 1 && buf[0] == 'a', "readlink");
-    ok(readlink(D "/sl", buf, 0) == -1 && errno == EINVAL, "readlink with size 0: EINVAL");
+    /* The system call itself: musl's readlink() turns size 0 into a 1-byte read returning 0. */
+#ifdef SYS_readlink
+    long rl0 = syscall(SYS_readlink, D "/sl", buf, 0);
+#else
+    long rl0 = syscall(SYS_readlinkat, AT_FDCWD, D "/sl", buf, 0);
+#endif
+    ok(rl0 == -1 && errno == EINVAL, "readlink with size 0: EINVAL");
     ok_err(readlink(D "/a", buf, sizeof buf), EINVAL, "readlink of a file: EINVAL");
     ok(readlinkat(AT_FDCWD, D "/sl", buf, 1) == 1, "readlinkat truncates to the buffer");
     ok(rename(D "/hard", D "/moved") == 0 && stat(D "/moved", &st) == 0 && stat(D "/hard", &st) == -1, "rename");
@@ -319,7 +329,8 @@ static void fds(void)
     ok(dup2(fd, fd) == fd, "dup2 to itself returns it");
     ok_err(dup2(1000, 51), EBADF, "dup2 of a bad fd: EBADF");
     ok_err(dup3(fd, fd, 0), EINVAL, "dup3 to itself: EINVAL");
-    ok_err(dup3(fd, 52, 1), EINVAL, "dup3 with a bad flag: EINVAL");
+    /* The system call itself: musl's dup3() without O_CLOEXEC is dup2() on x86_64. */
+    ok_err(syscall(SYS_dup3, fd, 52, 1), EINVAL, "dup3 with a bad flag: EINVAL");
     ok(dup3(fd, 52, O_CLOEXEC) == 52 && fcntl(52, F_GETFD) == FD_CLOEXEC, "dup3 O_CLOEXEC");
     ok(fcntl(fd, F_DUPFD, 60) == 60, "F_DUPFD from 60");
     ok(fcntl(fd, F_DUPFD_CLOEXEC, 60) == 61 && fcntl(61, F_GETFD) == FD_CLOEXEC, "F_DUPFD_CLOEXEC");
@@ -341,6 +352,7 @@ static void fds(void)
     close(60);
     close(61);
     ok(dup2(0, 70) == 70 && dup2(0, 71) == 71 && dup2(0, 90) == 90, "dup2 to 70, 71, 90");
+#ifdef __GLIBC__ /* close_range() is a glibc (>= 2.34) wrapper; musl has none */
     ok(close_range(71, 90, CLOSE_RANGE_CLOEXEC) == 0 && fcntl(71, F_GETFD) == FD_CLOEXEC &&
            fcntl(90, F_GETFD) == FD_CLOEXEC && fcntl(70, F_GETFD) == 0,
        "close_range CLOSE_RANGE_CLOEXEC marks the range");
@@ -348,6 +360,12 @@ static void fds(void)
        "close_range closes up to the end");
     ok_err(close_range(5, 4, 0), EINVAL, "close_range with first > last: EINVAL");
     ok_err(close_range(0, 1, 0x80), EINVAL, "close_range with a bad flag: EINVAL");
+#else
+    skip("close_range: this libc has no close_range()");
+    close(70);
+    close(71);
+    close(90);
+#endif
 }
 
 static void pipes(void)

@@ -14,6 +14,10 @@
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
@@ -147,7 +151,8 @@ static void test_munmap_mprotect(void)
     ok_err(madvise(a, PG, MADV_POPULATE_READ), EINVAL, "... the page is inaccessible");
     ok(mprotect(a, PG, PROT_READ) == 0 && a[0] == 42 && !writable(a), "PROT_READ keeps the data, not writable");
     ok(mprotect(a, PG, PROT_READ | PROT_SEM) == 0, "PROT_SEM is accepted");
-    ok_err(mprotect(a + 1, PG, PROT_READ), EINVAL, "mprotect unaligned: EINVAL");
+    /* The system call itself: musl's mprotect() rounds the start down to a page. */
+    ok_err(syscall(SYS_mprotect, a + 1, PG, PROT_READ), EINVAL, "mprotect unaligned: EINVAL");
     ok_err(mprotect(a, PG, 0x1000), EINVAL, "mprotect unknown bit: EINVAL");
     ok_err(mprotect(a, PG, PROT_READ | PROT_GROWSDOWN), EINVAL, "PROT_GROWSDOWN on a normal mapping: EINVAL");
     ok_err(mprotect(a, PG, PROT_READ | PROT_GROWSDOWN | PROT_GROWSUP), EINVAL, "GROWSDOWN|GROWSUP: EINVAL");

@@ -152,7 +152,8 @@ static void test_mprotect(void)
     /* x86_64 and riscv64 page tables cannot express write-only: Linux maps it readable. */
     ok(EXITED(st, 42), "a PROT_WRITE-only page is readable (hardware has no write-only)");
     ok(faults(do_write, a) == 0, "a PROT_WRITE-only page is writable");
-    ok_err(mprotect(a + 1, PG, PROT_READ), EINVAL, "mprotect unaligned: EINVAL");
+    /* The system call itself: musl's mprotect() rounds the start down to a page. */
+    ok_err(syscall(SYS_mprotect, a + 1, PG, PROT_READ), EINVAL, "mprotect unaligned: EINVAL");
     ok_err(mprotect(a, PG, 0x1000), EINVAL, "mprotect unknown prot bit: EINVAL");
     ok_err(mprotect(a, PG, PROT_READ | PROT_GROWSDOWN), EINVAL, "PROT_GROWSDOWN on a normal mapping: EINVAL");
     ok(mprotect(a, 0, PROT_NONE) == 0, "mprotect length 0 succeeds");

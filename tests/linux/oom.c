@@ -50,6 +50,9 @@ static int eat_brk(void *arg)
     return NO_LIMIT;
 }
 
+/* Where each chunk goes: clang may drop a malloc whose memory is never read. */
+static char *volatile malloc_sink;
+
 static int eat_malloc(void *arg)
 {
     limit_as();
@@ -58,6 +61,7 @@ static int eat_malloc(void *arg)
         if (!p)
             return errno == ENOMEM ? GOT_ENOMEM : WRONG_ERRNO;
         memset(p, 1, CHUNK);
+        malloc_sink = p;
     }
     return NO_LIMIT;
 }

@@ -8,6 +8,16 @@
 
 extern char **environ;
 
+/* n fresh private read-write pages between two PROT_NONE guards: Linux merges an anonymous
+ * mapping with a like neighbour (musl's malloc maps many), the guards keep ours one line. */
+static char *own_map(size_t n)
+{
+    char *g = mmap(NULL, (n + 2) * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g == MAP_FAILED)
+        return g;
+    return mmap(g + PG, n * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
 /* Finds the /proc/self/maps line starting at `start`; copies its perms and path. */
 static int maps_line(uintptr_t start, uintptr_t *end, char perms[5], unsigned long *off, char *path, size_t cap)
 {
@@ -176,7 +186,7 @@ int main(int argc, char **argv)
         skip("no /proc");
         return t_done();
     }
-    char *a = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *a = own_map(3);
     mprotect(a + PG, PG, PROT_READ);
     uintptr_t end;
     char perms[5], path[256];
@@ -238,7 +248,7 @@ int main(int argc, char **argv)
     stop = 1;
     pthread_join(t, NULL);
 
-    char *p = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *p = own_map(8);
     for (int i = 0; i < 8; i += 2)
         p[i * PG] = 1;
     uint64_t e0 = pagemap_entry(p), e1 = pagemap_entry(p + PG);

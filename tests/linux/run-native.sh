@@ -3,7 +3,7 @@
 # these tests are judged by, so every one must pass here before it may judge Pagoda.
 #   tests/linux/run-native.sh [--qemu-user]
 # Prints "PASS|FAIL|SKIP native/<test> x86_64" per program and ends with "N passed, M failed";
-# exits non-zero if any failed. Build first: tests/linux/build.sh x86_64.
+# exits non-zero if any failed. Build first: tests/linux/build.sh x86_64 (and x86_64 musl).
 # --qemu-user also runs the riscv64 builds under qemu-riscv64-static as a smoke check. qemu-user
 # emulates the ISA but forwards system calls to this host kernel, so it is no reference for mm
 # edge cases; its results are informational and never change the exit status.
@@ -42,9 +42,12 @@ run() {
     fi
 }
 
-for bin in "$dir"/*; do
+# The musl builds (tests/linux/build.sh x86_64 musl), when present, as native/<test>-musl.
+for bin in "$dir"/* "$dir"-musl/*; do
     [[ -x $bin ]] || continue
-    run "native/$(basename "$bin")" x86_64 "$bin"
+    suffix=""
+    [[ $bin == "$dir"-musl/* ]] && suffix=-musl
+    run "native/$(basename "$bin")$suffix" x86_64 "$bin"
     case $verdict in PASS) pass=$((pass + 1)) ;; SKIP) skip=$((skip + 1)) ;; *) fail=$((fail + 1)) ;; esac
 done
 
@@ -53,9 +56,11 @@ if [[ ${1:-} == --qemu-user ]]; then
     if command -v qemu-riscv64-static >/dev/null && [[ -d $rv ]]; then
         echo "# qemu-user smoke check of the riscv64 builds (not the reference; informational)"
         qp=0 qf=0 limit=30
-        for bin in "$rv"/*; do
+        for bin in "$rv"/* "$rv"-musl/*; do
             [[ -x $bin ]] || continue
-            run "qemu-user/$(basename "$bin")" riscv64 qemu-riscv64-static -L /usr/riscv64-linux-gnu "$bin"
+            suffix=""
+            [[ $bin == "$rv"-musl/* ]] && suffix=-musl
+            run "qemu-user/$(basename "$bin")$suffix" riscv64 qemu-riscv64-static -L /usr/riscv64-linux-gnu "$bin"
             [[ $verdict == FAIL ]] && qf=$((qf + 1)) || qp=$((qp + 1))
         done
         echo "# qemu-user: $qp passed or skipped, $qf failed (does not affect the result)"
