@@ -28,6 +28,12 @@ VERSION=6.12
 # The whole tests Linux $VERSION itself skips under the same QEMU machine (test/arch): on
 # Pagoda a skip of any other test is a missing feature and counts as a failure.
 LINUX_SKIPS=(soft-dirty/riscv64)
+# Known failures on Pagoda (test/arch=reason): printed as `XFAIL …` with the reason and not
+# counted as failures, so that `make test` stays a gate for everything else. Each is an
+# open gap, not an accepted answer; a known failure that passes prints PASS.
+PAGODA_XFAILS=(
+    "soft-dirty/x86_64=needs transparent huge pages: without THP the test reports 1 result for its 3 huge-page ones and misses its plan (Linux 6.12 with THP off ends the same way)"
+)
 OUT=target/kselftest
 SRC=$OUT/src/linux-source-$VERSION
 
@@ -58,6 +64,18 @@ fetch_sources() {
     # No liburing: an empty local_config.h disables the io_uring parts.
     : >"$SRC/tools/testing/selftests/mm/local_config.h"
     touch "$stamp"
+}
+
+# The reason `test/arch` is a known failure on Pagoda (PAGODA_XFAILS); fails if it is none.
+known_failure() {
+    local entry
+    for entry in "${PAGODA_XFAILS[@]}"; do
+        if [[ ${entry%%=*} == "$1" ]]; then
+            echo "${entry#*=}"
+            return 0
+        fi
+    done
+    return 1
 }
 
 compiler() {
@@ -227,7 +245,7 @@ run_qemu() {
     local log=$logs/$kernel-$arch.log
     boot "$kernel" "$arch" "$work/all.cpio" "$log" $((limit * ${#tests[@]} + 120))
     rm -f "$logs/$kernel-$arch"-alone-*.log
-    local passed=0 failed=0 skipped=0 alone=0
+    local passed=0 failed=0 skipped=0 xfailed=0 alone=0
     for t in "${tests[@]}"; do
         local v tlog=$log
         v=$(verdict "$log" "$t")
@@ -275,11 +293,15 @@ run_qemu() {
             ;;
         *) line="FAIL $line (${why}${status/:/ }${detail:+ $detail}${counts:+, $counts})"; failed=$((failed + 1)) ;;
         esac
+        if [[ $kernel == pagoda && $line == FAIL* ]] && why=$(known_failure "$t/$arch"); then
+            line="XFAIL ${line#FAIL } [known: $why]"
+            failed=$((failed - 1)) xfailed=$((xfailed + 1))
+        fi
         echo "$line" | tr -s ' ' | sed 's/ )$/)/; s/ ,/,/g'
     done
     [[ $alone == 0 ]] || echo "note: $alone tests booted alone as /init (the runner could not run them: $(
         grep -m 1 -oE 'unrun fork: .*' "$log" || echo 'no verdict'))"
-    echo "$passed passed, $failed failed, $skipped skipped ($kernel $arch, $((SECONDS - start)) s; logs in $logs)"
+    echo "$passed passed, $failed failed, $skipped skipped, $xfailed known failures ($kernel $arch, $((SECONDS - start)) s; logs in $logs)"
     [[ $failed == 0 ]]
 }
 
