@@ -33,6 +33,7 @@ pub fn run(k: &mut Kernel) -> i32 {
             return status;
         }
         k.expire_timers();
+        k.console_input();
         k.wake_file_waiters(&crate::files::drain_wakeups());
         let tid = match k.rq.current() {
             Some(t) => t,
@@ -148,9 +149,18 @@ fn page_fault(k: &mut Kernel, tid: Pid, addr: VirtAddr, access: MappingFlags) {
     k.force_fault(tid, SigInfo::fault(sig, code, a));
 }
 
-/// Nothing can run: wait for the next deadline with interrupts enabled.
+/// Nothing can run: wait for the next deadline with interrupts enabled. While a thread
+/// waits for console input, at most a tick: the serial port is polled.
 fn idle(k: &mut Kernel, said_stuck: &mut bool) {
-    match k.timers.next_deadline() {
+    let next = k.timers.next_deadline();
+    let next = match crate::files::tty::wanted() {
+        true => Some(
+            next.map_or(u64::MAX, |d| d)
+                .min(time::monotonic_ns().saturating_add(TICK_NS)),
+        ),
+        false => next,
+    };
+    match next {
         Some(deadline) => {
             time::set_timer_deadline(deadline);
             while time::monotonic_ns() < deadline {

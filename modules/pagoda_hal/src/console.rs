@@ -6,6 +6,7 @@ use kspin::SpinNoIrq;
 
 use crate::arch::console_write_byte;
 
+
 /// Keeps lines from different callers from interleaving.
 static LOCK: SpinNoIrq<()> = SpinNoIrq::new(());
 
@@ -23,6 +24,11 @@ impl Write for Console {
 /// Writes raw bytes to the console.
 pub fn write_bytes(bytes: &[u8]) {
     bytes.iter().copied().for_each(console_write_byte);
+}
+
+/// The next byte of console input, if one has arrived (the serial port is polled).
+pub fn read_byte() -> Option<u8> {
+    crate::arch::console_read_byte()
 }
 
 /// Prints formatted text atomically with respect to other `print` callers.

@@ -106,7 +106,7 @@ impl Files {
         }
         match self.xfer(&d, buf, len, Some(at), write)? {
             Xfer::Done(n) => Ok(n),
-            // Only pipes block, and they were refused above.
+            // Only pipes and the console block, and they were refused above.
             Xfer::Block(_) => Err(LinuxError::EAGAIN),
         }
     }
@@ -157,7 +157,7 @@ impl Files {
                     if let Err(e) = user::get(buf.wrapping_add(done), &mut chunk[..n]) {
                         return partial(done, e);
                     }
-                    pagoda::console::write_bytes(&chunk[..n]);
+                    super::tty::write(&chunk[..n]);
                     done += n;
                 }
                 Ok(Xfer::Done(done))
@@ -284,8 +284,14 @@ impl Files {
 /// A read of `len` bytes into user `buf`.
 fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result<Xfer, LinuxError> {
     match &d.kind {
-        // The console has no input: end of file.
-        Kind::Console | Kind::Null => Ok(Xfer::Done(0)),
+        Kind::Console => match super::tty::read(len.min(CHUNK), d.nonblocking())? {
+            super::tty::Read::Data(data) => {
+                // The bytes are taken: a fault loses them, as on Linux.
+                user::put(buf, &data).map(|()| Xfer::Done(data.len()))
+            }
+            super::tty::Read::Wait => Ok(Xfer::Block(super::tty::CONSOLE_KEY)),
+        },
+        Kind::Null => Ok(Xfer::Done(0)),
         Kind::Zero => {
             let zeros = vec![0u8; len.min(CHUNK)];
             let mut done = 0;

@@ -13,6 +13,7 @@ pub mod namespace;
 mod paths;
 mod poll;
 pub mod procfs;
+pub mod tty;
 mod user;
 
 use alloc::string::String;
@@ -168,6 +169,12 @@ impl Files {
     /// The working directory's inode (for `execve` of a relative path).
     pub fn cwd_ino(&self) -> Ino {
         self.cwd.ino().unwrap_or(ROOT_INO)
+    }
+
+    /// Whether `fd` is open on the console (its job-control `ioctl`s are the kernel's).
+    pub fn is_console(&self, fd: usize) -> bool {
+        self.get(fd)
+            .is_ok_and(|d| matches!(d.kind, Kind::Console) && !d.is_path())
     }
 
     /// Whether a write met a pipe without readers since the last call: the process layer

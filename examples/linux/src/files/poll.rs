@@ -82,8 +82,15 @@ fn mask_of(d: &Description) -> (u16, Option<WaitKey>) {
             }
             (m, Some(p.key))
         }
-        // The console's reads end at once (no input), writes never wait; regular files,
-        // devices, directories and /proc texts have no poll method.
+        Kind::Console => {
+            // Writes never wait.
+            let mut m = POLLOUT | POLLWRNORM;
+            if super::tty::poll_readable() {
+                m |= POLLIN | POLLRDNORM;
+            }
+            (m, Some(super::tty::CONSOLE_KEY))
+        }
+        // Regular files, devices, directories and /proc texts have no poll method.
         _ => (DEFAULT_MASK, None),
     }
 }

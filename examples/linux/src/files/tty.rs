@@ -1,0 +1,563 @@
+//! The console's terminal: Linux's `N_TTY` line discipline over the polled serial port.
+//! Input bytes go through `c_iflag` translation, the `ISIG` characters (which queue a
+//! signal for the foreground process group: [`take_signals`]), canonical line editing
+//! (`ICANON`: erase, kill, end of file, reprint) or straight to the read queue, and are
+//! echoed as `c_lflag` says; output goes through `OPOST` (`ONLCR`). The serial port raises
+//! no interrupts: [`poll_input`] drains it, from every read, `poll`, and the scheduler loop
+//! (which also idles in ticks while a reader waits, see [`wanted`]).
+//!
+//! One terminal, the console, behind `/dev/console`, `/dev/tty` and the boot descriptors.
+//! Its session and foreground group (job control) live here too; the calls that need the
+//! process tree are the kernel's (`crate::ttyjobs`).
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use kspin::SpinNoIrq;
+use pagoda::mm::LinuxError;
+use pagoda_task::Signal;
+
+use super::{WaitKey, user};
+
+/// The key console readers and pollers wait on (pipe keys start at 1).
+pub const CONSOLE_KEY: WaitKey = WaitKey(0);
+
+/// `ioctl` requests of a terminal (the same numbers on x86_64 and riscv64).
+pub mod req {
+    /// Get `struct termios`.
+    pub const TCGETS: usize = 0x5401;
+    /// Set it now.
+    pub const TCSETS: usize = 0x5402;
+    /// Set it after output drained.
+    pub const TCSETSW: usize = 0x5403;
+    /// Set it after output drained, discarding pending input.
+    pub const TCSETSF: usize = 0x5404;
+    /// Send a break (`tcsendbreak`) or drain (`tcdrain`, argument 1).
+    pub const TCSBRK: usize = 0x5409;
+    /// Discard input and/or output (`tcflush`).
+    pub const TCFLSH: usize = 0x540b;
+    /// Make it the caller's controlling terminal.
+    pub const TIOCSCTTY: usize = 0x540e;
+    /// Foreground process group.
+    pub const TIOCGPGRP: usize = 0x540f;
+    /// Set the foreground process group.
+    pub const TIOCSPGRP: usize = 0x5410;
+    /// Bytes waiting to be sent.
+    pub const TIOCOUTQ: usize = 0x5411;
+    /// Window size.
+    pub const TIOCGWINSZ: usize = 0x5413;
+    /// Set the window size.
+    pub const TIOCSWINSZ: usize = 0x5414;
+    /// Bytes waiting to be read.
+    pub const FIONREAD: usize = 0x541b;
+    /// Give up the controlling terminal.
+    pub const TIOCNOTTY: usize = 0x5422;
+    /// A POSIX break of a duration (`tcsendbreak`).
+    pub const TCSBRKP: usize = 0x5425;
+    /// The terminal's session.
+    pub const TIOCGSID: usize = 0x5429;
+}
+use req::*;
+
+/// `c_iflag` bits.
+const ISTRIP: u32 = 0x20;
+const INLCR: u32 = 0x40;
+const IGNCR: u32 = 0x80;
+const ICRNL: u32 = 0x100;
+const IUCLC: u32 = 0x200;
+/// `c_oflag` bits.
+const OPOST: u32 = 0x1;
+const ONLCR: u32 = 0x4;
+const OCRNL: u32 = 0x8;
+/// `c_lflag` bits.
+const ISIG: u32 = 0x1;
+const ICANON: u32 = 0x2;
+const ECHO: u32 = 0x8;
+const ECHOE: u32 = 0x10;
+const ECHOK: u32 = 0x20;
+const ECHONL: u32 = 0x40;
+const NOFLSH: u32 = 0x80;
+const ECHOCTL: u32 = 0x200;
+const ECHOKE: u32 = 0x800;
+const IEXTEN: u32 = 0x8000;
+/// `c_cc` indices.
+const VINTR: usize = 0;
+const VQUIT: usize = 1;
+const VERASE: usize = 2;
+const VKILL: usize = 3;
+const VEOF: usize = 4;
+const VTIME: usize = 5;
+const VMIN: usize = 6;
+const VSUSP: usize = 10;
+const VEOL: usize = 11;
+const VREPRINT: usize = 12;
+const VWERASE: usize = 14;
+const VEOL2: usize = 16;
+/// Characters of an unfinished line beyond this are dropped (Linux's `N_TTY_BUF_SIZE - 1`).
+const MAX_LINE: usize = 4095;
+/// Unread input beyond this is dropped.
+const MAX_QUEUE: usize = 64 * 1024;
+
+/// The kernel's `struct termios` (36 bytes; the speed is in `c_cflag`).
+#[derive(Clone, Copy)]
+struct Termios {
+    iflag: u32,
+    oflag: u32,
+    cflag: u32,
+    lflag: u32,
+    line: u8,
+    cc: [u8; 19],
+}
+
+impl Termios {
+    /// A cooked 38400-baud 8-bit terminal, as Linux sets up a serial console: `ICRNL |
+    /// IXON`, `OPOST | ONLCR`, `B38400 | CS8 | CREAD`, `ISIG | ICANON | ECHO | ECHOE | ECHOK
+    /// | ECHOCTL | ECHOKE | IEXTEN`, the usual control characters, `VMIN` 1.
+    const fn cooked() -> Self {
+        Self {
+            iflag: 0x500,
+            oflag: 0x5,
+            cflag: 0xbf,
+            lflag: 0x8a3b,
+            line: 0,
+            cc: [
+                3, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16, 0, 0,
+                0,
+            ],
+        }
+    }
+
+    fn encode(&self) -> [u8; 36] {
+        let mut t = [0u8; 36];
+        for (i, v) in [self.iflag, self.oflag, self.cflag, self.lflag]
+            .iter()
+            .enumerate()
+        {
+            t[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        t[16] = self.line;
+        t[17..].copy_from_slice(&self.cc);
+        t
+    }
+
+    fn decode(t: &[u8; 36]) -> Self {
+        let word = |i: usize| u32::from_le_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
+        let mut cc = [0u8; 19];
+        cc.copy_from_slice(&t[17..]);
+        Self {
+            iflag: word(0),
+            oflag: word(4),
+            cflag: word(8),
+            lflag: word(12),
+            line: t[16],
+            cc,
+        }
+    }
+
+    fn lflag(&self, bit: u32) -> bool {
+        self.lflag & bit != 0
+    }
+
+    /// Whether `c` is the enabled control character `index` (0 disables one).
+    fn is(&self, c: u8, index: usize) -> bool {
+        self.cc[index] != 0 && self.cc[index] == c
+    }
+}
+
+/// The terminal.
+struct Tty {
+    termios: Termios,
+    /// `struct winsize`: rows, columns, x and y pixels.
+    winsize: [u16; 4],
+    /// The line being edited (canonical mode).
+    line: Vec<u8>,
+    /// Input a read may take.
+    ready: VecDeque<u8>,
+    /// Canonical mode: the lengths of the complete lines at the front of `ready` (0: an
+    /// end of file, which a read returns as 0).
+    lines: VecDeque<usize>,
+    /// Signals the input raised for the foreground group, not yet sent (bit `n` = signal n).
+    signals: u64,
+    /// A reader or poller waits for input.
+    wanted: bool,
+    /// The session the console is the controlling terminal of (0: none).
+    session: u32,
+    /// Its foreground process group.
+    pgrp: u32,
+}
+
+static TTY: SpinNoIrq<Tty> = SpinNoIrq::new(Tty {
+    termios: Termios::cooked(),
+    winsize: [24, 80, 0, 0],
+    line: Vec::new(),
+    ready: VecDeque::new(),
+    lines: VecDeque::new(),
+    signals: 0,
+    wanted: false,
+    // Pid 1's session and group: the console is the controlling terminal at boot.
+    session: 1,
+    pgrp: 1,
+});
+
+impl Tty {
+    /// Writes `bytes` as output, through `OPOST`.
+    fn output(&self, bytes: &[u8]) {
+        let t = &self.termios;
+        if t.oflag & OPOST == 0 {
+            pagoda::console::write_bytes(bytes);
+            return;
+        }
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let with: &[u8] = match b {
+                b'\n' if t.oflag & ONLCR != 0 => b"\r\n",
+                b'\r' if t.oflag & OCRNL != 0 => b"\n",
+                _ => continue,
+            };
+            pagoda::console::write_bytes(&bytes[start..i]);
+            pagoda::console::write_bytes(with);
+            start = i + 1;
+        }
+        pagoda::console::write_bytes(&bytes[start..]);
+    }
+
+    /// Echoes `c`: a control character as `^X` with `ECHOCTL`.
+    fn echo(&self, c: u8) {
+        let ctl = (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f;
+        if ctl && self.termios.lflag(ECHOCTL) {
+            self.output(&[b'^', c ^ 0x40]);
+        } else {
+            self.output(&[c]);
+        }
+    }
+
+    /// The columns the echo of `c` took (for erasing it).
+    fn echo_width(&self, c: u8) -> usize {
+        let ctl = (c < 0x20 && c != b'\t') || c == 0x7f;
+        if ctl && self.termios.lflag(ECHOCTL) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Erases the last character of the line; `visual`: also on the screen (`ECHOE`).
+    fn erase_one(&mut self, visual: bool) -> bool {
+        let Some(c) = self.line.pop() else {
+            return false;
+        };
+        if visual {
+            for _ in 0..self.echo_width(c) {
+                self.output(b"\x08 \x08");
+            }
+        }
+        true
+    }
+
+    /// Ends the line being edited: it becomes readable.
+    fn commit_line(&mut self) {
+        let n = self.line.len();
+        self.ready.extend(self.line.drain(..));
+        self.lines.push_back(n);
+    }
+
+    fn flush_input(&mut self) {
+        self.line.clear();
+        self.ready.clear();
+        self.lines.clear();
+    }
+
+    /// One received byte.
+    fn receive(&mut self, mut c: u8) {
+        let t = self.termios;
+        if t.iflag & ISTRIP != 0 {
+            c &= 0x7f;
+        }
+        if t.iflag & IUCLC != 0 && t.lflag(IEXTEN) {
+            c = c.to_ascii_lowercase();
+        }
+        if c == b'\r' {
+            if t.iflag & IGNCR != 0 {
+                return;
+            }
+            if t.iflag & ICRNL != 0 {
+                c = b'\n';
+            }
+        } else if c == b'\n' && t.iflag & INLCR != 0 {
+            c = b'\r';
+        }
+        if t.lflag(ISIG) {
+            let sig = if t.is(c, VINTR) {
+                Some(Signal::SIGINT)
+            } else if t.is(c, VQUIT) {
+                Some(Signal::SIGQUIT)
+            } else if t.is(c, VSUSP) {
+                Some(Signal::SIGTSTP)
+            } else {
+                None
+            };
+            if let Some(sig) = sig {
+                if !t.lflag(NOFLSH) {
+                    self.flush_input();
+                }
+                if t.lflag(ECHO) {
+                    self.echo(c);
+                }
+                self.signals |= 1 << sig.num();
+                return;
+            }
+        }
+        let echo = t.lflag(ECHO);
+        if !t.lflag(ICANON) {
+            if self.ready.len() < MAX_QUEUE {
+                self.ready.push_back(c);
+            }
+            if echo {
+                self.echo(c);
+            }
+            return;
+        }
+        let ext = t.lflag(IEXTEN);
+        if t.is(c, VERASE) {
+            let visual = echo && t.lflag(ECHOE);
+            if !self.erase_one(visual) || visual || !echo {
+                return;
+            }
+            self.echo(c);
+        } else if ext && t.is(c, VWERASE) {
+            let visual = echo && t.lflag(ECHOE);
+            while self.line.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                self.erase_one(visual);
+            }
+            while self.line.last().is_some_and(|b| !b.is_ascii_whitespace()) {
+                self.erase_one(visual);
+            }
+        } else if t.is(c, VKILL) {
+            if echo && t.lflag(ECHOKE) {
+                while self.erase_one(true) {}
+            } else {
+                self.line.clear();
+                if echo {
+                    self.echo(c);
+                    if t.lflag(ECHOK) {
+                        self.output(b"\n");
+                    }
+                }
+            }
+        } else if t.is(c, VEOF) {
+            self.commit_line();
+        } else if ext && t.is(c, VREPRINT) {
+            if echo {
+                self.echo(c);
+                self.output(b"\n");
+                self.output(&self.line);
+            }
+        } else if c == b'\n' || t.is(c, VEOL) || (ext && t.is(c, VEOL2)) {
+            self.line.push(c);
+            if echo || (c == b'\n' && t.lflag(ECHONL)) {
+                self.echo(c);
+            }
+            self.commit_line();
+        } else if self.line.len() < MAX_LINE {
+            self.line.push(c);
+            if echo {
+                self.echo(c);
+            }
+        }
+    }
+
+    /// Bytes a read could take now (canonical: of complete lines).
+    fn available(&self) -> usize {
+        if self.termios.lflag(ICANON) {
+            self.lines.iter().sum()
+        } else {
+            self.ready.len()
+        }
+    }
+
+    /// Whether a read would return now (an end of file counts).
+    fn readable(&self) -> bool {
+        if self.termios.lflag(ICANON) {
+            !self.lines.is_empty()
+        } else {
+            let min = usize::from(self.termios.cc[VMIN]);
+            self.ready.len() >= min.max(1) || (min == 0 && self.termios.cc[VTIME] == 0)
+        }
+    }
+
+    /// Takes up to `len` bytes: in canonical mode from one line only.
+    fn take(&mut self, len: usize) -> Vec<u8> {
+        let n = if self.termios.lflag(ICANON) {
+            let Some(first) = self.lines.front_mut() else {
+                return Vec::new();
+            };
+            let n = len.min(*first);
+            *first -= n;
+            if *first == 0 {
+                self.lines.pop_front();
+            }
+            n
+        } else {
+            len.min(self.ready.len())
+        };
+        self.ready.drain(..n).collect()
+    }
+
+    /// A new `termios`: switching canonical mode moves the pending input over.
+    fn set_termios(&mut self, new: Termios) {
+        let was = self.termios.lflag(ICANON);
+        self.termios = new;
+        match (was, new.lflag(ICANON)) {
+            (true, false) => {
+                self.ready.extend(self.line.drain(..));
+                self.lines.clear();
+            }
+            (false, true) => {
+                self.lines.clear();
+                if !self.ready.is_empty() {
+                    self.lines.push_back(self.ready.len());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Drains the serial port into the line discipline; wakes the waiting readers if input
+/// became readable.
+pub fn poll_input() {
+    let mut tty = TTY.lock();
+    let mut got = false;
+    while let Some(b) = pagoda::console::read_byte() {
+        tty.receive(b);
+        got = true;
+    }
+    if got && tty.wanted && (tty.readable() || tty.signals != 0) {
+        tty.wanted = false;
+        super::wake(CONSOLE_KEY);
+    }
+}
+
+/// Whether a reader or poller waits for console input (the scheduler then polls the port
+/// while it idles).
+pub fn wanted() -> bool {
+    TTY.lock().wanted
+}
+
+/// The signals typed since the last call (`^C`, `^\`, `^Z`), for the foreground process
+/// group, with that group (0: none).
+pub fn take_signals() -> (u64, u32) {
+    let mut tty = TTY.lock();
+    (core::mem::take(&mut tty.signals), tty.pgrp)
+}
+
+/// Writes user bytes to the console (through `OPOST`).
+pub fn write(bytes: &[u8]) {
+    TTY.lock().output(bytes);
+}
+
+/// What a console read did.
+pub enum Read {
+    /// These bytes (empty: end of file, or nothing with `VMIN` 0).
+    Data(Vec<u8>),
+    /// Nothing yet: wait on [`CONSOLE_KEY`].
+    Wait,
+}
+
+/// A read of up to `len` bytes; `nonblocking`: `EAGAIN` instead of waiting.
+pub fn read(len: usize, nonblocking: bool) -> Result<Read, LinuxError> {
+    poll_input();
+    let mut tty = TTY.lock();
+    if len == 0 {
+        return Ok(Read::Data(Vec::new()));
+    }
+    if tty.readable() {
+        return Ok(Read::Data(tty.take(len)));
+    }
+    if nonblocking {
+        return Err(LinuxError::EAGAIN);
+    }
+    tty.wanted = true;
+    Ok(Read::Wait)
+}
+
+/// Whether a read would return now; if not, the caller is about to wait for input.
+pub fn poll_readable() -> bool {
+    poll_input();
+    let mut tty = TTY.lock();
+    let r = tty.readable();
+    if !r {
+        tty.wanted = true;
+    }
+    r
+}
+
+/// The session and foreground group (job control, `crate::ttyjobs`).
+pub fn job_state() -> (u32, u32) {
+    let tty = TTY.lock();
+    (tty.session, tty.pgrp)
+}
+
+/// Sets the session (0: none) and the foreground group.
+pub fn set_job_state(session: u32, pgrp: u32) {
+    let mut tty = TTY.lock();
+    tty.session = session;
+    tty.pgrp = pgrp;
+}
+
+/// The terminal `ioctl`s that need no process state; `ENOTTY` for the others.
+pub fn ioctl(req: usize, arg: usize) -> Result<usize, LinuxError> {
+    match req {
+        TCGETS => {
+            let t = TTY.lock().termios.encode();
+            user::put(arg, &t).map(|()| 0)
+        }
+        TCSETS | TCSETSW | TCSETSF => {
+            let mut raw = [0u8; 36];
+            user::get(arg, &mut raw)?;
+            let mut tty = TTY.lock();
+            if req == TCSETSF {
+                tty.flush_input();
+            }
+            tty.set_termios(Termios::decode(&raw));
+            Ok(0)
+        }
+        TIOCGWINSZ => {
+            let ws = TTY.lock().winsize;
+            let mut b = [0u8; 8];
+            for (i, v) in ws.iter().enumerate() {
+                b[i * 2..i * 2 + 2].copy_from_slice(&v.to_le_bytes());
+            }
+            user::put(arg, &b).map(|()| 0)
+        }
+        TIOCSWINSZ => {
+            let mut b = [0u8; 8];
+            user::get(arg, &mut b)?;
+            let ws = core::array::from_fn(|i| u16::from_le_bytes([b[i * 2], b[i * 2 + 1]]));
+            let mut tty = TTY.lock();
+            if tty.winsize != ws {
+                tty.winsize = ws;
+                tty.signals |= 1 << Signal::SIGWINCH.num();
+            }
+            Ok(0)
+        }
+        FIONREAD => {
+            poll_input();
+            let n = TTY.lock().available();
+            user::put_u32(arg, n as u32).map(|()| 0)
+        }
+        // Output is written synchronously: nothing is ever queued to drain or discard.
+        TIOCOUTQ => user::put_u32(arg, 0).map(|()| 0),
+        TCSBRK | TCSBRKP => Ok(0),
+        TCFLSH => match arg {
+            0 | 2 => {
+                let mut tty = TTY.lock();
+                tty.flush_input();
+                Ok(0)
+            }
+            1 => Ok(0),
+            _ => Err(LinuxError::EINVAL),
+        },
+        _ => Err(LinuxError::ENOTTY),
+    }
+}
