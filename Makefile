@@ -71,6 +71,7 @@ test-linux-native: targets
 	tests/linux/build.sh x86_64
 	tests/linux/build.sh riscv64
 	tests/linux/run-native.sh
+	tests/busybox/run.sh native
 
 check: targets fmt clippy doc package
 
