@@ -6,7 +6,6 @@ use kspin::SpinNoIrq;
 
 use crate::arch::console_write_byte;
 
-
 /// Keeps lines from different callers from interleaving.
 static LOCK: SpinNoIrq<()> = SpinNoIrq::new(());
 
