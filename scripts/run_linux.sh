@@ -11,7 +11,8 @@
 # PROG=busybox runs Debian's busybox-static (fetched by scripts/busybox.sh) with its applet
 # links in /bin: `scripts/run_linux.sh x86_64 busybox sh` is a shell on the serial console.
 # Environment: QEMU_TIMEOUT (default 60; 0 = none), CARGO_TARGET_DIR, QEMU_STDIN (see
-# scripts/qemu.sh; set when stdin is a terminal and PROG is busybox).
+# scripts/qemu.sh; set, and no timeout by default, when stdin is a terminal and PROG is
+# busybox); BUSYBOX_FILES: files to add to the root next to /init (PROG=busybox only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -91,9 +92,14 @@ if [[ -n $interp ]]; then
 fi
 (cd "$work/root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$work/initrd.cpio"
 
-if [[ -n $busybox && -t 0 ]]; then export QEMU_STDIN=${QEMU_STDIN:-1}; fi
+limit=${QEMU_TIMEOUT:-60}
+# An interactive shell: the terminal is the console, and there is no time limit.
+if [[ -n $busybox && -t 0 ]]; then
+    export QEMU_STDIN=${QEMU_STDIN:-1}
+    limit=${QEMU_TIMEOUT:-0}
+fi
 set +e
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-60} scripts/qemu.sh "$arch" "$kernel" -m 256M -initrd "$work/initrd.cpio" |
+QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$kernel" -m 256M -initrd "$work/initrd.cpio" |
     tee "$work/log"
 qemu=${PIPESTATUS[0]}
 set -e
