@@ -73,10 +73,8 @@ pub fn dispatch(k: &mut Kernel, tid: Pid) {
 }
 
 fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome {
-    if sys == Sysno::Ioctl
-        && let Some(r) = k.console_job_ioctl(tid, me, a)
-    {
-        return Outcome::Ret(r);
+    if let Some(outcome) = k.console_call(tid, me, sys, a) {
+        return outcome;
     }
     if let Some(outcome) = layered(k, tid, me, sys, a) {
         return outcome;

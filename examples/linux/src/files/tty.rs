@@ -77,6 +77,7 @@ const ECHOE: u32 = 0x10;
 const ECHOK: u32 = 0x20;
 const ECHONL: u32 = 0x40;
 const NOFLSH: u32 = 0x80;
+const TOSTOP: u32 = 0x100;
 const ECHOCTL: u32 = 0x200;
 const ECHOKE: u32 = 0x800;
 const IEXTEN: u32 = 0x8000;
@@ -442,6 +443,11 @@ pub fn poll_input() {
 /// while it idles).
 pub fn wanted() -> bool {
     TTY.lock().wanted
+}
+
+/// Whether background writers are stopped (`TOSTOP`).
+pub fn tostop() -> bool {
+    TTY.lock().termios.lflag(TOSTOP)
 }
 
 /// The signals typed since the last call (`^C`, `^\`, `^Z`), for the foreground process
