@@ -93,13 +93,23 @@ wait
 check "wait for every job" "0" "$?"
 
 # /proc.
+# started_sleep SECONDS: a background `sleep` that has run execve (its comm says so); $p.
+started_sleep() {
+    sleep "$1" &
+    p=$!
+    i=0
+    while [ "$(cat /proc/$p/comm 2>/dev/null)" != sleep ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
 check "/proc/self is the caller" "yes" "$(sh -c 'read -r p rest </proc/self/stat; [ "$p" = "$$" ] && echo yes')"
 check "/proc/PID/stat names the pid" "$$" "$(cut -d ' ' -f 1 /proc/$$/stat)"
-check "/proc/PID/stat state of a sleeper" "S" "$(sleep 2 & p=$!; sleep 1; cut -d ' ' -f 3 /proc/$p/stat; kill $p)"
+check "/proc/PID/stat state of a sleeper" "S" "$(started_sleep 2; cut -d ' ' -f 3 /proc/$p/stat; kill $p)"
 check "/proc/self/maps shows busybox" "yes" "$(grep -q 'busybox$' /proc/self/maps && echo yes)"
 check "/proc/self/exe" "busybox" "$(basename $(readlink /proc/self/exe))"
-check "/proc/PID/cmdline" "sleep 3" "$(sleep 3 & p=$!; tr '\0' ' ' </proc/$p/cmdline | sed 's/ $//'; kill $p)"
-check "/proc/PID/status Name" "sleep" "$(sleep 3 & p=$!; sed -n 's/^Name:[[:space:]]*//p' /proc/$p/status; kill $p)"
+check "/proc/PID/cmdline" "sleep 3" "$(started_sleep 3; tr '\0' ' ' </proc/$p/cmdline | sed 's/ $//'; kill $p)"
+check "/proc/PID/status Name" "sleep" "$(started_sleep 3; sed -n 's/^Name:[[:space:]]*//p' /proc/$p/status; kill $p)"
 check "/proc/meminfo MemTotal" "1" "$(grep -c '^MemTotal: *[1-9][0-9]* kB$' /proc/meminfo)"
 check "ls /proc lists self and the shell" "2" "$(ls /proc | grep -cx -e self -e $$)"
 check "ps lists the shell" "1" "$(ps | awk -v p=$$ '$1 == p' | wc -l | tr -d ' ')"
