@@ -17,6 +17,8 @@ const CHUNK: usize = 64 * 1024;
 enum Xfer {
     Done(usize),
     Block(WaitKey),
+    /// Wait on the key until the deadline (a console read with `VTIME`).
+    Until(WaitKey, u64),
 }
 
 impl From<Result<Xfer, LinuxError>> for FileCall {
@@ -24,6 +26,10 @@ impl From<Result<Xfer, LinuxError>> for FileCall {
         match r {
             Ok(Xfer::Done(n)) => FileCall::Done(Ok(n)),
             Ok(Xfer::Block(key)) => FileCall::Block(super::Block::pipe(key)),
+            Ok(Xfer::Until(key, at)) => FileCall::Block(super::Block {
+                deadline: Some(at),
+                ..super::Block::pipe(key)
+            }),
             Err(e) => FileCall::Done(Err(e)),
         }
     }
@@ -39,26 +45,39 @@ fn partial(done: usize, e: LinuxError) -> Result<Xfer, LinuxError> {
 }
 
 impl Files {
-    pub(super) fn read(&mut self, fd: usize, buf: usize, len: usize) -> FileCall {
+    /// `started`: the deadline an earlier execution of this read waited until.
+    pub(super) fn read(
+        &mut self,
+        fd: usize,
+        buf: usize,
+        len: usize,
+        started: Option<u64>,
+    ) -> FileCall {
         let r = self
             .get(fd)
-            .and_then(|d| self.xfer(&d, buf, len, None, false));
+            .and_then(|d| self.xfer(&d, buf, len, None, false, started));
         r.into()
     }
 
     pub(super) fn write(&mut self, fd: usize, buf: usize, len: usize) -> FileCall {
         let r = self
             .get(fd)
-            .and_then(|d| self.xfer(&d, buf, len, None, true));
+            .and_then(|d| self.xfer(&d, buf, len, None, true, None));
         r.into()
     }
 
-    pub(super) fn readv(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
-        self.vector(fd, iov, count, false).into()
+    pub(super) fn readv(
+        &mut self,
+        fd: usize,
+        iov: usize,
+        count: usize,
+        started: Option<u64>,
+    ) -> FileCall {
+        self.vector(fd, iov, count, false, started).into()
     }
 
     pub(super) fn writev(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
-        self.vector(fd, iov, count, true).into()
+        self.vector(fd, iov, count, true, None).into()
     }
 
     /// `readv` / `writev`: the iovecs in order, stopping at the first short transfer; it
@@ -69,6 +88,7 @@ impl Files {
         iov: usize,
         count: usize,
         write: bool,
+        started: Option<u64>,
     ) -> Result<Xfer, LinuxError> {
         let d = self.get(fd)?;
         let ok = if write { d.writable() } else { d.readable() };
@@ -78,15 +98,15 @@ impl Files {
         let iovs = user::iovecs(iov, count)?;
         let mut total = 0;
         for (base, len) in iovs {
-            match self.xfer(&d, base, len, None, write) {
+            match self.xfer(&d, base, len, None, write, started) {
                 Ok(Xfer::Done(n)) => {
                     total += n;
                     if n < len {
                         break;
                     }
                 }
-                Ok(Xfer::Block(key)) if total == 0 => return Ok(Xfer::Block(key)),
-                Ok(Xfer::Block(_)) => break,
+                Ok(x @ (Xfer::Block(_) | Xfer::Until(..))) if total == 0 => return Ok(x),
+                Ok(Xfer::Block(_) | Xfer::Until(..)) => break,
                 Err(e) => return partial(total, e),
             }
         }
@@ -104,10 +124,10 @@ impl Files {
         ) {
             return Err(LinuxError::ESPIPE);
         }
-        match self.xfer(&d, buf, len, Some(at), write)? {
+        match self.xfer(&d, buf, len, Some(at), write, None)? {
             Xfer::Done(n) => Ok(n),
             // Only pipes and the console block, and they were refused above.
-            Xfer::Block(_) => Err(LinuxError::EAGAIN),
+            Xfer::Block(_) | Xfer::Until(..) => Err(LinuxError::EAGAIN),
         }
     }
 
@@ -128,6 +148,7 @@ impl Files {
         len: usize,
         at: Option<u64>,
         write: bool,
+        started: Option<u64>,
     ) -> Result<Xfer, LinuxError> {
         let ok = if write { d.writable() } else { d.readable() };
         if !ok {
@@ -137,7 +158,7 @@ impl Files {
         if write {
             self.write_to(d, buf, len, at)
         } else {
-            read_from(d, buf, len, at)
+            read_from(d, buf, len, at, started)
         }
     }
 
@@ -282,14 +303,21 @@ impl Files {
 }
 
 /// A read of `len` bytes into user `buf`.
-fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result<Xfer, LinuxError> {
+fn read_from(
+    d: &Description,
+    buf: usize,
+    len: usize,
+    at: Option<u64>,
+    started: Option<u64>,
+) -> Result<Xfer, LinuxError> {
     match &d.kind {
-        Kind::Console => match super::tty::read(len.min(CHUNK), d.nonblocking())? {
+        Kind::Console => match super::tty::read(len.min(CHUNK), d.nonblocking(), started)? {
             super::tty::Read::Data(data) => {
                 // The bytes are taken: a fault loses them, as on Linux.
                 user::put(buf, &data).map(|()| Xfer::Done(data.len()))
             }
-            super::tty::Read::Wait => Ok(Xfer::Block(super::tty::CONSOLE_KEY)),
+            super::tty::Read::Wait(None) => Ok(Xfer::Block(super::tty::CONSOLE_KEY)),
+            super::tty::Read::Wait(Some(at)) => Ok(Xfer::Until(super::tty::CONSOLE_KEY, at)),
         },
         Kind::Null => Ok(Xfer::Done(0)),
         Kind::Zero => {

@@ -221,9 +221,9 @@ impl Files {
         }
         const AT_REMOVEDIR: usize = 0x200;
         let r = match sys {
-            S::Read => return Some(self.read(a[0], a[1], a[2])),
+            S::Read => return Some(self.read(a[0], a[1], a[2], deadline)),
             S::Write => return Some(self.write(a[0], a[1], a[2])),
-            S::Readv => return Some(self.readv(a[0], a[1], a[2])),
+            S::Readv => return Some(self.readv(a[0], a[1], a[2], deadline)),
             S::Writev => return Some(self.writev(a[0], a[1], a[2])),
             S::Pread64 => self.pread(a[0], a[1], a[2], a[3] as i64),
             S::Pwrite64 => self.pwrite(a[0], a[1], a[2], a[3] as i64),

@@ -181,6 +181,8 @@ struct Tty {
     signals: u64,
     /// A reader or poller waits for input.
     wanted: bool,
+    /// When the last byte arrived (monotonic ns; `VTIME`).
+    last_rx: u64,
     /// The session the console is the controlling terminal of (0: none).
     session: u32,
     /// Its foreground process group.
@@ -195,6 +197,7 @@ static TTY: SpinNoIrq<Tty> = SpinNoIrq::new(Tty {
     lines: VecDeque::new(),
     signals: 0,
     wanted: false,
+    last_rx: 0,
     // Pid 1's session and group: the console is the controlling terminal at boot.
     session: 1,
     pgrp: 1,
@@ -376,13 +379,56 @@ impl Tty {
         }
     }
 
-    /// Whether a read would return now (an end of file counts).
-    fn readable(&self) -> bool {
+    /// Whether `poll` reports input (Linux's `input_available_p(tty, 1)`): a complete
+    /// line (an end of file counts), or `VMIN` bytes when `VTIME` is 0, else one.
+    fn poll_ready(&self) -> bool {
         if self.termios.lflag(ICANON) {
-            !self.lines.is_empty()
+            return !self.lines.is_empty();
+        }
+        let (min, time) = (self.termios.cc[VMIN], self.termios.cc[VTIME]);
+        let amt = if time == 0 && min > 0 { min } else { 1 };
+        self.ready.len() >= usize::from(amt)
+    }
+
+    /// What a read of `len` (> 0) bytes does now: `Ok(())`: it returns (with what
+    /// [`Tty::take`] gives), `Err(deadline)`: it waits, until that deadline if any.
+    /// Non-canonical reads follow `VMIN` and `VTIME` as `n_tty_read`: `VMIN` bytes (at most
+    /// `len`), with `VTIME` as the gap after the last byte that ends the read early; with
+    /// `VMIN` 0, any byte or `VTIME` since the call started (`started`: the deadline an
+    /// earlier execution of the same call set), or at once if `VTIME` is 0 too.
+    fn read_ready(&self, len: usize, started: Option<u64>, now: u64) -> Result<(), Option<u64>> {
+        if self.termios.lflag(ICANON) {
+            return if self.lines.is_empty() {
+                Err(None)
+            } else {
+                Ok(())
+            };
+        }
+        let (min, time) = (usize::from(self.termios.cc[VMIN]), self.termios.cc[VTIME]);
+        let time_ns = u64::from(time) * 100_000_000;
+        let have = self.ready.len();
+        if min == 0 {
+            if have > 0 || time == 0 {
+                return Ok(());
+            }
+            let deadline = started.unwrap_or(now.saturating_add(time_ns));
+            return if now >= deadline {
+                Ok(())
+            } else {
+                Err(Some(deadline))
+            };
+        }
+        if have >= min.min(len) {
+            return Ok(());
+        }
+        if have == 0 || time == 0 {
+            return Err(None);
+        }
+        let deadline = self.last_rx.saturating_add(time_ns);
+        if now >= deadline {
+            Ok(())
         } else {
-            let min = usize::from(self.termios.cc[VMIN]);
-            self.ready.len() >= min.max(1) || (min == 0 && self.termios.cc[VTIME] == 0)
+            Err(Some(deadline))
         }
     }
 
@@ -433,7 +479,11 @@ pub fn poll_input() {
         tty.receive(b);
         got = true;
     }
-    if got && tty.wanted && (tty.readable() || tty.signals != 0) {
+    if got {
+        tty.last_rx = pagoda::time::monotonic_ns();
+    }
+    // A waiting read re-checks itself (VMIN counts, VTIME restarts with each byte).
+    if got && tty.wanted {
         tty.wanted = false;
         super::wake(CONSOLE_KEY);
     }
@@ -464,34 +514,36 @@ pub fn write(bytes: &[u8]) {
 
 /// What a console read did.
 pub enum Read {
-    /// These bytes (empty: end of file, or nothing with `VMIN` 0).
+    /// These bytes (empty: end of file, or nothing when `VMIN` / `VTIME` allow it).
     Data(Vec<u8>),
-    /// Nothing yet: wait on [`CONSOLE_KEY`].
-    Wait,
+    /// Nothing yet: wait on [`CONSOLE_KEY`], until this deadline if any (pass it back as
+    /// `started` when the call is executed again).
+    Wait(Option<u64>),
 }
 
-/// A read of up to `len` bytes; `nonblocking`: `EAGAIN` instead of waiting.
-pub fn read(len: usize, nonblocking: bool) -> Result<Read, LinuxError> {
+/// A read of up to `len` bytes; `nonblocking`: `EAGAIN` instead of waiting; `started`: the
+/// deadline an earlier execution of this same read was given.
+pub fn read(len: usize, nonblocking: bool, started: Option<u64>) -> Result<Read, LinuxError> {
     poll_input();
     let mut tty = TTY.lock();
     if len == 0 {
         return Ok(Read::Data(Vec::new()));
     }
-    if tty.readable() {
-        return Ok(Read::Data(tty.take(len)));
+    match tty.read_ready(len, started, pagoda::time::monotonic_ns()) {
+        Ok(_) => Ok(Read::Data(tty.take(len))),
+        Err(_) if nonblocking => Err(LinuxError::EAGAIN),
+        Err(deadline) => {
+            tty.wanted = true;
+            Ok(Read::Wait(deadline))
+        }
     }
-    if nonblocking {
-        return Err(LinuxError::EAGAIN);
-    }
-    tty.wanted = true;
-    Ok(Read::Wait)
 }
 
-/// Whether a read would return now; if not, the caller is about to wait for input.
+/// Whether `poll` reports input; if not, the caller is about to wait for it.
 pub fn poll_readable() -> bool {
     poll_input();
     let mut tty = TTY.lock();
-    let r = tty.readable();
+    let r = tty.poll_ready();
     if !r {
         tty.wanted = true;
     }
