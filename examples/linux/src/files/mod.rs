@@ -13,6 +13,7 @@ pub mod namespace;
 mod paths;
 mod poll;
 pub mod procfs;
+mod termios;
 pub mod tty;
 mod user;
 
