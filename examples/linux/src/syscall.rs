@@ -176,6 +176,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::ClockGettime => k.sys_clock_gettime(tid, a[0], a[1]),
         Sysno::ClockGetres => k.sys_clock_getres(tid, a[0], a[1]),
         Sysno::Gettimeofday => k.sys_gettimeofday(a[0], a[1]),
+        Sysno::Time => k.sys_time(a[0]),
         Sysno::Times => k.sys_times(tid, a[0]),
         Sysno::Getrusage => k.sys_getrusage(tid, a[0], a[1]),
         Sysno::RtSigqueueinfo => k.sys_sigqueueinfo(tid, a[0], None, a[1], a[2]),
