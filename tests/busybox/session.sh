@@ -56,6 +56,14 @@ count=0
 while read line; do count=$((count + 1)); done <f
 check "while read < file" "2" "$count"
 
+# File times.
+touch new
+check "touch creates a file" "yes" "$([ -f new ] && echo yes)"
+touch -d '2001-02-03 04:05:06' f
+check "touch -d sets the time" "2001" "$(date -r f +%Y)"
+touch -r f new
+check "touch -r copies it" "$(stat -c %Y f)" "$(stat -c %Y new)"
+
 # Here-documents and substitution.
 name=pagoda
 cat >h <<EOF

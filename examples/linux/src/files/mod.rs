@@ -16,6 +16,7 @@ pub mod procfs;
 mod termios;
 pub mod tty;
 mod user;
+mod utime;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -265,6 +266,7 @@ impl Files {
             S::Fchdir => self.fchdir(a[0]),
             S::Chmod => self.fchmodat(AT_FDCWD as usize, a[0], a[1] as u32, 0),
             S::Fchmod => self.fchmod(a[0], a[1] as u32),
+            S::Utimensat => self.utimensat(a[0], a[1], a[2], a[3]),
             S::Fchmodat => self.fchmodat(a[0], a[1], a[2] as u32, 0),
             S::Chown => self.fchownat(AT_FDCWD as usize, a[0], a[1], a[2], 0),
             S::Lchown => self.fchownat(
