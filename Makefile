@@ -72,6 +72,7 @@ test-linux-native: targets
 	tests/linux/build.sh riscv64
 	tests/linux/run-native.sh
 	tests/busybox/run.sh native
+	tests/busybox/run.sh console-native
 
 check: targets fmt clippy doc package
 

@@ -185,7 +185,8 @@ for arch in "${archs[@]}"; do
 done
 
 # A scripted busybox shell session (tests/busybox/session.sh under Debian's busybox-static,
-# fetched by scripts/busybox.sh): its output must match tests/busybox/session.expected.
+# fetched by scripts/busybox.sh) and the console as a terminal (tests/busybox/console.sh,
+# typed at over QEMU's stdin): their output must match tests/busybox/*.expected.
 for arch in "${archs[@]}"; do
     case $arch in
     x86_64 | riscv64) ;;
@@ -193,11 +194,12 @@ for arch in "${archs[@]}"; do
     esac
     log="$work/linux-busybox-$arch.log"
     start=$(date +%s%N)
-    QEMU_TIMEOUT=$limit tests/busybox/run.sh "$arch" >"$log" 2>&1
+    QEMU_TIMEOUT=$limit tests/busybox/run.sh "$arch" >"$log" 2>&1 &&
+        QEMU_TIMEOUT=$limit tests/busybox/run.sh "console-$arch" >>"$log" 2>&1
     status=$?
     ms=$(( ($(date +%s%N) - start) / 1000000 ))
     took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
-    summary=$(sed -n 's/^busybox session ([a-z0-9_]*): //p' "$log" | tail -n 1)
+    summary=$(sed -n 's/^busybox session ([a-z0-9_-]*): //p' "$log" | paste -sd ' ' | sed 's/ \([0-9]* console\)/, \1/')
     if [[ $status -eq 0 ]]; then
         report PASS linux/busybox "$arch" "${summary:-exit 0}, $took" "$log"
     else
