@@ -21,6 +21,19 @@ dd bs=8 count=1 2>/dev/null | od -An -c
 stty sane
 sh -c 'echo "READY intr"; exec sleep 30'
 echo "sleep status: $?"
+# Job control: a background job that reads the terminal is stopped by SIGTTIN.
+set -m
+cat &
+i=0
+until jobs | grep -q Stopped || [ $i -ge 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+jobs
+kill -KILL %1
+sleep 0.5
+jobs
+set +m
 # Pagoda's console or, natively, a pseudo-terminal.
 case $(tty) in
     /dev/console | /dev/pts/*) echo "tty: a terminal" ;;

@@ -79,10 +79,13 @@ impl Kernel {
             }
             Check::Fail(e) => Some(self.done(tid, Err(e))),
             Check::Again => {
-                let now = pagoda::time::monotonic_ns();
+                // Again once the signal acted (it stops the group, or its handler runs and
+                // the call restarts or fails with EINTR); a tick later at the latest, so a
+                // group that ignores the stop (init) does not spin.
+                let again = pagoda::time::monotonic_ns().saturating_add(crate::sched::TICK_NS);
                 let b = Block {
                     keys: alloc::vec![tty::CONSOLE_KEY],
-                    deadline: Some(now),
+                    deadline: Some(again),
                     restart: true,
                     sigmask: None,
                 };
