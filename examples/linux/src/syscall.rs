@@ -322,7 +322,6 @@ fn getrandom(rng: &mut u64, buf: usize, len: usize, flags: usize) -> SysResult {
     Ok(done)
 }
 
-/// `uname(buf)`: a `struct utsname`.
 /// `sysinfo`: uptime, the frame allocator's figures (as `/proc/meminfo`), no load, no swap;
 /// `procs` counts threads as Linux does.
 fn sysinfo(threads: usize, buf: usize) -> SysResult {
@@ -339,6 +338,7 @@ fn sysinfo(threads: usize, buf: usize) -> SysResult {
     put(Some(buf), &info.encode()).map(|()| 0)
 }
 
+/// `uname(buf)`: a `struct utsname`.
 fn uname(arch: Arch, buf: usize) -> SysResult {
     let uts = encode_utsname([
         "Linux",
