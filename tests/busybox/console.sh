@@ -12,6 +12,11 @@ echo "line: $a"
 echo "READY erase"
 read b
 echo "erase: $b"
+stty -echoe -echok
+echo "READY noechoe"
+read b
+echo "noechoe: $b"
+stty sane
 echo "READY eof"
 cat
 echo "cat ended: $?"

@@ -11,7 +11,8 @@ import time
 # The same input as run.sh's console steps.
 INPUT = {
     "line": b"hello console\r",
-    "erase": b"abx\x7fc wrong\x15right\r",
+    "erase": b"abx\x7fc wrong\x15right foo.bar\x17\x17baz\r",
+    "noechoe": b"ab\x7fc\x15d\r",
     "eof": b"two\x04\x04",
     "raw": b"xyz",
     "intr": b"\x03",

@@ -55,7 +55,8 @@ case $where in
         # What to type at each READY line (printf escapes: \r is Enter on a terminal).
         declare -A input=(
             [line]='hello console\r'
-            [erase]='abx\177c wrong\025right\r'
+            [erase]='abx\177c wrong\025right foo.bar\027\027baz\r'
+            [noechoe]='ab\177c\025d\r'
             [eof]='two\004\004'
             [raw]='xyz'
             [intr]='\003'

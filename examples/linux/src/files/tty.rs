@@ -30,6 +30,14 @@ const MAX_LINE: usize = 4095;
 /// Unread input beyond this is dropped.
 const MAX_QUEUE: usize = 64 * 1024;
 
+/// What an erase character erases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Erase {
+    Char,
+    Word,
+    Line,
+}
+
 /// The terminal.
 struct Tty {
     termios: Termios,
@@ -100,27 +108,58 @@ impl Tty {
         }
     }
 
-    /// The columns the echo of `c` took (for erasing it).
-    fn echo_width(&self, c: u8) -> usize {
-        let ctl = (c < 0x20 && c != b'\t') || c == 0x7f;
-        if ctl && self.termios.lflag(ECHOCTL) {
-            2
-        } else {
-            1
+    /// Erases from the line being edited as Linux's `eraser`: one character (`VERASE`), a
+    /// word (`VWERASE`: trailing non-word characters, then word characters), or the line
+    /// (`VKILL`), echoing `\b \b` per column (a control character echoed as `^X` takes
+    /// two, one not echoed none; a tab one), or the erase character without `ECHOE`; a kill
+    /// without `ECHOK`, `ECHOKE` and `ECHOE` echoes the kill character (and a newline with
+    /// `ECHOK`).
+    fn erase(&mut self, c: u8, kind: Erase) {
+        let t = self.termios;
+        let echo = t.lflag(ECHO);
+        if self.line.is_empty() {
+            return;
         }
-    }
-
-    /// Erases the last character of the line; `visual`: also on the screen (`ECHOE`).
-    fn erase_one(&mut self, visual: bool) -> bool {
-        let Some(c) = self.line.pop() else {
-            return false;
-        };
-        if visual {
-            for _ in 0..self.echo_width(c) {
-                self.output(b"\x08 \x08");
+        if kind == Erase::Line && (!echo || !t.lflag(ECHOK) || !t.lflag(ECHOKE) || !t.lflag(ECHOE))
+        {
+            self.line.clear();
+            if echo {
+                self.echo(c);
+                if t.lflag(ECHOK) {
+                    self.output(b"\n");
+                }
+            }
+            return;
+        }
+        let mut seen_word = false;
+        while let Some(&last) = self.line.last() {
+            if kind == Erase::Word {
+                if last.is_ascii_alphanumeric() || last == b'_' {
+                    seen_word = true;
+                } else if seen_word {
+                    break;
+                }
+            }
+            self.line.pop();
+            if echo {
+                if kind == Erase::Char && !t.lflag(ECHOE) {
+                    self.echo(c);
+                } else {
+                    let ctl = last.is_ascii_control() && last != b'\t';
+                    let columns = match (ctl, t.lflag(ECHOCTL)) {
+                        (true, true) => 2,
+                        (true, false) => 0,
+                        (false, _) => 1,
+                    };
+                    for _ in 0..columns {
+                        self.output(b"\x08 \x08");
+                    }
+                }
+            }
+            if kind == Erase::Char {
+                break;
             }
         }
-        true
     }
 
     /// Ends the line being edited: it becomes readable.
@@ -188,31 +227,11 @@ impl Tty {
         }
         let ext = t.lflag(IEXTEN);
         if t.is(c, VERASE) {
-            let visual = echo && t.lflag(ECHOE);
-            if !self.erase_one(visual) || visual || !echo {
-                return;
-            }
-            self.echo(c);
+            self.erase(c, Erase::Char);
         } else if ext && t.is(c, VWERASE) {
-            let visual = echo && t.lflag(ECHOE);
-            while self.line.last().is_some_and(|b| b.is_ascii_whitespace()) {
-                self.erase_one(visual);
-            }
-            while self.line.last().is_some_and(|b| !b.is_ascii_whitespace()) {
-                self.erase_one(visual);
-            }
+            self.erase(c, Erase::Word);
         } else if t.is(c, VKILL) {
-            if echo && t.lflag(ECHOKE) {
-                while self.erase_one(true) {}
-            } else {
-                self.line.clear();
-                if echo {
-                    self.echo(c);
-                    if t.lflag(ECHOK) {
-                        self.output(b"\n");
-                    }
-                }
-            }
+            self.erase(c, Erase::Line);
         } else if t.is(c, VEOF) {
             self.commit_line();
         } else if ext && t.is(c, VREPRINT) {
