@@ -17,6 +17,9 @@ echo "READY noechoe"
 read b
 echo "noechoe: $b"
 stty sane
+echo "READY lnext"
+read -r b
+printf 'lnext: %s\n' "$b" | od -An -c
 echo "READY eof"
 cat
 echo "cat ended: $?"

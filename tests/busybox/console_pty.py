@@ -13,6 +13,7 @@ INPUT = {
     "line": b"hello console\r",
     "erase": b"abx\x7fc wrong\x15right foo.bar\x17\x17baz\r",
     "noechoe": b"ab\x7fc\x15d\r",
+    "lnext": b"a\x16\x03\x16\rb\r",
     "eof": b"two\x04\x04",
     "raw": b"xyz",
     "intr": b"\x03",

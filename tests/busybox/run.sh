@@ -57,6 +57,7 @@ case $where in
             [line]='hello console\r'
             [erase]='abx\177c wrong\025right foo.bar\027\027baz\r'
             [noechoe]='ab\177c\025d\r'
+            [lnext]='a\026\003\026\rb\r'
             [eof]='two\004\004'
             [raw]='xyz'
             [intr]='\003'

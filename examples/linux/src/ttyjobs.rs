@@ -52,6 +52,7 @@ impl Kernel {
                         | req::TCSETSW
                         | req::TCSETSF
                         | req::TCFLSH
+                        | req::TCXONC
                         | req::TCSBRK
                         | req::TCSBRKP
                 ) =>

@@ -171,6 +171,13 @@ impl Files {
     ) -> Result<Xfer, LinuxError> {
         match &d.kind {
             Kind::Console => {
+                // Output stopped (^S): wait for ^Q.
+                if super::tty::output_stopped() {
+                    if d.nonblocking() {
+                        return Err(LinuxError::EAGAIN);
+                    }
+                    return Ok(Xfer::Block(super::tty::CONSOLE_KEY));
+                }
                 let mut chunk = vec![0u8; len.min(CHUNK)];
                 let mut done = 0;
                 while done < len {

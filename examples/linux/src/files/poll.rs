@@ -83,8 +83,10 @@ fn mask_of(d: &Description) -> (u16, Option<WaitKey>) {
             (m, Some(p.key))
         }
         Kind::Console => {
-            // Writes never wait.
-            let mut m = POLLOUT | POLLWRNORM;
+            let mut m = 0;
+            if !super::tty::output_stopped() {
+                m |= POLLOUT | POLLWRNORM;
+            }
             if super::tty::poll_readable() {
                 m |= POLLIN | POLLRDNORM;
             }

@@ -14,6 +14,16 @@ pub mod req {
     pub const TCSETSF: usize = 0x5404;
     /// Send a break (`tcsendbreak`) or drain (`tcdrain`, argument 1).
     pub const TCSBRK: usize = 0x5409;
+    /// Flow control (`tcflow`): suspend or restart output, send STOP or START.
+    pub const TCXONC: usize = 0x540a;
+    /// `tcflow` actions.
+    pub const TCOOFF: usize = 0;
+    /// Restart output.
+    pub const TCOON: usize = 1;
+    /// Send the STOP character.
+    pub const TCIOFF: usize = 2;
+    /// Send the START character.
+    pub const TCION: usize = 3;
     /// Discard input and/or output (`tcflush`).
     pub const TCFLSH: usize = 0x540b;
     /// Make it the caller's controlling terminal.
@@ -44,6 +54,8 @@ pub const INLCR: u32 = 0x40;
 pub const IGNCR: u32 = 0x80;
 pub const ICRNL: u32 = 0x100;
 pub const IUCLC: u32 = 0x200;
+pub const IXON: u32 = 0x400;
+pub const IXANY: u32 = 0x800;
 /// `c_oflag` bits.
 pub const OPOST: u32 = 0x1;
 pub const ONLCR: u32 = 0x4;
@@ -68,10 +80,13 @@ pub const VKILL: usize = 3;
 pub const VEOF: usize = 4;
 pub const VTIME: usize = 5;
 pub const VMIN: usize = 6;
+pub const VSTART: usize = 8;
+pub const VSTOP: usize = 9;
 pub const VSUSP: usize = 10;
 pub const VEOL: usize = 11;
 pub const VREPRINT: usize = 12;
 pub const VWERASE: usize = 14;
+pub const VLNEXT: usize = 15;
 pub const VEOL2: usize = 16;
 /// The kernel's `struct termios` (36 bytes; the speed is in `c_cflag`).
 #[derive(Clone, Copy)]

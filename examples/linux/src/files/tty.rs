@@ -52,10 +52,14 @@ struct Tty {
     lines: VecDeque<usize>,
     /// Signals the input raised for the foreground group, not yet sent (bit `n` = signal n).
     signals: u64,
-    /// A reader or poller waits for input.
+    /// A reader, poller or stopped writer waits for input.
     wanted: bool,
     /// When the last byte arrived (monotonic ns; `VTIME`).
     last_rx: u64,
+    /// The next byte is data (`VLNEXT` came).
+    lnext: bool,
+    /// Output is stopped (`VSTOP` with `IXON`): writers wait for `VSTART`.
+    stopped: bool,
     /// The session the console is the controlling terminal of (0: none).
     session: u32,
     /// Its foreground process group.
@@ -71,6 +75,8 @@ static TTY: SpinNoIrq<Tty> = SpinNoIrq::new(Tty {
     signals: 0,
     wanted: false,
     last_rx: 0,
+    lnext: false,
+    stopped: false,
     // Pid 1's session and group: the console is the controlling terminal at boot.
     session: 1,
     pgrp: 1,
@@ -98,9 +104,10 @@ impl Tty {
         pagoda::console::write_bytes(&bytes[start..]);
     }
 
-    /// Echoes `c`: a control character as `^X` with `ECHOCTL`.
+    /// Echoes `c` (Linux's `echo_char`): a control character but tab as `^X` with
+    /// `ECHOCTL`.
     fn echo(&self, c: u8) {
-        let ctl = (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f;
+        let ctl = c.is_ascii_control() && c != b'\t';
         if ctl && self.termios.lflag(ECHOCTL) {
             self.output(&[b'^', c ^ 0x40]);
         } else {
@@ -175,7 +182,17 @@ impl Tty {
         self.lines.clear();
     }
 
-    /// One received byte.
+    /// Output starts again (`VSTART`, or any byte with `IXANY`): wakes blocked writers.
+    fn start_output(&mut self) {
+        if core::mem::take(&mut self.stopped) {
+            super::wake(CONSOLE_KEY);
+        }
+    }
+
+    /// One received byte, in the order of Linux's `n_tty_receive_buf_standard` and
+    /// `n_tty_receive_char_special`: after `VLNEXT` the byte is data; else `ISTRIP`,
+    /// `IUCLC`; flow control (`IXON`); the signal characters (`ISIG`); `IXANY`; CR and NL
+    /// translation; canonical editing; then echo and queueing.
     fn receive(&mut self, mut c: u8) {
         let t = self.termios;
         if t.iflag & ISTRIP != 0 {
@@ -184,15 +201,22 @@ impl Tty {
         if t.iflag & IUCLC != 0 && t.lflag(IEXTEN) {
             c = c.to_ascii_lowercase();
         }
-        if c == b'\r' {
-            if t.iflag & IGNCR != 0 {
+        if core::mem::take(&mut self.lnext) {
+            if t.iflag & IXON != 0 && t.iflag & IXANY != 0 {
+                self.start_output();
+            }
+            self.data(c, false);
+            return;
+        }
+        if t.iflag & IXON != 0 {
+            if t.is(c, VSTART) {
+                self.start_output();
                 return;
             }
-            if t.iflag & ICRNL != 0 {
-                c = b'\n';
+            if t.is(c, VSTOP) {
+                self.stopped = true;
+                return;
             }
-        } else if c == b'\n' && t.iflag & INLCR != 0 {
-            c = b'\r';
         }
         if t.lflag(ISIG) {
             let sig = if t.is(c, VINTR) {
@@ -215,42 +239,82 @@ impl Tty {
                 return;
             }
         }
-        let echo = t.lflag(ECHO);
-        if !t.lflag(ICANON) {
-            if self.ready.len() < MAX_QUEUE {
-                self.ready.push_back(c);
-            }
-            if echo {
-                self.echo(c);
-            }
-            return;
+        if t.iflag & IXON != 0 && t.iflag & IXANY != 0 {
+            self.start_output();
         }
-        let ext = t.lflag(IEXTEN);
-        if t.is(c, VERASE) {
-            self.erase(c, Erase::Char);
-        } else if ext && t.is(c, VWERASE) {
-            self.erase(c, Erase::Word);
-        } else if t.is(c, VKILL) {
-            self.erase(c, Erase::Line);
-        } else if t.is(c, VEOF) {
-            self.commit_line();
-        } else if ext && t.is(c, VREPRINT) {
-            if echo {
+        if c == b'\r' {
+            if t.iflag & IGNCR != 0 {
+                return;
+            }
+            if t.iflag & ICRNL != 0 {
+                c = b'\n';
+            }
+        } else if c == b'\n' && t.iflag & INLCR != 0 {
+            c = b'\r';
+        }
+        let echo = t.lflag(ECHO);
+        if t.lflag(ICANON) {
+            let ext = t.lflag(IEXTEN);
+            if t.is(c, VERASE) {
+                return self.erase(c, Erase::Char);
+            }
+            if ext && t.is(c, VWERASE) {
+                return self.erase(c, Erase::Word);
+            }
+            if t.is(c, VKILL) {
+                return self.erase(c, Erase::Line);
+            }
+            if ext && t.is(c, VLNEXT) {
+                self.lnext = true;
+                if echo && t.lflag(ECHOCTL) {
+                    // A caret the next byte's echo overwrites.
+                    self.output(b"^\x08");
+                }
+                return;
+            }
+            if echo && ext && t.is(c, VREPRINT) {
                 self.echo(c);
                 self.output(b"\n");
                 self.output(&self.line);
+                return;
             }
-        } else if c == b'\n' || t.is(c, VEOL) || (ext && t.is(c, VEOL2)) {
-            self.line.push(c);
-            if echo || (c == b'\n' && t.lflag(ECHONL)) {
+            if c == b'\n' {
+                if echo || t.lflag(ECHONL) {
+                    self.output(b"\n");
+                }
+                self.line.push(c);
+                return self.commit_line();
+            }
+            if t.is(c, VEOF) {
+                return self.commit_line();
+            }
+            if t.is(c, VEOL) || (ext && t.is(c, VEOL2)) {
+                if echo {
+                    self.echo(c);
+                }
+                self.line.push(c);
+                return self.commit_line();
+            }
+        }
+        self.data(c, true);
+    }
+
+    /// An ordinary input byte: echoed (a newline as itself when `newline_raw`, else by
+    /// `echo_char`'s rule) and queued (canonical: on the line, if there is room).
+    fn data(&mut self, c: u8, newline_raw: bool) {
+        if self.termios.lflag(ECHO) {
+            if c == b'\n' && newline_raw {
+                self.output(b"\n");
+            } else {
                 self.echo(c);
             }
-            self.commit_line();
-        } else if self.line.len() < MAX_LINE {
-            self.line.push(c);
-            if echo {
-                self.echo(c);
+        }
+        if self.termios.lflag(ICANON) {
+            if self.line.len() < MAX_LINE {
+                self.line.push(c);
             }
+        } else if self.ready.len() < MAX_QUEUE {
+            self.ready.push_back(c);
         }
     }
 
@@ -391,6 +455,17 @@ pub fn take_signals() -> (u64, u32) {
     (core::mem::take(&mut tty.signals), tty.pgrp)
 }
 
+/// Whether output is stopped (`VSTOP`, `TCOOFF`); if so the caller is about to wait for it
+/// to start again (on [`CONSOLE_KEY`]).
+pub fn output_stopped() -> bool {
+    poll_input();
+    let mut tty = TTY.lock();
+    if tty.stopped {
+        tty.wanted = true;
+    }
+    tty.stopped
+}
+
 /// Writes user bytes to the console (through `OPOST`).
 pub fn write(bytes: &[u8]) {
     TTY.lock().output(bytes);
@@ -491,6 +566,21 @@ pub fn ioctl(req: usize, arg: usize) -> Result<usize, LinuxError> {
         // Output is written synchronously: nothing is ever queued to drain or discard.
         TIOCOUTQ => user::put_u32(arg, 0).map(|()| 0),
         TCSBRK | TCSBRKP => Ok(0),
+        TCXONC => {
+            let mut tty = TTY.lock();
+            match arg {
+                TCOOFF => tty.stopped = true,
+                TCOON => tty.start_output(),
+                TCIOFF | TCION => {
+                    let c = tty.termios.cc[if arg == TCIOFF { VSTOP } else { VSTART }];
+                    if c != 0 {
+                        pagoda::console::write_bytes(&[c]);
+                    }
+                }
+                _ => return Err(LinuxError::EINVAL),
+            }
+            Ok(0)
+        }
         TCFLSH => match arg {
             0 | 2 => {
                 let mut tty = TTY.lock();
