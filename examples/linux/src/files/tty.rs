@@ -27,7 +27,7 @@ pub const CONSOLE_KEY: WaitKey = WaitKey(0);
 
 /// Characters of an unfinished line beyond this are dropped (Linux's `N_TTY_BUF_SIZE - 1`).
 const MAX_LINE: usize = 4095;
-/// Unread input beyond this is dropped.
+/// Input beyond this much unread is dropped (line ends still count, so a reader is woken).
 const MAX_QUEUE: usize = 64 * 1024;
 
 /// What an erase character erases.
@@ -310,7 +310,7 @@ impl Tty {
             }
         }
         if self.termios.lflag(ICANON) {
-            if self.line.len() < MAX_LINE {
+            if self.line.len() < MAX_LINE && self.ready.len() < MAX_QUEUE {
                 self.line.push(c);
             }
         } else if self.ready.len() < MAX_QUEUE {
