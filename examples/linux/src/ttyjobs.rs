@@ -215,6 +215,17 @@ impl Kernel {
         }
     }
 
+    /// Process `pid` ended: if it led the console's session, the console has none now and
+    /// its foreground group gets SIGHUP (Linux's `disassociate_ctty(1)`).
+    pub fn console_leader_exit(&mut self, pid: Pid) {
+        let (session, fg) = tty::job_state();
+        if session == 0 || session != pid.get() {
+            return;
+        }
+        tty::set_job_state(0, 0);
+        self.signal_group(fg, Signal::SIGHUP);
+    }
+
     /// Whether session `sid` still has a live process.
     fn session_alive(&self, sid: u32) -> bool {
         self.procs.keys().any(|&p| {
