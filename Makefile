@@ -79,6 +79,8 @@ test-linux-native: targets
 	tests/linux/build.sh riscv64
 	tests/linux/build.sh x86_64 musl
 	tests/linux/run-native.sh
+	tests/busybox/run.sh native
+	tests/busybox/run.sh console-native
 
 check: targets fmt clippy doc package
 

@@ -38,6 +38,10 @@ command -v cpio >/dev/null || missing+=(cpio)
 # Fetching Debian's Linux kernels for `make bench-linux` (scripts/bench_linux.sh).
 command -v curl >/dev/null || missing+=(curl)
 command -v xz >/dev/null || missing+=(xz-utils)
+# The busybox tests (tests/busybox/run.sh): Debian's busybox-static (scripts/busybox.sh,
+# curl and xz as above) and a pseudo-terminal for the native console run.
+command -v dpkg-deb >/dev/null || missing+=(dpkg)
+command -v python3 >/dev/null || missing+=(python3)
 if [[ ${#missing[@]} -gt 0 ]]; then
     SUDO=""
     [[ $(id -u) == 0 ]] || SUDO=sudo

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs a Pagoda kernel ELF under QEMU (TCG, serial on stdio) and exits with QEMU's status.
 # Usage: scripts/qemu.sh riscv64|x86_64|aarch64 KERNEL.elf [extra QEMU args...]
-# Environment: QEMU_TIMEOUT (seconds, default 30); on timeout the status is 124.
+# Environment: QEMU_TIMEOUT (seconds, default 30; 0 = none); on timeout the status is 124.
+# QEMU_STDIN=1: stdin feeds the serial port (an interactive console; Ctrl-C goes to the
+# guest, not QEMU: quit with Ctrl-A X); otherwise QEMU gets no stdin.
 # An example may need more: for KERNEL.elf named pagoda-<app>, the words in
 # examples/<app>/qemu-<arch>.args (if present) are added, e.g. `-m 3G`.
 set -euo pipefail
@@ -46,5 +48,13 @@ if [[ -f $extra_file ]]; then
     cmd+=("${extra[@]}")
 fi
 
+if [[ ${QEMU_STDIN:-} == 1 ]]; then
+    for i in "${!cmd[@]}"; do
+        [[ ${cmd[$i]} == -serial ]] && cmd[i+1]=chardev:con0
+    done
+    cmd+=(-chardev stdio,id=con0,signal=off,mux=on)
+    # --foreground: QEMU stays in the terminal's process group and may read it.
+    exec timeout --foreground --kill-after=5 "$limit" "${cmd[@]}" "$@"
+fi
 # No stdin for QEMU: the harness runs unattended.
 exec timeout --kill-after=5 "$limit" "${cmd[@]}" "$@" </dev/null

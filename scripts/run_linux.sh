@@ -8,7 +8,11 @@
 # isa-debug-exit gives 33 for 0 and (N << 1) | 1 otherwise (16 is sent as 17, and QEMU's
 # 8-bit status keeps only N's low 7 bits, hence the printed line). 124: timed out;
 # 125: the run did not end with a status line (the kernel failed).
-# Environment: QEMU_TIMEOUT (default 60), CARGO_TARGET_DIR.
+# PROG=busybox runs Debian's busybox-static (fetched by scripts/busybox.sh) with its applet
+# links in /bin: `scripts/run_linux.sh x86_64 busybox sh` is a shell on the serial console.
+# Environment: QEMU_TIMEOUT (default 60; 0 = none), CARGO_TARGET_DIR, QEMU_STDIN (see
+# scripts/qemu.sh; set, and no timeout by default, when stdin is a terminal and PROG is
+# busybox); BUSYBOX_FILES: files to add to the root next to /init (PROG=busybox only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,20 +22,37 @@ if [[ $# -lt 2 ]]; then
 fi
 arch=$1 prog=$2
 shift 2
-[[ -f $prog ]] || { echo "$0: no such program: $prog" >&2; exit 2; }
 case $arch in
     riscv64 | x86_64) ;;
     # QEMU's arm virt board loads -initrd only for Linux Image kernels, not for an ELF.
     aarch64) echo "$0: aarch64: QEMU does not pass -initrd to an ELF kernel" >&2; exit 2 ;;
     *) echo "$0: unknown arch '$arch' (riscv64 or x86_64)" >&2; exit 2 ;;
 esac
+# PROG=busybox: Debian's busybox-static (scripts/busybox.sh fetches it), packed below.
+busybox=""
+if [[ $prog == busybox && ! -f $prog ]]; then
+    busybox=$(scripts/busybox.sh "$arch")
+    prog=$busybox
+fi
+[[ -f $prog ]] || { echo "$0: no such program: $prog" >&2; exit 2; }
 command -v cpio >/dev/null || { echo "$0: cpio missing (scripts/install_deps.sh)" >&2; exit 2; }
 
 kernel=$(scripts/build_example.sh --print-path "$arch" linux)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/root"
-cp "$prog" "$work/root/init"
+if [[ -n $busybox ]]; then
+    # /bin/busybox, /init a script that installs the applet links into /bin (busybox's own
+    # --install) and runs `busybox ARGS...`; BUSYBOX_FILES: more files for the root (host
+    # path, mode 755 for scripts).
+    mkdir -p "$work/root/bin"
+    cp "$prog" "$work/root/bin/busybox"
+    printf '%s\n' '#!/bin/busybox sh' '/bin/busybox --install -s /bin' 'exec /bin/busybox "$@"' \
+        >"$work/root/init"
+    for f in ${BUSYBOX_FILES:-}; do cp "$f" "$work/root/"; done
+else
+    cp "$prog" "$work/root/init"
+fi
 chmod 755 "$work/root/init"
 if [[ $# -gt 0 ]]; then printf '%s\n' "$@" >"$work/root/args"; fi
 # Dynamic programs: pack the interpreter (PT_INTERP, at its own path) and the DT_NEEDED
@@ -78,8 +99,14 @@ if [[ -n $interp ]]; then
 fi
 (cd "$work/root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$work/initrd.cpio"
 
+limit=${QEMU_TIMEOUT:-60}
+# An interactive shell: the terminal is the console, and there is no time limit.
+if [[ -n $busybox && -t 0 ]]; then
+    export QEMU_STDIN=${QEMU_STDIN:-1}
+    limit=${QEMU_TIMEOUT:-0}
+fi
 set +e
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-60} scripts/qemu.sh "$arch" "$kernel" -m 256M -initrd "$work/initrd.cpio" |
+QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$kernel" -m 256M -initrd "$work/initrd.cpio" |
     tee "$work/log"
 qemu=${PIPESTATUS[0]}
 set -e

@@ -224,5 +224,29 @@ for arch in "${archs[@]}"; do
     done
 done
 
+# A scripted busybox shell session (tests/busybox/session.sh under Debian's busybox-static,
+# fetched by scripts/busybox.sh) and the console as a terminal (tests/busybox/console.sh,
+# typed at over QEMU's stdin): their output must match tests/busybox/*.expected.
+for arch in "${archs[@]}"; do
+    [[ $only == examples ]] && continue
+    case $arch in
+    x86_64 | riscv64) ;;
+    *) continue ;;
+    esac
+    log="$work/linux-busybox-$arch.log"
+    start=$(date +%s%N)
+    QEMU_TIMEOUT=$limit tests/busybox/run.sh "$arch" >"$log" 2>&1 &&
+        QEMU_TIMEOUT=$limit tests/busybox/run.sh "console-$arch" >>"$log" 2>&1
+    status=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+    summary=$(sed -n 's/^busybox session ([a-z0-9_-]*): //p' "$log" | paste -sd ' ' | sed 's/ \([0-9]* console\)/, \1/')
+    if [[ $status -eq 0 ]]; then
+        report PASS linux/busybox "$arch" "${summary:-exit 0}, $took" "$log"
+    else
+        report FAIL linux/busybox "$arch" "exit $status, $took" "$log"
+    fi
+done
+
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

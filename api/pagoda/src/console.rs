@@ -1,9 +1,13 @@
-//! Console output: [`print!`](crate::print) and [`println!`](crate::println).
+//! Console output: [`print!`](crate::print) and [`println!`](crate::println); console input
+//! ([`read_byte`]).
 
 use core::fmt;
 
 /// Writes raw bytes (a user program's output) to the console.
 pub use pagoda_hal::console::write_bytes;
+
+/// The next byte of console input, if one has arrived (the serial port is polled).
+pub use pagoda_hal::console::read_byte;
 
 #[doc(hidden)]
 pub fn _print(args: fmt::Arguments<'_>) {

@@ -60,7 +60,7 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
 /// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
 /// `PT_INTERP` interpreter when it is dynamic; also the path of the program that runs (the
 /// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid.
-fn load(
+pub(crate) fn load(
     cwd: Ino,
     path: &str,
     mut file: Arc<MemFile>,

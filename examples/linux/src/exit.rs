@@ -104,6 +104,7 @@ impl Kernel {
             self.complete(waiter, pid.get() as usize);
         }
         self.release_mm(p.mm, pid);
+        self.console_leader_exit(pid);
         if !report.reaped {
             let cpu = p.dead_cpu_ns.saturating_add(p.children_cpu_ns);
             self.zombie_cpu.insert(pid, cpu);

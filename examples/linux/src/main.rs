@@ -29,6 +29,7 @@ mod sigdeliver;
 mod sigsend;
 mod syscall;
 mod time;
+mod ttyjobs;
 mod uaccess;
 
 use alloc::string::String;
@@ -36,7 +37,7 @@ use alloc::vec::Vec;
 
 use pagoda::fs::vfs::ROOT_INO;
 use pagoda::linux::abi::Arch;
-use pagoda::mm::{self, UserContext};
+use pagoda::mm;
 use pagoda::println;
 
 pagoda::main!(main);
@@ -68,7 +69,6 @@ fn power_off(status: i32) -> ! {
 enum StartError {
     Boot(boot::BootError),
     Load(String, mm::LinuxError),
-    Space(mm::Error),
 }
 
 impl core::fmt::Display for StartError {
@@ -76,7 +76,6 @@ impl core::fmt::Display for StartError {
         match self {
             Self::Boot(e) => write!(f, "{e}"),
             Self::Load(path, e) => write!(f, "cannot execute {path}: {e}"),
-            Self::Space(e) => write!(f, "address space: {e}"),
         }
     }
 }
@@ -100,41 +99,21 @@ fn start() -> Result<i32, StartError> {
         initramfs.fs.len(),
         initramfs.skipped
     );
-    let (path, elf) = initramfs.init_program().map_err(StartError::Boot)?;
-    let args = initramfs.args();
-
-    let mut argv: Vec<&str> = Vec::with_capacity(args.len() + 1);
-    argv.push(&path);
-    argv.extend(args.iter().map(String::as_str));
-
-    let mut space = mm::new_space().map_err(|e| StartError::Space(e.into()))?;
-    // Mapped from its page cache (maps shows the path); a dynamic program's interpreter
-    // comes from the namespace too (absolute PT_INTERP path).
+    let (path, _) = initramfs.init_program().map_err(StartError::Boot)?;
+    let mut argv: Vec<String> = Vec::with_capacity(8);
+    argv.push(path.clone());
+    argv.extend(initramfs.args());
+    let envp: Vec<String> = ENVP.iter().map(|&e| String::from(e)).collect();
+    // Loaded as execve would: a `#!` script runs its interpreter (Linux's kernel_init
+    // execs /init the same way).
     let who = files::namespace::WHO;
-    let exe = files::namespace::read_executable(ROOT_INO, &path, who).ok();
-    let exe = exe.map(|f| f as alloc::sync::Arc<dyn mm::File>);
-    let open_interp = |p: &str| files::namespace::read_executable(ROOT_INO, p, who);
-    let args = mm::ExecArgs {
-        execfn: &path,
-        argv: &argv,
-        envp: ENVP,
-        ids: [0; 4],
-    };
-    let loaded = mm::load_program(&mut space, &elf, exe.as_ref(), &args, open_interp)
+    let file = files::namespace::read_executable(ROOT_INO, &path, who)
         .map_err(|e| StartError::Load(path.clone(), e))?;
-    exec::map_trampoline(&mut space).map_err(|e| StartError::Load(path.clone(), e))?;
-    drop(elf);
-    let layout = files::procfs::ExecLayout::new(
-        &path,
-        &path,
-        loaded.sp.as_usize() as u64,
-        loaded.stack.end.as_usize() as u64,
-        &argv,
-        ENVP,
-    );
+    let (space, ctx, exe, layout) = exec::load(ROOT_INO, &path, file, argv, &envp, who, [0; 4])
+        .map_err(|e| StartError::Load(path.clone(), e))?;
+    files::namespace::set_init_exe(&exe);
     files::procfs::exec(1, layout);
     println!("pagoda-linux: running {path} as pid 1");
-    let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     let mut kernel = process::Kernel::new(ctx, space, arch(), sched::SLICE_TICKS);
     if let Some(init) = kernel.threads.get_mut(&pagoda_task::Pid::INIT) {
         init.comm = exec::comm_of(&path);

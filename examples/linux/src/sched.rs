@@ -38,6 +38,7 @@ pub fn run(k: &mut Kernel) -> i32 {
             return status;
         }
         k.expire_timers(now);
+        k.console_input();
         k.wake_file_waiters(&crate::files::drain_wakeups());
         let tid = match k.rq.current() {
             Some(t) => t,
@@ -154,24 +155,18 @@ fn page_fault(k: &mut Kernel, tid: Pid, addr: VirtAddr, access: MappingFlags) {
     k.force_fault(tid, SigInfo::fault(sig, code, a));
 }
 
-/// Nothing can run: wait for the next deadline with interrupts enabled.
+/// Nothing can run: wait for the next deadline with interrupts enabled, at most a tick:
+/// the serial console raises no interrupt, its input (and `^C`) is polled.
 fn idle(k: &mut Kernel, said_stuck: &mut bool) {
-    match k.timers.next_deadline() {
-        Some(deadline) => {
-            time::set_timer_deadline(deadline);
-            while time::monotonic_ns() < deadline {
-                time::wait_for_interrupt();
-            }
-        }
-        None => {
-            if !*said_stuck {
-                pagoda::println!(
-                    "pagoda-linux: every thread waits for something that cannot happen"
-                );
-                *said_stuck = true;
-            }
-            time::set_timer_deadline(u64::MAX);
-            time::wait_for_interrupt();
-        }
+    let next = k.timers.next_deadline();
+    if next.is_none() && !crate::files::tty::wanted() && !*said_stuck {
+        pagoda::println!("pagoda-linux: every thread waits for something that cannot happen");
+        *said_stuck = true;
+    }
+    let poll = time::monotonic_ns().saturating_add(TICK_NS);
+    let deadline = next.map_or(poll, |d| d.min(poll));
+    time::set_timer_deadline(deadline);
+    while time::monotonic_ns() < deadline {
+        time::wait_for_interrupt();
     }
 }

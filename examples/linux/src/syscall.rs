@@ -7,7 +7,7 @@ use crate::fork::CloneArgs;
 use crate::process::Kernel;
 use crate::uaccess::{SysResult, errno, put};
 use pagoda::linux::Sysno;
-use pagoda::linux::abi::{Arch, encode_utsname};
+use pagoda::linux::abi::{Arch, Sysinfo, encode_utsname};
 use pagoda::mm::LinuxError;
 use pagoda_task::{ExitStatus, Pid, SigInfo, Signal};
 
@@ -73,6 +73,9 @@ pub fn dispatch(k: &mut Kernel, tid: Pid) {
 }
 
 fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome {
+    if let Some(outcome) = k.console_call(tid, me, sys, a) {
+        return outcome;
+    }
     if let Some(outcome) = layered(k, tid, me, sys, a) {
         return outcome;
     }
@@ -173,6 +176,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::ClockGettime => k.sys_clock_gettime(tid, a[0], a[1]),
         Sysno::ClockGetres => k.sys_clock_getres(tid, a[0], a[1]),
         Sysno::Gettimeofday => k.sys_gettimeofday(a[0], a[1]),
+        Sysno::Time => k.sys_time(a[0]),
         Sysno::Times => k.sys_times(tid, a[0]),
         Sysno::Getrusage => k.sys_getrusage(tid, a[0], a[1]),
         Sysno::RtSigqueueinfo => k.sys_sigqueueinfo(tid, a[0], None, a[1], a[2]),
@@ -226,6 +230,7 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
         Sysno::Setrlimit => k.sys_prlimit(me, 0, a[0], a[1], 0),
         Sysno::Getrandom => getrandom(&mut k.rng, a[0], a[1], a[2]),
         Sysno::Uname => uname(arch, a[0]),
+        Sysno::Sysinfo => sysinfo(k.threads.len(), a[0]),
         _ => Err(LinuxError::ENOSYS),
     };
     Outcome::Ret(r)
@@ -315,6 +320,22 @@ fn getrandom(rng: &mut u64, buf: usize, len: usize, flags: usize) -> SysResult {
         done += n;
     }
     Ok(done)
+}
+
+/// `sysinfo`: uptime, the frame allocator's figures (as `/proc/meminfo`), no load, no swap;
+/// `procs` counts threads as Linux does.
+fn sysinfo(threads: usize, buf: usize) -> SysResult {
+    const PAGE: u64 = 4096;
+    let frames = pagoda::mm::frame_stats();
+    let info = Sysinfo {
+        uptime: (pagoda::time::monotonic_ns() / 1_000_000_000) as i64,
+        loads: [0; 3],
+        totalram: frames.total as u64 * PAGE,
+        freeram: frames.free as u64 * PAGE,
+        sharedram: 0,
+        procs: u16::try_from(threads).unwrap_or(u16::MAX),
+    };
+    put(Some(buf), &info.encode()).map(|()| 0)
 }
 
 /// `uname(buf)`: a `struct utsname`.

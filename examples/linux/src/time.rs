@@ -126,6 +126,16 @@ impl Kernel {
         Ok(0)
     }
 
+    /// `time(tloc)` (x86_64): seconds since the epoch, also stored at `tloc` unless it is
+    /// NULL.
+    pub fn sys_time(&self, tloc: usize) -> SysResult {
+        let secs = self.wall_base.saturating_add(monotonic_ns()) / 1_000_000_000;
+        if tloc != 0 {
+            put(Some(tloc), &secs.to_le_bytes())?;
+        }
+        Ok(secs as usize)
+    }
+
     /// `times(buf)`: CPU times in clock ticks (all counted as user time); the return value
     /// is the monotonic clock in ticks.
     pub fn sys_times(&self, tid: Pid, buf: usize) -> SysResult {

@@ -25,6 +25,11 @@ pub fn write_bytes(bytes: &[u8]) {
     bytes.iter().copied().for_each(console_write_byte);
 }
 
+/// The next byte of console input, if one has arrived (the serial port is polled).
+pub fn read_byte() -> Option<u8> {
+    crate::arch::console_read_byte()
+}
+
 /// Prints formatted text atomically with respect to other `print` callers.
 pub fn print(args: fmt::Arguments<'_>) {
     let _guard = LOCK.lock();

@@ -28,8 +28,8 @@ pub mod user_space;
 pub use arch::{
     ARCH, ELF_MACHINE, KERNEL_HALF_START, KERNEL_IMAGE_VIRT_OFFSET, PHYS_VIRT_OFFSET, PagingMeta,
     Pte, SYS_EXIT, SYS_EXIT_GROUP, SYS_WRITE, USER_VA_END, USER_VA_START, UserContext,
-    console_write_byte, current_page_table, exit, flush_tlb, init_traps, max_page_size,
-    mmio_regions,
+    console_read_byte, console_write_byte, current_page_table, exit, flush_tlb, init_traps,
+    max_page_size, mmio_regions,
 };
 #[cfg(target_os = "none")]
 pub use arch::{

@@ -63,8 +63,8 @@ pub struct PipeObj {
 
 /// What a description refers to.
 pub enum Kind {
-    /// The console (fds 0-2 at boot, `/dev/console`, `/dev/tty`): writes go to the console,
-    /// reads see end of file (the HAL has no console input).
+    /// The console (fds 0-2 at boot, `/dev/console`, `/dev/tty`): the serial port through
+    /// the line discipline of `tty.rs`.
     Console,
     /// `/dev/null`.
     Null,

@@ -24,12 +24,6 @@ const F_GETPIPE_SZ: usize = 1032;
 const FD_CLOEXEC: usize = 1;
 
 /// `ioctl` requests (the same numbers on x86_64 and riscv64).
-const TCGETS: usize = 0x5401;
-const TCSETS: usize = 0x5402;
-const TCSETSF: usize = 0x5404;
-const TIOCGPGRP: usize = 0x540f;
-const TIOCGWINSZ: usize = 0x5413;
-const TIOCSWINSZ: usize = 0x5414;
 const FIONREAD: usize = 0x541b;
 const FIONBIO: usize = 0x5421;
 const FIONCLEX: usize = 0x5450;
@@ -40,22 +34,6 @@ const MFD_CLOEXEC: usize = 1;
 const MFD_KNOWN: usize = 1 | 2 | 8 | 0x10;
 /// The longest memfd name (`NAME_MAX` minus `"memfd:"`).
 const MFD_NAME_MAX: usize = 249;
-
-/// The console's `struct termios` (36 bytes): a cooked 38400-baud 8-bit terminal —
-/// `ICRNL | IXON`, `OPOST | ONLCR`, `B38400 | CS8 | CREAD`, `ISIG | ICANON | ECHO | ECHOE |
-/// ECHOK | ECHOCTL | ECHOKE | IEXTEN`, and the usual control characters.
-fn termios() -> [u8; 36] {
-    let mut t = [0u8; 36];
-    for (i, v) in [0x500u32, 0x5, 0xbf, 0x8a3b].iter().enumerate() {
-        t[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
-    }
-    // c_line (16) 0, then c_cc: INTR QUIT ERASE KILL EOF TIME MIN ... (17..36).
-    let cc = [
-        3u8, 0x1c, 0x7f, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1a, 0, 0x12, 0x0f, 0x17, 0x16,
-    ];
-    t[17..17 + cc.len()].copy_from_slice(&cc);
-    t
-}
 
 impl Files {
     pub(super) fn close(&mut self, fd: usize) -> SysResult {
@@ -199,23 +177,8 @@ impl Files {
             _ => {}
         }
         match (&d.kind, req) {
-            (Kind::Console, TCGETS) => user::put(arg, &termios()).map(|()| 0),
-            (Kind::Console, TCSETS..=TCSETSF) => {
-                // Accepted and ignored: the console has no line discipline to change.
-                let mut t = [0u8; 36];
-                user::get(arg, &mut t).map(|()| 0)
-            }
-            (Kind::Console, TIOCGWINSZ) => {
-                let mut ws = [0u8; 8];
-                ws[..2].copy_from_slice(&24u16.to_le_bytes());
-                ws[2..4].copy_from_slice(&80u16.to_le_bytes());
-                user::put(arg, &ws).map(|()| 0)
-            }
-            (Kind::Console, TIOCSWINSZ) => {
-                let mut ws = [0u8; 8];
-                user::get(arg, &mut ws).map(|()| 0)
-            }
-            (Kind::Console, TIOCGPGRP) => user::put_u32(arg, 1).map(|()| 0),
+            // Job control (the process group calls) is the kernel's: crate::ttyjobs.
+            (Kind::Console, _) => super::tty::ioctl(req, arg),
             (Kind::PipeRead(p) | Kind::PipeWrite(p), FIONREAD) => {
                 let n = p.pipe.lock().len();
                 user::put_u32(arg, n as u32).map(|()| 0)

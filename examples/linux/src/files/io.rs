@@ -17,6 +17,8 @@ const CHUNK: usize = 64 * 1024;
 enum Xfer {
     Done(usize),
     Block(WaitKey),
+    /// Wait on the key until the deadline (a console read with `VTIME`).
+    Until(WaitKey, u64),
 }
 
 impl From<Result<Xfer, LinuxError>> for FileCall {
@@ -24,6 +26,10 @@ impl From<Result<Xfer, LinuxError>> for FileCall {
         match r {
             Ok(Xfer::Done(n)) => FileCall::Done(Ok(n)),
             Ok(Xfer::Block(key)) => FileCall::Block(super::Block::pipe(key)),
+            Ok(Xfer::Until(key, at)) => FileCall::Block(super::Block {
+                deadline: Some(at),
+                ..super::Block::pipe(key)
+            }),
             Err(e) => FileCall::Done(Err(e)),
         }
     }
@@ -48,13 +54,20 @@ fn partial(done: usize, e: LinuxError) -> Result<Xfer, LinuxError> {
 }
 
 impl Files {
-    pub(super) fn read(&mut self, fd: usize, buf: usize, len: usize) -> FileCall {
+    /// `started`: the deadline an earlier execution of this read waited until.
+    pub(super) fn read(
+        &mut self,
+        fd: usize,
+        buf: usize,
+        len: usize,
+        started: Option<u64>,
+    ) -> FileCall {
         if let Ok(d) = self.get(fd).map_err(|_| ()).and_then(socket_of) {
             return self.socket_read(&d, &[(buf, len.min(MAX_RW))]);
         }
         let r = self
             .get(fd)
-            .and_then(|d| self.xfer(&d, buf, len, None, false));
+            .and_then(|d| self.xfer(&d, buf, len, None, false, started));
         r.into()
     }
 
@@ -64,18 +77,24 @@ impl Files {
         }
         let r = self
             .get(fd)
-            .and_then(|d| self.xfer(&d, buf, len, None, true));
+            .and_then(|d| self.xfer(&d, buf, len, None, true, None));
         r.into()
     }
 
-    pub(super) fn readv(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
+    pub(super) fn readv(
+        &mut self,
+        fd: usize,
+        iov: usize,
+        count: usize,
+        started: Option<u64>,
+    ) -> FileCall {
         self.socket_vector(fd, iov, count, false)
-            .unwrap_or_else(|| self.vector(fd, iov, count, false).into())
+            .unwrap_or_else(|| self.vector(fd, iov, count, false, started).into())
     }
 
     pub(super) fn writev(&mut self, fd: usize, iov: usize, count: usize) -> FileCall {
         self.socket_vector(fd, iov, count, true)
-            .unwrap_or_else(|| self.vector(fd, iov, count, true).into())
+            .unwrap_or_else(|| self.vector(fd, iov, count, true, None).into())
     }
 
     /// `readv` / `writev` on a socket: one receive or send of all the iovecs (one
@@ -103,6 +122,7 @@ impl Files {
         iov: usize,
         count: usize,
         write: bool,
+        started: Option<u64>,
     ) -> Result<Xfer, LinuxError> {
         let d = self.get(fd)?;
         let ok = if write { d.writable() } else { d.readable() };
@@ -112,15 +132,15 @@ impl Files {
         let iovs = user::iovecs(iov, count)?;
         let mut total = 0;
         for (base, len) in iovs {
-            match self.xfer(&d, base, len, None, write) {
+            match self.xfer(&d, base, len, None, write, started) {
                 Ok(Xfer::Done(n)) => {
                     total += n;
                     if n < len {
                         break;
                     }
                 }
-                Ok(Xfer::Block(key)) if total == 0 => return Ok(Xfer::Block(key)),
-                Ok(Xfer::Block(_)) => break,
+                Ok(x @ (Xfer::Block(_) | Xfer::Until(..))) if total == 0 => return Ok(x),
+                Ok(Xfer::Block(_) | Xfer::Until(..)) => break,
                 Err(e) => return partial(total, e),
             }
         }
@@ -138,10 +158,10 @@ impl Files {
         ) {
             return Err(LinuxError::ESPIPE);
         }
-        match self.xfer(&d, buf, len, Some(at), write)? {
+        match self.xfer(&d, buf, len, Some(at), write, None)? {
             Xfer::Done(n) => Ok(n),
-            // Only pipes block, and they were refused above.
-            Xfer::Block(_) => Err(LinuxError::EAGAIN),
+            // Only pipes and the console block, and they were refused above.
+            Xfer::Block(_) | Xfer::Until(..) => Err(LinuxError::EAGAIN),
         }
     }
 
@@ -162,6 +182,7 @@ impl Files {
         len: usize,
         at: Option<u64>,
         write: bool,
+        started: Option<u64>,
     ) -> Result<Xfer, LinuxError> {
         let ok = if write { d.writable() } else { d.readable() };
         if !ok {
@@ -171,7 +192,7 @@ impl Files {
         if write {
             self.write_to(d, buf, len, at)
         } else {
-            read_from(d, buf, len, at)
+            read_from(d, buf, len, at, started)
         }
     }
 
@@ -184,6 +205,13 @@ impl Files {
     ) -> Result<Xfer, LinuxError> {
         match &d.kind {
             Kind::Console => {
+                // Output stopped (^S): wait for ^Q.
+                if super::tty::output_stopped() {
+                    if d.nonblocking() {
+                        return Err(LinuxError::EAGAIN);
+                    }
+                    return Ok(Xfer::Block(super::tty::CONSOLE_KEY));
+                }
                 let mut chunk = vec![0u8; len.min(CHUNK)];
                 let mut done = 0;
                 while done < len {
@@ -191,7 +219,7 @@ impl Files {
                     if let Err(e) = user::get(buf.wrapping_add(done), &mut chunk[..n]) {
                         return partial(done, e);
                     }
-                    pagoda::console::write_bytes(&chunk[..n]);
+                    super::tty::write(&chunk[..n]);
                     done += n;
                 }
                 Ok(Xfer::Done(done))
@@ -318,10 +346,23 @@ impl Files {
 }
 
 /// A read of `len` bytes into user `buf`.
-fn read_from(d: &Description, buf: usize, len: usize, at: Option<u64>) -> Result<Xfer, LinuxError> {
+fn read_from(
+    d: &Description,
+    buf: usize,
+    len: usize,
+    at: Option<u64>,
+    started: Option<u64>,
+) -> Result<Xfer, LinuxError> {
     match &d.kind {
-        // The console has no input: end of file.
-        Kind::Console | Kind::Null => Ok(Xfer::Done(0)),
+        Kind::Console => match super::tty::read(len.min(CHUNK), d.nonblocking(), started)? {
+            super::tty::Read::Data(data) => {
+                // The bytes are taken: a fault loses them, as on Linux.
+                user::put(buf, &data).map(|()| Xfer::Done(data.len()))
+            }
+            super::tty::Read::Wait(None) => Ok(Xfer::Block(super::tty::CONSOLE_KEY)),
+            super::tty::Read::Wait(Some(at)) => Ok(Xfer::Until(super::tty::CONSOLE_KEY, at)),
+        },
+        Kind::Null => Ok(Xfer::Done(0)),
         Kind::Zero => {
             let zeros = vec![0u8; len.min(CHUNK)];
             let mut done = 0;

@@ -18,7 +18,10 @@ mod sockcall;
 mod socket;
 mod splice;
 mod splice_pipe;
+mod termios;
+pub mod tty;
 mod user;
+mod utime;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -175,6 +178,12 @@ impl Files {
         self.cwd.ino().unwrap_or(ROOT_INO)
     }
 
+    /// Whether `fd` is open on the console (its job-control `ioctl`s are the kernel's).
+    pub fn is_console(&self, fd: usize) -> bool {
+        self.get(fd)
+            .is_ok_and(|d| matches!(d.kind, Kind::Console) && !d.is_path())
+    }
+
     /// Whether a write met a pipe without readers since the last call: the process layer
     /// then raises `SIGPIPE` (the call itself returned `EPIPE`).
     pub fn take_sigpipe(&mut self) -> bool {
@@ -219,9 +228,9 @@ impl Files {
         }
         const AT_REMOVEDIR: usize = 0x200;
         let r = match sys {
-            S::Read => return Some(self.read(a[0], a[1], a[2])),
+            S::Read => return Some(self.read(a[0], a[1], a[2], deadline)),
             S::Write => return Some(self.write(a[0], a[1], a[2])),
-            S::Readv => return Some(self.readv(a[0], a[1], a[2])),
+            S::Readv => return Some(self.readv(a[0], a[1], a[2], deadline)),
             S::Writev => return Some(self.writev(a[0], a[1], a[2])),
             S::Pread64 => self.pread(a[0], a[1], a[2], a[3] as i64),
             S::Pwrite64 => self.pwrite(a[0], a[1], a[2], a[3] as i64),
@@ -262,6 +271,7 @@ impl Files {
             S::Fchdir => self.fchdir(a[0]),
             S::Chmod => self.fchmodat(AT_FDCWD as usize, a[0], a[1] as u32, 0),
             S::Fchmod => self.fchmod(a[0], a[1] as u32),
+            S::Utimensat => self.utimensat(a[0], a[1], a[2], a[3]),
             S::Fchmodat => self.fchmodat(a[0], a[1], a[2] as u32, 0),
             S::Chown => self.fchownat(AT_FDCWD as usize, a[0], a[1], a[2], 0),
             S::Lchown => self.fchownat(

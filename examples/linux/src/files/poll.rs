@@ -83,8 +83,17 @@ fn mask_of(d: &Description) -> (u16, Option<WaitKey>) {
             (m, Some(p.key))
         }
         Kind::Socket(s) => (s.mask(), Some(s.pair.key)),
-        // The console's reads end at once (no input), writes never wait; regular files,
-        // devices, directories and /proc texts have no poll method.
+        Kind::Console => {
+            let mut m = 0;
+            if !super::tty::output_stopped() {
+                m |= POLLOUT | POLLWRNORM;
+            }
+            if super::tty::poll_readable() {
+                m |= POLLIN | POLLRDNORM;
+            }
+            (m, Some(super::tty::CONSOLE_KEY))
+        }
+        // Regular files, devices, directories and /proc texts have no poll method.
         _ => (DEFAULT_MASK, None),
     }
 }

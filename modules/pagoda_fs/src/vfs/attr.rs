@@ -6,6 +6,17 @@ use alloc::vec::Vec;
 use super::tree::{Access, Fs, Ino};
 use super::{FsError, FsResult};
 
+/// One time [`Fs::set_times`] sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTime {
+    /// The current time.
+    Now,
+    /// This time: seconds and nanoseconds since the epoch.
+    At(i64, i64),
+    /// Unchanged.
+    Keep,
+}
+
 impl<F> Fs<F> {
     /// Directory entries of `dir` as `getdents64` lists them: `.`, `..`, then by name.
     ///
@@ -60,6 +71,35 @@ impl<F> Fs<F> {
         // A change of owner by anyone clears set-user-id and set-group-id on non-directories.
         if !node.is_dir() && (uid != u32::MAX || gid != u32::MAX) {
             node.perm &= !0o6000;
+        }
+        node.times[2] = now;
+        Ok(())
+    }
+
+    /// `utimensat`: sets the access and modification times of `ino` (the status-change
+    /// time becomes now). A given time (or [`SetTime::Keep`]) needs the owner (or root);
+    /// both [`SetTime::Now`] needs ownership or write permission.
+    ///
+    /// # Errors
+    /// `EPERM` (explicit times, not the owner), `EACCES` (now, neither owner nor writer);
+    /// `ENOENT` for an unknown inode. Nothing changes on error.
+    pub fn set_times(&mut self, ino: Ino, times: [SetTime; 2], who: Access) -> FsResult<()> {
+        let now = self.now();
+        let explicit = times != [SetTime::Now; 2];
+        let node = self.node_mut(ino)?;
+        let owner = who.uid == 0 || who.uid == node.uid;
+        if explicit && !owner {
+            return Err(FsError::Perm);
+        }
+        if !explicit && !owner && !node.permits(who, 2) {
+            return Err(FsError::Access);
+        }
+        for (slot, t) in node.times.iter_mut().zip(times) {
+            match t {
+                SetTime::Now => *slot = now,
+                SetTime::At(sec, nsec) => *slot = (sec, nsec),
+                SetTime::Keep => {}
+            }
         }
         node.times[2] = now;
         Ok(())

@@ -13,6 +13,7 @@ mod ops;
 mod path;
 mod tree;
 
+pub use self::attr::SetTime;
 pub use self::ops::{OpenIntent, Opened};
 pub use self::path::{MAX_NAME, MAX_PATH, MAX_SYMLINKS};
 pub use self::tree::{Access, Fs, Ino, Inode, NodeKind, ROOT_INO, RenameFlags};

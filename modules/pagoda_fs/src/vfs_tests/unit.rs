@@ -392,3 +392,38 @@ fn link_inode_names_an_open_file_but_not_an_unlinked_one() {
     assert_eq!(fs.lookup(ROOT_INO, "/c", false, R), Err(FsError::NotFound));
     assert!(fs.close_ref(ino).is_some());
 }
+
+#[test]
+fn set_times_follows_utimensat_permissions() {
+    let mut f = fs();
+    let file = f.create(ROOT_INO, "f", 0o666, R, 1).unwrap();
+    f.chown(file, USER.uid, USER.gid, R).unwrap();
+    let other = Access {
+        uid: 2000,
+        gid: 2000,
+    };
+    let at = SetTime::At(1000, 5);
+    // A given time: the owner or root only; nothing changes on error.
+    assert_eq!(
+        f.set_times(file, [at, SetTime::Keep], other),
+        Err(FsError::Perm)
+    );
+    assert_eq!(f.inode(file).unwrap().times[0], (0, 0));
+    f.set_times(file, [at, SetTime::Keep], USER).unwrap();
+    let t = f.inode(file).unwrap().times;
+    assert_eq!((t[0], t[1]), ((1000, 5), (0, 0)));
+    // Both now: a writer may, others may not.
+    f.set_times(file, [SetTime::Now; 2], other).unwrap();
+    f.chmod(file, 0o644, USER).unwrap();
+    assert_eq!(
+        f.set_times(file, [SetTime::Now; 2], other),
+        Err(FsError::Access)
+    );
+    f.set_times(file, [SetTime::Keep, SetTime::At(7, 0)], R)
+        .unwrap();
+    assert_eq!(f.inode(file).unwrap().times[1], (7, 0));
+    assert_eq!(
+        f.set_times(99_999, [SetTime::Now; 2], R),
+        Err(FsError::NotFound)
+    );
+}

@@ -10,6 +10,8 @@ const RTC_PADDR: usize = 0x0901_0000;
 /// PL011 flag register offset and its "transmit FIFO full" bit.
 const UART_FR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
+/// Flag register bit: the receive FIFO is empty.
+const FR_RXFE: u32 = 1 << 4;
 
 static MMIO: [(usize, usize); 5] = [
     (0x0800_0000, 0x2_0000), // GICv2 distributor + CPU interface
@@ -37,6 +39,16 @@ pub fn console_write_byte(b: u8) {
         }
         dr.write_volatile(u32::from(b));
     }
+}
+
+/// The next byte the PL011 received, if one is waiting (polled, no interrupts).
+pub fn console_read_byte() -> Option<u8> {
+    let base = UART_PADDR + PHYS_VIRT_OFFSET;
+    let fr = (base + UART_FR) as *const u32;
+    let dr = base as *const u32;
+    // SAFETY: the UART registers are mapped as device memory at `base` (`mmio_regions`);
+    // 32-bit volatile loads of FR, then DR, which only takes the waiting byte.
+    unsafe { (fr.read_volatile() & FR_RXFE == 0).then(|| dr.read_volatile() as u8) }
 }
 
 /// Seconds since the Unix epoch from the PL031 RTC (its data register counts seconds).

@@ -7,6 +7,8 @@ use super::PHYS_VIRT_OFFSET;
 const UART_PADDR: usize = 0x1000_0000;
 const SIFIVE_TEST_PADDR: usize = 0x10_0000;
 const GOLDFISH_RTC_PADDR: usize = 0x10_1000;
+/// Line status register: a received byte is waiting.
+const LSR_DR: u8 = 1 << 0;
 /// Line status register: transmit holding register empty.
 const LSR_THRE: u8 = 1 << 5;
 
@@ -35,6 +37,14 @@ pub fn console_write_byte(b: u8) {
         }
         base.write_volatile(b);
     }
+}
+
+/// The next byte the NS16550 received, if one is waiting (polled, no interrupts).
+pub fn console_read_byte() -> Option<u8> {
+    let base = (UART_PADDR + PHYS_VIRT_OFFSET) as *const u8;
+    // SAFETY: the UART registers are mapped at `base` (`mmio_regions`); byte-wide volatile
+    // loads of LSR (5), then RBR (0), which only takes the waiting byte.
+    unsafe { (base.add(5).read_volatile() & LSR_DR != 0).then(|| base.read_volatile()) }
 }
 
 /// Seconds since the Unix epoch from the goldfish RTC (nanoseconds in two 32-bit

@@ -11,6 +11,8 @@ const FCR: u16 = 2; // FIFO control
 const LCR: u16 = 3; // line control (bit 7 = DLAB)
 const MCR: u16 = 4; // modem control
 const LSR: u16 = 5; // line status
+/// LSR bit: a received byte waits in the receive buffer.
+const LSR_DATA_READY: u8 = 1 << 0;
 /// LSR bit: the transmit holding register is empty.
 const LSR_THR_EMPTY: u8 = 1 << 5;
 /// Polls before writing anyway, so a missing UART cannot hang the kernel.
@@ -41,4 +43,14 @@ pub fn console_write_byte(b: u8) {
     }
     // SAFETY: writing the transmit register of COM1 only sends the byte.
     unsafe { outb(COM1 + DATA, b) };
+}
+
+/// The next byte COM1 received, if one is waiting (polled: the UART raises no interrupts).
+pub fn console_read_byte() -> Option<u8> {
+    // SAFETY: reading the line status register of COM1 has no side effects.
+    if unsafe { inb(COM1 + LSR) } & LSR_DATA_READY == 0 {
+        return None;
+    }
+    // SAFETY: reading the receive buffer register of COM1 only takes the waiting byte.
+    Some(unsafe { inb(COM1 + DATA) })
 }

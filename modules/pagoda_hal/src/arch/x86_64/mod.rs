@@ -45,7 +45,7 @@ use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PageSize;
 
 pub use self::boot::stack_guard_page;
-pub use self::console::console_write_byte;
+pub use self::console::{console_read_byte, console_write_byte};
 pub use self::rtc::wall_clock_secs;
 pub use self::timer::{monotonic_ns, set_timer_deadline, timer_frequency_hz, wait_for_interrupt};
 pub use self::trap::init_traps;
