@@ -115,9 +115,13 @@ impl Pagoda {
         }
     }
 
-    /// Runs one op.
+    /// Runs one op, then what a kernel does before it returns to user mode in the active
+    /// space: apply the truncations other ops posted (a shrunk file's pages past its end
+    /// are unmapped, their loads are `SIGBUS` from now on; Linux unmaps them in `ftruncate`
+    /// itself, Pagoda's kernel in its run loop).
     pub fn run(&mut self, op: &Op) -> Reply {
         let reply = self.run_inner(op);
+        self.space().apply_truncations();
         // Flushes the op issued reach the TLB; an entry that still disagrees with the
         // table is a missing flush.
         self.tlb.apply(&take_flushes());
@@ -354,7 +358,8 @@ impl Pagoda {
             .map(|i| match self.load(base + i * PAGE, &mut buf) {
                 Ok(()) => PageState::Data(fnv(&buf)),
                 Err(Reply::Fault { signo, code, .. }) => PageState::Fault(signo, code),
-                Err(_) => PageState::Fault(-1, -1),
+                Err(Reply::Broken(why)) => PageState::Broken(why),
+                Err(other) => PageState::Broken(format!("unexpected reply {other:?}")),
             })
             .collect();
         self.tlb.apply(&take_flushes());

@@ -171,19 +171,22 @@ pub fn normalize(mut entries: Vec<MapEntry>) -> Vec<MapEntry> {
 }
 
 /// One page of a content dump: its hash, or the signal a load took.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PageState {
     /// Readable; hash of the 4096 bytes.
     Data(u64),
     /// A load faulted with this signal and `si_code`.
     Fault(i32, i32),
+    /// Pagoda only: the load hit an internal inconsistency ([`Reply::Broken`]: a fault
+    /// loop, a uaccess error after the emulated CPU's access succeeded, a wrong frame).
+    Broken(String),
 }
 
 impl fmt::Debug for PageState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PageState::Data(h) => write!(f, "{:08x}", h >> 32),
-            PageState::Fault(-1, _) => f.write_str("BROKEN(fault loop or uaccess error)"),
+            PageState::Broken(why) => write!(f, "BROKEN({why})"),
             PageState::Fault(s, c) => write!(f, "sig{s}.{c}"),
         }
     }

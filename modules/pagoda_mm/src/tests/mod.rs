@@ -11,6 +11,7 @@ mod cpu_prop;
 mod file;
 mod file_cache;
 mod file_model;
+mod file_truncate;
 mod fork;
 mod fuzz;
 mod linear;
