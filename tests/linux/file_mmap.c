@@ -1,5 +1,6 @@
 /* File mappings stay coherent with read/write: pwrite/pread against MAP_SHARED, msync,
- * truncation (SIGBUS past EOF, zeroed tail), growth, unlink while mapped, MAP_PRIVATE COW. */
+ * truncation (SIGBUS past EOF, zeroed tail), growth, unlink while mapped, MAP_PRIVATE COW,
+ * truncation under MAP_PRIVATE (copied pages past the new EOF are dropped too). */
 #include "t.h"
 #include <fcntl.h>
 #include <setjmp.h>
@@ -22,6 +23,43 @@ static int bus_on_read(volatile char *p)
         return 0;
     }
     return bus_code == BUS_ADRERR ? 1 : -1;
+}
+/* As bus_on_read, for a one-byte store. */
+static int bus_on_write(volatile char *p)
+{
+    bus_code = 0;
+    if (sigsetjmp(jb, 1) == 0) {
+        *p = 'w';
+        return 0;
+    }
+    return bus_code == BUS_ADRERR ? 1 : -1;
+}
+
+/* ftruncate under MAP_PRIVATE (at file offset 3 pages of a 4-page-and-1-byte file): pages past
+ * the new EOF are unmapped whether they were only read or privately written (Linux unmaps the
+ * private copies too); the page holding the new EOF keeps its copy; regrowth reads zeros. */
+static void truncate_private(void)
+{
+    int fd = t_tmpfile(4 * PG + 1);
+    char *p = fd < 0 ? MAP_FAILED : mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 3 * PG);
+    if (p == MAP_FAILED) {
+        skip("no private file mapping");
+        return;
+    }
+    ok(pwrite(fd, "ab", 2, 3 * PG) == 2 && p[0] == 'a' && p[PG] == 0, "private mapping at offset 3 pages");
+    p[1] = 'P';
+    ok(pwrite(fd, "x", 1, 3 * PG) == 1 && p[0] == 'a' && p[1] == 'P', "page 0 is a private copy");
+    ok(ftruncate(fd, 0) == 0, "ftruncate the file to 0 under the private mapping");
+    ok(bus_on_read(p + PG) == 1, "an only-read private page past EOF: SIGBUS");
+    ok(bus_on_read(p) == 1 && bus_on_write(p + 1) == 1, "a privately written page past EOF: SIGBUS, its copy is gone");
+    ok(ftruncate(fd, 3 * PG + 10) == 0 && bus_on_write(p) == 0, "after regrowth the page comes back");
+    ok(p[1] == 0 && p[0] == 'w' && p[10] == 0, "with the file's data (zeros), not the old copy");
+    ok(bus_on_read(p + PG) == 1, "the page still past EOF: SIGBUS");
+    char r[2];
+    ok(pread(fd, r, 1, 3 * PG) == 1 && r[0] == 0, "the private store did not reach the file");
+    ok(ftruncate(fd, 3 * PG + 5) == 0 && p[0] == 'w', "a copy holding the new EOF is kept");
+    munmap(p, 2 * PG);
+    close(fd);
 }
 
 int main(void)
@@ -105,5 +143,6 @@ int main(void)
     ok(pwrite(e, "w", 1, 0) == 1 && bus_on_read(z) == 0 && z[0] == 'w', "after the file grows, the page appears");
     munmap(z, PG);
     close(e);
+    truncate_private();
     return t_done();
 }

@@ -36,7 +36,7 @@ bitflags::bitflags! {
         const POPULATE = 0x8000;
         /// `MAP_NONBLOCK` (accepted, ignored).
         const NONBLOCK = 0x1_0000;
-        /// `MAP_STACK` (accepted, ignored).
+        /// `MAP_STACK`: no huge pages (`VM_NOHUGEPAGE`, which keeps the area apart).
         const STACK = 0x2_0000;
         /// `MAP_FIXED_NOREPLACE`: map exactly at the address, or fail with `EEXIST`.
         const FIXED_NOREPLACE = 0x10_0000;
@@ -122,9 +122,9 @@ pub enum Advice {
     Mergeable = 12,
     /// `MADV_UNMERGEABLE` (accepted, no effect).
     Unmergeable = 13,
-    /// `MADV_HUGEPAGE` (accepted, no effect: anonymous memory stays in 4 KiB pages).
+    /// `MADV_HUGEPAGE`: marks the area `VM_HUGEPAGE` (memory stays in 4 KiB pages).
     HugePage = 14,
-    /// `MADV_NOHUGEPAGE` (accepted, no effect).
+    /// `MADV_NOHUGEPAGE`: marks the area `VM_NOHUGEPAGE`.
     NoHugePage = 15,
     /// `MADV_DOFORK`: undoes `MADV_DONTFORK`.
     DoFork = 11,

@@ -377,7 +377,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         8 => (any_addr(), len()).prop_map(|(addr, len)| Op::Munmap { addr, len }),
         10 => (any_addr(), len(), prot_any()).prop_map(|(addr, len, prot)| Op::Mprotect { addr, len, prot }),
         8 => mremap_op(),
-        4 => (win_addr(), len(), prop_oneof![4 => Just(4u32), 1 => Just(0u32), 1 => Just(99u32)])
+        4 => (win_addr(), len(), prop_oneof![4 => Just(4u32), 1 => Just(0u32), 1 => Just(99u32), 1 => Just(14u32), 1 => Just(15u32)])
             .prop_map(|(addr, len, advice)| Op::Madvise { addr, len, advice }),
         3 => (win_addr(), len(), prop_oneof![Just(4u32), Just(1), Just(2), Just(5), Just(8)])
             .prop_map(|(addr, len, flags)| Op::Msync { addr, len, flags }),

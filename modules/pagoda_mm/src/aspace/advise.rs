@@ -81,9 +81,21 @@ where
             | Advice::DontDump
             | Advice::DoDump
             | Advice::Mergeable
-            | Advice::Unmergeable
-            | Advice::HugePage
-            | Advice::NoHugePage => (Action::Nothing, |_| false),
+            | Advice::Unmergeable => (Action::Nothing, |_| false),
+            Advice::HugePage => (
+                Action::Set(|t| {
+                    t.hugepage = true;
+                    t.nohugepage = false;
+                }),
+                |_| false,
+            ),
+            Advice::NoHugePage => (
+                Action::Set(|t| {
+                    t.hugepage = false;
+                    t.nohugepage = true;
+                }),
+                |_| false,
+            ),
             Advice::PopulateRead => return self.populate(range, MappingFlags::READ, true),
             Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE, true),
             Advice::DontNeed => (Action::Discard, |a| {

@@ -179,6 +179,11 @@ where
                 t.wipeonfork = true;
             });
         }
+        // Linux >= 6.7: MAP_STACK implies VM_NOHUGEPAGE (the area does not merge with
+        // neighbours without it).
+        if flags.contains(MmapFlags::STACK) {
+            self.update_attrs(range, |t| t.nohugepage = true);
+        }
         // As Linux's mmap_region, a new mapping joins compatible neighbours.
         self.merge_around(range);
         Ok(start)

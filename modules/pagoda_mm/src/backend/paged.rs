@@ -199,7 +199,7 @@ impl<H: PagingHandler> Source<H> {
 }
 
 /// What `mmap`, `madvise` and `mlock` left on an area (Linux's `VM_DONTCOPY`,
-/// `VM_WIPEONFORK`, `VM_LOCKED`, `VM_DROPPABLE`). Both pieces of a split area keep them.
+/// `VM_WIPEONFORK`, `VM_LOCKED`, `VM_DROPPABLE`, `VM_HUGEPAGE`, `VM_NOHUGEPAGE`). Both pieces of a split area keep them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Attrs {
     /// `MADV_DONTFORK`: a forked child does not get the area.
@@ -217,6 +217,11 @@ pub(crate) struct Attrs {
     pub(crate) accounted: bool,
     /// `MAP_NORESERVE` (or `MAP_DROPPABLE`): never charged (`VM_NORESERVE`).
     pub(crate) noreserve: bool,
+    /// `MADV_HUGEPAGE` (`VM_HUGEPAGE`). Pagoda maps 4 KiB pages only, but Linux keeps
+    /// areas with different huge-page advice apart, which `mremap`'s one-area rule shows.
+    pub(crate) hugepage: bool,
+    /// `MADV_NOHUGEPAGE` or `MAP_STACK` (`VM_NOHUGEPAGE`, Linux >= 6.7 for `MAP_STACK`).
+    pub(crate) nohugepage: bool,
     /// Linux's `VM_SOFTDIRTY`: every page of the area reads as soft-dirty (a new area, or
     /// one grown or moved by `mremap`) until `clear_refs` 4 clears it.
     pub(crate) softdirty: bool,

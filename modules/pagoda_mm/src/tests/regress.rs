@@ -11,7 +11,7 @@ use page_table_entry::MappingFlags;
 use super::*;
 use crate::shm::{IPC_PRIVATE, ShmContext, ShmLimits, ShmRegistry};
 use crate::testing::{Cpu, CpuFault};
-use crate::{File, LinuxError, MemFile, MmapFlags, MremapFlags, Populate, SharedMem};
+use crate::{Advice, File, LinuxError, MemFile, MmapFlags, MremapFlags, Populate, SharedMem};
 
 const P: usize = PAGE_SIZE_4K;
 const ANON: MmapFlags = MmapFlags::PRIVATE.union(MmapFlags::ANONYMOUS);
@@ -318,5 +318,42 @@ fn mremap_with_old_len_zero_maps_a_shared_mapping_again() {
     let may = MremapFlags::MAYMOVE;
     assert_eq!(s.mremap(private, 0, P, may, va(0)), Err(LinuxError::EINVAL));
     drop((cpu, s));
+    assert_no_leak();
+}
+
+/// `linux_diff` seed 5: `MAP_STACK` (Linux >= 6.7) and `MADV_NOHUGEPAGE` /
+/// `MADV_HUGEPAGE` give an area `VM_NOHUGEPAGE` / `VM_HUGEPAGE`, which keeps it apart from
+/// neighbours without it: a resizing `mremap` across it spans several areas (`EFAULT`).
+/// Opposite advice on the middle page makes the three pages one area again.
+#[test]
+fn huge_page_advice_keeps_areas_apart() {
+    let mut s = setup();
+    let none = MappingFlags::empty();
+    let may_fix = MremapFlags::MAYMOVE | MremapFlags::FIXED;
+    for how in 0..3 {
+        s.mmap(va(BASE), 24 * P, none, ANON | FIX, None, 0).unwrap();
+        match how {
+            0 => drop(s.mmap(
+                va(BASE + 2 * P),
+                P,
+                none,
+                ANON | FIX | MmapFlags::STACK,
+                None,
+                0,
+            )),
+            1 => s.madvise(va(BASE + 2 * P), P, Advice::NoHugePage).unwrap(),
+            _ => s.madvise(va(BASE + 2 * P), P, Advice::HugePage).unwrap(),
+        }
+        let r = s.mremap(va(BASE + P), 3 * P, 2 * P, may_fix, va(BASE + 4 * P));
+        assert_eq!(r, Err(LinuxError::EFAULT), "case {how}");
+        s.munmap(va(BASE), 24 * P).unwrap();
+    }
+    // Advice that matches the neighbours again merges the areas.
+    s.mmap(va(BASE), 24 * P, none, ANON | FIX, None, 0).unwrap();
+    s.madvise(va(BASE + 2 * P), P, Advice::HugePage).unwrap();
+    s.madvise(va(BASE), 24 * P, Advice::NoHugePage).unwrap();
+    let r = s.mremap(va(BASE + P), 3 * P, 2 * P, may_fix, va(BASE + 4 * P));
+    assert_eq!(r, Ok(va(BASE + 4 * P)));
+    drop(s);
     assert_no_leak();
 }
