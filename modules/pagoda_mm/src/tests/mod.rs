@@ -15,6 +15,7 @@ mod fork;
 mod fuzz;
 mod linear;
 mod linux;
+mod minaddr;
 mod model;
 mod oom;
 mod outcome;
