@@ -22,8 +22,9 @@ where
     H: PagingHandler,
 {
     /// Chooses where a new mapping of `len` bytes goes, and whether it replaces what is
-    /// there. Without `MAP_FIXED*`, a free page-aligned hint is used as is, otherwise the
-    /// highest free range below the mmap top (Linux's top-down layout).
+    /// there. Without `MAP_FIXED*`, a free page-aligned hint (raised to `mmap_min_addr` if
+    /// below it) is used as is, otherwise the highest free range below the mmap top and at
+    /// or above `mmap_min_addr` (Linux's top-down layout).
     fn place(
         &self,
         addr: VirtAddr,
