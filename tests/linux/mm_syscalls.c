@@ -352,9 +352,10 @@ static void *placed(void *hint)
         munmap(p, PG);
     return p;
 }
+/* The raw call: musl's mmap turns EPERM at address 0 without MAP_FIXED into ENOMEM. */
 static int fixed_errno(uintptr_t at, int flags)
 {
-    void *p = mmap((void *)at, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+    void *p = (void *)syscall(SYS_mmap, at, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p != MAP_FAILED) {
         munmap(p, PG);
         return 0;
