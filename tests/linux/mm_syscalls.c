@@ -332,6 +332,96 @@ static void test_brk(void)
     ok(syscall(SYS_brk, 4096) == raw, "brk below the heap start fails by returning the old break");
 }
 
+/* vm.mmap_min_addr (65536 on Debian and on Pagoda, which has no /proc/sys/vm): placement
+ * never goes below it; a fixed address below it needs CAP_SYS_RAWIO (root), page 0 too. */
+static uintptr_t min_addr = 0x10000;
+static void read_min_addr(void)
+{
+    FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+    unsigned long v;
+    if (f && fscanf(f, "%lu", &v) == 1)
+        min_addr = (v + PG - 1) & ~(uintptr_t)(PG - 1);
+    if (f)
+        fclose(f);
+}
+#define MIN_ADDR min_addr
+static void *placed(void *hint)
+{
+    void *p = mmap(hint, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED)
+        munmap(p, PG);
+    return p;
+}
+/* The raw call: musl's mmap turns EPERM at address 0 without MAP_FIXED into ENOMEM. */
+static int fixed_errno(uintptr_t at, int flags)
+{
+    void *p = (void *)syscall(SYS_mmap, at, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+    if (p != MAP_FAILED) {
+        munmap(p, PG);
+        return 0;
+    }
+    return errno;
+}
+/* As uid 65534: each failing check sets a bit of the exit code. */
+static int unprivileged_low(void *arg)
+{
+    (void)arg;
+    if (setuid(65534))
+        return 0x80;
+    int bad = 0;
+    bad |= fixed_errno(MIN_ADDR - PG, MAP_FIXED) != EPERM;
+    bad |= (fixed_errno(0, MAP_FIXED) != EPERM) << 1;
+    bad |= (fixed_errno(MIN_ADDR - PG, MAP_FIXED_NOREPLACE) != EPERM) << 2;
+    char *q = anon(PG, PROT_READ);
+    void *r = q ? mremap(q, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)(MIN_ADDR - PG)) : NULL;
+    bad |= (r != MAP_FAILED || errno != EPERM) << 3;
+    bad |= ((uintptr_t)placed((void *)PG) < MIN_ADDR) << 4;
+    return bad;
+}
+static void test_min_addr(void)
+{
+    read_min_addr();
+    void *p = placed(NULL);
+    ok(p != MAP_FAILED && (uintptr_t)p >= MIN_ADDR, "mmap(NULL) is placed at or above %#lx",
+       (unsigned long)MIN_ADDR);
+    p = placed((void *)PG);
+    ok(p != MAP_FAILED && (uintptr_t)p >= MIN_ADDR, "a hint of 0x1000 is raised to %#lx",
+       (unsigned long)MIN_ADDR);
+    if (geteuid() != 0) {
+        skip("mmap_min_addr: not root");
+        return;
+    }
+    p = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(p == NULL, "root maps page 0 with MAP_FIXED");
+    if (p == NULL) {
+        volatile char *z = p;
+        __asm__ volatile("" : "+r"(z)); /* an opaque pointer: the compiler may not assume NULL */
+        z[0] = 0x5a;
+        z[PG - 1] = 0x33;
+        ok(z[0] == 0x5a && z[PG - 1] == 0x33, "page 0 reads back what was written");
+        int fds[2];
+        ok(pipe(fds) == 0 && write(fds[1], (const void *)z, 1) == 1, "a syscall reads page 0");
+        munmap(p, PG);
+        errno = 0;
+        ok(write(fds[1], (const void *)z, 1) == -1 && errno == EFAULT, "unmapped page 0: EFAULT");
+        close(fds[0]);
+        close(fds[1]);
+    }
+    char *q = anon(PG, PROT_READ | PROT_WRITE);
+    if (q)
+        q[0] = 7;
+    void *r = q ? mremap(q, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED, NULL) : MAP_FAILED;
+    volatile char *z = r;
+    __asm__ volatile("" : "+r"(z));
+    ok(r == NULL && z[0] == 7, "root moves a mapping to 0 with MREMAP_FIXED");
+    if (r == NULL)
+        munmap(r, PG);
+    ok(fixed_errno(MIN_ADDR - PG, MAP_FIXED_NOREPLACE) == 0, "root maps below mmap_min_addr");
+    int st = t_child(unprivileged_low, NULL);
+    ok(EXITED(st, 0), "uid 65534: fixed below mmap_min_addr is EPERM, hints are raised (%#x)",
+       WIFEXITED(st) ? WEXITSTATUS(st) : st);
+}
+
 int main(void)
 {
     int fd = t_tmpfile(0);
@@ -350,5 +440,6 @@ int main(void)
     test_madvise(fd);
     test_mincore_mlock();
     test_brk();
+    test_min_addr();
     return t_done();
 }

@@ -40,6 +40,9 @@ static int as_nobody_other_read(void *arg)
     bad |= !(shmat(id, NULL, 0) == (void *)-1 && errno == EACCES);
     char *p = shmat(id, NULL, SHM_RDONLY);
     bad |= (p == (void *)-1 || p[0] != 'r') << 1;
+    /* SHM_RND may round to 0: a fixed attach there, below vm.mmap_min_addr (root only). */
+    errno = 0;
+    bad |= !(shmat(id, (void *)0x10, SHM_RND | SHM_RDONLY) == (void *)-1 && errno == EPERM) << 2;
     return bad;
 }
 
@@ -106,6 +109,14 @@ int main(void)
     ok(fx == hole && fx[100] == 'f', "SHM_RND rounds the address down to SHMLBA");
     shmdt(fx);
     ok_err(shmat(-1, NULL, 0), EINVAL, "shmat bad id: EINVAL");
+    ok_err(shmat(id, (void *)0x10, SHM_RND | SHM_REMAP), EINVAL, "SHM_REMAP rounding to 0: EINVAL");
+    /* One page: Pagoda's riscv64 signal trampoline occupies 0x1000. */
+    int one = shmget(IPC_PRIVATE, PG, IPC_CREAT | 0600);
+    char *zero = shmat(one, (void *)0x10, SHM_RND);
+    ok(zero == NULL, "root: SHM_RND rounding to 0 attaches at page 0");
+    if (zero != (void *)-1)
+        shmdt(zero);
+    shmctl(one, IPC_RMID, NULL);
 
     ds.shm_perm.mode = 0640;
     ok(shmctl(id, IPC_SET, &ds) == 0 && stat_of(id, &ds) == 0 && (ds.shm_perm.mode & 0777) == 0640,
@@ -122,7 +133,7 @@ int main(void)
     rp[0] = 'r';
     st = t_child(as_nobody_other_read, (void *)(intptr_t)ro);
     if (!EXITED(st, 100))
-        ok(EXITED(st, 0), "uid 65534 on a 0604 segment: read-only attach works, read-write EACCES (%#x)", st);
+        ok(EXITED(st, 0), "uid 65534 on a 0604 segment: read-only attach works, read-write EACCES, page 0 EPERM (%#x)", st);
     shmdt(rp);
     shmctl(ro, IPC_RMID, NULL);
 

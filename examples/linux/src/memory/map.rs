@@ -9,7 +9,7 @@ use pagoda::mm::{
 use pagoda_mm::Mdwe;
 use pagoda_mm::abi::{self, PROT_GROWS, RLIMIT_DATA};
 
-use super::{Memory, SysResult, space};
+use super::{Memory, SysResult, placing, space};
 use crate::mmap_source::{MmapSource, MmapTarget};
 
 /// `MAP_SHARED`, `MAP_PRIVATE`, `MAP_SHARED_VALIDATE`, `MAP_DROPPABLE`: the mapping type bits.
@@ -151,7 +151,7 @@ impl Memory {
         let shared = matches!(raw & MAP_TYPE, 0x01 | 0x03);
         let data = !shared && prot.contains(MappingFlags::WRITE);
         let locked = flags.contains(MmapFlags::LOCKED);
-        space(|s| {
+        placing(self.creds.0, |s| {
             let mut addr = VirtAddr::from_usize(addr);
             if let Some(len) = page_len(len) {
                 let replaced = VirtAddrRange::try_from_start_size(addr, len)
@@ -197,7 +197,7 @@ impl Memory {
             .map(MremapFlags::from_bits_retain)
             .map_err(|_| LinuxError::EINVAL)?;
         let new = VirtAddr::from_usize(a[4]);
-        space(|s| {
+        placing(self.creds.0, |s| {
             let grow = match (page_len(old_len), page_len(new_len)) {
                 _ if flags.contains(MremapFlags::DONTUNMAP) => page_len(new_len),
                 (None, new) => new,

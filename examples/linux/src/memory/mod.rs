@@ -39,7 +39,8 @@ pub struct Memory {
     pid: u32,
     limits: Rlimits,
     future: FutureLock,
-    /// The caller's effective uid and gid (System V permission checks).
+    /// The caller's effective uid and gid (System V permission checks; euid 0 may map below
+    /// `vm.mmap_min_addr`).
     creds: (u32, u32),
     /// `prctl(PR_SET_MDWE)`'s policy.
     mdwe: Mdwe,
@@ -146,6 +147,18 @@ impl Memory {
 /// Runs `f` on the current address space (`EFAULT` if there is none).
 fn space<R>(f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>) -> Result<R, LinuxError> {
     mm::with_current(f).unwrap_or(Err(LinuxError::EFAULT))
+}
+
+/// [`space`] for a call that may place a mapping at a fixed address: below
+/// `vm.mmap_min_addr` only root may (Linux's `CAP_SYS_RAWIO`, `cap_mmap_addr`).
+fn placing<R>(
+    euid: u32,
+    f: impl FnOnce(&mut mm::AddrSpace) -> Result<R, LinuxError>,
+) -> Result<R, LinuxError> {
+    space(|s| {
+        s.set_mmap_privileged(euid == 0);
+        f(s)
+    })
 }
 
 /// Copies `buf.len()` bytes from user address `at`.

@@ -12,7 +12,7 @@ use pagoda::mm::shm::{self, IPC_PRIVATE, ShmId, ShmKey};
 use pagoda::mm::{LinuxError, PAGE_SIZE_4K, VirtAddr};
 use pagoda_mm::abi::{self, SHMID_DS_SIZE};
 
-use super::{Memory, SysResult, get, put, space};
+use super::{Memory, SysResult, get, placing, put, space};
 
 /// `RLIMIT_MEMLOCK`: 0 forbids `SHM_LOCK` without the capability.
 const RLIMIT_MEMLOCK: usize = 8;
@@ -114,7 +114,7 @@ impl Memory {
         let ctx = shm::context(self.pid);
         let addr = (addr != 0).then(|| VirtAddr::from_usize(addr));
         let size = ds.size.div_ceil(PAGE_SIZE_4K) * PAGE_SIZE_4K;
-        space(|s| {
+        placing(self.creds.0, |s| {
             let (total, data) = (s.areas().map(|a| a.size()).sum(), 0);
             if !abi::may_expand(&self.limits, total, data, size, false) {
                 return Err(LinuxError::ENOMEM);

@@ -38,7 +38,7 @@ pub(crate) fn fixup(pc: usize) -> Option<usize> {
 /// Rejects accesses not entirely in the user half or misaligned for their size.
 fn check(va: VirtAddr, size: usize, access: MappingFlags) -> Result<usize, Fault> {
     let a = va.as_usize();
-    let ok = a >= USER_VA_START
+    let ok = (USER_VA_START..USER_VA_END).contains(&a)
         && a.checked_add(size).is_some_and(|end| end <= USER_VA_END)
         && a.is_multiple_of(size);
     if ok {

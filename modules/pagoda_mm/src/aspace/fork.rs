@@ -36,6 +36,7 @@ where
         self.apply_truncations();
         let mut child = Self::new(self.va_range)?;
         child.mmap_top = self.mmap_top;
+        child.mmap_min_addr = self.mmap_min_addr;
         child.heap = self.heap;
         for &(kernel, start, size) in &self.borrowed {
             let batch = child

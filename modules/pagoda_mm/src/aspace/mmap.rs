@@ -22,8 +22,9 @@ where
     H: PagingHandler,
 {
     /// Chooses where a new mapping of `len` bytes goes, and whether it replaces what is
-    /// there. Without `MAP_FIXED*`, a free page-aligned hint is used as is, otherwise the
-    /// highest free range below the mmap top (Linux's top-down layout).
+    /// there. Without `MAP_FIXED*`, a free page-aligned hint (raised to `mmap_min_addr` if
+    /// below it) is used as is, otherwise the highest free range below the mmap top and at
+    /// or above `mmap_min_addr` (Linux's top-down layout).
     fn place(
         &self,
         addr: VirtAddr,
@@ -32,7 +33,7 @@ where
     ) -> LinuxResult<(VirtAddr, OnOverlap)> {
         if flags.intersects(MmapFlags::FIXED | MmapFlags::FIXED_NOREPLACE) {
             // Linux's order: the end of the space, the alignment, then the lowest address
-            // (`mmap_min_addr`, which is EPERM for unprivileged callers).
+            // (`mmap_min_addr`: EPERM for unprivileged callers, security_mmap_addr).
             let below_end = addr
                 .as_usize()
                 .checked_add(len)
@@ -41,9 +42,7 @@ where
                 return Err(LinuxError::ENOMEM);
             }
             let range = page_range(addr, len).ok_or(LinuxError::EINVAL)?;
-            if addr < self.va_range.start {
-                return Err(LinuxError::EPERM);
-            }
+            self.check_fixed_low(addr)?;
             if flags.contains(MmapFlags::FIXED_NOREPLACE) {
                 if self.areas.overlaps(range) {
                     return Err(LinuxError::EEXIST);
@@ -52,7 +51,11 @@ where
             }
             return Ok((addr, OnOverlap::Replace));
         }
-        let hint = addr.align_down_4k();
+        // Linux's round_hint_to_min: a hint below mmap_min_addr is raised to it.
+        let hint = match addr.align_down_4k() {
+            h if h.as_usize() != 0 && h < self.low_limit() => self.low_limit(),
+            h => h,
+        };
         if hint.as_usize() != 0
             && let Some(range) = page_range(hint, len)
             && self.va_range.contains_range(range)
@@ -86,7 +89,8 @@ where
     /// 4. [`LinuxError::ENOMEM`]: `len` rounded up to pages overflows.
     /// 5. `MAP_FIXED*`: [`LinuxError::ENOMEM`] for a range past the end of the space,
     ///    then [`LinuxError::EINVAL`] for an unaligned address, then
-    ///    [`LinuxError::EPERM`] for one below its start (Linux's `mmap_min_addr`), then
+    ///    [`LinuxError::EPERM`] for one below `mmap_min_addr` unless the caller is
+    ///    privileged ([`set_mmap_privileged`](Self::set_mmap_privileged)), then
     ///    [`LinuxError::EEXIST`] for `MAP_FIXED_NOREPLACE` over a mapping; otherwise
     ///    [`LinuxError::ENOMEM`] if there is no room.
     /// 6. [`LinuxError::EOVERFLOW`]: a file mapping whose end passes 2^63 bytes.

@@ -63,10 +63,18 @@ where
     mmu: Mmu<M, P, H>,
     /// `mmap` without an address places areas top-down below this.
     mmap_top: VirtAddr,
+    /// Linux's `vm.mmap_min_addr`: placement never goes below it, and a fixed address
+    /// below it needs [`mmap_privileged`](Self::set_mmap_privileged).
+    mmap_min_addr: VirtAddr,
+    /// Whether the current caller may map below `mmap_min_addr` (Linux: `CAP_SYS_RAWIO`).
+    mmap_privileged: bool,
     heap: Option<Heap>,
     /// Ranges whose top-level entries are shared with another table (the kernel half).
     borrowed: Vec<(&'static PageTable64<M, P, H>, VirtAddr, usize)>,
 }
+
+/// Linux's default `vm.mmap_min_addr` (Debian, and most distributions): 64 KiB.
+pub const DEFAULT_MMAP_MIN_ADDR: usize = 0x1_0000;
 
 /// `MappingError` as the errno a Linux syscall returns.
 pub(crate) fn errno(err: MappingError) -> LinuxError {
@@ -113,6 +121,8 @@ where
             areas: MemorySet::new(),
             mmu,
             mmap_top: va_range.end,
+            mmap_min_addr: VirtAddr::from_usize(DEFAULT_MMAP_MIN_ADDR),
+            mmap_privileged: false,
             heap: None,
             borrowed: Vec::new(),
         })
@@ -161,6 +171,45 @@ where
         self.mmap_top = top
             .align_down_4k()
             .clamp(self.va_range.start, self.va_range.end);
+    }
+
+    /// Sets Linux's `vm.mmap_min_addr` (rounded up to a page; [`DEFAULT_MMAP_MIN_ADDR`] in a
+    /// new space): `mmap`, `mremap` and `shmat` never place an area below it (nor below
+    /// the first page), and a fixed address below it is `EPERM` for an unprivileged caller.
+    pub fn set_mmap_min_addr(&mut self, min: usize) {
+        self.mmap_min_addr = VirtAddr::from_usize(memory_addr::align_up_4k(
+            min.min(usize::MAX - PAGE_SIZE_4K + 1),
+        ));
+    }
+
+    /// The current `vm.mmap_min_addr` ([`set_mmap_min_addr`](Self::set_mmap_min_addr)).
+    pub fn mmap_min_addr(&self) -> VirtAddr {
+        self.mmap_min_addr
+    }
+
+    /// Sets whether the caller of the next `mmap`/`mremap`/`shmat` may map at a fixed
+    /// address below `mmap_min_addr` (Linux's `CAP_SYS_RAWIO`: root). The syscall layer
+    /// sets it from the caller's credentials before each of those calls (threads sharing
+    /// this space may differ); a new space and a fork child start unprivileged.
+    pub fn set_mmap_privileged(&mut self, privileged: bool) {
+        self.mmap_privileged = privileged;
+    }
+
+    /// The lowest address placement may choose: Linux's `max(PAGE_SIZE, mmap_min_addr)`,
+    /// and never below the space.
+    pub(crate) fn low_limit(&self) -> VirtAddr {
+        self.mmap_min_addr
+            .max(VirtAddr::from_usize(PAGE_SIZE_4K))
+            .max(self.va_range.start)
+    }
+
+    /// Linux's `security_mmap_addr` for a fixed address: `EPERM` below `mmap_min_addr`
+    /// unless the caller is privileged; below the space it is `EPERM` for everyone.
+    pub(crate) fn check_fixed_low(&self, addr: VirtAddr) -> LinuxResult {
+        if addr < self.va_range.start || (addr < self.mmap_min_addr && !self.mmap_privileged) {
+            return Err(LinuxError::EPERM);
+        }
+        Ok(())
     }
 
     /// Shares the top-level entries of `kernel` covering `[start, start + size)` (the kernel
@@ -326,9 +375,10 @@ where
     }
 
     /// The highest free page-aligned range of `size` bytes at or below `hint` and below the
-    /// mmap top (`hint` 0: the mmap top), as `mmap` without an address would choose.
+    /// mmap top (`hint` 0: the mmap top), as `mmap` without an address would choose; never
+    /// below `mmap_min_addr` ([`set_mmap_min_addr`](Self::set_mmap_min_addr)).
     pub fn find_free_area(&self, hint: VirtAddr, size: usize) -> Option<VirtAddr> {
-        let limit = VirtAddrRange::new(self.va_range.start, self.mmap_top);
+        let limit = VirtAddrRange::try_new(self.low_limit(), self.mmap_top)?;
         let hint = if hint.as_usize() == 0 {
             self.mmap_top
         } else {

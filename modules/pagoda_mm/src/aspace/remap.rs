@@ -49,7 +49,8 @@ where
     /// 4. [`LinuxError::EFAULT`]: growing or moving a range that is not inside one area,
     ///    or a linear area.
     /// 5. [`LinuxError::EPERM`]: a sealed source or target range (`mseal`), or with
-    ///    `FIXED` a new range below the space (Linux's `mmap_min_addr`).
+    ///    `FIXED` a new address below `mmap_min_addr` for an unprivileged caller
+    ///    ([`set_mmap_privileged`](Self::set_mmap_privileged)).
     /// 6. [`LinuxError::ENOMEM`]: cannot grow in place without `MAYMOVE`, no room, or out
     ///    of memory (then nothing changed).
     pub fn mremap(
@@ -101,8 +102,8 @@ where
                 return Err(LinuxError::EINVAL);
             }
         }
-        // Below the space is Linux's mmap_min_addr: EPERM, found late (get_unmapped_area).
-        let below_min = fixed && new_addr < self.va_range.start;
+        // Below mmap_min_addr (unprivileged): EPERM, found late (get_unmapped_area).
+        let below_min = fixed && self.check_fixed_low(new_addr).is_err();
         let area = self.areas.find(old_addr).ok_or(LinuxError::EFAULT)?;
         // mseal: a sealed source (any part of it) or a sealed target cannot change.
         let sealed_source = area.backend().sealed()

@@ -88,8 +88,10 @@ impl<H: PagingHandler> ShmRegistry<H> {
     ///
     /// # Errors
     /// - `EINVAL`: no such segment; an unaligned address without `SHM_RND`; an address that
-    ///   rounds to 0; `SHM_REMAP` without an address; the range outside the space or (without
+    ///   rounds to 0 with `SHM_REMAP`; `SHM_REMAP` without an address; the range outside the space or (without
     ///   `SHM_REMAP`) overlapping a mapping.
+    /// - `EPERM`: an address below `mmap_min_addr` for an unprivileged caller
+    ///   ([`AddrSpace::set_mmap_privileged`]).
     /// - `ENOMEM`: no free range, or no memory for page tables (nothing changes).
     pub fn shmat<M, P>(
         &self,
@@ -123,9 +125,12 @@ impl<H: PagingHandler> ShmRegistry<H> {
                 };
                 let end = a.checked_add(size).ok_or(LinuxError::EINVAL)?;
                 let range = VirtAddrRange::new(VirtAddr::from(a), VirtAddr::from(end));
-                if a == 0 || !aspace.va_range().contains_range(range) {
+                // Linux: rounding down to 0 is refused only with SHM_REMAP; below
+                // mmap_min_addr is EPERM for an unprivileged caller (do_mmap).
+                if (a == 0 && remap) || !aspace.va_range().contains_range(range) {
                     return Err(LinuxError::EINVAL);
                 }
+                aspace.check_fixed_low(VirtAddr::from(a))?;
                 let policy = if remap {
                     OnOverlap::Replace
                 } else {

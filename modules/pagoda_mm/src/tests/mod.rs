@@ -16,6 +16,7 @@ mod fork;
 mod fuzz;
 mod linear;
 mod linux;
+mod minaddr;
 mod model;
 mod oom;
 mod outcome;

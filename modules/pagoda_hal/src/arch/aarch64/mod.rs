@@ -61,8 +61,9 @@ pub type Pte = page_table_entry::aarch64::A64PTE;
 pub const PHYS_VIRT_OFFSET: usize = 0xffff_8000_0000_0000;
 /// Kernel image: `va = pa + KERNEL_IMAGE_VIRT_OFFSET`; the image lies inside the direct map.
 pub const KERNEL_IMAGE_VIRT_OFFSET: usize = PHYS_VIRT_OFFSET;
-/// First user virtual address (page 0 stays unmapped).
-pub const USER_VA_START: usize = 0x1000;
+/// First user virtual address: 0, as on Linux (page 0 is unmapped unless a privileged
+/// program maps it below `vm.mmap_min_addr`; NULL pointers fault through the page table).
+pub const USER_VA_START: usize = 0;
 /// End of the user half: `TTBR0_EL1` with T0SZ = 17 translates 47 bits (128 TiB).
 pub const USER_VA_END: usize = 0x8000_0000_0000;
 /// First virtual address of the kernel half (root slots 256..512, `TTBR1_EL1`).

@@ -26,8 +26,9 @@ pub const PHYS_VIRT_OFFSET: usize = 0xffff_ffc0_0000_0000;
 /// Kernel image: `va = pa + KERNEL_IMAGE_VIRT_OFFSET`; on riscv64 the image lies inside the
 /// direct map.
 pub const KERNEL_IMAGE_VIRT_OFFSET: usize = PHYS_VIRT_OFFSET;
-/// First user virtual address (page 0 stays unmapped).
-pub const USER_VA_START: usize = 0x1000;
+/// First user virtual address: 0, as on Linux (page 0 is unmapped unless a privileged
+/// program maps it below `vm.mmap_min_addr`; NULL pointers fault through the page table).
+pub const USER_VA_START: usize = 0;
 /// End of the user half (Sv39: 256 GiB).
 pub const USER_VA_END: usize = 0x40_0000_0000;
 /// First virtual address of the kernel half (Sv39 root entries 256..512).

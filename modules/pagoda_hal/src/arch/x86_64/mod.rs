@@ -63,8 +63,9 @@ pub const PHYS_VIRT_OFFSET: usize = 0xffff_8000_0000_0000;
 /// `_skernel` and `_ekernel` (the image is linked at `0xffff_ffff_8020_0000`, loaded at
 /// physical `0x20_0000`; see `linker/x86_64.ld`).
 pub const KERNEL_IMAGE_VIRT_OFFSET: usize = 0xffff_ffff_8000_0000;
-/// First user virtual address (page 0 stays unmapped to catch null pointers).
-pub const USER_VA_START: usize = 0x1000;
+/// First user virtual address: 0, as on Linux (page 0 is unmapped unless a privileged
+/// program maps it below `vm.mmap_min_addr`; NULL pointers fault through the page table).
+pub const USER_VA_START: usize = 0;
 /// End (exclusive) of the user half; one page below the canonical hole so a `syscall`
 /// at the very top cannot leave a non-canonical return address for `sysretq`.
 pub const USER_VA_END: usize = 0x7fff_ffff_f000;

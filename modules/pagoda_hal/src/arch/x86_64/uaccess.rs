@@ -49,7 +49,8 @@ pub(super) fn fixup_for(rip: u64) -> Option<u64> {
 /// `size`-aligned (so the access never straddles two pages).
 fn check(va: VirtAddr, size: usize, access: MappingFlags) -> Result<usize, Fault> {
     let addr = va.as_usize();
-    let inside = addr >= USER_VA_START && addr.checked_add(size).is_some_and(|e| e <= USER_VA_END);
+    let inside = (USER_VA_START..USER_VA_END).contains(&addr)
+        && addr.checked_add(size).is_some_and(|e| e <= USER_VA_END);
     if inside && addr.is_multiple_of(size) {
         Ok(addr)
     } else {
