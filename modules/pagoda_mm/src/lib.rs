@@ -26,7 +26,7 @@ use core::fmt;
 
 pub use axerrno::{LinuxError, LinuxResult};
 
-pub use self::aspace::{AddrSpace, Area, AreaInfo, PageInfo};
+pub use self::aspace::{AddrSpace, Area, AreaInfo, DEFAULT_STACK_LIMIT, PageInfo, STACK_GUARD_GAP};
 pub use self::backend::{Backend, BackendKind, SharedMem};
 pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};

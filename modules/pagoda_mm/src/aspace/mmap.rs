@@ -163,6 +163,10 @@ where
         };
         let area_flags = prot | MappingFlags::USER;
         self.map_source(start, len, area_flags, source, populate, on_overlap)?;
+        if flags.contains(MmapFlags::GROWSDOWN) && anonymous && !shared {
+            let range = VirtAddrRange::from_start_size(start, len);
+            self.update_attrs(range, |t| t.growsdown = true);
+        }
         if droppable {
             let range = VirtAddrRange::from_start_size(start, len);
             self.update_attrs(range, |t| {

@@ -5,6 +5,7 @@ mod brk;
 mod display;
 mod fault;
 mod fork;
+mod growsdown;
 mod mmap;
 mod protect;
 mod query;
@@ -12,6 +13,7 @@ mod remap;
 mod truncate;
 mod uaccess;
 
+pub use self::growsdown::{DEFAULT_STACK_LIMIT, STACK_GUARD_GAP};
 pub use self::query::{AreaInfo, PageInfo};
 
 use alloc::vec::Vec;
@@ -61,6 +63,8 @@ where
     /// `mmap` without an address places areas top-down below this.
     mmap_top: VirtAddr,
     heap: Option<Heap>,
+    /// The largest size a grow-down area may grow to (`RLIMIT_STACK`).
+    stack_limit: usize,
     /// Ranges whose top-level entries are shared with another table (the kernel half).
     borrowed: Vec<(&'static PageTable64<M, P, H>, VirtAddr, usize)>,
 }
@@ -111,6 +115,7 @@ where
             mmu,
             mmap_top: va_range.end,
             heap: None,
+            stack_limit: growsdown::DEFAULT_STACK_LIMIT,
             borrowed: Vec::new(),
         })
     }

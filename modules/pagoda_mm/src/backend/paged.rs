@@ -211,6 +211,8 @@ pub(crate) struct Attrs {
     /// `MAP_DROPPABLE`: `MADV_PAGEOUT` drops the pages, `mlock` does not lock them and
     /// `MADV_KEEPONFORK` is refused (the area is always wiped on fork).
     pub(crate) droppable: bool,
+    /// `MAP_GROWSDOWN` or the loader's stack (`VM_GROWSDOWN`): a fault below grows it.
+    pub(crate) growsdown: bool,
 }
 
 /// A frame-owning area's state: its source and the frames it maps, by page.

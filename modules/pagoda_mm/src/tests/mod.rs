@@ -13,6 +13,7 @@ mod file_cache;
 mod file_model;
 mod fork;
 mod fuzz;
+mod growsdown;
 mod linear;
 mod linux;
 mod model;
