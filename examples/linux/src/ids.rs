@@ -9,8 +9,9 @@ use pagoda_task::{Pid, Signal};
 use crate::process::Kernel;
 use crate::uaccess::{SysResult, get, get_array, put};
 
-/// The stack the ELF loader maps (`RLIMIT_STACK`'s soft limit; exec does not read it).
-pub const STACK_LIMIT: u64 = 1 << 20;
+/// `RLIMIT_STACK`'s default soft limit (Linux's `_STK_LIM`, 8 MiB): how far the main
+/// thread's stack may grow; `execve` reads the caller's soft limit.
+pub const STACK_LIMIT: u64 = 8 << 20;
 
 /// The limits of pid 1.
 pub fn init_limits() -> Limits {

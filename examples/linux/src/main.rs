@@ -119,6 +119,7 @@ fn start() -> Result<i32, StartError> {
         argv: &argv,
         envp: ENVP,
         ids: [0; 4],
+        stack_limit: ids::STACK_LIMIT,
     };
     let loaded = mm::load_program(&mut space, &elf, exe.as_ref(), &args, open_interp)
         .map_err(|e| StartError::Load(path.clone(), e))?;

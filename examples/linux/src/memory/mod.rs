@@ -15,9 +15,6 @@ use pagoda_mm::abi::Rlimits;
 
 use crate::mmap_source::MmapSource;
 
-/// The stack the loader maps (`RLIMIT_STACK`'s soft limit reports it).
-const STACK_SIZE: u64 = 1 << 20;
-
 type SysResult = Result<usize, LinuxError>;
 
 /// What `mlockall(MCL_FUTURE)` asked for new mappings.
@@ -46,7 +43,7 @@ impl Memory {
     pub fn new() -> Self {
         Self {
             pid: 1,
-            limits: Rlimits::new(STACK_SIZE),
+            limits: Rlimits::new(crate::ids::STACK_LIMIT),
             future: FutureLock::Off,
             creds: (0, 0),
         }
