@@ -64,8 +64,9 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
 
 /// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
 /// `PT_INTERP` interpreter when it is dynamic; also the path of the program that runs (the
-/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid (lookups use the effective ones); `stack_limit`: the
-/// soft `RLIMIT_STACK`, how far the new stack may grow.
+/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid
+/// (lookups use the effective ones); `stack_limit`: the soft `RLIMIT_STACK`, how far the
+/// new stack may grow.
 fn load(
     cwd: Ino,
     path: &str,
