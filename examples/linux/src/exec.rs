@@ -175,9 +175,9 @@ impl Kernel {
             gid: c.egid,
         };
         let cwd = self
-            .procs
-            .get(&self.tree.tgid(tid)?)
-            .map_or(ROOT_INO, |p| p.files.cwd_ino());
+            .threads
+            .get(&tid)
+            .map_or(ROOT_INO, |t| t.files.cwd_ino());
         let file = namespace::read_executable(cwd, &path, who)?;
         let ids = [c.ruid, c.euid, c.rgid, c.egid];
         let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, ids, stack_limit)?;
@@ -213,6 +213,8 @@ impl Kernel {
         t.sleep_deadline = None;
         t.suspend_mask = None;
         t.comm = comm_of(path);
+        t.files.on_exec();
+        t.files.set_exe(exe);
         let new_tid = report.new_tid;
         self.threads.insert(new_tid, t);
         let new_mm = self.add_mm(space);
@@ -229,8 +231,6 @@ impl Kernel {
         p.signals.exec();
 
         let vfork_parent = p.vfork_parent.take();
-        p.files.on_exec();
-        p.files.set_exe(exe);
         p.memory.on_exec();
         if self.activate(new_mm).is_err() {
             self.kill_process(

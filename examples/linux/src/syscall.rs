@@ -237,8 +237,9 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
 fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
     let creds = k.tree.creds(me).map_or((0, 0), |c| (c.euid, c.egid));
     let p = k.procs.get_mut(&me)?;
+    let t = k.threads.get(&tid)?;
     p.memory.set_creds(creds.0, creds.1);
-    if let Some(r) = p.memory.syscall(sys, a, &p.files) {
+    if let Some(r) = p.memory.syscall(sys, a, &t.files) {
         return Some(Outcome::Ret(r));
     }
     // Set only while this same call re-executes (a poll or select keeps its deadline).
@@ -246,13 +247,12 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
     // `/proc` sees the processes and borrows the inactive address spaces for the call.
     crate::procinfo::lend(k, tid, me, sys);
     let call = k
-        .procs
-        .get_mut(&me)
-        .and_then(|p| p.files.syscall(sys, a, deadline));
+        .threads
+        .get_mut(&tid)
+        .and_then(|t| t.files.syscall(sys, a, deadline));
     crate::procinfo::restore(k);
     let call = call?;
-    let p = k.procs.get_mut(&me)?;
-    let sigpipe = p.files.take_sigpipe();
+    let sigpipe = k.threads.get_mut(&tid)?.files.take_sigpipe();
     if sigpipe {
         // As Linux's send_sig(SIGPIPE, current, 0): SI_USER from the writer itself.
         let uid = k.tree.creds(me).map_or(0, |c| c.ruid);

@@ -30,20 +30,20 @@ impl Files {
         let start = self.start(dirfd, &path)?;
         if let Some(file) = procfs::open(self, start, &path, flags) {
             let d = Description::new(Kind::Proc(file?), flags, None);
-            return self.fds.insert(d, cloexec).map(|fd| fd as usize);
+            return self.fds().insert(d, cloexec).map(|fd| fd as usize);
         }
         let d = if flags & flag::PATH != 0 {
             open_path(start, &path, flags)?
         } else {
-            open_file(start, &path, flags, mode & 0o7777 & !self.umask)?
+            open_file(start, &path, flags, mode & 0o7777 & !self.umask())?
         };
-        self.fds.insert(d, cloexec).map(|fd| fd as usize)
+        self.fds().insert(d, cloexec).map(|fd| fd as usize)
     }
 
     pub(super) fn mkdirat(&mut self, dirfd: usize, path: usize, mode: u32) -> SysResult {
         let path = user::path(path)?;
         let start = self.start(dirfd, &path)?;
-        let perm = mode & 0o1777 & !self.umask;
+        let perm = mode & 0o1777 & !self.umask();
         namespace::with(|fs| fs.mkdir(start, &path, perm, WHO))
             .map(|_| 0)
             .map_err(errno)
@@ -184,7 +184,10 @@ impl Files {
             }
             fs.open_ref(ino).map_err(errno)
         })?;
-        self.cwd = Description::new(Kind::Path(ino), flag::PATH, None);
+        let cwd = Description::new(Kind::Path(ino), flag::PATH, None);
+        // The old cwd's last close runs after the lock is released.
+        let old = core::mem::replace(&mut self.fs.lock().cwd, cwd);
+        drop(old);
         Ok(0)
     }
 

@@ -196,8 +196,8 @@ fn generate(files: &Files, node: Node) -> Result<ProcFile, LinuxError> {
     let layout = EXECS.lock().get(&pid).cloned().unwrap_or_default();
     let mut snap = info::info().snapshot(pid).ok_or(LinuxError::ESRCH)?;
     if pid == info::info().current().0 {
-        snap.umask.get_or_insert(files.umask);
-        let highest = files.fds.fds().max().map_or(0, |fd| fd as u32 + 1);
+        snap.umask.get_or_insert(files.umask());
+        let highest = files.fds().fds().max().map_or(0, |fd| fd as u32 + 1);
         snap.fd_size
             .get_or_insert(highest.next_power_of_two().max(64));
     }
