@@ -74,6 +74,17 @@ static int run_with_limit(unsigned long limit, int kib)
     return st;
 }
 
+/* A forked child lowers RLIMIT_STACK at run time: the next growth past it faults. */
+static int lowered_at_run_time(void *arg)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_STACK, &r);
+    r.rlim_cur = 1 << 20;
+    if (setrlimit(RLIMIT_STACK, &r) != 0)
+        return 90;
+    return recurse(*(int *)arg) == 2 ? 0 : 2;
+}
+
 static void test_stack(void)
 {
     int st = run_with_limit(8 << 20, 4096);
@@ -84,6 +95,13 @@ static void test_stack(void)
     ok(SIGNALED(st, SIGSEGV), "1 MiB RLIMIT_STACK: 2 MiB of recursion is SIGSEGV (%#x)", st);
     st = run_with_limit(2 << 20, 1536);
     ok(EXITED(st, 0), "2 MiB RLIMIT_STACK: 1.5 MiB of recursion works (%#x)", st);
+    int kib = 2048;
+    st = t_child(lowered_at_run_time, &kib);
+    ok(SIGNALED(st, SIGSEGV), "setrlimit(RLIMIT_STACK, 1 MiB) at run time: 2 MiB is SIGSEGV (%#x)",
+       st);
+    kib = 256;
+    st = t_child(lowered_at_run_time, &kib);
+    ok(EXITED(st, 0), "setrlimit(RLIMIT_STACK, 1 MiB) at run time: 256 KiB works (%#x)", st);
 }
 
 static sigjmp_buf jb;

@@ -113,6 +113,7 @@ impl Kernel {
                     },
                 },
             );
+            crate::files::procfs::fork(pid.get(), child.get());
             (child, mm)
         };
         let tgid = if f & flags::THREAD != 0 { pid } else { new };

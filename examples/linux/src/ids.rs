@@ -3,7 +3,7 @@
 
 use pagoda::linux::Sysno;
 use pagoda::mm::LinuxError;
-use pagoda_task::rlimit::{Limits, Rlimit};
+use pagoda_task::rlimit::{Limits, Rlimit, resource};
 use pagoda_task::{Pid, Signal};
 
 use crate::process::Kernel;
@@ -119,7 +119,15 @@ impl Kernel {
         let previous = match new {
             Some(limit) => {
                 let was = p.limits.set(resource, limit, mine.euid == 0)?;
-                p.memory.set_rlimit(resource, limit.cur, limit.max);
+                if resource == resource::STACK {
+                    // Linux checks the stack's growth against the limit at each fault.
+                    let mm = p.mm;
+                    let bytes = usize::try_from(limit.cur).unwrap_or(usize::MAX);
+                    let _ = self.with_mm(mm, |s| {
+                        s.set_stack_limit(bytes);
+                        Ok(())
+                    });
+                }
                 was
             }
             None => p.limits.get(resource)?,

@@ -239,13 +239,13 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
     let p = k.procs.get_mut(&me)?;
     let t = k.threads.get(&tid)?;
     p.memory.set_creds(creds.0, creds.1);
-    if let Some(r) = p.memory.syscall(sys, a, &t.files) {
+    if let Some(r) = p.memory.syscall(sys, a, &t.files, &p.limits) {
         return Some(Outcome::Ret(r));
     }
     // Set only while this same call re-executes (a poll or select keeps its deadline).
     let deadline = k.threads.get(&tid).and_then(|t| t.sleep_deadline);
     // `/proc` sees the processes and borrows the inactive address spaces for the call.
-    crate::procinfo::lend(k, tid, me, sys);
+    crate::procinfo::lend(k, tid, me, sys, a);
     let call = k
         .threads
         .get_mut(&tid)

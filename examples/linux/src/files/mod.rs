@@ -12,6 +12,7 @@ mod meta;
 pub mod namespace;
 mod paths;
 mod poll;
+mod proc_needs;
 pub mod procfs;
 mod user;
 

@@ -108,6 +108,41 @@ pub fn publish(procs: BTreeMap<u32, ProcSnapshot>) {
     info::set_processes(procs);
 }
 
+/// Whether inode `ino` belongs to `/proc`: a placeholder, `/proc` itself or a directory
+/// below it.
+pub fn contains(ino: Ino) -> bool {
+    if tree::node(ino).is_some() {
+        return true;
+    }
+    namespace::with(|fs| {
+        let root = pagoda::fs::vfs::ROOT_INO;
+        let Ok(proc) = fs.lookup(root, "proc", false, WHO) else {
+            return false;
+        };
+        // Up through `..` (a directory's parent is one lookup), as deep as paths go.
+        let mut at = ino;
+        for _ in 0..4096 {
+            if at == proc {
+                return true;
+            }
+            match fs.lookup(at, "..", false, WHO) {
+                Ok(up) if at != root => at = up,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// A forked child `child` of `parent` gets its `/proc/<pid>` at once, with its parent's
+/// layout (the same memory image).
+pub fn fork(parent: u32, child: u32) {
+    let layout = EXECS.lock().get(&parent).cloned();
+    if let Some(layout) = layout {
+        exec(child, layout);
+    }
+}
+
 /// `path` as the caller means it: `/proc/self` and `/proc/thread-self` name the caller's
 /// directories, and `/proc/<pid>/exe` opens the program.
 pub fn redirect(files: &Files, path: &str) -> String {

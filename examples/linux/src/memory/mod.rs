@@ -1,6 +1,7 @@
 //! The memory system calls of the Linux personality: the mmap family (`map.rs`), advice,
 //! locks and residency (`advise.rs`), System V shared memory (`shm.rs`) and resource
-//! limits (mirrored from the process layer, see `set_rlimit`), each with Linux's argument checks in Linux's order. They work on
+//! the resource limits they enforce (the process layer's `pagoda_task::rlimit::Limits`, the
+//! only copy, passed to every call), each with Linux's argument checks in Linux's order. They work on
 //! the current address space (`pagoda::mm::with_current`); the semantics live in
 //! `pagoda_mm` (`AddrSpace`, `shm`), the pure checks in `pagoda_mm::abi`.
 
@@ -12,6 +13,7 @@ mod shm;
 use pagoda::linux::Sysno;
 use pagoda::mm::{self, LinuxError, VirtAddr};
 use pagoda_mm::abi::Rlimits;
+use pagoda_task::rlimit::Limits;
 
 use crate::mmap_source::MmapSource;
 
@@ -32,6 +34,8 @@ enum FutureLock {
 pub struct Memory {
     /// The process id, for the `shmid_ds` stamps.
     pid: u32,
+    /// The limits of the call being served (`RLIMIT_AS`, `RLIMIT_DATA`, `RLIMIT_MEMLOCK`
+    /// taken from the process layer's at its start, in `pagoda_mm::abi`'s form).
     limits: Rlimits,
     future: FutureLock,
     /// The caller's effective uid and gid (System V permission checks).
@@ -60,15 +64,6 @@ impl Memory {
         self.creds = (euid, egid);
     }
 
-    /// Mirrors a limit the process layer set: `prlimit64`, `getrlimit` and `setrlimit`
-    /// are answered there (for any process, with credential checks); this copy is what
-    /// `mmap`, `mremap`, `brk` and `shmat` enforce.
-    pub fn set_rlimit(&mut self, resource: usize, cur: u64, max: u64) {
-        let _ = self
-            .limits
-            .prlimit(resource, Some(pagoda_mm::abi::Rlimit { cur, max }), true);
-    }
-
     /// What a forked child inherits: the limits (and the pid until
     /// [`set_pid`](Self::set_pid)); not `mlockall(MCL_FUTURE)`, as on Linux.
     pub fn fork(&self) -> Memory {
@@ -87,13 +82,21 @@ impl Memory {
         self.future = FutureLock::Off;
     }
 
-    /// Serves `sys` if it is a memory call; `None` otherwise.
+    /// Serves `sys` if it is a memory call; `None` otherwise. `limits`: the process's
+    /// resource limits (`prlimit64` sets them in the process layer).
     pub fn syscall(
         &mut self,
         sys: Sysno,
         a: [usize; 6],
         files: &dyn MmapSource,
+        limits: &Limits,
     ) -> Option<SysResult> {
+        if matches!(
+            sys,
+            Sysno::Mmap | Sysno::Mremap | Sysno::Brk | Sysno::Shmat | Sysno::Shmctl
+        ) {
+            self.limits = enforced(limits);
+        }
         // `int` arguments are the low 32 bits of their register (as Linux reads them).
         let int = |i: usize| a[i] as u32 as usize;
         Some(match sys {
@@ -128,6 +131,24 @@ impl Memory {
         };
         let _ = s.mlock(VirtAddr::from_usize(start), len, populate);
     }
+}
+
+/// The limits the memory calls enforce, from the process layer's.
+fn enforced(limits: &Limits) -> Rlimits {
+    use pagoda_task::rlimit::resource::{AS, DATA, MEMLOCK, STACK};
+    let stack = limits.get(STACK).map_or(crate::ids::STACK_LIMIT, |l| l.cur);
+    let mut out = Rlimits::new(stack);
+    for r in [AS, DATA, MEMLOCK] {
+        if let Ok(l) = limits.get(r) {
+            let l = pagoda_mm::abi::Rlimit {
+                cur: l.cur,
+                max: l.max,
+            };
+            // Within the same rules (cur <= max), so this cannot fail.
+            let _ = out.prlimit(r, Some(l), true);
+        }
+    }
+    out
 }
 
 /// Runs `f` on the current address space (`EFAULT` if there is none).
