@@ -235,10 +235,13 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
 /// hold their own per-process state; `None` for every other call. A file call that would
 /// block (a pipe) waits on its key; a write that found no reader raises `SIGPIPE`.
 fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
-    let creds = k.tree.creds(me).map_or((0, 0), |c| (c.euid, c.egid));
+    let c = k.tree.creds(me).ok()?;
+    let (creds, real) = ((c.euid, c.egid), (c.ruid, c.rgid));
     let p = k.procs.get_mut(&me)?;
-    let t = k.threads.get(&tid)?;
+    let t = k.threads.get_mut(&tid)?;
     p.memory.set_creds(creds.0, creds.1);
+    let access = |(uid, gid): (u32, u32)| pagoda::fs::vfs::Access { uid, gid };
+    t.files.set_creds(access(creds), access(real));
     if let Some(r) = p.memory.syscall(sys, a, &t.files, &p.limits) {
         return Some(Outcome::Ret(r));
     }

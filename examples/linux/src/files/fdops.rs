@@ -104,7 +104,7 @@ impl Files {
                     return Ok(pipe.capacity());
                 }
                 // Root (every process for now) may exceed pipe-max-size.
-                let r = pipe.set_capacity(arg as u32 as usize, WHO.uid == 0);
+                let r = pipe.set_capacity(arg as u32 as usize, self.who.uid == 0);
                 drop(pipe);
                 super::wake(p.key);
                 r.map_err(|e| match e {

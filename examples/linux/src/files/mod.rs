@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 
 use kspin::SpinNoIrq;
 use pagoda::fs::fd::FdTable;
-use pagoda::fs::vfs::{Ino, ROOT_INO};
+use pagoda::fs::vfs::{Access, Ino, ROOT_INO};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::Arch;
 use pagoda::mm::{File, LinuxError};
@@ -120,6 +120,10 @@ struct FsState {
 pub struct Files {
     fds: SharedFds,
     fs: Arc<SpinNoIrq<FsState>>,
+    /// Who the calls act as (the effective ids: Linux's fsuid/fsgid) and the real ids
+    /// (`access`), as the process layer set them before the call.
+    who: Access,
+    real: Access,
     /// A write hit a pipe without readers since the last [`take_sigpipe`](Self::take_sigpipe).
     sigpipe: bool,
     /// The program's path (`/proc/self/exe`).
@@ -151,6 +155,8 @@ impl Files {
         Self {
             fds: Arc::new(SpinNoIrq::new(fds)),
             fs: Arc::new(SpinNoIrq::new(fs)),
+            who: Access::ROOT,
+            real: Access::ROOT,
             sigpipe: false,
             exe: namespace::init_exe(),
             arch,
@@ -176,6 +182,8 @@ impl Files {
         Files {
             fds,
             fs,
+            who: self.who,
+            real: self.real,
             sigpipe: false,
             exe: self.exe.clone(),
             arch: self.arch,
@@ -192,6 +200,14 @@ impl Files {
         }
         let closed = self.fds().exec();
         drop(closed);
+    }
+
+    /// Sets who the next calls act as: `who` the effective (file-system) ids, `real` the
+    /// real ones (`access` without `AT_EACCESS`). Credentials belong to the process layer,
+    /// which sets them before every call.
+    pub fn set_creds(&mut self, who: Access, real: Access) {
+        self.who = who;
+        self.real = real;
     }
 
     /// The descriptor table, locked for one statement.

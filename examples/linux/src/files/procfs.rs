@@ -209,8 +209,8 @@ pub fn open(
         _ => 6,
     } | if flags & flag::TRUNC != 0 { 2 } else { 0 };
     let (ino, permitted) = namespace::with(|fs| {
-        let ino = fs.lookup(start, path, follow, WHO).ok()?;
-        Some((ino, fs.inode(ino)?.permits(WHO, want)))
+        let ino = fs.lookup(start, path, follow, files.who).ok()?;
+        Some((ino, fs.inode(ino)?.permits(files.who, want)))
     })?;
     let node = tree::node(ino)?;
     if !permitted {
