@@ -136,6 +136,28 @@ static uintptr_t area_start(void *p)
     return found;
 }
 
+/* Whether the smaps VmFlags of the area containing p include `flag`. */
+static int has_vmflag(void *p, const char *flag)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512];
+    int in = 0, found = 0;
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long s, e;
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = s <= (uintptr_t)p && (uintptr_t)p < e;
+        else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            char want[8];
+            snprintf(want, sizeof want, " %s", flag);
+            found = strstr(line, want) != NULL;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 static void test_growsdown(void)
 {
     const unsigned long gap = 256 * PG, span = 8 << 20;
@@ -153,6 +175,13 @@ static void test_growsdown(void)
     char *a = mmap(room + span - 4 * PG, 4 * PG, PROT_READ | PROT_WRITE, fixed | MAP_GROWSDOWN,
                    -1, 0);
     ok(floor == room && a == room + span - 4 * PG, "MAP_GROWSDOWN mapped");
+    char *h = mmap(a - 4 * PG, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ok(h != MAP_FAILED && h != a - 4 * PG, "mmap does not take a hint in the guard gap below it");
+    if (h != MAP_FAILED)
+        munmap(h, PG);
+    int local;
+    ok(has_vmflag(a, "gd") && has_vmflag(&local, "gd"), "smaps: VmFlags gd on it and on [stack]");
+    ok(!has_vmflag(floor, "gd"), "smaps: no gd on an ordinary area");
     ok(touch(a - 1) && area_start(a) == (uintptr_t)(a - PG),
        "a fault just below grows the area by one page");
     ok(touch(a - 100 * PG + 5) && area_start(a) == (uintptr_t)(a - 100 * PG),

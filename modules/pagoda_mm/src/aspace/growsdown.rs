@@ -5,7 +5,7 @@
 //! accessible area below.
 
 use axerrno::{LinuxError, LinuxResult};
-use memory_addr::{MemoryAddr, PAGE_SIZE_4K, VirtAddr};
+use memory_addr::{MemoryAddr, PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
 use memory_set::{MemoryArea, OnOverlap};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
@@ -62,6 +62,51 @@ where
             .is_some_and(|p| p.attrs.growsdown)
     }
 
+    /// The first area at or above `va`, which no area contains (O(log n)).
+    fn next_area(&self, va: VirtAddr) -> Option<&super::Area<M, P, H>> {
+        if va >= self.va_range.end {
+            return None;
+        }
+        let rest = VirtAddrRange::new(va, self.va_range.end);
+        self.areas.iter_range(rest).next()
+    }
+
+    /// Whether `range` keeps [`STACK_GUARD_GAP`] below the grow-down area above it (if the
+    /// next area up grows down): `mmap` places nothing in that gap unless asked with
+    /// `MAP_FIXED` (Linux's `vm_start_gap`).
+    pub(crate) fn clear_of_stack_gap(&self, range: VirtAddrRange) -> bool {
+        match self.next_area(range.end) {
+            Some(a) if a.backend().paged().is_some_and(|p| p.attrs.growsdown) => {
+                a.start().as_usize() - range.end.as_usize() >= STACK_GUARD_GAP
+            }
+            _ => true,
+        }
+    }
+
+    /// A top-down search for `size` free bytes below `hint` within `limit` that keeps
+    /// clear of the guard gaps below grow-down areas.
+    pub(crate) fn find_clear_of_stacks(
+        &self,
+        mut hint: VirtAddr,
+        size: usize,
+        limit: VirtAddrRange,
+    ) -> Option<VirtAddr> {
+        // Each retry moves below one more grow-down area.
+        for _ in 0..=self.areas.len() {
+            let start = self
+                .areas
+                .find_free_area_top_down(hint, size, limit, PAGE_SIZE_4K)?;
+            let range = VirtAddrRange::from_start_size(start, size);
+            if self.clear_of_stack_gap(range) {
+                return Some(start);
+            }
+            let next = self.next_area(range.end)?;
+            let below_gap = next.start().as_usize().checked_sub(STACK_GUARD_GAP)?;
+            hint = VirtAddr::from_usize(below_gap.checked_sub(size)?);
+        }
+        None
+    }
+
     /// Extends the grow-down area above `va` (which no area contains) down to `va`'s page.
     /// Only the bookkeeping changes: the new pages are lazy.
     ///
@@ -76,8 +121,7 @@ where
         if page < self.va_range.start {
             return Err(FaultError::Segv);
         }
-        let above = self.areas.iter().find(|a| a.start() > va);
-        let Some(area) = above else {
+        let Some(area) = self.next_area(va) else {
             return Err(FaultError::Segv);
         };
         let (start, end, flags) = (area.start(), area.end(), area.flags());
@@ -88,8 +132,8 @@ where
         if end - page > self.stack_limit {
             return Err(FaultError::Segv);
         }
-        let below = self.areas.iter().rev().find(|a| a.end() <= page);
-        if let Some(prev) = below {
+        let below = VirtAddrRange::new(self.va_range.start, page);
+        if let Some(prev) = self.areas.iter_range(below).next_back() {
             let grows = prev.backend().paged().is_some_and(|p| p.attrs.growsdown);
             let accessible = prev.flags().intersects(MappingFlags::ACCESS);
             if !grows && accessible && page - prev.end() < STACK_GUARD_GAP {

@@ -57,6 +57,7 @@ where
             && let Some(range) = page_range(hint, len)
             && self.va_range.contains_range(range)
             && !self.areas.overlaps(range)
+            && self.clear_of_stack_gap(range)
         {
             return Ok((hint, OnOverlap::Fail));
         }

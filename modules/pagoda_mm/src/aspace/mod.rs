@@ -336,8 +336,7 @@ where
         } else {
             hint
         };
-        self.areas
-            .find_free_area_top_down(hint, size, limit, PAGE_SIZE_4K)
+        self.find_clear_of_stacks(hint, size, limit)
     }
 
     /// Adds an area backed by `source`: populates it first if asked (so running out of

@@ -34,6 +34,8 @@ pub struct AreaInfo<'a> {
     pub dontfork: bool,
     /// `MADV_WIPEONFORK` (`VM_WIPEONFORK`).
     pub wipeonfork: bool,
+    /// Grows down on faults below it (`VM_GROWSDOWN`: the stack, `MAP_GROWSDOWN`).
+    pub growsdown: bool,
 }
 
 /// What `smaps` and `pagemap` know about one touched page.
@@ -91,6 +93,7 @@ where
             locked: attrs.locked,
             dontfork: attrs.dontfork,
             wipeonfork: attrs.wipeonfork,
+            growsdown: attrs.growsdown,
         }
     }
 

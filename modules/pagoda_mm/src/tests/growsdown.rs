@@ -154,3 +154,30 @@ fn fork_and_splits_keep_growing_and_the_limit() {
     drop(s);
     assert_no_leak();
 }
+
+#[test]
+fn mmap_leaves_the_guard_gap_below_a_grow_down_area_free() {
+    let mut s = setup();
+    let top = 0x3000_0000;
+    let a = top - 4 * P;
+    s.mmap(va(a), 4 * P, RW, GD, None, 0).unwrap();
+    let anon = MmapFlags::PRIVATE | MmapFlags::ANONYMOUS;
+    // A hint inside the gap is not taken; one below it is.
+    let b = s.mmap(va(a - 4 * P), 4 * P, RW, anon, None, 0).unwrap();
+    assert_ne!(b.as_usize(), a - 4 * P);
+    let c = s.mmap(va(a - 300 * P), 4 * P, RW, anon, None, 0).unwrap();
+    assert_eq!(c.as_usize(), a - 300 * P);
+    // Top-down placement from just above the area skips the gap.
+    s.set_mmap_top(va(top));
+    let d = s.mmap(va(0), 4 * P, RW, anon, None, 0).unwrap();
+    assert!(
+        d.as_usize() + 4 * P <= a - STACK_GUARD_GAP,
+        "{:#x}",
+        d.as_usize()
+    );
+    // MAP_FIXED may still map there.
+    let e = s
+        .mmap(va(a - 2 * P), P, RW, anon | MmapFlags::FIXED, None, 0)
+        .unwrap();
+    assert_eq!(e.as_usize(), a - 2 * P);
+}

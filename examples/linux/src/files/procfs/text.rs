@@ -34,6 +34,7 @@ struct Row {
     locked: bool,
     dontfork: bool,
     wipeonfork: bool,
+    growsdown: bool,
     stack: bool,
     acc: SmapsAcc,
 }
@@ -52,7 +53,7 @@ impl Row {
             shared: self.shared,
             may_write: self.may_write,
             may_share: self.shared,
-            growsdown: self.stack,
+            growsdown: self.growsdown,
             locked: self.locked,
             dontcopy: self.dontfork,
             account: write && !self.shared,
@@ -95,6 +96,7 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 locked: i.locked,
                 dontfork: i.dontfork,
                 wipeonfork: i.wipeonfork,
+                growsdown: i.growsdown,
                 stack: i.range.contains(stack),
                 acc,
             });
