@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 static char self[PATH_MAX];
@@ -149,6 +150,39 @@ static void test_exec_unshares(void)
     close(fd);
 }
 
+/* /proc follows processes at once: a child's directory right after fork (its status
+ * naming its parent), gone once it is reaped. */
+static void test_proc_follows(void)
+{
+    int go[2];
+    pipe(go);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        char b;
+        close(go[1]);
+        read(go[0], &b, 1);
+        _exit(0);
+    }
+    close(go[0]);
+    char path[64], line[256];
+    struct stat sb;
+    snprintf(path, sizeof path, "/proc/%d", c);
+    ok(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), "/proc/<child> exists right after fork");
+    snprintf(path, sizeof path, "/proc/%d/status", c);
+    FILE *f = fopen(path, "r");
+    int ppid = -1;
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "PPid: %d", &ppid);
+    if (f)
+        fclose(f);
+    ok(ppid == getpid(), "its status names this process as parent (%d)", ppid);
+    close(go[1]);
+    waitpid(c, NULL, 0);
+    snprintf(path, sizeof path, "/proc/%d", c);
+    ok_err(stat(path, &sb), ENOENT, "/proc/<child> is gone once it is reaped");
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "check-closed") == 0)
@@ -162,5 +196,6 @@ int main(int argc, char **argv)
     test_fs();
     test_threads();
     test_exec_unshares();
+    test_proc_follows();
     return t_done();
 }

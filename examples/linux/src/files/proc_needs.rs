@@ -32,15 +32,44 @@ impl Files {
     pub fn proc_needs(&self, sys: Sysno, a: [usize; 6]) -> ProcNeeds {
         use Sysno as S;
         let cwd = AT_FDCWD as usize;
-        let path_arg = match sys {
-            S::Open | S::Readlink | S::Stat | S::Lstat | S::Access | S::Chdir => Some((cwd, a[0])),
-            S::Openat | S::Readlinkat | S::Newfstatat | S::Statx | S::Faccessat | S::Faccessat2 => {
-                Some((a[0], a[1]))
-            }
-            _ => None,
+        // The (directory, path) pairs each path call resolves.
+        let paths: &[(usize, usize)] = match sys {
+            S::Open
+            | S::Creat
+            | S::Readlink
+            | S::Stat
+            | S::Lstat
+            | S::Access
+            | S::Chdir
+            | S::Mkdir
+            | S::Unlink
+            | S::Rmdir
+            | S::Chmod
+            | S::Chown
+            | S::Lchown
+            | S::Truncate
+            | S::Statfs => &[(cwd, a[0])],
+            S::Rename | S::Link => &[(cwd, a[0]), (cwd, a[1])],
+            S::Symlink => &[(cwd, a[1])],
+            S::Openat
+            | S::Readlinkat
+            | S::Newfstatat
+            | S::Statx
+            | S::Faccessat
+            | S::Faccessat2
+            | S::Mkdirat
+            | S::Unlinkat
+            | S::Fchmodat
+            | S::Fchownat => &[(a[0], a[1])],
+            S::Renameat | S::Renameat2 | S::Linkat => &[(a[0], a[1]), (a[2], a[3])],
+            S::Symlinkat => &[(a[1], a[2])],
+            _ => &[],
         };
-        if let Some((dirfd, path)) = path_arg {
-            return if self.path_reaches_proc(dirfd, path) {
+        if !paths.is_empty() {
+            let hit = paths
+                .iter()
+                .any(|&(dirfd, path)| self.path_reaches_proc(dirfd, path));
+            return if hit {
                 ProcNeeds::BOTH
             } else {
                 ProcNeeds::default()
