@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -76,6 +77,15 @@ static const struct call calls[] = {
     C(getpgrp), C(getdents64, FD, PBUF, LEN),
 #endif
 };
+
+/* Pagoda only: System V shared memory (segments outlive their creator: a host would keep
+ * them) and more signal and timer calls. The supervisor removes every segment after. */
+static const struct call pagoda_calls[] = {
+    C(shmget, Z, LEN, FLAGS), C(shmat, SMALL, ADDR, FLAGS), C(shmdt, ADDR),
+    C(shmctl, SMALL, SMALL, PBUF), C(setitimer, SMALL, PBUF, PBUF), C(tkill, SELF, SIG),
+    C(rt_sigqueueinfo, SELF, SIG, PBUF), C(rt_tgsigqueueinfo, SELF, SELF, SIG, PBUF),
+};
+static int pagoda;
 
 static uint64_t rng = 0x5eed0f5a11c0ffeeULL;
 static uint64_t next(void)
@@ -194,6 +204,8 @@ static void fuzz_child(int index)
         /* rt_sigreturn of a garbage frame always kills: keep it rare. */
         while (c->nr == SYS_rt_sigreturn && next() % 16 != 0)
             c = &calls[next() % (sizeof calls / sizeof *calls)];
+        if (pagoda && next() % 8 == 0)
+            c = &pagoda_calls[next() % (sizeof pagoda_calls / sizeof *pagoda_calls)];
         uint64_t a[6];
         for (int j = 0; j < 6; j++)
             a[j] = arg(c->arg[j]);
@@ -347,6 +359,18 @@ static int supervise(void *arg)
     munmap((void *)issued, PG);
     ok(enosys_bad == 0, "unknown call numbers are ENOSYS (%d children saw something else)", enosys_bad);
     ok(chdir("/") == 0, "the parent still runs calls");
+    if (pagoda) {
+        /* Remove the segments the children left (ids are indices up to SHM_INFO's answer). */
+        struct shm_info info;
+        int highest = shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
+        int removed = 0;
+        for (int id = 0; id <= highest; id++)
+            removed += shmctl(id, IPC_RMID, NULL) == 0;
+        struct shm_info after;
+        int got = shmctl(0, SHM_INFO, (struct shmid_ds *)&after) >= 0;
+        ok(got && after.used_ids == 0, "%d shared memory segments left by the children removed",
+           removed);
+    }
     rm_tree(dir);
     ok(rmdir(dir) == 0, "the scratch directory is removed");
     fflush(stdout);
@@ -367,7 +391,7 @@ int main(int argc, char **argv)
     if (argc > 1)
         rng = strtoull(argv[1], NULL, 0) | 1;
     struct utsname u;
-    int pagoda = uname(&u) == 0 && strstr(u.version, "Pagoda") != NULL;
+    pagoda = uname(&u) == 0 && strstr(u.version, "Pagoda") != NULL;
     t_child(nothing, NULL);
     ok(meminfo_kb("MemTotal:") > 0, "/proc/meminfo has MemTotal");
     long free0 = meminfo_kb("MemFree:") + meminfo_kb("\nSlab:"), total = meminfo_kb("MemTotal:");
