@@ -24,8 +24,8 @@ const STACK_SIZE: usize = 1 << 20;
 const MIN_ARG_SPACE: usize = 128 << 10;
 /// The largest argument space (Linux: 3/4 of `_STK_LIM`).
 const MAX_ARG_SPACE: usize = 6 << 20;
-/// The smallest and largest gap `mmap` leaves above its top for the stack (Linux's
-/// `mmap_base`: the stack limit clamped to at least 128 MiB).
+/// The smallest room `mmap` leaves above its top for the stack (Linux's `mmap_base`: the
+/// stack limit, at least 128 MiB; at most half the space here).
 const MIN_STACK_GAP: usize = 128 << 20;
 /// Where a position-independent program is loaded.
 const PIE_BASE: usize = 0x2_0000_0000;
