@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 
 use pagoda::fs::vfs::{Access, Ino, ROOT_INO};
 use pagoda::mm::{self, AddrSpace, LinuxError, MemFile, UserContext, VirtAddr};
+use pagoda_task::rlimit::resource;
 use pagoda_task::{AltStack, Pid};
 
 use crate::files::namespace;
@@ -18,9 +19,13 @@ use crate::uaccess::{get_cstr, get_path, get_u64};
 
 /// Longest single argument or environment string (Linux's `MAX_ARG_STRLEN`, 32 pages).
 const MAX_ARG_STRLEN: usize = 32 * 4096;
-/// Most bytes of arguments and environment together (a quarter of an 8 MiB stack limit,
-/// as Linux allows; the 1 MiB stack the loader maps may refuse less with `E2BIG` too).
-const ARG_MAX: usize = 2 << 20;
+/// Most bytes of arguments and environment together: a quarter of the stack limit, as
+/// Linux allows, but at least 32 pages and at most 6 MiB (the loader's initial stack
+/// area has the same size, so the auxv may still make it `E2BIG`).
+fn arg_max(stack_limit: u64) -> usize {
+    let quarter = usize::try_from(stack_limit / 4).unwrap_or(usize::MAX);
+    quarter.clamp(32 * 4096, 6 << 20)
+}
 /// `#!` lines longer than this are not scripts (Linux's `BINPRM_BUF_SIZE`).
 const SHEBANG_MAX: usize = 256;
 
@@ -59,16 +64,22 @@ fn shebang(image: &[u8]) -> Option<(String, Option<String>)> {
 
 /// Loads `file` (or the interpreter of a `#!` script) into a fresh address space, with its
 /// `PT_INTERP` interpreter when it is dynamic; also the path of the program that runs (the
-/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid.
+/// interpreter for a script: `/proc/self/exe`). `ids`: real and effective uid and gid
+/// (lookups use the effective ones); `stack_limit`: the soft `RLIMIT_STACK`, how far the
+/// new stack may grow.
 pub(crate) fn load(
     cwd: Ino,
     path: &str,
     mut file: Arc<MemFile>,
     mut argv: Vec<String>,
     envp: &[String],
-    who: Access,
     ids: [u32; 4],
+    stack_limit: u64,
 ) -> Result<(AddrSpace, UserContext, String, ExecLayout), LinuxError> {
+    let who = Access {
+        uid: ids[1],
+        gid: ids[3],
+    };
     let mut image = file.contents();
     let mut exe = String::from(path);
     if let Some((interp, arg)) = shebang(&image) {
@@ -95,6 +106,7 @@ pub(crate) fn load(
         argv: &argv,
         envp: &envp,
         ids,
+        stack_limit,
     };
     let file: Arc<dyn mm::File> = file;
     // The dynamic linker is opened as the caller, like the program (PT_INTERP is absolute).
@@ -148,7 +160,13 @@ impl Kernel {
         a: [usize; 6],
     ) -> Result<(String, String, AddrSpace, UserContext, ExecLayout), LinuxError> {
         let path = get_path(a[0])?;
-        let mut budget = ARG_MAX;
+        let pid = self.tree.tgid(tid)?;
+        let limits = self.procs.get(&pid).map(|p| p.limits.get(resource::STACK));
+        let stack_limit = match limits {
+            Some(Ok(l)) => l.cur,
+            _ => crate::ids::STACK_LIMIT,
+        };
+        let mut budget = arg_max(stack_limit);
         let argv = read_strings(a[1], &mut budget)?;
         let envp = read_strings(a[2], &mut budget)?;
         let c = self.tree.creds(self.tree.tgid(tid)?)?;
@@ -157,12 +175,12 @@ impl Kernel {
             gid: c.egid,
         };
         let cwd = self
-            .procs
-            .get(&self.tree.tgid(tid)?)
-            .map_or(ROOT_INO, |p| p.files.cwd_ino());
+            .threads
+            .get(&tid)
+            .map_or(ROOT_INO, |t| t.files.cwd_ino());
         let file = namespace::read_executable(cwd, &path, who)?;
         let ids = [c.ruid, c.euid, c.rgid, c.egid];
-        let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, who, ids)?;
+        let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, ids, stack_limit)?;
         Ok((path, exe, space, ctx, layout))
     }
 
@@ -195,6 +213,8 @@ impl Kernel {
         t.sleep_deadline = None;
         t.suspend_mask = None;
         t.comm = comm_of(path);
+        t.files.on_exec();
+        t.files.set_exe(exe);
         let new_tid = report.new_tid;
         self.threads.insert(new_tid, t);
         let new_mm = self.add_mm(space);
@@ -211,8 +231,6 @@ impl Kernel {
         p.signals.exec();
 
         let vfork_parent = p.vfork_parent.take();
-        p.files.on_exec();
-        p.files.set_exe(exe);
         p.memory.on_exec();
         if self.activate(new_mm).is_err() {
             self.kill_process(

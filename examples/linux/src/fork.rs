@@ -51,6 +51,9 @@ impl Kernel {
         let parent = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
         let pid = parent.tgid;
         let comm = parent.comm;
+        let files = parent
+            .files
+            .clone_sharing(f & flags::FILES != 0, f & flags::FS != 0);
         let mut ctx = parent.ctx.clone();
         ctx.set_syscall_return(0);
         if c.stack != 0 {
@@ -71,8 +74,6 @@ impl Kernel {
         } else {
             let signals = p.signals.fork();
             let limits = p.limits.clone();
-            // CLONE_FILES without CLONE_THREAD (rare) gets a copy too: tables are per process.
-            let files = p.files.fork();
             let mut memory = p.memory.fork();
 
             let space = match f & flags::VM {
@@ -106,17 +107,17 @@ impl Kernel {
                     limits,
                     // The parent-death signal is not inherited.
                     pdeathsig: None,
-                    files,
                     memory: {
                         memory.set_pid(child.get());
                         memory
                     },
                 },
             );
+            crate::files::procfs::fork(pid.get(), child.get());
             (child, mm)
         };
         let tgid = if f & flags::THREAD != 0 { pid } else { new };
-        let mut thread = Thread::new(ctx, tgid, sig);
+        let mut thread = Thread::new(ctx, tgid, sig, files);
         thread.comm = comm;
         if f & flags::CHILD_CLEARTID != 0 {
             thread.clear_child_tid = c.child_tid;

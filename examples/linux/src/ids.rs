@@ -3,14 +3,15 @@
 
 use pagoda::linux::Sysno;
 use pagoda::mm::LinuxError;
-use pagoda_task::rlimit::{Limits, Rlimit};
+use pagoda_task::rlimit::{Limits, Rlimit, resource};
 use pagoda_task::{Pid, Signal};
 
 use crate::process::Kernel;
 use crate::uaccess::{SysResult, get, get_array, put};
 
-/// The stack the ELF loader maps (`RLIMIT_STACK`'s soft limit; exec does not read it).
-pub const STACK_LIMIT: u64 = 1 << 20;
+/// `RLIMIT_STACK`'s default soft limit (Linux's `_STK_LIM`, 8 MiB): how far the main
+/// thread's stack may grow; `execve` reads the caller's soft limit.
+pub const STACK_LIMIT: u64 = 8 << 20;
 
 /// The limits of pid 1.
 pub fn init_limits() -> Limits {
@@ -124,7 +125,15 @@ impl Kernel {
         let previous = match new {
             Some(limit) => {
                 let was = p.limits.set(resource, limit, mine.euid == 0)?;
-                p.memory.set_rlimit(resource, limit.cur, limit.max);
+                if resource == resource::STACK {
+                    // Linux checks the stack's growth against the limit at each fault.
+                    let mm = p.mm;
+                    let bytes = usize::try_from(limit.cur).unwrap_or(usize::MAX);
+                    let _ = self.with_mm(mm, |s| {
+                        s.set_stack_limit(bytes);
+                        Ok(())
+                    });
+                }
                 was
             }
             None => p.limits.get(resource)?,

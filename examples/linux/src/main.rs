@@ -109,7 +109,8 @@ fn start() -> Result<i32, StartError> {
     let who = files::namespace::WHO;
     let file = files::namespace::read_executable(ROOT_INO, &path, who)
         .map_err(|e| StartError::Load(path.clone(), e))?;
-    let (space, ctx, exe, layout) = exec::load(ROOT_INO, &path, file, argv, &envp, who, [0; 4])
+    let limit = ids::STACK_LIMIT;
+    let (space, ctx, exe, layout) = exec::load(ROOT_INO, &path, file, argv, &envp, [0; 4], limit)
         .map_err(|e| StartError::Load(path.clone(), e))?;
     files::namespace::set_init_exe(&exe);
     files::procfs::exec(1, layout);

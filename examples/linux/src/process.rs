@@ -89,11 +89,16 @@ pub struct Thread {
     pub last_fault: (usize, usize),
     /// `comm`: the executable's name or `PR_SET_NAME`'s, at most 15 bytes.
     pub comm: [u8; 16],
+    /// Its descriptors, working directory and umask (`files/`): shared with the threads
+    /// and processes that `clone` shared them with (`CLONE_FILES`, `CLONE_FS`), else
+    /// copies; `execve` unshares the table and closes the close-on-exec descriptors; the
+    /// last thread holding a table closes its descriptors.
+    pub files: Files,
 }
 
 impl Thread {
     /// A thread with registers `ctx` in process `tgid`.
-    pub fn new(ctx: UserContext, tgid: Pid, sig: ThreadSignals) -> Self {
+    pub fn new(ctx: UserContext, tgid: Pid, sig: ThreadSignals, files: Files) -> Self {
         Self {
             ctx,
             tgid,
@@ -109,6 +114,7 @@ impl Thread {
             cpu_ns: 0,
             last_fault: (0, 0),
             comm: [0; 16],
+            files,
         }
     }
 }
@@ -131,9 +137,6 @@ pub struct Proc {
     pub limits: Limits,
     /// `PR_SET_PDEATHSIG`: sent to this process when its parent ends.
     pub pdeathsig: Option<Signal>,
-    /// Its descriptors, working directory and umask (`files/`): `fork` copies the table
-    /// (descriptions shared), `execve` closes the close-on-exec ones, the end drops it.
-    pub files: Files,
     /// Its memory-call state (`memory/`): limits as enforced, `mlockall` mode, shm pid.
     pub memory: Memory,
 }
@@ -206,13 +209,17 @@ impl Kernel {
                 children_cpu_ns: 0,
                 limits: crate::ids::init_limits(),
                 pdeathsig: None,
-                files: Files::new_console(),
                 memory: Memory::new(),
             },
         );
         k.threads.insert(
             Pid::INIT,
-            Thread::new(ctx, Pid::INIT, ThreadSignals::default()),
+            Thread::new(
+                ctx,
+                Pid::INIT,
+                ThreadSignals::default(),
+                Files::new_console(),
+            ),
         );
         k.rq.wake(Pid::INIT);
         k

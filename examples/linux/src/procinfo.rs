@@ -1,9 +1,10 @@
-//! What the process table tells `/proc` (`files::procfs`) around every call the file layer
-//! serves: the caller; the inactive address spaces, lent for the call and taken back after
-//! it (so `/proc/<pid>/{maps,smaps,pagemap,mem,...}` of another process can be made); and,
-//! before calls that resolve paths, a snapshot of every process (so `/proc/<pid>`
-//! directories follow forks and reaps, and text files opened then describe the processes
-//! as they are).
+//! What the process table tells `/proc` (`files::procfs`) around the calls the file layer
+//! serves: the caller (every call); and only for calls that may look at `/proc` the
+//! inactive address spaces, lent for the call and taken back after it (so
+//! `/proc/<pid>/{maps,smaps,pagemap,mem,...}` of another process can be made), and a
+//! snapshot of every process (so `/proc/<pid>` directories follow reaps, and text files
+//! opened then describe the processes as they are). A fork child's `/proc/<pid>` is made
+//! at the fork.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -17,19 +18,25 @@ use crate::process::Kernel;
 /// Nanoseconds per clock tick (`USER_HZ` = 100).
 const TICK_NS: u64 = 10_000_000;
 
-/// Before a file call by `tid` of process `me`: tells `/proc` who calls, lends it every
-/// inactive address space, and for calls that resolve paths publishes every process.
+/// Before a file call `sys(a)` by `tid` of process `me`: tells `/proc` who calls, and,
+/// only when the call may look at `/proc` (`Files::proc_needs`), lends
+/// it every inactive address space and publishes every process (both O(processes)).
 /// [`restore`] must follow the call.
-pub fn lend(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno) {
+pub fn lend(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) {
     procfs::set_current(me.get(), tid.get());
-    let mm_of = k.procs.iter().map(|(pid, p)| (pid.get(), p.mm)).collect();
-    let spaces = k
-        .mms
-        .iter_mut()
-        .filter_map(|(id, slot)| Some((*id, slot.space.take()?)))
-        .collect();
-    procfs::lend_spaces(mm_of, k.active_mm, spaces);
-    if !resolves_paths(sys) {
+    let Some(needs) = k.threads.get(&tid).map(|t| t.files.proc_needs(sys, a)) else {
+        return;
+    };
+    if needs.spaces {
+        let mm_of = k.procs.iter().map(|(pid, p)| (pid.get(), p.mm)).collect();
+        let spaces = k
+            .mms
+            .iter_mut()
+            .filter_map(|(id, slot)| Some((*id, slot.space.take()?)))
+            .collect();
+        procfs::lend_spaces(mm_of, k.active_mm, spaces);
+    }
+    if !needs.processes {
         return;
     }
     let procs: BTreeMap<u32, ProcSnapshot> = k
@@ -47,26 +54,8 @@ pub fn restore(k: &mut Kernel) {
             slot.space = Some(space);
         }
     }
-}
-
-fn resolves_paths(sys: Sysno) -> bool {
-    use Sysno as S;
-    matches!(
-        sys,
-        S::Open
-            | S::Openat
-            | S::Readlink
-            | S::Readlinkat
-            | S::Getdents64
-            | S::Stat
-            | S::Lstat
-            | S::Newfstatat
-            | S::Statx
-            | S::Access
-            | S::Faccessat
-            | S::Faccessat2
-            | S::Chdir
-    )
+    // Until the next lending only the caller's own (active) space is known.
+    procfs::lend_spaces(BTreeMap::new(), None, BTreeMap::new());
 }
 
 /// Process `pid` as `/proc/<pid>/status` shows it.

@@ -240,24 +240,27 @@ fn call(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Outcome
 /// hold their own per-process state; `None` for every other call. A file call that would
 /// block (a pipe) waits on its key; a write that found no reader raises `SIGPIPE`.
 fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Option<Outcome> {
-    let creds = k.tree.creds(me).map_or((0, 0), |c| (c.euid, c.egid));
+    let c = k.tree.creds(me).ok()?;
+    let (creds, real) = ((c.euid, c.egid), (c.ruid, c.rgid));
     let p = k.procs.get_mut(&me)?;
+    let t = k.threads.get_mut(&tid)?;
     p.memory.set_creds(creds.0, creds.1);
-    if let Some(r) = p.memory.syscall(sys, a, &p.files) {
+    let access = |(uid, gid): (u32, u32)| pagoda::fs::vfs::Access { uid, gid };
+    t.files.set_creds(access(creds), access(real));
+    if let Some(r) = p.memory.syscall(sys, a, &t.files, &p.limits) {
         return Some(Outcome::Ret(r));
     }
     // Set only while this same call re-executes (a poll or select keeps its deadline).
     let deadline = k.threads.get(&tid).and_then(|t| t.sleep_deadline);
     // `/proc` sees the processes and borrows the inactive address spaces for the call.
-    crate::procinfo::lend(k, tid, me, sys);
+    crate::procinfo::lend(k, tid, me, sys, a);
     let call = k
-        .procs
-        .get_mut(&me)
-        .and_then(|p| p.files.syscall(sys, a, deadline));
+        .threads
+        .get_mut(&tid)
+        .and_then(|t| t.files.syscall(sys, a, deadline));
     crate::procinfo::restore(k);
     let call = call?;
-    let p = k.procs.get_mut(&me)?;
-    let sigpipe = p.files.take_sigpipe();
+    let sigpipe = k.threads.get_mut(&tid)?.files.take_sigpipe();
     if sigpipe {
         // As Linux's send_sig(SIGPIPE, current, 0): SI_USER from the writer itself.
         let uid = k.tree.creds(me).map_or(0, |c| c.ruid);

@@ -66,7 +66,7 @@ impl Kernel {
             }
             _ => return None,
         };
-        if !self.procs.get(&me)?.files.is_console(a[0]) {
+        if !self.threads.get(&tid)?.files.is_console(a[0]) {
             return None;
         }
         match self.check_background(tid, me, sig) {
@@ -154,7 +154,7 @@ impl Kernel {
         ) {
             return None;
         }
-        if !self.procs.get(&me)?.files.is_console(fd) {
+        if !self.threads.get(&tid)?.files.is_console(fd) {
             return None;
         }
         Some(self.job_ioctl(tid, me, request, arg))

@@ -148,6 +148,13 @@ unsafe impl GlobalAlloc for KernelHeap {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A block that would end past the top of the address space can never exist (the
+        // heap lives in the upper half, so a legal `new_size` of 2^62 wraps). talc's
+        // in-place growth computes that end with wrapping arithmetic and would take the
+        // wrapped value for a free neighbour: refuse it here.
+        if (ptr as usize).checked_add(new_size).is_none() {
+            return core::ptr::null_mut();
+        }
         // SAFETY: forwarded contract.
         let p = unsafe { self.talc.realloc(ptr, layout, new_size) };
         if !p.is_null() {

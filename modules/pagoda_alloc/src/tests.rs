@@ -357,4 +357,19 @@ fn global_allocator_paging_handler_and_heap() {
     // SAFETY: non-zero size.
     let huge = unsafe { heap.alloc(Layout::from_size_align(64 << 20, 8).unwrap()) };
     assert!(huge.is_null());
+    // Growing a block far past any memory fails and leaves it as it was.
+    let l = Layout::from_size_align(64, 8).unwrap();
+    // SAFETY: non-zero size; then our own block, grown with a size whose rounding to the
+    // alignment stays below isize::MAX (GlobalAlloc's contract), then freed.
+    unsafe {
+        let p = heap.alloc(l);
+        assert!(!p.is_null());
+        p.write_bytes(0x5a, 64);
+        for new_size in [isize::MAX as usize - 7, 1 << 62, 64 << 20] {
+            assert!(heap.realloc(p, l, new_size).is_null(), "grew to {new_size}");
+        }
+        assert!(std::slice::from_raw_parts(p, 64).iter().all(|b| *b == 0x5a));
+        heap.dealloc(p, l);
+    }
+    assert_eq!(heap.stats().in_use, 0);
 }

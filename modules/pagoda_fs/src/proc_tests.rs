@@ -35,10 +35,13 @@ fn meminfo_has_the_host_kernels_fields_and_columns() {
         available: 310 << 20,
         cached: 4 << 20,
         anon: 50 << 20,
+        slab: 3 << 20,
         ..MemInfo::default()
     };
     let ours = meminfo(&m);
     assert!(ours.starts_with("MemTotal:         524288 kB\nMemFree:          307200 kB\n"));
+    assert!(ours.contains("\nSlab:               3072 kB\n"));
+    assert!(ours.contains("\nSUnreclaim:         3072 kB\n"));
     let Some(theirs) = host("/proc/meminfo") else {
         return;
     };

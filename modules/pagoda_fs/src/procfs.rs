@@ -34,6 +34,8 @@ pub struct MemInfo {
     pub kernel_stack: u64,
     /// Locked (mlock) pages.
     pub mlocked: u64,
+    /// The kernel's own heap (`Slab`, all of it `SUnreclaim`: it never shrinks).
+    pub slab: u64,
 }
 
 /// `"Name:" + value` with the name padded to 16 columns and the value in kB right-aligned
@@ -75,9 +77,9 @@ pub fn meminfo(m: &MemInfo) -> String {
         ("Mapped", m.mapped),
         ("Shmem", m.shmem),
         ("KReclaimable", 0),
-        ("Slab", 0),
+        ("Slab", m.slab),
         ("SReclaimable", 0),
-        ("SUnreclaim", 0),
+        ("SUnreclaim", m.slab),
         ("KernelStack", m.kernel_stack),
         ("PageTables", m.page_tables),
         ("SecPageTables", 0),

@@ -18,7 +18,7 @@ bitflags::bitflags! {
         /// may drop (they read back as zeros); wiped on fork. Here only `MADV_PAGEOUT`
         /// drops them (there is no reclaim).
         const DROPPABLE = 0x08;
-        /// `MAP_GROWSDOWN` (accepted; the area never grows here).
+        /// `MAP_GROWSDOWN`: a private anonymous area grows down on faults below it.
         const GROWSDOWN = 0x0100;
         /// `MAP_FIXED`: map exactly at the address, replacing what is there.
         const FIXED = 0x10;

@@ -27,7 +27,10 @@ use core::fmt;
 
 pub use axerrno::{LinuxError, LinuxResult};
 
-pub use self::aspace::{AddrSpace, Area, AreaInfo, ClearRefs, DEFAULT_MMAP_MIN_ADDR, PageInfo};
+pub use self::aspace::{
+    AddrSpace, Area, AreaInfo, ClearRefs, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_LIMIT, PageInfo,
+    STACK_GUARD_GAP,
+};
 pub use self::backend::{Backend, BackendKind, SharedMem};
 pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};
 pub use self::flags::{Advice, MmapFlags, MremapFlags, MsyncFlags, Populate};

@@ -17,8 +17,16 @@ use pagoda_mm::{File, LinuxError, LinuxResult, MemFile, Populate};
 
 use super::{AddrSpace, Error, fault_stats, new_space, switch_to, take_current, user_range};
 
-/// Size of a program's stack area (lazily allocated).
+/// Size of the stack area of programs loaded by [`load_elf`] (lazily allocated).
 const STACK_SIZE: usize = 1 << 20;
+/// The smallest initial stack area of [`load_program`] (Linux's `ARG_MAX`: 32 pages are
+/// always allowed for the arguments).
+const MIN_ARG_SPACE: usize = 128 << 10;
+/// The largest argument space (Linux: 3/4 of `_STK_LIM`).
+const MAX_ARG_SPACE: usize = 6 << 20;
+/// The smallest room `mmap` leaves above its top for the stack (Linux's `mmap_base`: the
+/// stack limit, at least 128 MiB; at most half the space here).
+const MIN_STACK_GAP: usize = 128 << 20;
 /// Where a position-independent program is loaded.
 const PIE_BASE: usize = 0x2_0000_0000;
 /// Bytes of program output kept in a [`RunReport`].
@@ -142,6 +150,23 @@ pub struct ExecArgs<'a> {
     /// Real and effective user id, real and effective group id (`AT_UID`, `AT_EUID`,
     /// `AT_GID`, `AT_EGID`; `AT_SECURE` is set when they differ).
     pub ids: [u32; 4],
+    /// The soft `RLIMIT_STACK` (bytes; `u64::MAX` for none): how far the stack may grow.
+    pub stack_limit: u64,
+}
+
+/// The stack geometry of a program loaded with a stack limit of `limit` bytes in a space
+/// of `span` bytes: `(initial stack area, largest stack, room mmap leaves above its top)`.
+/// The initial area holds the arguments (a quarter of the limit, as Linux's `execve`
+/// allows, clamped to `[MIN_ARG_SPACE, MAX_ARG_SPACE]`); the stack grows down from it up to
+/// the limit; `mmap` places areas below the stack's largest extent plus the guard gap.
+fn stack_geometry(limit: u64, span: usize) -> (usize, usize, usize) {
+    let page = |x: usize| x & !(memory_addr::PAGE_SIZE_4K - 1);
+    let half = page(span / 2);
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(half);
+    let initial = page((limit / 4).clamp(MIN_ARG_SPACE, MAX_ARG_SPACE));
+    let largest = page(limit).max(initial);
+    let gap = largest.clamp(MIN_STACK_GAP, half.max(MIN_STACK_GAP)) + pagoda_mm::STACK_GUARD_GAP;
+    (initial, largest, gap)
 }
 
 /// Loads a program as `execve` does: `image` (its bytes; `file`, when given, the same bytes
@@ -167,8 +192,12 @@ pub fn load_program(
     args: &ExecArgs<'_>,
     open_interp: impl FnOnce(&str) -> LinuxResult<Arc<MemFile>>,
 ) -> LinuxResult<LoadedElf> {
-    let req = request(args.argv, args.envp);
+    let mut req = request(args.argv, args.envp);
     let range = space.va_range();
+    let (initial, largest, gap) = stack_geometry(args.stack_limit, range.size());
+    req.stack_size = initial;
+    space.set_stack_limit(largest);
+    space.set_mmap_top(req.stack_top.checked_sub(gap).unwrap_or(range.start));
     let layout = ElfLayout {
         machine: req.machine,
         user_start: range.start,
@@ -197,7 +226,10 @@ pub fn load_program(
         platform: cfg!(target_arch = "x86_64").then_some(b"x86_64".as_slice()),
         execfn: Some(args.execfn.as_bytes()),
     };
-    pagoda_mm::elf::load_elf_ex(space, image, file, &req, &info)
+    let loaded = pagoda_mm::elf::load_elf_ex(space, image, file, &req, &info)?;
+    // The main thread's stack grows down (Linux's VM_GROWSDOWN stack).
+    space.set_growsdown(loaded.stack.start)?;
+    Ok(loaded)
 }
 
 /// The Linux ABI of this build's arch.

@@ -38,7 +38,7 @@ const MFD_NAME_MAX: usize = 249;
 impl Files {
     pub(super) fn close(&mut self, fd: usize) -> SysResult {
         let fd = i32::try_from(fd).map_err(|_| LinuxError::EBADF)?;
-        drop(self.fds.close(fd)?);
+        drop(self.fds().close(fd)?);
         Ok(0)
     }
 
@@ -46,9 +46,9 @@ impl Files {
     pub(super) fn dup3(&mut self, old: usize, new: usize, flags: Option<usize>) -> SysResult {
         let (old, new) = (old as i32, new as i32);
         let (fd, replaced) = match flags {
-            None => self.fds.dup2(old, new)?,
+            None => self.fds().dup2(old, new)?,
             Some(f) if f & !(flag::CLOEXEC as usize) != 0 => return Err(LinuxError::EINVAL),
-            Some(f) => self.fds.dup3(old, new, f != 0)?,
+            Some(f) => self.fds().dup3(old, new, f != 0)?,
         };
         drop(replaced);
         Ok(fd as usize)
@@ -59,11 +59,14 @@ impl Files {
         let fd = fd as i32;
         match cmd {
             F_DUPFD | F_DUPFD_CLOEXEC => self
-                .fds
+                .fds()
                 .dup_from(fd, i64::from(arg as i32), cmd == F_DUPFD_CLOEXEC)
                 .map(|n| n as usize),
-            F_GETFD => Ok(usize::from(self.fds.cloexec(fd)?)),
-            F_SETFD => self.fds.set_cloexec(fd, arg & FD_CLOEXEC != 0).map(|()| 0),
+            F_GETFD => Ok(usize::from(self.fds().cloexec(fd)?)),
+            F_SETFD => self
+                .fds()
+                .set_cloexec(fd, arg & FD_CLOEXEC != 0)
+                .map(|()| 0),
             F_GETFL => Ok(d.flags() as usize),
             F_SETFL if d.is_path() => Err(LinuxError::EBADF),
             F_SETFL => {
@@ -79,7 +82,7 @@ impl Files {
                     return Ok(pipe.capacity());
                 }
                 // Root (every process for now) may exceed pipe-max-size.
-                let r = pipe.set_capacity(arg as u32 as usize, WHO.uid == 0);
+                let r = pipe.set_capacity(arg as u32 as usize, self.who.uid == 0);
                 drop(pipe);
                 super::wake(p.key);
                 r.map_err(|e| match e {
@@ -105,11 +108,11 @@ impl Files {
         });
         let r = Description::new(Kind::PipeRead(obj.clone()), status, None);
         let w = Description::new(Kind::PipeWrite(obj), status | 1, None);
-        let rfd = self.fds.insert(r, cloexec)?;
-        let wfd = match self.fds.insert(w, cloexec) {
+        let rfd = self.fds().insert(r, cloexec)?;
+        let wfd = match self.fds().insert(w, cloexec) {
             Ok(fd) => fd,
             Err(e) => {
-                drop(self.fds.close(rfd));
+                drop(self.fds().close(rfd));
                 return Err(e);
             }
         };
@@ -117,8 +120,8 @@ impl Files {
         out[..4].copy_from_slice(&rfd.to_le_bytes());
         out[4..].copy_from_slice(&wfd.to_le_bytes());
         if let Err(e) = user::put(fds, &out) {
-            drop(self.fds.close(rfd));
-            drop(self.fds.close(wfd));
+            drop(self.fds().close(rfd));
+            drop(self.fds().close(wfd));
             return Err(e);
         }
         Ok(0)
@@ -149,7 +152,7 @@ impl Files {
         })
         .map_err(errno)?;
         let d = Description::new(Kind::File { ino, file }, 2, None);
-        self.fds
+        self.fds()
             .insert(d, flags & MFD_CLOEXEC != 0)
             .map(|fd| fd as usize)
     }
@@ -172,7 +175,10 @@ impl Files {
                 return Ok(0);
             }
             FIOCLEX | FIONCLEX => {
-                return self.fds.set_cloexec(fd as i32, req == FIOCLEX).map(|()| 0);
+                return self
+                    .fds()
+                    .set_cloexec(fd as i32, req == FIOCLEX)
+                    .map(|()| 0);
             }
             _ => {}
         }

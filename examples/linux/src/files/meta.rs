@@ -134,7 +134,7 @@ impl Files {
         let start = self.start(dirfd, &path)?;
         let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
         namespace::with(|fs| {
-            let ino = fs.lookup(start, &path, follow, WHO).map_err(errno)?;
+            let ino = fs.lookup(start, &path, follow, self.who).map_err(errno)?;
             fs.inode(ino)
                 .map(|n| inode_stat(ino, n))
                 .ok_or(LinuxError::ENOENT)
@@ -178,7 +178,7 @@ impl Files {
     pub(super) fn statfs(&mut self, path: usize, buf: usize) -> SysResult {
         let path = user::path(path)?;
         let start = self.cwd_ino();
-        let ino = namespace::with(|fs| fs.lookup(start, &path, true, WHO)).map_err(errno)?;
+        let ino = namespace::with(|fs| fs.lookup(start, &path, true, self.who)).map_err(errno)?;
         let proc = path.starts_with("/proc") && ino != ROOT_INO;
         user::put(buf, &statfs_bytes(proc)).map(|()| 0)
     }
@@ -226,7 +226,7 @@ impl Files {
         }
         // Pipes and the boot console have no stored metadata here.
         if let Some(ino) = d.ino() {
-            namespace::with(|fs| fs.chmod(ino, mode, WHO)).map_err(errno)?;
+            namespace::with(|fs| fs.chmod(ino, mode, self.who)).map_err(errno)?;
         }
         Ok(0)
     }
@@ -241,8 +241,8 @@ impl Files {
         let path = user::path(path)?;
         let start = self.start(dirfd, &path)?;
         namespace::with(|fs| {
-            let ino = fs.lookup(start, &path, true, WHO)?;
-            fs.chmod(ino, mode, WHO)
+            let ino = fs.lookup(start, &path, true, self.who)?;
+            fs.chmod(ino, mode, self.who)
         })
         .map(|()| 0)
         .map_err(errno)
@@ -254,7 +254,7 @@ impl Files {
             return Err(LinuxError::EBADF);
         }
         if let Some(ino) = d.ino() {
-            namespace::with(|fs| fs.chown(ino, uid as u32, gid as u32, WHO)).map_err(errno)?;
+            namespace::with(|fs| fs.chown(ino, uid as u32, gid as u32, self.who)).map_err(errno)?;
         }
         Ok(0)
     }
@@ -276,9 +276,9 @@ impl Files {
         } else {
             let start = self.start(dirfd, &path)?;
             let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
-            namespace::with(|fs| fs.lookup(start, &path, follow, WHO)).map_err(errno)?
+            namespace::with(|fs| fs.lookup(start, &path, follow, self.who)).map_err(errno)?
         };
-        namespace::with(|fs| fs.chown(ino, uid as u32, gid as u32, WHO))
+        namespace::with(|fs| fs.chown(ino, uid as u32, gid as u32, self.who))
             .map(|()| 0)
             .map_err(errno)
     }
@@ -295,16 +295,22 @@ impl Files {
             return Err(LinuxError::EINVAL);
         }
         let path = user::path(path)?;
+        // The real ids unless AT_EACCESS asks for the effective ones (as Linux's access).
+        let who = if flags & AT_EACCESS != 0 {
+            self.who
+        } else {
+            self.real
+        };
         let ino = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
             self.fd_ino(dirfd)?
         } else {
             let path = procfs::redirect(self, &path);
             let start = self.start(dirfd, &path)?;
             let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
-            namespace::with(|fs| fs.lookup(start, &path, follow, WHO)).map_err(errno)?
+            namespace::with(|fs| fs.lookup(start, &path, follow, who)).map_err(errno)?
         };
         namespace::with(|fs| match fs.inode(ino) {
-            Some(node) if node.permits(WHO, mode as u32) => Ok(0),
+            Some(node) if mode == 0 || node.permits(who, mode as u32) => Ok(0),
             Some(_) => Err(LinuxError::EACCES),
             None => Err(LinuxError::ENOENT),
         })
@@ -315,11 +321,11 @@ impl Files {
         let len = u64::try_from(len).map_err(|_| LinuxError::EINVAL)?;
         let start = self.start(-100i32 as usize, &path)?;
         let (ino, file) = namespace::with(|fs| {
-            let ino = fs.lookup(start, &path, true, WHO).map_err(errno)?;
+            let ino = fs.lookup(start, &path, true, self.who).map_err(errno)?;
             let node = fs.inode(ino).ok_or(LinuxError::ENOENT)?;
             match &node.kind {
                 NodeKind::Dir { .. } => Err(LinuxError::EISDIR),
-                NodeKind::File(_) if !node.permits(WHO, 2) => Err(LinuxError::EACCES),
+                NodeKind::File(_) if !node.permits(self.who, 2) => Err(LinuxError::EACCES),
                 NodeKind::File(f) => Ok((ino, f.clone())),
                 _ => Err(LinuxError::EINVAL),
             }

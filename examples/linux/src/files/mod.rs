@@ -13,6 +13,7 @@ mod meta;
 pub mod namespace;
 mod paths;
 mod poll;
+mod proc_needs;
 pub mod procfs;
 mod sockcall;
 mod socket;
@@ -29,7 +30,7 @@ use alloc::vec::Vec;
 
 use kspin::SpinNoIrq;
 use pagoda::fs::fd::FdTable;
-use pagoda::fs::vfs::{Ino, ROOT_INO};
+use pagoda::fs::vfs::{Access, Ino, ROOT_INO};
 use pagoda::linux::Sysno;
 use pagoda::linux::abi::Arch;
 use pagoda::mm::{File, LinuxError};
@@ -110,12 +111,27 @@ pub fn drain_wakeups() -> Vec<WaitKey> {
 /// `AT_FDCWD`.
 const AT_FDCWD: i32 = -100;
 
-/// A process's files: descriptors, working directory, umask.
-pub struct Files {
-    fds: FdTable<Arc<Description>>,
-    /// The working directory, as an `O_PATH` description (it holds the inode).
+/// A descriptor table: shared by the threads and processes `clone`d with `CLONE_FILES`.
+type SharedFds = Arc<SpinNoIrq<FdTable<Arc<Description>>>>;
+
+/// The working directory (an `O_PATH` description: it holds the inode) and the umask:
+/// shared by the threads and processes `clone`d with `CLONE_FS` (Linux's `fs_struct`).
+#[derive(Clone)]
+struct FsState {
     cwd: Arc<Description>,
     umask: u32,
+}
+
+/// A thread's files: its descriptor table, working directory and umask (each maybe shared
+/// with other threads and processes), and what its last file call left for the caller.
+/// Each lock is held within one statement, never across user memory or another lock.
+pub struct Files {
+    fds: SharedFds,
+    fs: Arc<SpinNoIrq<FsState>>,
+    /// Who the calls act as (the effective ids: Linux's fsuid/fsgid) and the real ids
+    /// (`access`), as the process layer set them before the call.
+    who: Access,
+    real: Access,
     /// A write hit a pipe without readers since the last [`take_sigpipe`](Self::take_sigpipe).
     sigpipe: bool,
     /// The program's path (`/proc/self/exe`).
@@ -140,32 +156,76 @@ impl Files {
             "aarch64" => Arch::Aarch64,
             _ => Arch::Riscv64,
         };
-        Self {
-            fds,
+        let fs = FsState {
             cwd: root_path(),
             umask: 0o022,
+        };
+        Self {
+            fds: Arc::new(SpinNoIrq::new(fds)),
+            fs: Arc::new(SpinNoIrq::new(fs)),
+            who: Access::ROOT,
+            real: Access::ROOT,
             sigpipe: false,
             exe: namespace::init_exe(),
             arch,
         }
     }
 
-    /// The files of a child after `fork`: the same descriptions (offsets and status flags
-    /// shared), the same cwd and umask.
-    pub fn fork(&self) -> Files {
+    /// The files of a `clone` child: the table itself with `CLONE_FILES` (`share_fds`),
+    /// else a copy (as `fork`: the same descriptions, so offsets and status flags are
+    /// shared); cwd and umask themselves with `CLONE_FS` (`share_fs`), else a copy.
+    pub fn clone_sharing(&self, share_fds: bool, share_fs: bool) -> Files {
+        let fds = if share_fds {
+            self.fds.clone()
+        } else {
+            let copy = self.fds().clone();
+            Arc::new(SpinNoIrq::new(copy))
+        };
+        let fs = if share_fs {
+            self.fs.clone()
+        } else {
+            let copy = self.fs.lock().clone();
+            Arc::new(SpinNoIrq::new(copy))
+        };
         Files {
-            fds: self.fds.clone(),
-            cwd: self.cwd.clone(),
-            umask: self.umask,
+            fds,
+            fs,
+            who: self.who,
+            real: self.real,
             sigpipe: false,
             exe: self.exe.clone(),
             arch: self.arch,
         }
     }
 
-    /// `execve` succeeded: closes the close-on-exec descriptors.
+    /// `execve` succeeded: the process gets a table of its own (Linux's
+    /// `unshare_files`: a table shared with another process through `CLONE_FILES` is
+    /// copied), then the close-on-exec descriptors close. cwd and umask stay shared.
     pub fn on_exec(&mut self) {
-        drop(self.fds.exec());
+        if Arc::strong_count(&self.fds) > 1 {
+            let copy = self.fds().clone();
+            self.fds = Arc::new(SpinNoIrq::new(copy));
+        }
+        let closed = self.fds().exec();
+        drop(closed);
+    }
+
+    /// Sets who the next calls act as: `who` the effective (file-system) ids, `real` the
+    /// real ones (`access` without `AT_EACCESS`). Credentials belong to the process layer,
+    /// which sets them before every call.
+    pub fn set_creds(&mut self, who: Access, real: Access) {
+        self.who = who;
+        self.real = real;
+    }
+
+    /// The descriptor table, locked for one statement.
+    pub(super) fn fds(&self) -> kspin::SpinNoIrqGuard<'_, FdTable<Arc<Description>>> {
+        self.fds.lock()
+    }
+
+    /// The umask.
+    pub(super) fn umask(&self) -> u32 {
+        self.fs.lock().umask
     }
 
     /// Sets the program path `/proc/self/exe` names (after `execve`).
@@ -175,7 +235,7 @@ impl Files {
 
     /// The working directory's inode (for `execve` of a relative path).
     pub fn cwd_ino(&self) -> Ino {
-        self.cwd.ino().unwrap_or(ROOT_INO)
+        self.fs.lock().cwd.ino().unwrap_or(ROOT_INO)
     }
 
     /// Whether `fd` is open on the console (its job-control `ioctl`s are the kernel's).
@@ -191,7 +251,7 @@ impl Files {
     }
 
     fn get(&self, fd: usize) -> Result<Arc<Description>, LinuxError> {
-        self.fds.get(fd as i32).cloned()
+        self.fds().get(fd as i32).cloned()
     }
 
     /// The directory a `*at` call starts from: the cwd for `AT_FDCWD` (or an absolute
@@ -287,18 +347,17 @@ impl Files {
             S::Faccessat => self.faccessat(a[0], a[1], a[2], 0),
             S::Faccessat2 => self.faccessat(a[0], a[1], a[2], a[3]),
             S::Umask => {
-                let old = self.umask;
-                self.umask = a[0] as u32 & 0o777;
-                Ok(old as usize)
+                let new = a[0] as u32 & 0o777;
+                Ok(core::mem::replace(&mut self.fs.lock().umask, new) as usize)
             }
             S::Truncate => self.truncate(a[0], a[1] as i64),
             S::Ftruncate => self.ftruncate(a[0], a[1] as i64),
             S::Fsync | S::Fdatasync => self.fsync(a[0]),
             S::Fallocate => self.fallocate(a[0], a[1], a[2] as i64, a[3] as i64),
             S::Fcntl => self.fcntl(a[0], a[1], a[2]),
-            S::Dup => self.fds.dup(a[0] as i32).map(|fd| fd as usize),
+            S::Dup => self.fds().dup(a[0] as i32).map(|fd| fd as usize),
             S::CloseRange => self
-                .fds
+                .fds()
                 .close_range(a[0] as u32, a[1] as u32, a[2] as u32)
                 .map(|closed| {
                     drop(closed);

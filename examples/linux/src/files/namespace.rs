@@ -14,8 +14,8 @@ use pagoda::mm::{LinuxError, MemFile};
 /// The RAM file system: regular files hold a page-cache file.
 pub type RamFs = Fs<Arc<MemFile>>;
 
-/// Who the file calls act as. Credentials belong to the process layer; until it passes
-/// them in, every process is root (uid 0), as pid 1 is.
+/// Who the kernel's own namespace work acts as (building `/dev`, `/proc`, boot, hidden
+/// `memfd` names): root. The file calls act as their caller (`Files::set_creds`).
 pub const WHO: Access = Access::ROOT;
 
 /// `/dev/null`, `/dev/zero`, `/dev/tty`, `/dev/console` (Linux's numbers).

@@ -4,11 +4,11 @@
 use alloc::format;
 use alloc::sync::Arc;
 
-use pagoda::fs::vfs::{Ino, NodeKind, OpenIntent, RenameFlags};
+use pagoda::fs::vfs::{Access, Ino, NodeKind, OpenIntent, RenameFlags};
 use pagoda::mm::{LinuxError, MemFile};
 
 use super::desc::{Description, Kind, flag};
-use super::namespace::{self, DEV_CONSOLE, DEV_NULL, DEV_TTY, DEV_ZERO, WHO, errno};
+use super::namespace::{self, DEV_CONSOLE, DEV_NULL, DEV_TTY, DEV_ZERO, errno};
 use super::{Files, SysResult, procfs, user};
 
 /// `AT_SYMLINK_FOLLOW`.
@@ -30,21 +30,21 @@ impl Files {
         let start = self.start(dirfd, &path)?;
         if let Some(file) = procfs::open(self, start, &path, flags) {
             let d = Description::new(Kind::Proc(file?), flags, None);
-            return self.fds.insert(d, cloexec).map(|fd| fd as usize);
+            return self.fds().insert(d, cloexec).map(|fd| fd as usize);
         }
         let d = if flags & flag::PATH != 0 {
-            open_path(start, &path, flags)?
+            open_path(start, &path, flags, self.who)?
         } else {
-            open_file(start, &path, flags, mode & 0o7777 & !self.umask)?
+            open_file(start, &path, flags, mode & 0o7777 & !self.umask(), self.who)?
         };
-        self.fds.insert(d, cloexec).map(|fd| fd as usize)
+        self.fds().insert(d, cloexec).map(|fd| fd as usize)
     }
 
     pub(super) fn mkdirat(&mut self, dirfd: usize, path: usize, mode: u32) -> SysResult {
         let path = user::path(path)?;
         let start = self.start(dirfd, &path)?;
-        let perm = mode & 0o1777 & !self.umask;
-        namespace::with(|fs| fs.mkdir(start, &path, perm, WHO))
+        let perm = mode & 0o1777 & !self.umask();
+        namespace::with(|fs| fs.mkdir(start, &path, perm, self.who))
             .map(|_| 0)
             .map_err(errno)
     }
@@ -56,10 +56,10 @@ impl Files {
         let path = user::path(path)?;
         let start = self.start(dirfd, &path)?;
         if flags & AT_REMOVEDIR != 0 {
-            namespace::with(|fs| fs.rmdir(start, &path, WHO)).map_err(errno)?;
+            namespace::with(|fs| fs.rmdir(start, &path, self.who)).map_err(errno)?;
         } else {
             // A freed inode's contents are released here, outside the lock.
-            let _freed = namespace::with(|fs| fs.unlink(start, &path, WHO)).map_err(errno)?;
+            let _freed = namespace::with(|fs| fs.unlink(start, &path, self.who)).map_err(errno)?;
         }
         Ok(0)
     }
@@ -76,8 +76,8 @@ impl Files {
         let flags = RenameFlags::from_bits(flags).map_err(errno)?;
         let (old, new) = (user::path(old)?, user::path(new)?);
         let (from, to) = (self.start(olddir, &old)?, self.start(newdir, &new)?);
-        let _freed =
-            namespace::with(|fs| fs.rename(from, &old, to, &new, flags, WHO)).map_err(errno)?;
+        let _freed = namespace::with(|fs| fs.rename(from, &old, to, &new, flags, self.who))
+            .map_err(errno)?;
         Ok(0)
     }
 
@@ -104,19 +104,19 @@ impl Files {
         let ino = match source {
             Some(start) => {
                 let follow = flags & AT_SYMLINK_FOLLOW != 0;
-                namespace::with(|fs| fs.lookup(start, &old, follow, WHO)).map_err(errno)?
+                namespace::with(|fs| fs.lookup(start, &old, follow, self.who)).map_err(errno)?
             }
             None => self.fd_ino(olddir)?,
         };
         let to = self.start(newdir, &new)?;
-        namespace::with(|fs| fs.link_inode(ino, to, &new, WHO)).map_err(errno)?;
+        namespace::with(|fs| fs.link_inode(ino, to, &new, self.who)).map_err(errno)?;
         Ok(0)
     }
 
     pub(super) fn symlinkat(&mut self, target: usize, newdir: usize, path: usize) -> SysResult {
         let (target, path) = (user::path(target)?, user::path(path)?);
         let start = self.start(newdir, &path)?;
-        namespace::with(|fs| fs.symlink(&target, start, &path, WHO))
+        namespace::with(|fs| fs.symlink(&target, start, &path, self.who))
             .map(|_| 0)
             .map_err(errno)
     }
@@ -137,7 +137,7 @@ impl Files {
             None => {
                 let start = self.start(dirfd, &path)?;
                 namespace::with(|fs| {
-                    fs.readlink(start, &path, WHO)
+                    fs.readlink(start, &path, self.who)
                         .map(alloc::string::String::from)
                 })
                 .map_err(errno)?
@@ -163,7 +163,7 @@ impl Files {
     pub(super) fn chdir(&mut self, path: usize) -> SysResult {
         let path = user::path(path)?;
         let start = self.cwd_ino();
-        let ino = namespace::with(|fs| fs.lookup(start, &path, true, WHO)).map_err(errno)?;
+        let ino = namespace::with(|fs| fs.lookup(start, &path, true, self.who)).map_err(errno)?;
         self.enter(ino)
     }
 
@@ -179,12 +179,15 @@ impl Files {
             if !node.is_dir() {
                 return Err(LinuxError::ENOTDIR);
             }
-            if !node.permits(WHO, 1) {
+            if !node.permits(self.who, 1) {
                 return Err(LinuxError::EACCES);
             }
             fs.open_ref(ino).map_err(errno)
         })?;
-        self.cwd = Description::new(Kind::Path(ino), flag::PATH, None);
+        let cwd = Description::new(Kind::Path(ino), flag::PATH, None);
+        // The old cwd's last close runs after the lock is released.
+        let old = core::mem::replace(&mut self.fs.lock().cwd, cwd);
+        drop(old);
         Ok(0)
     }
 
@@ -202,10 +205,15 @@ impl Files {
 }
 
 /// `open(O_PATH)`: only `O_DIRECTORY`, `O_NOFOLLOW` and `O_CLOEXEC` count; any node.
-fn open_path(start: Ino, path: &str, flags: u32) -> Result<Arc<Description>, LinuxError> {
+fn open_path(
+    start: Ino,
+    path: &str,
+    flags: u32,
+    who: Access,
+) -> Result<Arc<Description>, LinuxError> {
     let follow = flags & flag::NOFOLLOW == 0;
     let ino = namespace::with(|fs| {
-        let ino = fs.lookup(start, path, follow, WHO)?;
+        let ino = fs.lookup(start, path, follow, who)?;
         if flags & flag::DIRECTORY != 0 && !fs.inode(ino).is_some_and(|n| n.is_dir()) {
             return Err(pagoda::fs::vfs::FsError::NotDir);
         }
@@ -222,6 +230,7 @@ fn open_file(
     path: &str,
     flags: u32,
     perm: u32,
+    who: Access,
 ) -> Result<Arc<Description>, LinuxError> {
     let acc = flags & flag::ACCMODE;
     let intent = OpenIntent {
@@ -241,7 +250,7 @@ fn open_file(
             format!("{}/{path}", dir.trim_end_matches('/'))
         };
         let opened = fs
-            .open(start, path, intent, perm, WHO, || {
+            .open(start, path, intent, perm, who, || {
                 Arc::new(MemFile::with_name(&name, alloc::vec::Vec::new()))
             })
             .map_err(errno)?;

@@ -167,7 +167,7 @@ impl Files {
         saved: Option<u64>,
         now: u64,
     ) -> Result<FileCall, LinuxError> {
-        if a[1] > self.fds.limit() {
+        if a[1] > self.fds().limit() {
             return Err(LinuxError::EINVAL);
         }
         let timeout = match a[2] {
@@ -190,7 +190,7 @@ impl Files {
         now: u64,
         tp: usize,
     ) -> Result<FileCall, LinuxError> {
-        if nfds > self.fds.limit() {
+        if nfds > self.fds().limit() {
             return Err(LinuxError::EINVAL);
         }
         let mut raw = vec![0u8; nfds * 8];
@@ -204,10 +204,10 @@ impl Files {
             let revents = if fd < 0 {
                 0
             } else {
-                match self.fds.get(fd).ok().filter(|d| !d.is_path()) {
+                match self.get(fd as usize).ok().filter(|d| !d.is_path()) {
                     None => POLLNVAL,
                     Some(d) => {
-                        let (m, key) = mask_of(d);
+                        let (m, key) = mask_of(&d);
                         keys.extend(key);
                         m & (events | POLLERR | POLLHUP)
                     }
@@ -266,7 +266,7 @@ impl Files {
             sigmask = get_sigmask(at, size)?;
         }
         // Linux looks no further than its descriptor table's size.
-        let top = self.fds.fds().max().map_or(0, |fd| fd as usize + 1);
+        let top = self.fds().fds().max().map_or(0, |fd| fd as usize + 1);
         let max = if top <= 64 {
             64
         } else {
@@ -290,12 +290,11 @@ impl Files {
                 continue;
             }
             let d = self
-                .fds
-                .get(fd as i32)
+                .get(fd)
                 .ok()
                 .filter(|d| !d.is_path())
                 .ok_or(LinuxError::EBADF)?;
-            let (m, key) = mask_of(d);
+            let (m, key) = mask_of(&d);
             keys.extend(key);
             for (i, set) in [IN_SET, OUT_SET, EX_SET].into_iter().enumerate() {
                 if wanted[i] && m & set != 0 {

@@ -113,6 +113,41 @@ pub fn publish(procs: BTreeMap<u32, ProcSnapshot>) {
     info::set_processes(procs);
 }
 
+/// Whether inode `ino` belongs to `/proc`: a placeholder, `/proc` itself or a directory
+/// below it.
+pub fn contains(ino: Ino) -> bool {
+    if tree::node(ino).is_some() {
+        return true;
+    }
+    namespace::with(|fs| {
+        let root = pagoda::fs::vfs::ROOT_INO;
+        let Ok(proc) = fs.lookup(root, "proc", false, WHO) else {
+            return false;
+        };
+        // Up through `..` (a directory's parent is one lookup), as deep as paths go.
+        let mut at = ino;
+        for _ in 0..4096 {
+            if at == proc {
+                return true;
+            }
+            match fs.lookup(at, "..", false, WHO) {
+                Ok(up) if at != root => at = up,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// A forked child `child` of `parent` gets its `/proc/<pid>` at once, with its parent's
+/// layout (the same memory image).
+pub fn fork(parent: u32, child: u32) {
+    let layout = EXECS.lock().get(&parent).cloned();
+    if let Some(layout) = layout {
+        exec(child, layout);
+    }
+}
+
 /// `path` as the caller means it: `/proc/self` and `/proc/thread-self` name the caller's
 /// directories, and `/proc/<pid>/exe` opens the program.
 pub fn redirect(files: &Files, path: &str) -> String {
@@ -179,8 +214,8 @@ pub fn open(
         _ => 6,
     } | if flags & flag::TRUNC != 0 { 2 } else { 0 };
     let (ino, permitted) = namespace::with(|fs| {
-        let ino = fs.lookup(start, path, follow, WHO).ok()?;
-        Some((ino, fs.inode(ino)?.permits(WHO, want)))
+        let ino = fs.lookup(start, path, follow, files.who).ok()?;
+        Some((ino, fs.inode(ino)?.permits(files.who, want)))
     })?;
     let node = tree::node(ino)?;
     if !permitted {
@@ -201,8 +236,8 @@ fn generate(files: &Files, node: Node) -> Result<ProcFile, LinuxError> {
     let layout = EXECS.lock().get(&pid).cloned().unwrap_or_default();
     let mut snap = info::info().snapshot(pid).ok_or(LinuxError::ESRCH)?;
     if pid == info::info().current().0 {
-        snap.umask.get_or_insert(files.umask);
-        let highest = files.fds.fds().max().map_or(0, |fd| fd as u32 + 1);
+        snap.umask.get_or_insert(files.umask());
+        let highest = files.fds().fds().max().map_or(0, |fd| fd as u32 + 1);
         snap.fd_size
             .get_or_insert(highest.next_power_of_two().max(64));
     }

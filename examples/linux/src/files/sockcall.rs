@@ -138,11 +138,11 @@ impl Files {
         let (a, b) = socket::pair(*kind.as_ref().unwrap_or(&SockType::Stream));
         let a = Description::new(Kind::Socket(a), status, None);
         let b = Description::new(Kind::Socket(b), status, None);
-        let afd = self.fds.insert(a, cloexec)?;
-        let bfd = match self.fds.insert(b, cloexec) {
+        let afd = self.fds().insert(a, cloexec)?;
+        let bfd = match self.fds().insert(b, cloexec) {
             Ok(fd) => fd,
             Err(e) => {
-                drop(self.fds.close(afd));
+                drop(self.fds().close(afd));
                 return Err(e);
             }
         };
@@ -150,8 +150,8 @@ impl Files {
         out[..4].copy_from_slice(&afd.to_le_bytes());
         out[4..].copy_from_slice(&bfd.to_le_bytes());
         if let Err(e) = user::put(sv, &out).and(kind) {
-            drop(self.fds.close(afd));
-            drop(self.fds.close(bfd));
+            drop(self.fds().close(afd));
+            drop(self.fds().close(bfd));
             return Err(e);
         }
         Ok(0)

@@ -1,6 +1,7 @@
 //! The memory system calls of the Linux personality: the mmap family (`map.rs`), advice,
 //! locks and residency (`advise.rs`), System V shared memory (`shm.rs`) and resource
-//! limits (mirrored from the process layer, see `set_rlimit`), each with Linux's argument checks in Linux's order. They work on
+//! the resource limits they enforce (the process layer's `pagoda_task::rlimit::Limits`, the
+//! only copy, passed to every call), each with Linux's argument checks in Linux's order. They work on
 //! the current address space (`pagoda::mm::with_current`); the semantics live in
 //! `pagoda_mm` (`AddrSpace`, `shm`), the pure checks in `pagoda_mm::abi`.
 
@@ -14,11 +15,9 @@ use pagoda::linux::Sysno;
 use pagoda::mm::{self, LinuxError, VirtAddr};
 use pagoda_mm::Mdwe;
 use pagoda_mm::abi::Rlimits;
+use pagoda_task::rlimit::Limits;
 
 use crate::mmap_source::MmapSource;
-
-/// The stack the loader maps (`RLIMIT_STACK`'s soft limit reports it).
-const STACK_SIZE: u64 = 1 << 20;
 
 type SysResult = Result<usize, LinuxError>;
 
@@ -37,6 +36,8 @@ enum FutureLock {
 pub struct Memory {
     /// The process id, for the `shmid_ds` stamps.
     pid: u32,
+    /// The limits of the call being served (`RLIMIT_AS`, `RLIMIT_DATA`, `RLIMIT_MEMLOCK`
+    /// taken from the process layer's at its start, in `pagoda_mm::abi`'s form).
     limits: Rlimits,
     future: FutureLock,
     /// The caller's effective uid and gid (System V permission checks; euid 0 may map below
@@ -51,7 +52,7 @@ impl Memory {
     pub fn new() -> Self {
         Self {
             pid: 1,
-            limits: Rlimits::new(STACK_SIZE),
+            limits: Rlimits::new(crate::ids::STACK_LIMIT),
             future: FutureLock::Off,
             creds: (0, 0),
             mdwe: Mdwe::OFF,
@@ -67,15 +68,6 @@ impl Memory {
     /// credentials and passes them before each of those calls).
     pub fn set_creds(&mut self, euid: u32, egid: u32) {
         self.creds = (euid, egid);
-    }
-
-    /// Mirrors a limit the process layer set: `prlimit64`, `getrlimit` and `setrlimit`
-    /// are answered there (for any process, with credential checks); this copy is what
-    /// `mmap`, `mremap`, `brk` and `shmat` enforce.
-    pub fn set_rlimit(&mut self, resource: usize, cur: u64, max: u64) {
-        let _ = self
-            .limits
-            .prlimit(resource, Some(pagoda_mm::abi::Rlimit { cur, max }), true);
     }
 
     /// What a forked child inherits: the limits (and the pid until
@@ -100,13 +92,21 @@ impl Memory {
         self.mdwe = self.mdwe.inherited();
     }
 
-    /// Serves `sys` if it is a memory call; `None` otherwise.
+    /// Serves `sys` if it is a memory call; `None` otherwise. `limits`: the process's
+    /// resource limits (`prlimit64` sets them in the process layer).
     pub fn syscall(
         &mut self,
         sys: Sysno,
         a: [usize; 6],
         files: &dyn MmapSource,
+        limits: &Limits,
     ) -> Option<SysResult> {
+        if matches!(
+            sys,
+            Sysno::Mmap | Sysno::Mremap | Sysno::Brk | Sysno::Shmat | Sysno::Shmctl
+        ) {
+            self.limits = enforced(limits);
+        }
         // `int` arguments are the low 32 bits of their register (as Linux reads them).
         let int = |i: usize| a[i] as u32 as usize;
         Some(match sys {
@@ -142,6 +142,24 @@ impl Memory {
         };
         let _ = s.mlock(VirtAddr::from_usize(start), len, populate);
     }
+}
+
+/// The limits the memory calls enforce, from the process layer's.
+fn enforced(limits: &Limits) -> Rlimits {
+    use pagoda_task::rlimit::resource::{AS, DATA, MEMLOCK, STACK};
+    let stack = limits.get(STACK).map_or(crate::ids::STACK_LIMIT, |l| l.cur);
+    let mut out = Rlimits::new(stack);
+    for r in [AS, DATA, MEMLOCK] {
+        if let Ok(l) = limits.get(r) {
+            let l = pagoda_mm::abi::Rlimit {
+                cur: l.cur,
+                max: l.max,
+            };
+            // Within the same rules (cur <= max), so this cannot fail.
+            let _ = out.prlimit(r, Some(l), true);
+        }
+    }
+    out
 }
 
 /// Runs `f` on the current address space (`EFAULT` if there is none).

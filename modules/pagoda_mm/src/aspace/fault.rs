@@ -39,7 +39,10 @@ where
     ///
     /// # Errors
     ///
-    /// - [`FaultError::Segv`]: no area at `va`, or the area does not allow `access`
+    /// A fault just below a grow-down area extends it first (see
+    /// [`set_growsdown`](Self::set_growsdown)).
+    ///
+    /// - [`FaultError::Segv`]: no area at `va` (and no grow-down area may grow to it), or the area does not allow `access`
     ///   (including `PROT_NONE`).
     /// - [`FaultError::Bus`]: a file page wholly past the end of the file (or its read
     ///   failed), or a page past the end of a shared object.
@@ -64,6 +67,9 @@ where
         access: MappingFlags,
         check: Check,
     ) -> Result<(FaultOutcome, Option<FrameRef<H>>), FaultError> {
+        if self.areas.find(va).is_none() {
+            self.expand_stack(va)?;
+        }
         let r = self.resolve_page(va, access, check)?;
         if access.contains(MappingFlags::WRITE)
             && let Some(paged) = self

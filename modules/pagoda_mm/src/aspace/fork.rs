@@ -38,6 +38,7 @@ where
         child.mmap_top = self.mmap_top;
         child.mmap_min_addr = self.mmap_min_addr;
         child.heap = self.heap;
+        child.stack_limit = self.stack_limit;
         for &(kernel, start, size) in &self.borrowed {
             let batch = child
                 .mmu

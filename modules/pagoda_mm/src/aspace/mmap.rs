@@ -60,6 +60,7 @@ where
             && let Some(range) = page_range(hint, len)
             && self.va_range.contains_range(range)
             && !self.areas.overlaps(range)
+            && self.clear_of_stack_gap(range)
         {
             return Ok((hint, OnOverlap::Fail));
         }
@@ -177,6 +178,9 @@ where
             start, len, area_flags, source, populate, on_overlap, noreserve,
         )?;
         let range = VirtAddrRange::from_start_size(start, len);
+        if flags.contains(MmapFlags::GROWSDOWN) && anonymous && !shared {
+            self.update_attrs(range, |t| t.growsdown = true);
+        }
         if droppable {
             self.update_attrs(range, |t| {
                 t.droppable = true;

@@ -5,6 +5,7 @@ mod brk;
 mod display;
 mod fault;
 mod fork;
+mod growsdown;
 mod mmap;
 mod protect;
 mod query;
@@ -14,6 +15,7 @@ mod softdirty;
 mod truncate;
 mod uaccess;
 
+pub use self::growsdown::{DEFAULT_STACK_LIMIT, STACK_GUARD_GAP};
 pub use self::query::{AreaInfo, PageInfo};
 pub use self::softdirty::ClearRefs;
 
@@ -69,6 +71,8 @@ where
     /// Whether the current caller may map below `mmap_min_addr` (Linux: `CAP_SYS_RAWIO`).
     mmap_privileged: bool,
     heap: Option<Heap>,
+    /// The largest size a grow-down area may grow to (`RLIMIT_STACK`).
+    stack_limit: usize,
     /// Ranges whose top-level entries are shared with another table (the kernel half).
     borrowed: Vec<(&'static PageTable64<M, P, H>, VirtAddr, usize)>,
 }
@@ -124,6 +128,7 @@ where
             mmap_min_addr: VirtAddr::from_usize(DEFAULT_MMAP_MIN_ADDR),
             mmap_privileged: false,
             heap: None,
+            stack_limit: growsdown::DEFAULT_STACK_LIMIT,
             borrowed: Vec::new(),
         })
     }
@@ -384,8 +389,7 @@ where
         } else {
             hint
         };
-        self.areas
-            .find_free_area_top_down(hint, size, limit, PAGE_SIZE_4K)
+        self.find_clear_of_stacks(hint, size, limit)
     }
 
     /// Adds an area backed by `source`: populates it first if asked (so running out of

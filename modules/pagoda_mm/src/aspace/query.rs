@@ -44,6 +44,8 @@ pub struct AreaInfo<'a> {
     /// Soft-dirty as a whole (`VM_SOFTDIRTY`, `sd`): new, grown or moved since the last
     /// `clear_refs`.
     pub softdirty: bool,
+    /// Grows down on faults below it (`VM_GROWSDOWN`: the stack, `MAP_GROWSDOWN`).
+    pub growsdown: bool,
 }
 
 /// What `smaps` and `pagemap` know about one touched page.
@@ -105,6 +107,7 @@ where
             accounted: attrs.accounted,
             noreserve: attrs.noreserve,
             softdirty: attrs.softdirty,
+            growsdown: attrs.growsdown,
         }
     }
 

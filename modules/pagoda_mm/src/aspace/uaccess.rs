@@ -74,6 +74,10 @@ where
         check: Check,
         write: bool,
     ) -> LinuxResult {
+        if self.areas.find(va).is_none() {
+            // The kernel's accesses grow a stack as the program's own would.
+            self.expand_stack(va).map_err(|_| LinuxError::EFAULT)?;
+        }
         let area = self.areas.find_mut(va).ok_or(LinuxError::EFAULT)?;
         if check == Check::Perms && !permits::<P>(area.flags(), access) {
             return Err(LinuxError::EFAULT);

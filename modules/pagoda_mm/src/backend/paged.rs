@@ -211,6 +211,8 @@ pub(crate) struct Attrs {
     /// `MAP_DROPPABLE`: `MADV_PAGEOUT` drops the pages, `mlock` does not lock them and
     /// `MADV_KEEPONFORK` is refused (the area is always wiped on fork).
     pub(crate) droppable: bool,
+    /// `MAP_GROWSDOWN` or the loader's stack (`VM_GROWSDOWN`): a fault below grows it.
+    pub(crate) growsdown: bool,
     /// Charged as private writable memory (Linux's `VM_ACCOUNT`): set when the area is
     /// made writable, by `mmap` or `mprotect`, unless `noreserve`; never cleared, so an
     /// area that was once writable does not merge with one that never was, as on Linux.

@@ -27,7 +27,7 @@ impl FileBacking for MemBacking {
         let end = off.checked_add(src.len()).ok_or(LinuxError::EFBIG)?;
         let mut data = self.0.lock();
         if data.len() < end {
-            data.resize(end, 0);
+            grow(&mut data, end)?;
         }
         data[off..end].copy_from_slice(src);
         Ok(src.len())
@@ -39,9 +39,23 @@ impl FileBacking for MemBacking {
 
     fn set_len(&self, len: u64) -> LinuxResult {
         let len = usize::try_from(len).map_err(|_| LinuxError::EFBIG)?;
-        self.0.lock().resize(len, 0);
+        let mut data = self.0.lock();
+        if len > data.len() {
+            grow(&mut data, len)?;
+        } else {
+            data.truncate(len);
+        }
         Ok(())
     }
+}
+
+/// Zero-extends `data` to `len` bytes. The bytes are held in memory, so a size the heap
+/// cannot hold is `ENOSPC` (a full tmpfs), never an allocation failure that aborts.
+fn grow(data: &mut Vec<u8>, len: usize) -> LinuxResult {
+    data.try_reserve_exact(len - data.len())
+        .map_err(|_| LinuxError::ENOSPC)?;
+    data.resize(len, 0);
+    Ok(())
 }
 
 /// A file held in memory: a [`CachedFile`] over a `Vec<u8>`. It derefs to its

@@ -309,3 +309,14 @@ fn shared_mapping_of_populated_object_and_mremap_growth() {
     drop(s);
     assert_no_leak();
 }
+
+#[test]
+fn a_size_the_memory_store_cannot_hold_is_enospc_and_changes_nothing() {
+    let f = file_of(3 * PAGE_SIZE_4K);
+    let huge = 3_804_180_263_615_858_460u64; // below MAX_FILE_SIZE, far above any heap
+    assert_eq!(f.cached().set_len(huge), Err(LinuxError::ENOSPC));
+    assert_eq!(f.size(), 3 * PAGE_SIZE_4K as u64);
+    assert_eq!(f.write_at(huge, b"x"), Err(LinuxError::ENOSPC));
+    assert_eq!(f.size(), 3 * PAGE_SIZE_4K as u64);
+    assert_eq!(f.stored().len(), 3 * PAGE_SIZE_4K);
+}

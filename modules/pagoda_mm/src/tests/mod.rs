@@ -14,6 +14,7 @@ mod file_model;
 mod file_truncate;
 mod fork;
 mod fuzz;
+mod growsdown;
 mod linear;
 mod linux;
 mod minaddr;

@@ -38,6 +38,7 @@ struct Row {
     softdirty: bool,
     accounted: bool,
     noreserve: bool,
+    growsdown: bool,
     stack: bool,
     acc: SmapsAcc,
 }
@@ -56,7 +57,7 @@ impl Row {
             shared: self.shared,
             may_write: self.may_write,
             may_share: self.shared,
-            growsdown: self.stack,
+            growsdown: self.growsdown,
             locked: self.locked,
             dontcopy: self.dontfork,
             account: self.accounted,
@@ -103,6 +104,7 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 softdirty: i.softdirty,
                 accounted: i.accounted,
                 noreserve: i.noreserve,
+                growsdown: i.growsdown,
                 stack: i.range.contains(stack),
                 acc,
             });
@@ -351,6 +353,8 @@ pub fn meminfo() -> String {
         total: frames.total as u64 * PAGE,
         free,
         available: free,
+        // The heap's frames are allocated but never given back (its unused part included).
+        slab: pagoda::mem::heap_stats().claimed as u64,
         ..MemInfo::default()
     })
 }
