@@ -4,6 +4,7 @@
  * checks re-exec this program with a chosen RLIMIT_STACK: "recurse KIB" uses KIB KiB of
  * stack, then checks that /proc/self/maps' [stack] covers it. */
 #include "t.h"
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,11 +18,17 @@ static char self[PATH_MAX];
 __attribute__((noinline)) static int recurse(int kib)
 {
     volatile char buf[1024];
+    /* The buffer escapes (an empty asm that may read it), so the whole KiB stays in the
+     * frame: clang otherwise keeps only the two bytes it touches. */
+    __asm__ volatile("" : : "r"(buf) : "memory");
     buf[0] = (char)kib;
     buf[sizeof buf - 1] = 1;
     if (kib <= 1)
         return buf[0] + buf[sizeof buf - 1];
-    return recurse(kib - 1) + buf[0] - (char)kib + buf[sizeof buf - 1] - 1;
+    /* The frame is read after the call, so no compiler can turn this into a loop (clang's
+     * accumulator tail-recursion elimination would otherwise reuse one frame). */
+    int below = recurse(kib - 1);
+    return below + buf[0] - (char)kib + buf[sizeof buf - 1] - 1;
 }
 
 /* The [stack] line of /proc/self/maps: its size, 0 if none. */
@@ -119,42 +126,55 @@ static int touch(volatile char *p)
     return 1;
 }
 
+/* The text of /proc/self/<name> in a static buffer, read without stdio: a FILE's buffer
+ * is malloc'd, and musl's malloc maps new areas, which could land in the room the
+ * grow-down checks keep free. */
+static char text[1 << 16];
+static const char *proc_text(const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/%s", name);
+    int fd = open(path, O_RDONLY);
+    size_t n = 0;
+    ssize_t r = 1;
+    while (fd >= 0 && r > 0 && n < sizeof text - 1) {
+        r = read(fd, text + n, sizeof text - 1 - n);
+        n += r > 0 ? (size_t)r : 0;
+    }
+    if (fd >= 0)
+        close(fd);
+    text[n] = 0;
+    return text;
+}
+
 /* The start of the /proc/self/maps area containing p, 0 if none. */
 static uintptr_t area_start(void *p)
 {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[512];
     uintptr_t found = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f)) {
+    for (const char *l = proc_text("maps"); *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "") {
         unsigned long s, e;
-        if (sscanf(line, "%lx-%lx", &s, &e) == 2 && s <= (uintptr_t)p && (uintptr_t)p < e)
+        if (sscanf(l, "%lx-%lx", &s, &e) == 2 && s <= (uintptr_t)p && (uintptr_t)p < e)
             found = s;
     }
-    fclose(f);
     return found;
 }
 
 /* Whether the smaps VmFlags of the area containing p include `flag`. */
 static int has_vmflag(void *p, const char *flag)
 {
-    FILE *f = fopen("/proc/self/smaps", "r");
-    char line[512];
     int in = 0, found = 0;
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof line, f)) {
+    char want[8];
+    snprintf(want, sizeof want, " %s", flag);
+    for (const char *l = proc_text("smaps"); *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "") {
+        const char *eol = strchr(l, '\n');
         unsigned long s, e;
-        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' '))
+        if (sscanf(l, "%lx-%lx ", &s, &e) == 2 && strchr(l, '-') < strchr(l, ' '))
             in = s <= (uintptr_t)p && (uintptr_t)p < e;
-        else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-            char want[8];
-            snprintf(want, sizeof want, " %s", flag);
-            found = strstr(line, want) != NULL;
+        else if (in && strncmp(l, "VmFlags:", 8) == 0) {
+            const char *hit = strstr(l, want);
+            found = hit && (!eol || hit < eol);
         }
     }
-    fclose(f);
     return found;
 }
 
