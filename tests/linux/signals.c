@@ -453,8 +453,37 @@ static void test_timers(void)
     ok_err(setitimer(99, &zero, NULL), EINVAL, "setitimer bad timer: EINVAL");
 }
 
+static volatile int low_handled;
+static void on_usr1_low(int sig)
+{
+    low_handled = sig;
+}
+
+/* Handlers still return with the lowest pages mapped over by the program (root may map
+ * page 0): the kernel's signal-return path must not live there. */
+static void test_low_pages(void)
+{
+    if (geteuid() != 0) {
+        skip("mapping page 0 needs root");
+        return;
+    }
+    long pg = sysconf(_SC_PAGESIZE);
+    void *p = (void *)syscall(SYS_mmap, 0, 2 * pg, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p != NULL) {
+        skip("page 0 cannot be mapped here (mmap_min_addr)");
+        return;
+    }
+    signal(SIGUSR1, on_usr1_low);
+    raise(SIGUSR1);
+    ok(low_handled == SIGUSR1, "a handler returns while pages 0 and 1 are the program's");
+    signal(SIGUSR1, SIG_DFL);
+    munmap(p, 2 * pg);
+}
+
 int main(void)
 {
+    test_low_pages();
     test_faults();
     test_flags();
     test_restart();

@@ -75,7 +75,7 @@ pub(crate) fn load(
     envp: &[String],
     ids: [u32; 4],
     stack_limit: u64,
-) -> Result<(AddrSpace, UserContext, String, ExecLayout), LinuxError> {
+) -> Result<Image, LinuxError> {
     let who = Access {
         uid: ids[1],
         gid: ids[3],
@@ -112,12 +112,18 @@ pub(crate) fn load(
     // The dynamic linker is opened as the caller, like the program (PT_INTERP is absolute).
     let open_interp = |p: &str| namespace::read_executable(cwd, p, who);
     let loaded = mm::load_program(&mut space, &image, Some(&file), &args, open_interp)?;
-    map_trampoline(&mut space)?;
+    let sigreturn = map_trampoline(&mut space)?;
     let ctx = UserContext::new(loaded.entry.as_usize(), loaded.sp.as_usize());
     let sp = loaded.sp.as_usize() as u64;
     let top = loaded.stack.end.as_usize() as u64;
     let layout = ExecLayout::new(&exe, path, sp, top, &argv, &envp);
-    Ok((space, ctx, exe, layout))
+    Ok(Image {
+        space,
+        ctx,
+        exe,
+        layout,
+        sigreturn,
+    })
 }
 
 /// The `comm` of a program run from `path`: its last component, cut to 15 bytes.
@@ -129,36 +135,51 @@ pub fn comm_of(path: &str) -> [u8; 16] {
     comm
 }
 
+/// A program loaded into a new address space, not yet running.
+pub(crate) struct Image {
+    pub space: AddrSpace,
+    /// Its first user context (entry point and stack pointer).
+    pub ctx: UserContext,
+    /// The program that runs (a script's interpreter): `/proc/self/exe`.
+    pub exe: String,
+    /// Where `/proc` finds its arguments and environment.
+    pub layout: ExecLayout,
+    /// The signal-return trampoline's address (0 where programs bring their own).
+    pub sigreturn: u64,
+}
+
 /// Maps the signal-return trampoline riscv64 handlers return through (x86_64 programs
-/// bring their own `sa_restorer`).
-pub fn map_trampoline(space: &mut AddrSpace) -> Result<(), LinuxError> {
-    if pagoda::ARCH == "riscv64" {
-        let va = VirtAddr::from_usize(crate::sigdeliver::TRAMPOLINE);
-        mm::map_code(space, va, &crate::sigdeliver::TRAMPOLINE_CODE)?;
+/// bring their own `sa_restorer`) where an mmap would go, high in the space as Linux's
+/// vDSO: a low fixed address would be in the way of a program mapping page 0. Its address,
+/// or 0 on x86_64.
+pub fn map_trampoline(space: &mut AddrSpace) -> Result<u64, LinuxError> {
+    if pagoda::ARCH != "riscv64" {
+        return Ok(0);
     }
-    Ok(())
+    let code = &crate::sigdeliver::TRAMPOLINE_CODE;
+    let va = space
+        .find_free_area(VirtAddr::from_usize(0), code.len().next_multiple_of(4096))
+        .ok_or(LinuxError::ENOMEM)?;
+    mm::map_code(space, va, code)?;
+    Ok(va.as_usize() as u64)
 }
 
 impl Kernel {
     /// `execve(path, argv, envp)`.
     pub fn sys_execve(&mut self, tid: Pid, a: [usize; 6]) -> Outcome {
         match self.exec_prepare(tid, a) {
-            Ok((path, exe, space, ctx, layout)) => {
+            Ok((path, mut image)) => {
                 if let Ok(pid) = self.tree.tgid(tid) {
-                    crate::files::procfs::exec(pid.get(), layout);
+                    crate::files::procfs::exec(pid.get(), core::mem::take(&mut image.layout));
                 }
-                self.exec_commit(tid, &path, &exe, space, ctx);
+                self.exec_commit(tid, &path, image);
                 Outcome::NoReturn
             }
             Err(e) => Outcome::Ret(Err(e)),
         }
     }
 
-    fn exec_prepare(
-        &mut self,
-        tid: Pid,
-        a: [usize; 6],
-    ) -> Result<(String, String, AddrSpace, UserContext, ExecLayout), LinuxError> {
+    fn exec_prepare(&mut self, tid: Pid, a: [usize; 6]) -> Result<(String, Image), LinuxError> {
         let path = get_path(a[0])?;
         let pid = self.tree.tgid(tid)?;
         let limits = self.procs.get(&pid).map(|p| p.limits.get(resource::STACK));
@@ -180,14 +201,21 @@ impl Kernel {
             .map_or(ROOT_INO, |t| t.files.cwd_ino());
         let file = namespace::read_executable(cwd, &path, who)?;
         let ids = [c.ruid, c.euid, c.rgid, c.egid];
-        let (space, ctx, exe, layout) = load(cwd, &path, file, argv, &envp, ids, stack_limit)?;
-        Ok((path, exe, space, ctx, layout))
+        let image = load(cwd, &path, file, argv, &envp, ids, stack_limit)?;
+        Ok((path, image))
     }
 
     /// The point of no return: other threads end, the caller takes the process id, the new
     /// space replaces the old one, handlers reset, a `vfork` parent resumes. `path`: what
-    /// execve named (`comm`), `exe`: the program that runs (a script's interpreter).
-    fn exec_commit(&mut self, tid: Pid, path: &str, exe: &str, space: AddrSpace, ctx: UserContext) {
+    /// execve named (`comm`); `image.exe`: the program that runs (a script's interpreter).
+    fn exec_commit(&mut self, tid: Pid, path: &str, image: Image) {
+        let Image {
+            space,
+            ctx,
+            exe,
+            sigreturn,
+            ..
+        } = image;
         let Some(pid) = self.threads.get(&tid).map(|t| t.tgid) else {
             return;
         };
@@ -214,7 +242,7 @@ impl Kernel {
         t.suspend_mask = None;
         t.comm = comm_of(path);
         t.files.on_exec();
-        t.files.set_exe(exe);
+        t.files.set_exe(&exe);
         let new_tid = report.new_tid;
         self.threads.insert(new_tid, t);
         let new_mm = self.add_mm(space);
@@ -229,6 +257,7 @@ impl Kernel {
             return;
         };
         p.signals.exec();
+        p.sigreturn = sigreturn;
 
         let vfork_parent = p.vfork_parent.take();
         p.memory.on_exec();

@@ -75,6 +75,8 @@ impl Kernel {
             let signals = p.signals.fork();
             let limits = p.limits.clone();
             let mut memory = p.memory.fork();
+            // The child's space is a copy (or, with CLONE_VM, the same): so is the trampoline.
+            let sigreturn = p.sigreturn;
 
             let space = match f & flags::VM {
                 0 => Some(self.with_mm(parent_mm, |s| s.fork())?),
@@ -111,6 +113,7 @@ impl Kernel {
                         memory.set_pid(child.get());
                         memory
                     },
+                    sigreturn,
                 },
             );
             crate::files::procfs::fork(pid.get(), child.get());

@@ -110,14 +110,17 @@ fn start() -> Result<i32, StartError> {
     let file = files::namespace::read_executable(ROOT_INO, &path, who)
         .map_err(|e| StartError::Load(path.clone(), e))?;
     let limit = ids::STACK_LIMIT;
-    let (space, ctx, exe, layout) = exec::load(ROOT_INO, &path, file, argv, &envp, [0; 4], limit)
+    let image = exec::load(ROOT_INO, &path, file, argv, &envp, [0; 4], limit)
         .map_err(|e| StartError::Load(path.clone(), e))?;
-    files::namespace::set_init_exe(&exe);
-    files::procfs::exec(1, layout);
+    files::namespace::set_init_exe(&image.exe);
+    files::procfs::exec(1, image.layout);
     println!("pagoda-linux: running {path} as pid 1");
-    let mut kernel = process::Kernel::new(ctx, space, arch(), sched::SLICE_TICKS);
+    let mut kernel = process::Kernel::new(image.ctx, image.space, arch(), sched::SLICE_TICKS);
     if let Some(init) = kernel.threads.get_mut(&pagoda_task::Pid::INIT) {
         init.comm = exec::comm_of(&path);
+    }
+    if let Some(p) = kernel.procs.get_mut(&pagoda_task::Pid::INIT) {
+        p.sigreturn = image.sigreturn;
     }
     Ok(sched::run(&mut kernel))
 }

@@ -139,6 +139,8 @@ pub struct Proc {
     pub pdeathsig: Option<Signal>,
     /// Its memory-call state (`memory/`): limits as enforced, `mlockall` mode, shm pid.
     pub memory: Memory,
+    /// Where its riscv64 signal handlers return: the trampoline exec mapped (0: none).
+    pub sigreturn: u64,
 }
 
 /// Everything the kernel knows about processes.
@@ -210,6 +212,7 @@ impl Kernel {
                 limits: crate::ids::init_limits(),
                 pdeathsig: None,
                 memory: Memory::new(),
+                sigreturn: 0,
             },
         );
         k.threads.insert(

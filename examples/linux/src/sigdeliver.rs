@@ -18,9 +18,8 @@ use pagoda_task::{
 use crate::process::{Kernel, Wait};
 use crate::uaccess::{errno, get, put};
 
-/// Where riscv64 handlers return: the kernel's `rt_sigreturn` trampoline page.
-pub const TRAMPOLINE: usize = 0x1000;
-/// Its code: `li a7, 139` (`rt_sigreturn`); `ecall`.
+/// The riscv64 signal-return trampoline exec maps (`exec::map_trampoline`): `li a7, 139`
+/// (`rt_sigreturn`); `ecall`.
 pub const TRAMPOLINE_CODE: [u8; 8] = [0x93, 0x08, 0xb0, 0x08, 0x73, 0x00, 0x00, 0x00];
 
 /// What the loop does with a thread after signals were acted on.
@@ -217,6 +216,8 @@ impl Kernel {
         saved: SigSet,
     ) -> Result<(), LinuxError> {
         let arch = self.arch;
+        let pid = self.tree.tgid(tid)?;
+        let sigreturn = self.procs.get(&pid).map_or(0, |p| p.sigreturn);
         let t = self.threads.get_mut(&tid).ok_or(LinuxError::ESRCH)?;
         let Handler::User(handler) = action.handler else {
             return Err(LinuxError::EINVAL);
@@ -232,7 +233,7 @@ impl Kernel {
                 .flags
                 .contains(SaFlags::RESTORER)
                 .then_some(action.restorer as u64),
-            _ => Some(TRAMPOLINE as u64),
+            _ => Some(sigreturn).filter(|&va| va != 0),
         };
         let d = Delivery {
             signo: u32::from(info.signo.num()),
