@@ -153,6 +153,28 @@ static void test_eat_everything(void)
     ok(EXITED(bst, 0), "a bystander process kept its memory and carried on (%s)", describe(bst));
 }
 
+/* Splits one big PROT_NONE area into single pages with mprotect until the kernel refuses:
+ * Linux at vm.max_map_count (ENOMEM), Pagoda when its heap would otherwise starve
+ * (ENOMEM from every allocating call; see examples/linux/src/pressure.rs). Reports how
+ * far it got through the pipe; never calls stdio. */
+static int split_areas(void *arg)
+{
+    size_t span = 1UL << 34;
+    char *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return 2;
+    long n = 0;
+    int err = 0;
+    for (size_t i = 0; i < span / PG; i += 2, n++)
+        if (mprotect(base + i * PG, PG, PROT_READ) != 0) {
+            err = errno;
+            break;
+        }
+    long out[2] = {n, err};
+    write((int)(intptr_t)arg, out, sizeof out);
+    return err == ENOMEM ? GOT_ENOMEM : 3;
+}
+
 static const char *describe(int st)
 {
     static char b[64];
@@ -183,6 +205,11 @@ static int supervise(void *arg)
     ok(EXITED(st, GOT_ENOMEM) || SIGNALED(st, SIGKILL), "brk+touch until failure: ENOMEM or SIGKILL (%s)", describe(st));
     st = t_child(eat_malloc, NULL);
     ok(EXITED(st, GOT_ENOMEM) || SIGNALED(st, SIGKILL), "malloc+memset until failure: NULL/ENOMEM or SIGKILL (%s)", describe(st));
+    st = t_child(split_areas, (void *)(intptr_t)fds[1]);
+    long got[2] = {-1, -1};
+    read(fds[0], got, sizeof got);
+    ok(EXITED(st, GOT_ENOMEM) && got[0] > 1000, "splitting areas until refused: ENOMEM after %ld areas (%s)", got[0],
+       describe(st));
     st = t_child(big_at_once, NULL);
     ok(EXITED(st, GOT_ENOMEM), "one mmap larger than RLIMIT_AS: ENOMEM (%s)", describe(st));
     /* The parent is untouched and can still allocate and use memory. */

@@ -21,6 +21,7 @@ mod futex;
 mod ids;
 mod memory;
 mod mmap_source;
+mod pressure;
 mod process;
 mod procinfo;
 mod sched;
@@ -99,6 +100,7 @@ fn start() -> Result<i32, StartError> {
         initramfs.fs.len(),
         initramfs.skipped
     );
+    pressure::set_reserve();
     let (path, _) = initramfs.init_program().map_err(StartError::Boot)?;
     let mut argv: Vec<String> = Vec::with_capacity(8);
     argv.push(path.clone());

@@ -60,6 +60,7 @@ pub fn dispatch(k: &mut Kernel, tid: Pid) {
     let me = t.tgid;
     let outcome: Outcome = match sysno(arch, number) {
         None => Err(LinuxError::ENOSYS).into(),
+        Some(sys) if crate::pressure::refuses(sys) => Err(LinuxError::ENOMEM).into(),
         Some(sys) => call(k, tid, me, sys, a),
     };
     if let Outcome::Ret(r) = outcome

@@ -11,6 +11,8 @@ use crate::frame::{FrameAllocator, FrameStats, usable_frames, words_for};
 
 static FRAMES: SpinNoIrq<Option<FrameAllocator<'static>>> = SpinNoIrq::new(None);
 static PHYS_VIRT_OFFSET: AtomicUsize = AtomicUsize::new(0);
+/// Frames [`alloc_frame`] leaves free for the kernel heap ([`set_heap_reserve`]).
+static HEAP_RESERVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Initializes the global frame allocator over `ram` minus `reserved`. Its bitmap is placed
 /// in the first usable frames large enough (and those frames are withheld).
@@ -76,12 +78,32 @@ fn with<T>(
         .map_or(Err(FrameError::Uninitialized), f)
 }
 
-/// Allocates one frame from the global allocator.
+/// Allocates one frame from the global allocator (user pages, page tables): never one of
+/// the last [`heap_reserve`] free frames, which only the kernel heap ([`alloc_frames`])
+/// may take, so that memory exhausted by programs leaves the kernel room to carry on
+/// (and to tear them down).
 ///
 /// # Errors
-/// [`FrameError::Uninitialized`] or [`FrameError::NoMemory`].
+/// [`FrameError::Uninitialized`] or [`FrameError::NoMemory`] (also when only the reserve
+/// is left).
 pub fn alloc_frame() -> Result<PhysAddr, FrameError> {
-    with(|a| a.alloc())
+    let reserve = HEAP_RESERVE.load(Ordering::Relaxed);
+    with(|a| {
+        if reserve != 0 && a.stats().free <= reserve {
+            return Err(FrameError::NoMemory);
+        }
+        a.alloc()
+    })
+}
+
+/// Sets how many free frames [`alloc_frame`] leaves to the kernel heap (0 at boot).
+pub fn set_heap_reserve(frames: usize) {
+    HEAP_RESERVE.store(frames, Ordering::Relaxed);
+}
+
+/// The frames [`alloc_frame`] leaves to the kernel heap.
+pub fn heap_reserve() -> usize {
+    HEAP_RESERVE.load(Ordering::Relaxed)
 }
 
 /// Allocates `count` contiguous frames aligned to `align` bytes

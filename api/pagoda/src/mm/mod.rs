@@ -168,6 +168,17 @@ pub fn frame_stats() -> FrameStats {
     pagoda_alloc::frame_stats()
 }
 
+/// Keeps the last `frames` free frames for the kernel heap: user pages and page tables
+/// fail (`ENOMEM`, an OOM kill) rather than take them.
+pub fn set_heap_reserve(frames: usize) {
+    pagoda_alloc::set_heap_reserve(frames);
+}
+
+/// The frames kept for the kernel heap ([`set_heap_reserve`]).
+pub fn heap_reserve() -> usize {
+    pagoda_alloc::heap_reserve()
+}
+
 /// Frames allocated right now (page tables, user pages, kernel heap, ...).
 pub fn allocated_frames() -> usize {
     frame_stats().allocated
