@@ -142,6 +142,18 @@ impl<B: MappingBackend> MemoryArea<B> {
         self.range.start = new_start;
     }
 
+    /// Grows the back: the area now ends at `new_end` (`end < new_end`), its backend
+    /// already covering the added range (`MemorySet::join_next`).
+    pub(crate) fn extend_back(&mut self, new_end: B::Addr) {
+        debug_assert!(self.range.end < new_end);
+        self.range.end = new_end;
+    }
+
+    /// The backend, taking the area apart.
+    pub(crate) fn into_backend(self) -> B {
+        self.backend
+    }
+
     /// Drops the back: the area now ends at `new_end` (`start < new_end < end`).
     pub(crate) fn shrink_back(&mut self, new_end: B::Addr) {
         debug_assert!(self.range.start < new_end && new_end < self.range.end);

@@ -227,6 +227,34 @@ impl<B: MappingBackend> MemorySet<B> {
         Ok(())
     }
 
+    /// Joins the area starting at `start` with the one that starts exactly where it ends, if
+    /// both have the same flags: one area `[start, end of the second)` remains, with the
+    /// backend `join(first, second)` leaves in `first`. Pure bookkeeping in O(log n): no
+    /// backend hook runs and the free space is unchanged, so the caller's `join` must make
+    /// a backend that describes both ranges as they are mapped now (as when an OS merges
+    /// compatible neighbours). Returns whether the areas were joined; nothing changes when
+    /// there is no such pair.
+    pub fn join_next(&mut self, start: B::Addr, join: impl FnOnce(&mut B, B)) -> bool {
+        let Some(first) = self.areas.get(&start) else {
+            return false;
+        };
+        let (end, flags) = (first.end(), first.flags());
+        match self.areas.get(&end) {
+            Some(second) if second.flags() == flags => {}
+            _ => return false,
+        }
+        let Some(second) = self.areas.remove(&end) else {
+            return false;
+        };
+        let new_end = second.end();
+        let Some(first) = self.areas.get_mut(&start) else {
+            return false;
+        };
+        join(first.backend_mut(), second.into_backend());
+        first.extend_back(new_end);
+        true
+    }
+
     /// Unmaps `[start, start + size)`: areas inside it are removed, areas overlapping its
     /// edges are shrunk, an area containing it is split in two. Holes are allowed; a range
     /// that overlaps nothing is a successful no-op.

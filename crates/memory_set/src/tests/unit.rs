@@ -293,3 +293,42 @@ fn many_areas_build_and_split() {
     assert_eq!(set.len(), n - 2);
     check_consistent(&set, &pt);
 }
+
+#[test]
+fn join_next_merges_only_adjacent_areas_with_equal_flags() {
+    let mut set = Set::new();
+    let mut pt = MockPt::default();
+    for (start, pages, flags, tag) in [(0, 2, 1, 1), (2, 2, 1, 2), (4, 1, 2, 3), (6, 1, 2, 4)] {
+        set.map(area(start * PAGE, pages * PAGE, flags, tag), &mut pt, Fail)
+            .unwrap();
+    }
+    let free_before = set.find_free_area(va(0), PAGE, range(0, 16 * PAGE), PAGE);
+    let pt_before = snapshot(&set, &pt).1;
+    let joined = set.join_next(va(0), |first, second| {
+        first.frames.extend(second.frames);
+    });
+    assert!(joined);
+    assert_eq!(set.len(), 3);
+    let a = set.find(va(3 * PAGE)).unwrap();
+    assert_eq!(
+        (a.start(), a.end(), a.backend().tag),
+        (va(0), va(4 * PAGE), 1)
+    );
+    assert_eq!(a.backend().frames.len(), 4);
+    // Bookkeeping only: the page table and the free space are as they were.
+    assert_eq!(snapshot(&set, &pt).1, pt_before);
+    assert_eq!(
+        set.find_free_area(va(0), PAGE, range(0, 16 * PAGE), PAGE),
+        free_before
+    );
+    let untouched = snapshot(&set, &pt);
+    let refuse = |_: &mut MockBackend, _: MockBackend| panic!("join must not be called");
+    assert!(!set.join_next(va(0), refuse), "different flags");
+    assert!(!set.join_next(va(4 * PAGE), refuse), "a hole between");
+    assert!(!set.join_next(va(6 * PAGE), refuse), "no next area");
+    assert!(!set.join_next(va(PAGE), refuse), "not an area's start");
+    assert!(snapshot(&set, &pt) == untouched);
+    // (Not `check_consistent`: the mock's entries still carry the second area's tag, which
+    // is what a join leaves by design.)
+    set.check_invariants();
+}

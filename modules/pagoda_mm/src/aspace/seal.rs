@@ -7,12 +7,11 @@ use alloc::vec::Vec;
 
 use axerrno::{LinuxError, LinuxResult};
 use memory_addr::{MemoryAddr, PAGE_SIZE_4K, VirtAddr, VirtAddrRange};
-use memory_set::{MemoryArea, OnOverlap};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
-use super::{AddrSpace, Area, errno};
-use crate::backend::{Backend, Paged, Source};
+use super::{AddrSpace, Area};
+use crate::backend::Source;
 use crate::flags::Advice;
 use crate::mmu::vpn;
 
@@ -115,44 +114,18 @@ where
         }
     }
 
-    /// Replaces the areas at `a` and `b` (adjacent, [`mergeable`]) by one; `false` (and
-    /// nothing changed) if that cannot be done.
+    /// Replaces the areas at `a` and `b` (adjacent, [`mergeable`]) by one, in place (no
+    /// page-table work: the entries already are what the joined area maps); `false` if
+    /// they cannot be joined.
     fn merge_pair(&mut self, a: VirtAddr, b: VirtAddr) -> bool {
-        let Some(first) = self.areas.find_mut(a) else {
-            return false;
-        };
-        let (start, flags, sealed) = (first.start(), first.flags(), first.backend().sealed());
-        let Some(p) = first.backend_mut().paged_mut() else {
-            return false;
-        };
-        let (source, mut attrs) = (p.source.clone(), p.attrs);
-        let mut frames = p.take_frames();
-        let Some(second) = self.areas.find_mut(b) else {
-            return false;
-        };
-        let end = second.end();
-        let Some(q) = second.backend_mut().paged_mut() else {
-            return false;
-        };
-        attrs = attrs.merged(&q.attrs);
-        frames.append(q.take_frames());
-        // Both areas leave without touching the page table, their frames moved out.
-        self.mmu.bookkeeping_only = true;
-        let removed = self.areas.unmap(start, end - start, &mut self.mmu);
-        let mut paged = Paged::with_frames(source, frames, start, end);
-        paged.attrs = attrs;
-        let mut backend = Backend::from_paged(paged);
-        backend.sealed = sealed;
-        let area = MemoryArea::new(start, end - start, flags, backend);
-        let mapped = removed.and_then(|()| self.areas.map(area, &mut self.mmu, OnOverlap::Fail));
-        self.mmu.bookkeeping_only = false;
-        self.mmu.commit();
-        if let Err(e) = mapped {
-            // Cannot happen (the range was just emptied); the frames would be lost.
-            log::error!("merge_pair: {:?}", errno(e));
+        if self.areas.find(a).map(|x| x.end()) != Some(b) {
             return false;
         }
-        true
+        let mut absorbed = true;
+        let joined = self.areas.join_next(a, |first, second| {
+            absorbed = first.absorb(second);
+        });
+        joined && absorbed
     }
 }
 

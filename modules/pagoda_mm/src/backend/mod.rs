@@ -90,6 +90,18 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
         Self::from_inner(Inner::Paged(paged))
     }
 
+    /// Takes over the backend of the area right after this one (see [`Paged::absorb`]);
+    /// `false` (nothing changed in `self`) for linear areas, which never merge.
+    pub(crate) fn absorb(&mut self, next: Self) -> bool {
+        match (&mut self.inner, next.inner) {
+            (Inner::Paged(p), Inner::Paged(q)) => {
+                p.absorb(q);
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn from_inner(inner: Inner<H>) -> Self {
         Self {
             inner,

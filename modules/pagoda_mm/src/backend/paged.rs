@@ -313,6 +313,16 @@ impl<H: PagingHandler> Paged<H> {
         core::mem::replace(&mut self.frames, empty)
     }
 
+    /// Takes over `next`, the state of the area right after this one (merging the two
+    /// areas): its frames, its attributes merged in, its end. The caller checked that the
+    /// two may be one area (same source, continued).
+    pub(crate) fn absorb(&mut self, mut next: Self) {
+        let frames = next.take_frames();
+        self.frames.append(frames);
+        self.attrs = self.attrs.merged(&next.attrs);
+        self.hi = next.hi;
+    }
+
     /// An area state over `[start, end)` with existing frames.
     pub(crate) fn with_frames(
         source: Source<H>,
