@@ -30,7 +30,8 @@ pub enum OnOverlap {
 /// [`find_free_area_top_down`](Self::find_free_area_top_down) are O(log n) through a second
 /// index of the gaps between areas (see their docs for the alignment caveat).
 ///
-/// Areas are never merged automatically (see [`MemoryArea`]).
+/// Areas are never merged automatically (see [`MemoryArea`]); an OS that merges compatible
+/// neighbours, as Linux does, joins them with [`join_next`](Self::join_next).
 ///
 /// Every operation is transactional: on `Err`, the set is unchanged, and the backend calls
 /// already made by the failing operation are undone in reverse order under the contract
