@@ -154,9 +154,10 @@ static void test_eat_everything(void)
 }
 
 /* Splits one big PROT_NONE area into single pages with mprotect until the kernel refuses:
- * Linux at vm.max_map_count (ENOMEM), Pagoda when its heap would otherwise starve
- * (ENOMEM from every allocating call; see examples/linux/src/pressure.rs). Reports how
- * far it got through the pipe; never calls stdio. */
+ * Linux and Pagoda at vm.max_map_count (ENOMEM; Pagoda refuses earlier, with ENOMEM from
+ * every allocating call, if its kernel heap would otherwise starve: see
+ * examples/linux/src/pressure.rs). Reports how far it got through the pipe; never calls
+ * stdio. */
 static int split_areas(void *arg)
 {
     size_t span = 1UL << 34;

@@ -11,7 +11,8 @@
 //!   heap keeps what it took, the cap leaves programs the other half afterwards).
 //!
 //! Linux, which can reclaim, OOM-kills instead; `ENOMEM` from a call under memory
-//! pressure is within its contract too.
+//! pressure is within its contract too. Per process, `vm.max_map_count` (in `pagoda_mm`)
+//! bounds the areas as on Linux.
 
 use pagoda::linux::Sysno;
 use pagoda::mm::{self, PAGE_SIZE_4K};

@@ -28,8 +28,8 @@ use core::fmt;
 pub use axerrno::{LinuxError, LinuxResult};
 
 pub use self::aspace::{
-    AddrSpace, Area, AreaInfo, ClearRefs, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_LIMIT, PageInfo,
-    STACK_GUARD_GAP,
+    AddrSpace, Area, AreaInfo, ClearRefs, DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR,
+    DEFAULT_STACK_LIMIT, PageInfo, STACK_GUARD_GAP,
 };
 pub use self::backend::{Backend, BackendKind, SharedMem};
 pub use self::file::{AccessMode, CachedFile, File, FileBacking, MAX_FILE_SIZE, MemFile, OpenFile};

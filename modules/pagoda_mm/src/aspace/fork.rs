@@ -37,6 +37,7 @@ where
         let mut child = Self::new(self.va_range)?;
         child.mmap_top = self.mmap_top;
         child.mmap_min_addr = self.mmap_min_addr;
+        child.max_map_count = self.max_map_count;
         child.heap = self.heap;
         child.stack_limit = self.stack_limit;
         for &(kernel, start, size) in &self.borrowed {

@@ -87,7 +87,8 @@ where
     ///    drops them), or `offset` is not page-aligned (also for anonymous mappings).
     /// 2. [`LinuxError::EBADF`]: a file mapping (no `MAP_ANONYMOUS`) without a file.
     /// 3. [`LinuxError::EINVAL`]: `len` is 0.
-    /// 4. [`LinuxError::ENOMEM`]: `len` rounded up to pages overflows.
+    /// 4. [`LinuxError::ENOMEM`]: `len` rounded up to pages overflows, or the space holds
+    ///    more areas than [`max_map_count`](Self::max_map_count).
     /// 5. `MAP_FIXED*`: [`LinuxError::ENOMEM`] for a range past the end of the space,
     ///    then [`LinuxError::EINVAL`] for an unaligned address, then
     ///    [`LinuxError::EPERM`] for one below `mmap_min_addr` unless the caller is
@@ -130,6 +131,7 @@ where
             return Err(LinuxError::EINVAL);
         }
         let len = page_len(len).ok_or(LinuxError::ENOMEM)?;
+        self.check_map_count()?;
         let (start, on_overlap) = self.place(addr, len, flags)?;
         // Linux's limit for regular files: the last byte below 2^63.
         if file.is_some() && offset > i64::MAX as u64 - len as u64 {
@@ -280,12 +282,20 @@ where
     ///
     /// [`LinuxError::EINVAL`]: `len` 0, `addr` unaligned, or the range past the end of the
     /// space (below its start is fine: nothing is mapped there); [`LinuxError::EPERM`]:
-    /// part of the range is sealed (`mseal`; nothing is unmapped then).
+    /// part of the range is sealed (`mseal`; nothing is unmapped then);
+    /// [`LinuxError::ENOMEM`]: a hole in the middle of an area while the space holds
+    /// [`max_map_count`](Self::max_map_count) areas.
     pub fn munmap(&mut self, addr: VirtAddr, len: usize) -> LinuxResult {
         let range = self.user_range(addr, len)?;
         if self.sealed_in(range) {
             return Err(LinuxError::EPERM);
         }
+        // A hole punched in the middle of one area makes two of it.
+        let hole = self
+            .areas
+            .find(range.start)
+            .is_some_and(|a| a.start() < range.start && range.end < a.end());
+        self.check_splits(usize::from(hole))?;
         let r = self.areas.unmap(range.start, range.size(), &mut self.mmu);
         self.mmu.commit();
         r.map_err(errno)

@@ -6,6 +6,7 @@ mod display;
 mod fault;
 mod fork;
 mod growsdown;
+mod mapcount;
 mod mmap;
 mod protect;
 mod query;
@@ -16,6 +17,7 @@ mod truncate;
 mod uaccess;
 
 pub use self::growsdown::{DEFAULT_STACK_LIMIT, STACK_GUARD_GAP};
+pub use self::mapcount::DEFAULT_MAX_MAP_COUNT;
 pub use self::query::{AreaInfo, PageInfo};
 pub use self::softdirty::ClearRefs;
 
@@ -73,6 +75,8 @@ where
     heap: Option<Heap>,
     /// The largest size a grow-down area may grow to (`RLIMIT_STACK`).
     stack_limit: usize,
+    /// Linux's `vm.max_map_count` (`mapcount.rs`).
+    max_map_count: usize,
     /// Ranges whose top-level entries are shared with another table (the kernel half).
     borrowed: Vec<(&'static PageTable64<M, P, H>, VirtAddr, usize)>,
 }
@@ -129,6 +133,7 @@ where
             mmap_privileged: false,
             heap: None,
             stack_limit: growsdown::DEFAULT_STACK_LIMIT,
+            max_map_count: mapcount::DEFAULT_MAX_MAP_COUNT,
             borrowed: Vec::new(),
         })
     }

@@ -43,7 +43,8 @@ where
     /// [`LinuxError::ENOMEM`] if part of the range is unmapped, [`LinuxError::EACCES`] if
     /// `prot` has `WRITE` and the range holds a `SHM_RDONLY` attachment (whichever comes
     /// first in address order); [`LinuxError::EPERM`] before those if part of the range
-    /// is sealed (`mseal`).
+    /// is sealed (`mseal`); [`LinuxError::ENOMEM`] (nothing changed) if splitting areas
+    /// at the ends of the range would pass [`max_map_count`](Self::max_map_count).
     ///
     /// Afterwards compatible neighbours are merged into one area, as Linux merges VMAs.
     pub fn mprotect(&mut self, addr: VirtAddr, len: usize, prot: MappingFlags) -> LinuxResult {
@@ -114,6 +115,11 @@ where
         if failure.is_some() && (partial == Partial::Refuse || done == addr) {
             return failure.map_or(Ok(()), Err);
         }
+        // Each end of the changed range inside an area that changes splits it.
+        let changes = |a: &super::Area<M, P, H>| a.flags() & MappingFlags::ACCESS != prot;
+        let splits =
+            usize::from(self.splits_at(addr, changes)) + usize::from(self.splits_at(done, changes));
+        self.check_splits(splits)?;
         let update = |old: MappingFlags| Some((old - MappingFlags::ACCESS) | prot);
         let r = self.areas.protect(addr, done - addr, update, &mut self.mmu);
         self.mmu.commit();

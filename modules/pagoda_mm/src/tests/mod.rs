@@ -17,6 +17,7 @@ mod fuzz;
 mod growsdown;
 mod linear;
 mod linux;
+mod mapcount;
 mod minaddr;
 mod model;
 mod oom;
