@@ -173,6 +173,8 @@ static int split_areas(void *arg)
         }
     long out[2] = {n, err};
     write((int)(intptr_t)arg, out, sizeof out);
+    if (err == 0)
+        return NO_LIMIT; /* a host whose vm.max_map_count is above 2^22 */
     return err == ENOMEM ? GOT_ENOMEM : 3;
 }
 
@@ -209,8 +211,11 @@ static int supervise(void *arg)
     st = t_child(split_areas, (void *)(intptr_t)fds[1]);
     long got[2] = {-1, -1};
     read(fds[0], got, sizeof got);
-    ok(EXITED(st, GOT_ENOMEM) && got[0] > 1000, "splitting areas until refused: ENOMEM after %ld areas (%s)", got[0],
-       describe(st));
+    if (EXITED(st, NO_LIMIT) && !*(int *)arg)
+        skip("splitting areas until refused: this host allows %ld areas and more", got[0]);
+    else
+        ok(EXITED(st, GOT_ENOMEM) && got[0] > 1000, "splitting areas until refused: ENOMEM after %ld areas (%s)",
+           got[0], describe(st));
     st = t_child(big_at_once, NULL);
     ok(EXITED(st, GOT_ENOMEM), "one mmap larger than RLIMIT_AS: ENOMEM (%s)", describe(st));
     /* The parent is untouched and can still allocate and use memory. */
