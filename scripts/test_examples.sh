@@ -131,6 +131,29 @@ for arch in "${archs[@]}"; do
     fi
 done
 
+# Runs the TAP-like Linux test program `prog` (reported as linux/NAME) as /init on ARCH:
+# it passes with exit 0 and a `fail:0` totals line.
+run_tap() { # name arch prog log
+    local name=$1 arch=$2 prog=$3 log=$4 timeout=$((limit * 2)) start status ms took totals
+    # signals.c polls /proc/<pid>/stat (absent: it falls back to 2 x 5000 1 ms sleeps,
+    # ~14 s, much longer on a loaded machine); sysfuzz kills a child that blocks (e.g. in
+    # a CPU-clock sleep) after 10 s.
+    case ${name%-musl} in
+    signals | sysfuzz) timeout=$((limit * 6)) ;;
+    esac
+    start=$(date +%s%N)
+    QEMU_TIMEOUT=$timeout scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
+    status=$?
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
+    totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
+    if [[ $status -eq 0 && -n $totals ]]; then
+        report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
+    else
+        report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
+    fi
+}
+
 # Linux test programs (tests/linux/, TAP-like) that pass completely on Pagoda: built like
 # tests/linux/build.sh does, run as /init; a run passes with exit 0 and `fail:0` totals.
 for arch in "${archs[@]}"; do
@@ -147,23 +170,7 @@ for arch in "${archs[@]}"; do
             report FAIL "linux/$name" "$arch" "build failed" "$log"
             continue
         fi
-        # signals.c polls /proc/<pid>/stat (absent: it falls back to 2 x 5000 1 ms sleeps,
-        # ~14 s, much longer on a loaded machine).
-        timeout=$((limit * 2))
-        [[ $name == signals ]] && timeout=$((limit * 6))
-        # sysfuzz kills a child that blocks (e.g. in a CPU-clock sleep) after 10 s.
-        [[ $name == sysfuzz ]] && timeout=$((limit * 6))
-        start=$(date +%s%N)
-        QEMU_TIMEOUT=$timeout scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
-        status=$?
-        ms=$(( ($(date +%s%N) - start) / 1000000 ))
-        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
-        totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
-        if [[ $status -eq 0 && -n $totals ]]; then
-            report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
-        else
-            report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
-        fi
+        run_tap "$name" "$arch" "$prog" "$log"
     done
 done
 
@@ -209,20 +216,7 @@ for arch in "${archs[@]}"; do
     fi
     for prog in "target/linux-tests/$arch-musl"/*; do
         name=$(basename "$prog")-musl
-        log="$work/linux-$name-$arch.log"
-        timeout=$((limit * 2))
-        [[ $name == signals-musl ]] && timeout=$((limit * 6))
-        start=$(date +%s%N)
-        QEMU_TIMEOUT=$timeout scripts/run_linux.sh "$arch" "$prog" >"$log" 2>&1
-        status=$?
-        ms=$(( ($(date +%s%N) - start) / 1000000 ))
-        took=$(printf '%d.%02ds' $((ms / 1000)) $((ms % 1000 / 10)))
-        totals=$(tr -d '\r' <"$log" | grep -E '^# Totals: pass:[0-9]+ fail:0 ' | tail -n 1)
-        if [[ $status -eq 0 && -n $totals ]]; then
-            report PASS "linux/$name" "$arch" "${totals#\# Totals: }, $took" "$log"
-        else
-            report FAIL "linux/$name" "$arch" "exit $status, $took" "$log"
-        fi
+        run_tap "$name" "$arch" "$prog" "$work/linux-$name-$arch.log"
     done
 done
 

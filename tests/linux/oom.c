@@ -94,22 +94,6 @@ static int eat_all(void *arg)
     return NO_LIMIT;
 }
 
-/* A field of /proc/meminfo in kB (-1 if missing); read without stdio (no heap growth). */
-static long meminfo_kb(const char *key)
-{
-    static char buf[4096];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = 0;
-    char *at = strstr(buf, key);
-    return at ? strtol(at + strlen(key), NULL, 10) : -1;
-}
-
 static int on_pagoda(void)
 {
     struct utsname u;
@@ -244,14 +228,14 @@ int main(void)
     int pagoda = on_pagoda();
     /* The baseline after one fork and wait (lazily made kernel state exists then). */
     t_child(nothing, NULL);
-    ok(meminfo_kb("MemTotal:") > 0, "/proc/meminfo has MemTotal");
+    ok(t_meminfo_kb("MemTotal:") > 0, "/proc/meminfo has MemTotal");
     /* Free frames plus the kernel heap's (which grows and never shrinks). */
-    long free0 = meminfo_kb("MemFree:") + meminfo_kb("\nSlab:"), total = meminfo_kb("MemTotal:");
+    long free0 = t_meminfo_kb("MemFree:") + t_meminfo_kb("\nSlab:"), total = t_meminfo_kb("MemTotal:");
     int arg[2] = {pagoda, -1}, counts[2];
     pipe(counts);
     arg[1] = counts[1];
     int st = t_child(supervise, arg);
-    long free1 = meminfo_kb("MemFree:") + meminfo_kb("\nSlab:");
+    long free1 = t_meminfo_kb("MemFree:") + t_meminfo_kb("\nSlab:");
     /* The supervisor's checks count as this program's. */
     int c[4];
     if (read(counts[0], c, sizeof c) == sizeof c) {

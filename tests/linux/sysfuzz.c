@@ -272,21 +272,6 @@ static void rm_tree(const char *dir)
     closedir(d);
 }
 
-static long meminfo_kb(const char *key)
-{
-    static char text[4096];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    text[n] = 0;
-    char *at = strstr(text, key);
-    return at ? strtol(at + strlen(key), NULL, 10) : -1;
-}
-
 /* Runs every fuzz child in a fresh scratch directory, then removes it. Returns 0 if all
  * checks passed; the counts go to `out`. */
 static int supervise(void *arg)
@@ -393,12 +378,12 @@ int main(int argc, char **argv)
     struct utsname u;
     pagoda = uname(&u) == 0 && strstr(u.version, "Pagoda") != NULL;
     t_child(nothing, NULL);
-    ok(meminfo_kb("MemTotal:") > 0, "/proc/meminfo has MemTotal");
-    long free0 = meminfo_kb("MemFree:") + meminfo_kb("\nSlab:"), total = meminfo_kb("MemTotal:");
+    ok(t_meminfo_kb("MemTotal:") > 0, "/proc/meminfo has MemTotal");
+    long free0 = t_meminfo_kb("MemFree:") + t_meminfo_kb("\nSlab:"), total = t_meminfo_kb("MemTotal:");
     int counts[2];
     pipe(counts);
     int st = t_child(supervise, &counts[1]);
-    long free1 = meminfo_kb("MemFree:") + meminfo_kb("\nSlab:");
+    long free1 = t_meminfo_kb("MemFree:") + t_meminfo_kb("\nSlab:");
     int c[4];
     if (read(counts[0], c, sizeof c) == sizeof c) {
         t_n = c[0];

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,23 @@ __attribute__((unused)) static int t_child(int (*fn)(void *), void *arg)
 }
 #define EXITED(st, code) ((st) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == (code))
 #define SIGNALED(st, sig) ((st) != -1 && WIFSIGNALED(st) && WTERMSIG(st) == (sig))
+
+/* A field of /proc/meminfo in kB (-1 if missing); read without stdio, so that reading it
+ * does not grow the heap. */
+__attribute__((unused)) static long t_meminfo_kb(const char *key)
+{
+    static char text[4096];
+    int fd = open("/proc/meminfo", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = 0;
+    char *at = strstr(text, key);
+    return at ? strtol(at + strlen(key), NULL, 10) : -1;
+}
 
 /* A fresh, already unlinked file in /tmp of `size` bytes (read/write); -1 on failure. */
 __attribute__((unused)) static int t_tmpfile(off_t size)

@@ -149,11 +149,6 @@ impl<B: MappingBackend> MemoryArea<B> {
         self.range.end = new_end;
     }
 
-    /// The backend, taking the area apart.
-    pub(crate) fn into_backend(self) -> B {
-        self.backend
-    }
-
     /// Drops the back: the area now ends at `new_end` (`start < new_end < end`).
     pub(crate) fn shrink_back(&mut self, new_end: B::Addr) {
         debug_assert!(self.range.start < new_end && new_end < self.range.end);

@@ -229,31 +229,33 @@ impl<B: MappingBackend> MemorySet<B> {
     }
 
     /// Joins the area starting at `start` with the one that starts exactly where it ends, if
-    /// both have the same flags: one area `[start, end of the second)` remains, with the
-    /// backend `join(first, second)` leaves in `first`. Pure bookkeeping in O(log n): no
-    /// backend hook runs and the free space is unchanged, so the caller's `join` must make
+    /// both have the same flags and `join(first, second)` agrees: one area
+    /// `[start, end of the second)` remains, with the backend `join` leaves in `first` (it
+    /// takes what it needs from `second`, which is then dropped). Pure bookkeeping in
+    /// O(log n): no backend hook runs and the free space is unchanged, so `join` must make
     /// a backend that describes both ranges as they are mapped now (as when an OS merges
-    /// compatible neighbours). Returns whether the areas were joined; nothing changes when
-    /// there is no such pair.
-    pub fn join_next(&mut self, start: B::Addr, join: impl FnOnce(&mut B, B)) -> bool {
-        let Some(first) = self.areas.get(&start) else {
+    /// compatible neighbours); returning `false`, it must leave both unchanged. Returns
+    /// whether the areas were joined; nothing changes otherwise.
+    pub fn join_next(&mut self, start: B::Addr, join: impl FnOnce(&mut B, &mut B) -> bool) -> bool {
+        let Some(end) = self.areas.get(&start).map(MemoryArea::end) else {
             return false;
         };
-        let (end, flags) = (first.end(), first.flags());
-        match self.areas.get(&end) {
-            Some(second) if second.flags() == flags => {}
-            _ => return false,
+        let Some(mut second) = self.areas.remove(&end) else {
+            return false;
+        };
+        let joined = match self.areas.get_mut(&start) {
+            Some(first) if first.flags() == second.flags() => {
+                join(first.backend_mut(), second.backend_mut()) && {
+                    first.extend_back(second.end());
+                    true
+                }
+            }
+            _ => false,
+        };
+        if !joined {
+            self.areas.insert(end, second);
         }
-        let Some(second) = self.areas.remove(&end) else {
-            return false;
-        };
-        let new_end = second.end();
-        let Some(first) = self.areas.get_mut(&start) else {
-            return false;
-        };
-        join(first.backend_mut(), second.into_backend());
-        first.extend_back(new_end);
-        true
+        joined
     }
 
     /// Unmaps `[start, start + size)`: areas inside it are removed, areas overlapping its

@@ -304,8 +304,17 @@ fn join_next_merges_only_adjacent_areas_with_equal_flags() {
     }
     let free_before = set.find_free_area(va(0), PAGE, range(0, 16 * PAGE), PAGE);
     let pt_before = snapshot(&set, &pt).1;
+    let declined = set.join_next(va(0), |_, _| false);
+    assert!(!declined);
+    assert_eq!(
+        snapshot(&set, &pt).1,
+        pt_before,
+        "a declined join changes nothing"
+    );
+    assert_eq!(set.len(), 4);
     let joined = set.join_next(va(0), |first, second| {
-        first.frames.extend(second.frames);
+        first.frames.append(&mut second.frames);
+        true
     });
     assert!(joined);
     assert_eq!(set.len(), 3);
@@ -322,7 +331,8 @@ fn join_next_merges_only_adjacent_areas_with_equal_flags() {
         free_before
     );
     let untouched = snapshot(&set, &pt);
-    let refuse = |_: &mut MockBackend, _: MockBackend| panic!("join must not be called");
+    let refuse =
+        |_: &mut MockBackend, _: &mut MockBackend| -> bool { panic!("join must not be called") };
     assert!(!set.join_next(va(0), refuse), "different flags");
     assert!(!set.join_next(va(4 * PAGE), refuse), "a hole between");
     assert!(!set.join_next(va(6 * PAGE), refuse), "no next area");

@@ -11,7 +11,7 @@ use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::{AddrSpace, Area};
-use crate::backend::Source;
+use crate::backend::{Backend, Source};
 use crate::flags::Advice;
 use crate::mmu::vpn;
 
@@ -108,24 +108,17 @@ where
                 (Some(a), Some(b)) => mergeable(a, b),
                 _ => false,
             };
-            if !(ok && self.merge_pair(cur, next)) {
+            if !(ok && self.merge_pair(cur)) {
                 cur = next;
             }
         }
     }
 
-    /// Replaces the areas at `a` and `b` (adjacent, [`mergeable`]) by one, in place (no
+    /// Replaces the area at `a` and the next one (adjacent, [`mergeable`]) by one, in place (no
     /// page-table work: the entries already are what the joined area maps); `false` if
     /// they cannot be joined.
-    fn merge_pair(&mut self, a: VirtAddr, b: VirtAddr) -> bool {
-        if self.areas.find(a).map(|x| x.end()) != Some(b) {
-            return false;
-        }
-        let mut absorbed = true;
-        let joined = self.areas.join_next(a, |first, second| {
-            absorbed = first.absorb(second);
-        });
-        joined && absorbed
+    fn merge_pair(&mut self, a: VirtAddr) -> bool {
+        self.areas.join_next(a, Backend::absorb)
     }
 }
 

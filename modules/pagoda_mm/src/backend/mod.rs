@@ -91,9 +91,9 @@ impl<M, P, H: PagingHandler> Backend<M, P, H> {
     }
 
     /// Takes over the backend of the area right after this one (see [`Paged::absorb`]);
-    /// `false` (nothing changed in `self`) for linear areas, which never merge.
-    pub(crate) fn absorb(&mut self, next: Self) -> bool {
-        match (&mut self.inner, next.inner) {
+    /// `false`, both unchanged, for linear areas, which never merge.
+    pub(crate) fn absorb(&mut self, next: &mut Self) -> bool {
+        match (&mut self.inner, &mut next.inner) {
             (Inner::Paged(p), Inner::Paged(q)) => {
                 p.absorb(q);
                 true

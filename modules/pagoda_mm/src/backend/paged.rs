@@ -314,9 +314,9 @@ impl<H: PagingHandler> Paged<H> {
     }
 
     /// Takes over `next`, the state of the area right after this one (merging the two
-    /// areas): its frames, its attributes merged in, its end. The caller checked that the
-    /// two may be one area (same source, continued).
-    pub(crate) fn absorb(&mut self, mut next: Self) {
+    /// areas): its frames (`next` keeps none), its attributes merged in, its end. The
+    /// caller checked that the two may be one area (same source, continued).
+    pub(crate) fn absorb(&mut self, next: &mut Self) {
         let frames = next.take_frames();
         self.frames.append(frames);
         self.attrs = self.attrs.merged(&next.attrs);
