@@ -63,7 +63,8 @@ impl<H: PagingHandler> PhysFrame<H> {
     /// [`into_paddr`](Self::into_paddr)).
     ///
     /// # Safety
-    /// `paddr` was returned by `H::alloc_frame`, is not freed, and nothing
+    /// `paddr` was returned by `H::alloc_frame` (or is a frame of a run from
+    /// `H::alloc_frames_separable`), is not freed, and nothing
     /// else owns or uses it (no other `PhysFrame`, page table or reference):
     /// the new `PhysFrame` frees it when dropped.
     pub unsafe fn from_paddr(paddr: PhysAddr) -> Self {
@@ -198,10 +199,87 @@ impl<H: PagingHandler> PhysFrame<H> {
 
 impl<H: PagingHandler> Drop for PhysFrame<H> {
     fn drop(&mut self) {
-        // SAFETY: the frame is owned (from `H::alloc_frame`, or handed over
+        // SAFETY: the frame is owned (from `H::alloc_frame` or a separable
+        // run, or handed over
         // through `from_paddr`'s contract) and the owner is going away; every
         // borrow of it has ended.
         unsafe { H::dealloc_frame(self.paddr) };
+    }
+}
+
+/// The frames of one [`PagingHandler::alloc_frames_separable`] run, handed
+/// out one [`PhysFrame`] at a time in address order; the frames not taken
+/// are freed when the run drops.
+pub struct FrameRun<H: PagingHandler> {
+    next: PhysAddr,
+    left: usize,
+    _handler: PhantomData<fn() -> H>,
+}
+
+impl<H: PagingHandler> FrameRun<H> {
+    /// Allocates `num` physically contiguous frames starting at a multiple
+    /// of `align` (a power of two), each owned on its own.
+    ///
+    /// # Errors
+    /// [`PagingError::NoMemory`] if the handler has no such run (or no
+    /// separable runs at all); [`PagingError::InvalidAddress`] for `num == 0`
+    /// or an `align` that is not a power of two of at least 4K.
+    pub fn alloc(num: usize, align: usize) -> PagingResult<Self> {
+        if num == 0 || !align.is_power_of_two() || align < PAGE_SIZE_4K {
+            return Err(PagingError::InvalidAddress);
+        }
+        let next = H::alloc_frames_separable(num, align).ok_or(PagingError::NoMemory)?;
+        Ok(Self {
+            next,
+            left: num,
+            _handler: PhantomData,
+        })
+    }
+
+    /// The address of the next frame to be handed out.
+    pub fn start_paddr(&self) -> PhysAddr {
+        self.next
+    }
+
+    /// The frames not yet handed out.
+    pub fn len(&self) -> usize {
+        self.left
+    }
+
+    /// Whether every frame was handed out.
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+}
+
+impl<H: PagingHandler> Iterator for FrameRun<H> {
+    type Item = PhysFrame<H>;
+
+    fn next(&mut self) -> Option<PhysFrame<H>> {
+        if self.left == 0 {
+            return None;
+        }
+        let paddr = self.next;
+        self.next = PhysAddr::from_usize(paddr.as_usize() + PAGE_SIZE_4K);
+        self.left -= 1;
+        // SAFETY: `paddr` is a frame of the run, handed out exactly once; the
+        // handler's contract lets `dealloc_frame` free it on its own.
+        Some(unsafe { PhysFrame::from_paddr(paddr) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl<H: PagingHandler> ExactSizeIterator for FrameRun<H> {}
+
+impl<H: PagingHandler> Drop for FrameRun<H> {
+    fn drop(&mut self) {
+        // Each frame not handed out is freed on its own.
+        for frame in self.by_ref() {
+            drop(frame);
+        }
     }
 }
 

@@ -144,6 +144,8 @@ impl VaLayout {
 ///   starting at a multiple of `align`, each writable through `phys_to_virt`
 ///   (the frames of one call need not be virtually contiguous), and
 ///   `dealloc_frames(paddr, num)` accepts exactly what it returned;
+/// - `alloc_frames_separable(num, align)` returns such a run whose frames
+///   `dealloc_frame` accepts one at a time, in any order;
 /// - at least one method of each pair `alloc_frame`/`alloc_frames` and
 ///   `dealloc_frame`/`dealloc_frames` is implemented (the defaults call
 ///   each other, as in arceos 0.6).
@@ -166,6 +168,15 @@ pub unsafe trait PagingHandler: Sized + 'static {
         } else {
             None
         }
+    }
+    /// Allocates `num` contiguous 4K frames starting at a multiple of `align`
+    /// (as [`alloc_frames`](Self::alloc_frames)) that are later freed one at
+    /// a time with [`dealloc_frame`](Self::dealloc_frame): the frames of a
+    /// huge page, which may be split and freed piecemeal. Default: `None`
+    /// (no such runs; callers fall back to single frames).
+    fn alloc_frames_separable(num: usize, align: usize) -> Option<PhysAddr> {
+        let _ = (num, align);
+        None
     }
     /// Called by a table's `Drop` with its root before any of its frames is
     /// freed. A handler whose tables a CPU may have active (a kernel's)

@@ -266,6 +266,11 @@ unsafe impl PagingHandler for CountingHandler {
         })
     }
 
+    /// The frames of a run are tracked one by one, so each may be freed alone.
+    fn alloc_frames_separable(num: usize, align: usize) -> Option<PhysAddr> {
+        Self::alloc_frames(num, align)
+    }
+
     unsafe fn dealloc_frame(paddr: PhysAddr) {
         STATE.with_borrow_mut(|s| {
             let n = match Self::frame_number(paddr) {

@@ -96,6 +96,23 @@ pub fn alloc_frame() -> Result<PhysAddr, FrameError> {
     })
 }
 
+/// Allocates `count` contiguous frames aligned to `align` bytes for user memory (the
+/// frames of a huge page): like [`alloc_frame`], never from the heap reserve. Each frame
+/// may be freed on its own ([`dealloc_frame`]).
+///
+/// # Errors
+/// [`FrameError::Uninitialized`], [`FrameError::InvalidRequest`] or [`FrameError::NoMemory`]
+/// (also when the run would reach into the reserve).
+pub fn alloc_user_frames(count: usize, align: usize) -> Result<PhysAddr, FrameError> {
+    let reserve = HEAP_RESERVE.load(Ordering::Relaxed);
+    with(|a| {
+        if reserve != 0 && a.stats().free <= reserve.saturating_add(count) {
+            return Err(FrameError::NoMemory);
+        }
+        a.alloc_contiguous(count, align)
+    })
+}
+
 /// Sets how many free frames [`alloc_frame`] leaves to the kernel heap (0 at boot).
 pub fn set_heap_reserve(frames: usize) {
     HEAP_RESERVE.store(frames, Ordering::Relaxed);
@@ -196,6 +213,11 @@ pub struct KernelFrames;
 unsafe impl PagingHandler for KernelFrames {
     fn alloc_frame() -> Option<PhysAddr> {
         alloc_frame().ok()
+    }
+
+    /// The bitmap tracks frames one by one, so a run's frames are freed on their own.
+    fn alloc_frames_separable(num: usize, align: usize) -> Option<PhysAddr> {
+        alloc_user_frames(num, align).ok()
     }
 
     unsafe fn dealloc_frame(paddr: PhysAddr) {

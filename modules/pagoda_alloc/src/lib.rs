@@ -11,9 +11,9 @@ mod tests;
 
 pub use frame::{FrameAllocator, FrameStats};
 pub use global::{
-    KernelFrames, alloc_frame, alloc_frames, dealloc_frame, dealloc_frames, frame_stats,
-    heap_reserve, init, is_initialized, phys_to_virt, set_heap_reserve, set_table_drop_hook,
-    virt_to_phys,
+    KernelFrames, alloc_frame, alloc_frames, alloc_user_frames, dealloc_frame, dealloc_frames,
+    frame_stats, heap_reserve, init, is_initialized, phys_to_virt, set_heap_reserve,
+    set_table_drop_hook, virt_to_phys,
 };
 pub use heap::{HeapStats, KernelHeap};
 pub use ranges::MAX_RANGES;

@@ -312,6 +312,19 @@ fn global_allocator_paging_handler_and_heap() {
     // SAFETY: the run is ours and unused.
     unsafe { dealloc_frames(run, 16) }.unwrap();
 
+    // A separable run (a huge page's frames): freed one frame at a time, in any order; never
+    // from the heap reserve.
+    let run = KernelFrames::alloc_frames_separable(512, 2 << 20).unwrap();
+    assert_eq!(run.as_usize() % (2 << 20), 0);
+    for i in (0..512).rev() {
+        // SAFETY: each frame of the run is ours and unused.
+        unsafe { KernelFrames::dealloc_frame(pa!(run.as_usize() + i * PAGE_SIZE_4K)) };
+    }
+    assert_eq!(frame_stats().allocated, 0);
+    set_heap_reserve(frame_stats().free - 512);
+    assert_eq!(alloc_user_frames(512, 2 << 20), Err(FrameError::NoMemory));
+    set_heap_reserve(0);
+
     let heap = KernelHeap::new();
     let mut blocks = Vec::new();
     for (i, (size, align)) in [

@@ -17,6 +17,7 @@ pub mod mdwe;
 mod mmu;
 mod perm;
 pub mod shm;
+pub mod thp;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -330,3 +330,45 @@ fn drop_announces_the_root_before_freeing() {
     check(root, 1);
     assert_eq!(CountingHandler::live_frames(), 0);
 }
+
+#[test]
+fn frame_run_hands_out_separately_freed_frames() {
+    use crate::frame::FrameRun;
+    CountingHandler::reset();
+    let mut run = FrameRun::<CountingHandler>::alloc(512, 2 << 20).unwrap();
+    assert_eq!(run.len(), 512);
+    let base = run.start_paddr().as_usize();
+    assert_eq!(base % (2 << 20), 0);
+    assert_eq!(CountingHandler::live_frames(), 512);
+    let first = run.next().unwrap();
+    let second = run.next().unwrap();
+    assert_eq!(first.start_paddr().as_usize(), base);
+    assert_eq!(second.start_paddr().as_usize(), base + 4096);
+    // The frames left in the run are freed with it; the taken ones on their own, any order.
+    drop(run);
+    assert_eq!(CountingHandler::live_frames(), 2);
+    drop(first);
+    assert_eq!(CountingHandler::live_frames(), 1);
+    drop(second);
+    assert_eq!(CountingHandler::live_frames(), 0);
+}
+
+#[test]
+fn frame_run_refuses_bad_requests_and_handlers_without_runs() {
+    use crate::frame::FrameRun;
+    CountingHandler::reset();
+    assert_eq!(
+        FrameRun::<CountingHandler>::alloc(0, 4096).err(),
+        Some(PagingError::InvalidAddress)
+    );
+    assert_eq!(
+        FrameRun::<CountingHandler>::alloc(2, 3 << 12).err(),
+        Some(PagingError::InvalidAddress)
+    );
+    // `DropOrder` keeps the default: no separable runs.
+    assert_eq!(
+        FrameRun::<DropOrder>::alloc(512, 2 << 20).err(),
+        Some(PagingError::NoMemory)
+    );
+    assert_eq!(CountingHandler::live_frames(), 0);
+}
