@@ -4,7 +4,10 @@
 
 use memory_addr::{MemoryAddr, PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_entry::{GenericPTE, MappingFlags};
-use page_table_multiarch::{PagingHandler, PagingMetaData};
+use page_table_multiarch::{PageSize, PagingHandler, PagingMetaData};
+
+/// The size of a PMD-level leaf.
+const HUGE: usize = PageSize::Size2M as usize;
 
 use super::{AddrSpace, Area};
 use crate::backend::{BackendKind, Source};
@@ -46,6 +49,10 @@ pub struct AreaInfo<'a> {
     pub softdirty: bool,
     /// Grows down on faults below it (`VM_GROWSDOWN`: the stack, `MAP_GROWSDOWN`).
     pub growsdown: bool,
+    /// A first touch may fill a PMD-size transparent huge page here now (`THPeligible` in
+    /// smaps): private anonymous memory the [`thp`](crate::thp) policy allows for the
+    /// area's advice, spanning at least one aligned 2 MiB block.
+    pub thp_eligible: bool,
 }
 
 /// What `smaps` and `pagemap` know about one touched page.
@@ -67,6 +74,8 @@ pub struct PageInfo {
     /// Anonymous memory: private anonymous pages and private copies of file pages (not a
     /// page of the page cache or of a shared object).
     pub anon: bool,
+    /// Mapped now by a PMD-level leaf (a transparent huge page: `AnonHugePages`).
+    pub huge: bool,
 }
 
 impl<M, P, H> AddrSpace<M, P, H>
@@ -108,6 +117,13 @@ where
             noreserve: attrs.noreserve,
             softdirty: attrs.softdirty,
             growsdown: attrs.growsdown,
+            thp_eligible: backend.paged().is_some_and(|p| {
+                matches!(p.source, Source::Anon)
+                    && crate::thp::allowed_orders(attrs.hugepage, attrs.nohugepage)
+                        & (1 << crate::thp::PMD_ORDER)
+                        != 0
+                    && area.start().align_up(HUGE) < area.end().align_down(HUGE)
+            }),
         }
     }
 
@@ -145,10 +161,12 @@ where
                 let mappers = (chunk_owners + frame_owners)
                     .saturating_sub(1 + usize::from(held))
                     .max(1);
-                let present = self
-                    .page_table()
-                    .query(va)
-                    .is_ok_and(|(pa, _, _)| pa == frame.start_paddr());
+                let (present, huge) = match self.page_table().query(va) {
+                    Ok((pa, _, size)) if pa == frame.start_paddr() => {
+                        (true, size == PageSize::Size2M)
+                    }
+                    _ => (false, false),
+                };
                 PageInfo {
                     va,
                     paddr: frame.start_paddr(),
@@ -156,6 +174,7 @@ where
                     mappers,
                     dirty,
                     anon,
+                    huge,
                 }
             })
         })
