@@ -6,6 +6,7 @@ mod display;
 mod fault;
 mod fork;
 mod growsdown;
+mod huge;
 mod mapcount;
 mod mmap;
 mod protect;

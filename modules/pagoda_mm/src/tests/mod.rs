@@ -26,6 +26,7 @@ mod query;
 mod regress;
 mod seal;
 mod softdirty;
+mod thp;
 mod writeonly;
 
 use alloc::vec;
