@@ -60,6 +60,12 @@ pub trait PagingMetaData: Sync + Send + 'static {
     /// Which addresses the `2^VA_MAX_BITS` bytes a table translates are
     /// (default [`VaLayout::Canonical`]).
     const VA_LAYOUT: VaLayout = VaLayout::Canonical;
+    /// Whether the TLB may cache an entry that is not valid, so that making an
+    /// entry valid needs a flush of its page (default `true`: RISC-V allows it).
+    /// `false` where the architecture never caches a not-present entry (x86-64:
+    /// Intel SDM Vol. 3A §4.10.4.3), which lets callers skip that flush, as
+    /// Linux does on a page fault.
+    const CACHES_INVALID: bool = true;
     /// The virtual address type (usually [`VirtAddr`]).
     type VirtAddr: MemoryAddr;
 

@@ -7,7 +7,7 @@ use memory_addr::{PAGE_SIZE_4K, PhysAddr, VirtAddr};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{
     FlushBatch, OnPresent, PageSize, PageTable64, PagingError, PagingHandler, PagingMetaData,
-    PhysRegion,
+    PhysRegion, TlbFlush,
 };
 
 use crate::frame::Reclaim;
@@ -68,8 +68,7 @@ where
         flags: MappingFlags,
     ) -> Result<(), PagingError> {
         let flush = self.pt.map(va, pa, PageSize::Size4K, flags)?;
-        // A new entry can be cached as "invalid" by some MMUs; flush it with the batch.
-        self.batch.add(flush);
+        self.add_new_entry(flush);
         Ok(())
     }
 
@@ -81,8 +80,18 @@ where
         flags: MappingFlags,
     ) -> Result<(), PagingError> {
         let flush = self.pt.map(va, pa, PageSize::Size2M, flags)?;
-        self.batch.add(flush);
+        self.add_new_entry(flush);
         Ok(())
+    }
+
+    /// The flush of an entry that was not valid before: some MMUs (RISC-V) may have
+    /// cached it as invalid, so it joins the batch; others never cache such an entry.
+    fn add_new_entry(&mut self, flush: TlbFlush<M>) {
+        if M::CACHES_INVALID {
+            self.batch.add(flush);
+        } else {
+            flush.ignore();
+        }
     }
 
     /// Splits the huge leaf holding `va` (if it is one) into 4K entries with the same

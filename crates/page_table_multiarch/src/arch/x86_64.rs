@@ -13,6 +13,7 @@ impl PagingMetaData for X64PagingMetaData {
     const LEVELS: usize = 4;
     const PA_MAX_BITS: usize = 52;
     const VA_MAX_BITS: usize = 48;
+    const CACHES_INVALID: bool = false;
     type VirtAddr = VirtAddr;
 
     /// `invlpg` for one page; a full flush toggles `CR4.PGE` (which also

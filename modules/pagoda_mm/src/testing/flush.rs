@@ -70,6 +70,7 @@ impl<M: PagingMetaData<VirtAddr = VirtAddr>> PagingMetaData for Recorded<M> {
     const LEVELS: usize = M::LEVELS;
     const PA_MAX_BITS: usize = M::PA_MAX_BITS;
     const VA_MAX_BITS: usize = M::VA_MAX_BITS;
+    const CACHES_INVALID: bool = M::CACHES_INVALID;
     type VirtAddr = VirtAddr;
 
     fn vaddr_is_valid(vaddr: usize) -> bool {

@@ -433,7 +433,21 @@ fn run(ops: Vec<Op>) {
                     before.check(&spaces[s], at, access, page, outcome);
                 }
                 if r.is_ok() && access == MappingFlags::WRITE {
-                    model.spaces[s][p].as_mut().unwrap().written = true;
+                    // A write fault breaks copy-on-write: a private file page gets its
+                    // copy now, and later writes to the file no longer show in it.
+                    let page = model.spaces[s][p].as_ref().unwrap();
+                    let copy = match page.src {
+                        Src::Private {
+                            data: None,
+                            file: Some(_),
+                        } => model.bytes(page),
+                        _ => None,
+                    };
+                    let page = model.spaces[s][p].as_mut().unwrap();
+                    page.written = true;
+                    if let (Some(copy), Src::Private { data, .. }) = (copy, &mut page.src) {
+                        *data = Some(copy);
+                    }
                 }
             }
             Op::Msync { s, p, n } => {
