@@ -67,6 +67,8 @@ linux_boot() {
         riscv64) machine=(qemu-system-riscv64 -machine virt -bios default) ;;
         x86_64) machine=(qemu-system-x86_64 -accel tcg -machine q35 -nic none) ;;
     esac
+    # QEMU_ICOUNT=1: the guest clock counts instructions (as scripts/qemu.sh).
+    [[ ${QEMU_ICOUNT:-} != 1 ]] || machine+=(-icount shift=0,align=off,sleep=off)
     timeout --kill-after=5 "$timeout_s" "${machine[@]}" -m "${LINUX_MEM:-256M}" \
         -display none -serial stdio -monitor none -no-reboot \
         -kernel "$kernel" -initrd "$initrd" \

@@ -2,6 +2,7 @@
 # Runs a Pagoda kernel ELF under QEMU (TCG, serial on stdio) and exits with QEMU's status.
 # Usage: scripts/qemu.sh riscv64|x86_64|aarch64 KERNEL.elf [extra QEMU args...]
 # Environment: QEMU_TIMEOUT (seconds, default 30; 0 = none); on timeout the status is 124.
+# QEMU_ICOUNT=1: instruction-counting guest clock (see below).
 # QEMU_STDIN=1: stdin feeds the serial port (an interactive console; Ctrl-C goes to the
 # guest, not QEMU: quit with Ctrl-A X); otherwise QEMU gets no stdin.
 # An example may need more: for KERNEL.elf named pagoda-<app>, the words in
@@ -39,6 +40,12 @@ aarch64)
     exit 2
     ;;
 esac
+
+# QEMU_ICOUNT=1: the guest clock counts executed instructions (1 ns each), so timings
+# measured inside the guest are instruction counts, independent of the host's load.
+if [[ ${QEMU_ICOUNT:-} == 1 ]]; then
+    cmd+=(-icount shift=0,align=off,sleep=off)
+fi
 
 app=$(basename "$elf")
 app=${app#pagoda-}

@@ -114,23 +114,47 @@ impl<H: PagingHandler> PhysFrame<H> {
     }
 
     /// Sets every byte to `byte`.
+    ///
+    /// x86-64's `memset` is `rep stos`; elsewhere the generic `memset` stores a
+    /// word per loop iteration, so eight unrolled stores per iteration halve
+    /// the instructions of zeroing a page (a fault's main cost).
     pub fn fill(&mut self, byte: u8) {
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `as_slice`.
-        unsafe { core::ptr::write_bytes(self.base(), byte, Self::SIZE) };
+        unsafe {
+            core::ptr::write_bytes(self.base(), byte, Self::SIZE)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let word = u64::from_ne_bytes([byte; 8]);
+            let dst = self.base().cast::<u64>();
+            for i in (0..Self::SIZE / 8).step_by(8) {
+                for k in 0..8 {
+                    // SAFETY: as for `as_slice`; 8-byte aligned, inside the frame.
+                    // Volatile keeps the unrolled stores from becoming a `memset`
+                    // call again.
+                    unsafe { dst.add(i + k).write_volatile(word) };
+                }
+            }
+        }
     }
 
     /// Copies the contents of `src` (which may be shared and concurrently
-    /// written: it is read atomically).
+    /// written: it is read atomically), eight words per loop iteration.
     pub fn copy_from(&mut self, src: &PhysFrame<H>) {
         let (dst, from) = (self.base().cast::<u64>(), src.base().cast::<u64>());
-        for i in 0..Self::SIZE / 8 {
+        for i in (0..Self::SIZE / 8).step_by(8) {
             // SAFETY: both frames are owned, mapped and 4K aligned; `src` is
             // only ever accessed atomically while shared; `&mut self` makes
-            // the plain store to `dst` exclusive.
+            // the plain stores to `dst` exclusive.
             unsafe {
-                dst.add(i)
-                    .write(AtomicU64::from_ptr(from.add(i)).load(Ordering::Relaxed))
-            };
+                let words: [u64; 8] = core::array::from_fn(|k| {
+                    AtomicU64::from_ptr(from.add(i + k)).load(Ordering::Relaxed)
+                });
+                for (k, w) in words.into_iter().enumerate() {
+                    dst.add(i + k).write(w);
+                }
+            }
         }
     }
 

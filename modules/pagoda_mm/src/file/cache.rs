@@ -59,17 +59,23 @@ impl<H: PagingHandler> PageCache<H> {
         if let Some(page) = pages.get(&idx) {
             return Ok(page.frame.clone());
         }
-        let mut frame = PhysFrame::<H>::alloc_zeroed().map_err(|_| FaultError::NoMemory)?;
+        let mut frame = PhysFrame::<H>::alloc().map_err(|_| FaultError::NoMemory)?;
         let len = page_bytes(size, idx);
-        let buf = &mut frame.as_mut_slice()[..len];
+        let buf = frame.as_mut_slice();
         let mut done = 0;
         while done < len {
-            match backing.read_at(idx * P + done as u64, &mut buf[done..]) {
-                Ok(0) => break, // the backing store is shorter: the rest reads as zeros
+            match backing.read_at(idx * P + done as u64, &mut buf[done..len]) {
+                Ok(0) => break, // the backing store is shorter (or a hole): zeros
                 // A store claiming more than asked must not push `done` past `len`.
                 Ok(n) => done += n.min(len - done),
                 Err(_) => return Err(FaultError::Bus),
             }
+        }
+        // Only what the store did not give is zeroed: one pass over the page either way.
+        if done == 0 {
+            frame.fill(0);
+        } else {
+            frame.as_mut_slice()[done..].fill(0);
         }
         let frame = alloc::sync::Arc::new(frame);
         pages.insert(

@@ -7,14 +7,29 @@ use kspin::SpinNoIrq;
 
 use super::{CachedFile, File, FileBacking};
 
-/// Backing storage in a `Vec`.
+/// Backing storage in a `Vec`, sparse past its written bytes: growing the size
+/// (`ftruncate`) allocates nothing, as tmpfs; bytes past `data` up to `size` read as zeros.
 #[derive(Debug, Default)]
-struct MemBacking(SpinNoIrq<Vec<u8>>);
+struct MemBacking(SpinNoIrq<Store>);
+
+#[derive(Debug, Default)]
+struct Store {
+    data: Vec<u8>,
+    size: u64,
+}
+
+impl MemBacking {
+    fn new(data: Vec<u8>) -> Self {
+        let size = data.len() as u64;
+        Self(SpinNoIrq::new(Store { data, size }))
+    }
+}
 
 impl FileBacking for MemBacking {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> LinuxResult<usize> {
-        let data = self.0.lock();
-        let Some(src) = usize::try_from(offset).ok().and_then(|o| data.get(o..)) else {
+        let st = self.0.lock();
+        // Past the written bytes: a hole (the cache reads zeros there without a copy).
+        let Some(src) = usize::try_from(offset).ok().and_then(|o| st.data.get(o..)) else {
             return Ok(0);
         };
         let n = src.len().min(buf.len());
@@ -25,26 +40,24 @@ impl FileBacking for MemBacking {
     fn write_at(&self, offset: u64, src: &[u8]) -> LinuxResult<usize> {
         let off = usize::try_from(offset).map_err(|_| LinuxError::EFBIG)?;
         let end = off.checked_add(src.len()).ok_or(LinuxError::EFBIG)?;
-        let mut data = self.0.lock();
-        if data.len() < end {
-            grow(&mut data, end)?;
+        let mut st = self.0.lock();
+        if st.data.len() < end {
+            grow(&mut st.data, end)?;
         }
-        data[off..end].copy_from_slice(src);
+        st.data[off..end].copy_from_slice(src);
+        st.size = st.size.max(end as u64);
         Ok(src.len())
     }
 
     fn size(&self) -> u64 {
-        self.0.lock().len() as u64
+        self.0.lock().size
     }
 
     fn set_len(&self, len: u64) -> LinuxResult {
-        let len = usize::try_from(len).map_err(|_| LinuxError::EFBIG)?;
-        let mut data = self.0.lock();
-        if len > data.len() {
-            grow(&mut data, len)?;
-        } else {
-            data.truncate(len);
-        }
+        let keep = usize::try_from(len).map_err(|_| LinuxError::EFBIG)?;
+        let mut st = self.0.lock();
+        st.data.truncate(keep);
+        st.size = len;
         Ok(())
     }
 }
@@ -85,7 +98,7 @@ impl FileBacking for alloc::sync::Arc<MemBacking> {
 impl MemFile {
     /// A file with the given contents.
     pub fn new(data: impl Into<Vec<u8>>) -> Self {
-        let store = alloc::sync::Arc::new(MemBacking(SpinNoIrq::new(data.into())));
+        let store = alloc::sync::Arc::new(MemBacking::new(data.into()));
         Self {
             file: CachedFile::new(store.clone()),
             store,
@@ -94,7 +107,7 @@ impl MemFile {
 
     /// A named file with the given contents (the name shows in `maps` listings).
     pub fn with_name(name: &str, data: impl Into<Vec<u8>>) -> Self {
-        let store = alloc::sync::Arc::new(MemBacking(SpinNoIrq::new(data.into())));
+        let store = alloc::sync::Arc::new(MemBacking::new(data.into()));
         Self {
             file: CachedFile::with_name(name, store.clone()),
             store,
@@ -114,8 +127,13 @@ impl MemFile {
 
     /// What the backing store holds: the contents as of the last write-back (tests use it
     /// to see what `msync`, `sync` and eviction wrote).
+    /// The hole past the bytes the store holds reads as zeros, up to the size (so the
+    /// size must fit in memory).
     pub fn stored(&self) -> Vec<u8> {
-        self.store.0.lock().clone()
+        let st = self.store.0.lock();
+        let mut bytes = st.data.clone();
+        bytes.resize(usize::try_from(st.size).unwrap_or(usize::MAX), 0);
+        bytes
     }
 
     /// Truncates or zero-extends the file to `len` bytes (`ftruncate`, see

@@ -37,7 +37,8 @@ pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
 /// locks are fine). Offsets are byte offsets.
 pub trait FileBacking: Send + Sync {
     /// Reads up to `buf.len()` bytes at `offset`; returns the number read (0 at or past
-    /// the end).
+    /// the end). A sparse store may also return fewer bytes, or 0, where it holds no data
+    /// before the end (a hole): the cache reads zeros there.
     ///
     /// # Errors
     ///
@@ -347,9 +348,21 @@ impl CachedFile {
             .filter(|&e| e <= MAX_FILE_SIZE)
             .ok_or(LinuxError::EFBIG)?;
         let mut st = self.state.lock();
+        let old_size = st.size;
         if end > st.size {
             self.resize(&mut st, end)?;
         }
+        let r = self.write_locked(&mut st, offset, data);
+        if r.is_err() && end > old_size {
+            // The store could not hold the bytes: the file keeps its old size (a sparse
+            // store's growth always succeeds, so only the write itself could fail).
+            let _ = self.resize(&mut st, old_size);
+        }
+        r
+    }
+
+    /// The writes of [`write_at`](Self::write_at), into a file already large enough.
+    fn write_locked(&self, st: &mut State, offset: u64, data: &[u8]) -> LinuxResult<usize> {
         let mut done = 0;
         while done < data.len() {
             let pos = offset + done as u64;

@@ -311,12 +311,19 @@ fn shared_mapping_of_populated_object_and_mremap_growth() {
 }
 
 #[test]
-fn a_size_the_memory_store_cannot_hold_is_enospc_and_changes_nothing() {
+fn the_memory_store_is_sparse_and_bytes_it_cannot_hold_are_enospc() {
     let f = file_of(3 * PAGE_SIZE_4K);
     let huge = 3_804_180_263_615_858_460u64; // below MAX_FILE_SIZE, far above any heap
-    assert_eq!(f.cached().set_len(huge), Err(LinuxError::ENOSPC));
-    assert_eq!(f.size(), 3 * PAGE_SIZE_4K as u64);
+    // Growing the size allocates nothing (tmpfs): the new bytes are a hole of zeros.
+    assert_eq!(f.cached().set_len(huge), Ok(()));
+    assert_eq!(f.size(), huge);
+    let mut buf = [1u8; 8];
+    assert_eq!(f.read_at(huge - 8, &mut buf), Ok(8));
+    assert_eq!(buf, [0; 8]);
+    // Bytes far out would need the heap to hold everything before them: ENOSPC (a full
+    // tmpfs), the size and the contents unchanged.
     assert_eq!(f.write_at(huge, b"x"), Err(LinuxError::ENOSPC));
-    assert_eq!(f.size(), 3 * PAGE_SIZE_4K as u64);
+    assert_eq!(f.size(), huge);
+    assert_eq!(f.cached().set_len(3 * PAGE_SIZE_4K as u64), Ok(()));
     assert_eq!(f.stored().len(), 3 * PAGE_SIZE_4K);
 }
