@@ -1,7 +1,10 @@
 //! The clock and the timer of `-machine q35`.
 //!
-//! - Clock: the HPET main counter (MMIO at `0xfed0_0000`, 100 MHz on QEMU), enabled at
-//!   init; without an HPET, the TSC, calibrated once against 10 ms of PIT channel 2.
+//! - Clock: the TSC where its rate is constant (CPUID's invariant-TSC bit, or a hypervisor,
+//!   which keeps a virtual TSC at one rate), calibrated once at init against 10 ms of the
+//!   HPET main counter (MMIO at `0xfed0_0000`, 100 MHz on QEMU) or, without an HPET, of PIT
+//!   channel 2. Reading it is one instruction, where the HPET costs three MMIO reads (each a
+//!   device exit under emulation) on every trap that reads the clock. Otherwise the HPET.
 //! - Timer: PIT channel 0 in one-shot mode (mode 0, 1.193182 MHz, at most 65535 counts =
 //!   54.9 ms) on IRQ0 of the 8259 PIC, remapped to vectors 0x20..0x30 with every other
 //!   line masked. A deadline further away than one PIT period is reached by re-arming
@@ -51,10 +54,14 @@ const HPET_ENABLE: u32 = 1;
 /// The largest counter period the HPET specification allows (100 ns), in femtoseconds.
 const HPET_MAX_PERIOD_FS: u64 = 100_000_000;
 
-/// HPET counter period in femtoseconds; 0 = no HPET, the clock is the TSC.
+/// HPET counter period in femtoseconds when the HPET is the clock; 0 = the TSC is.
 static HPET_PERIOD_FS: AtomicU64 = AtomicU64::new(0);
-/// TSC frequency when it is the clock.
+/// TSC frequency when it is the clock (0 before `init`).
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// The TSC at `init`: the clock counts from there.
+static TSC_BASE: AtomicU64 = AtomicU64::new(0);
+/// Nanoseconds per TSC tick as a 32.32 fixed-point number (no division per read).
+static TSC_NS_MULT: AtomicU64 = AtomicU64::new(0);
 static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// The armed deadline (monotonic ns), `u64::MAX` when disarmed.
 static DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -109,16 +116,54 @@ pub(super) fn init() {
         outb(PIT_CMD, PIT_CH0_ONESHOT);
     }
     let period = u64::from(hpet_read32(HPET_CAPS + 4));
-    if period != 0 && period <= HPET_MAX_PERIOD_FS {
+    let hpet = period != 0 && period <= HPET_MAX_PERIOD_FS;
+    if hpet {
         hpet_write32(HPET_CONFIG, hpet_read32(HPET_CONFIG) | HPET_ENABLE);
-        HPET_PERIOD_FS.store(period, Ordering::Release);
-    } else {
-        TSC_HZ.store(calibrate_tsc(), Ordering::Release);
+        if !tsc_is_constant() {
+            HPET_PERIOD_FS.store(period, Ordering::Release);
+            return;
+        }
     }
+    let hz = if hpet {
+        calibrate_tsc_hpet(period)
+    } else {
+        calibrate_tsc_pit()
+    };
+    TSC_NS_MULT.store(
+        ((NS_PER_SEC as u128) << 32).div_ceil(hz.into()) as u64,
+        Ordering::Relaxed,
+    );
+    TSC_BASE.store(rdtsc(), Ordering::Relaxed);
+    TSC_HZ.store(hz, Ordering::Release);
+}
+
+/// Whether the TSC ticks at one rate whatever the CPU does: CPUID's invariant-TSC bit
+/// (leaf 0x8000_0007, EDX bit 8), or a hypervisor (leaf 1, ECX bit 31), whose virtual TSC
+/// is constant-rate (QEMU's and KVM's are).
+fn tsc_is_constant() -> bool {
+    use core::arch::x86_64::__cpuid;
+    // Leaf 0x8000_0007 is read only when the extended maximum says it exists.
+    let hypervisor = __cpuid(1).ecx & (1 << 31) != 0;
+    let invariant =
+        __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
+    hypervisor || invariant
+}
+
+/// TSC ticks per second, measured over 10 ms of the HPET (`period` fs per count).
+fn calibrate_tsc_hpet(period: u64) -> u64 {
+    let counts = 10_000_000_000_000 / period; // 10 ms
+    let (c0, t0) = (hpet_counter(), rdtsc());
+    let (mut c1, mut t1) = (c0, t0);
+    while c1.wrapping_sub(c0) < counts {
+        (c1, t1) = (hpet_counter(), rdtsc());
+    }
+    let elapsed_fs = u128::from(c1.wrapping_sub(c0)) * u128::from(period);
+    let hz = u128::from(t1.wrapping_sub(t0)) * 1_000_000_000_000_000 / elapsed_fs;
+    u64::try_from(hz).unwrap_or(u64::MAX).max(1)
 }
 
 /// TSC ticks per second, measured over 10 ms of PIT channel 2 (polled, speaker off).
-fn calibrate_tsc() -> u64 {
+fn calibrate_tsc_pit() -> u64 {
     const COUNTS: u64 = PIT_HZ / 100;
     // SAFETY: port I/O on the PIT and the system control port (speaker output kept off);
     // no memory is touched.
@@ -156,7 +201,10 @@ pub fn monotonic_ns() -> u64 {
     let ns = match HPET_PERIOD_FS.load(Ordering::Acquire) {
         0 => match TSC_HZ.load(Ordering::Acquire) {
             0 => 0, // before `init_traps`
-            hz => u128::from(rdtsc()) * u128::from(NS_PER_SEC) / u128::from(hz),
+            _ => {
+                let ticks = rdtsc().wrapping_sub(TSC_BASE.load(Ordering::Relaxed));
+                (u128::from(ticks) * u128::from(TSC_NS_MULT.load(Ordering::Relaxed))) >> 32
+            }
         },
         fs => u128::from(hpet_counter()) * u128::from(fs) / 1_000_000,
     };
