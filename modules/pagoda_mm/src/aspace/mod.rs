@@ -7,6 +7,7 @@ mod fault;
 mod fork;
 mod growsdown;
 mod mapcount;
+pub mod mempolicy;
 mod mmap;
 mod protect;
 mod query;
