@@ -1,11 +1,15 @@
 //! Huge pages: physically contiguous memory mapped with 2 MiB leaves (and 1 GiB leaves
 //! where the CPU has them), checked through the MMU against what the kernel wrote; then a
 //! partial unmap splits a huge page: the rest still maps the right data, the hole faults.
+//! Then transparent huge pages: one fault fills a 2 MiB leaf of anonymous memory advised
+//! `MADV_HUGEPAGE`; after fork a write copies one page and splits only the writer's leaf.
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
 
-use pagoda::mm::{self, PageSize, Signal, StaticFrames, VirtAddr};
+use pagoda::mm::{
+    self, Advice, PAGE_SIZE_2M, PAGE_SIZE_4K, PageSize, Signal, StaticFrames, VirtAddr,
+};
 use pagoda::println;
 
 pagoda::main!(main);
@@ -119,9 +123,72 @@ impl Case {
     }
 }
 
+/// Transparent huge pages through the real MMU: faults counted by the kernel, leaves
+/// read from the page table, data checked through the mapping on both sides of a fork.
+fn transparent() {
+    const PAGES: usize = PAGE_SIZE_2M / PAGE_SIZE_4K;
+    let area = T.ok(mm::mmap_anon(2 * PAGE_SIZE_2M, mm::RW), "mmap");
+    let va = VirtAddr::from_usize(area.as_usize().next_multiple_of(PAGE_SIZE_2M));
+    T.ok(
+        mm::current(|s| s.madvise(va, PAGE_SIZE_2M, Advice::HugePage)),
+        "madvise(MADV_HUGEPAGE)",
+    );
+    let before = mm::fault_stats();
+    T.ok(mm::write_pattern(va, PAGES, 4), "write 2 MiB");
+    let faults = mm::fault_stats().since(&before);
+    T.eq(
+        (faults.filled, faults.total()),
+        (1, 1),
+        "one fault fills the block",
+    );
+    let leaf = |va| mm::with_current(|s| mm::page_size_at(s, va)).flatten();
+    T.eq(leaf(va), Some(PageSize::Size2M), "a 2 MiB leaf");
+    T.ok(
+        mm::check_pattern(va, PAGES, 4),
+        "data through the huge leaf",
+    );
+    println!(
+        "THP: one fault filled 2 MiB at {:#x}, mapped by one leaf",
+        va.as_usize()
+    );
+
+    let child = T.ok(mm::current(|s| s.fork()), "fork");
+    let parent = T.ok(mm::exchange(child), "switch to the child");
+    let before = mm::fault_stats();
+    T.ok(mm::probe_write(va + 8, 5), "child writes");
+    let faults = mm::fault_stats().since(&before);
+    T.eq(faults.cow_copied, 1, "the child copies one page");
+    T.eq(
+        leaf(va),
+        Some(PageSize::Size4K),
+        "the child's leaf is split",
+    );
+    T.eq(mm::probe_read(va + 8), Ok(5), "the child sees its write");
+    let child = T.ok(mm::exchange(parent), "switch to the parent");
+    T.eq(
+        leaf(va),
+        Some(PageSize::Size2M),
+        "the parent keeps its leaf",
+    );
+    T.ok(mm::check_pattern(va, PAGES, 4), "the parent keeps its data");
+    drop(child);
+    // The parent is the only owner again: its write reuses the whole block.
+    let before = mm::fault_stats();
+    T.ok(mm::probe_write(va + 16, 6), "parent writes");
+    T.eq(
+        mm::fault_stats().since(&before).cow_reused,
+        1,
+        "reused whole",
+    );
+    T.eq(leaf(va), Some(PageSize::Size2M), "still one leaf");
+    println!("THP: after fork the child's write copied 1 page; the parent kept its leaf");
+    T.ok(mm::current(|s| s.munmap(area, 2 * PAGE_SIZE_2M)), "munmap");
+}
+
 fn main() {
     T.ok(mm::switch_to_new(), "switch to a new address space");
     Case::new(VA_2M, PageSize::Size2M, 2, PageSize::Size4K).run(2);
+    transparent();
     if mm::max_page_size() != PageSize::Size1G {
         println!("1 GiB pages: not supported by this CPU, skipped");
         T.pass();

@@ -122,9 +122,11 @@ pub enum Advice {
     Mergeable = 12,
     /// `MADV_UNMERGEABLE` (accepted, no effect).
     Unmergeable = 13,
-    /// `MADV_HUGEPAGE`: marks the area `VM_HUGEPAGE` (memory stays in 4 KiB pages).
+    /// `MADV_HUGEPAGE`: marks the area `VM_HUGEPAGE`: with the [`thp`](crate::thp) policy
+    /// `madvise`, first touches of private anonymous memory fill huge pages.
     HugePage = 14,
-    /// `MADV_NOHUGEPAGE`: marks the area `VM_NOHUGEPAGE`.
+    /// `MADV_NOHUGEPAGE`: marks the area `VM_NOHUGEPAGE`: no new huge pages (those there
+    /// stay, as on Linux).
     NoHugePage = 15,
     /// `MADV_DOFORK`: undoes `MADV_DONTFORK`.
     DoFork = 11,
@@ -148,6 +150,9 @@ pub enum Advice {
     PopulateWrite = 23,
     /// `MADV_DONTNEED_LOCKED`: `MADV_DONTNEED` that also drops locked pages.
     DontNeedLocked = 24,
+    /// `MADV_COLLAPSE`: every 2 MiB block inside the range becomes one huge page now
+    /// (private anonymous memory; see [`AddrSpace::madvise`](crate::AddrSpace::madvise)).
+    Collapse = 25,
 }
 
 impl TryFrom<u32> for Advice {
@@ -179,6 +184,7 @@ impl TryFrom<u32> for Advice {
             22 => Self::PopulateRead,
             23 => Self::PopulateWrite,
             24 => Self::DontNeedLocked,
+            25 => Self::Collapse,
             _ => return Err(LinuxError::EINVAL),
         })
     }

@@ -8,8 +8,9 @@ use core::array;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kspin::SpinNoIrq;
+use memory_addr::PAGE_SIZE_4K;
 use page_table_multiarch::PagingHandler;
-use page_table_multiarch::frame::PhysFrame;
+use page_table_multiarch::frame::{FrameRun, PhysFrame};
 
 use crate::file::{File, Notices};
 
@@ -298,6 +299,46 @@ impl<H: PagingHandler> FrameMap<H> {
         self.range(lo, hi).next().is_some()
     }
 
+    /// Stores the frames of a block at `lo, lo + 1, …` (all empty, within one chunk: a
+    /// block is aligned to its size of at most 512 pages), soft-dirty as `sd` says.
+    pub(crate) fn put_block(&mut self, lo: usize, frames: Vec<FrameRef<H>>, sd: bool) {
+        let chunk = Arc::make_mut(
+            self.chunks
+                .entry(lo >> CHUNK_BITS)
+                .or_insert_with(Chunk::new),
+        );
+        for (i, frame) in frames.into_iter().enumerate() {
+            if let Some(old) = chunk.put((lo & CHUNK_MASK) + i, frame, sd) {
+                self.reclaim.push_frame(old);
+            }
+        }
+    }
+
+    /// Whether every page of `[lo, lo + n)` (within one chunk) has a frame this map owns
+    /// alone.
+    pub(crate) fn block_exclusive(&self, lo: usize, n: usize) -> bool {
+        self.chunks.get(&(lo >> CHUNK_BITS)).is_some_and(|chunk| {
+            let first = lo & CHUNK_MASK;
+            Arc::strong_count(chunk) == 1
+                && chunk.slots[first..first + n]
+                    .iter()
+                    .all(|s| s.as_ref().is_some_and(|f| Arc::strong_count(f) == 1))
+        })
+    }
+
+    /// Marks every frame of `[lo, lo + n)` (within one chunk) written.
+    pub(crate) fn set_block_soft_dirty(&mut self, lo: usize, n: usize) {
+        if let Some(chunk) = self.chunks.get_mut(&(lo >> CHUNK_BITS)) {
+            let chunk = Arc::make_mut(chunk);
+            let first = lo & CHUNK_MASK;
+            for i in first..first + n {
+                if chunk.slots[i].is_some() {
+                    chunk.set_soft_dirty(i, true);
+                }
+            }
+        }
+    }
+
     /// Removes the frames in `[lo, hi)` and passes each to `f`.
     pub(crate) fn drain(&mut self, lo: usize, hi: usize, mut f: impl FnMut(usize, FrameRef<H>)) {
         if lo >= hi {
@@ -437,6 +478,19 @@ impl<H: PagingHandler> Drop for FrameMap<H> {
 /// Allocates a zeroed frame.
 pub(crate) fn alloc_zeroed<H: PagingHandler>() -> Option<FrameRef<H>> {
     PhysFrame::alloc_zeroed().ok().map(Arc::new)
+}
+
+/// Allocates the `n` frames of a block: physically contiguous from a multiple of `n`
+/// pages, each owned on its own, zeroed; `None` if the handler has no such run.
+pub(crate) fn alloc_block_zeroed<H: PagingHandler>(n: usize) -> Option<Vec<FrameRef<H>>> {
+    let run = FrameRun::<H>::alloc(n, n * PAGE_SIZE_4K).ok()?;
+    Some(
+        run.map(|mut frame| {
+            frame.fill(0);
+            Arc::new(frame)
+        })
+        .collect(),
+    )
 }
 
 /// Allocates a frame holding a copy of `src`.

@@ -73,6 +73,32 @@ where
         Ok(())
     }
 
+    /// Maps a 2 MiB block of contiguous frames with one PMD-level leaf.
+    pub(crate) fn map_huge(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: MappingFlags,
+    ) -> Result<(), PagingError> {
+        let flush = self.pt.map(va, pa, PageSize::Size2M, flags)?;
+        self.batch.add(flush);
+        Ok(())
+    }
+
+    /// Splits the huge leaf holding `va` (if it is one) into 4K entries with the same
+    /// frames and flags, so that single-page operations can follow. Translations do not
+    /// change.
+    pub(crate) fn split_huge(&mut self, va: VirtAddr) -> Result<(), PagingError> {
+        let page = VirtAddr::from_usize(va.as_usize() & !(PAGE_SIZE_4K - 1));
+        match self.pt.query(page) {
+            // Setting one page's flags to what they are splits the leaf around it.
+            Ok((_, flags, size)) if size != PageSize::Size4K => {
+                self.protect_range(page, PAGE_SIZE_4K, flags)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Points the present 4K entry at `va` to another frame (copy-on-write).
     pub(crate) fn replace_page(
         &mut self,

@@ -144,12 +144,39 @@ fn decode_order(v: u8) -> ThpOrderMode {
 
 const ORDERS: usize = (PMD_ORDER - MIN_ORDER + 1) as usize;
 
-static TOP: AtomicU8 = AtomicU8::new(encode_top(ThpMode::Madvise));
-static PER_ORDER: [AtomicU8; ORDERS] = {
-    let mut a = [const { AtomicU8::new(ThpOrderMode::Never as u8) }; ORDERS];
-    a[ORDERS - 1] = AtomicU8::new(ThpOrderMode::Inherit as u8);
-    a
-};
+/// The settings: the system-wide one, then one per order from `MIN_ORDER`.
+struct Settings {
+    top: AtomicU8,
+    per_order: [AtomicU8; ORDERS],
+}
+
+impl Settings {
+    const fn new() -> Self {
+        let mut per_order = [const { AtomicU8::new(ThpOrderMode::Never as u8) }; ORDERS];
+        per_order[ORDERS - 1] = AtomicU8::new(ThpOrderMode::Inherit as u8);
+        Self {
+            top: AtomicU8::new(encode_top(ThpMode::Madvise)),
+            per_order,
+        }
+    }
+}
+
+#[cfg(not(test))]
+static SETTINGS: Settings = Settings::new();
+
+#[cfg(test)]
+std::thread_local! {
+    // Host tests run in parallel threads: each has its own policy, so a test that changes
+    // it cannot disturb another.
+    static SETTINGS: &'static Settings = alloc::boxed::Box::leak(alloc::boxed::Box::new(Settings::new()));
+}
+
+fn settings() -> &'static Settings {
+    #[cfg(not(test))]
+    return &SETTINGS;
+    #[cfg(test)]
+    return SETTINGS.with(|s| *s);
+}
 
 /// The orders blocks may have, smallest first (`MIN_ORDER..=PMD_ORDER`).
 pub fn orders() -> impl DoubleEndedIterator<Item = u32> {
@@ -158,18 +185,18 @@ pub fn orders() -> impl DoubleEndedIterator<Item = u32> {
 
 /// The system-wide setting.
 pub fn mode() -> ThpMode {
-    decode_top(TOP.load(Ordering::Relaxed))
+    decode_top(settings().top.load(Ordering::Relaxed))
 }
 
 /// Changes the system-wide setting.
 pub fn set_mode(mode: ThpMode) {
-    TOP.store(encode_top(mode), Ordering::Relaxed);
+    settings().top.store(encode_top(mode), Ordering::Relaxed);
 }
 
 fn slot(order: u32) -> LinuxResult<&'static AtomicU8> {
     order
         .checked_sub(MIN_ORDER)
-        .and_then(|i| PER_ORDER.get(i as usize))
+        .and_then(|i| settings().per_order.get(i as usize))
         .ok_or(LinuxError::EINVAL)
 }
 

@@ -96,6 +96,7 @@ where
                 }),
                 |_| false,
             ),
+            Advice::Collapse => return self.collapse(range),
             Advice::PopulateRead => return self.populate(range, MappingFlags::READ, true),
             Advice::PopulateWrite => return self.populate(range, MappingFlags::WRITE, true),
             Advice::DontNeed => (Action::Discard, |a| {

@@ -4,9 +4,10 @@ use alloc::sync::Arc;
 
 use memory_addr::VirtAddr;
 use page_table_entry::{GenericPTE, MappingFlags};
-use page_table_multiarch::{PagingHandler, PagingMetaData};
+use page_table_multiarch::{PageSize, PagingHandler, PagingMetaData};
 
 use super::AddrSpace;
+use super::huge::{fill_block, huge_fault};
 use crate::backend::{Source, new_anon_id};
 use crate::frame::{FrameRef, alloc_copy};
 use crate::mmu::{page_va, vpn};
@@ -96,7 +97,8 @@ where
         }
         let vpn = vpn(va);
         let page = page_va(vpn);
-        let current = self.mmu.page_table().query(page).ok().map(|(_, f, _)| f);
+        let leaf = self.mmu.page_table().query(page).ok();
+        let current = leaf.map(|(_, f, _)| f);
         // Spurious only if the entry really grants the access: another CPU resolved the
         // fault first, or the TLB was stale (flushed now).
         let granted = current.is_some_and(|f| entry_permits::<P>(f, access));
@@ -113,6 +115,12 @@ where
         if write && private && paged.attrs.anon.is_none() {
             // The first private page written: the area gets its anonymous object.
             paged.attrs.anon = Some(new_anon_id());
+        }
+        if !granted && leaf.is_some_and(|(_, _, size)| size != PageSize::Size4K) {
+            // A huge leaf: resolved on the whole block, or split for the page's own entry.
+            if let Some(outcome) = huge_fault(paged, &mut self.mmu, flags, vpn, write)? {
+                return Ok((outcome, None));
+            }
         }
         match paged.frames.get(vpn) {
             Some(frame) if write && private => {
@@ -182,6 +190,9 @@ where
                 Ok((FaultOutcome::Reused, None))
             }
             None => {
+                if let Some(outcome) = fill_block(paged, &mut self.mmu, flags, vpn, write) {
+                    return Ok((outcome, None));
+                }
                 let mut frame = paged.source.fetch(vpn)?;
                 if write && private && Arc::strong_count(&frame) > 1 {
                     // A page-cache page written through a private mapping: copy now.

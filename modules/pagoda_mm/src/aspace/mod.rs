@@ -6,6 +6,7 @@ mod display;
 mod fault;
 mod fork;
 mod growsdown;
+mod huge;
 mod mapcount;
 pub mod mempolicy;
 mod mmap;

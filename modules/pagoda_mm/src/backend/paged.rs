@@ -219,8 +219,8 @@ pub(crate) struct Attrs {
     pub(crate) accounted: bool,
     /// `MAP_NORESERVE` (or `MAP_DROPPABLE`): never charged (`VM_NORESERVE`).
     pub(crate) noreserve: bool,
-    /// `MADV_HUGEPAGE` (`VM_HUGEPAGE`). Pagoda maps 4 KiB pages only, but Linux keeps
-    /// areas with different huge-page advice apart, which `mremap`'s one-area rule shows.
+    /// `MADV_HUGEPAGE` (`VM_HUGEPAGE`): the `madvise` settings of the [`thp`](crate::thp)
+    /// policy fill huge pages here. Areas with different advice stay apart, as on Linux.
     pub(crate) hugepage: bool,
     /// `MADV_NOHUGEPAGE` or `MAP_STACK` (`VM_NOHUGEPAGE`, Linux >= 6.7 for `MAP_STACK`).
     pub(crate) nohugepage: bool,

@@ -27,6 +27,8 @@ mod query;
 mod regress;
 mod seal;
 mod softdirty;
+mod thp;
+mod thp_prop;
 mod writeonly;
 
 use alloc::vec;
