@@ -224,6 +224,54 @@ static void test_thp_eligible(void)
     munmap(m, 3 * HPAGE);
 }
 
+/* Pages of [addr, addr + n pages) present in pagemap (-1 on error). */
+static int present_pages(void *addr, int n)
+{
+    static uint64_t words[512];
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd < 0 || n > 512)
+        return -1;
+    ssize_t r = pread(fd, words, n * 8, (uintptr_t)addr / PG * 8);
+    close(fd);
+    if (r != n * 8)
+        return -1;
+    int present = 0;
+    for (int i = 0; i < n; i++)
+        present += (int)(words[i] >> 63);
+    return present;
+}
+
+/* A first write to an advised, aligned 2 MiB block fills it with one huge page. */
+static void test_huge_fault(void)
+{
+    char top[64], pmd[64];
+    snprintf(top, sizeof top, "%s", chosen("enabled"));
+    snprintf(pmd, sizeof pmd, "%s", chosen("hugepages-2048kB/enabled"));
+    ok(wr("enabled", "madvise") == 7 && wr("hugepages-2048kB/enabled", "inherit") == 7,
+       "enabled madvise, 2048kB inherit");
+    char *m = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *a = (char *)(((uintptr_t)m + HPAGE - 1) & ~(HPAGE - 1));
+    ok(m != MAP_FAILED && madvise(a, HPAGE, MADV_HUGEPAGE) == 0, "MADV_HUGEPAGE");
+    a[100] = 7;
+    ok(present_pages(a, 512) == 512, "one write: all 512 pages present (%d)",
+       present_pages(a, 512));
+    ok(smaps_field(a, "AnonHugePages:") == 2048, "smaps AnonHugePages: 2048 kB (%ld)",
+       smaps_field(a, "AnonHugePages:"));
+    ok(t_meminfo_kb("AnonHugePages:") >= 2048, "meminfo AnonHugePages >= 2048 kB");
+    int zero = 1;
+    for (size_t i = 0; i < HPAGE; i += 4096)
+        zero &= a[i + 1] == 0;
+    ok(zero && a[100] == 7, "the block reads zeros and the byte written");
+    a[HPAGE - 1] = 9;
+    ok(mprotect(a + 5 * PG, PG, PROT_READ) == 0, "mprotect one page of it");
+    ok(smaps_field(a, "AnonHugePages:") == 0 && smaps_field(a + 5 * PG, "AnonHugePages:") == 0,
+       "split: AnonHugePages 0 kB");
+    ok(present_pages(a, 512) == 512 && a[100] == 7 && a[HPAGE - 1] == 9,
+       "all pages still there, contents kept");
+    munmap(m, 2 * HPAGE);
+    ok(wr("enabled", top) > 0 && wr("hugepages-2048kB/enabled", pmd) > 0, "settings put back");
+}
+
 static int maps_areas(void *lo, void *hi)
 {
     static char text[1 << 16];
@@ -399,6 +447,7 @@ int main(void)
     if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0) {
         test_sysfs();
         test_thp_eligible();
+        test_huge_fault();
     } else {
         skip("no transparent huge pages");
     }
