@@ -5,6 +5,7 @@
  * back before the program ends (natively they are the host's). */
 #include "t.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -88,6 +89,29 @@ static const char *chosen(const char *name)
     return word;
 }
 
+static int nonroot_writer(void *unused)
+{
+    if (setuid(65534) != 0)
+        return 2;
+    errno = 0;
+    if (open(THP "enabled", O_WRONLY) != -1 || errno != EACCES)
+        return 1;
+    return rd("enabled")[0] ? 0 : 3;
+}
+
+/* Whether directory `dir` lists `name`. */
+static int lists(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        found |= strcmp(e->d_name, name) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
+
 static void test_sysfs(void)
 {
     struct stat st;
@@ -100,6 +124,11 @@ static void test_sysfs(void)
     ok(stat(THP "enabled", &st) == 0 && (st.st_mode & 07777) == 0644, "enabled is 0644");
     ok_err(open(THP "hpage_pmd_size", O_WRONLY), EACCES, "0444: no write open, even for root");
     ok_err(open(THP "khugepaged/full_scans", O_RDWR), EACCES, "full_scans is read-only");
+    ok(t_child(nonroot_writer, NULL) == 0, "uid 65534 reads but may not open for writing");
+    ok(lists("/sys", "kernel") && lists("/sys/kernel", "mm") &&
+           lists("/sys/kernel/mm", "transparent_hugepage") && lists(THP, "khugepaged") &&
+           lists(THP, "hugepages-2048kB") && lists(THP "khugepaged", "pages_to_scan"),
+       "the directories list their entries");
 
     /* Formats: one choice in brackets among Linux's words. */
     char top[64], pmd[64], s64[64];
