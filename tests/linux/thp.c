@@ -298,6 +298,23 @@ static void test_huge_fault(void)
     ok(present_pages(a, 512) == 512 && a[100] == 7 && a[HPAGE - 1] == 9,
        "all pages still there, contents kept");
     munmap(m, 2 * HPAGE);
+
+    /* The settings decide the next fault: never, then the size's own always. */
+    ok(wr("enabled", "never") == 5, "enabled := never");
+    m = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a = (char *)(((uintptr_t)m + HPAGE - 1) & ~(HPAGE - 1));
+    ok(m != MAP_FAILED && madvise(a, HPAGE, MADV_HUGEPAGE) == 0, "MADV_HUGEPAGE");
+    a[0] = 1;
+    ok(smaps_field(a, "AnonHugePages:") == 0 && present_pages(a, 512) < 512,
+       "never: no huge page (%d pages)", present_pages(a, 512));
+    ok(wr("hugepages-2048kB/enabled", "always") == 6, "hugepages-2048kB := always");
+    munmap(m, 2 * HPAGE);
+    m = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a = (char *)(((uintptr_t)m + HPAGE - 1) & ~(HPAGE - 1));
+    a[0] = 1;
+    ok(smaps_field(a, "AnonHugePages:") == 2048,
+       "the size's always wins over the top never, without advice");
+    munmap(m, 2 * HPAGE);
     ok(wr("enabled", top) > 0 && wr("hugepages-2048kB/enabled", pmd) > 0, "settings put back");
 }
 
