@@ -124,6 +124,14 @@ static void test_sysfs(void)
     ok(stat(THP "enabled", &st) == 0 && (st.st_mode & 07777) == 0644, "enabled is 0644");
     ok_err(open(THP "hpage_pmd_size", O_WRONLY), EACCES, "0444: no write open, even for root");
     ok_err(open(THP "khugepaged/full_scans", O_RDWR), EACCES, "full_scans is read-only");
+    ok_err(open(THP "enabled", O_WRONLY | O_CREAT | O_EXCL, 0644), EEXIST, "O_EXCL: EEXIST");
+    ok_err(open(THP "enabled", O_RDONLY | O_DIRECTORY), ENOTDIR, "O_DIRECTORY: ENOTDIR");
+    char now[80];
+    snprintf(now, sizeof now, "%s\n", chosen("enabled"));
+    int fd = open(THP "enabled", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ok(fd >= 0 && write(fd, now, strlen(now)) == (long)strlen(now),
+       "a shell's redirection (O_CREAT|O_TRUNC) of the current value");
+    close(fd);
     ok(t_child(nonroot_writer, NULL) == 0, "uid 65534 reads but may not open for writing");
     ok(lists("/sys", "kernel") && lists("/sys/kernel", "mm") &&
            lists("/sys/kernel/mm", "transparent_hugepage") && lists(THP, "khugepaged") &&

@@ -103,7 +103,8 @@ pub fn init() {
 }
 
 /// `openat` of `path` from directory `start`: the attribute if the path names one, `None`
-/// otherwise (directories and `O_PATH` opens are the namespace's).
+/// otherwise (directories, `O_PATH`, `O_DIRECTORY` and `O_CREAT | O_EXCL` opens are the
+/// namespace's, which answers those with its errors).
 ///
 /// # Errors
 /// `EACCES` if the mode refuses the access, or for writing a file without a write bit.
@@ -113,7 +114,10 @@ pub fn open(
     path: &str,
     flags: u32,
 ) -> Option<Result<SysFile, LinuxError>> {
-    if flags & flag::PATH != 0 {
+    // `O_PATH`, and the flags that make an existing file an error (`EEXIST`, `ENOTDIR`),
+    // are the namespace's.
+    let excl = flag::CREAT | flag::EXCL;
+    if flags & (flag::PATH | flag::DIRECTORY) != 0 || flags & excl == excl {
         return None;
     }
     let follow = flags & flag::NOFOLLOW == 0;
