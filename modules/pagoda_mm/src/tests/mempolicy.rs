@@ -1,7 +1,7 @@
 //! NUMA policies on one node: argument rules (`mm/mempolicy.c`'s order) and per-area
 //! storage (splits, merges, fork).
 
-use axerrno::LinuxError;
+use axerrno::{LinuxError, LinuxResult};
 use memory_addr::PAGE_SIZE_4K;
 
 use super::*;
@@ -163,4 +163,148 @@ fn area_policies_split_merge_and_fork() {
     assert_eq!(s.node_of(va(a + 2 * P)), Err(LinuxError::EFAULT));
     drop(s);
     assert_no_leak();
+}
+
+mod model {
+    //! Area policies against a per-page model: random `mbind`s (of three policies, strict
+    //! or not), unmaps, fresh maps, writes, `mprotect`s and forks over a window of pages;
+    //! after every step each page's policy (or `EFAULT`) must match the model, and so
+    //! must a forked child's.
+
+    use alloc::vec::Vec;
+
+    use page_table_entry::MappingFlags;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::testing::proptest_cases;
+
+    const PAGES: usize = 10;
+    const FIXED: MmapFlags = ANON.union(MmapFlags::FIXED);
+
+    #[derive(Debug, Clone, Copy)]
+    enum Op {
+        /// `mbind` with policy 0 (default), 1 (BIND {0}) or 2 (LOCAL), `MPOL_MF_STRICT`.
+        Mbind(u8, bool),
+        Unmap,
+        Map,
+        Write,
+        Protect,
+    }
+
+    fn policy(k: u8) -> (MemPolicy, NodeMask) {
+        match k {
+            0 => (MemPolicy::default(), mask(0)),
+            1 => (
+                MemPolicy::new(PolicyMode::Bind, 0, mask(1)).unwrap(),
+                mask(1),
+            ),
+            _ => (
+                MemPolicy::new(PolicyMode::Local, 0, mask(0)).unwrap(),
+                mask(0),
+            ),
+        }
+    }
+
+    /// A page: unmapped (`None`) or its policy and whether it was written.
+    type Page = Option<(MemPolicy, bool)>;
+
+    fn op() -> impl Strategy<Value = (Op, usize, usize)> {
+        let kind = prop_oneof![
+            (0u8..3, any::<bool>()).prop_map(|(k, s)| Op::Mbind(k, s)),
+            Just(Op::Unmap),
+            Just(Op::Map),
+            Just(Op::Write),
+            Just(Op::Protect),
+        ];
+        (kind, 0..PAGES, 1..4usize)
+    }
+
+    /// The model's answer to `mbind` of pages `r`.
+    fn model_mbind(m: &[Page], r: core::ops::Range<usize>, k: u8, strict: bool) -> LinuxResult {
+        let (pol, asked) = policy(k);
+        let pages = &m[r];
+        let default = pol.mode == PolicyMode::Default;
+        if pages.iter().all(Option::is_none) || (!default && pages.iter().any(Option::is_none)) {
+            return Err(LinuxError::EFAULT);
+        }
+        if strict && !default && asked.low & 1 == 0 && pages.iter().flatten().any(|p| p.1) {
+            return Err(LinuxError::EIO);
+        }
+        Ok(())
+    }
+
+    fn run(ops: &[(Op, usize, usize)]) {
+        let mut s = setup();
+        let base = s
+            .mmap(va(0), PAGES * P, RW, ANON, None, 0)
+            .unwrap()
+            .as_usize();
+        let page = |i: usize| base + i * P;
+        let mut m: Vec<Page> = alloc::vec![Some((MemPolicy::default(), false)); PAGES];
+        for &(op, first, n) in ops {
+            let n = n.min(PAGES - first);
+            let r = first..first + n;
+            match op {
+                Op::Mbind(k, strict) => {
+                    let flags = if strict { MPOL_MF_STRICT } else { 0 };
+                    let want = model_mbind(&m, r.clone(), k, strict);
+                    let range = mbind_range(page(first), n * P, flags as usize, true)
+                        .unwrap()
+                        .unwrap();
+                    let (pol, asked) = policy(k);
+                    assert_eq!(s.mbind(range, pol, asked, flags), want, "{op:?} {r:?}");
+                    if want.is_ok() {
+                        for p in m[r.clone()].iter_mut().flatten() {
+                            p.0 = pol;
+                        }
+                    }
+                }
+                Op::Unmap => {
+                    s.munmap(va(page(first)), n * P).unwrap();
+                    m[r.clone()].fill(None);
+                }
+                Op::Map => {
+                    s.mmap(va(page(first)), n * P, RW, FIXED, None, 0).unwrap();
+                    m[r.clone()].fill(Some((MemPolicy::default(), false)));
+                }
+                Op::Write => {
+                    for i in r.clone() {
+                        if let Some(p) = &mut m[i] {
+                            s.write_bytes(va(page(i)), &[1]).unwrap();
+                            p.1 = true;
+                        }
+                    }
+                }
+                Op::Protect => {
+                    if m[r.clone()].iter().all(Option::is_some) {
+                        s.mprotect(va(page(first)), n * P, MappingFlags::READ)
+                            .unwrap();
+                        s.mprotect(va(page(first)), n * P, RW).unwrap();
+                    }
+                }
+            }
+            let child = s.fork().unwrap();
+            for (i, want) in m.iter().enumerate() {
+                let want = want.map(|p| p.0).ok_or(LinuxError::EFAULT);
+                assert_eq!(
+                    s.policy_at(va(page(i))),
+                    want,
+                    "page {i} after {op:?} {r:?}"
+                );
+                assert_eq!(child.policy_at(va(page(i) + 5)), want, "child page {i}");
+            }
+        }
+        drop(s);
+        assert_no_leak();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(proptest_cases(64)))]
+
+        #[test]
+        fn area_policies_match_a_per_page_model(ops in prop::collection::vec(op(), 1..20)) {
+            run(&ops);
+        }
+    }
 }
