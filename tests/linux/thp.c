@@ -401,6 +401,11 @@ static void test_mempolicy(void)
     ok_err(setpol(MPOL_BIND, &one, 0), EINVAL, "maxnode 0 with a mask");
     ok_err(setpol(MPOL_BIND, &one, 32770), EINVAL, "maxnode past a page of bits");
     ok_err(setpol(MPOL_BIND, (unsigned long *)8, 64), EFAULT, "bad mask pointer: EFAULT");
+    unsigned long wide[18] = {1};
+    wide[16] = 1;
+    ok_err(setpol(MPOL_BIND, wide, 18 * 64), EINVAL, "node 1024: past MAX_NUMNODES");
+    wide[16] = 0;
+    ok(setpol(MPOL_BIND, wide, 18 * 64) == 0, "a wide mask of node 0");
     ok_err(setpol(7, &one, 64), EINVAL, "mode 7: EINVAL");
     ok_err(setpol(MPOL_BIND | MPOL_F_STATIC_NODES | MPOL_F_RELATIVE_NODES, &one, 64), EINVAL,
            "STATIC and RELATIVE: EINVAL");

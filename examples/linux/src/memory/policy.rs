@@ -28,9 +28,14 @@ pub fn syscall(sys: Sysno, a: [usize; 6], task: &mut MemPolicy, euid: u32) -> Op
     })
 }
 
-/// The user node mask at `at` (`get_nodes`).
+/// The user node mask at `at` (`get_nodes`), with the node limit of Debian's kernel for
+/// this arch.
 fn nodes(at: usize, maxnode: usize) -> Result<NodeMask, LinuxError> {
-    mempolicy::read_nodemask(at, maxnode, &mut |addr| {
+    let max = match pagoda::ARCH {
+        "riscv64" => mempolicy::MAX_NUMNODES_RISCV64,
+        _ => mempolicy::MAX_NUMNODES_X86_64,
+    };
+    mempolicy::read_nodemask(at, maxnode, max, &mut |addr| {
         let mut w = [0u8; 8];
         get(addr, &mut w)?;
         Ok(u64::from_ne_bytes(w))

@@ -17,9 +17,11 @@ use page_table_multiarch::{PagingHandler, PagingMetaData};
 
 use super::AddrSpace;
 
-/// Linux's `MAX_NUMNODES` (Debian's `CONFIG_NODES_SHIFT=10`): bits of a user node mask
-/// past it must be 0.
-pub const MAX_NUMNODES: usize = 1024;
+/// Linux's `MAX_NUMNODES` (`1 << CONFIG_NODES_SHIFT`) in Debian's x86_64 kernels: bits of
+/// a user node mask past it must be 0.
+pub const MAX_NUMNODES_X86_64: usize = 1024;
+/// The same in Debian's riscv64 kernels (`CONFIG_NODES_SHIFT=2`, checked on its 6.12).
+pub const MAX_NUMNODES_RISCV64: usize = 4;
 
 /// `MPOL_F_STATIC_NODES`.
 pub const MPOL_F_STATIC_NODES: u16 = 1 << 15;
@@ -113,15 +115,18 @@ pub fn parse_mode(arg: usize) -> LinuxResult<(PolicyMode, u16)> {
 }
 
 /// Linux's `get_nodes`: the node mask at user address `at` of `maxnode - 1` bits, read
-/// with `read(addr, word)` one 64-bit word at a time (words past [`MAX_NUMNODES`] must be
-/// 0, checked from the last one down, as Linux).
+/// with `read(addr, word)` one 64-bit word at a time. Bits from `max_numnodes` on (the
+/// kernel's `MAX_NUMNODES`, e.g. [`MAX_NUMNODES_X86_64`]) must be 0; they are checked a
+/// word at a time from the last one down, as Linux does (a whole word is read even where
+/// `maxnode` ends inside it).
 ///
 /// # Errors
-/// `EINVAL` for more than a page of bits or a node past `MAX_NUMNODES`; what `read`
+/// `EINVAL` for more than a page of bits or a node from `max_numnodes` on; what `read`
 /// returns (`EFAULT`).
 pub fn read_nodemask(
     at: usize,
     maxnode: usize,
+    max_numnodes: usize,
     read: &mut dyn FnMut(usize) -> LinuxResult<u64>,
 ) -> LinuxResult<NodeMask> {
     let mut maxnode = maxnode.wrapping_sub(1);
@@ -133,15 +138,16 @@ pub fn read_nodemask(
     }
     let word_at = |i: usize| at.checked_add(i * 8).ok_or(LinuxError::EFAULT);
     let masked = |w: u64, bits: usize| if bits < 64 { w & ((1 << bits) - 1) } else { w };
-    while maxnode > MAX_NUMNODES {
+    while maxnode > max_numnodes {
         let bits = maxnode.min(64);
-        let t = masked(read(word_at((maxnode - 1) / 64)?)?, bits);
-        if maxnode - bits >= MAX_NUMNODES {
+        let mut t = masked(read(word_at((maxnode - 1) / 64)?)?, bits);
+        if maxnode - bits >= max_numnodes {
             maxnode -= bits;
         } else {
-            maxnode = MAX_NUMNODES;
+            // The word holds the last nodes that exist: only the bits above them count.
+            maxnode = max_numnodes;
+            t &= !((1u64 << (max_numnodes % 64)) - 1);
         }
-        // MAX_NUMNODES is a multiple of 64: the whole word lies past it.
         if t != 0 {
             return Err(LinuxError::EINVAL);
         }

@@ -69,31 +69,65 @@ fn node_masks_are_read_as_get_nodes() {
             .copied()
             .ok_or(LinuxError::EFAULT)
     };
-    assert_eq!(read_nodemask(0, 64, &mut read), Ok(NodeMask::default()));
-    assert_eq!(read_nodemask(0x1000, 1, &mut read), Ok(NodeMask::default()));
-    assert_eq!(read_nodemask(0x1000, 2, &mut read), Ok(mask(1)));
-    assert_eq!(read_nodemask(0x1000, 0, &mut read), Err(LinuxError::EINVAL));
     assert_eq!(
-        read_nodemask(0x1000, 32770, &mut read),
+        read_nodemask(0, 64, MAX_NUMNODES_X86_64, &mut read),
+        Ok(NodeMask::default())
+    );
+    assert_eq!(
+        read_nodemask(0x1000, 1, MAX_NUMNODES_X86_64, &mut read),
+        Ok(NodeMask::default())
+    );
+    assert_eq!(
+        read_nodemask(0x1000, 2, MAX_NUMNODES_X86_64, &mut read),
+        Ok(mask(1))
+    );
+    assert_eq!(
+        read_nodemask(0x1000, 0, MAX_NUMNODES_X86_64, &mut read),
         Err(LinuxError::EINVAL)
     );
-    assert_eq!(read_nodemask(0x1000, 1025, &mut read), Ok(mask(1)));
+    assert_eq!(
+        read_nodemask(0x1000, 32770, MAX_NUMNODES_X86_64, &mut read),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        read_nodemask(0x1000, 1025, MAX_NUMNODES_X86_64, &mut read),
+        Ok(mask(1))
+    );
     // Word 16 holds nodes 1024..: past MAX_NUMNODES, so set bits are refused.
     assert_eq!(
-        read_nodemask(0x1000, 1026, &mut read),
+        read_nodemask(0x1000, 1026, MAX_NUMNODES_X86_64, &mut read),
         Err(LinuxError::EINVAL)
     );
     assert_eq!(
-        read_nodemask(0x1000, 1088, &mut read),
+        read_nodemask(0x1000, 1088, MAX_NUMNODES_X86_64, &mut read),
         Err(LinuxError::EINVAL)
     );
     assert_eq!(
-        read_nodemask(0x1000, 2000, &mut read),
+        read_nodemask(0x1000, 2000, MAX_NUMNODES_X86_64, &mut read),
         Err(LinuxError::EFAULT)
+    );
+    // riscv64's four nodes: bits 4.. of the first word must be 0 once maxnode passes 4.
+    let one_word = |w: u64| move |_at: usize| Ok(w);
+    let rv = MAX_NUMNODES_RISCV64;
+    assert_eq!(
+        read_nodemask(0x3000, 65, rv, &mut one_word(0b1001)),
+        Ok(mask(0b1001))
+    );
+    assert_eq!(
+        read_nodemask(0x3000, 65, rv, &mut one_word(0b1_0001)),
+        Err(LinuxError::EINVAL)
+    );
+    assert_eq!(
+        read_nodemask(0x3000, 5, rv, &mut one_word(0b1_0001)),
+        Ok(mask(1))
+    );
+    assert_eq!(
+        read_nodemask(0x3000, 4, rv, &mut one_word(0b1001)),
+        Ok(mask(1))
     );
     let mut two = |at: usize| Ok(if at == 0x2008 { 1 } else { 0 });
     assert_eq!(
-        read_nodemask(0x2000, 129, &mut two),
+        read_nodemask(0x2000, 129, MAX_NUMNODES_X86_64, &mut two),
         Ok(NodeMask { low: 0, any: true })
     );
 }
