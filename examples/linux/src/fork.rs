@@ -51,6 +51,7 @@ impl Kernel {
         let parent = self.threads.get(&tid).ok_or(LinuxError::ESRCH)?;
         let pid = parent.tgid;
         let comm = parent.comm;
+        let mempolicy = parent.mempolicy;
         let files = parent
             .files
             .clone_sharing(f & flags::FILES != 0, f & flags::FS != 0);
@@ -122,6 +123,7 @@ impl Kernel {
         let tgid = if f & flags::THREAD != 0 { pid } else { new };
         let mut thread = Thread::new(ctx, tgid, sig, files);
         thread.comm = comm;
+        thread.mempolicy = mempolicy;
         if f & flags::CHILD_CLEARTID != 0 {
             thread.clear_child_tid = c.child_tid;
         }

@@ -116,6 +116,7 @@ fn start() -> Result<i32, StartError> {
         .map_err(|e| StartError::Load(path.clone(), e))?;
     files::namespace::set_init_exe(&image.exe);
     files::procfs::exec(1, image.layout);
+    files::sysfs::init();
     println!("pagoda-linux: running {path} as pid 1");
     let mut kernel = process::Kernel::new(image.ctx, image.space, arch(), sched::SLICE_TICKS);
     if let Some(init) = kernel.threads.get_mut(&pagoda_task::Pid::INIT) {

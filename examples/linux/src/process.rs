@@ -94,6 +94,8 @@ pub struct Thread {
     /// copies; `execve` unshares the table and closes the close-on-exec descriptors; the
     /// last thread holding a table closes its descriptors.
     pub files: Files,
+    /// `set_mempolicy`'s policy (inherited by `clone`/`fork`, kept by `execve`).
+    pub mempolicy: pagoda_mm::mempolicy::MemPolicy,
 }
 
 impl Thread {
@@ -115,6 +117,7 @@ impl Thread {
             last_fault: (0, 0),
             comm: [0; 16],
             files,
+            mempolicy: pagoda_mm::mempolicy::MemPolicy::default(),
         }
     }
 }

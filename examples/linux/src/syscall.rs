@@ -248,6 +248,9 @@ fn layered(k: &mut Kernel, tid: Pid, me: Pid, sys: Sysno, a: [usize; 6]) -> Opti
     p.memory.set_creds(creds.0, creds.1);
     let access = |(uid, gid): (u32, u32)| pagoda::fs::vfs::Access { uid, gid };
     t.files.set_creds(access(creds), access(real));
+    if let Some(r) = crate::memory::policy_call(sys, a, &mut t.mempolicy, creds.0) {
+        return Some(Outcome::Ret(r));
+    }
     if let Some(r) = p.memory.syscall(sys, a, &t.files, &p.limits) {
         return Some(Outcome::Ret(r));
     }

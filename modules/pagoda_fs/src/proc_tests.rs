@@ -343,3 +343,31 @@ fn smaps_rollup_and_statm_have_the_host_kernels_shape() {
         assert_eq!(theirs.split_whitespace().count(), 7);
     }
 }
+
+#[test]
+fn huge_pages_show_in_smaps_rollup_and_meminfo() {
+    let mut acc = SmapsAcc::default();
+    acc.add_size(2 << 20);
+    for _ in 0..512 {
+        acc.add_page(4096, 1, true, PageClass::Anon, false);
+    }
+    acc.add_anon_huge(2 << 20);
+    let mut f = acc.finish();
+    assert_eq!(f.anon_huge, 2 << 20);
+    f.thp_eligible = true;
+    let e = smaps_entry(&f, "rd wr mr mw me ac ");
+    assert!(e.contains("AnonHugePages:      2048 kB\n"), "{e}");
+    assert!(e.contains("THPeligible:           1\nVmFlags"), "{e}");
+    f.thp_eligible = false;
+    assert!(smaps_entry(&f, "").contains("THPeligible:           0\n"));
+    let mut total = SmapsAcc::default();
+    total.merge(&acc);
+    total.merge(&acc);
+    let r = smaps_rollup((0, 4 << 20), &total.finish());
+    assert!(r.contains("AnonHugePages:      4096 kB\n"), "{r}");
+    let m = meminfo(&MemInfo {
+        anon_huge: 6 << 20,
+        ..MemInfo::default()
+    });
+    assert!(m.contains("AnonHugePages:      6144 kB\n"), "{m}");
+}

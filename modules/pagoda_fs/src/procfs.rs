@@ -36,6 +36,8 @@ pub struct MemInfo {
     pub mlocked: u64,
     /// The kernel's own heap (`Slab`, all of it `SUnreclaim`: it never shrinks).
     pub slab: u64,
+    /// Anonymous memory mapped as transparent huge pages (PMD-level leaves).
+    pub anon_huge: u64,
 }
 
 /// `"Name:" + value` with the name padded to 16 columns and the value in kB right-aligned
@@ -92,7 +94,7 @@ pub fn meminfo(m: &MemInfo) -> String {
         ("VmallocUsed", 0),
         ("VmallocChunk", 0),
         ("Percpu", 0),
-        ("AnonHugePages", 0),
+        ("AnonHugePages", m.anon_huge),
         ("ShmemHugePages", 0),
         ("ShmemPmdMapped", 0),
         ("FileHugePages", 0),
@@ -366,6 +368,11 @@ pub struct SmapsFigures {
     pub anonymous: u64,
     /// Locked (mlock) resident pages.
     pub locked: u64,
+    /// Anonymous resident pages mapped by PMD-level leaves (transparent huge pages).
+    pub anon_huge: u64,
+    /// A first touch may fill a PMD-size huge page in the area (`THPeligible`; smaps
+    /// only).
+    pub thp_eligible: bool,
 }
 
 /// The kB lines `smaps` and `smaps_rollup` share, from `Rss` to `Locked`; the rollup also
@@ -386,7 +393,7 @@ pub(crate) fn smaps_figures(o: &mut String, f: &SmapsFigures, rollup: bool) {
         ("Anonymous", f.anonymous),
         ("KSM", 0),
         ("LazyFree", 0),
-        ("AnonHugePages", 0),
+        ("AnonHugePages", f.anon_huge),
         ("ShmemPmdMapped", 0),
         ("FilePmdMapped", 0),
         ("Shared_Hugetlb", 0),
@@ -409,7 +416,12 @@ pub fn smaps_entry(f: &SmapsFigures, vm_flags: &str) -> String {
     kb_line(&mut o, "KernelPageSize", 4096);
     kb_line(&mut o, "MMUPageSize", 4096);
     smaps_figures(&mut o, f, false);
-    let _ = write!(o, "{:<16}{:>8}\nVmFlags: {vm_flags}\n", "THPeligible:", 0);
+    let eligible = u8::from(f.thp_eligible);
+    let _ = write!(
+        o,
+        "{:<16}{:>8}\nVmFlags: {vm_flags}\n",
+        "THPeligible:", eligible
+    );
     o
 }
 

@@ -237,6 +237,9 @@ syscalls! {
     EpollCtl epoll_ctl 233 21;
     Tgkill tgkill 234 131;
     Utimes utimes 235 _;
+    Mbind mbind 237 235;
+    SetMempolicy set_mempolicy 238 237;
+    GetMempolicy get_mempolicy 239 236;
     Waitid waitid 247 95;
     Openat openat 257 56;
     Mkdirat mkdirat 258 34;

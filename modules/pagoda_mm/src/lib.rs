@@ -28,6 +28,7 @@ use core::fmt;
 
 pub use axerrno::{LinuxError, LinuxResult};
 
+pub use self::aspace::mempolicy;
 pub use self::aspace::{
     AddrSpace, Area, AreaInfo, ClearRefs, DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR,
     DEFAULT_STACK_LIMIT, PageInfo, STACK_GUARD_GAP,

@@ -19,6 +19,7 @@ mod sockcall;
 mod socket;
 mod splice;
 mod splice_pipe;
+pub mod sysfs;
 mod termios;
 pub mod tty;
 mod user;

@@ -9,7 +9,8 @@ use pagoda::mm::{LinuxError, MemFile};
 
 use super::desc::{Description, Kind, flag};
 use super::namespace::{self, DEV_CONSOLE, DEV_NULL, DEV_TTY, DEV_ZERO, errno};
-use super::{Files, SysResult, procfs, user};
+use super::procfs::ProcFile;
+use super::{Files, SysResult, procfs, sysfs, user};
 
 /// `AT_SYMLINK_FOLLOW`.
 const AT_SYMLINK_FOLLOW: usize = 0x400;
@@ -30,6 +31,10 @@ impl Files {
         let start = self.start(dirfd, &path)?;
         if let Some(file) = procfs::open(self, start, &path, flags) {
             let d = Description::new(Kind::Proc(file?), flags, None);
+            return self.fds().insert(d, cloexec).map(|fd| fd as usize);
+        }
+        if let Some(file) = sysfs::open(self, start, &path, flags) {
+            let d = Description::new(Kind::Proc(ProcFile::Sys(file?)), flags, None);
             return self.fds().insert(d, cloexec).map(|fd| fd as usize);
         }
         let d = if flags & flag::PATH != 0 {

@@ -38,6 +38,8 @@ pub enum ProcFile {
     Mem(u32),
     /// `clear_refs` of a process.
     ClearRefs(u32),
+    /// A `/sys` attribute (generated the same way; sysfs's own rules).
+    Sys(super::sysfs::SysFile),
 }
 
 impl ProcFile {
@@ -58,6 +60,7 @@ impl ProcFile {
             Self::Mem(pid) => live::mem(*pid, pos, out, None),
             // No read method (Linux: EINVAL).
             Self::ClearRefs(_) => Err(LinuxError::EINVAL),
+            Self::Sys(f) => f.read_at(pos, out),
         }
     }
 
@@ -70,6 +73,7 @@ impl ProcFile {
         match self {
             Self::Mem(pid) => live::mem(*pid, pos, &mut [], Some(data)),
             Self::ClearRefs(pid) => live::clear_refs(*pid, data),
+            Self::Sys(f) => f.write_at(data),
             _ => Err(LinuxError::EINVAL),
         }
     }
@@ -78,6 +82,7 @@ impl ProcFile {
     pub fn size(&self) -> i64 {
         match self {
             Self::Text(t) => t.len() as i64,
+            Self::Sys(f) => f.size(),
             _ => 0,
         }
     }

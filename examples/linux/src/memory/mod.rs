@@ -8,6 +8,7 @@
 mod advise;
 mod map;
 mod mdwe;
+mod policy;
 
 mod shm;
 
@@ -18,6 +19,8 @@ use pagoda_mm::abi::Rlimits;
 use pagoda_task::rlimit::Limits;
 
 use crate::mmap_source::MmapSource;
+
+pub use self::policy::syscall as policy_call;
 
 type SysResult = Result<usize, LinuxError>;
 

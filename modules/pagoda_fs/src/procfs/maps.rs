@@ -183,6 +183,12 @@ impl SmapsAcc {
         }
     }
 
+    /// Counts `bytes` of resident anonymous memory (already added page by page) as mapped
+    /// by PMD-level leaves (`AnonHugePages`).
+    pub fn add_anon_huge(&mut self, bytes: u64) {
+        self.fig.anon_huge = self.fig.anon_huge.saturating_add(bytes);
+    }
+
     /// Adds another accumulator (for `smaps_rollup`).
     pub fn merge(&mut self, o: &SmapsAcc) {
         let (a, b) = (&mut self.fig, &o.fig);
@@ -193,6 +199,7 @@ impl SmapsAcc {
         a.private.0 += b.private.0;
         a.private.1 += b.private.1;
         a.anonymous += b.anonymous;
+        a.anon_huge += b.anon_huge;
         self.pss += o.pss;
         self.pss_dirty += o.pss_dirty;
         self.pss_anon += o.pss_anon;

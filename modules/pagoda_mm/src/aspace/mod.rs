@@ -8,6 +8,7 @@ mod fork;
 mod growsdown;
 mod huge;
 mod mapcount;
+pub mod mempolicy;
 mod mmap;
 mod protect;
 mod query;

@@ -234,6 +234,9 @@ pub(crate) struct Attrs {
     /// The object was inherited through `fork` (Linux: the `anon_vma_chain` is not
     /// singular): such an area does not merge with one without an object.
     pub(crate) anon_forked: bool,
+    /// `mbind`'s policy (Linux's `vma->vm_policy`): areas with different policies do not
+    /// merge; split pieces, `fork` and `mremap` keep it.
+    pub(crate) mempolicy: crate::mempolicy::MemPolicy,
 }
 
 impl Attrs {

@@ -18,6 +18,7 @@ mod growsdown;
 mod linear;
 mod linux;
 mod mapcount;
+mod mempolicy;
 mod minaddr;
 mod model;
 mod oom;

@@ -92,6 +92,20 @@ pub fn lend_spaces(
     t.lent = spaces;
 }
 
+/// One process per address space (the lowest id using it), for figures summed over all
+/// spaces; before the process layer lent anything, the caller alone.
+pub fn space_users() -> Vec<u32> {
+    let t = TABLE.lock();
+    if t.mm_of.is_empty() {
+        return alloc::vec![t.current.0];
+    }
+    let mut seen = BTreeMap::new();
+    for (&tgid, &mm) in &t.mm_of {
+        seen.entry(mm).or_insert(tgid);
+    }
+    seen.into_values().collect()
+}
+
 /// The lent spaces, back to the process layer (after the call).
 pub fn take_spaces() -> BTreeMap<u64, AddrSpace> {
     core::mem::take(&mut TABLE.lock().lent)

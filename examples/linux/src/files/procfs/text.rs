@@ -14,7 +14,7 @@ use pagoda::fs::vfs::NodeKind;
 use pagoda::mm::{self, AddrSpace, BackendKind, File, LinuxError, MappingFlags, VirtAddr};
 
 use super::super::namespace::{self, WHO};
-use super::info::{ExecLayout, ProcSnapshot, info};
+use super::info::{self, ExecLayout, ProcSnapshot, info};
 
 const PAGE: u64 = 4096;
 /// Linux's `" (deleted)"` mark for a mapped file that lost its name.
@@ -40,6 +40,7 @@ struct Row {
     noreserve: bool,
     growsdown: bool,
     stack: bool,
+    thp_eligible: bool,
     acc: SmapsAcc,
 }
 
@@ -86,6 +87,9 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                     (false, _) => PageClass::File,
                 };
                 acc.add_page(PAGE, p.mappers as u64, p.dirty, class, i.locked);
+                if p.huge && p.anon {
+                    acc.add_anon_huge(PAGE);
+                }
             }
             rows.push(Row {
                 start: i.range.start.as_usize() as u64,
@@ -106,6 +110,7 @@ fn rows(pid: u32, layout: &ExecLayout) -> Result<Vec<Row>, LinuxError> {
                 noreserve: i.noreserve,
                 growsdown: i.growsdown,
                 stack: i.range.contains(stack),
+                thp_eligible: i.thp_eligible,
                 acc,
             });
         }
@@ -177,7 +182,9 @@ pub fn smaps(pid: u32, layout: &ExecLayout) -> Result<String, LinuxError> {
         if r.sealed {
             flags.push_str("sl ");
         }
-        out.push_str(&fmt::smaps_entry(&r.acc.finish(), &flags));
+        let mut fig = r.acc.finish();
+        fig.thp_eligible = r.thp_eligible;
+        out.push_str(&fmt::smaps_entry(&fig, &flags));
     }
     Ok(out)
 }
@@ -355,8 +362,28 @@ pub fn meminfo() -> String {
         available: free,
         // The heap's frames are allocated but never given back (its unused part included).
         slab: pagoda::mem::heap_stats().claimed as u64,
+        anon_huge: anon_huge(),
         ..MemInfo::default()
     })
+}
+
+/// Anonymous memory mapped by PMD-level leaves in every address space (each counted once,
+/// however many processes share it).
+fn anon_huge() -> u64 {
+    let mut bytes = 0u64;
+    for tgid in info::space_users() {
+        info().with_space(tgid, &mut |s: &mut AddrSpace| {
+            for area in s.areas() {
+                let i = s.area_info(area);
+                let huge = s
+                    .area_pages(area, i.range.start, i.range.end)
+                    .filter(|p| p.present && p.huge && p.anon)
+                    .count() as u64;
+                bytes = bytes.saturating_add(huge * PAGE);
+            }
+        });
+    }
+    bytes
 }
 
 /// `/proc/cpuinfo`: one processor, described as far as Pagoda knows it.
