@@ -31,10 +31,7 @@ LINUX_SKIPS=(soft-dirty/riscv64)
 # Known failures on Pagoda (test/arch=reason): printed as `XFAIL …` with the reason and not
 # counted as failures, so that `make test` stays a gate for everything else. Each is an
 # open gap, not an accepted answer; a known failure that passes prints PASS.
-PAGODA_XFAILS=(
-    "soft-dirty/x86_64=needs transparent huge pages: without THP the test reports 1 result for its 3 huge-page ones and misses its plan (Linux 6.12 with THP off ends the same way)"
-    "soft-dirty/riscv64=needs transparent huge pages: without THP the test reports 1 result for its 3 huge-page ones and misses its plan (Linux 6.12 on riscv64 has no soft-dirty and skips the test; on x86_64 with THP off it ends the same way)"
-)
+PAGODA_XFAILS=()
 OUT=target/kselftest
 SRC=$OUT/src/linux-source-$VERSION
 

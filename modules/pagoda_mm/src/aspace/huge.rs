@@ -144,32 +144,57 @@ where
     P: GenericPTE,
     H: PagingHandler,
 {
-    /// `MADV_COLLAPSE` over `range` (page-aligned, inside the space): every 2 MiB-aligned
-    /// block wholly inside `range` becomes one PMD-mapped huge page of private anonymous
-    /// memory, whatever the [`thp`](crate::thp) policy says (as Linux 6.12). Present pages
-    /// are copied into the new block (pages shared after fork too, so this space gets its
-    /// own copy), missing ones read as zeros; blocks already PMD-mapped stay.
+    /// `MADV_COLLAPSE` over `range` (page-aligned, inside the space), area by area as
+    /// Linux 6.12: every 2 MiB-aligned block of an area's part of `range` becomes one
+    /// PMD-mapped huge page of private anonymous memory, whatever the [`thp`](crate::thp)
+    /// policy says. Present pages are copied into the new block (pages shared after fork
+    /// too, so this space gets its own copy), missing ones read as zeros; blocks already
+    /// PMD-mapped stay.
     ///
     /// # Errors
     ///
-    /// In address order, the blocks before the failing one stay collapsed:
-    /// [`LinuxError::ENOMEM`] for a hole in `range` or when no run of 512 free frames is
-    /// left; [`LinuxError::EINVAL`] for a block that is not wholly inside one private
-    /// anonymous area that is accessible and not `MADV_NOHUGEPAGE`, or when the handler
-    /// has no frame runs at all.
+    /// In address order, the areas and blocks before the failing one stay collapsed:
+    /// [`LinuxError::EINVAL`] for an area that could hold no huge page (not private
+    /// anonymous memory, `MADV_NOHUGEPAGE`, inaccessible, or without an aligned 2 MiB block
+    /// anywhere in it: Linux's `thp_vma_allowable_order`), or when the handler has no frame
+    /// runs; [`LinuxError::ENOMEM`] when no run of 512 free frames is left, or at the end
+    /// when part of `range` is in no area (the areas were collapsed).
     pub(super) fn collapse(&mut self, range: VirtAddrRange) -> LinuxResult {
-        if self
+        let parts: Vec<VirtAddrRange> = self
             .areas
             .iter()
             .filter(|a| a.va_range().overlaps(range))
-            .count()
-            == 0
-            || self.has_hole(range)
-        {
+            .map(|a| {
+                let r = a.va_range();
+                VirtAddrRange::new(r.start.max(range.start), r.end.min(range.end))
+            })
+            .collect();
+        let mapped: usize = parts.iter().map(|p| p.size()).sum();
+        for part in parts {
+            self.collapse_area(part)?;
+        }
+        if mapped < range.size() {
             return Err(LinuxError::ENOMEM);
         }
-        let start = range.start.align_up(PMD_SIZE);
-        let end = range.end.align_down(PMD_SIZE);
+        Ok(())
+    }
+
+    /// `MADV_COLLAPSE` of `part`, which lies in one area.
+    fn collapse_area(&mut self, part: VirtAddrRange) -> LinuxResult {
+        let area = self.areas.find(part.start).ok_or(LinuxError::ENOMEM)?;
+        let paged = area.backend().paged().ok_or(LinuxError::EINVAL)?;
+        let accessible = area
+            .flags()
+            .intersects(MappingFlags::READ | MappingFlags::WRITE);
+        let holds_block = area.start().align_up(PMD_SIZE) + PMD_SIZE <= area.end();
+        if !matches!(paged.source, Source::Anon)
+            || paged.attrs.nohugepage
+            || !accessible
+            || !holds_block
+        {
+            return Err(LinuxError::EINVAL);
+        }
+        let (start, end) = (part.start.align_up(PMD_SIZE), part.end.align_down(PMD_SIZE));
         let mut at = start;
         while at < end {
             let r = self.collapse_block(at);
@@ -180,27 +205,11 @@ where
         Ok(())
     }
 
-    /// Whether some page of `range` is in no area.
-    fn has_hole(&self, range: VirtAddrRange) -> bool {
-        let mut at = range.start;
-        for area in self.areas.iter().filter(|a| a.va_range().overlaps(range)) {
-            if area.start() > at {
-                return true;
-            }
-            at = area.end();
-        }
-        at < range.end
-    }
-
+    /// Collapses the block at `at`, which lies in one eligible area.
     fn collapse_block(&mut self, at: VirtAddr) -> LinuxResult {
         let area = self.areas.find_mut(at).ok_or(LinuxError::ENOMEM)?;
         let flags = area.flags();
-        let fits = area.end() >= at + PMD_SIZE;
         let paged = area.backend_mut().paged_mut().ok_or(LinuxError::EINVAL)?;
-        let accessible = flags.intersects(MappingFlags::READ | MappingFlags::WRITE);
-        if !fits || !matches!(paged.source, Source::Anon) || paged.attrs.nohugepage || !accessible {
-            return Err(LinuxError::EINVAL);
-        }
         let mapped = self.mmu.page_table().query(at);
         if mapped.is_ok_and(|(_, _, size)| size == PageSize::Size2M) {
             return Ok(());

@@ -2,12 +2,9 @@
 //! what an area is, and for each touched page its frame, whether an entry maps it now, how
 //! many address spaces map it, whether it is dirty and whether it is anonymous.
 
-use memory_addr::{MemoryAddr, PhysAddr, VirtAddr, VirtAddrRange};
+use memory_addr::{MemoryAddr, PAGE_SIZE_4K, PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_entry::{GenericPTE, MappingFlags};
 use page_table_multiarch::{PageSize, PagingHandler, PagingMetaData};
-
-/// The size of a PMD-level leaf.
-const HUGE: usize = PageSize::Size2M as usize;
 
 use super::{AddrSpace, Area};
 use crate::backend::{BackendKind, Source};
@@ -49,9 +46,10 @@ pub struct AreaInfo<'a> {
     pub softdirty: bool,
     /// Grows down on faults below it (`VM_GROWSDOWN`: the stack, `MAP_GROWSDOWN`).
     pub growsdown: bool,
-    /// A first touch may fill a PMD-size transparent huge page here now (`THPeligible` in
-    /// smaps): private anonymous memory the [`thp`](crate::thp) policy allows for the
-    /// area's advice, spanning at least one aligned 2 MiB block.
+    /// A first touch may fill a transparent huge page here now (`THPeligible` in smaps):
+    /// private anonymous memory for which the [`thp`](crate::thp) policy allows some block
+    /// size, with the area's advice, that the area holds an aligned block of (Linux 6.12
+    /// counts every enabled size).
     pub thp_eligible: bool,
 }
 
@@ -118,11 +116,12 @@ where
             softdirty: attrs.softdirty,
             growsdown: attrs.growsdown,
             thp_eligible: backend.paged().is_some_and(|p| {
+                let orders = crate::thp::allowed_orders(attrs.hugepage, attrs.nohugepage);
                 matches!(p.source, Source::Anon)
-                    && crate::thp::allowed_orders(attrs.hugepage, attrs.nohugepage)
-                        & (1 << crate::thp::PMD_ORDER)
-                        != 0
-                    && area.start().align_up(HUGE) < area.end().align_down(HUGE)
+                    && crate::thp::orders().any(|o| {
+                        let size = PAGE_SIZE_4K << o;
+                        orders & (1 << o) != 0 && area.start().align_up(size) + size <= area.end()
+                    })
             }),
         }
     }

@@ -144,6 +144,14 @@ fn the_policy_decides_which_areas_get_blocks() {
     assert!(contiguous(&s, c, 16));
     assert!(s.frame_at(va(c + 16 * P)).is_none());
     assert_eq!(leaf_size(&s, c), Some(PageSize::Size4K));
+    // THPeligible counts every enabled size: an area that holds an aligned 64 KiB block is
+    // eligible, one that does not is not.
+    let d = BASE + 8 * HUGE;
+    s.mmap(va(d + 8 * P), 24 * P, RW, fixed, None, 0).unwrap();
+    s.mmap(va(d + 64 * P), 15 * P, RW, fixed, None, 0).unwrap();
+    let eligible = |s: &Space, at: usize| s.area_info(s.find_area(va(at)).unwrap()).thp_eligible;
+    assert!(eligible(&s, d + 8 * P));
+    assert!(!eligible(&s, d + 64 * P));
     drop(s);
     assert_no_leak();
 }
@@ -335,11 +343,21 @@ fn madv_collapse_errors_follow_linux() {
     let mut s = setup();
     let fixed = ANON | MmapFlags::FIXED;
     s.mmap(va(BASE), HUGE, RW, fixed, None, 0).unwrap();
-    // A hole in the range: ENOMEM.
+    // A hole in the range: ENOMEM, after the area before it was collapsed.
     assert_eq!(
         s.madvise(va(BASE), 2 * HUGE, Advice::Collapse),
         Err(LinuxError::ENOMEM)
     );
+    assert_eq!(leaf_size(&s, BASE), Some(PageSize::Size2M));
+    // An area too small for any aligned block: EINVAL, even for a range without a block.
+    let small = BASE + 6 * HUGE;
+    s.mmap(va(small), 4 * P, RW, fixed, None, 0).unwrap();
+    assert_eq!(
+        s.madvise(va(small), P, Advice::Collapse),
+        Err(LinuxError::EINVAL)
+    );
+    s.munmap(va(BASE), HUGE).unwrap();
+    s.mmap(va(BASE), HUGE, RW, fixed, None, 0).unwrap();
     // MADV_NOHUGEPAGE, a file mapping, a block not wholly in one area: EINVAL.
     s.madvise(va(BASE), HUGE, Advice::NoHugePage).unwrap();
     assert_eq!(
