@@ -281,7 +281,16 @@ unsafe impl GenericPTE for Rv64PTE {
     }
     #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
-        self.0 = (self.0 & !PPN_MASK) | Self::pa_bits(paddr.as_usize());
+        // `attr | pa_bits(pa)` as one rotation of `pa | rotl(attr, 2)`: the
+        // PPN sits two bits below the address, and rotated the attribute
+        // bits land in the twelve low bits (and two high ones) that a page
+        // address leaves free. Where `pa` is an address plus a constant (a
+        // range's frames), the attributes then fold into that constant and
+        // an entry costs an add and a rotate, not add, shift and or.
+        let attr = (self.0 & !PPN_MASK).rotate_left(2);
+        let page = paddr.as_usize() as u64 & (PPN_MASK << 2);
+        // Disjoint bits: `+` is `|`, and lets the constants merge.
+        self.0 = (page + attr).rotate_right(2);
     }
     #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
