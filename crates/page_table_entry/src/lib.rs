@@ -181,6 +181,16 @@ pub unsafe trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'stati
     fn is_table_entry(&self) -> bool {
         self.is_present() && !self.is_huge()
     }
+    /// [`is_table_entry`](Self::is_table_entry) for an entry found above
+    /// level 2 (a 4-level root, say), where no leaf is ever made and walkers
+    /// take every present entry for a table. It implies `is_present()`; the
+    /// default is `is_present()`, the one bit most formats test fastest.
+    /// Formats whose present test is dearer than their table test override
+    /// it (LoongArch: a table entry is a bare address).
+    #[inline]
+    fn is_upper_table_entry(&self) -> bool {
+        self.is_present()
+    }
     /// [`paddr`](Self::paddr) of an entry that is not a block: a table entry
     /// or an entry of the last level (a 4K leaf). Formats whose huge bit
     /// means something else at the last level (x86-64: PAT) override it, so

@@ -345,8 +345,12 @@ proptest! {
             let generic = e.is_present() && !e.is_huge();
             assert!(!e.is_table_entry() || generic, "{e:?}");
             assert!(!exact || e.is_table_entry() == generic, "{e:?}");
+            // Above level 2: implies present, and takes every table the
+            // constructors make (checked below with `new_table`).
+            assert!(!e.is_upper_table_entry() || e.is_present(), "{e:?}");
             let pa = e.paddr();
             assert!(P::new_table(pa).is_table_entry() || pa.as_usize() == 0, "{e:?}");
+            assert!(P::new_table(pa).is_upper_table_entry() || pa.as_usize() == 0, "{e:?}");
             assert!(!P::new_page(pa, e.flags(), true).is_table_entry(), "{e:?}");
             assert!(!P::new_page(pa, MF::empty(), false).is_table_entry(), "{e:?}");
             let mut unused = e;

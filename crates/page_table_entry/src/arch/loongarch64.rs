@@ -281,6 +281,11 @@ unsafe impl GenericPTE for LA64PTE {
         self.0 != 0 && !self.is_leaf()
     }
     #[inline]
+    fn is_upper_table_entry(&self) -> bool {
+        // `is_present` would ask `is_leaf` first: one test more.
+        self.is_table_entry()
+    }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }
