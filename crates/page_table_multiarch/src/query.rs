@@ -44,20 +44,12 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         // SAFETY: `t` is checked; `table` is a live table of
                         // ours at this level and the index is below ENTRIES.
                         let e = unsafe { get(table, index(t, $level)) };
-                        // One test of the bits; whatever fails it takes the
-                        // generic walk, which decides. Above level 2 no leaf
-                        // is ever made and the generic walk takes every
-                        // present entry for a table (`is_table`), which
-                        // most formats test with one bit.
-                        let table_entry = if $level > 2 {
-                            e.is_upper_table_entry()
-                        } else {
-                            e.is_table_entry()
-                        };
-                        if !table_entry {
+                        // One test of the bits (`is_table_entry`); whatever
+                        // fails it takes the generic walk, which decides.
+                        if !e.is_table_entry() {
                             break 'slow;
                         }
-                        table = Self::table_of(e.paddr_4k());
+                        table = Self::table_of(e.table_paddr());
                     }
                 };
             }

@@ -281,9 +281,9 @@ unsafe impl GenericPTE for LA64PTE {
         self.0 != 0 && !self.is_leaf()
     }
     #[inline]
-    fn is_upper_table_entry(&self) -> bool {
-        // `is_present` would ask `is_leaf` first: one test more.
-        self.is_table_entry()
+    fn table_paddr(&self) -> PhysAddr {
+        // A directory entry is the bare address.
+        PhysAddr::from_usize(self.0 as usize)
     }
     #[inline]
     fn is_huge(&self) -> bool {
