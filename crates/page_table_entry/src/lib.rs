@@ -114,7 +114,10 @@ impl MappingFlags {
 ///    flags and huge bit stay and `paddr()` becomes `pa`); `set_flags(flags,
 ///    huge)` keeps `paddr()` and gives the entry `new_page(paddr(), flags,
 ///    huge)` would.
-/// 5. The methods touch no memory but `self`.
+/// 5. **Walker shortcuts.** Whenever [`is_table_entry`](Self::is_table_entry)
+///    holds, so do `is_present()` and `!is_huge()`, and
+///    [`table_paddr`](Self::table_paddr) is `paddr()`.
+/// 6. The methods touch no memory but `self`.
 ///
 /// A safe trait would let a format report a leaf as a table (or a table at
 /// another address) and make `map` write into memory the page table does not
@@ -176,10 +179,22 @@ pub unsafe trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'stati
     /// next-level table: the fast test a walker makes at every level. It
     /// implies `is_present() && !is_huge()` and equals it for every entry the
     /// constructors make; formats override it with one test of the bits and
-    /// may refuse more (LoongArch: a 4K leaf, which is never found there).
+    /// may refuse more (LoongArch: a 4K leaf, which is never found there;
+    /// x86-64, RISC-V and AArch64: any entry that is not bit for bit what
+    /// `new_table` makes, so that [`table_paddr`](Self::table_paddr) needs
+    /// no mask). Refused entries take a walker's generic path.
     #[inline]
     fn is_table_entry(&self) -> bool {
         self.is_present() && !self.is_huge()
+    }
+    /// [`paddr`](Self::paddr) of an entry that
+    /// [`is_table_entry`](Self::is_table_entry) accepts, the walker's next
+    /// table, computed the cheapest way the format has (meaningless for
+    /// other entries). Formats whose table test accepts exactly the bits
+    /// [`new_table`](Self::new_table) makes get it by one subtraction.
+    #[inline]
+    fn table_paddr(&self) -> PhysAddr {
+        self.paddr_4k()
     }
     /// [`paddr`](Self::paddr) of an entry that is not a block: a table entry
     /// or an entry of the last level (a 4K leaf). Formats whose huge bit

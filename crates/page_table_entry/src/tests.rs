@@ -167,6 +167,9 @@ fn check_table<P: GenericPTE>(pa: PhysAddr) {
     let t = P::new_table(pa);
     assert!(t.is_present() && !t.is_unused() && !t.is_huge(), "{t:?}");
     assert_eq!(t.paddr(), pa);
+    // Walkers take the shortcut for every table the constructor makes.
+    assert!(t.is_table_entry(), "{t:?}");
+    assert_eq!(t.table_paddr(), pa);
 }
 
 fn all_formats(raw: usize, raw2: usize, seed: u64, seed2: u64, huge: bool) {
@@ -339,12 +342,14 @@ proptest! {
         // Random high bits with every low-bit pattern equally likely.
         let bits = raw & !0xfff | low;
         // `exact`: equal to the generic rule on every bit pattern; otherwise it
-        // only implies it (LoongArch refuses a present 4K leaf, RISC-V a table
-        // entry with its reserved U/A/D bits set, AArch64 one with bit 10 set).
+        // only implies it (LoongArch refuses a present 4K leaf; x86-64, RISC-V
+        // and AArch64 every entry that is not bit for bit a `new_table`).
         fn check<P: GenericPTE>(e: P, exact: bool) {
             let generic = e.is_present() && !e.is_huge();
             assert!(!e.is_table_entry() || generic, "{e:?}");
             assert!(!exact || e.is_table_entry() == generic, "{e:?}");
+            // The walker's shortcut to the next table (contract rule 5).
+            assert!(!e.is_table_entry() || e.table_paddr() == e.paddr(), "{e:?}");
             let pa = e.paddr();
             assert!(P::new_table(pa).is_table_entry() || pa.as_usize() == 0, "{e:?}");
             assert!(!P::new_page(pa, e.flags(), true).is_table_entry(), "{e:?}");
@@ -357,12 +362,24 @@ proptest! {
                 assert_eq!(made.paddr_4k(), made.paddr(), "{made:?}");
             }
         }
-        check(X64PTE::from_bits(bits), true);
+        check(X64PTE::from_bits(bits), false);
         check(Rv64PTE::from_bits(bits), false);
         check(A64PTE::from_bits(bits), false);
         check(LA64PTE::from_bits(bits), false);
         check(Rv32PTE::from_bits(bits as u32), true);
         check(A32PTE::from_bits(bits as u32), true);
+    }
+
+    #[test]
+    fn set_paddr_changes_only_the_address_field(raw in any::<u64>(), raw_pa in any::<u64>()) {
+        // Any bits, any address: the PPN field (bits 10..=53, from address
+        // bits 12..=55) is replaced and nothing else changes. RISC-V is
+        // checked against this literal rule because its `set_paddr` is a
+        // rotation trick; the field masks of the other formats are the plain form.
+        const PPN: u64 = ((1 << 54) - 1) & !0x3ff;
+        let mut e = Rv64PTE::from_bits(raw);
+        e.set_paddr(PhysAddr::from_usize(raw_pa as usize));
+        prop_assert_eq!(e.as_u64(), (raw & !PPN) | ((raw_pa >> 2) & PPN));
     }
 
     #[test]

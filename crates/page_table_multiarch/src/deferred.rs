@@ -117,7 +117,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
     unsafe fn chain(&mut self, pa: PhysAddr) {
         if self.len > 0 {
             let link = PTE::new_page(self.head, MappingFlags::empty(), false);
-            debug_assert!(!link.is_present() && link.paddr() == self.head);
+            debug_assert!(!link.is_present() && link.paddr_4k() == self.head);
             // SAFETY: the frame is ours until `release` frees it.
             unsafe { set(Self::table(pa), 0, link) };
         }
@@ -185,7 +185,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
             let next = if i + 1 < self.len {
                 // SAFETY: chained frames are allocated until freed just
                 // below; their first entry is the link `push_empty` wrote.
-                unsafe { get(Self::table(pa), 0) }.paddr()
+                // A 4K leaf: `paddr_4k` reads it without the block test.
+                unsafe { get(Self::table(pa), 0) }.paddr_4k()
             } else {
                 pa
             };

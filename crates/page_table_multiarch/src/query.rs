@@ -49,7 +49,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         if !e.is_table_entry() {
                             break 'slow;
                         }
-                        table = Self::table_of(e.paddr_4k());
+                        table = Self::table_of(e.table_paddr());
                     }
                 };
             }

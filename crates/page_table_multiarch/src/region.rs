@@ -248,8 +248,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             // SAFETY: `table` is live; idx < ENTRIES.
             let e = unsafe { get(table, idx) };
             if !e.is_unused() {
-                if Self::is_table(&e, level) {
-                    let child = Self::table_of(e.paddr());
+                if Self::is_table_fast(&e, level) {
+                    let child = Self::child(&e);
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
                     let full = clo == t && chi == t + bs;
                     if level == 1 && level != Self::ROOT && full && batch.is_full_flush() {
@@ -262,7 +262,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         unsafe {
                             done += Self::report_leaves(child, t, f);
                             clear(table, idx);
-                            free.push_dead(e.paddr());
+                            free.push_dead(e.paddr_4k());
                         }
                         t += bs;
                         continue;
@@ -276,7 +276,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                         // cleared nothing refers to it.
                         unsafe {
                             clear(table, idx);
-                            free.push_empty(e.paddr());
+                            free.push_empty(e.paddr_4k());
                         }
                     }
                 } else {
@@ -534,8 +534,8 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
             // SAFETY: `table` is live; idx < ENTRIES.
             let e = unsafe { get(table, idx) };
             if !e.is_unused() {
-                if Self::is_table(&e, level) {
-                    let child = Self::table_of(e.paddr());
+                if Self::is_table_fast(&e, level) {
+                    let child = Self::child(&e);
                     let (clo, chi) = (lo.max(t), hi.min(t + bs));
                     let full = clo == t && chi == t + bs;
                     // A whole leaf table with nothing left to record.

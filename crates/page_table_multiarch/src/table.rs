@@ -289,6 +289,22 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         level > 0 && e.is_present() && (level > 2 || !e.is_huge())
     }
 
+    /// [`is_table`](Self::is_table) with the format's one-test shortcut
+    /// first (`is_table_entry`, which implies it), for the loops of the
+    /// range operations that meet a table entry per 2M.
+    #[inline(always)]
+    pub(crate) fn is_table_fast(e: &PTE, level: usize) -> bool {
+        level > 0 && (e.is_table_entry() || Self::is_table(e, level))
+    }
+
+    /// The table an entry that [`is_table`](Self::is_table) accepts points
+    /// to: `paddr_4k`, which is `paddr` for a table entry, without the
+    /// block test `paddr` makes.
+    #[inline(always)]
+    pub(crate) fn child(e: &PTE) -> *mut PTE {
+        Self::table_of(e.paddr_4k())
+    }
+
     #[inline(always)]
     pub(crate) fn is_shared(&self, root_idx: usize) -> bool {
         self.shared[root_idx / 64] & (1 << (root_idx % 64)) != 0

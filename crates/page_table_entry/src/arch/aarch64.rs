@@ -142,6 +142,8 @@ impl MemAttr {
 pub struct A64PTE(u64);
 
 const PA_MASK: u64 = bit_range(12, 48);
+/// The attribute bits of every table descriptor (`valid | type`).
+const TABLE_BITS: u64 = DescriptorAttr::VALID.bits() | DescriptorAttr::NON_BLOCK.bits();
 const BLOCK_PA_MASK: u64 = bit_range(21, 48);
 const ATTR_SHIFT: u32 = 2;
 
@@ -255,8 +257,7 @@ impl A64PTE {
     /// hierarchical restrictions.
     #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
-        let attr = DescriptorAttr::VALID.bits() | DescriptorAttr::NON_BLOCK.bits();
-        Self((paddr.as_usize() as u64 & PA_MASK) | attr)
+        Self((paddr.as_usize() as u64 & PA_MASK) | TABLE_BITS)
     }
 
     #[inline]
@@ -350,12 +351,15 @@ unsafe impl GenericPTE for A64PTE {
     }
     #[inline]
     fn is_table_entry(&self) -> bool {
-        // Bits [1:0] = 0b11: a table descriptor above the last level. Bit 10
-        // (AF in a block) is ignored in a table and never set by `new_table`:
-        // a table with it set is left to the generic walk. Subtracting 0b11
-        // then clears the three bits exactly when they are 0, 1, 1.
-        let bits = DescriptorAttr::VALID.bits() | DescriptorAttr::NON_BLOCK.bits();
-        self.0.wrapping_sub(bits) & (bits | DescriptorAttr::AF.bits()) == 0
+        // Exactly what `new_table` makes: bits [1:0] = 0b11 (a table
+        // descriptor above the last level) and an address, nothing else (a
+        // table with hierarchical attributes or bit 10 set is left to the
+        // generic walk). Subtracting 0b11 then leaves only the address.
+        self.0.wrapping_sub(TABLE_BITS) & !PA_MASK == 0
+    }
+    #[inline]
+    fn table_paddr(&self) -> PhysAddr {
+        PhysAddr::from_usize(self.0.wrapping_sub(TABLE_BITS) as usize)
     }
     #[inline]
     fn is_huge(&self) -> bool {

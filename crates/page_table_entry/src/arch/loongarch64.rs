@@ -281,6 +281,11 @@ unsafe impl GenericPTE for LA64PTE {
         self.0 != 0 && !self.is_leaf()
     }
     #[inline]
+    fn table_paddr(&self) -> PhysAddr {
+        // A directory entry is the bare address.
+        PhysAddr::from_usize(self.0 as usize)
+    }
+    #[inline]
     fn is_huge(&self) -> bool {
         self.is_huge_bits()
     }

@@ -281,7 +281,16 @@ unsafe impl GenericPTE for Rv64PTE {
     }
     #[inline]
     fn set_paddr(&mut self, paddr: PhysAddr) {
-        self.0 = (self.0 & !PPN_MASK) | Self::pa_bits(paddr.as_usize());
+        // `attr | pa_bits(pa)` as one rotation of `pa | rotl(attr, 2)`: the
+        // PPN sits two bits below the address, and rotated the attribute
+        // bits land in the twelve low bits (and two high ones) that a page
+        // address leaves free. Where `pa` is an address plus a constant (a
+        // range's frames), the attributes then fold into that constant and
+        // an entry costs an add and a rotate, not add, shift and or.
+        let attr = (self.0 & !PPN_MASK).rotate_left(2);
+        let page = paddr.as_usize() as u64 & (PPN_MASK << 2);
+        // Disjoint bits: `+` is `|`, and lets the constants merge.
+        self.0 = (page + attr).rotate_right(2);
     }
     #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
@@ -293,12 +302,16 @@ unsafe impl GenericPTE for Rv64PTE {
     }
     #[inline]
     fn is_table_entry(&self) -> bool {
-        // V = 1 and R = W = X = 0; U, A and D are reserved (zero) in a
-        // non-leaf PTE (privileged spec, 4.3.1), so a table with them set is
-        // left to the generic walk. Exactly when subtracting 1 clears them all.
-        const MUST: u64 =
-            PTEFlags::V.bits() | RWX | PTEFlags::U.bits() | PTEFlags::A.bits() | PTEFlags::D.bits();
-        self.0.wrapping_sub(1) & MUST == 0
+        // Exactly what `new_table` makes: V and a PPN, nothing else (so
+        // R = W = X = 0; U, A, D are reserved in a non-leaf PTE, privileged
+        // spec 4.3.1, and harts never write one). Anything else, a table
+        // with G or software bits say, is left to the generic walk.
+        self.0.wrapping_sub(PTEFlags::V.bits()) & !PPN_MASK == 0
+    }
+    #[inline]
+    fn table_paddr(&self) -> PhysAddr {
+        // Without V the entry is the PPN alone: two bits below the address.
+        PhysAddr::from_usize((self.0.wrapping_sub(PTEFlags::V.bits()) << 2) as usize)
     }
     #[inline]
     fn is_huge(&self) -> bool {

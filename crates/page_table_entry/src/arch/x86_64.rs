@@ -65,6 +65,12 @@ bitflags::bitflags! {
 pub struct X64PTE(u64);
 
 const PA_MASK: u64 = bit_range(12, 52);
+/// The attribute bits of every table entry (`P|R/W|U/S|A`).
+const TABLE_ATTR: u64 = PTF::PRESENT
+    .union(PTF::WRITABLE)
+    .union(PTF::USER_ACCESSIBLE)
+    .union(PTF::ACCESSED)
+    .bits();
 const HUGE_PA_MASK: u64 = bit_range(21, 52);
 
 impl X64PTE {
@@ -150,14 +156,13 @@ impl X64PTE {
     }
 
     /// `const` form of [`GenericPTE::new_table`]: `P|R/W|U/S` so the leaf
-    /// alone decides permissions.
+    /// alone decides permissions, and `A`, which the CPU sets on the first
+    /// walk through the entry anyway (Linux's `_PAGE_TABLE` has it too): set
+    /// from the start, the entry stays bit for bit what this makes, which is
+    /// what [`GenericPTE::is_table_entry`] tests.
     #[inline]
     pub const fn table(paddr: PhysAddr) -> Self {
-        let attr = PTF::PRESENT
-            .union(PTF::WRITABLE)
-            .union(PTF::USER_ACCESSIBLE)
-            .bits();
-        Self((paddr.as_usize() as u64 & PA_MASK) | attr)
+        Self((paddr.as_usize() as u64 & PA_MASK) | TABLE_ATTR)
     }
 
     #[inline]
@@ -243,8 +248,13 @@ unsafe impl GenericPTE for X64PTE {
     }
     #[inline]
     fn is_table_entry(&self) -> bool {
-        // P = 1 and PS = 0 exactly when subtracting 1 clears both bits.
-        self.0.wrapping_sub(1) & (PTF::PRESENT.bits() | PTF::HUGE_PAGE.bits()) == 0
+        // Exactly what `new_table` makes (so P = 1, PS = 0): subtracting its
+        // attribute bits leaves nothing but an address.
+        self.0.wrapping_sub(TABLE_ATTR) & !PA_MASK == 0
+    }
+    #[inline]
+    fn table_paddr(&self) -> PhysAddr {
+        PhysAddr::from_usize(self.0.wrapping_sub(TABLE_ATTR) as usize)
     }
     #[inline]
     fn is_huge(&self) -> bool {
@@ -338,8 +348,12 @@ mod tests {
     #[test]
     fn table_entry() {
         let t = X64PTE::new_table(pa!(0x1234_5000));
-        assert_eq!(t.as_u64(), 0x1234_5000 | P | RW | US);
-        assert!(t.is_present() && !t.is_huge());
+        assert_eq!(t.as_u64(), 0x1234_5000 | P | RW | US | A);
+        assert!(t.is_present() && !t.is_huge() && t.is_table_entry());
+        // Once the CPU's A bit is cleared (or any other bit set), the entry
+        // is no longer the exact form: walkers take the generic path.
+        assert!(!X64PTE::from_bits(t.as_u64() & !A).is_table_entry());
+        assert!(!X64PTE::from_bits(t.as_u64() | NX).is_table_entry());
         assert_eq!(t.flags(), MF::READ | MF::WRITE | MF::EXECUTE | MF::USER);
     }
 

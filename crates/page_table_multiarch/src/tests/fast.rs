@@ -301,3 +301,62 @@ fn map_region_run_meets_kept_table() {
     model.assert_matches(&pt);
     check_tables(&pt);
 }
+
+/// Rewrites the raw bits of the table entry that leads to `v` at `level`
+/// (> 0); returns the entry as it is then.
+fn poke_table_entry<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(
+    pt: &Pt<M, PTE>,
+    v: usize,
+    level: usize,
+    f: impl Fn(u64) -> u64,
+) -> PTE {
+    let t = Pt::<M, PTE>::check_va(v).unwrap();
+    let mut table = pt.root_table();
+    for lvl in (level + 1..=Pt::<M, PTE>::ROOT).rev() {
+        // SAFETY: `table` is a live table of `pt` and the index is below ENTRIES.
+        let e = unsafe { get(table, crate::table::index(t, lvl)) };
+        assert!(e.is_present() && !e.is_huge(), "no table at level {lvl}");
+        table = Pt::<M, PTE>::table_of(e.paddr());
+    }
+    let idx = crate::table::index(t, level);
+    // SAFETY: as above; an entry is its native-endian `u64` bits (`GenericPTE`
+    // rule 1), and the callers keep the address bits.
+    unsafe {
+        let p = table.add(idx).cast::<u64>();
+        p.write(f(p.read()));
+        get(table, idx)
+    }
+}
+
+/// Table entries the constructors do not make, but hardware or an OS may:
+/// x86-64 with `A` cleared (an OS ageing its tables) or a software bit set,
+/// RISC-V with `G` or a software bit set on a non-leaf. The fast path
+/// leaves them to the generic walk, and `query` answers as before.
+#[test]
+fn query_through_tables_not_in_constructor_form() {
+    fn run<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>(set: &[u64], clear: u64) {
+        let mut pt = new::<M, PTE>();
+        let v = G1 + 5 * K4;
+        pt.map(va(v), pa(0x7000), PageSize::Size4K, RW)
+            .unwrap()
+            .ignore();
+        let want = Ok((pa(0x7123), RW, PageSize::Size4K));
+        assert_eq!(pt.query(va(v + 0x123)), want);
+        for level in 1..=Pt::<M, PTE>::ROOT {
+            for &bits in set {
+                let e = poke_table_entry(&pt, v, level, |e| (e | bits) & !clear);
+                assert!(!e.is_table_entry(), "{e:?}");
+                assert_eq!(
+                    pt.query(va(v + 0x123)),
+                    want,
+                    "level {level} bits {bits:#x}"
+                );
+                assert_eq!(pt.query(va(v + 0x123)), reference(&pt, v + 0x123));
+            }
+        }
+    }
+    const X86_A: u64 = 1 << 5;
+    run::<X64PagingMetaData, X64PTE>(&[0, 1 << 9], X86_A);
+    run::<Sv39MetaData, Rv64PTE>(&[1 << 5, 1 << 8], 0);
+    run::<Sv48MetaData, Rv64PTE>(&[1 << 5, 1 << 9], 0);
+}
