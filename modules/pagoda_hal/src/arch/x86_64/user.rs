@@ -11,6 +11,7 @@
 
 use core::arch::{asm, global_asm};
 use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::VirtAddr;
 
@@ -182,12 +183,40 @@ impl FxState {
 /// state and the FS base (user TLS: `arch_prctl(ARCH_SET_FS)`). Not the GS base: the
 /// kernel does not use `swapgs`, and Linux programs leave GS alone.
 #[repr(C, align(16))]
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct UserContext {
     frame: TrapFrame,
     fx: FxState,
     /// `IA32_FS_BASE` while this context runs (the kernel itself never uses FS).
     fs_base: u64,
+    /// Names the contents of `fx`: a new value whenever they change other than by
+    /// `fxsave64` (a copy, `set_fp_state`), so that [`FPU_HOLDS`] can tell whether the
+    /// registers still hold them.
+    fx_id: u64,
+}
+
+impl Clone for UserContext {
+    fn clone(&self) -> Self {
+        Self {
+            frame: self.frame.clone(),
+            fx: self.fx.clone(),
+            fs_base: self.fs_base,
+            fx_id: new_fx_id(),
+        }
+    }
+}
+
+/// The `fx_id` of the x87/SSE state the registers hold (0: none known). The kernel is
+/// soft-float and never touches them, so after `fxsave64` they keep that context's state:
+/// entering the same context again needs no `fxrstor64` (512 bytes, an emulator helper).
+static FPU_HOLDS: AtomicU64 = AtomicU64::new(0);
+/// The value `IA32_FS_BASE` holds (read back after every return from ring 3), so that
+/// entering a context with the same base skips the `wrmsr`.
+static FS_BASE_HOLDS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+fn new_fx_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl UserContext {
@@ -206,6 +235,7 @@ impl UserContext {
             frame,
             fx: FxState::initial(),
             fs_base: 0,
+            fx_id: new_fx_id(),
         }
     }
 
@@ -250,14 +280,18 @@ impl UserContext {
         let frame_ptr: *mut TrapFrame = frame;
         gdt::set_user_trap_stack(frame_ptr as u64 + size_of::<TrapFrame>() as u64);
         let fx: *mut FxState = &mut self.fx;
-        // SAFETY: `fx` is a 16-byte aligned 512-byte area holding a state built by
-        // `FxState::initial` or saved by `fxsave64`, so `fxrstor64` cannot fault; the kernel
-        // itself never uses x87/SSE registers (soft-float target).
-        unsafe { asm!("fxrstor64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
-        // SAFETY: IA32_FS_BASE exists on every x86-64 CPU; `fs_base` is canonical (checked
-        // by `set_thread_pointer`), so `wrmsr` cannot #GP; the kernel never addresses
-        // through FS.
-        unsafe { wrmsr(IA32_FS_BASE, self.fs_base) };
+        if FPU_HOLDS.swap(self.fx_id, Ordering::Relaxed) != self.fx_id {
+            // SAFETY: `fx` is a 16-byte aligned 512-byte area holding a state built by
+            // `FxState::initial` or saved by `fxsave64`, so `fxrstor64` cannot fault; the
+            // kernel itself never uses x87/SSE registers (soft-float target).
+            unsafe { asm!("fxrstor64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
+        }
+        if FS_BASE_HOLDS.load(Ordering::Relaxed) != self.fs_base {
+            // SAFETY: IA32_FS_BASE exists on every x86-64 CPU; `fs_base` is canonical
+            // (checked by `set_thread_pointer`), so `wrmsr` cannot #GP; the kernel never
+            // addresses through FS.
+            unsafe { wrmsr(IA32_FS_BASE, self.fs_base) };
+        }
         // SAFETY: `frame_ptr` is a valid, 16-byte aligned frame holding user selectors and
         // sanitised rflags, so the CPU enters ring 3 and cannot gain privileges; TSS.rsp0 was
         // just set to the frame's end, so the next trap saves the user state into it, and the
@@ -268,6 +302,7 @@ impl UserContext {
         // SAFETY: IA32_FS_BASE exists; reading it back keeps what ring 3 did to FS (loading
         // a selector into FS resets the base).
         self.fs_base = unsafe { rdmsr(IA32_FS_BASE) };
+        FS_BASE_HOLDS.store(self.fs_base, Ordering::Relaxed);
         // SAFETY: plain read of a cell only the user-trap exit path writes, and that path
         // cannot run while the kernel executes here (single CPU, interrupts off).
         let cr2 = unsafe { *USER_TRAP_CR2.get() };
@@ -383,6 +418,7 @@ impl UserContext {
             return false;
         };
         self.fx.0 = area;
+        self.fx_id = new_fx_id();
         let mut m = [0u8; 4];
         m.copy_from_slice(&area[24..28]);
         let mxcsr = u32::from_le_bytes(m) & 0xffff;
