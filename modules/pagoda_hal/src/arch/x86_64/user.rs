@@ -198,7 +198,7 @@ pub struct UserContext {
 impl Clone for UserContext {
     fn clone(&self) -> Self {
         Self {
-            frame: self.frame.clone(),
+            frame: self.frame,
             fx: self.fx.clone(),
             fs_base: self.fs_base,
             fx_id: new_fx_id(),
