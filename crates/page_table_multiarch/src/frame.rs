@@ -113,28 +113,18 @@ impl<H: PagingHandler> PhysFrame<H> {
         unsafe { core::slice::from_raw_parts_mut(self.base(), Self::SIZE) }
     }
 
-    /// Sets every byte to `byte`.
-    ///
-    /// x86-64's `memset` is `rep stos`; elsewhere the generic `memset` stores a
-    /// word per loop iteration, so eight unrolled stores per iteration halve
-    /// the instructions of zeroing a page (a fault's main cost).
+    /// Sets every byte to `byte`: eight word stores per loop iteration. A generic
+    /// `memset` stores one word per iteration, and x86-64's is `rep stos`, which an
+    /// emulator runs one element at a time (Linux clears pages with an unrolled loop on
+    /// CPUs without fast `rep` strings for the same reason).
     pub fn fill(&mut self, byte: u8) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as for `as_slice`.
-        unsafe {
-            core::ptr::write_bytes(self.base(), byte, Self::SIZE)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let word = u64::from_ne_bytes([byte; 8]);
-            let dst = self.base().cast::<u64>();
-            for i in (0..Self::SIZE / 8).step_by(8) {
-                for k in 0..8 {
-                    // SAFETY: as for `as_slice`; 8-byte aligned, inside the frame.
-                    // Volatile keeps the unrolled stores from becoming a `memset`
-                    // call again.
-                    unsafe { dst.add(i + k).write_volatile(word) };
-                }
+        let word = u64::from_ne_bytes([byte; 8]);
+        let dst = self.base().cast::<u64>();
+        for i in (0..Self::SIZE / 8).step_by(8) {
+            for k in 0..8 {
+                // SAFETY: as for `as_slice`; 8-byte aligned, inside the frame. Volatile
+                // keeps the unrolled stores from becoming a `memset` call again.
+                unsafe { dst.add(i + k).write_volatile(word) };
             }
         }
     }
