@@ -19,6 +19,7 @@ mod map;
 mod query;
 mod region;
 mod share;
+mod single;
 mod table;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
