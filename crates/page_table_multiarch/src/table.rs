@@ -117,7 +117,7 @@ pub enum OnPresent {
 /// table: `M` gives the paging mode, `PTE` the entry format, `H` the frames.
 ///
 /// Every operation that changes a translation returns a `#[must_use]`
-/// [`TlbFlush`] or [`FlushBatch`](crate::FlushBatch). Every failing operation leaves the table
+/// [`TlbFlush`](crate::TlbFlush) or [`FlushBatch`](crate::FlushBatch). Every failing operation leaves the table
 /// unchanged. Dropping the table frees every table frame it owns (never the
 /// mapped frames, never tables shared through [`copy_from`](Self::copy_from)).
 /// Operations never write below a shared top-level slot: they fail with
