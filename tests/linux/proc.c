@@ -148,19 +148,6 @@ static ssize_t slurp(const char *path, char *buf, size_t cap)
     return n;
 }
 
-/* Whether directory `dir` lists `name`. */
-static int lists(const char *dir, const char *name)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    while (d && (e = readdir(d)))
-        found |= strcmp(e->d_name, name) == 0;
-    if (d)
-        closedir(d);
-    return found;
-}
-
 static uint64_t pagemap_entry(void *addr)
 {
     int fd = open("/proc/self/pagemap", O_RDONLY);
@@ -360,10 +347,10 @@ int main(int argc, char **argv)
     char me[32], link[64] = "";
     snprintf(me, sizeof me, "%d", getpid());
     ok(readlink("/proc/self", link, sizeof link - 1) > 0 && strcmp(link, me) == 0, "readlink /proc/self = %s", me);
-    ok(lists("/proc", "self") && lists("/proc", me) && lists("/proc", "meminfo"), "getdents /proc: self, %s, meminfo", me);
+    ok(t_lists("/proc", "self") && t_lists("/proc", me) && t_lists("/proc", "meminfo"), "getdents /proc: self, %s, meminfo", me);
     char dir[64];
     snprintf(dir, sizeof dir, "/proc/%s", me);
-    ok(lists(dir, "maps") && lists(dir, "smaps") && lists(dir, "pagemap") && lists(dir, "status") && lists(dir, "mem"),
+    ok(t_lists(dir, "maps") && t_lists(dir, "smaps") && t_lists(dir, "pagemap") && t_lists(dir, "status") && t_lists(dir, "mem"),
        "getdents /proc/<pid>: maps, smaps, pagemap, status, mem");
     char pmaps[80];
     snprintf(pmaps, sizeof pmaps, "/proc/%s/maps", me);
@@ -417,7 +404,7 @@ int main(int argc, char **argv)
            "/proc/<child>/pagemap: the shared page, present, not exclusive");
         if (cp >= 0)
             close(cp);
-        ok(lists("/proc", cdir + 6), "getdents /proc lists the child");
+        ok(t_lists("/proc", cdir + 6), "getdents /proc lists the child");
         write(pfd[1], "x", 1);
         waitpid(child, NULL, 0);
         ok(access(cdir, F_OK) == -1 && errno == ENOENT, "/proc/<child> goes once it is reaped");

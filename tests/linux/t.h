@@ -7,6 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -84,6 +85,19 @@ __attribute__((format(printf, 4, 5))) static int t_ok(int c, const char *file, i
         printf("\n");                                                                         \
         t_skip++;                                                                             \
     } while (0)
+
+/* Whether directory `dir` lists `name`. */
+static inline int t_lists(const char *dir, const char *name)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        found |= strcmp(e->d_name, name) == 0;
+    if (d)
+        closedir(d);
+    return found;
+}
 
 static int t_done(void)
 {

@@ -99,19 +99,6 @@ static int nonroot_writer(void *unused)
     return rd("enabled")[0] ? 0 : 3;
 }
 
-/* Whether directory `dir` lists `name`. */
-static int lists(const char *dir, const char *name)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int found = 0;
-    while (d && (e = readdir(d)))
-        found |= strcmp(e->d_name, name) == 0;
-    if (d)
-        closedir(d);
-    return found;
-}
-
 static void test_sysfs(void)
 {
     struct stat st;
@@ -133,9 +120,9 @@ static void test_sysfs(void)
        "a shell's redirection (O_CREAT|O_TRUNC) of the current value");
     close(fd);
     ok(t_child(nonroot_writer, NULL) == 0, "uid 65534 reads but may not open for writing");
-    ok(lists("/sys", "kernel") && lists("/sys/kernel", "mm") &&
-           lists("/sys/kernel/mm", "transparent_hugepage") && lists(THP, "khugepaged") &&
-           lists(THP, "hugepages-2048kB") && lists(THP "khugepaged", "pages_to_scan"),
+    ok(t_lists("/sys", "kernel") && t_lists("/sys/kernel", "mm") &&
+           t_lists("/sys/kernel/mm", "transparent_hugepage") && t_lists(THP, "khugepaged") &&
+           t_lists(THP, "hugepages-2048kB") && t_lists(THP "khugepaged", "pages_to_scan"),
        "the directories list their entries");
 
     /* Formats: one choice in brackets among Linux's words. */
