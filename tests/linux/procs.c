@@ -217,6 +217,42 @@ static void test_sigwait(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* A zombie stays in its group until reaped: a shell's pipeline may put its second
+ * process in the group of a first one that already ended. */
+static void test_zombie_group(void)
+{
+    int st;
+    siginfo_t si;
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0)
+        _exit(0);
+    setpgid(a, a);
+    int zombie = waitid(P_PID, a, &si, WEXITED | WNOWAIT) == 0;
+    int pipefd[2];
+    pipe(pipefd);
+    pid_t b = fork();
+    if (b == 0) {
+        char ch;
+        close(pipefd[1]);
+        read(pipefd[0], &ch, 1);
+        _exit(0);
+    }
+    close(pipefd[0]);
+    ok(zombie && setpgid(b, a) == 0 && getpgid(b) == a, "setpgid into a group whose only member is a zombie");
+    ok(waitpid(a, &st, 0) == a && getpgid(b) == a, "the group outlives its reaped leader");
+    pid_t c = fork();
+    if (c == 0) {
+        pause();
+        _exit(0);
+    }
+    ok_err(setpgid(c, c + 100000), EPERM, "setpgid into a group that does not exist: EPERM");
+    kill(c, SIGKILL);
+    waitpid(c, &st, 0);
+    close(pipefd[1]);
+    waitpid(b, &st, 0);
+}
+
 static void test_groups(void)
 {
     int st;
@@ -239,6 +275,7 @@ static void test_groups(void)
         _exit(setsid() == getpid() && getsid(0) == getpid() && getpgid(0) == getpid() ? 0 : 1);
     ok(waitpid(c, &st, 0) == c && EXITED(st, 0), "setsid in a child: new session and group");
     ok_err(setpgid(0, -1), EINVAL, "setpgid negative group: EINVAL");
+    test_zombie_group();
 }
 
 static void test_ids_limits(void)

@@ -177,9 +177,8 @@ impl Kernel {
                 if want < 0 {
                     return Err(LinuxError::EINVAL);
                 }
-                let members = self.group_members(want as u32);
-                let first = members.first().ok_or(LinuxError::ESRCH)?;
-                if self.tree.getsid(tid, first.get())?.get() != sid {
+                let group = Pid::new(want as u32);
+                if self.tree.group_session(group)?.map(Pid::get) != Some(sid) {
                     return Err(LinuxError::EPERM);
                 }
                 tty::set_job_state(session, want as u32);

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use axerrno::LinuxError;
 
 use crate::signal::Signal;
-use crate::tree::{Pid, ProcState, Process, ProcessTree, is_live};
+use crate::tree::{Pid, Process, ProcessTree, is_live};
 
 impl ProcessTree {
     /// `PR_SET_CHILD_SUBREAPER`: whether process `pid` adopts its orphaned descendants.
@@ -103,18 +103,37 @@ impl ProcessTree {
         if target.sid == pid {
             return Err(LinuxError::EPERM);
         }
-        if pgid != pid {
-            let exists = self.procs.values().any(|p| {
-                p.pgid == pgid && p.sid == my_sid && !matches!(p.state, ProcState::Zombie(_))
-            });
-            if !exists {
-                return Err(LinuxError::EPERM);
-            }
+        // A zombie still belongs to its group until it is reaped (as in Linux), so a
+        // pipeline's second process may join the group of a first that already ended.
+        if pgid != pid && self.member_session(pgid) != Some(my_sid) {
+            return Err(LinuxError::EPERM);
         }
         let old = core::mem::replace(&mut self.proc_mut(pid)?.pgid, pgid);
         self.unname(old);
         self.name(pgid);
         Ok(())
+    }
+
+    /// The session of process group `pgrp`, as `TIOCSPGRP` finds it: a member's session
+    /// (zombies count until reaped), else the session of the process whose id is `pgrp`,
+    /// else `None` when the id is only some session's id.
+    ///
+    /// # Errors
+    /// `ESRCH` when no thread, process, group or session uses the id.
+    pub fn group_session(&self, pgrp: Pid) -> Result<Option<Pid>, LinuxError> {
+        if !self.in_use(pgrp) {
+            return Err(LinuxError::ESRCH);
+        }
+        let leader = || {
+            let p = self.process_of(pgrp).ok()?;
+            Some(self.proc(p).ok()?.sid)
+        };
+        Ok(self.member_session(pgrp).or_else(leader))
+    }
+
+    /// The session of a member of group `pgrp`, zombies included; `None` for no members.
+    fn member_session(&self, pgrp: Pid) -> Option<Pid> {
+        self.procs.values().find(|p| p.pgid == pgrp).map(|p| p.sid)
     }
 
     /// `setsid()` by thread `tid`: a new session and group led by the caller; returns its id.

@@ -216,7 +216,7 @@ impl ProcessTree {
     }
 
     /// Whether `id` is in use as a thread, process, group or session id.
-    fn in_use(&self, id: Pid) -> bool {
+    pub(crate) fn in_use(&self, id: Pid) -> bool {
         self.owner.contains_key(&id) || self.procs.contains_key(&id) || self.named.contains_key(&id)
     }
 

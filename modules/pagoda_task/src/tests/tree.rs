@@ -415,3 +415,24 @@ fn a_subreaper_that_ignores_sigchld_reaps_zombie_orphans_at_once() {
     assert!(!t.children(a).unwrap().contains(&c));
     assert_eq!(t.state(c), Err(LinuxError::ESRCH));
 }
+
+#[test]
+fn a_zombie_keeps_its_group_until_reaped() {
+    let mut t = ProcessTree::new();
+    let a = t.fork(INIT).unwrap();
+    let b = t.fork(INIT).unwrap();
+    let ai = a.get() as i32;
+    t.setpgid(INIT, ai, 0).unwrap();
+    t.exit_group(a, exited(0)).unwrap();
+    assert_eq!(t.group_session(a), Ok(Some(INIT)), "zombie member");
+    t.setpgid(INIT, b.get() as i32, ai).unwrap();
+    t.wait(INIT, WaitTarget::Pid(a), WaitOptions::WEXITED)
+        .unwrap();
+    assert_eq!(t.group_session(a), Ok(Some(INIT)), "b still in a's group");
+    assert_eq!(t.group_session(Pid::new(99_999)), Err(LinuxError::ESRCH));
+    let c = t.fork(INIT).unwrap();
+    assert_eq!(
+        t.setpgid(INIT, c.get() as i32, 99_999),
+        Err(LinuxError::EPERM)
+    );
+}
