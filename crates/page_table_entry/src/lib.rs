@@ -118,6 +118,11 @@ impl MappingFlags {
 ///    holds, so do `is_present()` and `!is_huge()`, and
 ///    [`table_paddr`](Self::table_paddr) is `paddr()`.
 /// 6. The methods touch no memory but `self`.
+/// 7. **Address steps.** If [`paddr_step`](Self::paddr_step)`(size)` is
+///    `Some(step)`, then for every entry `e` and every `pa` such that `pa`
+///    and `pa + size` are both addresses `e` can hold (aligned, inside the
+///    format's PA width), `e` after `set_paddr(pa + size)` has the bits of
+///    `e` after `set_paddr(pa)` plus `step` (wrapping).
 ///
 /// A safe trait would let a format report a leaf as a table (or a table at
 /// another address) and make `map` write into memory the page table does not
@@ -203,6 +208,17 @@ pub unsafe trait GenericPTE: Debug + Clone + Copy + Sync + Send + Sized + 'stati
     #[inline]
     fn paddr_4k(&self) -> PhysAddr {
         self.paddr()
+    }
+    /// What one step of `size` bytes in the address adds to the bits (see
+    /// item 7 of the trait's contract), for formats that keep the address
+    /// as one shifted field: a range mapper then makes each entry of a
+    /// physically contiguous run with one add instead of encoding its
+    /// address. `None` (the default) promises nothing, and every entry is
+    /// encoded with [`set_paddr`](Self::set_paddr).
+    #[inline]
+    fn paddr_step(size: usize) -> Option<usize> {
+        let _ = size;
+        None
     }
     /// Whether this is a reserved-not-present leaf (`!is_unused() && !is_present()`).
     fn is_reserved(&self) -> bool {

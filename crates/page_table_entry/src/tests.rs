@@ -383,6 +383,30 @@ proptest! {
     }
 
     #[test]
+    fn paddr_steps_add_to_the_bits(raw in any::<u64>(), seed in any::<u64>(), shift in 12u32..40) {
+        // Contract rule 7: where `pa` and `pa + size` both round-trip through
+        // `set_paddr` on this entry, the second has the first's bits plus the step.
+        fn check<P: GenericPTE>(e: P, pa_bits: u32, seed: u64, shift: u32) {
+            let size = 1usize << shift;
+            let Some(step) = P::paddr_step(size) else { return };
+            let align = shift.max(21);
+            let pa = (seed & ((1u64 << pa_bits) - 1) & !((1u64 << align) - 1)) as usize;
+            let at = |pa: usize| {
+                let mut e = e;
+                e.set_paddr(PhysAddr::from_usize(pa));
+                (e.paddr().as_usize() == pa).then_some(e.bits())
+            };
+            if let (Some(a), Some(b)) = (at(pa), at(pa + size)) {
+                assert_eq!(b, a.wrapping_add(step), "{e:?} at {pa:#x} + {size:#x}");
+            }
+        }
+        check(X64PTE::from_bits(raw), X86.pa_bits, seed, shift);
+        check(Rv64PTE::from_bits(raw), RV.pa_bits, seed, shift);
+        check(A64PTE::from_bits(raw), ARM.pa_bits, seed, shift);
+        check(LA64PTE::from_bits(raw), LA.pa_bits, seed, shift);
+    }
+
+    #[test]
     fn round_trips(raw in 0usize..0x400, raw2 in 0usize..0x400, seed in any::<u64>(),
                    seed2 in any::<u64>(), huge in any::<bool>()) {
         all_formats(raw, raw2, seed, seed2, huge);

@@ -14,7 +14,7 @@ use core::ptr;
 use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
 use crate::deferred::DeferredFree;
-use crate::table::{ENTRIES, block, get, index, set};
+use crate::table::{ENTRIES, block, get, index, set, set_bits};
 use crate::{
     FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingError, PagingHandler,
     PagingMetaData, PagingResult,
@@ -281,14 +281,11 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         // Address bits a frame for this entry size must not have.
         let bad = !Self::allowed_pa(bs);
         let table = run.table;
-        // Writes entry `k` of the run, or says it is in use.
-        let write = |k: usize, pa: usize| {
-            let idx = run.idx + k;
-            // SAFETY: idx < run.idx + run.len <= ENTRIES; the table is live.
-            // (Without `CHECK` it is a new frame whose contents do not count.)
-            if CHECK && !unsafe { get(table, idx) }.is_unused() {
-                return false;
-            }
+        // The bits one entry size adds (GenericPTE contract, item 7), if the
+        // format says and entries are words: an entry whose frame follows the
+        // previous one's is then one add, not an encoding.
+        let step = PTE::paddr_step(bs).filter(|_| usize::BITS == 64);
+        let encode = |pa: usize| {
             let mut e = run.template;
             e.set_paddr(PhysAddr::from_usize(pa));
             // `set_paddr` keeps the template's attributes (`GenericPTE`
@@ -297,20 +294,49 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                 e.bits(),
                 PTE::new_page(PhysAddr::from_usize(pa), flags, bs > PAGE_SIZE_4K).bits()
             );
+            e.bits()
+        };
+        // Writes `bits` to entry `k` of the run, or says it is in use.
+        let write = |k: usize, bits: usize| {
+            let idx = run.idx + k;
+            // SAFETY: idx < run.idx + run.len <= ENTRIES; the table is live.
+            // (Without `CHECK` it is a new frame whose contents do not count.)
+            if CHECK && !unsafe { get(table, idx) }.is_unused() {
+                return false;
+            }
             // SAFETY: as above.
-            unsafe { set(table, idx, e) };
+            unsafe { set_bits(table, idx, bits) };
             true
         };
-        if !write(0, pa) {
+        if !write(0, encode(pa)) {
             return (0, Some(pa));
         }
         let mut va = run.va;
         let mut k = 1;
+        // The frame and bits of the first entry of the current group of
+        // eight: the others are one add away when their frames follow it.
+        // (Relative to the group, not the previous entry, so that no test
+        // crosses rounds and a contiguous `get_paddr` folds every test.)
+        let mut first: (usize, usize) = (0, 0);
         // One entry: the frame for `va`, tested with one mask.
         macro_rules! entry {
             ($j:expr) => {{
                 let pa = get_paddr(va.wrapping_add(($j + 1) * bs).into()).as_usize();
-                if pa & bad != 0 || !write(k + $j, pa) {
+                if pa & bad != 0 {
+                    return (k + $j, Some(pa));
+                }
+                let bits = match step {
+                    Some(step) if $j > 0 && pa == first.0.wrapping_add($j * bs) => {
+                        let bits = first.1.wrapping_add($j * step);
+                        debug_assert_eq!(bits, encode(pa));
+                        bits
+                    }
+                    _ => encode(pa),
+                };
+                if $j == 0 {
+                    first = (pa, bits);
+                }
+                if !write(k + $j, bits) {
                     return (k + $j, Some(pa));
                 }
             }};

@@ -78,6 +78,18 @@ pub(crate) unsafe fn set<PTE: GenericPTE>(table: *mut PTE, idx: usize, pte: PTE)
     unsafe { table.add(idx).write_volatile(pte) }
 }
 
+/// Writes raw `bits` as entry `idx` of `table` with one store: the entry's
+/// in-memory form is its bits as a native `u64` (`GenericPTE` contract).
+///
+/// # Safety
+/// As for [`get`]; `bits` are the bits of an entry the caller could write
+/// with [`set`].
+#[inline(always)]
+pub(crate) unsafe fn set_bits<PTE: GenericPTE>(table: *mut PTE, idx: usize, bits: usize) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { table.add(idx).cast::<u64>().write_volatile(bits as u64) }
+}
+
 /// Clears entry `idx` of `table`.
 ///
 /// # Safety

@@ -341,6 +341,11 @@ unsafe impl GenericPTE for A64PTE {
         self.0 = (self.0 & !mask) | (paddr.as_usize() as u64 & mask);
     }
     #[inline]
+    fn paddr_step(size: usize) -> Option<usize> {
+        // The output address is one field, at its own bit positions.
+        Some(size)
+    }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         let pa = self.0 & Self::pa_mask(is_huge);
         self.0 = pa | Self::leaf_attr(flags, is_huge);

@@ -293,6 +293,11 @@ unsafe impl GenericPTE for Rv64PTE {
         self.0 = (page + attr).rotate_right(2);
     }
     #[inline]
+    fn paddr_step(size: usize) -> Option<usize> {
+        // The PPN is one field, two bits below where the address has it.
+        Some(size >> 2)
+    }
+    #[inline]
     fn set_flags(&mut self, flags: MappingFlags, is_huge: bool) {
         self.0 = (self.0 & PPN_MASK) | Self::leaf_attr(flags, is_huge);
     }
