@@ -42,13 +42,13 @@ build() {
     local arch=$1 app=$2 target
     target=$(target_of "$arch")
     prebuild "$arch" "$target" "$app"
-    cargo build --release -p "pagoda-$app" --target "$target" >&2
+    cargo build --profile kernel -p "pagoda-$app" --target "$target" >&2
 }
 
 case "${1:-}" in
     --print-path)
         build "$2" "$3"
-        echo "$(target_dir)/$(target_of "$2")/release/pagoda-$3"
+        echo "$(target_dir)/$(target_of "$2")/kernel/pagoda-$3"
         ;;
     --clippy)
         arch=$(arch_of "$2")

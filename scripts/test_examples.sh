@@ -74,11 +74,11 @@ for arch in "${archs[@]}"; do
             report FAIL "$name" "$arch" "prebuild failed" "$log"
             continue
         fi
-        if ! cargo build --quiet -p "$pkg" --target "$triple" --release >"$log" 2>&1; then
+        if ! cargo build --quiet -p "$pkg" --target "$triple" --profile kernel >"$log" 2>&1; then
             report FAIL "$name" "$arch" "build failed" "$log"
             continue
         fi
-        elf="$target_dir/$triple/release/$pkg"
+        elf="$target_dir/$triple/kernel/$pkg"
         start=$(date +%s%N)
         QEMU_TIMEOUT=$limit scripts/qemu.sh "$arch" "$elf" >"$log" 2>&1
         status=$?

@@ -15,6 +15,8 @@ use crate::sigdeliver;
 pub const TICK_NS: u64 = 10_000_000;
 /// Ticks in a time slice.
 pub const SLICE_TICKS: u32 = 2;
+/// How often the scheduler polls the console while threads run.
+const POLL_NS: u64 = 1_000_000;
 /// A fault resolved this many times in a row at one address kills the program.
 const MAX_REPEATED_FAULTS: usize = 16;
 
@@ -31,6 +33,7 @@ pub fn run(k: &mut Kernel) -> i32 {
     // at a switch the previous thread's last trap) counts too.
     let mut now = time::monotonic_ns();
     let mut tick = now.saturating_add(TICK_NS);
+    let mut next_poll = now;
     let mut said_stuck = false;
     loop {
         if let Some(status) = k.halt {
@@ -38,7 +41,13 @@ pub fn run(k: &mut Kernel) -> i32 {
             return status;
         }
         k.expire_timers(now);
-        k.console_input();
+        // The serial port is polled, and a port read is an exit to the emulator's device
+        // model (slow under TCG, a VM exit under KVM): at most once per POLL_NS, which
+        // bounds how late a typed ^C is. Reads of the console poll it themselves.
+        if now >= next_poll {
+            k.console_input();
+            next_poll = now.saturating_add(POLL_NS);
+        }
         k.wake_file_waiters(&crate::files::drain_wakeups());
         let tid = match k.rq.current() {
             Some(t) => t,
@@ -47,6 +56,7 @@ pub fn run(k: &mut Kernel) -> i32 {
                 _ => {
                     idle(k, &mut said_stuck);
                     now = time::monotonic_ns();
+                    next_poll = now;
                     continue;
                 }
             },
