@@ -68,18 +68,18 @@ table() {
     for arch in "${arches[@]}"; do
         prog=$work/mmbench-$arch
         for ((boot = 1; boot <= boots; boot++)); do
-            run_on_linux "$arch" "$prog" >"$work/linux-$arch-$boot.log"
-            run_on_pagoda "$arch" "$prog" >"$work/pagoda-$arch-$boot.log"
+            run_on_linux "$arch" "$prog" >"$work/linux-$arch-$mode-$boot.log"
+            run_on_pagoda "$arch" "$prog" >"$work/pagoda-$arch-$mode-$boot.log"
             for side in linux pagoda; do
-                grep -q '^BENCH-DONE' "$work/$side-$arch-$boot.log" ||
+                grep -q '^BENCH-DONE' "$work/$side-$arch-$mode-$boot.log" ||
                     echo "bench-linux: the $side run on $arch did not finish; its log ends:" \
-                        "$(tail -n 3 "$work/$side-$arch-$boot.log" | tr '\n' ' ')" >&2
-                results "$work/$side-$arch-$boot.log" >"$work/$side-$arch-$boot.txt"
+                        "$(tail -n 3 "$work/$side-$arch-$mode-$boot.log" | tr '\n' ' ')" >&2
+                results "$work/$side-$arch-$mode-$boot.log" >"$work/$side-$arch-$mode-$boot.txt"
             done
         done
         for side in linux pagoda; do
-            best_of "$work/$side-$arch-"*.txt >"$work/$side-$arch.txt"
-            cat "$work/$side-$arch-"*.log >"$work/$side-$arch.log"
+            best_of "$work/$side-$arch-$mode-"*.txt >"$work/$side-$arch.txt"
+            cat "$work/$side-$arch-$mode-"*.log >"$work/$side-$arch.log"
         done
         while read -r name linux; do
             pagoda=$(awk -v n="$name" '$1 == n { $1 = ""; sub(/^ /, ""); print; exit }' \
