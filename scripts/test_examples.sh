@@ -163,7 +163,7 @@ for arch in "${archs[@]}"; do
     riscv64) cc=riscv64-linux-gnu-gcc ;;
     *) continue ;;
     esac
-    for name in files mm_single mm_syscalls file_mmap oom procs preempt signals threads fork_cow pipes shm exec proc sockets stack clones perm sysfuzz thp; do
+    for name in files mm_single mm_syscalls file_mmap oom procs preempt signals threads fork_cow pipes shm exec proc sockets stack clones perm sysfuzz thp fpu; do
         log="$work/linux-$name-$arch.log"
         prog="$work/$name-$arch"
         if ! "$cc" -static -O2 -Wall -D_GNU_SOURCE -pthread -o "$prog" "tests/linux/$name.c" >"$log" 2>&1; then

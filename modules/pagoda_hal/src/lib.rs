@@ -1,6 +1,8 @@
 #![cfg_attr(not(test), no_std)]
 #![doc = include_str!("../README.md")]
 
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(target_os = "none")]

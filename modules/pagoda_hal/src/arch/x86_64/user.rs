@@ -9,9 +9,11 @@
 //! The way back into ring 3 is `sysretq` after a `syscall` (the registers it clobbers, rcx
 //! and r11, are the ones `syscall` clobbered), otherwise `iretq`.
 
+use alloc::boxed::Box;
 use core::arch::{asm, global_asm};
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use memory_addr::VirtAddr;
 
@@ -183,41 +185,81 @@ impl FxState {
 /// state and the FS base (user TLS: `arch_prctl(ARCH_SET_FS)`). Not the GS base: the
 /// kernel does not use `swapgs`, and Linux programs leave GS alone.
 #[repr(C, align(16))]
-#[derive(Debug)]
 pub struct UserContext {
     frame: TrapFrame,
-    fx: FxState,
+    /// The x87/SSE state: a heap area this context owns (made by `Box::leak`, freed by
+    /// `Drop`), reached only through this pointer and never through a reference that
+    /// outlives a call, so that [`FPU_OWNER`] can name it wherever the context moves and
+    /// another context's entry can save into it. Stale while this context owns the
+    /// registers.
+    fx: NonNull<FxState>,
     /// `IA32_FS_BASE` while this context runs (the kernel itself never uses FS).
     fs_base: u64,
-    /// Names the contents of `fx`: a new value whenever they change other than by
-    /// `fxsave64` (a copy, `set_fp_state`), so that [`FPU_HOLDS`] can tell whether the
-    /// registers still hold them.
-    fx_id: u64,
+}
+
+// SAFETY: `fx` is owned exactly as a `Box` would be; besides this context's own methods,
+// only another context's entry touches it (saving the registers into it), and that runs
+// on the one CPU with interrupts off, never during a method of this context.
+unsafe impl Send for UserContext {}
+// SAFETY: as above; `&self` methods only read the area (or save the registers into a
+// copy).
+unsafe impl Sync for UserContext {}
+
+impl fmt::Debug for UserContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserContext")
+            .field("frame", &self.frame)
+            .field("fx", &self.current_fx())
+            .field("fs_base", &format_args!("{:#x}", self.fs_base))
+            .finish()
+    }
 }
 
 impl Clone for UserContext {
     fn clone(&self) -> Self {
         Self {
             frame: self.frame,
-            fx: self.fx.clone(),
+            fx: new_fx_area(self.current_fx()),
             fs_base: self.fs_base,
-            fx_id: new_fx_id(),
         }
     }
 }
 
-/// The `fx_id` of the x87/SSE state the registers hold (0: none known). The kernel is
-/// soft-float and never touches them, so after `fxsave64` they keep that context's state:
-/// entering the same context again needs no `fxrstor64` (512 bytes, an emulator helper).
-static FPU_HOLDS: AtomicU64 = AtomicU64::new(0);
+impl Drop for UserContext {
+    fn drop(&mut self) {
+        // The registers' state dies with its context: nothing may save into the freed area.
+        disown_fpu(self.fx);
+        // SAFETY: `fx` came from `Box::leak` in `new_fx_area` and is freed only here.
+        drop(unsafe { Box::from_raw(self.fx.as_ptr()) });
+    }
+}
+
+/// A new heap area holding `state`, owned by the caller (see `UserContext::fx`).
+fn new_fx_area(state: FxState) -> NonNull<FxState> {
+    NonNull::from(Box::leak(Box::new(state)))
+}
+
+/// If the registers hold `fx`'s state, forgets that (it is replaced or freed).
+fn disown_fpu(fx: NonNull<FxState>) {
+    let _ = FPU_OWNER.compare_exchange(
+        fx.as_ptr(),
+        ptr::null_mut(),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
+/// The area of the context whose x87/SSE state the registers hold, newer than the area
+/// itself (null: none). The kernel is soft-float and never touches these registers, so
+/// they keep a context's state from one trap to its next entry: a context that enters
+/// again needs neither `fxsave64` nor `fxrstor64` (512 bytes each, emulator helpers), and
+/// the state is written back only when another context enters or someone reads it
+/// (`fp_state`, `clone`). Points into a live box: `Drop` clears it (single CPU, interrupts
+/// off in the kernel, so no access races).
+static FPU_OWNER: AtomicPtr<FxState> = AtomicPtr::new(ptr::null_mut());
 /// The value `IA32_FS_BASE` holds (read back after every return from ring 3), so that
 /// entering a context with the same base skips the `wrmsr`.
 static FS_BASE_HOLDS: AtomicU64 = AtomicU64::new(u64::MAX);
-
-fn new_fx_id() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
 
 impl UserContext {
     /// A context that starts at `entry` with stack pointer `sp`, all other registers zero,
@@ -233,9 +275,8 @@ impl UserContext {
         };
         Self {
             frame,
-            fx: FxState::initial(),
+            fx: new_fx_area(FxState::initial()),
             fs_base: 0,
-            fx_id: new_fx_id(),
         }
     }
 
@@ -279,11 +320,19 @@ impl UserContext {
         let sysret = frame.vector == SYSCALL_VECTOR && (frame.rip as usize) < USER_VA_END;
         let frame_ptr: *mut TrapFrame = frame;
         gdt::set_user_trap_stack(frame_ptr as u64 + size_of::<TrapFrame>() as u64);
-        let fx: *mut FxState = &mut self.fx;
-        if FPU_HOLDS.swap(self.fx_id, Ordering::Relaxed) != self.fx_id {
+        let fx = self.fx.as_ptr();
+        let owner = FPU_OWNER.swap(fx, Ordering::Relaxed);
+        if owner != fx {
+            if !owner.is_null() {
+                // SAFETY: `owner` is the live area of the context the registers belong to
+                // (`Drop` clears it first; not this one), 16-byte aligned, 512 bytes:
+                // `fxsave64` writes just those, and nothing else uses the area now.
+                unsafe { asm!("fxsave64 [{}]", in(reg) owner, options(nostack, preserves_flags)) };
+            }
             // SAFETY: `fx` is a 16-byte aligned 512-byte area holding a state built by
-            // `FxState::initial` or saved by `fxsave64`, so `fxrstor64` cannot fault; the
-            // kernel itself never uses x87/SSE registers (soft-float target).
+            // `FxState::initial`, saved by `fxsave64` or sanitised by `set_fp_state`, so
+            // `fxrstor64` cannot fault; the kernel itself never uses x87/SSE registers
+            // (soft-float target).
             unsafe { asm!("fxrstor64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
         }
         if FS_BASE_HOLDS.load(Ordering::Relaxed) != self.fs_base {
@@ -297,8 +346,6 @@ impl UserContext {
         // just set to the frame's end, so the next trap saves the user state into it, and the
         // exit path restores the callee-saved registers and stack pushed by the entry.
         unsafe { __pagoda_enter_user(frame_ptr, sysret) };
-        // SAFETY: `fx` is valid and 16-byte aligned; `fxsave64` only writes those 512 bytes.
-        unsafe { asm!("fxsave64 [{}]", in(reg) fx, options(nostack, preserves_flags)) };
         // SAFETY: IA32_FS_BASE exists; reading it back keeps what ring 3 did to FS (loading
         // a selector into FS resets the base).
         self.fs_base = unsafe { rdmsr(IA32_FS_BASE) };
@@ -408,7 +455,20 @@ impl UserContext {
 
     /// The FP state (FXSAVE layout).
     pub fn fp_state(&self) -> [u8; Self::FP_STATE_LEN] {
-        self.fx.0
+        self.current_fx().0
+    }
+
+    /// The x87/SSE state: the registers' if this context owns them, else its area's.
+    fn current_fx(&self) -> FxState {
+        if FPU_OWNER.load(Ordering::Relaxed) != self.fx.as_ptr() {
+            // SAFETY: `fx` is this context's live area; nothing writes it during this call.
+            return unsafe { self.fx.as_ptr().read() };
+        }
+        let mut live = FxState([0; 512]);
+        // SAFETY: `live` is a 16-byte aligned 512-byte area; `fxsave64` writes just those
+        // and leaves the registers as they are.
+        unsafe { asm!("fxsave64 [{}]", in(reg) &raw mut live, options(nostack, preserves_flags)) };
+        live
     }
 
     /// Sets the FP state from FXSAVE layout; `false` (nothing changes) for a wrong length.
@@ -417,12 +477,17 @@ impl UserContext {
         let Ok(area) = <[u8; 512]>::try_from(bytes) else {
             return false;
         };
-        self.fx.0 = area;
-        self.fx_id = new_fx_id();
+        // The registers' state, if they hold this context's, is replaced: entering loads
+        // the area again.
+        disown_fpu(self.fx);
+        // SAFETY: `fx` is this context's live area, and `&mut self` keeps every other use
+        // of it (ours, or a save by another context's entry) out during this call.
+        let fx = unsafe { &mut *self.fx.as_ptr() };
+        fx.0 = area;
         let mut m = [0u8; 4];
         m.copy_from_slice(&area[24..28]);
         let mxcsr = u32::from_le_bytes(m) & 0xffff;
-        self.fx.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        fx.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
         true
     }
 }
