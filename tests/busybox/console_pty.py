@@ -5,6 +5,7 @@ Usage: python3 console_pty.py BUSYBOX APPLET_DIR SCRIPT"""
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
@@ -24,6 +25,12 @@ def main():
     busybox, bindir, script = sys.argv[1:4]
     pid, fd = pty.fork()
     if pid == 0:
+        # A shell started with a signal ignored may not trap it (POSIX), and an ignored
+        # disposition survives exec: a run from a background job (SIGINT and SIGQUIT
+        # ignored) would then type ^C at a sleep that cannot hear it. Start as a login
+        # terminal does, with the default actions.
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(sig, signal.SIG_DFL)
         os.execve(busybox, [busybox, "sh", script], {"PATH": bindir, "TERM": "linux", "HOME": "/"})
     out, pending = b"", b""
     while True:
