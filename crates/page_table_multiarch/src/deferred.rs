@@ -77,6 +77,7 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
     }
 
     /// Whether no frame is queued.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0 && self.nfull == 0 && self.list.as_usize() == 0
     }
@@ -174,11 +175,18 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> DeferredFree<M, PTE, 
         H::phys_to_virt(pa).as_mut_ptr().cast()
     }
 
-    /// If frames are queued: one full flush, then frees them all.
+    /// If frames are queued: one full flush, then frees them all. The test is
+    /// inlined: most operations queue nothing.
+    #[inline]
     pub(crate) fn release(&mut self) {
-        if self.is_empty() {
-            return;
+        if !self.is_empty() {
+            self.release_queued();
         }
+    }
+
+    /// [`release`](Self::release) with frames queued.
+    #[inline(never)]
+    fn release_queued(&mut self) {
         M::flush_tlb(None);
         let mut pa = self.head;
         for i in 0..self.len {

@@ -12,7 +12,7 @@ use memory_addr::{PAGE_SIZE_4K, PhysAddr};
 
 use crate::cache::BitsCache;
 use crate::deferred::DeferredFree;
-use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty};
+use crate::table::{ENTRIES, block, clear, get, index, leaf_size, set, table_is_empty_near};
 use crate::{
     FlushBatch, GenericPTE, MappingFlags, PageSize, PageTable64, PagingHandler, PagingMetaData,
     PagingResult,
@@ -269,9 +269,13 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     }
                     // SAFETY: the child covers [t, t + bs).
                     done += unsafe { Self::unmap_rec(child, level - 1, clo, chi, f, batch, free) };
-                    // A fully covered child is empty now; otherwise look.
-                    // SAFETY: the child is live (it is only queued below).
-                    if level != Self::ROOT && (full || unsafe { table_is_empty(child) }) {
+                    // A fully covered child is empty now; otherwise look,
+                    // from where the range began.
+                    // SAFETY: the child is live (it is only queued below);
+                    // the index is below ENTRIES.
+                    let emptied = level != Self::ROOT
+                        && (full || unsafe { table_is_empty_near(child, index(clo, level - 1)) });
+                    if emptied {
                         // SAFETY: the child is empty; once the entry is
                         // cleared nothing refers to it.
                         unsafe {

@@ -24,8 +24,9 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
     #[inline(always)]
     pub(crate) fn check_owned(&self, lo: usize, hi: usize) -> PagingResult {
         // Almost every table borrows nothing, or only the upper half: one
-        // test of the whole bitmap, then of the words the range covers.
-        if self.shared == [0; ENTRIES / 64] {
+        // test of the whole bitmap (an OR of its words, not a `memcmp` call),
+        // then of the words the range covers.
+        if self.shared.iter().fold(0, |acc, &w| acc | w) == 0 {
             return Ok(());
         }
         let (first, last) = (index(lo, Self::ROOT), index(hi - 1, Self::ROOT));

@@ -372,3 +372,24 @@ fn frame_run_refuses_bad_requests_and_handlers_without_runs() {
     );
     assert_eq!(CountingHandler::live_frames(), 0);
 }
+
+proptest::proptest! {
+    #![proptest_config(super::proptest_config(256))]
+
+    /// The emptiness test that starts beside `near` agrees with looking at every entry,
+    /// whatever few entries are used (any bit of any entry) and wherever it starts.
+    #[test]
+    fn table_is_empty_near_matches_a_full_scan(
+        used in proptest::collection::vec((0..crate::table::ENTRIES, 0..64u32), 0..3),
+        near in 0..crate::table::ENTRIES,
+    ) {
+        let mut table = [0u64; crate::table::ENTRIES];
+        for &(i, bit) in &used {
+            table[i] |= 1 << bit;
+        }
+        let ptr = table.as_mut_ptr().cast::<page_table_entry::x86_64::X64PTE>();
+        // SAFETY: `table` is a table-sized array of entries (their memory is their bits).
+        let near_says = unsafe { crate::table::table_is_empty_near(ptr, near) };
+        proptest::prop_assert_eq!(near_says, table.iter().all(|&e| e == 0));
+    }
+}
