@@ -43,7 +43,6 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
         if level > Self::ROOT {
             return Err(PagingError::InvalidAddress);
         }
-        let mut free = DeferredFree::<M, PTE, H>::new();
         // SAFETY: `t` is checked; tables reached through our root are live.
         unsafe {
             let table = self.ensure_table(t, level)?;
@@ -60,13 +59,14 @@ impl<M: PagingMetaData, PTE: GenericPTE, H: PagingHandler> PageTable64<M, PTE, H
                     return Err(PagingError::AlreadyMapped);
                 }
                 set(table, idx, PTE::new_page(paddr, flags, level > 0));
+                // The replaced table is freed after a full flush of its own.
+                let mut free = DeferredFree::<M, PTE, H>::new();
                 free.push_empty(e.paddr());
+                free.release();
             } else {
                 set(table, idx, PTE::new_page(paddr, flags, level > 0));
             }
         }
-        // A replaced table is freed after a full flush of its own.
-        free.release();
         Ok(TlbFlush::page(va))
     }
 
