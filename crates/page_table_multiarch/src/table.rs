@@ -132,18 +132,11 @@ pub(crate) unsafe fn table_is_empty_near<PTE: GenericPTE>(table: *mut PTE, near:
     // is below ENTRIES, and an entry's memory is its bits as a `u64`.
     let used =
         |l: usize| (0..LINE).fold(0, |acc, i| acc | unsafe { words.add(l * LINE + i).read() }) != 0;
-    let home = near / LINE;
-    let lines = ENTRIES / LINE;
-    for d in 0..lines {
-        let (after, before) = (home + d, home.checked_sub(d));
-        if after >= lines && before.is_none() {
-            break;
-        }
-        if (after < lines && used(after)) || before.is_some_and(|b| d > 0 && used(b)) {
-            return false;
-        }
-    }
-    true
+    let (home, lines) = (near / LINE, ENTRIES / LINE);
+    // `near`'s line, then the lines 1, 2, ... away from it, the one after first.
+    let around =
+        (1..lines).flat_map(|d| [Some(home + d).filter(|&l| l < lines), home.checked_sub(d)]);
+    !core::iter::once(home).chain(around.flatten()).any(used)
 }
 
 /// What [`PageTable64::remap`] does when the entry maps a present frame other
