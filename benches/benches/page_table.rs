@@ -19,7 +19,7 @@ mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{GIB, OursSv39, OursX64, PA_BASE, Table, VA_BASE, check, pa_of};
+use common::{GIB, OursSv39, OursX64, PA_BASE, SPREAD_BLOCKS, Table, VA_BASE, check, pa_of};
 
 /// Random addresses cycled through by the query benchmark.
 const QUERIES: usize = 1 << 14;
@@ -73,6 +73,30 @@ fn bench_table<T: Table>(c: &mut Criterion<CpuTime>, arch: &str, who: &str) {
     let sum: usize = addrs.iter().map(|&va| t.query(va) - pa_of(va)).sum();
     assert_eq!(sum, 0, "{who} {arch}: query returned wrong addresses");
     let mut i = 0;
+    g.bench_function(who, |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            t.query(black_box(addrs[i]))
+        })
+    });
+    g.finish();
+    drop(t);
+
+    // Queries a random gigabyte each time: every one misses our walk cache.
+    let mut g = c.benchmark_group(format!("pt_query_spread_{arch}"));
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1000));
+    let mut t = T::new();
+    t.map_spread();
+    let addrs: Vec<usize> = (0..QUERIES)
+        .map(|_| VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8)
+        .collect();
+    let sum: usize = addrs.iter().map(|&va| t.query(va) - pa_of(va)).sum();
+    assert_eq!(
+        sum, 0,
+        "{who} {arch}: spread query returned wrong addresses"
+    );
     g.bench_function(who, |b| {
         b.iter(|| {
             i = (i + 1) % QUERIES;

@@ -14,7 +14,8 @@ mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{GIB, OursSv39, OursX64, Table, VA_BASE, check, pa_of};
+use common::{GIB, OursSv39, OursX64, SPREAD_BLOCKS, Table, VA_BASE, check, pa_of};
+use pagoda_bench::FRAME;
 
 /// Queries per timed block, and blocks per side.
 const BLOCK: usize = 1 << 14;
@@ -32,31 +33,41 @@ fn block<T: Table>(t: &T, addrs: &[usize]) -> f64 {
 }
 
 /// Fastest-block ns per query of ours and of the anchor, interleaved; once with each side's
-/// table built first, so that neither always gets the same frames of the arena.
-fn ab<A: Table, B: Table>() -> (f64, f64) {
+/// table built first, so that neither always gets the same frames of the arena. With
+/// `spread`, the queries go to the pages of `Table::map_spread`, a random gigabyte each
+/// (every query misses our walk cache) instead of the mapped gigabyte.
+fn ab<A: Table, B: Table>(spread: bool) -> (f64, f64) {
     check::<A>("ours");
     check::<B>("anchor");
-    let (a1, b1) = ab_built::<A, B>(true);
-    let (a2, b2) = ab_built::<A, B>(false);
+    let (a1, b1) = ab_built::<A, B>(true, spread);
+    let (a2, b2) = ab_built::<A, B>(false, spread);
     (a1.min(a2), b1.min(b2))
 }
 
-fn ab_built<A: Table, B: Table>(a_first: bool) -> (f64, f64) {
-    let (mut a, mut b);
-    if a_first {
-        a = A::new();
-        a.map_gib();
-        b = B::new();
-        b.map_gib();
+fn build<T: Table>(spread: bool) -> Box<T> {
+    let mut t = T::new();
+    if spread {
+        t.map_spread();
     } else {
-        b = B::new();
-        b.map_gib();
-        a = A::new();
-        a.map_gib();
+        t.map_gib();
     }
+    Box::new(t)
+}
+
+fn ab_built<A: Table, B: Table>(a_first: bool, spread: bool) -> (f64, f64) {
+    let (a, b): (Box<A>, Box<B>) = if a_first {
+        let a = build(spread);
+        (a, build(spread))
+    } else {
+        let b = build(spread);
+        (build(spread), b)
+    };
     let mut rng = Rng::new(0x5eed);
     let addrs: Vec<usize> = (0..BLOCK)
-        .map(|_| VA_BASE + rng.below(GIB / 8) * 8)
+        .map(|_| match spread {
+            false => VA_BASE + rng.below(GIB / 8) * 8,
+            true => VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8,
+        })
         .collect();
     for &va in &addrs {
         assert_eq!(a.query(va), pa_of(va), "ours: wrong translation");
@@ -66,11 +77,11 @@ fn ab_built<A: Table, B: Table>(a_first: bool) -> (f64, f64) {
     for i in 0..BLOCKS {
         // Alternate which side goes first, so neither always follows the other's cache state.
         if i % 2 == 0 {
-            best_a = best_a.min(block(&a, &addrs));
-            best_b = best_b.min(block(&b, &addrs));
+            best_a = best_a.min(block(&*a, &addrs));
+            best_b = best_b.min(block(&*b, &addrs));
         } else {
-            best_b = best_b.min(block(&b, &addrs));
-            best_a = best_a.min(block(&a, &addrs));
+            best_b = best_b.min(block(&*b, &addrs));
+            best_a = best_a.min(block(&*a, &addrs));
         }
     }
     (best_a, best_b)
@@ -82,8 +93,13 @@ fn main() {
     );
     println!("|---|---:|---:|---:|");
     for (mode, (ours, anchor)) in [
-        ("x86-64 4-level", ab::<OursX64, anchor::X64>()),
-        ("Sv39", ab::<OursSv39, anchor::Sv39>()),
+        ("x86-64 4-level", ab::<OursX64, anchor::X64>(false)),
+        ("Sv39", ab::<OursSv39, anchor::Sv39>(false)),
+        (
+            "x86-64 4-level, 64 GiB apart",
+            ab::<OursX64, anchor::X64>(true),
+        ),
+        ("Sv39, 64 GiB apart", ab::<OursSv39, anchor::Sv39>(true)),
     ] {
         println!(
             "| {mode} | {ours:.2} ns | {anchor:.2} ns | {:.2}× |",

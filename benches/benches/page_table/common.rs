@@ -8,6 +8,8 @@ use pagoda_bench::FRAME;
 pub const GIB: usize = 1 << 30;
 /// Start of the mapped gigabyte: 1 GiB-aligned, in the lower half of every mode.
 pub const VA_BASE: usize = 0x10_0000_0000;
+/// Gigabytes touched by [`Table::map_spread`] (all in the lower half of every mode).
+pub const SPREAD_BLOCKS: usize = 64;
 /// Physical address of the first leaf (leaves are never accessed).
 pub const PA_BASE: usize = 0x8000_0000;
 
@@ -37,6 +39,8 @@ pub trait Table: Sized {
     fn unmap_gib(&mut self);
     /// Makes the gigabyte read-only (`false`) or read+write (`true`).
     fn protect_gib(&mut self, write: bool);
+    /// Maps the first 4K page of each of [`SPREAD_BLOCKS`] gigabytes from `VA_BASE` on.
+    fn map_spread(&mut self);
     /// The physical address `va` translates to.
     fn query(&self, va: usize) -> usize;
     /// Whether `va` is mapped, and if so whether writable (for the sanity check).
@@ -92,6 +96,20 @@ macro_rules! impl_ours {
                 )
                 .expect("map_region")
                 .ignore();
+            }
+            fn map_spread(&mut self) {
+                for b in 0..SPREAD_BLOCKS {
+                    let va = VA_BASE + b * GIB;
+                    self.map_region(
+                        VirtAddr::from_usize(va),
+                        |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
+                        FRAME,
+                        MappingFlags::READ | MappingFlags::WRITE,
+                        PageSize::Size4K,
+                    )
+                    .expect("map_region")
+                    .ignore();
+                }
             }
             fn unmap_gib(&mut self) {
                 let (_, batch) = self

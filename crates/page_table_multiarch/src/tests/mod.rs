@@ -10,6 +10,7 @@ mod freeing;
 mod misc;
 mod model;
 mod psc;
+mod query;
 mod region;
 mod share;
 mod single;
