@@ -16,7 +16,7 @@ fn new<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() -> Pt<M, PTE> 
 
 /// A query after the level-1 table it walked was freed (and poisoned) by an
 /// unmap, and after a new one was built elsewhere, reads the new tables.
-fn changed_table_is_walked_again<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
+fn query_after_tables_rebuilt<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
     CountingHandler::reset();
     let mut pt = new::<M, PTE>();
     let v = 5 * G1 + 3 * M2 + 7 * K4;
@@ -49,7 +49,7 @@ fn changed_table_is_walked_again<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Ge
 
 /// Addresses that differ from a just-queried one only above `VA_MAX_BITS`
 /// are refused.
-fn hit_needs_the_whole_address<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
+fn bits_above_va_max_are_refused<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
     CountingHandler::reset();
     let mut pt = new::<M, PTE>();
     let v = 2 * G1 + K4;
@@ -72,7 +72,10 @@ fn hit_needs_the_whole_address<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gene
 
 /// Through a borrowed top-level slot, queries see the lender free and
 /// rebuild the tables below it (the `copy_from` contract allows it).
-fn borrowed_slots_are_not_cached<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
+fn lender_rebuild_seen_through_borrowed_slot<
+    M: PagingMetaData<VirtAddr = VirtAddr>,
+    PTE: GenericPTE,
+>() {
     CountingHandler::reset();
     let top = 1 << (12 + 9 * (M::LEVELS - 1));
     let base = 2 * top;
@@ -106,9 +109,9 @@ fn borrowed_slots_are_not_cached<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Ge
 }
 
 all_modes!(
-    changed_table_is_walked_again,
-    hit_needs_the_whole_address,
-    borrowed_slots_are_not_cached,
+    query_after_tables_rebuilt,
+    bits_above_va_max_are_refused,
+    lender_rebuild_seen_through_borrowed_slot,
 );
 
 /// Frames from one static arena at low physical addresses (heap addresses,
@@ -119,21 +122,31 @@ struct ArenaFrames;
 const ARENA_FRAMES: usize = 64;
 const ARENA_PA: usize = G1;
 
-fn arena() -> &'static (usize, Mutex<Vec<usize>>) {
-    static ARENA: OnceLock<(usize, Mutex<Vec<usize>>)> = OnceLock::new();
+/// The arena's base, kept as a pointer so that the arena stays reachable
+/// (Miri's leak check) and writable through it.
+struct Base(*mut u8);
+
+// SAFETY: the pointer is only offset and handed out, never dereferenced
+// here; frames are accessed by whoever owns them.
+unsafe impl Send for Base {}
+// SAFETY: as above.
+unsafe impl Sync for Base {}
+
+fn arena() -> &'static (Base, Mutex<Vec<usize>>) {
+    static ARENA: OnceLock<(Base, Mutex<Vec<usize>>)> = OnceLock::new();
     ARENA.get_or_init(|| {
         let layout = Layout::from_size_align(ARENA_FRAMES * K4, K4).unwrap();
         // SAFETY: non-zero size; the arena lives for the rest of the process.
         let base = unsafe { alloc_zeroed(layout) };
         assert!(!base.is_null());
         let free = (0..ARENA_FRAMES).map(|i| ARENA_PA + i * K4).collect();
-        (base.expose_provenance(), Mutex::new(free))
+        (Base(base), Mutex::new(free))
     })
 }
 
 // SAFETY: each frame is a distinct 4K block of the arena, handed out once
-// until it is freed; `phys_to_virt` gives its exposed address, valid on any
-// thread.
+// until it is freed; `phys_to_virt` gives its address in the arena, valid
+// on any thread.
 unsafe impl PagingHandler for ArenaFrames {
     fn alloc_frame() -> Option<PhysAddr> {
         let frame = arena().1.lock().unwrap().pop()?;
@@ -148,8 +161,7 @@ unsafe impl PagingHandler for ArenaFrames {
     }
 
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
-        let addr = arena().0 + (paddr.as_usize() - ARENA_PA);
-        VirtAddr::from_mut_ptr_of(std::ptr::with_exposed_provenance_mut::<u8>(addr))
+        VirtAddr::from_mut_ptr_of(arena().0.0.wrapping_add(paddr.as_usize() - ARENA_PA))
     }
 }
 
