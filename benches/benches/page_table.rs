@@ -12,17 +12,36 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, SamplingMode};
 use pagoda_bench::report::{self, PTES_PER_GIB};
-use pagoda_bench::{CpuTime, FRAME, Rng};
+use pagoda_bench::{CpuTime, FRAME};
 
 #[path = "page_table/anchor.rs"]
 mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{GIB, OursSv39, OursX64, PA_BASE, SPREAD_BLOCKS, Table, VA_BASE, check, pa_of};
+use common::{GIB, OursSv39, OursX64, PA_BASE, Table, VA_BASE, check, pa_of, query_addrs};
 
 /// Random addresses cycled through by the query benchmark.
 const QUERIES: usize = 1 << 14;
+
+/// Random queries of `t` (see [`query_addrs`]) as `who` in `group`.
+fn bench_query<T: Table>(c: &mut Criterion<CpuTime>, group: &str, who: &str, t: &T, spread: bool) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(1000));
+    let addrs = query_addrs(QUERIES, spread);
+    let sum: usize = addrs.iter().map(|&va| t.query(va) - pa_of(va)).sum();
+    assert_eq!(sum, 0, "{who} {group}: query returned wrong addresses");
+    let mut i = 0;
+    g.bench_function(who, |b| {
+        b.iter(|| {
+            i = (i + 1) % QUERIES;
+            t.query(black_box(addrs[i]))
+        })
+    });
+    g.finish();
+}
 
 /// Benchmarks `T` as `who` for paging mode `arch`.
 fn bench_table<T: Table>(c: &mut Criterion<CpuTime>, arch: &str, who: &str) {
@@ -62,48 +81,12 @@ fn bench_table<T: Table>(c: &mut Criterion<CpuTime>, arch: &str, who: &str) {
     });
     g.finish();
 
-    let mut g = c.benchmark_group(format!("pt_query_{arch}"));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1000));
-    let mut rng = Rng::new(0x5eed);
-    let addrs: Vec<usize> = (0..QUERIES)
-        .map(|_| VA_BASE + rng.below(GIB / 8) * 8)
-        .collect();
-    let sum: usize = addrs.iter().map(|&va| t.query(va) - pa_of(va)).sum();
-    assert_eq!(sum, 0, "{who} {arch}: query returned wrong addresses");
-    let mut i = 0;
-    g.bench_function(who, |b| {
-        b.iter(|| {
-            i = (i + 1) % QUERIES;
-            t.query(black_box(addrs[i]))
-        })
-    });
-    g.finish();
+    bench_query(c, &format!("pt_query_{arch}"), who, &t, false);
     drop(t);
-
-    // Queries a random gigabyte each time: every one misses our walk cache.
-    let mut g = c.benchmark_group(format!("pt_query_spread_{arch}"));
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_millis(1000));
+    // A random gigabyte each query: what a cache of the last walk would miss.
     let mut t = T::new();
     t.map_spread();
-    let addrs: Vec<usize> = (0..QUERIES)
-        .map(|_| VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8)
-        .collect();
-    let sum: usize = addrs.iter().map(|&va| t.query(va) - pa_of(va)).sum();
-    assert_eq!(
-        sum, 0,
-        "{who} {arch}: spread query returned wrong addresses"
-    );
-    g.bench_function(who, |b| {
-        b.iter(|| {
-            i = (i + 1) % QUERIES;
-            t.query(black_box(addrs[i]))
-        })
-    });
-    g.finish();
+    bench_query(c, &format!("pt_query_spread_{arch}"), who, &t, true);
     drop(t);
 
     let mut g = c.benchmark_group(format!("pt_unmap_{arch}"));

@@ -15,23 +15,22 @@ use std::hint::black_box;
 use std::path::Path;
 use std::process::Command;
 
+use pagoda_bench::FRAME;
 use pagoda_bench::report::PTES_PER_GIB;
-use pagoda_bench::{FRAME, Rng};
 
 #[path = "page_table/anchor.rs"]
 mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{
-    GIB, OursA64, OursLA64, OursSv39, OursSv48, OursX64, SPREAD_BLOCKS, Table, VA_BASE, check,
-};
+use common::{OursA64, OursLA64, OursSv39, OursSv48, OursX64, Table, check, query_addrs};
 
 /// Random queries per measurement.
 const QUERIES: usize = 1 << 14;
 
 /// The operations measured, with the unit they are divided by and our goal per unit.
-/// `query_spread` has no goal (`NAN`): it shows the cost of a walk-cache miss.
+/// `query_spread` (a random gigabyte each query: what a cache of the last walk would miss)
+/// has no goal (`NAN`).
 const OPS: [(&str, &str, f64); 5] = [
     ("map", "map_region", 8.0),
     ("protect", "protect_region", 5.0),
@@ -57,18 +56,6 @@ pub fn pagoda_ir_measured(f: &mut dyn FnMut()) {
     f();
 }
 
-/// Random addresses inside the mapped gigabyte (8-byte aligned), or with `spread` inside the
-/// pages of [`Table::map_spread`]: a random gigabyte each time.
-fn query_addrs(spread: bool) -> Vec<usize> {
-    let mut rng = Rng::new(0x5eed);
-    (0..QUERIES)
-        .map(|_| match spread {
-            false => VA_BASE + rng.below(GIB / 8) * 8,
-            true => VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8,
-        })
-        .collect()
-}
-
 /// Child side: sets up `T` for `op` and runs it once inside [`pagoda_ir_measured`].
 fn run_child<T: Table>(op: &str) {
     let mut t = T::new();
@@ -83,7 +70,7 @@ fn run_child<T: Table>(op: &str) {
         "protect" => pagoda_ir_measured(&mut || t.protect_gib(false)),
         "unmap" => pagoda_ir_measured(&mut || t.unmap_gib()),
         "query" | "query_base" | "query_spread" | "query_spread_base" => {
-            let addrs = query_addrs(spread);
+            let addrs = query_addrs(QUERIES, spread);
             let mut sum = 0usize;
             // Two loops, not one that tests which it is per query: the test
             // and the block layout it forces would count against the query.

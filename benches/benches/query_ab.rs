@@ -7,15 +7,12 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use pagoda_bench::Rng;
-
 #[path = "page_table/anchor.rs"]
 mod anchor;
 #[path = "page_table/common.rs"]
 mod common;
 
-use common::{GIB, OursSv39, OursX64, SPREAD_BLOCKS, Table, VA_BASE, check, pa_of};
-use pagoda_bench::FRAME;
+use common::{OursSv39, OursX64, Table, check, pa_of, query_addrs};
 
 /// Queries per timed block, and blocks per side.
 const BLOCK: usize = 1 << 14;
@@ -35,7 +32,7 @@ fn block<T: Table>(t: &T, addrs: &[usize]) -> f64 {
 /// Fastest-block ns per query of ours and of the anchor, interleaved; once with each side's
 /// table built first, so that neither always gets the same frames of the arena. With
 /// `spread`, the queries go to the pages of `Table::map_spread`, a random gigabyte each
-/// (every query misses our walk cache) instead of the mapped gigabyte.
+/// (what a cache of the last walk would miss), instead of the mapped gigabyte.
 fn ab<A: Table, B: Table>(spread: bool) -> (f64, f64) {
     check::<A>("ours");
     check::<B>("anchor");
@@ -44,31 +41,25 @@ fn ab<A: Table, B: Table>(spread: bool) -> (f64, f64) {
     (a1.min(a2), b1.min(b2))
 }
 
-fn build<T: Table>(spread: bool) -> Box<T> {
+fn build<T: Table>(spread: bool) -> T {
     let mut t = T::new();
     if spread {
         t.map_spread();
     } else {
         t.map_gib();
     }
-    Box::new(t)
+    t
 }
 
 fn ab_built<A: Table, B: Table>(a_first: bool, spread: bool) -> (f64, f64) {
-    let (a, b): (Box<A>, Box<B>) = if a_first {
+    let (a, b): (A, B) = if a_first {
         let a = build(spread);
         (a, build(spread))
     } else {
         let b = build(spread);
         (build(spread), b)
     };
-    let mut rng = Rng::new(0x5eed);
-    let addrs: Vec<usize> = (0..BLOCK)
-        .map(|_| match spread {
-            false => VA_BASE + rng.below(GIB / 8) * 8,
-            true => VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8,
-        })
-        .collect();
+    let addrs = query_addrs(BLOCK, spread);
     for &va in &addrs {
         assert_eq!(a.query(va), pa_of(va), "ours: wrong translation");
         assert_eq!(b.query(va), pa_of(va), "anchor: wrong translation");
@@ -77,11 +68,11 @@ fn ab_built<A: Table, B: Table>(a_first: bool, spread: bool) -> (f64, f64) {
     for i in 0..BLOCKS {
         // Alternate which side goes first, so neither always follows the other's cache state.
         if i % 2 == 0 {
-            best_a = best_a.min(block(&*a, &addrs));
-            best_b = best_b.min(block(&*b, &addrs));
+            best_a = best_a.min(block(&a, &addrs));
+            best_b = best_b.min(block(&b, &addrs));
         } else {
-            best_b = best_b.min(block(&*b, &addrs));
-            best_a = best_a.min(block(&*a, &addrs));
+            best_b = best_b.min(block(&b, &addrs));
+            best_a = best_a.min(block(&a, &addrs));
         }
     }
     (best_a, best_b)

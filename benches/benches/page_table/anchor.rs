@@ -9,9 +9,7 @@ use anchor_memory_addr::{PhysAddr, VirtAddr};
 use anchor_page_table_entry::x86_64::X64PTE;
 use anchor_page_table_multiarch::{GenericPTE, MappingFlags, PageTable64, PagingMetaData};
 
-use pagoda_bench::FRAME;
-
-use super::common::{Frames, GIB, SPREAD_BLOCKS, Table, VA_BASE, pa_of};
+use super::common::{Frames, GIB, Table, VA_BASE, pa_of};
 
 impl anchor_page_table_multiarch::PagingHandler for Frames {
     fn alloc_frame() -> Option<PhysAddr> {
@@ -158,29 +156,16 @@ macro_rules! impl_anchor {
             fn new() -> Self {
                 Self::try_new().expect("root frame")
             }
-            fn map_gib(&mut self) {
+            fn map_4k(&mut self, va: usize, size: usize) {
                 self.cursor()
                     .map_region(
-                        VirtAddr::from_usize(VA_BASE),
+                        VirtAddr::from_usize(va),
                         |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
-                        GIB,
+                        size,
                         MappingFlags::READ | MappingFlags::WRITE,
                         false,
                     )
                     .expect("map_region");
-            }
-            fn map_spread(&mut self) {
-                for b in 0..SPREAD_BLOCKS {
-                    self.cursor()
-                        .map_region(
-                            VirtAddr::from_usize(VA_BASE + b * GIB),
-                            |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
-                            FRAME,
-                            MappingFlags::READ | MappingFlags::WRITE,
-                            false,
-                        )
-                        .expect("map_region");
-                }
             }
             fn unmap_gib(&mut self) {
                 self.cursor()

@@ -5,9 +5,7 @@
 use anchor_memory_addr::{PhysAddr, VirtAddr};
 use anchor_page_table_multiarch::{GenericPTE, MappingFlags, PageTable64, PagingMetaData};
 
-use pagoda_bench::FRAME;
-
-use super::{Frames, GIB, SPREAD_BLOCKS, SvPte, Table, VA_BASE, pa_of};
+use super::{Frames, GIB, SvPte, Table, VA_BASE, pa_of};
 
 /// Sv48 paging without the `sfence.vma` flush.
 pub struct Sv48Meta;

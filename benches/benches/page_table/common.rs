@@ -3,7 +3,7 @@
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PageSize};
-use pagoda_bench::FRAME;
+use pagoda_bench::{FRAME, Rng};
 
 pub const GIB: usize = 1 << 30;
 /// Start of the mapped gigabyte: 1 GiB-aligned, in the lower half of every mode.
@@ -33,18 +33,38 @@ unsafe impl page_table_multiarch::PagingHandler for Frames {
 /// One page-table implementation, reduced to what the benchmarks do.
 pub trait Table: Sized {
     fn new() -> Self;
-    /// Maps `[VA_BASE, VA_BASE + 1 GiB)` with 4K leaves, read+write.
-    fn map_gib(&mut self);
+    /// Maps `[va, va + size)` with 4K leaves, read+write, to the frames of [`pa_of`].
+    fn map_4k(&mut self, va: usize, size: usize);
+    /// Maps `[VA_BASE, VA_BASE + 1 GiB)`.
+    fn map_gib(&mut self) {
+        self.map_4k(VA_BASE, GIB);
+    }
     /// Unmaps the gigabyte.
     fn unmap_gib(&mut self);
     /// Makes the gigabyte read-only (`false`) or read+write (`true`).
     fn protect_gib(&mut self, write: bool);
     /// Maps the first 4K page of each of [`SPREAD_BLOCKS`] gigabytes from `VA_BASE` on.
-    fn map_spread(&mut self);
+    fn map_spread(&mut self) {
+        for b in 0..SPREAD_BLOCKS {
+            self.map_4k(VA_BASE + b * GIB, FRAME);
+        }
+    }
     /// The physical address `va` translates to.
     fn query(&self, va: usize) -> usize;
     /// Whether `va` is mapped, and if so whether writable (for the sanity check).
     fn probe(&self, va: usize) -> Option<bool>;
+}
+
+/// `n` random 8-byte-aligned addresses (fixed seed): inside the mapped gigabyte, or with
+/// `spread` inside the pages of [`Table::map_spread`], a random gigabyte each.
+pub fn query_addrs(n: usize, spread: bool) -> Vec<usize> {
+    let mut rng = Rng::new(0x5eed);
+    (0..n)
+        .map(|_| match spread {
+            false => VA_BASE + rng.below(GIB / 8) * 8,
+            true => VA_BASE + rng.below(SPREAD_BLOCKS) * GIB + rng.below(FRAME / 8) * 8,
+        })
+        .collect()
 }
 
 /// Checks that the operations do what the benchmarks assume, on a throwaway table.
@@ -86,30 +106,16 @@ macro_rules! impl_ours {
             fn new() -> Self {
                 Self::try_new().expect("root frame")
             }
-            fn map_gib(&mut self) {
+            fn map_4k(&mut self, va: usize, size: usize) {
                 self.map_region(
-                    VirtAddr::from_usize(VA_BASE),
+                    VirtAddr::from_usize(va),
                     |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
-                    GIB,
+                    size,
                     MappingFlags::READ | MappingFlags::WRITE,
                     PageSize::Size4K,
                 )
                 .expect("map_region")
                 .ignore();
-            }
-            fn map_spread(&mut self) {
-                for b in 0..SPREAD_BLOCKS {
-                    let va = VA_BASE + b * GIB;
-                    self.map_region(
-                        VirtAddr::from_usize(va),
-                        |va: VirtAddr| PhysAddr::from_usize(pa_of(va.as_usize())),
-                        FRAME,
-                        MappingFlags::READ | MappingFlags::WRITE,
-                        PageSize::Size4K,
-                    )
-                    .expect("map_region")
-                    .ignore();
-                }
             }
             fn unmap_gib(&mut self) {
                 let (_, batch) = self

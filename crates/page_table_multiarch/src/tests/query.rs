@@ -34,7 +34,7 @@ fn query_after_tables_rebuilt<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gener
         .unwrap()
         .ignore();
     assert_eq!(pt.query(va(v)).unwrap(), (pa(0x3000), R, PageSize::Size4K));
-    // A huge leaf where the cached table was: the generic walk answers.
+    // A huge leaf where the freed table was.
     pt.unmap(va(v)).unwrap().3.ignore();
     pt.map(va(5 * G1 + 2 * M2), pa(M2), PageSize::Size2M, RW)
         .unwrap()
@@ -47,8 +47,8 @@ fn query_after_tables_rebuilt<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: Gener
     assert_eq!(CountingHandler::live_frames(), 0);
 }
 
-/// Addresses that differ from a just-queried one only above `VA_MAX_BITS`
-/// are refused.
+/// Addresses that differ from a just-queried one only in a bit from
+/// `VA_MAX_BITS - 1` up are refused where the mode does not translate them.
 fn bits_above_va_max_are_refused<M: PagingMetaData<VirtAddr = VirtAddr>, PTE: GenericPTE>() {
     CountingHandler::reset();
     let mut pt = new::<M, PTE>();
